@@ -1,0 +1,22 @@
+"""Pure computation over Keras 3 models: numpy in, frozen dataclasses of float32 numpy arrays out.
+
+Nothing here imports a widget library, so everything a panel shows can be computed, tested and benchmarked
+without a front end.
+"""
+
+from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
+from .probe import Gradients, Probe
+from .weights import Histogram, WeightImage, histogram, weight_image
+
+__all__ = [
+    "Gradients",
+    "Histogram",
+    "LayerNode",
+    "ModelGraph",
+    "Probe",
+    "WeightImage",
+    "histogram",
+    "model_graph",
+    "qualified_layers",
+    "weight_image",
+]

@@ -1,0 +1,134 @@
+"""Checks at the public calls: a clear TypeError or ValueError naming the argument, never a deep traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def check_model(model: Any, name: str = "model") -> keras.Model:
+    """Return ``model`` if it is a built Keras 3 model, else raise TypeError or ValueError."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{name}: expected a keras.Model (Keras 3), got {type(model).__module__}.{type(model).__name__}")
+    if not model.built:
+        raise ValueError(
+            f"{name}: expected a built model, got {model.name!r}, which was never built; "
+            "call model.build(input_shape) or call the model once on data"
+        )
+    if not model.layers:
+        raise ValueError(f"{name}: expected a model with layers, got {model.name!r}, which has none")
+    return model
+
+
+def input_specs(model: keras.Model) -> list[tuple[str, tuple[int | None, ...], str]] | None:
+    """(name, shape, dtype) of each model input, or None when the model has no symbolic inputs (subclassed)."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    return [(t.name, tuple(t.shape), str(t.dtype)) for t in inputs]
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {getattr(value, 'dtype', '?')}"
+    return type(value).__name__
+
+
+def _as_numeric(value: Any, what: str) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{what}: expected a numeric array, got {_describe(value)}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what}: expected a numeric array, got {_describe(value)} ({err})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{what}: expected a numeric array, got an array of dtype {arr.dtype}")
+    return arr
+
+
+def as_inputs(model: keras.Model, x: Any, name: str = "x") -> list[np.ndarray]:
+    """Turn ``x`` into one numpy array per model input, checked against the model's input shapes.
+
+    Accepts an array (one input), a list or tuple (several inputs, in ``model.inputs`` order) or a dict
+    keyed by input name. Arrays are cast to the input's dtype (float32 for float inputs).
+
+    Returns
+    -------
+    list of np.ndarray
+        One array per model input, each with a leading batch axis.
+    """
+    specs = input_specs(model)
+    n_inputs = len(specs) if specs else 1
+    if isinstance(x, Mapping):
+        if specs is None:
+            raise TypeError(f"{name}: expected an array for a subclassed model, got a dict")
+        missing = [s[0] for s in specs if s[0] not in x]
+        if missing:
+            raise ValueError(f"{name}: expected a dict with keys {[s[0] for s in specs]}, got keys {list(x)}")
+        parts = [x[s[0]] for s in specs]
+    elif isinstance(x, (list, tuple)) and n_inputs > 1:
+        parts = list(x)
+    else:
+        parts = [x]
+    if len(parts) != n_inputs:
+        raise ValueError(f"{name}: expected {n_inputs} input arrays for model inputs, got {len(parts)}")
+
+    arrays = []
+    for i, part in enumerate(parts):
+        what = name if n_inputs == 1 else f"{name}[{i}]"
+        arr = _as_numeric(part, what)
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise ValueError(f"{what}: expected a non-empty batch of samples, got shape {arr.shape}")
+        if specs is not None:
+            in_name, shape, dtype = specs[i]
+            fits = len(shape) == arr.ndim and all(d is None or d == a for d, a in zip(shape[1:], arr.shape[1:]))
+            if not fits:
+                hint = "; add a batch axis, e.g. x[None]" if len(shape) == arr.ndim + 1 else ""
+                raise ValueError(
+                    f"{what}: expected shape {shape} for model input {in_name!r}, got shape {arr.shape}{hint}"
+                )
+            arr = _cast(arr, dtype, what)
+        elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
+            arr = arr.astype(np.float32, copy=False)
+        arrays.append(arr)
+    if len({a.shape[0] for a in arrays}) > 1:
+        raise ValueError(f"{name}: expected the same number of samples in every input, got {[len(a) for a in arrays]}")
+    return arrays
+
+
+def _cast(arr: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    target = np.dtype(dtype) if dtype not in ("float16", "bfloat16") else np.dtype(np.float32)
+    if np.issubdtype(target, np.integer) and np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{what}: expected integer values for an input of dtype {dtype}, got non-integer floats")
+    return arr.astype(target, copy=False)
+
+
+def as_targets(y: Any, n: int, n_outputs: int = 1, name: str = "y") -> list[np.ndarray] | None:
+    """Turn labels into one array per model output (None stays None), checking the sample count.
+
+    With several outputs, ``y`` is a list or tuple in output order; with one, any array-like of labels.
+    """
+    if y is None:
+        return None
+    if n_outputs > 1:
+        if not isinstance(y, (list, tuple)) or len(y) != n_outputs:
+            raise ValueError(f"{name}: expected a list of {n_outputs} label arrays, one per output, got {_describe(y)}")
+        parts = list(y)
+    else:
+        parts = [y]
+    arrays = []
+    for i, part in enumerate(parts):
+        what = name if n_outputs == 1 else f"{name}[{i}]"
+        arr = _as_numeric(part, what)
+        if arr.ndim == 0 or arr.shape[0] != n:
+            raise ValueError(f"{what}: expected labels for {n} samples, got shape {arr.shape}")
+        arrays.append(arr)
+    return arrays

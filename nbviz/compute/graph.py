@@ -1,0 +1,257 @@
+"""The layer graph of a Keras 3 model: nodes with shapes and parameter counts, edges in topological order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._validate import check_model
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class LayerNode:
+    """One layer of a model.
+
+    Attributes
+    ----------
+    name : str
+        Qualified name: a layer inside a nested model is ``"outer/inner"``.
+    class_name : str
+        The layer's class, e.g. ``"Conv2D"``.
+    input_shapes, output_shapes : tuple of shapes
+        One shape per input or output tensor of the layer's first call; ``None`` is the batch axis.
+    trainable_params, non_trainable_params : int
+        Parameter counts; a nested model's node counts everything inside it.
+    parent : str or None
+        Qualified name of the nested model this layer lives in, None at the top level.
+    is_model : bool
+        True for a nested model, whose inner layers are nodes of their own.
+    calls : int
+        How many times the layer is called in the graph (2 for a shared layer called twice).
+    """
+
+    name: str
+    class_name: str
+    input_shapes: tuple[Shape, ...]
+    output_shapes: tuple[Shape, ...]
+    trainable_params: int
+    non_trainable_params: int
+    parent: str | None = None
+    is_model: bool = False
+    calls: int = 1
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """Layers as nodes and data flow as edges, both in topological order.
+
+    A nested model appears as a node of its own *and* its inner layers appear as nodes; edges run from the
+    outer producers into the nested model's input layers, and from its output layers to the nested model's node.
+    """
+
+    name: str
+    nodes: tuple[LayerNode, ...]
+    edges: tuple[tuple[str, str], ...]
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({n.name: i for i, n in enumerate(self.nodes)})
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def node(self, name: str) -> LayerNode:
+        """The node called ``name``; KeyError naming the known layers otherwise."""
+        if name not in self._index:
+            raise KeyError(f"layer: expected one of {self.names}, got {name!r}")
+        return self.nodes[self._index[name]]
+
+    @property
+    def total_params(self) -> int:
+        """Parameters of the top-level nodes (equals ``model.count_params()``)."""
+        return sum(n.params for n in self.nodes if n.parent is None)
+
+
+def model_graph(model: keras.Model) -> ModelGraph:
+    """Describe ``model`` as a graph of layers.
+
+    Works for Sequential and Functional models, nested models (inner layers get qualified names), several
+    inputs and outputs, and layers called more than once. A subclassed model has no symbolic graph: its
+    layers become nodes with no edges.
+
+    Returns
+    -------
+    ModelGraph
+        ``.nodes`` and ``.edges`` (source, target) in topological order.
+    """
+    builder = _build(model)
+    nodes, edges = builder.sorted()
+    return ModelGraph(name=model.name, nodes=tuple(nodes), edges=tuple(edges))
+
+
+def qualified_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """Every layer of ``model`` by qualified name, in topological order (nested models included)."""
+    builder = _build(model)
+    nodes, _ = builder.sorted()
+    return {n.name: builder.layers[n.name] for n in nodes}
+
+
+def _build(model: keras.Model) -> _Builder:
+    check_model(model)
+    builder = _Builder()
+    graph = _symbolic_graph(model)
+    if graph is not None:
+        builder.walk(graph, prefix="", parent=None)
+    else:
+        builder.add_flat(model, prefix="", parent=None)
+    return builder
+
+
+def _symbolic_graph(model: Any) -> Any | None:
+    """The Functional graph behind a model, or None for a subclassed model."""
+    if isinstance(model, keras.Sequential):
+        # A Sequential built with a known input shape keeps a Functional twin that holds its graph.
+        return getattr(model, "_functional", None)
+    return model if hasattr(model, "_nodes_by_depth") else None
+
+
+def _count(weights: list[Any]) -> int:
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def _shape(tensor: Any) -> Shape:
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+class _Builder:
+    """Collects nodes and edges while walking Keras's symbolic graph (its Node objects)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, LayerNode] = {}
+        self.layers: dict[str, keras.layers.Layer] = {}
+        self.edges: list[tuple[str, str]] = []
+        self._ports: dict[int, tuple[list[str], list[list[str]]]] = {}
+
+    def add(self, layer: Any, name: str, parent: str | None, inputs: list[Any], outputs: list[Any]) -> bool:
+        """Add a node (or count one more call of it); True when the node is new."""
+        if name in self.nodes:
+            old = self.nodes[name]
+            self.nodes[name] = LayerNode(**{**old.__dict__, "calls": old.calls + 1})
+            return False
+        self.layers[name] = layer
+        self.nodes[name] = LayerNode(
+            name=name,
+            class_name=type(layer).__name__,
+            input_shapes=tuple(_shape(t) for t in inputs),
+            output_shapes=tuple(_shape(t) for t in outputs),
+            trainable_params=_count(layer.trainable_weights),
+            non_trainable_params=_count(layer.non_trainable_weights),
+            parent=parent,
+            is_model=isinstance(layer, keras.Model),
+        )
+        return True
+
+    def link(self, sources: list[str], target: str) -> None:
+        for source in sources:
+            if (source, target) not in self.edges:
+                self.edges.append((source, target))
+
+    def walk(self, graph: Any, prefix: str, parent: str | None) -> tuple[list[str], list[list[str]]]:
+        """Walk one Functional graph; return its input nodes' names and the producers of each output."""
+        # Keras 3 keeps the graph in Node objects (`_nodes_by_depth`, `parent_nodes`); the public API has no
+        # equivalent, so this is the one place nbviz reads them. Depth 0 holds the outputs.
+        producers: dict[int, list[str]] = {}
+
+        def producers_of(tensor: Any) -> list[str]:
+            history = getattr(tensor, "_keras_history", None)
+            if history is None or history.operation is None:
+                return []
+            return producers[id(history.operation._inbound_nodes[history.node_index])]
+
+        rank = {id(op): i for i, op in enumerate(graph.operations)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in sorted(graph._nodes_by_depth[depth], key=lambda n: rank[id(n.operation)]):
+                op = node.operation
+                args = list(node.arguments.keras_tensors)
+                outs = list(node.outputs)
+                if not isinstance(op, keras.layers.Layer):
+                    # A bare op (x + y, keras.ops.*) between layers: pass its producers through.
+                    producers[id(node)] = [p for t in args for p in producers_of(t)]
+                    continue
+                name = prefix + op.name
+                sources = [producers_of(t) for t in args]
+                inner = _symbolic_graph(op) if isinstance(op, keras.Model) else None
+                if isinstance(op, keras.layers.InputLayer):
+                    self.add(op, name, parent, outs, outs)
+                elif inner is not None:
+                    if self.add(op, name, parent, args, outs):
+                        self._ports[id(op)] = self.walk(inner, prefix=name + "/", parent=name)
+                    inner_inputs, inner_outputs = self._ports[id(op)]
+                    for srcs, inner_input in zip(sources, inner_inputs):
+                        self.link(srcs, inner_input)
+                    for srcs in inner_outputs:
+                        self.link(srcs, name)
+                else:
+                    if self.add(op, name, parent, args, outs) and isinstance(op, keras.Model):
+                        self.add_flat(op, prefix=name + "/", parent=name)
+                    for srcs in sources:
+                        self.link(srcs, name)
+                producers[id(node)] = [name]
+
+        inputs = [prefix + t._keras_history.operation.name for t in graph.inputs]
+        return inputs, [producers_of(t) for t in graph.outputs]
+
+    def add_flat(self, model: Any, prefix: str, parent: str | None) -> None:
+        """Layers of a model without a symbolic graph (subclassed): nodes with no edges."""
+        for layer in model.layers:
+            name = prefix + layer.name
+            shapes = _known_shapes(layer)
+            if self.add(layer, name, parent, shapes[0], shapes[1]) and isinstance(layer, keras.Model):
+                self.add_flat(layer, prefix=name + "/", parent=name)
+
+    def sorted(self) -> tuple[list[LayerNode], list[tuple[str, str]]]:
+        """Nodes in a stable topological order (insertion order breaks ties), edges by source then target."""
+        order = list(self.nodes)
+        indegree = {n: 0 for n in order}
+        children: dict[str, list[str]] = {n: [] for n in order}
+        for source, target in self.edges:
+            indegree[target] += 1
+            children[source].append(target)
+        rank = {n: i for i, n in enumerate(order)}
+        ready = [n for n in order if indegree[n] == 0]
+        result: list[str] = []
+        while ready:
+            ready.sort(key=rank.__getitem__)
+            current = ready.pop(0)
+            result.append(current)
+            for child in children[current]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        position = {n: i for i, n in enumerate(result)}
+        edges = sorted(self.edges, key=lambda e: (position[e[0]], position[e[1]]))
+        return [self.nodes[n] for n in result], edges
+
+
+def _known_shapes(layer: Any) -> tuple[list[Any], list[Any]]:
+    """Input and output tensors of a layer outside a symbolic graph, where Keras still knows them."""
+
+    def tensors(attr: str) -> list[Any]:
+        try:
+            value = getattr(layer, attr)
+        except (AttributeError, ValueError):
+            return []
+        return [t for t in keras.tree.flatten(value) if hasattr(t, "shape")]
+
+    return tensors("input"), tensors("output")
+

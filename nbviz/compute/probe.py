@@ -1,0 +1,416 @@
+"""Probe: every layer's output, and every gradient, from one compiled pass over a Keras 3 model."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ._validate import as_inputs, as_targets, check_model
+from .graph import _symbolic_graph, qualified_layers
+
+# Patching layer calls while a function is traced must not interleave between threads.
+_TRACE_LOCK = threading.RLock()
+
+
+def _frozen(arr: Any) -> np.ndarray:
+    out = np.array(arr, dtype=np.float32)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """Gradients from one forward and backward pass.
+
+    Attributes
+    ----------
+    weights : Mapping[str, list[np.ndarray]]
+        Layer name -> d objective / d each of its weights, in ``layer.weights`` order, each in that weight's shape.
+    outputs : Mapping[str, np.ndarray]
+        Layer name -> d objective / d that layer's output, in the output's shape (batch first).
+    inputs : np.ndarray or list of np.ndarray
+        d objective / d input (the saliency), in the input's shape; a list for a model with several inputs.
+    objective : float
+        The value that was differentiated: the loss (mean over the batch, plus regularisation), or the sum of the
+        target unit over the batch.
+    """
+
+    weights: MappingProxyType[str, list[np.ndarray]]
+    outputs: MappingProxyType[str, np.ndarray]
+    inputs: np.ndarray | list[np.ndarray]
+    objective: float
+
+
+class Probe:
+    """Reads a model's insides, built once per model and reused.
+
+    Every layer's output is recorded by wrapping each layer's ``call`` while ONE ``tf.function`` is traced (the
+    wrappers run only at trace time, so a traced call costs the same as the model's own forward pass). This
+    works alike for Sequential, Functional, nested and subclassed models, where sub-models built from
+    ``layer.output`` fail ("Graph disconnected"). Functions are traced once per input signature, with the batch
+    axis left free.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 model.
+    batch_size : int
+        Samples per compiled call in :meth:`activations` (bounds memory on large ``x``).
+    """
+
+    def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
+        self.model = check_model(model)
+        self.batch_size = batch_size
+        self.layers: dict[str, keras.layers.Layer] = qualified_layers(model)
+        self.traces = 0  # how many times a function was traced; tests and benchmarks read it
+        self._functions: dict[Any, Any] = {}
+        # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
+        outputs = _model_outputs(model)
+        self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    # ----------------------------------------------------------------------------------------- public calls
+    def activations(self, x: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Outputs of the requested layers (all by default) for the samples ``x``.
+
+        Returns
+        -------
+        dict of str -> np.ndarray
+            Layer name -> its output as float32, batch first. A layer called twice also has ``"name@1"``; a
+            layer with several outputs has ``"name"`` (the first) and ``"name[i]"``.
+        """
+        inputs = as_inputs(self.model, x)
+        wanted = self._check_layers(layers)
+        fn = self._function("forward", inputs)
+        n = len(inputs[0])
+        chunks: list[dict[str, Any]] = []
+        for start in range(0, n, self.batch_size):
+            _, record = fn(*[a[start : start + self.batch_size] for a in inputs])
+            chunks.append(record)
+        keys = [k for k in chunks[0] if _base(k) in wanted]
+        return {k: _frozen(np.concatenate([c[k].numpy() for c in chunks]) if len(chunks) > 1 else chunks[0][k]) for k in keys}
+
+    def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
+        """The model's outputs for ``x`` from the same compiled forward pass (never ``model.predict``)."""
+        inputs = as_inputs(self.model, x)
+        outputs, _ = self._function("forward", inputs)(*inputs)
+        arrays = [_frozen(o) for o in outputs]
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def gradients(
+        self,
+        x: Any,
+        y: Any = None,
+        layers: Sequence[str] | None = None,
+        target: int | tuple[int, int] | None = None,
+    ) -> Gradients:
+        """Gradients of the loss (or of one output unit) from one GradientTape pass.
+
+        The loss is the model's compiled loss when it has one, else crossentropy for a softmax or sigmoid output
+        and mean squared error otherwise, plus the model's regularisation losses; the model runs in inference
+        mode (``training=False``). Without ``y``, a classifier's own predicted classes serve as labels.
+
+        Parameters
+        ----------
+        x : array-like, list or dict
+            Samples, batch first.
+        y : array-like, optional
+            Labels: class indices, one-hot rows or regression targets; a list for several outputs.
+        layers : sequence of str, optional
+            Layer names to return (all by default).
+        target : int or (output index, unit), optional
+            Differentiate the sum over the batch of this output unit instead of the loss.
+
+        Returns
+        -------
+        Gradients
+        """
+        inputs = as_inputs(self.model, x)
+        wanted = self._check_layers(layers)
+        n_out = len(self._output_layers)
+        if target is not None:
+            out_index, unit = _check_target(target, self._output_shapes(inputs))
+            fn = self._function(("target", out_index), inputs)
+            weight_grads, output_grads, input_grads, objective = fn(*inputs, tf.constant(unit, tf.int32))
+        else:
+            targets = as_targets(y, len(inputs[0]), n_out)
+            if targets is None and not all(_is_classifier(layer) for layer in self._output_layers):
+                raise ValueError("y: expected labels to take the loss of a regression output, got None; pass y or target")
+            args = inputs + (targets or [])
+            fn = self._function(("loss", targets is None, len(inputs)), args)
+            weight_grads, output_grads, input_grads, objective = fn(*args)
+        variables = self._variables()
+        by_id = {id(v): _frozen(g) for v, g in zip(variables, weight_grads)}
+        weights = {
+            name: [by_id[id(v)] for v in layer.weights] for name, layer in self.layers.items() if name in wanted
+        }
+        outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
+        saliency = [_frozen(g) for g in input_grads]
+        return Gradients(
+            weights=MappingProxyType(weights),
+            outputs=MappingProxyType(outputs),
+            inputs=saliency[0] if len(saliency) == 1 else saliency,
+            objective=float(objective),
+        )
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _check_layers(self, layers: Sequence[str] | None) -> set[str]:
+        if layers is None:
+            return set(self.layers)
+        if isinstance(layers, str):
+            layers = [layers]
+        unknown = [name for name in layers if name not in self.layers]
+        if unknown:
+            raise ValueError(f"layers: expected names from {self.layer_names}, got unknown {unknown}")
+        return set(layers)
+
+    def _variables(self) -> list[Any]:
+        """Every weight of the model once, in a fixed order."""
+        seen: dict[int, Any] = {}
+        for layer in self.layers.values():
+            for v in layer.weights:
+                seen.setdefault(id(v), v)
+        return list(seen.values())
+
+    def _output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
+        outputs, _ = self._function("forward", inputs)(*[a[:1] for a in inputs])
+        return [tuple(o.shape) for o in outputs]
+
+    def _function(self, kind: Any, arrays: list[np.ndarray]) -> Any:
+        """The compiled function for ``kind`` and these arrays' signature, traced at most once."""
+        specs = tuple(tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays)
+        key = (kind, specs)
+        if key not in self._functions:
+            if kind == "forward":
+                body = self._forward_body()
+            elif kind[0] == "target":
+                body = self._target_body(kind[1])
+                specs = (*specs, tf.TensorSpec((), tf.int32))
+            else:
+                body = self._loss_body(n_inputs=kind[2], derive_labels=kind[1])
+            self._functions[key] = tf.function(body, input_signature=specs)
+        return self._functions[key]
+
+    def _run(self, inputs: Sequence[tf.Tensor]) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+        """Call the model once with every layer's output recorded (runs at trace time only)."""
+        self.traces += 1
+        with _TRACE_LOCK, _recording(self.layers) as record:
+            outputs = self.model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        for name, tensor in zip(self._input_layer_names(), inputs):
+            record.setdefault(name, tensor)
+        rank = {name: i for i, name in enumerate(self.layers)}
+        ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
+        return keras.tree.flatten(outputs), ordered
+
+    def _input_layer_names(self) -> list[str]:
+        graph = _symbolic_graph(self.model)
+        if graph is None:
+            return []
+        return [t._keras_history.operation.name for t in graph.inputs]
+
+    def _forward_body(self) -> Callable[..., Any]:
+        def forward(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+            return self._run(inputs)
+
+        return forward
+
+    def _differentiate(self, inputs: Sequence[tf.Tensor], objective_fn: Callable[..., tf.Tensor]) -> Any:
+        variables = [_tf_variable(v) for v in self._variables()]
+        with tf.GradientTape() as tape:
+            tape.watch(list(inputs))
+            tape.watch(variables)  # non-trainable weights too (BatchNorm statistics are used at inference)
+            outputs, record = self._run(inputs)
+            objective = objective_fn(outputs)
+        grads = tape.gradient(
+            objective,
+            [variables, record, list(inputs)],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return grads[0], grads[1], grads[2], objective
+
+    def _target_body(self, out_index: int) -> Callable[..., Any]:
+        def target_grads(*args: tf.Tensor) -> Any:
+            *inputs, unit = args
+
+            def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
+                return tf.reduce_sum(tf.gather(tf.cast(outputs[out_index], tf.float32), unit, axis=-1))
+
+            return self._differentiate(inputs, objective)
+
+        return target_grads
+
+    def _loss_body(self, n_inputs: int, derive_labels: bool) -> Callable[..., Any]:
+        losses = _loss_functions(self.model, self._output_layers)
+
+        def loss_grads(*args: tf.Tensor) -> Any:
+            inputs, labels = args[:n_inputs], list(args[n_inputs:])
+
+            def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
+                outputs = [tf.cast(o, tf.float32) for o in outputs]
+                ys = [_own_labels(o, layer) for o, layer in zip(outputs, self._output_layers)] if derive_labels else labels
+                total = tf.add_n([tf.reduce_mean(fn(y, o)) for fn, y, o in zip(losses, ys, outputs)])
+                if self.model.losses:
+                    total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
+                return total
+
+            return self._differentiate(inputs, objective)
+
+        return loss_grads
+
+
+# --------------------------------------------------------------------------------------------- helpers
+@contextmanager
+def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
+    """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit."""
+    record: dict[str, tf.Tensor] = {}
+    calls: dict[str, int] = {}
+    patched: list[keras.layers.Layer] = []
+    seen: set[int] = set()
+    try:
+        for name, layer in layers.items():
+            if isinstance(layer, keras.layers.InputLayer) or id(layer) in seen or "call" in vars(layer):
+                continue
+            seen.add(id(layer))
+            original = layer.call
+
+            @functools.wraps(original)
+            def call(*args: Any, _original: Any = original, _name: str = name, _layer: Any = layer, **kwargs: Any) -> Any:
+                _record_inputs(record, _layer, _name, args)
+                out = _original(*args, **kwargs)
+                k = calls.get(_name, 0)
+                calls[_name] = k + 1
+                _store(record, _name if k == 0 else f"{_name}@{k}", out)
+                return out
+
+            # An instance attribute shadows the class method; Keras's __setattr__ tracking is bypassed on purpose.
+            vars(layer)["call"] = call
+            patched.append(layer)
+        yield record
+    finally:
+        for layer in patched:
+            del vars(layer)["call"]
+
+
+def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tuple[Any, ...]) -> None:
+    """A nested model's inner input layers output what the nested model is given."""
+    graph = _symbolic_graph(layer) if isinstance(layer, keras.Model) else None
+    if graph is None or not args:
+        return
+    for tensor, kt in zip(keras.tree.flatten(args[0]), graph.inputs):
+        record.setdefault(f"{name}/{kt._keras_history.operation.name}", tensor)
+
+
+def _store(record: dict[str, tf.Tensor], key: str, out: Any) -> None:
+    tensors = [t for t in keras.tree.flatten(out) if tf.is_tensor(t)]
+    for i, tensor in enumerate(tensors):
+        record[key if i == 0 else f"{key}[{i}]"] = tensor
+
+
+def _base(key: str) -> str:
+    """The layer name behind a record key (``"dense@1"`` and ``"lstm[1]"`` belong to ``"dense"``, ``"lstm"``)."""
+    return key.split("@")[0].split("[")[0]
+
+
+def _tf_variable(v: Any) -> Any:
+    # Keras 3 variables wrap a tf.Variable in `.value`; the tape wants the tf.Variable itself.
+    return getattr(v, "value", v)
+
+
+def _model_outputs(model: keras.Model) -> list[Any]:
+    graph = _symbolic_graph(model)
+    return list(graph.outputs) if graph is not None else []
+
+
+def _output_layer(tensor: Any) -> Any:
+    layer = tensor._keras_history.operation
+    # Follow a nested model's output to the layer that produced it, to read its activation.
+    while isinstance(layer, keras.Model) and _symbolic_graph(layer) is not None:
+        layer = _symbolic_graph(layer).outputs[0]._keras_history.operation
+    return layer
+
+
+def _activation_name(layer: Any) -> str:
+    activation = getattr(layer, "activation", None)
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(activation, "__name__", "") if activation is not None else ""
+
+
+def _is_classifier(layer: Any) -> bool:
+    return _activation_name(layer) in ("softmax", "sigmoid")
+
+
+def _own_labels(output: tf.Tensor, layer: Any) -> tf.Tensor:
+    """A classifier's predicted classes, used as labels when none are given."""
+    if _activation_name(layer) == "sigmoid":
+        return tf.stop_gradient(tf.round(output))
+    return tf.stop_gradient(tf.one_hot(tf.argmax(output, axis=-1), tf.shape(output)[-1]))
+
+
+def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callable[[Any, Any], Any]]:
+    """One loss function (y_true, y_pred) per output: the compiled loss when there is one, else a default."""
+    compiled = getattr(model, "loss", None)
+    n = len(output_layers)
+    if isinstance(compiled, dict):
+        names = getattr(model, "output_names", None) or [layer.name for layer in output_layers]
+        per_output = [compiled.get(name) for name in names]
+    elif isinstance(compiled, (list, tuple)):
+        per_output = list(compiled)
+    else:
+        per_output = [compiled] * n
+    return [_resolve_loss(spec, layer) for spec, layer in zip(per_output, output_layers)]
+
+
+def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
+    if spec is not None:
+        fn = keras.losses.get(spec) if isinstance(spec, str) else spec
+        return _flexible_labels(fn)
+    activation = _activation_name(layer)
+    if activation == "softmax":
+        return _flexible_labels(keras.losses.categorical_crossentropy)
+    if activation == "sigmoid":
+        return keras.losses.binary_crossentropy
+    return keras.losses.mean_squared_error
+
+
+def _flexible_labels(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Accept class indices or one-hot rows for a (sparse) categorical crossentropy."""
+    name = getattr(fn, "__name__", "") or getattr(fn, "name", "")
+    categorical = "categorical_crossentropy" in str(name)
+    if not categorical:
+        return fn
+    from_logits = bool(getattr(fn, "from_logits", False))
+
+    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == y_pred.shape[-1]:
+            return keras.losses.categorical_crossentropy(tf.cast(y_true, y_pred.dtype), y_pred, from_logits=from_logits)
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
+
+    return loss
+
+
+def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        out_index, unit = 0, int(target)
+    elif isinstance(target, tuple) and len(target) == 2 and all(isinstance(t, (int, np.integer)) for t in target):
+        out_index, unit = int(target[0]), int(target[1])
+    else:
+        raise TypeError(f"target: expected an int unit or an (output index, unit) tuple, got {target!r}")
+    if not 0 <= out_index < len(output_shapes):
+        raise ValueError(f"target: expected an output index in [0, {len(output_shapes)}), got {out_index}")
+    units = output_shapes[out_index][-1]
+    if not 0 <= unit < units:
+        raise ValueError(f"target: expected a unit in [0, {units}) of output {out_index}, got {unit}")
+    return out_index, unit

@@ -1,0 +1,236 @@
+"""Probe: activations against Keras sub-models, gradients against central finite differences."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from nbviz.compute import Probe
+
+
+def _submodel_output(model, layer, x):
+    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
+    return np.asarray(keras.Model(inputs, layer.output)(x))
+
+
+# ------------------------------------------------------------------------------------------ activations
+def test_demo_cnn_activations_equal_submodels(digits):
+    model, x = digits.model, digits.x_test[:7]
+    acts = Probe(model).activations(x)
+    assert set(acts) == {layer.name for layer in model.layers}
+    for layer in model.layers:
+        np.testing.assert_allclose(acts[layer.name], _submodel_output(model, layer, x), atol=1e-6)
+        assert acts[layer.name].dtype == np.float32
+
+
+def test_two_input_activations_and_shared_layer(two_input_model, rng):
+    model = two_input_model
+    x = [rng.normal(size=(6, 4)).astype("float32"), rng.normal(size=(6, 4)).astype("float32")]
+    acts = Probe(model).activations(x)
+    for name in ("value", "cat", "label"):
+        np.testing.assert_allclose(acts[name], _submodel_output(model, model.get_layer(name), x), atol=1e-6)
+    np.testing.assert_allclose(acts["a"], x[0])
+    np.testing.assert_allclose(acts["b"], x[1])
+    # The shared layer's two calls are both kept: first on `a`, then on `b`.
+    shared = model.get_layer("shared")
+    np.testing.assert_allclose(acts["shared"], np.asarray(shared(x[0])), atol=1e-6)
+    np.testing.assert_allclose(acts["shared@1"], np.asarray(shared(x[1])), atol=1e-6)
+
+
+def test_nested_activations_equal_inner_submodels(nested_model, rng):
+    model = nested_model
+    x = rng.normal(size=(5, 6, 6, 2)).astype("float32")
+    acts = Probe(model).activations(x)
+    backbone = model.get_layer("backbone")
+    for inner in backbone.layers[1:]:
+        expected = np.asarray(keras.Model(backbone.inputs[0], inner.output)(x))
+        np.testing.assert_allclose(acts[f"backbone/{inner.name}"], expected, atol=1e-6)
+    np.testing.assert_allclose(acts["backbone/backbone_in"], x)
+    np.testing.assert_allclose(acts["backbone"], np.asarray(backbone(x)), atol=1e-6)
+    for name in ("head", "probs"):
+        np.testing.assert_allclose(acts[name], _submodel_output(model, model.get_layer(name), x), atol=1e-6)
+
+
+def test_subclassed_activations(subclassed_model, rng):
+    model = subclassed_model
+    x = rng.normal(size=(4, 3)).astype("float32")
+    acts = Probe(model).activations(x)
+    hidden = np.asarray(model.hidden(x))
+    np.testing.assert_allclose(acts["hidden"], hidden, atol=1e-6)
+    np.testing.assert_allclose(acts["out"], np.asarray(model.out(hidden * 2.0)), atol=1e-6)
+
+
+def test_traced_once_per_signature_whatever_the_batch(digits):
+    probe = Probe(digits.model, batch_size=64)
+    for n in (1, 5, 200, 3):  # 200 runs as several chunks
+        acts = probe.activations(digits.x_test[:n])
+        assert acts["probs"].shape == (n, 10)
+    assert probe.traces == 1
+    np.testing.assert_allclose(probe.predict(digits.x_test[:9]), np.asarray(digits.model(digits.x_test[:9])), atol=1e-6)
+    assert probe.traces == 1
+
+
+def test_layer_subset(digits):
+    acts = Probe(digits.model).activations(digits.x_test[:2], layers=["conv1", "probs"])
+    assert list(acts) == ["conv1", "probs"]
+
+
+# ------------------------------------------------------------------------------------------ gradients
+L2 = 0.01
+
+
+@pytest.fixture(scope="module")
+def float64_model():
+    """A tiny float64 model (nested backbone, BatchNorm, L2 on the head) for finite differences."""
+    keras.utils.set_random_seed(5)
+    inner_in = keras.Input((4, 4, 1), dtype="float64")
+    h = keras.layers.Conv2D(2, 3, activation="tanh", dtype="float64", name="conv")(inner_in)
+    h = keras.layers.BatchNormalization(dtype="float64", name="bn")(h)
+    h = keras.layers.GlobalAveragePooling2D(dtype="float64", name="gap")(h)
+    backbone = keras.Model(inner_in, h, name="backbone")
+    x = keras.Input((4, 4, 1), dtype="float64", name="x")
+    y = keras.layers.Dense(
+        3, activation="softmax", dtype="float64", name="head", kernel_regularizer=keras.regularizers.L2(L2)
+    )(backbone(x))
+    model = keras.Model(x, y, name="fd")
+    bn = backbone.get_layer("bn")
+    bn.moving_mean.assign(np.array([0.2, -0.1]))
+    bn.moving_variance.assign(np.array([0.7, 1.3]))
+    model.compile(loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _loss(model, x, y) -> float:
+    """The loss computed independently: numpy crossentropy on Keras's forward pass, plus the L2 term."""
+    p = np.asarray(model(x, training=False), dtype=np.float64)
+    kernel = np.asarray(model.get_layer("head").kernel)
+    return float(-np.mean(np.log(p[np.arange(len(y)), y])) + L2 * np.sum(kernel**2))
+
+
+def _central_difference(f, values: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    grad = np.zeros_like(values, dtype=np.float64)
+    for idx in np.ndindex(values.shape):
+        old = values[idx]
+        values[idx] = old + eps
+        up = f()
+        values[idx] = old - eps
+        down = f()
+        values[idx] = old
+        grad[idx] = (up - down) / (2 * eps)
+    return grad
+
+
+def _assert_close(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_weight_and_input_gradients_equal_finite_differences(float64_model, rng):
+    model = float64_model
+    x = rng.normal(size=(3, 4, 4, 1))
+    y = np.array([0, 2, 1])
+    grads = Probe(model).gradients(x, y)
+    assert grads.objective == pytest.approx(_loss(model, x, y), rel=1e-6)
+
+    layers = {"backbone/conv": "backbone/conv", "backbone/bn": "backbone/bn", "head": "head"}
+    for name in layers:
+        layer = model.get_layer("backbone").get_layer(name.split("/")[1]) if "/" in name else model.get_layer(name)
+        assert len(grads.weights[name]) == len(layer.weights)
+        for variable, grad in zip(layer.weights, grads.weights[name]):
+            values = np.array(variable.numpy())
+
+            def loss_at(variable=variable, values=values):
+                variable.assign(values)
+                return _loss(model, x, y)
+
+            expected = _central_difference(loss_at, values)
+            variable.assign(values)
+            _assert_close(grad, expected)
+    # BatchNorm's moving statistics are used at inference: their gradients are real, not zero.
+    assert np.abs(grads.weights["backbone/bn"][2]).max() > 1e-3
+
+    xs = x.copy()
+    _assert_close(grads.inputs, _central_difference(lambda: _loss(model, xs, y), xs))
+
+
+def test_output_gradients_equal_finite_differences(float64_model, rng):
+    model = float64_model
+    x = rng.normal(size=(3, 4, 4, 1))
+    y = np.array([1, 0, 2])
+    grads = Probe(model).gradients(x, y)
+    head = model.get_layer("head")
+    kernel_penalty = L2 * np.sum(np.asarray(head.kernel) ** 2)
+    h = np.array(model.get_layer("backbone")(x), dtype=np.float64)
+
+    def loss_from_h():
+        p = np.asarray(head(h))
+        return float(-np.mean(np.log(p[np.arange(3), y])) + kernel_penalty)
+
+    expected = _central_difference(loss_from_h, h)
+    _assert_close(grads.outputs["backbone"], expected)
+    _assert_close(grads.outputs["backbone/gap"], expected)
+
+
+def test_target_unit_saliency_equals_finite_differences(float64_model, rng):
+    model = float64_model
+    x = rng.normal(size=(2, 4, 4, 1))
+    grads = Probe(model).gradients(x, target=2)
+    assert grads.objective == pytest.approx(float(np.asarray(model(x))[:, 2].sum()), rel=1e-6)
+    xs = x.copy()
+    _assert_close(grads.inputs, _central_difference(lambda: float(np.asarray(model(xs))[:, 2].sum()), xs))
+
+
+def test_labels_as_indices_one_hot_or_predicted(digits):
+    probe, x = Probe(digits.model), digits.x_test[:8]
+    y = digits.y_test[:8]
+    sparse = probe.gradients(x, y)
+    onehot = probe.gradients(x, np.eye(10, dtype="float32")[y])
+    np.testing.assert_allclose(sparse.weights["conv1"][0], onehot.weights["conv1"][0], rtol=1e-5, atol=1e-7)
+    predicted = np.argmax(np.asarray(digits.model(x)), axis=-1)
+    own = probe.gradients(x)
+    np.testing.assert_allclose(own.inputs, probe.gradients(x, predicted).inputs, rtol=1e-5, atol=1e-7)
+    assert set(own.outputs) == {layer.name for layer in digits.model.layers}
+
+
+def test_two_output_model_gradients(two_input_model, rng):
+    model = two_input_model
+    x = [rng.normal(size=(4, 4)).astype("float32") for _ in range(2)]
+    y = [rng.normal(size=(4, 1)).astype("float32"), np.array([0, 1, 2, 1])]
+    grads = Probe(model).gradients(x, y)
+    assert isinstance(grads.inputs, list) and [g.shape for g in grads.inputs] == [(4, 4), (4, 4)]
+    assert [w.shape for w in grads.weights["shared"]] == [(4, 5), (5,)]
+    # With no loss compiled: MSE on the regression output plus crossentropy on the softmax output.
+    value, probs = (np.asarray(t) for t in model(x))
+    expected = np.mean((value - y[0]) ** 2) - np.mean(np.log(probs[np.arange(4), y[1]]))
+    assert grads.objective == pytest.approx(float(expected), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda p, x: p.activations(x[0]), ValueError, r"x: expected shape \(None, 8, 8, 1\).*x\[None\]"),
+        (lambda p, x: p.activations(x[:, :4]), ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
+        (lambda p, x: p.activations("pixels"), TypeError, "x: expected a numeric array, got str"),
+        (lambda p, x: p.activations(x[:0]), ValueError, "x: expected a non-empty batch"),
+        (lambda p, x: p.activations(x, layers=["conv9"]), ValueError, "layers: expected names from"),
+        (lambda p, x: p.gradients(x, np.zeros(3)), ValueError, r"y: expected labels for 4 samples, got shape \(3,\)"),
+        (lambda p, x: p.gradients(x, target=10), ValueError, r"target: expected a unit in \[0, 10\)"),
+        (lambda p, x: p.gradients(x, target="cat"), TypeError, "target: expected an int"),
+    ],
+)
+def test_bad_input_is_named(digits, call, exc, match):
+    probe = Probe(digits.model)
+    with pytest.raises(exc, match=match):
+        call(probe, digits.x_test[:4])
+
+
+def test_regression_without_labels(two_input_model, rng):
+    x = [rng.normal(size=(2, 4)).astype("float32") for _ in range(2)]
+    with pytest.raises(ValueError, match="y: expected labels"):
+        Probe(two_input_model).gradients(x)
+
+
+def test_probe_rejects_non_models():
+    with pytest.raises(TypeError, match="model: expected a keras.Model"):
+        Probe(object())

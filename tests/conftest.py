@@ -1,0 +1,91 @@
+"""Shared tiny models: built once per test session, because importing TensorFlow and building models is slow."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from nbviz import demo
+
+    return demo.digits_cnn()
+
+
+@pytest.fixture(scope="session")
+def sequential_mlp() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((5,), name="features"),
+            keras.layers.Dense(4, activation="relu", name="hidden"),
+            keras.layers.Dense(3, activation="softmax", name="probs"),
+        ],
+        name="mlp",
+    )
+    model.compile(loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.fixture(scope="session")
+def two_input_model() -> keras.Model:
+    """Two inputs, two outputs, a layer called twice and a bare op between layers."""
+    keras.utils.set_random_seed(2)
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    shared = keras.layers.Dense(5, activation="tanh", name="shared")
+    ha, hb = shared(a), shared(b)
+    added = ha + hb  # a bare op, not a layer: the graph passes through it
+    reg = keras.layers.Dense(1, name="value")(added)
+    cat = keras.layers.Concatenate(name="cat")([ha, hb])
+    cls = keras.layers.Dense(3, activation="softmax", name="label")(cat)
+    return keras.Model([a, b], [reg, cls], name="two_in_two_out")
+
+
+@pytest.fixture(scope="session")
+def nested_model() -> keras.Model:
+    """A transfer-learning style model: a Functional backbone used as a layer, plus a head."""
+    keras.utils.set_random_seed(3)
+    inner_in = keras.Input((6, 6, 2), name="backbone_in")
+    h = keras.layers.Conv2D(3, 3, activation="relu", name="conv1")(inner_in)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    backbone = keras.Model(inner_in, h, name="backbone")
+    x = keras.Input((6, 6, 2), name="image")
+    y = keras.layers.Dense(4, activation="relu", name="head")(backbone(x))
+    y = keras.layers.Dense(2, activation="softmax", name="probs")(y)
+    model = keras.Model(x, y, name="nested")
+    # Non-trivial BatchNorm statistics, so that a wrong inference-mode pass would show.
+    bn = backbone.get_layer("bn")
+    bn.moving_mean.assign(np.array([0.1, -0.2, 0.3], "float32"))
+    bn.moving_variance.assign(np.array([1.5, 0.5, 2.0], "float32"))
+    return model
+
+
+class Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__(name="subclassed")
+        self.hidden = keras.layers.Dense(6, activation="relu", name="hidden")
+        self.out = keras.layers.Dense(2, activation="softmax", name="out")
+
+    def call(self, x):
+        return self.out(self.hidden(x) * 2.0)
+
+
+@pytest.fixture(scope="session")
+def subclassed_model() -> keras.Model:
+    keras.utils.set_random_seed(4)
+    model = Subclassed()
+    model(np.zeros((1, 3), "float32"))
+    return model
