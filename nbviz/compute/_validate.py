@@ -12,7 +12,9 @@ import numpy as np
 def check_model(model: Any, name: str = "model") -> keras.Model:
     """Return ``model`` if it is a built Keras 3 model, else raise TypeError or ValueError."""
     if not isinstance(model, keras.Model):
-        raise TypeError(f"{name}: expected a keras.Model (Keras 3), got {type(model).__module__}.{type(model).__name__}")
+        raise TypeError(
+            f"{name}: expected a keras.Model (Keras 3), got {type(model).__module__}.{type(model).__name__}"
+        )
     if not model.built:
         raise ValueError(
             f"{name}: expected a built model, got {model.name!r}, which was never built; "

@@ -254,4 +254,3 @@ def _known_shapes(layer: Any) -> tuple[list[Any], list[Any]]:
         return [t for t in keras.tree.flatten(value) if hasattr(t, "shape")]
 
     return tensors("input"), tensors("output")
-

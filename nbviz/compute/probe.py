@@ -100,7 +100,10 @@ class Probe:
             _, record = fn(*[a[start : start + self.batch_size] for a in inputs])
             chunks.append(record)
         keys = [k for k in chunks[0] if _base(k) in wanted]
-        return {k: _frozen(np.concatenate([c[k].numpy() for c in chunks]) if len(chunks) > 1 else chunks[0][k]) for k in keys}
+        return {
+            k: _frozen(np.concatenate([c[k].numpy() for c in chunks]) if len(chunks) > 1 else chunks[0][k])
+            for k in keys
+        }
 
     def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """The model's outputs for ``x`` from the same compiled forward pass (never ``model.predict``)."""
@@ -147,15 +150,15 @@ class Probe:
         else:
             targets = as_targets(y, len(inputs[0]), n_out)
             if targets is None and not all(_is_classifier(layer) for layer in self._output_layers):
-                raise ValueError("y: expected labels to take the loss of a regression output, got None; pass y or target")
+                raise ValueError(
+                    "y: expected labels to take the loss of a regression output, got None; pass y or target"
+                )
             args = inputs + (targets or [])
             fn = self._function(("loss", targets is None, len(inputs)), args)
             weight_grads, output_grads, input_grads, objective = fn(*args)
         variables = self._variables()
         by_id = {id(v): _frozen(g) for v, g in zip(variables, weight_grads)}
-        weights = {
-            name: [by_id[id(v)] for v in layer.weights] for name, layer in self.layers.items() if name in wanted
-        }
+        weights = {name: [by_id[id(v)] for v in layer.weights] for name, layer in self.layers.items() if name in wanted}
         outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
         saliency = [_frozen(g) for g in input_grads]
         return Gradients(
@@ -259,7 +262,11 @@ class Probe:
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
-                ys = [_own_labels(o, layer) for o, layer in zip(outputs, self._output_layers)] if derive_labels else labels
+                ys = (
+                    [_own_labels(o, layer) for o, layer in zip(outputs, self._output_layers)]
+                    if derive_labels
+                    else labels
+                )
                 total = tf.add_n([tf.reduce_mean(fn(y, o)) for fn, y, o in zip(losses, ys, outputs)])
                 if self.model.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
@@ -286,7 +293,9 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
             original = layer.call
 
             @functools.wraps(original)
-            def call(*args: Any, _original: Any = original, _name: str = name, _layer: Any = layer, **kwargs: Any) -> Any:
+            def call(
+                *args: Any, _original: Any = original, _name: str = name, _layer: Any = layer, **kwargs: Any
+            ) -> Any:
                 _record_inputs(record, _layer, _name, args)
                 out = _original(*args, **kwargs)
                 k = calls.get(_name, 0)
@@ -336,8 +345,8 @@ def _model_outputs(model: keras.Model) -> list[Any]:
 def _output_layer(tensor: Any) -> Any:
     layer = tensor._keras_history.operation
     # Follow a nested model's output to the layer that produced it, to read its activation.
-    while isinstance(layer, keras.Model) and _symbolic_graph(layer) is not None:
-        layer = _symbolic_graph(layer).outputs[0]._keras_history.operation
+    while isinstance(layer, keras.Model) and (graph := _symbolic_graph(layer)) is not None:
+        layer = graph.outputs[0]._keras_history.operation
     return layer
 
 

@@ -214,7 +214,11 @@ def test_two_output_model_gradients(two_input_model, rng):
         (lambda p, x: p.activations("pixels"), TypeError, "x: expected a numeric array, got str"),
         (lambda p, x: p.activations(x[:0]), ValueError, "x: expected a non-empty batch"),
         (lambda p, x: p.activations(x, layers=["conv9"]), ValueError, "layers: expected names from"),
-        (lambda p, x: p.gradients(x, np.zeros(3)), ValueError, r"y: expected labels for 4 samples, got shape \(3,\)"),
+        (
+            lambda p, x: p.gradients(x, np.zeros(3)),
+            ValueError,
+            r"y: expected labels for 4 samples, got shape \(3,\)",
+        ),
         (lambda p, x: p.gradients(x, target=10), ValueError, r"target: expected a unit in \[0, 10\)"),
         (lambda p, x: p.gradients(x, target="cat"), TypeError, "target: expected an int"),
     ],

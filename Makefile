@@ -1,0 +1,32 @@
+# Two commands set everything up on a fresh machine: `make lab` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: lab test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# A stamp per extra: re-installs when pyproject.toml changes.
+$(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[$*]'
+	touch $@
+
+lab: $(VENV)/.stamp-dev  ## open the demo notebooks in JupyterLab
+	$(BIN)/python -m jupyter lab notebooks/
+
+test: $(VENV)/.stamp-test  ## run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.stamp-test  ## run every benchmark and print one table
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check nbviz tests benchmarks
+	$(BIN)/ruff format --check nbviz tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache
