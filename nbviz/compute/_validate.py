@@ -25,7 +25,10 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
     return model
 
 
-def input_specs(model: keras.Model) -> list[tuple[str, tuple[int | None, ...], str]] | None:
+InputSpecs = list[tuple[str, tuple[int | None, ...], str]]
+
+
+def input_specs(model: keras.Model) -> InputSpecs | None:
     """(name, shape, dtype) of each model input, or None when the model has no symbolic inputs (subclassed)."""
     try:
         inputs = model.inputs
@@ -55,18 +58,18 @@ def _as_numeric(value: Any, what: str) -> np.ndarray:
     return arr
 
 
-def as_inputs(model: keras.Model, x: Any, name: str = "x") -> list[np.ndarray]:
-    """Turn ``x`` into one numpy array per model input, checked against the model's input shapes.
+def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndarray]:
+    """Turn ``x`` into one numpy array per model input, checked against ``specs = input_specs(model)``.
 
     Accepts an array (one input), a list or tuple (several inputs, in ``model.inputs`` order) or a dict
-    keyed by input name. Arrays are cast to the input's dtype (float32 for float inputs).
+    keyed by input name. Arrays are cast to the input's dtype (float32 for float inputs).  ``specs`` is None for
+    a subclassed model, whose input shapes are not known in advance.
 
     Returns
     -------
     list of np.ndarray
         One array per model input, each with a leading batch axis.
     """
-    specs = input_specs(model)
     n_inputs = len(specs) if specs else 1
     if isinstance(x, Mapping):
         if specs is None:

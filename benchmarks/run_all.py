@@ -1,0 +1,30 @@
+"""Run every benchmark in this folder and print one table (what `make bench` shows and the README quotes).
+
+Each benchmark module has ``run(quick: bool) -> list[Row]``; pass --quick for a smoke run with fewer repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import table  # noqa: E402
+
+BENCHMARKS = ["probe_speed"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    quick = parser.parse_args().quick
+    rows = []
+    for name in BENCHMARKS:
+        rows += importlib.import_module(name).run(quick)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
