@@ -1,3 +1,24 @@
-"""nbviz: explore a Keras 3 model's weights, activations and gradients interactively in Jupyter."""
+"""nbviz: explore a Keras 3 model's weights, activations and gradients interactively in Jupyter.
+
+The widget parts load on first use, so that ``import nbviz.compute`` stays free of ipywidgets and bqplot.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = ["Explorer", "explore"]
+
+_LAZY = {"Explorer": "nbviz.explorer", "explore": "nbviz.explorer"}
+
+if TYPE_CHECKING:
+    from .explorer import Explorer, explore
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nbviz' has no attribute {name!r}")

@@ -4,11 +4,18 @@ Nothing here imports a widget library, so everything a panel shows can be comput
 without a front end.
 """
 
+from .display import ActivationView, DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
 from .probe import Gradients, Probe
+from .session import Session
 from .weights import Histogram, WeightImage, histogram, weight_image
 
 __all__ = [
+    "ActivationView",
+    "DeadUnits",
+    "Session",
+    "activation_view",
+    "dead_units",
     "Gradients",
     "Histogram",
     "LayerNode",

@@ -78,7 +78,10 @@ def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndar
         if missing:
             raise ValueError(f"{name}: expected a dict with keys {[s[0] for s in specs]}, got keys {list(x)}")
         parts = [x[s[0]] for s in specs]
-    elif isinstance(x, (list, tuple)) and n_inputs > 1:
+    elif isinstance(x, (list, tuple)) and (
+        n_inputs > 1 or (len(x) == 1 and hasattr(x[0], "shape") and np.ndim(x[0]) >= 2)
+    ):
+        # One array per input; for a single input, a list holding one batch array is that array.
         parts = list(x)
     else:
         parts = [x]

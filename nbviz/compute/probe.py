@@ -85,6 +85,11 @@ class Probe:
     def layer_names(self) -> list[str]:
         return list(self.layers)
 
+    @property
+    def is_classifier(self) -> bool:
+        """True when every output ends in softmax or sigmoid (so labels can default to the predictions)."""
+        return all(_is_classifier(layer) for layer in self._output_layers)
+
     # ----------------------------------------------------------------------------------------- public calls
     def activations(self, x: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Outputs of the requested layers (all by default) for the samples ``x``.
@@ -151,7 +156,7 @@ class Probe:
             grads = self._call(("target", out_index), inputs, tf.constant(unit, tf.int32))
         else:
             targets = as_targets(y, len(inputs[0]), n_out)
-            if targets is None and not all(_is_classifier(layer) for layer in self._output_layers):
+            if targets is None and not self.is_classifier:
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
                 )
@@ -242,16 +247,19 @@ class Probe:
     def _differentiate(self, inputs: Sequence[tf.Tensor], objective_fn: Callable[..., tf.Tensor]) -> Any:
         variables = [_tf_variable(v) for v in self._variables()]
         with tf.GradientTape() as tape:
-            tape.watch(list(inputs))
-            tape.watch(variables)  # non-trainable weights too (BatchNorm statistics are used at inference)
+            # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
+            # counters) have no gradient; they get zeros below.
+            tape.watch([t for t in [*inputs, *variables] if t.dtype.is_floating])
             outputs, record = self._run(inputs)
             objective = objective_fn(outputs)
-        grads = tape.gradient(
-            objective,
-            [variables, record, list(inputs)],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
-        return grads[0], grads[1], grads[2], objective
+        sources = [variables, list(record.values()), list(inputs)]
+        floating = [[t for t in group if t.dtype.is_floating] for group in sources]
+        grads = iter(tape.gradient(objective, floating, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+        filled = []
+        for group, group_grads in zip(sources, grads):
+            it = iter(group_grads)
+            filled.append([next(it) if t.dtype.is_floating else tf.zeros(tf.shape(t), tf.float32) for t in group])
+        return filled[0], dict(zip(record, filled[1])), filled[2], objective
 
     def _target_body(self, out_index: int) -> Callable[..., Any]:
         def target_grads(*args: tf.Tensor) -> Any:

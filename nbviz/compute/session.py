@@ -1,0 +1,195 @@
+"""Session: one model and its data, checked once, with the per-sample results that panels share, cached."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import keras
+import numpy as np
+
+from ._validate import as_inputs, as_targets, check_model, input_specs
+from .graph import ModelGraph, model_graph
+from .probe import Gradients, Probe
+
+T = TypeVar("T")
+
+
+class _LRU(OrderedDict[Any, Any]):
+    """A small least-recently-used cache: a person going back and forth between samples hits it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key: Any, compute: Callable[[], T]) -> T:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]  # type: ignore[no-any-return]
+        value = compute()
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class Session:
+    """A model with its data, as the Explorer's panels use them.
+
+    One forward pass per sample gives every layer's activations and one backward pass every gradient, so
+    moving between layers of the same sample costs nothing: both are cached per sample.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 model.
+    x : array-like, list or dict
+        Samples, batch first (a list or dict for several inputs).
+    y : array-like, optional
+        Labels: class indices, one-hot rows, class-name strings (with ``class_names``) or regression targets.
+    feature_names, class_names : sequence of str, optional
+        Names of the input features (tabular inputs) and of the output classes.
+    max_cells : int
+        The most cells any heatmap sends to the browser.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        x: Any,
+        y: Any = None,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+        max_cells: int = 65_536,
+        cache_size: int = 32,
+    ) -> None:
+        self.model = check_model(model)
+        self.x = as_inputs(input_specs(model), x, "x")
+        self.n_samples = len(self.x[0])
+        self.probe = Probe(model)
+        self.graph: ModelGraph = model_graph(model)
+        self.max_cells = _check_max_cells(max_cells)
+        first = self.probe.predict(self.inputs(0))
+        outputs = first if isinstance(first, list) else [first]
+        self.n_outputs = len(outputs)
+        self.output_units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
+        self.class_names = _check_names(class_names, "class_names", self._n_classes())
+        self.feature_names = _check_names(feature_names, "feature_names", self._n_features())
+        self.y = self._labels(y)
+        self._activations = _LRU(cache_size)
+        self._gradients = _LRU(cache_size)
+        self._predictions = _LRU(cache_size)
+        self._batch: dict[str, np.ndarray] | None = None
+
+    # ----------------------------------------------------------------------------------------- per sample
+    def check_sample(self, sample: Any) -> int:
+        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
+            raise TypeError(f"sample: expected an int index into x, got {type(sample).__name__}")
+        if not 0 <= sample < self.n_samples:
+            raise ValueError(f"sample: expected an index in [0, {self.n_samples}), got {sample}")
+        return int(sample)
+
+    def inputs(self, sample: int) -> list[np.ndarray]:
+        """The sample as a batch of one, one array per model input."""
+        return [a[sample : sample + 1] for a in self.x]
+
+    def activations(self, sample: int) -> dict[str, np.ndarray]:
+        """Every layer's output for one sample (batch axis of 1 kept), from one compiled pass, cached."""
+        return self._activations.get_or(sample, lambda: self.probe.activations(self.inputs(sample)))
+
+    def prediction(self, sample: int) -> np.ndarray:
+        """The first output of the model for one sample, without the batch axis."""
+
+        def compute() -> np.ndarray:
+            out = self.probe.predict(self.inputs(sample))
+            return (out[0] if isinstance(out, list) else out)[0]
+
+        return self._predictions.get_or(sample, compute)
+
+    @property
+    def gradient_target(self) -> str:
+        """What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels."""
+        return "loss" if self.y is not None or self.probe.is_classifier else "output unit 0"
+
+    def gradients(self, sample: int) -> Gradients:
+        """Gradients for one sample: of the loss with its label (or its predicted class), cached."""
+
+        def compute() -> Gradients:
+            if self.y is not None:
+                return self.probe.gradients(self.inputs(sample), [y[sample : sample + 1] for y in self.y])
+            if self.probe.is_classifier:
+                return self.probe.gradients(self.inputs(sample))
+            return self.probe.gradients(self.inputs(sample), target=0)
+
+        return self._gradients.get_or(sample, compute)
+
+    def batch_activations(self, limit: int = 256) -> dict[str, np.ndarray]:
+        """Every layer's output over the first ``limit`` samples (for dead-unit counts), computed once."""
+        if self._batch is None:
+            self._batch = self.probe.activations([a[:limit] for a in self.x])
+        return self._batch
+
+    def label(self, sample: int) -> Any:
+        """The true label of a sample (class index or value), or None without labels."""
+        if self.y is None:
+            return None
+        value = self.y[0][sample]
+        return value.item() if np.ndim(value) == 0 else value
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index] if self.class_names and index < len(self.class_names) else str(index)
+
+    # ----------------------------------------------------------------------------------------- checks
+    def _n_classes(self) -> int | None:
+        if not self.probe.is_classifier:
+            return None
+        return 2 if self.output_units == 1 else self.output_units
+
+    def _n_features(self) -> int | None:
+        return self.x[0].shape[-1] if len(self.x) == 1 and self.x[0].ndim == 2 else None
+
+    def _labels(self, y: Any) -> list[np.ndarray] | None:
+        if y is None:
+            return None
+        if self.n_outputs == 1 and self.class_names and _is_strings(y):
+            y = _indices_of(y, self.class_names)
+        targets = as_targets(y, self.n_samples, self.n_outputs, name="y")
+        assert targets is not None
+        first = targets[0]
+        if self.probe.is_classifier and first.ndim == 2 and first.shape[1] == self.output_units > 1:
+            targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
+        return targets
+
+
+def _check_max_cells(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"max_cells: expected an int, got {type(value).__name__}")
+    if value < 16:
+        raise ValueError(f"max_cells: expected at least 16 cells, got {value}")
+    return int(value)
+
+
+def _check_names(names: Any, arg: str, expected: int | None) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray):
+        raise TypeError(f"{arg}: expected a sequence of strings, got {type(names).__name__}")
+    names = [str(n) for n in names]
+    if expected is not None and len(names) != expected:
+        raise ValueError(f"{arg}: expected {expected} names, got {len(names)}")
+    return names
+
+
+def _is_strings(y: Any) -> bool:
+    arr = np.asarray(y)
+    return arr.dtype.kind in ("U", "S", "O") and arr.size > 0 and isinstance(arr.flat[0], str)
+
+
+def _indices_of(y: Any, class_names: list[str]) -> np.ndarray:
+    arr = np.asarray(y).astype(str)
+    unknown = sorted(set(arr.tolist()) - set(class_names))
+    if unknown:
+        raise ValueError(f"y: expected labels from class_names {class_names}, got unknown {unknown[:5]}")
+    lookup = {name: i for i, name in enumerate(class_names)}
+    return np.array([lookup[v] for v in arr.tolist()], dtype=np.int64)

@@ -1,0 +1,195 @@
+"""The Explorer: one widget to walk through a model's layers and a dataset's samples."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import keras
+import traitlets
+
+from .compute.session import Session
+from .layer_graph import LayerGraph
+from .panels import PANELS
+from .panels.base import Panel, State
+from .sample_view import SampleView
+
+
+class _Coalescer:
+    """Applies only the last of a burst of values (a dragged slider), ``delay`` seconds after the burst.
+
+    Without a running event loop (plain Python, tests) or with ``delay == 0`` it applies each value at once.
+    """
+
+    def __init__(self, apply: Callable[[Any], None], delay: float) -> None:
+        self.apply = apply
+        self.delay = delay
+        self.pending: Any = None
+        self.handle: asyncio.TimerHandle | None = None
+
+    def __call__(self, value: Any) -> None:
+        self.pending = value
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.delay <= 0:
+            self.flush()
+        elif self.handle is None:
+            self.handle = loop.call_later(self.delay, self.flush)
+
+    def flush(self) -> None:
+        self.handle = None
+        self.apply(self.pending)
+
+
+class Explorer(widgets.VBox):
+    """An interactive view of a Keras model: layer dropdown, layer graph, sample slider and panels.
+
+    The traitlets ``layer``, ``sample`` and ``tab`` are the single source of truth: the dropdown, a click on
+    the graph and the slider only set them, and observers bring the visible panel up to date. A hidden panel
+    is marked stale and catches up when it is shown.
+
+    Use :func:`explore` to make one.
+    """
+
+    layer = traitlets.Unicode()
+    sample = traitlets.Int(0)
+    tab = traitlets.Unicode("weights")
+
+    def __init__(self, session: Session, panels: Sequence[type[Panel]] = PANELS, slider_delay: float = 0.03) -> None:
+        self.session = session
+        self.panels: dict[str, Panel] = {cls.name: cls(session) for cls in panels}
+        names = session.graph.names
+        initial = _first_interesting_layer(session)
+
+        nodes = {n.name: n for n in session.graph.nodes}
+        self.dropdown = widgets.Dropdown(
+            options=[(f"{name} ({nodes[name].class_name})", name) for name in names],
+            value=initial,
+            description="layer",
+            layout=widgets.Layout(width="340px"),
+        )
+        self.slider = widgets.IntSlider(
+            value=0, min=0, max=max(session.n_samples - 1, 0), description="sample", continuous_update=True
+        )
+        self.graph_view = LayerGraph(session.graph, on_select=self._select_layer)
+        self.sample_view = SampleView(session)
+        self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
+        self.tabs.titles = tuple(p.title for p in self.panels.values())
+        params = sum(n.params for n in session.graph.nodes if n.parent is None)
+        title = widgets.HTML(
+            f"<b>{session.model.name}</b> &middot; {params:,} parameters &middot; {len(names)} layers &middot; "
+            f"{session.n_samples} samples"
+        )
+        header = widgets.HBox([title, self.dropdown, self.slider], layout=widgets.Layout(align_items="center"))
+        body = widgets.HBox([self.graph_view.widget, widgets.VBox([self.sample_view.widget]), self.tabs])
+        super().__init__([header, body])
+
+        self._slide = _Coalescer(self._set_sample, slider_delay)
+        self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
+        self.slider.observe(lambda change: self._slide(change["new"]), names="value")
+        self.tabs.observe(self._tab_selected, names="selected_index")
+        self.observe(self._on_state, names=["layer", "sample"])
+        self.observe(self._on_tab, names="tab")
+        self.layer = initial
+        self.sample_view.show(0)
+        self.graph_view.highlight(initial)
+        self._refresh_visible()
+
+    # ----------------------------------------------------------------------------------------- validation
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> str:
+        name = proposal["value"]
+        if name not in self.session.probe.layers:
+            known = list(self.session.probe.layers)
+            raise ValueError(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
+        return str(name)
+
+    @traitlets.validate("sample")
+    def _valid_sample(self, proposal: dict[str, Any]) -> int:
+        return self.session.check_sample(proposal["value"])
+
+    @traitlets.validate("tab")
+    def _valid_tab(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in self.panels:
+            raise ValueError(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
+        return str(proposal["value"])
+
+    # ----------------------------------------------------------------------------------------- events
+    @property
+    def state(self) -> State:
+        return State(layer=self.layer, sample=self.sample)
+
+    def _select_layer(self, name: str) -> None:
+        self.layer = name
+
+    def _set_sample(self, value: int) -> None:
+        self.sample = value
+
+    def _tab_selected(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.tab = list(self.panels)[change["new"]]
+
+    def _on_state(self, change: dict[str, Any]) -> None:
+        # Controls follow the traitlets (setting an equal value fires nothing, so there is no loop).
+        self.dropdown.value = self.layer
+        self.slider.value = self.sample
+        self.graph_view.highlight(self.layer)
+        if change["name"] == "sample":
+            self.sample_view.show(self.sample)
+        for panel in self.panels.values():
+            panel.stale = True
+        self._refresh_visible()
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        self.tabs.selected_index = list(self.panels).index(self.tab)
+        self._refresh_visible()
+
+    def _refresh_visible(self) -> None:
+        panel = self.panels[self.tab]
+        if panel.stale or panel.state != self.state:
+            panel.update(self.state)
+
+
+def _first_interesting_layer(session: Session) -> str:
+    """Open on the first layer with weights: an input layer has nothing to show in most panels."""
+    for node in session.graph.nodes:
+        if node.params > 0 and not node.is_model:
+            return node.name
+    return session.graph.names[0]
+
+
+def explore(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    max_cells: int = 65_536,
+) -> Explorer:
+    """Explore ``model`` on the samples ``x`` in one interactive widget.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 model (Sequential, Functional, nested or subclassed).
+    x : array-like, list or dict
+        Samples, batch first; a list or dict for a model with several inputs.
+    y : array-like, optional
+        Labels: class indices, one-hot rows, strings (with ``class_names``) or regression targets.
+    feature_names, class_names : sequence of str, optional
+        Names of the input features (tabular data) and of the classes.
+    max_cells : int
+        The most cells one heatmap sends to the browser; larger ones are reduced by blocks.
+
+    Returns
+    -------
+    Explorer
+        A widget; display it. ``.layer``, ``.sample`` and ``.tab`` can be set from code too.
+    """
+    session = Session(model, x, y, feature_names=feature_names, class_names=class_names, max_cells=max_cells)
+    return Explorer(session)

@@ -1,0 +1,86 @@
+"""Activations panel: the current layer's output for the current sample, and its dead units over a batch."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..compute.display import ActivationView, activation_view, dead_units
+from ..plots import BarsPlot, HeatmapPlot
+from .base import Panel, State
+
+MAX_BARS = 1024  # one SVG rect per bar: beyond about a thousand the browser slows down
+
+
+class ActivationFigure:
+    """Feature maps tiled in a heatmap, vectors as bars, sequences as time x units: one figure shown at a time."""
+
+    def __init__(self, title: str) -> None:
+        self.heatmap = HeatmapPlot(title, size=("460px", "380px"))
+        self.bars = BarsPlot(title, size=("460px", "300px"))
+        self.widget = widgets.Box([self.heatmap.figure, self.bars.figure])
+        self.view: ActivationView | None = None
+
+    @property
+    def figure(self):  # noqa: ANN201 - bqplot.Figure
+        return self.bars.figure if self.view is not None and self.view.kind == "bars" else self.heatmap.figure
+
+    def show(self, a: np.ndarray, max_cells: int, title: str, labels: list[str] | None = None) -> np.ndarray:
+        """Draw one sample's array (no batch axis); returns the values shown."""
+        bars = np.ndim(a) <= 1
+        view = activation_view(a, max_cells=min(max_cells, MAX_BARS) if bars else max_cells)
+        self.view = view
+        if view.kind == "bars":
+            use_labels = labels if labels is not None and len(labels) == len(view.values) else None
+            self.bars.show(view.values, labels=np.array(use_labels) if use_labels else None, title=title)
+        else:
+            grid = (
+                f", {view.grid[0]}x{view.grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if view.grid != (1, 1) else ""
+            )
+            self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{grid}")
+        self.heatmap.figure.layout.display = "none" if view.kind == "bars" else None
+        self.bars.figure.layout.display = None if view.kind == "bars" else "none"
+        return view.values
+
+
+def is_relu(layer: object) -> bool:
+    activation = getattr(layer, "activation", None)
+    return type(layer).__name__ == "ReLU" or getattr(activation, "__name__", "") == "relu"
+
+
+class ActivationsPanel(Panel):
+    """Feature maps (conv), bars (dense), time x units (sequences); share of dead ReLU units over a batch."""
+
+    name = "activations"
+    title = "Activations"
+
+    def build(self) -> list[widgets.Widget]:
+        self.view = ActivationFigure("activations")
+        self.dead = widgets.HTML()
+        return [self.view.widget, self.dead]
+
+    @property
+    def figure(self):  # noqa: ANN201 - bqplot.Figure
+        return self.view.figure
+
+    def render(self, state: State) -> str:
+        session = self.session
+        output = session.activations(state.sample)[state.layer][0]
+        shape = " x ".join(str(d) for d in output.shape)
+        labels = session.feature_names if state.layer in _input_names(session) else None
+        self.values = self.view.show(output, session.max_cells, f"{state.layer} output ({shape})", labels)
+        layer = session.probe.layers[state.layer]
+        if is_relu(layer):
+            batch = session.batch_activations()[state.layer]
+            dead = dead_units(batch)
+            self.dead.value = (
+                f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{int(dead.dead.sum())}</b> of "
+                f"{dead.dead.size} ({dead.share:.1%})"
+            )
+        else:
+            self.dead.value = ""
+        return ""
+
+
+def _input_names(session) -> set[str]:  # noqa: ANN001 - Session
+    return {n.name for n in session.graph.nodes if n.class_name == "InputLayer" and n.parent is None}

@@ -1,0 +1,77 @@
+"""The panel contract: ``.figure``, ``.values``, ``.widget`` and one ``update(state)`` entry point."""
+
+from __future__ import annotations
+
+import html
+import traceback
+from dataclasses import dataclass
+from typing import ClassVar
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from ..compute.session import Session
+
+
+@dataclass(frozen=True)
+class State:
+    """What the Explorer shows: the single source of truth is the Explorer's traitlets, copied here."""
+
+    layer: str
+    sample: int
+
+
+class Panel:
+    """One tab of the Explorer.
+
+    Subclasses build their widgets once in ``build`` and draw a state in ``render``, which only assigns new
+    data to existing marks. ``update`` wraps ``render``: an exception becomes a readable line in the panel
+    (the traceback is kept in ``last_error``) and the panel stays usable for the next state.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.values: np.ndarray = np.zeros(0, np.float32)
+        self.state: State | None = None
+        self.stale = True
+        self.last_error: str | None = None
+        self.message = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
+        self.widget = widgets.VBox([self.message, *self.build()])
+
+    @property
+    def figure(self) -> bq.Figure:
+        """The panel's main figure."""
+        raise NotImplementedError
+
+    def build(self) -> list[widgets.Widget]:
+        """Create the panel's widgets (once); return them in display order."""
+        raise NotImplementedError
+
+    def render(self, state: State) -> str:
+        """Show ``state`` by updating existing marks; return a note for the message line ('' for none)."""
+        raise NotImplementedError
+
+    def update(self, state: State) -> None:
+        """Bring the panel to ``state``; errors are shown in the panel, never raised into the widget loop."""
+        self.state = state
+        self.stale = False
+        try:
+            note = self.render(state)
+        except Exception as err:  # noqa: BLE001 - any failure must stay inside the widget
+            self.last_error = traceback.format_exc()
+            self.message.value = (
+                f'<span style="color:#b00020">&#9888; {html.escape(self.title)} for layer '
+                f"{html.escape(state.layer)!s}: {type(err).__name__}: {html.escape(str(err))}</span>"
+            )
+            return
+        self.last_error = None
+        self.message.value = f'<span style="color:#555">{html.escape(note)}</span>' if note else ""
+
+    def refresh(self) -> None:
+        """Redraw the current state (after a control inside the panel changed)."""
+        if self.state is not None:
+            self.update(self.state)

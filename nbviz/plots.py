@@ -1,0 +1,143 @@
+"""Small bqplot figures whose marks are created once and then updated in place.
+
+Every ``show`` assigns new arrays to the existing marks inside ``hold_sync`` (one message per widget), sends
+float32 only, and never creates a widget: the count of live widgets stays constant however often it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+# Blue for negative, white at zero, red for positive: the convention for weights and gradients.
+DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
+GREYS = ["#ffffff", "#000000"]
+_EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
+
+
+def _f32(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+class HeatmapPlot:
+    """A heatmap with a colour bar; NaN cells (gutters between tiles) are drawn in light grey.
+
+    Parameters
+    ----------
+    title : str
+        Figure title.
+    colors : list of str
+        Colour ramp; with ``DIVERGING`` and a symmetric range, zero is white.
+    size : (width, height) in CSS units
+    """
+
+    def __init__(self, title: str, colors: Sequence[str] = DIVERGING, size: tuple[str, str] = ("420px", "360px")):
+        self.color_scale = bq.ColorScale(colors=list(colors), min=-1.0, max=1.0, mid=0.0 if len(colors) == 3 else None)
+        self.mark = bq.HeatMap(
+            color=_EMPTY,
+            x=np.arange(2, dtype=np.float32),
+            y=np.arange(2, dtype=np.float32),
+            scales={"x": bq.LinearScale(), "y": bq.LinearScale(reverse=True), "color": self.color_scale},
+            null_color="#e8e8e8",
+        )
+        axis = bq.ColorAxis(scale=self.color_scale, orientation="vertical", side="right")
+        self.figure = bq.Figure(
+            marks=[self.mark],
+            axes=[axis],
+            title=title,
+            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 70},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+
+    def show(self, image: np.ndarray, vmin: float, vmax: float, title: str | None = None) -> None:
+        """Draw a 2-D array; ``vmin``/``vmax`` set the colour range."""
+        image = _f32(image)
+        if image.size == 0:
+            image = _EMPTY
+        # bqplot squeezes arrays before checking they are 2-D, so a 1 x n strip (a bias) would be refused:
+        # repeat a single row or column. The mark's top-left (rows x cols) block is always the image itself.
+        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
+        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+        rows, cols = image.shape
+        with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
+            self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
+            if self.color_scale.mid is not None:
+                self.color_scale.mid = 0.0 if vmin < 0 < vmax else float(vmin + vmax) / 2
+            self.mark.x = np.arange(cols, dtype=np.float32)
+            self.mark.y = np.arange(rows, dtype=np.float32)
+            self.mark.color = image
+            if title is not None:
+                self.figure.title = title
+
+    @property
+    def shown(self) -> np.ndarray:
+        """The array the mark holds now."""
+        return np.asarray(self.mark.color)
+
+
+class BarsPlot:
+    """Bars coloured by their sign and size (blue negative, red positive), one per value.
+
+    Parameters
+    ----------
+    title : str
+    horizontal : bool
+        Horizontal bars, for labelled features read top to bottom.
+    size : (width, height) in CSS units
+    """
+
+    def __init__(self, title: str, horizontal: bool = False, size: tuple[str, str] = ("420px", "300px")):
+        self.x_scale = bq.OrdinalScale() if horizontal else bq.LinearScale()
+        self.y_scale = bq.LinearScale()
+        self.color_scale = bq.ColorScale(colors=DIVERGING, min=-1.0, max=1.0, mid=0.0)
+        self.mark = bq.Bars(
+            x=np.zeros(2, np.float32),
+            y=np.zeros(2, np.float32),
+            color=np.zeros(2, np.float32),
+            scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
+            orientation="horizontal" if horizontal else "vertical",
+            padding=0.1,
+            stroke="#555555" if horizontal else None,
+        )
+        value_axis = bq.Axis(
+            scale=self.y_scale, orientation="horizontal" if horizontal else "vertical", grid_lines="dashed"
+        )
+        index_axis = bq.Axis(scale=self.x_scale, orientation="vertical" if horizontal else "horizontal")
+        self.figure = bq.Figure(
+            marks=[self.mark],
+            axes=[index_axis, value_axis],
+            title=title,
+            fig_margin={"top": 40, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+
+    def show(
+        self,
+        values: np.ndarray,
+        labels: Sequence[str] | np.ndarray | None = None,
+        color: np.ndarray | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Draw one bar per value; ``labels`` name the bars (positions 0..n-1 otherwise).
+
+        Bars are coloured by ``color`` (default: the values themselves) on a symmetric diverging scale.
+        """
+        values = _f32(values).ravel()
+        color = values if color is None else _f32(color).ravel()
+        finite = color[np.isfinite(color)]
+        m = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
+        x = np.asarray(labels) if labels is not None else np.arange(len(values), dtype=np.float32)
+        with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
+            self.color_scale.min, self.color_scale.max = -m, m
+            self.mark.x = x
+            self.mark.y = values
+            self.mark.color = color
+            if title is not None:
+                self.figure.title = title
+
+    @property
+    def shown(self) -> np.ndarray:
+        return np.asarray(self.mark.y)
