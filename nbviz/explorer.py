@@ -141,7 +141,7 @@ class Explorer(widgets.VBox):
         if change["name"] == "sample":
             self.sample_view.show(self.sample)
         for panel in self.panels.values():
-            panel.stale = True
+            panel.stale = panel.stale or change["name"] in panel.depends_on
         self._refresh_visible()
 
     def _on_tab(self, change: dict[str, Any]) -> None:
@@ -150,7 +150,7 @@ class Explorer(widgets.VBox):
 
     def _refresh_visible(self) -> None:
         panel = self.panels[self.tab]
-        if panel.stale or panel.state != self.state:
+        if panel.stale:
             panel.update(self.state)
 
 

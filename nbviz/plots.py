@@ -43,7 +43,7 @@ class HeatmapPlot:
             scales={"x": bq.LinearScale(), "y": bq.LinearScale(reverse=True), "color": self.color_scale},
             null_color="#e8e8e8",
         )
-        axis = bq.ColorAxis(scale=self.color_scale, orientation="vertical", side="right")
+        axis = bq.ColorAxis(scale=self.color_scale, side="right")
         self.figure = bq.Figure(
             marks=[self.mark],
             axes=[axis],
@@ -102,10 +102,9 @@ class BarsPlot:
             padding=0.1,
             stroke="#555555" if horizontal else None,
         )
-        value_axis = bq.Axis(
-            scale=self.y_scale, orientation="horizontal" if horizontal else "vertical", grid_lines="dashed"
-        )
-        index_axis = bq.Axis(scale=self.x_scale, orientation="vertical" if horizontal else "horizontal")
+        # In bqplot 0.13 an axis's side sets its orientation.
+        value_axis = bq.Axis(scale=self.y_scale, side="bottom" if horizontal else "left", grid_lines="dashed")
+        index_axis = bq.Axis(scale=self.x_scale, side="left" if horizontal else "bottom")
         self.figure = bq.Figure(
             marks=[self.mark],
             axes=[index_axis, value_axis],

@@ -7,8 +7,11 @@ import html
 import ipywidgets as widgets
 import numpy as np
 
+from .compute.display import block_mean
 from .compute.session import Session
 from .plots import GREYS, BarsPlot, HeatmapPlot
+
+MAX_CELLS = 4096
 
 
 class SampleView:
@@ -39,7 +42,8 @@ class SampleView:
             self.plot.show(self.values, labels=np.array(labels), title=f"sample {sample} (z-score per feature)")
         else:
             image = x.mean(axis=-1) if x.ndim >= 3 else x  # channels averaged for display
-            self.values = image.reshape(-1, image.shape[-1]).astype(np.float32)  # a volume's depth slices stacked
+            # A volume's depth slices stacked; a thumbnail of at most MAX_CELLS cells is plenty at this size.
+            self.values = block_mean(image.reshape(-1, image.shape[-1]), MAX_CELLS)
             finite = self.values[np.isfinite(self.values)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             self.plot.show(self.values, lo, hi if hi > lo else lo + 1.0, title=f"sample {sample}")

@@ -151,8 +151,11 @@ def activation_view(a: Any, max_cells: int = 65_536) -> ActivationView:
     return ActivationView("image", image, vmin, vmax, grid, tile, downsampled)
 
 
-def dead_units(batch: Any) -> DeadUnits:
+def dead_units(batch: Any, previous: DeadUnits | None = None) -> DeadUnits:
     """Find the units (last axis) whose output is <= 0 for every sample and position of a batch.
+
+    With ``previous`` (the result for earlier batches of the same layer) the answer covers all of them, so a
+    large dataset can be streamed chunk by chunk.
 
     Parameters
     ----------
@@ -172,4 +175,30 @@ def dead_units(batch: Any) -> DeadUnits:
         raise ValueError(f"batch: expected a non-empty batch, got shape {arr.shape}")
     # Samples and positions alike are just occurrences of a unit, so one flat axis covers Dense and conv.
     dead = np.asarray((arr.reshape(-1, arr.shape[-1]) <= 0).all(axis=0))
-    return DeadUnits(dead, float(dead.mean()), int(arr.shape[0]))
+    n = int(arr.shape[0])
+    if previous is not None:
+        if previous.dead.shape != dead.shape:
+            raise ValueError(f"previous: expected a result for {dead.size} units, got {previous.dead.size}")
+        dead, n = dead & previous.dead, n + previous.n_samples
+    return DeadUnits(dead, float(dead.mean()), n)
+
+
+def block_mean(image: np.ndarray, max_cells: int) -> np.ndarray:
+    """Shrink a 2-D picture to at most ``max_cells`` cells by averaging square blocks (for input images, where
+    an average reads better than the largest magnitude). Rows and columns beyond whole blocks are dropped.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape (rows // f, cols // f) for the smallest factor f that fits.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    rows, cols = image.shape
+    factor = 1
+    while (rows // factor) * (cols // factor) > max_cells and factor < max(rows, cols):
+        factor += 1
+    if factor == 1:
+        return image
+    r, c = max(rows // factor, 1), max(cols // factor, 1)
+    blocks = image[: r * factor, : c * factor].reshape(r, factor, c, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)

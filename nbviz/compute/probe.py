@@ -80,6 +80,8 @@ class Probe:
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
+        #: Names of the layers whose outputs are the model's outputs (a nested model's own name if it ends the model).
+        self.output_names = [t._keras_history.operation.name for t in outputs] if outputs else [list(self.layers)[-1]]
 
     @property
     def layer_names(self) -> list[str]:

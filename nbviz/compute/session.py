@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from ._validate import as_inputs, as_targets, check_model, input_specs
+from .display import DeadUnits, dead_units
 from .graph import ModelGraph, model_graph
 from .probe import Gradients, Probe
 
@@ -17,21 +18,45 @@ T = TypeVar("T")
 
 
 class _LRU(OrderedDict[Any, Any]):
-    """A small least-recently-used cache: a person going back and forth between samples hits it."""
+    """A least-recently-used cache bounded by the bytes of the arrays it holds.
 
-    def __init__(self, size: int) -> None:
+    A person going back and forth between samples hits it; a large model (ResNet50 keeps about 100 MB of
+    activations per sample) holds few samples rather than exhausting memory. The newest entry always stays.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
         super().__init__()
-        self.size = size
+        self.max_bytes = max_bytes
+        self.nbytes = 0
 
     def get_or(self, key: Any, compute: Callable[[], T]) -> T:
         if key in self:
             self.move_to_end(key)
-            return self[key]  # type: ignore[no-any-return]
+            return self[key][0]  # type: ignore[no-any-return]
         value = compute()
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+        size = _nbytes(value)
+        self[key] = (value, size)
+        self.nbytes += size
+        while self.nbytes > self.max_bytes and len(self) > 1:
+            _, (_, old) = self.popitem(last=False)
+            self.nbytes -= old
         return value
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, Gradients):
+        return _nbytes(list(value.weights.values())) + _nbytes(list(value.outputs.values())) + _nbytes(value.inputs)
+    if isinstance(value, dict):
+        return _nbytes(list(value.values()))
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    return 0
 
 
 class Session:
@@ -62,7 +87,7 @@ class Session:
         feature_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
         max_cells: int = 65_536,
-        cache_size: int = 32,
+        cache_bytes: int = 256 * 2**20,
     ) -> None:
         self.model = check_model(model)
         self.x = as_inputs(input_specs(model), x, "x")
@@ -77,10 +102,9 @@ class Session:
         self.class_names = _check_names(class_names, "class_names", self._n_classes())
         self.feature_names = _check_names(feature_names, "feature_names", self._n_features())
         self.y = self._labels(y)
-        self._activations = _LRU(cache_size)
-        self._gradients = _LRU(cache_size)
-        self._predictions = _LRU(cache_size)
-        self._batch: dict[str, np.ndarray] | None = None
+        self._activations = _LRU(cache_bytes)
+        self._gradients = _LRU(cache_bytes)
+        self._dead: dict[str, DeadUnits] | None = None
 
     # ----------------------------------------------------------------------------------------- per sample
     def check_sample(self, sample: Any) -> int:
@@ -99,13 +123,13 @@ class Session:
         return self._activations.get_or(sample, lambda: self.probe.activations(self.inputs(sample)))
 
     def prediction(self, sample: int) -> np.ndarray:
-        """The first output of the model for one sample, without the batch axis."""
-
-        def compute() -> np.ndarray:
-            out = self.probe.predict(self.inputs(sample))
-            return (out[0] if isinstance(out, list) else out)[0]
-
-        return self._predictions.get_or(sample, compute)
+        """The first output of the model for one sample, without the batch axis (from the activations pass)."""
+        acts = self.activations(sample)
+        name = self.probe.output_names[0]
+        if name in acts:
+            return acts[name][0]
+        out = self.probe.predict(self.inputs(sample))  # the output comes from a bare op, not a layer
+        return (out[0] if isinstance(out, list) else out)[0]
 
     @property
     def gradient_target(self) -> str:
@@ -124,11 +148,25 @@ class Session:
 
         return self._gradients.get_or(sample, compute)
 
-    def batch_activations(self, limit: int = 256) -> dict[str, np.ndarray]:
-        """Every layer's output over the first ``limit`` samples (for dead-unit counts), computed once."""
-        if self._batch is None:
-            self._batch = self.probe.activations([a[:limit] for a in self.x])
-        return self._batch
+    def dead_units(self, layer: str, limit: int = 256, max_bytes: int = 256 * 2**20) -> DeadUnits:
+        """Which units of ``layer`` never output more than 0 over the first samples of ``x``.
+
+        Computed once for every layer in one streamed pass: each chunk of samples is reduced at once, so memory
+        stays at one chunk. Fewer than ``limit`` samples are used when a sample's activations
+        are large (about ``max_bytes`` in all are read; at least 8 samples).
+        """
+        if self._dead is None:
+            per_sample = max(1, _nbytes(self.activations(0)))
+            n = min(self.n_samples, limit, max(8, max_bytes // per_sample))
+            chunk = max(1, min(n, max_bytes // (4 * per_sample)))
+            dead: dict[str, DeadUnits] = {}
+            for start in range(0, n, chunk):
+                acts = self.probe.activations([a[start : min(start + chunk, n)] for a in self.x])
+                for name, a in acts.items():
+                    if a.ndim >= 2:
+                        dead[name] = dead_units(a, previous=dead.get(name))
+            self._dead = dead
+        return self._dead[layer]
 
     def label(self, sample: int) -> Any:
         """The true label of a sample (class index or value), or None without labels."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.display import ActivationView, activation_view, dead_units
+from ..compute.display import ActivationView, activation_view
 from ..plots import BarsPlot, HeatmapPlot
 from .base import Panel, State
 
@@ -71,8 +71,7 @@ class ActivationsPanel(Panel):
         self.values = self.view.show(output, session.max_cells, f"{state.layer} output ({shape})", labels)
         layer = session.probe.layers[state.layer]
         if is_relu(layer):
-            batch = session.batch_activations()[state.layer]
-            dead = dead_units(batch)
+            dead = session.dead_units(state.layer)
             self.dead.value = (
                 f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{int(dead.dead.sum())}</b> of "
                 f"{dead.dead.size} ({dead.share:.1%})"

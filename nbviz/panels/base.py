@@ -32,6 +32,7 @@ class Panel:
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    depends_on: ClassVar[tuple[str, ...]] = ("layer", "sample")  # a change elsewhere leaves the panel as it is
 
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -33,6 +33,7 @@ class GradientsPanel(Panel):
         self.output_values = np.zeros(0, np.float32)
         self.saliency_values = np.zeros(0, np.float32)
         self.norms = np.zeros(0, np.float64)
+        self._sample_shown: int | None = None
         return [
             self.weight_view.widget,
             widgets.HBox([self.output_view.widget, self.saliency_view.widget]),
@@ -47,17 +48,22 @@ class GradientsPanel(Panel):
         session = self.session
         grads = session.gradients(state.sample)
         target = session.gradient_target
+        # Three heatmaps share the cell budget of one (half, then an eighth each), so an update stays as small
+        # as the other tabs'.
+        small = max(16, session.max_cells // 8)
         self.output_values = self.output_view.show(
-            grads.outputs[state.layer][0], session.max_cells, f"d {target} / d {state.layer} output"
+            grads.outputs[state.layer][0], small, f"d {target} / d {state.layer} output"
         )
-        saliency = grads.inputs[0] if isinstance(grads.inputs, list) else grads.inputs
-        self.saliency_values = self.saliency_view.show(
-            saliency[0], session.max_cells, f"saliency: d {target} / d input", session.feature_names
-        )
-        self.norms = gradient_norms(dict(grads.weights), self.norm_layers)
-        with np.errstate(divide="ignore"):
-            logs = np.where(self.norms > 0, np.log10(self.norms), np.nan)
-        self.norms_plot.show(logs, labels=np.array(self.norm_layers))
+        if self._sample_shown != state.sample:  # saliency and norms depend on the sample only: send them once
+            saliency = grads.inputs[0] if isinstance(grads.inputs, list) else grads.inputs
+            self.saliency_values = self.saliency_view.show(
+                saliency[0], small, f"saliency: d {target} / d input", session.feature_names
+            )
+            self.norms = gradient_norms(dict(grads.weights), self.norm_layers)
+            with np.errstate(divide="ignore"):
+                logs = np.where(self.norms > 0, np.log10(self.norms), np.nan)
+            self.norms_plot.show(logs, labels=np.array(self.norm_layers))
+            self._sample_shown = state.sample
 
         layer = session.probe.layers[state.layer]
         variables = list(layer.weights)
@@ -67,6 +73,6 @@ class GradientsPanel(Panel):
             return f"Layer {state.layer} ({type(layer).__name__}) has no weights; its output gradient is shown."
         label = weight_label(variables[index], "w")
         self.values = self.weight_view.show(
-            grads.weights[state.layer][index], f"d {target} / d {label}", session.max_cells
+            grads.weights[state.layer][index], f"d {target} / d {label}", max(16, session.max_cells // 2)
         )
         return ""

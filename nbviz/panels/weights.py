@@ -68,6 +68,7 @@ class WeightsPanel(Panel):
 
     name = "weights"
     title = "Weights"
+    depends_on = ("layer",)
 
     def build(self) -> list[widgets.Widget]:
         self.view = TensorView("weights", lambda change: self.refresh())

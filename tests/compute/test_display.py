@@ -308,3 +308,19 @@ def test_module_imports_only_numpy_stdlib_and_weights() -> None:
         ("." * node.level) + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
     }
     assert imported <= {"__future__", "dataclasses", "math", "typing", "numpy", ".weights"}
+
+
+def test_dead_units_streamed_in_chunks_equals_one_pass():
+    rng = np.random.default_rng(7)
+    batch = rng.normal(size=(12, 3, 3, 6)).astype(np.float32)
+    batch[..., 2] = -np.abs(batch[..., 2])
+    batch[..., 4] = -np.abs(batch[..., 4])
+    batch[9, 1, 1, 4] = 0.5  # positive once, in the last chunk only
+    whole = dead_units(batch)
+    streamed = None
+    for start in range(0, 12, 5):
+        streamed = dead_units(batch[start : start + 5], previous=streamed)
+    np.testing.assert_array_equal(streamed.dead, whole.dead)
+    assert streamed.n_samples == 12 and streamed.share == whole.share == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="previous: expected a result for 6 units, got 2"):
+        dead_units(batch, previous=dead_units(batch[..., :2]))

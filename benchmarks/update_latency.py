@@ -1,0 +1,141 @@
+"""Kernel-side latency of an Explorer update, and the most bytes one update sends, against the floor.
+
+Run: python benchmarks/update_latency.py [--quick]
+
+For the demo CNN and ResNet50 (weights=None): the median time of a layer switch and of a sample change (a new
+sample, so nothing is cached) with each tab visible, measured from setting the traitlet to the last widget
+message built, and the bytes those messages carry (JSON plus binary buffers, recorded by a comm that keeps
+what ipywidgets would send). The floor is one compiled forward pass (weights and activations tabs) or one
+compiled forward+backward pass (gradients tab), measured side by side in the same run.
+Targets: at most 1.5 x floor + 20 ms, at most 300 KB per update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import comm  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from comm.base_comm import BaseComm  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import Row, ms, table  # noqa: E402
+
+
+class RecordingComm(BaseComm):
+    """Counts the bytes of every message a widget would send to the browser."""
+
+    sent = 0
+
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
+        RecordingComm.sent += len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
+
+
+comm.create_comm = RecordingComm  # before any widget exists
+
+import nbviz  # noqa: E402
+from nbviz import demo  # noqa: E402
+
+
+def _floors(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    xt, yt = tf.constant(x), tf.constant(y)
+    forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    def body(t, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(t, training=False))
+        return tape.gradient(loss, model.trainable_variables)
+
+    backward = tf.function(body).get_concrete_function(xt, yt)
+    return (
+        lambda: forward(tf.constant(x)).numpy(),
+        lambda: [g.numpy() for g in backward(tf.constant(x), tf.constant(y))],
+    )
+
+
+def _median_time(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _measure(change: Any, count: int) -> tuple[float, float, int]:
+    """Median and worst seconds, and the most bytes sent, over ``count`` calls of change(i)."""
+    times, sizes = [], []
+    for i in range(count):
+        RecordingComm.sent = 0
+        start = time.perf_counter()
+        change(i)
+        times.append(time.perf_counter() - start)
+        sizes.append(RecordingComm.sent)
+    return statistics.median(times), max(times), max(sizes)
+
+
+def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes: int) -> list[Row]:
+    ex = nbviz.explore(model, x, y)
+    forward, backward = _floors(model, x[:1], y[:1])
+    floors = {"weights": _median_time(forward, 30), "activations": 0.0, "gradients": _median_time(backward, 30)}
+    floors["activations"] = floors["weights"]
+    all_layers = [n.name for n in ex.session.graph.nodes if not n.is_model]
+    with_weights = [n.name for n in ex.session.graph.nodes if n.params > 0 and not n.is_model]
+    rows = []
+    for tab in ("weights", "activations", "gradients"):
+        ex.tab = tab
+        ex.sample = 0
+        # A layer switch on the weights tab is timed over layers that have weights (the others show nothing).
+        layers = with_weights if tab == "weights" else all_layers
+        order = np.random.default_rng(1).permutation(len(layers))
+        switch = _measure(lambda i: setattr(ex, "layer", layers[order[i % len(layers)]]), n_changes)
+        ex.layer = with_weights[len(with_weights) // 2]
+        ex.session._activations.clear()
+        ex.session._gradients.clear()
+        change = _measure(lambda i: setattr(ex, "sample", 1 + i % (len(x) - 1)), min(n_changes, len(x) - 1))
+        floor = floors[tab]
+        budget = 1.5 * floor + 0.020
+        floor_name = "forward+backward" if tab == "gradients" else "forward"
+        for what, (t, worst, size) in (("layer switch", switch), ("sample change", change)):
+            ok = "yes" if t <= budget and size <= 300_000 else "NO"
+            rows.append(
+                Row(
+                    "update_latency",
+                    f"{name}, {tab} tab: {what}",
+                    f"{ms(t)} (max {ms(worst)}), {size / 1000:.0f} KB",
+                    f"{t / floor:.2f} x {floor_name} ({ms(floor)})",
+                    f"<= {ms(budget)}, <= 300 KB: {ok}",
+                )
+            )
+    ex.close()
+    return rows
+
+
+def run(quick: bool = False) -> list[Row]:
+    digits = demo.digits_cnn()
+    rows = bench("demo CNN", digits.model, digits.x_test[:40], digits.y_test[:40], n_changes=20 if quick else 60)
+    resnet = keras.applications.ResNet50(weights=None)
+    rng = np.random.default_rng(0)
+    n = 8 if quick else 16
+    x = rng.random((n, 224, 224, 3), dtype=np.float32)
+    rows += bench("ResNet50", resnet, x, rng.integers(0, 1000, n), n_changes=10 if quick else 30)
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    print(table(run(parser.parse_args().quick)))

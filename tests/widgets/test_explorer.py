@@ -1,0 +1,245 @@
+"""The Explorer against independent computations: Keras sub-models and a fresh Probe, mark by mark."""
+
+from __future__ import annotations
+
+import warnings
+
+import ipywidgets as widgets
+import keras
+import numpy as np
+import pytest
+
+import nbviz
+from nbviz.compute import Probe, activation_view, weight_image
+
+from .conftest import synced_array as synced
+
+SAMPLES = (0, 7, 23)
+
+
+def _heatmap_holds(plot, values: np.ndarray) -> None:
+    color = synced(plot.mark, "color")
+    assert color.dtype == np.float32
+    rows, cols = values.shape
+    np.testing.assert_array_equal(color[:rows, :cols], values)  # NaN gutters compare equal
+
+
+def _bars_hold(plot, values: np.ndarray) -> None:
+    y = synced(plot.mark, "y")
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, values)
+
+
+def _shown(figure_view, values):
+    if figure_view.view.kind == "bars":
+        _bars_hold(figure_view.bars, values)
+    else:
+        _heatmap_holds(figure_view.heatmap, values)
+
+
+@pytest.mark.parametrize("which", ["digits", "cancer"])
+def test_every_panel_equals_an_independent_computation(which, request):
+    ex = request.getfixturevalue(f"{which}_explorer")
+    data = request.getfixturevalue(which)
+    model, x, y = data.model, data.x_test[:40], data.y_test[:40]
+    probe = Probe(model)  # a second, independent Probe for the gradients
+    for sample in SAMPLES:
+        grads = probe.gradients(x[sample : sample + 1], y[sample : sample + 1])
+        for layer in model.layers:
+            ex.sample, ex.layer = sample, layer.name
+            # Activations: a Keras sub-model, not the Probe.
+            ex.tab = "activations"
+            expected_act = np.asarray(keras.Model(model.inputs[0], layer.output)(x[sample : sample + 1]))[0]
+            panel = ex.panels["activations"]
+            view = activation_view(expected_act, max_cells=1024 if expected_act.ndim <= 1 else 65_536)
+            np.testing.assert_allclose(panel.values, view.values, atol=1e-6)
+            _shown(panel.view, panel.values)
+            # Weights and their gradients, first tensor.
+            for tab, tensors in (
+                ("weights", [w.numpy() for w in layer.weights]),
+                ("gradients", grads.weights[layer.name]),
+            ):
+                ex.tab = tab
+                panel = ex.panels[tab]
+                assert panel.message.value == "" or "no weights" in panel.message.value
+                if tensors:
+                    expected = weight_image(tensors[0]).image
+                    np.testing.assert_allclose(panel.values, expected, rtol=1e-5, atol=1e-7)
+                    view = panel.view if tab == "weights" else panel.weight_view
+                    _heatmap_holds(view.heatmap, panel.values)
+                else:
+                    assert "no weights" in panel.message.value
+            np.testing.assert_allclose(
+                ex.panels["gradients"].saliency_values,
+                np.ravel(grads.inputs[0]) if x.ndim == 2 else activation_view(grads.inputs[0]).values,
+                rtol=1e-5,
+                atol=1e-7,
+            )
+
+
+def test_weight_selector_shows_the_bias(digits_explorer, digits):
+    ex = digits_explorer
+    ex.tab, ex.layer = "weights", "conv2"
+    panel = ex.panels["weights"]
+    assert panel.view.selector.options == (("kernel", 0), ("bias", 1))
+    panel.view.selector.value = 1
+    bias = digits.model.get_layer("conv2").bias.numpy()
+    np.testing.assert_allclose(panel.values, bias[None, :])
+    _heatmap_holds(panel.view.heatmap, panel.values)
+    ex.layer = "dense"  # the bias stays chosen on the next layer that has one
+    np.testing.assert_allclose(panel.values, digits.model.get_layer("dense").bias.numpy()[None, :])
+    panel.view.selector.value = 0
+
+
+def test_sample_view_and_prediction(digits_explorer, digits):
+    ex = digits_explorer
+    ex.sample = 7
+    np.testing.assert_allclose(ex.sample_view.values, digits.x_test[7, :, :, 0])
+    _heatmap_holds(ex.sample_view.plot, ex.sample_view.values)
+    probs = np.asarray(digits.model(digits.x_test[7:8]))[0]
+    assert f"label <b>{digits.y_test[7]}</b>" in ex.sample_view.text.value
+    assert f"predicted <b>{np.argmax(probs)}</b> ({probs.max():.1%})" in ex.sample_view.text.value
+
+
+def test_tabular_sample_is_a_bar_per_named_feature(cancer_explorer, cancer):
+    ex = cancer_explorer
+    ex.sample = 3
+    x = cancer.x_test[:40]
+    z = (x[3] - x.mean(0)) / x.std(0)
+    np.testing.assert_allclose(ex.sample_view.values, z, rtol=1e-4, atol=1e-5)
+    assert list(ex.sample_view.plot.mark.x) == cancer.feature_names
+
+
+def test_controls_and_graph_click_set_the_traitlets(digits_explorer):
+    ex = digits_explorer
+    ex.dropdown.value = "conv1"
+    assert ex.layer == "conv1"
+    index = ex.graph_view.names.index("dense")
+    ex.graph_view.nodes.set_state({"selected": [index]})  # what the browser sends on a click
+    assert ex.layer == "dense" and ex.dropdown.value == "dense"
+    ex.slider.value = 11
+    assert ex.sample == 11
+    ex.sample = 12
+    assert ex.slider.value == 12
+    ex.layer = "probs"
+    assert list(ex.graph_view.nodes.selected) == [ex.graph_view.names.index("probs")]
+
+
+def test_hidden_panels_catch_up_when_shown(digits_explorer):
+    ex = digits_explorer
+    ex.tab = "weights"
+    ex.layer, ex.sample = "conv1", 2
+    ex.layer, ex.sample = "conv2", 3
+    assert ex.panels["activations"].stale
+    ex.tab = "activations"
+    assert ex.panels["activations"].state == ex.state and not ex.panels["activations"].stale
+    assert ex.tabs.selected_index == 1
+    ex.tabs.selected_index = 2
+    assert ex.tab == "gradients" and ex.panels["gradients"].state == ex.state
+
+
+def _live_widgets() -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the registry's name is deprecated, not the count
+        return len(widgets.Widget.widgets)
+
+
+def test_live_widget_count_is_constant(digits_explorer):
+    ex = digits_explorer
+    layers = ex.session.graph.names
+    rng = np.random.default_rng(0)
+    ex.tab = "gradients"
+    ex.layer, ex.sample = layers[1], 1
+    before = _live_widgets()
+    for i in range(200):
+        ex.tab = ("weights", "activations", "gradients")[i % 3]
+        ex.layer = layers[int(rng.integers(len(layers)))]
+        ex.sample = int(rng.integers(ex.session.n_samples))
+    assert _live_widgets() == before
+
+
+def test_an_error_inside_a_panel_shows_and_the_next_change_works(digits_explorer, monkeypatch):
+    ex = digits_explorer
+    ex.tab, ex.layer = "activations", "conv1"
+    original = ex.session.activations
+
+    def broken(sample):
+        if ex.layer == "conv2":
+            raise RuntimeError("planted failure")
+        return original(sample)
+
+    monkeypatch.setattr(ex.session, "activations", broken)
+    ex.layer = "conv2"
+    panel = ex.panels["activations"]
+    assert "RuntimeError: planted failure" in panel.message.value
+    assert "planted failure" in panel.last_error
+    ex.layer = "dense"
+    assert panel.message.value == "" and panel.values.shape == (64,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"model": "not a model"}, TypeError, "model: expected a keras.Model"),
+        ({"x": np.zeros((3, 8, 8))}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
+        ({"y": np.zeros(2)}, ValueError, "y: expected labels for 5 samples"),
+        ({"class_names": ["a", "b"]}, ValueError, "class_names: expected 10 names, got 2"),
+        ({"max_cells": "many"}, TypeError, "max_cells: expected an int"),
+        ({"feature_names": "pixels"}, TypeError, "feature_names: expected a sequence of strings"),
+    ],
+)
+def test_explore_rejects_bad_input(digits, kwargs, exc, match):
+    args = {"model": digits.model, "x": digits.x_test[:5], "y": None, **kwargs}
+    model, x = args.pop("model"), args.pop("x")
+    with pytest.raises(exc, match=match):
+        nbviz.explore(model, x, **args)
+
+
+def test_bad_state_is_refused_and_nothing_changes(digits_explorer):
+    ex = digits_explorer
+    ex.layer, ex.sample = "conv1", 4
+    with pytest.raises(ValueError, match="layer: expected one of"):
+        ex.layer = "conv9"
+    with pytest.raises(ValueError, match=r"sample: expected an index in \[0, 40\), got 40"):
+        ex.sample = 40
+    with pytest.raises(ValueError, match="tab: expected one of"):
+        ex.tab = "shap"
+    assert (ex.layer, ex.sample) == ("conv1", 4)
+
+
+def test_dead_units_over_the_data(digits_explorer, digits):
+    ex = digits_explorer
+    ex.tab = "activations"
+    for name in ("conv1", "conv2", "dense"):
+        ex.layer = name
+        outputs = np.asarray(
+            keras.Model(digits.model.inputs[0], digits.model.get_layer(name).output)(digits.x_test[:40])
+        )
+        dead = (outputs.reshape(-1, outputs.shape[-1]) <= 0).all(axis=0)
+        text = ex.panels["activations"].dead.value
+        assert f"first 40 samples): <b>{int(dead.sum())}</b> of {dead.size} ({dead.mean():.1%})" in text
+    ex.layer = "pool"  # not a ReLU layer: no dead-unit line
+    assert ex.panels["activations"].dead.value == ""
+
+
+def test_slider_bursts_are_coalesced_to_the_last_value():
+    import asyncio
+
+    from nbviz.explorer import _Coalescer
+
+    applied = []
+
+    async def drag():
+        slide = _Coalescer(applied.append, delay=0.02)
+        for value in range(10):
+            slide(value)
+        assert applied == []  # nothing yet: the burst is still coming
+        await asyncio.sleep(0.06)
+        slide(42)
+        await asyncio.sleep(0.06)
+
+    asyncio.run(drag())
+    assert applied == [9, 42]
+    direct = _Coalescer(applied.append, delay=0.02)
+    direct(5)  # no running event loop: applied at once
+    assert applied[-1] == 5
