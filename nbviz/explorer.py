@@ -85,7 +85,12 @@ class Explorer(widgets.VBox):
             f"{session.n_samples} samples"
         )
         header = widgets.HBox([title, self.dropdown, self.slider], layout=widgets.Layout(align_items="center"))
-        body = widgets.HBox([self.graph_view.widget, widgets.VBox([self.sample_view.widget]), self.tabs])
+        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
+        left = widgets.VBox(
+            [self.graph_view.widget, self.sample_view.widget], layout=widgets.Layout(flex="0 0 310px", width="310px")
+        )
+        self.tabs.layout = widgets.Layout(flex="1 1 auto", min_width="0", overflow="auto")
+        body = widgets.HBox([left, self.tabs], layout=widgets.Layout(width="100%"))
         super().__init__([header, body])
 
         self._slide = _Coalescer(self._set_sample, slider_delay)

@@ -119,7 +119,7 @@ class LayerGraph:
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f'<div style="font-size:0.85em">{legend}</div>'),
-                widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", max_height="640px", width="290px")),
+                widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", max_height="380px", width="300px")),
             ]
         )
 

@@ -18,6 +18,15 @@ GREYS = ["#ffffff", "#000000"]
 _EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
 
 
+def _ramp(vmin: float, vmax: float) -> list[str]:
+    """Zero is white: a two-sided range gets blue-white-red, a one-sided range white-red or blue-white."""
+    if vmin >= 0:
+        return DIVERGING[1:]
+    if vmax <= 0:
+        return DIVERGING[:2]
+    return DIVERGING
+
+
 def _f32(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
@@ -29,13 +38,23 @@ class HeatmapPlot:
     ----------
     title : str
         Figure title.
-    colors : list of str
-        Colour ramp; with ``DIVERGING`` and a symmetric range, zero is white.
+    colors : list of str, optional
+        A fixed colour ramp (``GREYS`` for input images); by default zero is white (see ``_ramp``).
     size : (width, height) in CSS units
+    colorbar : bool
+        Draw a colour bar.
     """
 
-    def __init__(self, title: str, colors: Sequence[str] = DIVERGING, size: tuple[str, str] = ("420px", "360px")):
-        self.color_scale = bq.ColorScale(colors=list(colors), min=-1.0, max=1.0, mid=0.0 if len(colors) == 3 else None)
+    def __init__(
+        self,
+        title: str,
+        colors: Sequence[str] | None = None,
+        size: tuple[str, str] = ("400px", "340px"),
+        colorbar: bool = True,
+    ):
+        # Without fixed colours the ramp follows the data: blue-white-red around zero, white-red when all >= 0.
+        self.fixed_colors = list(colors) if colors is not None else None
+        self.color_scale = bq.ColorScale(colors=self.fixed_colors or DIVERGING, min=-1.0, max=1.0)
         self.mark = bq.HeatMap(
             color=_EMPTY,
             x=np.arange(2, dtype=np.float32),
@@ -43,12 +62,12 @@ class HeatmapPlot:
             scales={"x": bq.LinearScale(), "y": bq.LinearScale(reverse=True), "color": self.color_scale},
             null_color="#e8e8e8",
         )
-        axis = bq.ColorAxis(scale=self.color_scale, side="right")
+        axes = [bq.ColorAxis(scale=self.color_scale, side="right")] if colorbar else []
         self.figure = bq.Figure(
             marks=[self.mark],
-            axes=[axis],
+            axes=axes,
             title=title,
-            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 70},
+            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
 
@@ -64,8 +83,9 @@ class HeatmapPlot:
         rows, cols = image.shape
         with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
             self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
-            if self.color_scale.mid is not None:
-                self.color_scale.mid = 0.0 if vmin < 0 < vmax else float(vmin + vmax) / 2
+            if self.fixed_colors is None:
+                self.color_scale.colors = _ramp(vmin, vmax)
+                self.color_scale.mid = 0.0 if vmin < 0 < vmax else None
             self.mark.x = np.arange(cols, dtype=np.float32)
             self.mark.y = np.arange(rows, dtype=np.float32)
             self.mark.color = image

@@ -22,13 +22,13 @@ class SampleView:
         x = session.x[0]
         # Tabular samples (features,) as bars; images (h, w, c), sequences (time, features) and volumes as a heatmap.
         if x.ndim == 2:
-            self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "260px"))
+            self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "240px"))
             finite = np.where(np.isfinite(x), x, np.nan)
             self._mean = np.nanmean(finite, axis=0)
             std = np.nanstd(finite, axis=0)
             self._std = np.where(std > 0, std, 1.0)
         else:
-            self.plot = HeatmapPlot("sample", colors=GREYS, size=("260px", "260px"))
+            self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)
         self.text = widgets.HTML()
         self.widget = widgets.VBox([self.plot.figure, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)

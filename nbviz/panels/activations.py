@@ -16,8 +16,8 @@ class ActivationFigure:
     """Feature maps tiled in a heatmap, vectors as bars, sequences as time x units: one figure shown at a time."""
 
     def __init__(self, title: str) -> None:
-        self.heatmap = HeatmapPlot(title, size=("460px", "380px"))
-        self.bars = BarsPlot(title, size=("460px", "300px"))
+        self.heatmap = HeatmapPlot(title, size=("400px", "340px"))
+        self.bars = BarsPlot(title, size=("400px", "280px"))
         self.widget = widgets.Box([self.heatmap.figure, self.bars.figure])
         self.view: ActivationView | None = None
 

@@ -31,7 +31,7 @@ class TensorView:
         self.selector = widgets.ToggleButtons(options=[], style={"button_width": "auto"})
         self.selector.observe(on_select, names="value")
         self.heatmap = HeatmapPlot(kind)
-        self.histogram = BarsPlot(f"distribution of {kind}", size=("360px", "300px"))
+        self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"))
         self.widget = widgets.VBox([self.selector, widgets.HBox([self.heatmap.figure, self.histogram.figure])])
 
     @property
@@ -51,15 +51,15 @@ class TensorView:
         self.widget.layout.display = None if labels else "none"
         return keep
 
-    def show(self, tensor: np.ndarray, label: str, max_cells: int) -> np.ndarray:
-        """Draw one tensor; returns the displayed matrix (after downsampling)."""
+    def show(self, tensor: np.ndarray, title: str, max_cells: int) -> np.ndarray:
+        """Draw one tensor under ``title``; returns the displayed matrix (after downsampling)."""
         image = weight_image(tensor, max_cells=max_cells)
         shape = " x ".join(str(d) for d in tensor.shape) or "scalar"
         note = f", max |.| per {image.block[0]}x{image.block[1]} block" if image.downsampled else ""
-        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{self.kind}: {label} ({shape}{note})")
+        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{title} ({shape}{note})")
         hist = histogram(tensor, bins=40)
         centers = (hist.edges[:-1] + hist.edges[1:]) / 2
-        self.histogram.show(hist.counts.astype(np.float32), color=centers, title=f"distribution of {label}")
+        self.histogram.show(hist.counts.astype(np.float32), color=centers, title=f"distribution of {title}")
         return image.image
 
 
