@@ -101,7 +101,8 @@ def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes
         # A layer switch on the weights tab is timed over layers that have weights (the others show nothing).
         layers = with_weights if tab == "weights" else all_layers
         order = np.random.default_rng(1).permutation(len(layers))
-        switch = _measure(lambda i: setattr(ex, "layer", layers[order[i % len(layers)]]), n_changes)
+        sequence = [layers[k] for k in order]
+        switch = _measure(lambda i, seq=sequence: setattr(ex, "layer", seq[i % len(seq)]), n_changes)
         ex.layer = with_weights[len(with_weights) // 2]
         ex.session._activations.clear()
         ex.session._gradients.clear()

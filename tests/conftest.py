@@ -24,6 +24,13 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def cancer():
+    from nbviz import demo
+
+    return demo.breast_cancer_mlp()
+
+
+@pytest.fixture(scope="session")
 def sequential_mlp() -> keras.Model:
     keras.utils.set_random_seed(1)
     model = keras.Sequential(

@@ -79,6 +79,9 @@ class Session:
         The most cells any heatmap sends to the browser.
     """
 
+    dead_unit_samples = 256
+    dead_unit_bytes = 256 * 2**20
+
     def __init__(
         self,
         model: keras.Model,
@@ -148,17 +151,17 @@ class Session:
 
         return self._gradients.get_or(sample, compute)
 
-    def dead_units(self, layer: str, limit: int = 256, max_bytes: int = 256 * 2**20) -> DeadUnits:
+    def dead_units(self, layer: str) -> DeadUnits:
         """Which units of ``layer`` never output more than 0 over the first samples of ``x``.
 
         Computed once for every layer in one streamed pass: each chunk of samples is reduced at once, so memory
-        stays at one chunk. Fewer than ``limit`` samples are used when a sample's activations
-        are large (about ``max_bytes`` in all are read; at least 8 samples).
+        stays at one chunk. At most ``dead_unit_samples`` samples are read, fewer when a sample's activations
+        are large (about ``dead_unit_bytes`` of activations in all; at least 8 samples).
         """
         if self._dead is None:
             per_sample = max(1, _nbytes(self.activations(0)))
-            n = min(self.n_samples, limit, max(8, max_bytes // per_sample))
-            chunk = max(1, min(n, max_bytes // (4 * per_sample)))
+            n = min(self.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
+            chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
             dead: dict[str, DeadUnits] = {}
             for start in range(0, n, chunk):
                 acts = self.probe.activations([a[start : min(start + chunk, n)] for a in self.x])

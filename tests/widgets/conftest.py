@@ -8,13 +8,6 @@ import pytest
 import nbviz
 
 
-@pytest.fixture(scope="session")
-def cancer():
-    from nbviz import demo
-
-    return demo.breast_cancer_mlp()
-
-
 @pytest.fixture(scope="module")
 def digits_explorer(digits):
     return nbviz.explore(digits.model, digits.x_test[:40], digits.y_test[:40], class_names=digits.class_names)
