@@ -13,7 +13,7 @@ import traitlets
 from .compute.session import Session
 from .layer_graph import LayerGraph
 from .panels import PANELS
-from .panels.base import Panel, State
+from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
 
 
@@ -84,7 +84,10 @@ class Explorer(widgets.VBox):
             f"<b>{session.model.name}</b> &middot; {params:,} parameters &middot; {len(names)} layers &middot; "
             f"{session.n_samples} samples"
         )
-        header = widgets.HBox([title, self.dropdown, self.slider], layout=widgets.Layout(align_items="center"))
+        self.message = widgets.HTML()
+        header = widgets.HBox(
+            [title, self.dropdown, self.slider, self.message], layout=widgets.Layout(align_items="center")
+        )
         # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
         left = widgets.VBox(
             [self.graph_view.widget, self.sample_view.widget], layout=widgets.Layout(flex="0 0 310px", width="310px")
@@ -100,7 +103,7 @@ class Explorer(widgets.VBox):
         self.observe(self._on_state, names=["layer", "sample"])
         self.observe(self._on_tab, names="tab")
         self.layer = initial
-        self.sample_view.show(0)
+        self._show_sample()
         self.graph_view.highlight(initial)
         self._refresh_visible()
 
@@ -144,10 +147,18 @@ class Explorer(widgets.VBox):
         self.slider.value = self.sample
         self.graph_view.highlight(self.layer)
         if change["name"] == "sample":
-            self.sample_view.show(self.sample)
+            self._show_sample()
         for panel in self.panels.values():
             panel.stale = panel.stale or change["name"] in panel.depends_on
         self._refresh_visible()
+
+    def _show_sample(self) -> None:
+        # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
+        try:
+            self.sample_view.show(self.sample)
+            self.message.value = ""
+        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
+            self.message.value = error_html(f"sample {self.sample}", err)
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         self.tabs.selected_index = list(self.panels).index(self.tab)

@@ -14,6 +14,14 @@ import numpy as np
 from ..compute.session import Session
 
 
+def error_html(context: str, err: BaseException) -> str:
+    """One readable line for an error shown inside the widget."""
+    return (
+        f'<span style="color:#b00020">&#9888; {html.escape(context)}: '
+        f"{type(err).__name__}: {html.escape(str(err))}</span>"
+    )
+
+
 @dataclass(frozen=True)
 class State:
     """What the Explorer shows: the single source of truth is the Explorer's traitlets, copied here."""
@@ -64,10 +72,7 @@ class Panel:
             note = self.render(state)
         except Exception as err:  # noqa: BLE001 - any failure must stay inside the widget
             self.last_error = traceback.format_exc()
-            self.message.value = (
-                f'<span style="color:#b00020">&#9888; {html.escape(self.title)} for layer '
-                f"{html.escape(state.layer)!s}: {type(err).__name__}: {html.escape(str(err))}</span>"
-            )
+            self.message.value = error_html(f"{self.title} for layer {state.layer}", err)
             return
         self.last_error = None
         self.message.value = f'<span style="color:#555">{html.escape(note)}</span>' if note else ""

@@ -243,3 +243,13 @@ def test_slider_bursts_are_coalesced_to_the_last_value():
     direct = _Coalescer(applied.append, delay=0.02)
     direct(5)  # no running event loop: applied at once
     assert applied[-1] == 5
+
+
+def test_a_failing_sample_view_reports_in_the_header(digits_explorer, monkeypatch):
+    ex = digits_explorer
+    original = ex.session.prediction
+    monkeypatch.setattr(ex.session, "prediction", lambda sample: 1 / 0 if sample == 5 else original(sample))
+    ex.sample = 5
+    assert "sample 5: ZeroDivisionError" in ex.message.value
+    ex.sample = 6
+    assert ex.message.value == "" and "predicted" in ex.sample_view.text.value
