@@ -186,6 +186,7 @@ def explore(
     feature_names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     max_cells: int = 65_536,
+    background: Any = None,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
@@ -201,11 +202,15 @@ def explore(
         Names of the input features (tabular data) and of the classes.
     max_cells : int
         The most cells one heatmap sends to the browser; larger ones are reduced by blocks.
+    background : array-like, optional
+        Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data).
 
     Returns
     -------
     Explorer
         A widget; display it. ``.layer``, ``.sample`` and ``.tab`` can be set from code too.
     """
-    session = Session(model, x, y, feature_names=feature_names, class_names=class_names, max_cells=max_cells)
+    session = Session(
+        model, x, y, feature_names=feature_names, class_names=class_names, max_cells=max_cells, background=background
+    )
     return Explorer(session)

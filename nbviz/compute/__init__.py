@@ -4,6 +4,7 @@ Nothing here imports a widget library, so everything a panel shows can be comput
 without a front end.
 """
 
+from .attribution import EXPLAINERS, Attribution, Explanation, ShapExplainer, default_background, shap_values
 from .display import ActivationView, DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
 from .probe import Gradients, Probe
@@ -11,6 +12,12 @@ from .session import Session
 from .weights import Histogram, WeightImage, histogram, weight_image
 
 __all__ = [
+    "EXPLAINERS",
+    "Attribution",
+    "Explanation",
+    "ShapExplainer",
+    "default_background",
+    "shap_values",
     "ActivationView",
     "DeadUnits",
     "Session",

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from ._validate import as_inputs, as_targets, check_model, input_specs
+from .attribution import Explanation, ShapExplainer, default_background
 from .display import DeadUnits, dead_units
 from .graph import ModelGraph, model_graph
 from .probe import Gradients, Probe
@@ -50,6 +51,8 @@ class _LRU(OrderedDict[Any, Any]):
 def _nbytes(value: Any) -> int:
     if isinstance(value, np.ndarray):
         return value.nbytes
+    if isinstance(value, Explanation):
+        return value.values.nbytes
     if isinstance(value, Gradients):
         return _nbytes(list(value.weights.values())) + _nbytes(list(value.outputs.values())) + _nbytes(value.inputs)
     if isinstance(value, dict):
@@ -77,6 +80,8 @@ class Session:
         Names of the input features (tabular inputs) and of the output classes.
     max_cells : int
         The most cells any heatmap sends to the browser.
+    background : array-like, optional
+        The SHAP background; default :func:`default_background` of ``x``.
     """
 
     dead_unit_samples = 256
@@ -91,6 +96,7 @@ class Session:
         class_names: Sequence[str] | None = None,
         max_cells: int = 65_536,
         cache_bytes: int = 256 * 2**20,
+        background: Any = None,
     ) -> None:
         self.model = check_model(model)
         self.x = as_inputs(input_specs(model), x, "x")
@@ -108,6 +114,12 @@ class Session:
         self._activations = _LRU(cache_bytes)
         self._gradients = _LRU(cache_bytes)
         self._dead: dict[str, DeadUnits] | None = None
+        if background is not None and len(self.x) == 1:
+            background = as_inputs(input_specs(model), background, "background")[0]
+        self._background = background
+        self._explainers: dict[str, ShapExplainer] = {}
+        self._shap = _LRU(cache_bytes)
+        self._shap_global: dict[tuple[str, int], Explanation] = {}
 
     # ----------------------------------------------------------------------------------------- per sample
     def check_sample(self, sample: Any) -> int:
@@ -170,6 +182,61 @@ class Session:
                         dead[name] = dead_units(a, previous=dead.get(name))
             self._dead = dead
         return self._dead[layer]
+
+    # ----------------------------------------------------------------------------------------- SHAP
+    @property
+    def background(self) -> np.ndarray:
+        """The SHAP background, computed on first use (a k-means summary costs a moment on large data)."""
+        if self._background is None:
+            self._background = default_background(self.x[0])
+        return self._background
+
+    def shap_explainer(self, name: str = "auto") -> ShapExplainer:
+        """The shap explainer called ``name``, built once; "auto" resolves to the one that works."""
+        if name not in self._explainers:
+            self._explainers[name] = ShapExplainer(self.model, self.background, name, probe=self.probe)
+        return self._explainers[name]
+
+    def shap(self, sample: int, name: str = "auto") -> Explanation:
+        """SHAP values of every class for one sample, cached per explainer and sample."""
+        return self._shap.get_or((name, sample), lambda: self.shap_explainer(name).explain(self.inputs(sample)[0]))
+
+    def shap_global(
+        self,
+        name: str,
+        n: int,
+        progress: Callable[[float], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        chunk: int = 10,
+    ) -> Explanation | None:
+        """SHAP values of the first ``n`` samples, computed in chunks (``progress`` gets the share done);
+        None when ``cancelled()`` turned true. Cached per explainer and subset size.
+
+        Safe to call from a worker thread: it builds an explainer of its own rather than sharing the one
+        the local view uses.
+        """
+        key = (name, n)
+        if key in self._shap_global:
+            return self._shap_global[key]
+        resolved = self.shap_explainer(name).name  # "auto" is resolved once, on this thread
+        explainer = ShapExplainer(self.model, self.background, resolved, probe=self.probe)
+        x = self.x[0][:n]
+        parts = []
+        for start in range(0, len(x), chunk):
+            if cancelled is not None and cancelled():
+                return None
+            parts.append(explainer.explain(x[start : start + chunk]))
+            if progress is not None:
+                progress(min(start + chunk, len(x)) / len(x))
+        result = Explanation(
+            values=np.concatenate([p.values for p in parts]),
+            base_values=np.concatenate([p.base_values for p in parts]),
+            outputs=np.concatenate([p.outputs for p in parts]),
+            explainer=resolved,
+            fallback=self.shap_explainer(name).fallback,
+        )
+        self._shap_global[key] = result
+        return result
 
     def label(self, sample: int) -> Any:
         """The true label of a sample (class index or value), or None without labels."""

@@ -3,8 +3,9 @@
 from .activations import ActivationsPanel
 from .base import Panel, State
 from .gradients import GradientsPanel
+from .shap import ShapPanel
 from .weights import WeightsPanel
 
-PANELS: tuple[type[Panel], ...] = (WeightsPanel, ActivationsPanel, GradientsPanel)
+PANELS: tuple[type[Panel], ...] = (WeightsPanel, ActivationsPanel, GradientsPanel, ShapPanel)
 
-__all__ = ["PANELS", "ActivationsPanel", "GradientsPanel", "Panel", "State", "WeightsPanel"]
+__all__ = ["PANELS", "ActivationsPanel", "GradientsPanel", "Panel", "ShapPanel", "State", "WeightsPanel"]

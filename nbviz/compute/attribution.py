@@ -1,0 +1,253 @@
+"""SHAP feature attributions through the shap package, for every output class at once."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._validate import as_inputs, check_model, input_specs
+from .probe import Probe
+
+EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
+EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
+
+
+def _frozen(arr: Any, dtype: Any = np.float32) -> np.ndarray:
+    out = np.array(arr, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """SHAP values for one class per sample.
+
+    Attributes
+    ----------
+    values : np.ndarray
+        float32, (n, *input_shape): each input value's contribution to the explained output.
+    base_values : np.ndarray
+        float32, (n,): the expected output over the background (what the contributions start from).
+    outputs : np.ndarray
+        float32, (n,): the model output that is explained, f(x) for the class.
+    class_index : np.ndarray
+        int64, (n,): the output unit explained for each sample.
+    explainer : str
+        The explainer used: "gradient", "deep", "permutation", "exact" or "kernel".
+    fallback : str or None
+        Why "auto" did not use the gradient explainer; None when it did or when one was asked for.
+    """
+
+    values: np.ndarray
+    base_values: np.ndarray
+    outputs: np.ndarray
+    class_index: np.ndarray
+    explainer: str
+    fallback: str | None = None
+
+    @property
+    def additivity_error(self) -> np.ndarray:
+        """|base value + sum of values - output| per sample (0 for exact methods, small for gradient ones)."""
+        total = self.values.reshape(len(self.values), -1).sum(axis=1, dtype=np.float64)
+        return np.abs(self.base_values + total - self.outputs)
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """SHAP values for every output unit: ``values`` (n, *input_shape, k), ``base_values`` and ``outputs`` (n, k)."""
+
+    values: np.ndarray
+    base_values: np.ndarray
+    outputs: np.ndarray
+    explainer: str
+    fallback: str | None = None
+
+    def for_class(self, class_index: int | np.ndarray | None = None) -> Attribution:
+        """One class per sample: an int for all, an array per sample, or None for each sample's top output."""
+        n, k = self.outputs.shape
+        if class_index is None:
+            index = np.argmax(self.outputs, axis=1)
+        else:
+            index = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (n,))
+            if index.min() < 0 or index.max() >= k:
+                raise ValueError(f"class_index: expected an output unit in [0, {k}), got {class_index!r}")
+        rows = np.arange(n)
+        values = np.moveaxis(self.values, -1, 1)[rows, index]
+        return Attribution(
+            values=_frozen(values),
+            base_values=_frozen(self.base_values[rows, index]),
+            outputs=_frozen(self.outputs[rows, index]),
+            class_index=_frozen(index, np.int64),
+            explainer=self.explainer,
+            fallback=self.fallback,
+        )
+
+
+def default_background(x: np.ndarray, size: int = 100, seed: int = 0) -> np.ndarray:
+    """``size`` samples of ``x``: a k-means summary for tabular data (n, features), a random subset otherwise."""
+    x = np.asarray(x)
+    if len(x) <= size:
+        return x
+    if x.ndim == 2 and np.issubdtype(x.dtype, np.floating):
+        import shap
+
+        return np.asarray(shap.kmeans(x, size).data, dtype=x.dtype)
+    rng = np.random.default_rng(seed)
+    return x[np.sort(rng.choice(len(x), size, replace=False))]
+
+
+class ShapExplainer:
+    """A shap explainer for one model and background, built once and reused for every sample.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 model with one input.
+    background : array-like
+        Samples that stand for "absent" features (see :func:`default_background`).
+    explainer : str
+        One of ``EXPLAINERS``. "auto" uses shap.GradientExplainer on float inputs and falls back to the
+        model-agnostic permutation explainer when that fails (integer inputs, unsupported ops); ``fallback``
+        then says why.
+    probe : Probe, optional
+        Reuse a Probe of the model: the model-agnostic explainers call its compiled forward pass.
+    """
+
+    def __init__(self, model: keras.Model, background: Any, explainer: str = "auto", probe: Probe | None = None):
+        check_model(model)
+        if explainer not in EXPLAINERS:
+            raise ValueError(f"explainer: expected one of {list(EXPLAINERS)}, got {explainer!r}")
+        specs = input_specs(model)
+        if specs is not None and len(specs) > 1:
+            raise ValueError(f"model: SHAP values need a model with one input, got {len(specs)} inputs")
+        self.model = model
+        self.probe = probe or Probe(model)
+        self.background = as_inputs(specs, background, "background")[0]
+        self.input_shape = self.background.shape[1:]
+        self.n_features = int(np.prod(self.input_shape))
+        self.fallback: str | None = None
+        self.name = explainer
+        self._explainer: Any = None
+        if explainer == "auto":
+            self.name, self.fallback = self._choose()
+        self._build()
+
+    # ----------------------------------------------------------------------------------------- public
+    def explain(self, x: Any) -> Explanation:
+        """SHAP values of every output unit for the samples ``x`` (batch first)."""
+        x = as_inputs(input_specs(self.model), x, "x")[0]
+        outputs = self._predict(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # shap's own deprecation and retracing chatter
+            values, base = self._run(x, outputs)
+        k = outputs.shape[1]
+        values = np.asarray(values, dtype=np.float32).reshape(len(x), *self.input_shape, k)
+        base = np.broadcast_to(np.asarray(base, dtype=np.float32).reshape(-1, k), (len(x), k))
+        return Explanation(
+            values=_frozen(values),
+            base_values=_frozen(base),
+            outputs=_frozen(outputs),
+            explainer=self.name,
+            fallback=self.fallback,
+        )
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        out = self.probe.predict(x)
+        out = out[0] if isinstance(out, list) else out
+        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+
+    def _flat_predict(self, flat: np.ndarray) -> np.ndarray:
+        return self._predict(flat.reshape(-1, *self.input_shape).astype(self.background.dtype))
+
+    def _choose(self) -> tuple[str, str | None]:
+        if not np.issubdtype(self.background.dtype, np.floating):
+            return "permutation", f"integer inputs ({self.background.dtype}) have no gradient"
+        try:
+            import shap
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = shap.GradientExplainer(self.model, self.background)
+                trial.shap_values(self.background[:1], nsamples=2)
+        except Exception as err:  # noqa: BLE001 - any failure of shap's gradient path means: fall back
+            return "permutation", f"GradientExplainer failed: {type(err).__name__}: {str(err)[:200]}"
+        return "gradient", None
+
+    def _build(self) -> None:
+        import shap
+
+        flat_bg = self.background.reshape(len(self.background), -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.name == "gradient":
+                self._explainer = shap.GradientExplainer(self.model, self.background)
+                self._base = self._predict(self.background).mean(axis=0)
+            elif self.name == "deep":
+                self._explainer = shap.DeepExplainer(self.model, self.background)
+            elif self.name == "kernel":
+                summary = shap.kmeans(flat_bg, min(10, len(flat_bg))) if len(flat_bg) > 10 else flat_bg
+                self._explainer = shap.KernelExplainer(self._flat_predict, summary)
+            else:
+                if self.name == "exact" and self.n_features > EXACT_MAX_FEATURES:
+                    raise ValueError(
+                        f"explainer: 'exact' evaluates 2**{self.n_features} coalitions for {self.n_features} "
+                        f"features (at most {EXACT_MAX_FEATURES}); use 'permutation'"
+                    )
+                masker = shap.maskers.Independent(flat_bg, max_samples=len(flat_bg))
+                cls = shap.ExactExplainer if self.name == "exact" else shap.PermutationExplainer
+                self._explainer = cls(self._flat_predict, masker)
+
+    def _run(self, x: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = x.reshape(len(x), -1)
+        if self.name == "gradient":
+            return self._explainer.shap_values(x), self._base
+        if self.name == "deep":
+            return self._explainer.shap_values(x, check_additivity=False), np.asarray(self._explainer.expected_value)
+        if self.name == "kernel":
+            return self._explainer.shap_values(flat, silent=True), np.asarray(self._explainer.expected_value)
+        if self.name == "exact":
+            result = self._explainer(flat, silent=True)
+        else:
+            # One permutation evaluates every feature twice; more permutations average the estimate.
+            result = self._explainer(flat, max_evals=max(500, 2 * self.n_features + 1), silent=True)
+        return result.values, result.base_values
+
+
+def shap_values(
+    model: keras.Model,
+    x: Any,
+    background: Any = None,
+    explainer: str = "auto",
+    class_index: int | None = None,
+) -> Attribution:
+    """SHAP values of ``model`` for the samples ``x``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras 3 model with one input.
+    x : array-like
+        Samples to explain, batch first.
+    background : array-like, optional
+        Default: :func:`default_background` of ``x`` (100 samples; a k-means summary for tabular data).
+    explainer : str
+        "auto", "gradient", "deep", "permutation", "exact" or "kernel" (see :class:`ShapExplainer`).
+    class_index : int, optional
+        The output unit to explain; default each sample's top output (its predicted class).
+
+    Returns
+    -------
+    Attribution
+        ``.values`` in the input's shape per sample, ``.base_values``, ``.outputs`` and ``.explainer``.
+    """
+    check_model(model)
+    inputs = as_inputs(input_specs(model), x, "x")
+    if len(inputs) > 1:
+        raise ValueError(f"model: SHAP values need a model with one input, got {len(inputs)} inputs")
+    bg = default_background(inputs[0]) if background is None else background
+    return ShapExplainer(model, bg, explainer).explain(inputs[0]).for_class(class_index)
