@@ -88,14 +88,24 @@ class Explanation:
 
 
 def default_background(x: np.ndarray, size: int = 100, seed: int = 0) -> np.ndarray:
-    """``size`` samples of ``x``: a k-means summary for tabular data (n, features), a random subset otherwise."""
+    """``size`` rows standing for ``x``: a k-means summary for tabular data (n, features), a random subset otherwise.
+
+    The summary has ``size // 2`` centres (shap.kmeans), each repeated in proportion to its cluster's size:
+    shap's maskers weigh background rows equally, and unweighted centres would over-represent outliers (the
+    base value would drift from the data's mean output).
+    """
     x = np.asarray(x)
     if len(x) <= size:
         return x
     if x.ndim == 2 and np.issubdtype(x.dtype, np.floating):
         import shap
 
-        return np.asarray(shap.kmeans(x, size).data, dtype=x.dtype)
+        summary = shap.kmeans(x, size // 2)
+        share = np.asarray(summary.weights, dtype=np.float64) * size / np.sum(summary.weights)
+        counts = np.floor(share).astype(np.int64)
+        remainder = np.argsort(counts - share)[: size - counts.sum()]  # largest remainders first
+        counts[remainder] += 1
+        return np.repeat(np.asarray(summary.data, dtype=x.dtype), counts, axis=0)
     rng = np.random.default_rng(seed)
     return x[np.sort(rng.choice(len(x), size, replace=False))]
 
@@ -190,8 +200,7 @@ class ShapExplainer:
             elif self.name == "deep":
                 self._explainer = shap.DeepExplainer(self.model, self.background)
             elif self.name == "kernel":
-                summary = shap.kmeans(flat_bg, min(10, len(flat_bg))) if len(flat_bg) > 10 else flat_bg
-                self._explainer = shap.KernelExplainer(self._flat_predict, summary)
+                self._explainer = shap.KernelExplainer(self._flat_predict, flat_bg)
             else:
                 if self.name == "exact" and self.n_features > EXACT_MAX_FEATURES:
                     raise ValueError(
