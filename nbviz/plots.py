@@ -62,7 +62,7 @@ class HeatmapPlot:
             scales={"x": bq.LinearScale(), "y": bq.LinearScale(reverse=True), "color": self.color_scale},
             null_color="#e8e8e8",
         )
-        axes = [bq.ColorAxis(scale=self.color_scale, side="right")] if colorbar else []
+        axes = [bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)] if colorbar else []
         self.figure = bq.Figure(
             marks=[self.mark],
             axes=axes,

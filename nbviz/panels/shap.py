@@ -91,7 +91,10 @@ class ShapPanel(Panel):
 
     def _build_beeswarm(self) -> None:
         self.swarm_y = bq.LinearScale(min=-0.5, max=10.5)
-        self.swarm_axis = bq.Axis(scale=self.swarm_y, side="left", tick_values=np.arange(1.0), tick_labels={})
+        # Integer ticks, each relabelled with its feature: tick_labels are looked up by the printed tick ("3").
+        self.swarm_axis = bq.Axis(
+            scale=self.swarm_y, side="left", tick_values=np.arange(1.0), tick_labels={}, tick_format="d"
+        )
         self.swarm = bq.Scatter(
             x=np.zeros(1, np.float32),
             y=np.zeros(1, np.float32),
@@ -105,11 +108,14 @@ class ShapPanel(Panel):
             stroke=None,
             interactions={},
         )
-        x_axis = bq.Axis(scale=self.swarm.scales["x"], side="bottom", label="SHAP value", grid_lines="dashed")
+        # An explicit format: bqplot's automatic one fails ("invalid format .undefinedg") on some small ranges.
+        x_axis = bq.Axis(
+            scale=self.swarm.scales["x"], side="bottom", label="SHAP value", grid_lines="dashed", tick_format=".2g"
+        )
         self.beeswarm_figure = bq.Figure(
             marks=[self.swarm],
             axes=[x_axis, self.swarm_axis],
-            title="SHAP value per sample (colour: feature value, low blue to high red)",
+            title="SHAP per sample (colour: feature value)",
             fig_margin={"top": 40, "bottom": 40, "left": 130, "right": 20},
             layout=widgets.Layout(width="460px", height="340px"),
         )
@@ -151,7 +157,7 @@ class ShapPanel(Panel):
         else:
             image = values.sum(axis=-1) if values.ndim == 3 else values.reshape(-1, values.shape[-1])
             m = float(np.abs(image).max()) or 1.0
-            self.local_plot.show(image, -m, m, title=f"attribution (summed over channels), sample {state.sample}")
+            self.local_plot.show(image, -m, m, title=f"attribution, sample {state.sample}")
         self._show_global_if_cached()
         return ""
 
@@ -214,7 +220,8 @@ class ShapPanel(Panel):
         with self.swarm.hold_sync(), self.swarm_y.hold_sync(), self.swarm_axis.hold_sync():
             self.swarm_y.min, self.swarm_y.max = -0.5, len(top) - 0.5
             self.swarm_axis.tick_values = np.arange(len(top), dtype=np.float64)
-            self.swarm_axis.tick_labels = {str(float(i)): self.labels[t] for i, t in enumerate(top)}
+            # The front end looks labels up by the tick's printed value ("3", not "3.0").
+            self.swarm_axis.tick_labels = {str(i): self.labels[t] for i, t in enumerate(top)}
             self.swarm.x = flat[:, top].ravel().astype(np.float32)
             self.swarm.y = rows.ravel().astype(np.float32)
             self.swarm.color = scaled.ravel().astype(np.float32)
