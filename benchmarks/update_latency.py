@@ -13,7 +13,6 @@ Targets: at most 1.5 x floor + 20 ms, at most 300 KB per update.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -22,28 +21,15 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import comm  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from comm.base_comm import BaseComm  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _comm import RecordingComm, record_widget_messages  # noqa: E402
 from _timing import Row, ms, table  # noqa: E402
 
-
-class RecordingComm(BaseComm):
-    """Counts the bytes of every message a widget would send to the browser."""
-
-    sent = 0
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ) -> None:
-        RecordingComm.sent += len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
-
-
-comm.create_comm = RecordingComm  # before any widget exists
+record_widget_messages()  # before any widget exists
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402

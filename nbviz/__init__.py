@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Explorer", "explore"]
+__all__ = ["Explorer", "LiveTraining", "explore"]
 
-_LAZY = {"Explorer": "nbviz.explorer", "explore": "nbviz.explorer"}
+_LAZY = {"Explorer": "nbviz.explorer", "explore": "nbviz.explorer", "LiveTraining": "nbviz.training"}
 
 if TYPE_CHECKING:
     from .explorer import Explorer, explore
+    from .training import LiveTraining
 
 
 def __getattr__(name: str) -> Any:

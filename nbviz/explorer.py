@@ -14,7 +14,9 @@ from .compute.session import Session
 from .layer_graph import LayerGraph
 from .panels import PANELS
 from .panels.base import Panel, State, error_html
+from .panels.training import TrainingPanel
 from .sample_view import SampleView
+from .training import LiveTraining
 
 
 class _Coalescer:
@@ -59,9 +61,17 @@ class Explorer(widgets.VBox):
     sample = traitlets.Int(0)
     tab = traitlets.Unicode("weights")
 
-    def __init__(self, session: Session, panels: Sequence[type[Panel]] = PANELS, slider_delay: float = 0.03) -> None:
+    def __init__(
+        self,
+        session: Session,
+        panels: Sequence[type[Panel]] = PANELS,
+        slider_delay: float = 0.03,
+        training: LiveTraining | None = None,
+    ) -> None:
         self.session = session
         self.panels: dict[str, Panel] = {cls.name: cls(session) for cls in panels}
+        if training is not None:
+            self.panels["training"] = TrainingPanel(session, training)
         names = session.graph.names
         initial = _first_interesting_layer(session)
 
@@ -79,9 +89,8 @@ class Explorer(widgets.VBox):
         self.sample_view = SampleView(session)
         self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
         self.tabs.titles = tuple(p.title for p in self.panels.values())
-        params = sum(n.params for n in session.graph.nodes if n.parent is None)
         title = widgets.HTML(
-            f"<b>{session.model.name}</b> &middot; {params:,} parameters &middot; {len(names)} layers &middot; "
+            f"<b>{session.model.name}</b> &middot; {session.graph.total_params:,} parameters &middot; {len(names)} layers &middot; "
             f"{session.n_samples} samples"
         )
         self.message = widgets.HTML()
@@ -187,6 +196,7 @@ def explore(
     class_names: Sequence[str] | None = None,
     max_cells: int = 65_536,
     background: Any = None,
+    training: LiveTraining | None = None,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
@@ -204,6 +214,8 @@ def explore(
         The most cells one heatmap sends to the browser; larger ones are reduced by blocks.
     background : array-like, optional
         Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data).
+    training : LiveTraining, optional
+        A live training callback: its view becomes the "training" tab, following the Explorer's layer.
 
     Returns
     -------
@@ -213,4 +225,6 @@ def explore(
     session = Session(
         model, x, y, feature_names=feature_names, class_names=class_names, max_cells=max_cells, background=background
     )
-    return Explorer(session)
+    if training is not None and not isinstance(training, LiveTraining):
+        raise TypeError(f"training: expected an nbviz.LiveTraining callback, got {type(training).__name__}")
+    return Explorer(session, training=training)

@@ -130,6 +130,8 @@ def as_targets(y: Any, n: int, n_outputs: int = 1, name: str = "y") -> list[np.n
         if not isinstance(y, (list, tuple)) or len(y) != n_outputs:
             raise ValueError(f"{name}: expected a list of {n_outputs} label arrays, one per output, got {_describe(y)}")
         parts = list(y)
+    elif isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape") and np.ndim(y[0]) >= 1:
+        parts = [y[0]]  # a list holding one output's label array
     else:
         parts = [y]
     arrays = []

@@ -125,9 +125,18 @@ class ShapExplainer:
         then says why.
     probe : Probe, optional
         Reuse a Probe of the model: the model-agnostic explainers call its compiled forward pass.
+    seed : int
+        Seed of the sampling explainers (gradient, permutation), so that the same sample gets the same values.
     """
 
-    def __init__(self, model: keras.Model, background: Any, explainer: str = "auto", probe: Probe | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        background: Any,
+        explainer: str = "auto",
+        probe: Probe | None = None,
+        seed: int = 0,
+    ):
         check_model(model)
         if explainer not in EXPLAINERS:
             raise ValueError(f"explainer: expected one of {list(EXPLAINERS)}, got {explainer!r}")
@@ -135,6 +144,7 @@ class ShapExplainer:
         if specs is not None and len(specs) > 1:
             raise ValueError(f"model: SHAP values need a model with one input, got {len(specs)} inputs")
         self.model = model
+        self.seed = seed
         self.probe = probe or Probe(model)
         self.background = as_inputs(specs, background, "background")[0]
         self.input_shape = self.background.shape[1:]
@@ -208,13 +218,15 @@ class ShapExplainer:
                         f"features (at most {EXACT_MAX_FEATURES}); use 'permutation'"
                     )
                 masker = shap.maskers.Independent(flat_bg, max_samples=len(flat_bg))
-                cls = shap.ExactExplainer if self.name == "exact" else shap.PermutationExplainer
-                self._explainer = cls(self._flat_predict, masker)
+                if self.name == "exact":
+                    self._explainer = shap.ExactExplainer(self._flat_predict, masker)
+                else:
+                    self._explainer = shap.PermutationExplainer(self._flat_predict, masker, seed=self.seed)
 
     def _run(self, x: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)
         if self.name == "gradient":
-            return self._explainer.shap_values(x), self._base
+            return self._explainer.shap_values(x, rseed=self.seed), self._base
         if self.name == "deep":
             return self._explainer.shap_values(x, check_additivity=False), np.asarray(self._explainer.expected_value)
         if self.name == "kernel":

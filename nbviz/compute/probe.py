@@ -45,12 +45,15 @@ class Gradients:
     objective : float
         The value that was differentiated: the loss (mean over the batch, plus regularisation), or the sum of the
         target unit over the batch.
+    activations : Mapping[str, np.ndarray]
+        Layer name -> its output in the same forward pass (what :meth:`Probe.activations` returns).
     """
 
     weights: MappingProxyType[str, list[np.ndarray]]
     outputs: MappingProxyType[str, np.ndarray]
     inputs: np.ndarray | list[np.ndarray]
     objective: float
+    activations: MappingProxyType[str, np.ndarray]
 
 
 class Probe:
@@ -164,17 +167,19 @@ class Probe:
                 )
             args = inputs + (targets or [])
             grads = self._call(("loss", targets is None, len(inputs)), args)
-        weight_grads, output_grads, input_grads, objective = grads
+        weight_grads, output_grads, input_grads, objective, record = grads
         variables = self._variables()
         by_id = {id(v): _frozen(g) for v, g in zip(variables, weight_grads)}
         weights = {name: [by_id[id(v)] for v in layer.weights] for name, layer in self.layers.items() if name in wanted}
         outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
+        activations = {k: _frozen(t) for k, t in record.items() if _base(k) in wanted}
         saliency = [_frozen(g) for g in input_grads]
         return Gradients(
             weights=MappingProxyType(weights),
             outputs=MappingProxyType(outputs),
             inputs=saliency[0] if len(saliency) == 1 else saliency,
             objective=float(objective),
+            activations=MappingProxyType(activations),
         )
 
     # ----------------------------------------------------------------------------------------- internals
@@ -221,7 +226,9 @@ class Probe:
             specs.append(tf.TensorSpec((), tf.int32))
         else:
             body = self._loss_body(n_inputs=kind[2], derive_labels=kind[1])
-        return tf.function(body).get_concrete_function(*specs)
+        # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
+        # converting our wrappers and the loss code took most of the tracing time.
+        return tf.function(body, autograph=False).get_concrete_function(*specs)
 
     def _run(self, inputs: Sequence[tf.Tensor]) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         """Call the model once with every layer's output recorded (runs at trace time only)."""
@@ -261,7 +268,7 @@ class Probe:
         for group, group_grads in zip(sources, grads):
             it = iter(group_grads)
             filled.append([next(it) if t.dtype.is_floating else tf.zeros(tf.shape(t), tf.float32) for t in group])
-        return filled[0], dict(zip(record, filled[1])), filled[2], objective
+        return filled[0], dict(zip(record, filled[1])), filled[2], objective, record
 
     def _target_body(self, out_index: int) -> Callable[..., Any]:
         def target_grads(*args: tf.Tensor) -> Any:

@@ -42,6 +42,13 @@ def test_gradient_explainer_is_exact_on_a_linear_model_with_one_background_row(l
     np.testing.assert_allclose(attribution.values, w * (x - background), atol=1e-5)
 
 
+def test_sampling_explainers_are_reproducible(cancer):
+    bg = default_background(cancer.x_train)
+    for name in ("gradient", "permutation"):
+        first, second = (shap_values(cancer.model, cancer.x_test[:3], background=bg, explainer=name) for _ in range(2))
+        np.testing.assert_array_equal(first.values, second.values)
+
+
 def test_three_x0_puts_x0_on_top(linear_model, rng):
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1, name="linear")])
     model.get_layer("linear").set_weights([np.array([[3.0], [0], [0], [0], [0]], "float32"), np.zeros(1, "float32")])
@@ -61,14 +68,14 @@ def test_permutation_is_additive_on_the_tabular_demo(cancer):
 
 
 def test_gradient_explainer_additivity_error_is_bounded(cancer, digits):
-    # Expected gradients sample the background, so additivity holds only on average. Measured on 5 samples:
-    # up to 0.07 (breast cancer) and 0.23 (digits) in probability units; bounded here at 0.3.
+    # Expected gradients sample the background (seeded, so reproducible), so additivity holds only on average.
+    # Measured on these 5 samples: up to 0.062 (breast cancer) and 0.137 (digits) in probability units.
     for data in (cancer, digits):
         attribution = shap_values(
             data.model, data.x_test[:5], background=default_background(data.x_train), explainer="gradient"
         )
         assert attribution.explainer == "gradient"
-        assert attribution.additivity_error.max() < 0.3, attribution.additivity_error
+        assert attribution.additivity_error.max() < 0.2, attribution.additivity_error
 
 
 def test_auto_falls_back_on_integer_inputs(rng):

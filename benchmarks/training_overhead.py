@@ -1,0 +1,80 @@
+"""Training overhead: fit time of the demo CNN with and without LiveTraining, pair by pair in one run.
+
+Run: python benchmarks/training_overhead.py [--quick]
+
+Each pair fits two fresh copies of the demo CNN on the same data with the demo's recipe (batch 32, 15 epochs,
+validation data): one plainly, one with ``LiveTraining(monitor=...)`` at its default settings, its widget
+messages built and counted by a recording comm as a kernel would send them. The order within a pair
+alternates. The overhead is the median of the per-pair ratios. Target: at most 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _comm import RecordingComm, record_widget_messages  # noqa: E402
+from _timing import Row, ms, table  # noqa: E402
+
+record_widget_messages()
+
+import keras  # noqa: E402
+
+import nbviz  # noqa: E402
+from nbviz import demo  # noqa: E402
+
+
+def _fit(data, epochs: int, live: nbviz.LiveTraining | None) -> float:
+    model = keras.models.clone_model(data.model)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=32,
+        validation_data=(data.x_test, data.y_test),
+        callbacks=[live] if live else [],
+        verbose=0,
+    )
+    return time.perf_counter() - start
+
+
+def run(quick: bool = False) -> list[Row]:
+    data = demo.digits_cnn()
+    epochs, pairs = (5, 2) if quick else (15, 4)
+    ratios, plain_times, live_times, draws = [], [], [], []
+    for i in range(pairs):
+        live = nbviz.LiveTraining(monitor=(data.x_test, data.y_test))
+        RecordingComm.sent = 0
+        if i % 2 == 0:
+            plain, with_live = _fit(data, epochs, None), _fit(data, epochs, live)
+        else:
+            with_live, plain = _fit(data, epochs, live), _fit(data, epochs, None)
+        ratios.append(with_live / plain)
+        plain_times.append(plain)
+        live_times.append(with_live)
+        draws.append(live.draws)
+    overhead = statistics.median(ratios) - 1
+    return [
+        Row(
+            "training_overhead",
+            f"demo CNN, {epochs} epochs x {len(data.x_train) // 32 + 1} batches, {pairs} pairs",
+            f"plain {ms(statistics.median(plain_times))}, with LiveTraining {ms(statistics.median(live_times))}"
+            f" ({statistics.median(draws):.0f} redraws)",
+            f"overhead {overhead:+.1%}",
+            "<= +10%",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and pairs, for a smoke run")
+    print(table(run(parser.parse_args().quick)))
