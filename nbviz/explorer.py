@@ -90,8 +90,8 @@ class Explorer(widgets.VBox):
         self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
         self.tabs.titles = tuple(p.title for p in self.panels.values())
         title = widgets.HTML(
-            f"<b>{session.model.name}</b> &middot; {session.graph.total_params:,} parameters &middot; {len(names)} layers &middot; "
-            f"{session.n_samples} samples"
+            f"<b>{session.model.name}</b> &middot; {session.graph.total_params:,} parameters &middot; "
+            f"{len(names)} layers &middot; {session.n_samples} samples"
         )
         self.message = widgets.HTML()
         header = widgets.HBox(
