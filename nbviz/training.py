@@ -66,6 +66,7 @@ class TrainingView:
 
     def __init__(self, recorder: TrainingRecorder) -> None:
         self.recorder = recorder
+        self._drawn: dict[str, Any] = {}  # what the marks hold now, so a redraw sends only what is new
         x, y = bq.LinearScale(), bq.LinearScale()
         self.lines = {
             key: bq.Lines(
@@ -129,32 +130,35 @@ class TrainingView:
         )
 
     def draw(self) -> None:
-        """Show everything recorded so far (marks updated in place)."""
+        """Show everything recorded so far: only the parts with new data are sent (marks updated in place)."""
         history = self.recorder.history
-        steps = np.arange(1, len(history["batch_loss"]) + 1, dtype=np.float32)
-        epochs = history["epoch_step"].astype(np.float32)
-        for key, x, y in (
-            ("batch", steps, history["batch_loss"]),
-            ("train", epochs[: len(history["loss"])], history["loss"]),
-            ("val", epochs[: len(history["val_loss"])], history["val_loss"]),
-        ):
-            with self.lines[key].hold_sync():
-                self.lines[key].x, self.lines[key].y = x, y.astype(np.float32)
-        self._draw_metrics(history)
-        layers = history["layers"]
-        if list(self.layer_choice.options) != layers:
-            self.layer_choice.options = layers
-        if len(history["grad_step"]):
+        n_batches, n_epochs, n_records = (
+            len(history["batch_loss"]),
+            len(history["epoch_step"]),
+            len(history["grad_step"]),
+        )
+        if n_batches != self._drawn.get("batches"):
+            with self.lines["batch"].hold_sync():
+                self.lines["batch"].x = np.arange(1, n_batches + 1, dtype=np.float32)
+                self.lines["batch"].y = history["batch_loss"].astype(np.float32)
+        if n_epochs != self._drawn.get("epochs"):
+            epochs = history["epoch_step"].astype(np.float32)
+            for key, values in (("train", history["loss"]), ("val", history["val_loss"])):
+                with self.lines[key].hold_sync():
+                    self.lines[key].x, self.lines[key].y = epochs[: len(values)], values.astype(np.float32)
+            self._draw_metrics(history)
+        if list(self.layer_choice.options) != history["layers"]:
+            self.layer_choice.options = history["layers"]
+        if n_records and (n_records, self.layer_choice.value) != (self._drawn.get("records"), self._drawn.get("layer")):
             with np.errstate(divide="ignore"):
                 logs = np.where(history["grad_norm"] > 0, np.log10(history["grad_norm"]), np.nan).T
             finite = logs[np.isfinite(logs)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
             self.grad_map.show(logs, lo, hi if hi > lo else lo + 1.0)
             self._draw_layer(history)
-        epoch = len(history["epoch_step"])
-        self.status.value = (
-            f"batch {len(history['batch_loss'])}, epochs done {epoch}, records {len(history['grad_step'])}"
-            + (" &middot; display paused (training goes on)" if self.pause.value else "")
+        self._drawn = {"batches": n_batches, "epochs": n_epochs, "records": n_records, "layer": self.layer_choice.value}
+        self.status.value = f"batch {n_batches}, epochs done {n_epochs}, records {n_records}" + (
+            " &middot; display paused (training goes on)" if self.pause.value else ""
         )
 
     def _draw_metrics(self, history: dict[str, Any]) -> None:
@@ -204,10 +208,11 @@ class LiveTraining(keras.callbacks.Callback):
     (the batches at which layer statistics were recorded), and per record and layer "grad_norm",
     "update_ratio", "act_mean", "act_std" and "dead_share", plus "weight_hist" and "weight_edges" per layer.
 
-    The gradients are those of the training loss on a fixed monitoring batch, computed every ``every``
-    batches (and at each epoch's end) with the compute core's :class:`~nbviz.compute.Probe`, the model in
-    inference mode. The display redraws at most ``max_fps`` times a second whatever the batch rate, always
-    at the end of fit; pausing it never pauses training. Several fits accumulate; :meth:`reset` clears.
+    The gradients are those of the training loss on a fixed monitoring batch, computed with the compute
+    core's :class:`~nbviz.compute.Probe` (the model in inference mode) before every ``every``-th batch
+    (steps 0, every, 2 * every, ...) and when fit ends. The display redraws at most ``max_fps`` times a
+    second whatever the batch rate, always at the end of fit; pausing it never pauses training. Several
+    fits accumulate; :meth:`reset` clears.
 
     Parameters
     ----------
@@ -224,7 +229,7 @@ class LiveTraining(keras.callbacks.Callback):
     def __init__(
         self,
         monitor: Any = None,
-        every: int = 25,
+        every: int = 50,
         bins: int = 30,
         max_fps: float = 5.0,
         poll_ui: bool = True,
@@ -262,19 +267,27 @@ class LiveTraining(keras.callbacks.Callback):
         self._ui.poll()
 
     # ----------------------------------------------------------------------------------------- Keras hooks
+    # Batch ends may run on Keras's worker threads (async_safe): they only store the batch's losses, so the
+    # training loop never waits for them. Records and redraws happen before a batch, on the training thread.
+    async_safe = True
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.recorder.begin(self.model)
         self._ui.__enter__()
         self.draw(force=True)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.recorder.batch(logs)
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.batch_begin(batch)
         self.draw()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.batch_end(batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.recorder.epoch(logs)
         self.draw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.end()
         self._ui.__exit__(None, None, None)
         self.draw(force=True)  # the last state always shows

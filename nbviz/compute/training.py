@@ -14,6 +14,9 @@ from .probe import Probe
 class TrainingRecorder:
     """Records losses every batch and, every ``every`` batches, per-layer statistics on a monitoring batch.
 
+    Records are taken before a batch (at steps 0, every, 2 * every, ...: the weights after that many
+    batches) and when fit ends, on the training thread, so they see the weights of their step.
+
     The per-layer statistics come from the compute core's :class:`Probe` on a fixed monitoring batch: the
     gradient norm of the training loss (the compiled loss plus regularisation, with the model in inference
     mode, so dropout does not add noise to the curve), the weights' histogram, the update ratio |dw| / |w|
@@ -25,13 +28,13 @@ class TrainingRecorder:
     monitor : array-like, (x, y) tuple, or None
         The monitoring samples; at most ``max_monitor`` of them are used. None records losses only.
     every : int
-        Record layer statistics every ``every`` training batches (and at the end of each epoch).
+        Record layer statistics every ``every`` training batches (and when fit ends).
     bins : int
         Histogram bins per layer; the edges are fixed at the first record (twice the weights' range then),
         and values outside fall in the edge bins, so histograms stack into a bins x steps picture.
     """
 
-    def __init__(self, monitor: Any = None, every: int = 25, bins: int = 30, max_monitor: int = 64) -> None:
+    def __init__(self, monitor: Any = None, every: int = 50, bins: int = 30, max_monitor: int = 64) -> None:
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every: expected a positive int (batches between records), got {every!r}")
         if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
@@ -47,9 +50,10 @@ class TrainingRecorder:
 
     def reset(self) -> None:
         """Forget everything recorded (a new fit with the same recorder starts from zero)."""
-        self.step = 0  # training batches seen, over all epochs
-        self.batch_loss: list[float] = []
-        self.batch_metrics: dict[str, list[float]] = {}
+        self.step = 0  # training batches done, over all epochs and fits
+        self._offset = 0  # batches done before the current epoch
+        # (step, logs) per batch: Keras may hand batch ends to worker threads, so they are sorted when read.
+        self._batches: list[tuple[int, dict[str, float]]] = []
         self.epoch_logs: dict[str, list[float]] = {}
         self.epoch_step: list[int] = []
         self.grad_step: list[int] = []
@@ -72,27 +76,31 @@ class TrainingRecorder:
             if self.probe is not None:
                 self._x, self._y = self._monitor(model)
 
-    def batch(self, logs: dict[str, Any] | None) -> bool:
-        """Called after each training batch; returns True when layer statistics were recorded."""
-        self.step += 1
-        logs = logs or {}
-        if "loss" in logs:
-            self.batch_loss.append(float(logs["loss"]))
-        for key, value in logs.items():
-            if key != "loss" and np.ndim(value) == 0:
-                self.batch_metrics.setdefault(key, []).append(float(value))
-        if self.probe is not None and (self.step == 1 or self.step % self.every == 0):
+    def batch_begin(self, batch: int) -> bool:
+        """Called before training batch ``batch`` of the epoch, on the training thread; records layer
+        statistics (for the weights after ``step`` batches) every ``every`` batches. True when it recorded."""
+        self.step = self._offset + batch
+        if self.probe is not None and self.step % self.every == 0 and self.step not in self.grad_step[-1:]:
             self.record()
             return True
         return False
 
+    def batch_end(self, batch: int, logs: dict[str, Any] | None) -> None:
+        """Called after training batch ``batch`` of the epoch (possibly on a worker thread): its losses."""
+        values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        self._batches.append((self._offset + batch + 1, values))
+
     def epoch(self, logs: dict[str, Any] | None) -> None:
-        """Called at the end of each epoch: epoch losses and metrics, and a record of the epoch's last state."""
+        """Called at the end of each epoch (after every batch end): epoch losses and metrics."""
+        self.step = self._offset = max([step for step, _ in self._batches], default=self._offset)
         for key, value in (logs or {}).items():
             if np.ndim(value) == 0:
                 self.epoch_logs.setdefault(key, []).append(float(value))
         self.epoch_step.append(self.step)
-        if self.probe is not None and (not self.grad_step or self.grad_step[-1] != self.step):
+
+    def end(self) -> None:
+        """Called when fit ends: a last record, of the final weights."""
+        if self.probe is not None and self.step not in self.grad_step[-1:]:
             self.record()
 
     def record(self) -> None:
@@ -130,6 +138,7 @@ class TrainingRecorder:
     def history(self) -> dict[str, Any]:
         """Everything recorded so far as numpy arrays (see :class:`nbviz.LiveTraining` for the keys)."""
         n_layers = len(self.layers)
+        batches = sorted(self._batches, key=lambda item: item[0])
 
         def stack(series: list[np.ndarray]) -> np.ndarray:
             return np.array(series, dtype=np.float64).reshape(len(series), n_layers)
@@ -137,7 +146,7 @@ class TrainingRecorder:
         out: dict[str, Any] = {
             "loss": np.array(self.epoch_logs.get("loss", []), dtype=np.float64),
             "val_loss": np.array(self.epoch_logs.get("val_loss", []), dtype=np.float64),
-            "batch_loss": np.array(self.batch_loss, dtype=np.float64),
+            "batch_loss": np.array([logs.get("loss", np.nan) for _, logs in batches], dtype=np.float64),
             "epoch_step": np.array(self.epoch_step, dtype=np.int64),
             "layers": list(self.layers),
             "grad_step": np.array(self.grad_step, dtype=np.int64),
@@ -151,8 +160,8 @@ class TrainingRecorder:
         }
         for key, values in self.epoch_logs.items():
             out.setdefault(key, np.array(values, dtype=np.float64))
-        for key, values in self.batch_metrics.items():
-            out[f"batch_{key}"] = np.array(values, dtype=np.float64)
+        for key in sorted({k for _, logs in batches for k in logs} - {"loss"}):
+            out[f"batch_{key}"] = np.array([logs.get(key, np.nan) for _, logs in batches], dtype=np.float64)
         return out
 
     # ----------------------------------------------------------------------------------------- internals
@@ -174,7 +183,8 @@ class TrainingRecorder:
             m = 2 * m if m > 0 else 1.0
             self.weight_edges[name] = np.linspace(-m, m, self.bins + 1)
         edges = self.weight_edges[name]
-        counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=edges)
+        # Equal bins given as a count and a range take numpy's fast path (explicit edges would sort the values).
+        counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=self.bins, range=(edges[0], edges[-1]))
         self.weight_hist.setdefault(name, []).append(counts)
 
 

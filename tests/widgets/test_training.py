@@ -19,16 +19,24 @@ BATCH = 32
 
 
 class Snapshots(keras.callbacks.Callback):
-    """Keeps the model's weights at chosen global steps (after LiveTraining has recorded them)."""
+    """Keeps the model's weights at chosen steps (batches done), where LiveTraining records them."""
 
-    def __init__(self, steps):
+    def __init__(self, steps, per_epoch):
         super().__init__()
-        self.steps, self.step, self.weights = set(steps), 0, {}
+        self.steps, self.per_epoch, self.epoch, self.weights = set(steps), per_epoch, 0, {}
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        if self.step in self.steps:
-            self.weights[self.step] = [w.copy() for w in self.model.get_weights()]
+    def keep(self, step):
+        if step in self.steps and step not in self.weights:
+            self.weights[step] = [w.copy() for w in self.model.get_weights()]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.keep(self.epoch * self.per_epoch + batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.keep((epoch + 1) * self.per_epoch)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +47,8 @@ def trained():
     monitor = (data.x_test[:64], data.y_test[:64])
     live = nbviz.LiveTraining(monitor=monitor, every=EVERY)
     per_epoch = math.ceil(len(data.x_train) / BATCH)
-    expected_steps = sorted({1, *range(EVERY, 2 * per_epoch + 1, EVERY), per_epoch, 2 * per_epoch})
-    snapshots = Snapshots(expected_steps)
+    expected_steps = sorted({*range(0, 2 * per_epoch, EVERY), 2 * per_epoch})
+    snapshots = Snapshots(expected_steps, per_epoch)
     model.fit(
         data.x_train,
         data.y_train,
@@ -118,7 +126,7 @@ def test_fit_that_raises_keeps_the_data_so_far():
     with pytest.raises(RuntimeError, match="stop here"):
         data.model.fit(data.x_train, data.y_train, epochs=1, batch_size=32, callbacks=[live, Boom()], verbose=0)
     h = live.history
-    assert h["batch_loss"].shape == (10,) and list(h["grad_step"]) == [1, 4, 8]
+    assert h["batch_loss"].shape == (10,) and list(h["grad_step"]) == [0, 4, 8]
     live.draw(force=True)  # the display can be brought up to date by hand
     np.testing.assert_array_equal(synced(live.view.lines["batch"], "y"), h["batch_loss"].astype(np.float32))
 
