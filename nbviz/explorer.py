@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import keras
+import numpy as np
 import traitlets
 
 from .compute.session import Session
@@ -105,6 +106,10 @@ class Explorer(widgets.VBox):
         body = widgets.HBox([left, self.tabs], layout=widgets.Layout(width="100%"))
         super().__init__([header, body])
 
+        # The slider walks positions in `order`: every sample, or a filtered subset (e.g. misclassified only).
+        self.order = np.arange(session.n_samples)
+        for panel in self.panels.values():
+            panel.navigate = self.navigate
         self._slide = _Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
@@ -143,8 +148,36 @@ class Explorer(widgets.VBox):
     def _select_layer(self, name: str) -> None:
         self.layer = name
 
-    def _set_sample(self, value: int) -> None:
-        self.sample = value
+    def _set_sample(self, position: int) -> None:
+        self.sample = int(self.order[min(position, len(self.order) - 1)])
+
+    def navigate(self, layer: str | None = None, sample: int | None = None, tab: str | None = None) -> None:
+        """Move the Explorer (what a click on a rule, a confusion cell or a finding does)."""
+        with self.hold_trait_notifications():
+            if layer is not None:
+                self.layer = layer
+            if sample is not None:
+                self.sample = int(sample)
+        if tab is not None:
+            self.tab = tab
+
+    def set_sample_filter(self, samples: Any = None) -> None:
+        """Let the slider walk only ``samples`` (indices into x), or every sample again with None."""
+        order = np.arange(self.session.n_samples) if samples is None else np.unique(np.asarray(samples, dtype=np.int64))
+        if order.size == 0:
+            raise ValueError("samples: expected at least one sample index for the slider, got none")
+        self.session.check_sample(int(order[0]))
+        self.session.check_sample(int(order[-1]))
+        self.order = order
+        self.slider.max = len(order) - 1
+        if self.sample not in set(order.tolist()):
+            self.sample = int(order[0])
+        self._sync_slider()
+
+    def _sync_slider(self) -> None:
+        position = int(np.searchsorted(self.order, self.sample))
+        if position < len(self.order) and self.order[position] == self.sample:
+            self.slider.value = position
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
@@ -153,7 +186,7 @@ class Explorer(widgets.VBox):
     def _on_state(self, change: dict[str, Any]) -> None:
         # Controls follow the traitlets (setting an equal value fires nothing, so there is no loop).
         self.dropdown.value = self.layer
-        self.slider.value = self.sample
+        self._sync_slider()
         self.graph_view.highlight(self.layer)
         if change["name"] == "sample":
             self._show_sample()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -48,6 +49,8 @@ class Panel:
         self.state: State | None = None
         self.stale = True
         self.last_error: str | None = None
+        # Set by the Explorer: move it to a layer, sample or tab (clicks on rules, cells and findings).
+        self.navigate: Callable[..., None] = lambda **target: None
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
         self.widget = widgets.VBox([self.message, *self.build()])
 

@@ -253,3 +253,22 @@ def test_a_failing_sample_view_reports_in_the_header(digits_explorer, monkeypatc
     assert "sample 5: ZeroDivisionError" in ex.message.value
     ex.sample = 6
     assert ex.message.value == "" and "predicted" in ex.sample_view.text.value
+
+
+def test_sample_filter_and_navigate(digits_explorer):
+    ex = digits_explorer
+    ex.set_sample_filter([9, 3, 7])
+    try:
+        assert ex.slider.max == 2 and ex.sample == 3  # the current sample was outside: the first one is shown
+        ex.slider.value = 1
+        assert ex.sample == 7
+        ex.sample = 9
+        assert ex.slider.value == 2
+        ex.navigate(layer="dense", sample=3, tab="activations")
+        assert (ex.layer, ex.sample, ex.tab, ex.slider.value) == ("dense", 3, "activations", 0)
+        assert ex.panels["activations"].state == ex.state
+        with pytest.raises(ValueError, match="samples: expected at least one sample index"):
+            ex.set_sample_filter([])
+    finally:
+        ex.set_sample_filter(None)
+    assert ex.slider.max == ex.session.n_samples - 1 and ex.slider.value == 3
