@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Explorer", "LiveTraining", "explore"]
+__all__ = ["Explorer", "LiveTraining", "explore", "findings"]
 
-_LAZY = {"Explorer": "nbviz.explorer", "explore": "nbviz.explorer", "LiveTraining": "nbviz.training"}
+_LAZY = {
+    "Explorer": "nbviz.explorer",
+    "explore": "nbviz.explorer",
+    "LiveTraining": "nbviz.training",
+    "findings": "nbviz.compute.findings",
+}
 
 if TYPE_CHECKING:
+    from .compute.findings import findings
     from .explorer import Explorer, explore
     from .training import LiveTraining
 

@@ -110,6 +110,7 @@ class Explorer(widgets.VBox):
         self.order = np.arange(session.n_samples)
         for panel in self.panels.values():
             panel.navigate = self.navigate
+            panel.set_sample_filter = self.set_sample_filter
         self._slide = _Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
@@ -230,6 +231,7 @@ def explore(
     max_cells: int = 65_536,
     background: Any = None,
     training: LiveTraining | None = None,
+    datasets: dict[str, Any] | None = None,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
@@ -249,6 +251,8 @@ def explore(
         Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data).
     training : LiveTraining, optional
         A live training callback: its view becomes the "training" tab, following the Explorer's layer.
+    datasets : dict of name -> (x, y), optional
+        Named datasets for the diagnostics tab (e.g. {"train": ..., "test": ...}); ``(x, y)`` itself is "data".
 
     Returns
     -------
@@ -256,7 +260,14 @@ def explore(
         A widget; display it. ``.layer``, ``.sample`` and ``.tab`` can be set from code too.
     """
     session = Session(
-        model, x, y, feature_names=feature_names, class_names=class_names, max_cells=max_cells, background=background
+        model,
+        x,
+        y,
+        feature_names=feature_names,
+        class_names=class_names,
+        max_cells=max_cells,
+        background=background,
+        datasets=datasets,
     )
     if training is not None and not isinstance(training, LiveTraining):
         raise TypeError(f"training: expected an nbviz.LiveTraining callback, got {type(training).__name__}")

@@ -160,3 +160,66 @@ class BarsPlot:
     @property
     def shown(self) -> np.ndarray:
         return np.asarray(self.mark.y)
+
+
+def png(rgb: np.ndarray) -> bytes:
+    """Encode an (h, w, 3) uint8 array as PNG bytes (zlib only: no imaging library needed)."""
+    import struct
+    import zlib
+
+    height, width, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))  # filter type 0 per scanline
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarray:
+    """The input in grey with a heatmap laid over it (red where ``heat`` is high), as (h, w, 3) uint8.
+
+    ``heat`` (any non-negative map) is resized to the image by nearest neighbour; its opacity follows its
+    value, so the input stays visible where the map is low. Small images are enlarged by an integer factor.
+    """
+    grey = np.asarray(image, dtype=np.float64)
+    span = np.ptp(grey[np.isfinite(grey)]) if np.isfinite(grey).any() else 0.0
+    grey = (grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey)
+    rows = (np.arange(grey.shape[0]) * heat.shape[0] // grey.shape[0]).clip(0, heat.shape[0] - 1)
+    cols = (np.arange(grey.shape[1]) * heat.shape[1] // grey.shape[1]).clip(0, heat.shape[1] - 1)
+    h = np.nan_to_num(np.asarray(heat, dtype=np.float64)[np.ix_(rows, cols)])
+    h = h / h.max() if h.max() > 0 else h
+    red = np.array([0.70, 0.09, 0.17])
+    rgb = (1 - h[..., None]) * grey[..., None] + h[..., None] * red
+    factor = max(1, min_px // max(rgb.shape[:2]))
+    rgb = np.kron(rgb, np.ones((factor, factor, 1)))
+    return (rgb.clip(0, 1) * 255).astype(np.uint8)
+
+
+class ImagePlot:
+    """A picture made in Python, shown through bqplot's Image mark.
+
+    bqplot 0.13 redraws an Image mark only when it gets a new ``ipywidgets.Image``, so each ``show`` assigns a
+    new one and closes the old: the count of live widgets stays constant.
+    """
+
+    def __init__(self, title: str, size: tuple[str, str] = ("300px", "300px")) -> None:
+        self.image_widget = widgets.Image(value=png(np.full((2, 2, 3), 255, np.uint8)), format="png")
+        scales = {"x": bq.LinearScale(min=0.0, max=1.0), "y": bq.LinearScale(min=0.0, max=1.0)}
+        self.mark = bq.Image(image=self.image_widget, scales=scales, x=[0.0, 1.0], y=[0.0, 1.0])
+        self.figure = bq.Figure(
+            marks=[self.mark],
+            title=title,
+            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 10},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+
+    def show(self, rgb: np.ndarray, title: str | None = None) -> None:
+        old = self.image_widget
+        self.image_widget = widgets.Image(value=png(rgb), format="png")
+        with self.mark.hold_sync(), self.figure.hold_sync():
+            self.mark.image = self.image_widget
+            if title is not None:
+                self.figure.title = title
+        old.close()

@@ -5,13 +5,29 @@ without a front end.
 """
 
 from .attribution import EXPLAINERS, Attribution, Explanation, ShapExplainer, default_background, shap_values
+from .diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
 from .display import ActivationView, DeadUnits, activation_view, dead_units
+from .findings import Finding, findings
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
 from .probe import Gradients, Probe
+from .rules import Rule, Rules, surrogate_rules
+from .saliency import METHODS, integrated_gradients, saliency
 from .session import Session
 from .weights import Histogram, WeightImage, histogram, weight_image
 
 __all__ = [
+    "METHODS",
+    "DatasetReport",
+    "Finding",
+    "Rule",
+    "Rules",
+    "SliceReport",
+    "diagnose",
+    "findings",
+    "integrated_gradients",
+    "saliency",
+    "slice_metrics",
+    "surrogate_rules",
     "EXPLAINERS",
     "Attribution",
     "Explanation",

@@ -82,6 +82,8 @@ class Session:
         The most cells any heatmap sends to the browser.
     background : array-like, optional
         The SHAP background; default :func:`default_background` of ``x``.
+    datasets : dict of name -> (x, y), optional
+        Named datasets for diagnostics; ``(x, y)`` itself joins them as "data" when ``y`` is given.
     """
 
     dead_unit_samples = 256
@@ -97,6 +99,7 @@ class Session:
         max_cells: int = 65_536,
         cache_bytes: int = 256 * 2**20,
         background: Any = None,
+        datasets: dict[str, Any] | None = None,
     ) -> None:
         self.model = check_model(model)
         self.x = as_inputs(input_specs(model), x, "x")
@@ -111,6 +114,7 @@ class Session:
         self.class_names = _check_names(class_names, "class_names", self._n_classes())
         self.feature_names = _check_names(feature_names, "feature_names", self._n_features())
         self.y = self._labels(y)
+        self.datasets = self._datasets(x, y, datasets)
         self._activations = _LRU(cache_bytes)
         self._gradients = _LRU(cache_bytes)
         self._dead: dict[str, DeadUnits] | None = None
@@ -257,6 +261,13 @@ class Session:
     def _n_features(self) -> int | None:
         return self.x[0].shape[-1] if len(self.x) == 1 and self.x[0].ndim == 2 else None
 
+    def _datasets(self, x: Any, y: Any, datasets: Any) -> dict[str, tuple[Any, Any]]:
+        named = {} if datasets is None else _datasets_checked(self.model, datasets, self.n_outputs)
+        if self.y is not None:
+            own = self.x[0] if len(self.x) == 1 else self.x
+            named = {"data": (own, self.y[0] if len(self.y) == 1 else self.y), **named}
+        return named
+
     def _labels(self, y: Any) -> list[np.ndarray] | None:
         if y is None:
             return None
@@ -268,6 +279,19 @@ class Session:
         if self.probe.is_classifier and first.ndim == 2 and first.shape[1] == self.output_units > 1:
             targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
         return targets
+
+
+def _datasets_checked(model: keras.Model, datasets: Any, n_outputs: int) -> dict[str, tuple[Any, Any]]:
+    if not isinstance(datasets, dict):
+        raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
+    checked = {}
+    for name, pair in datasets.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"datasets[{name!r}]: expected an (x, y) pair, got {type(pair).__name__}")
+        inputs = as_inputs(input_specs(model), pair[0], f"datasets[{name!r}] x")
+        as_targets(pair[1], len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
+        checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, pair[1])
+    return checked
 
 
 def _check_max_cells(value: Any) -> int:

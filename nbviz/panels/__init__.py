@@ -2,10 +2,35 @@
 
 from .activations import ActivationsPanel
 from .base import Panel, State
+from .diagnostics import DiagnosticsPanel
+from .findings import FindingsPanel
 from .gradients import GradientsPanel
+from .rules import RulesPanel
+from .saliency import SaliencyPanel
 from .shap import ShapPanel
 from .weights import WeightsPanel
 
-PANELS: tuple[type[Panel], ...] = (WeightsPanel, ActivationsPanel, GradientsPanel, ShapPanel)
+PANELS: tuple[type[Panel], ...] = (
+    WeightsPanel,
+    ActivationsPanel,
+    GradientsPanel,
+    ShapPanel,
+    SaliencyPanel,
+    RulesPanel,
+    DiagnosticsPanel,
+    FindingsPanel,
+)
 
-__all__ = ["PANELS", "ActivationsPanel", "GradientsPanel", "Panel", "ShapPanel", "State", "WeightsPanel"]
+__all__ = [
+    "PANELS",
+    "ActivationsPanel",
+    "DiagnosticsPanel",
+    "FindingsPanel",
+    "GradientsPanel",
+    "Panel",
+    "RulesPanel",
+    "SaliencyPanel",
+    "ShapPanel",
+    "State",
+    "WeightsPanel",
+]

@@ -6,7 +6,7 @@ import html
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -51,6 +51,7 @@ class Panel:
         self.last_error: str | None = None
         # Set by the Explorer: move it to a layer, sample or tab (clicks on rules, cells and findings).
         self.navigate: Callable[..., None] = lambda **target: None
+        self.set_sample_filter: Callable[[Any], None] = lambda samples: None
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
         self.widget = widgets.VBox([self.message, *self.build()])
 

@@ -203,7 +203,7 @@ def test_bad_state_is_refused_and_nothing_changes(digits_explorer):
     with pytest.raises(ValueError, match=r"sample: expected an index in \[0, 40\), got 40"):
         ex.sample = 40
     with pytest.raises(ValueError, match="tab: expected one of"):
-        ex.tab = "saliency"
+        ex.tab = "no such tab"
     assert (ex.layer, ex.sample) == ("conv1", 4)
 
 

@@ -1,0 +1,310 @@
+"""How well a model does on named datasets: metrics, confusion matrix, calibration, and metrics per feature slice.
+
+Predictions come from the compiled forward pass of :class:`Probe` (never ``model.predict``), from the model's
+first output. A model counts as a classifier when its outputs end in softmax or sigmoid (``Probe.is_classifier``);
+a single sigmoid unit is read as the probability of class 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._validate import as_inputs, input_specs
+from .probe import Probe
+
+__all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
+
+CALIBRATION_BINS = 10  # equal-width confidence bins over [0, 1]
+_PREDICT_CHUNK = 4096  # samples per forward pass: the compiled function is traced once, whatever the chunk size
+
+
+def _frozen(arr: Any, dtype: Any = None) -> np.ndarray:
+    out = np.array(arr, dtype=dtype)
+    if dtype is None and np.issubdtype(out.dtype, np.floating):
+        out = out.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+# eq=False: `==` on arrays is element-wise, so a generated __eq__ could not return a bool.
+@dataclass(frozen=True, eq=False)
+class DatasetReport:
+    """The model's quality on one dataset; arrays are read-only.
+
+    Attributes
+    ----------
+    name, n : the dataset's name and sample count.
+    task : "classification" or "regression".
+    metrics : classification: accuracy, loss (crossentropy), precision and recall (macro over the classes present
+        in the labels or predictions, as sklearn); regression: mse, mae, r2 (averaged over output units).
+    confusion : int64 (k, k), rows = true class, columns = predicted class; None for regression.
+    precision, recall : float32 (k,) per class (0 where undefined, as sklearn); None for regression.
+    calibration : (mean confidence, accuracy), float32 (bins,) each, over the non-empty of CALIBRATION_BINS
+        equal-width bins of the predicted class's probability; None for regression.
+    predicted : int64 (n,) predicted class, or float32 (n,) / (n, m) predicted values.
+    correct : bool (n,), or float32 (n,) absolute error (mean over output units) for regression.
+    true : int64 (n,) true class, or float32 (n,) / (n, m) targets.
+    class_names : one per class; empty for regression.
+    """
+
+    name: str
+    n: int
+    task: str
+    metrics: dict[str, float]
+    confusion: np.ndarray | None
+    precision: np.ndarray | None
+    recall: np.ndarray | None
+    calibration: tuple[np.ndarray, np.ndarray] | None
+    predicted: np.ndarray
+    correct: np.ndarray
+    true: np.ndarray
+    class_names: tuple[str, ...] = ()
+
+    def cell_samples(self, true: int, pred: int) -> np.ndarray:
+        """Indices (int64, ascending) of the samples of true class ``true`` predicted as ``pred``."""
+        if self.confusion is None:
+            raise ValueError(f"true: expected a classification report, got task {self.task!r}")
+        k = len(self.confusion)
+        for arg, value in (("true", true), ("pred", pred)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < k:
+                raise ValueError(f"{arg}: expected a class index in [0, {k}), got {value!r}")
+        return np.flatnonzero((self.true == true) & (self.predicted == pred))
+
+
+@dataclass(frozen=True, eq=False)
+class SliceReport:
+    """A metric per quantile slice of one feature; arrays are read-only.
+
+    Attributes
+    ----------
+    feature : the feature's name.
+    edges : float32 (s + 1,) slice edges; slice i is [edges[i], edges[i+1]), the last one closed.
+    counts : int64 (s,) samples per slice.
+    metric_name : "accuracy" (classification) or "mse" (regression).
+    values : float32 (s,) the metric per slice, NaN for an empty slice.
+    slice_of : int64 (n,) the slice each sample falls in.
+    """
+
+    feature: str
+    edges: np.ndarray
+    counts: np.ndarray
+    metric_name: str
+    values: np.ndarray
+    slice_of: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------- shared helpers
+def _probe_for(model: Any, probe: Probe | None) -> Probe:
+    if probe is None:
+        return Probe(model)
+    if not isinstance(probe, Probe):
+        raise TypeError(f"probe: expected an nbviz Probe, got {type(probe).__name__}")
+    if probe.model is not model:
+        raise ValueError(f"probe: expected a Probe of model {getattr(model, 'name', model)!r}, got one of another")
+    return probe
+
+
+def _first_output(probe: Probe, x: Any) -> np.ndarray:
+    """The model's first output for ``x`` as float32 (n, units), in chunks so a large dataset fits in memory."""
+    inputs = as_inputs(input_specs(probe.model), x)
+    chunks = []
+    for start in range(0, len(inputs[0]), _PREDICT_CHUNK):
+        part = [a[start : start + _PREDICT_CHUNK] for a in inputs]
+        out = probe.predict(part[0] if len(part) == 1 else part)
+        first = out[0] if isinstance(out, list) else out
+        chunks.append(first.reshape(len(first), -1))
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def _class_probs(out: np.ndarray) -> np.ndarray:
+    """(n, k) class probabilities; one sigmoid unit p becomes the two columns (1 - p, p)."""
+    return np.concatenate([1 - out, out], axis=1) if out.shape[1] == 1 else out
+
+
+def _class_labels(y: Any, n: int, k: int | None, name: str) -> np.ndarray:
+    """Class indices int64 (n,) from indices or one-hot rows; ``k`` bounds them when known."""
+    arr = np.asarray(y)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name}: expected numeric labels, got an array of dtype {arr.dtype}")
+    if arr.ndim == 0 or len(arr) != n:
+        raise ValueError(f"{name}: expected labels for {n} samples, got shape {arr.shape}")
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        if k is not None and arr.shape[1] != k:
+            raise ValueError(f"{name}: expected one-hot rows of {k} classes, got shape {arr.shape}")
+        return np.argmax(arr, axis=1).astype(np.int64)
+    flat = arr.reshape(n, -1)
+    if flat.shape[1] != 1:
+        raise ValueError(f"{name}: expected class indices (n,) or one-hot rows (n, k), got shape {arr.shape}")
+    flat = flat[:, 0]
+    if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)) or flat.min() < 0:
+        raise ValueError(f"{name}: expected non-negative integer class indices, got values like {flat[:3]}")
+    labels = flat.astype(np.int64)
+    if k is not None and labels.max() >= k:
+        raise ValueError(f"{name}: expected class indices in [0, {k}), got {int(labels.max())}")
+    return labels
+
+
+def _targets(y: Any, n: int, m: int, name: str) -> np.ndarray:
+    """Regression targets as float64 (n, m)."""
+    arr = np.asarray(y, dtype=np.float64) if np.ndim(y) else np.zeros(0)
+    if arr.ndim == 0 or len(arr) != n or arr.size != n * m:
+        raise ValueError(f"{name}: expected targets of shape ({n}, {m}) or ({n},) for one unit, got {arr.shape}")
+    return arr.reshape(n, m)
+
+
+def _class_names(class_names: Any, k: int) -> tuple[str, ...]:
+    if class_names is None:
+        return tuple(f"class {i}" for i in range(k))
+    names = tuple(str(c) for c in class_names)
+    if len(names) != k:
+        raise ValueError(f"class_names: expected {k} names, one per class, got {len(names)}")
+    return names
+
+
+# --------------------------------------------------------------------------------------------- public calls
+def diagnose(
+    model: keras.Model,
+    datasets: Mapping[str, tuple[Any, Any]],
+    class_names: Any = None,
+    probe: Probe | None = None,
+) -> dict[str, DatasetReport]:
+    """Evaluate ``model`` on every named ``(x, y)`` pair; labels are class indices, one-hot rows or targets.
+
+    Returns
+    -------
+    dict of str -> DatasetReport
+        One report per dataset, in the order given.
+    """
+    probe = _probe_for(model, probe)
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise TypeError(f"datasets: expected a non-empty dict of name -> (x, y), got {type(datasets).__name__}")
+    reports = {}
+    for name, pair in datasets.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            got = f"a {type(pair).__name__} of {len(pair)}" if isinstance(pair, (tuple, list)) else type(pair).__name__
+            raise TypeError(f"datasets[{name!r}]: expected an (x, y) pair, got {got}")
+        reports[str(name)] = _report(probe, str(name), pair[0], pair[1], class_names)
+    return reports
+
+
+def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> DatasetReport:
+    out = _first_output(probe, x)
+    n = len(out)
+    what = f"datasets[{name!r}] y"
+    if not probe.is_classifier:
+        true, pred = _targets(y, n, out.shape[1], what), out.astype(np.float64)
+        err = pred - true
+        ss_res, ss_tot = (err**2).sum(axis=0), ((true - true.mean(axis=0)) ** 2).sum(axis=0)
+        # sklearn's force_finite convention for a constant target: 1 for a perfect fit, else 0.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
+        metrics = {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
+        squeeze = (lambda a: a[:, 0]) if out.shape[1] == 1 else (lambda a: a)
+        arrays = (_frozen(squeeze(pred)), _frozen(np.abs(err).mean(axis=1)), _frozen(squeeze(true)))
+        return DatasetReport(name, n, "regression", metrics, None, None, None, None, *arrays)
+    probs = _class_probs(out)
+    k = probs.shape[1]
+    true = _class_labels(y, n, k, what)
+    pred = np.argmax(probs, axis=1).astype(np.int64)
+    confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
+    hits = np.diag(confusion).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(hits / confusion.sum(axis=0))
+        recall = np.nan_to_num(hits / confusion.sum(axis=1))
+    # Macro averages over the classes that occur at all, like sklearn's average="macro".
+    present = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    eps = float(np.finfo(np.float32).eps)  # sklearn's log_loss clip for float32 probabilities
+    p_true = np.clip(probs[np.arange(n), true].astype(np.float64), eps, 1 - eps)
+    metrics = {
+        "accuracy": float(np.mean(pred == true)),
+        "loss": float(-np.mean(np.log(p_true))),
+        "precision": float(precision[present].mean()),
+        "recall": float(recall[present].mean()),
+    }
+    per_class = (_frozen(confusion), _frozen(precision), _frozen(recall), _calibration(probs, pred, true))
+    arrays = (_frozen(pred), _frozen(pred == true), _frozen(true))
+    return DatasetReport(name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k))
+
+
+def _calibration(probs: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    confidence = probs[np.arange(len(pred)), pred].astype(np.float64)
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+    # Bin i is [edges[i], edges[i+1]); a confidence of exactly 1 belongs to the last bin.
+    bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, CALIBRATION_BINS - 1)
+    counts = np.bincount(bins, minlength=CALIBRATION_BINS)
+    keep = counts > 0
+    mean_conf = np.bincount(bins, weights=confidence, minlength=CALIBRATION_BINS)[keep] / counts[keep]
+    accuracy = np.bincount(bins, weights=(pred == true), minlength=CALIBRATION_BINS)[keep] / counts[keep]
+    return _frozen(mean_conf), _frozen(accuracy)
+
+
+def slice_metrics(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    feature: int | str,
+    bins: int = 5,
+    feature_names: Any = None,
+    probe: Probe | None = None,
+    predicted: Any = None,
+) -> SliceReport:
+    """Accuracy (or mse) per quantile slice of one column of tabular ``x`` (n, features).
+
+    Quantile edges are computed in float32 and de-duplicated, so tied quantiles merge and there may be fewer
+    than ``bins`` slices. ``feature`` is a column index, or a name from ``feature_names``. ``predicted`` (e.g. a
+    :class:`DatasetReport`'s) skips the forward pass.
+
+    Returns
+    -------
+    SliceReport
+        ``edges`` (s + 1,), ``counts`` and ``values`` (s,), ``slice_of`` (n,).
+    """
+    arr = np.asarray(x)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"x: expected a numeric 2-D (samples, features) array, got shape {arr.shape}")
+    n, d = arr.shape
+    names = None if feature_names is None else [str(f) for f in feature_names]
+    if names is not None and len(names) != d:
+        raise ValueError(f"feature_names: expected {d} names, one per column of x, got {len(names)}")
+    if isinstance(feature, str) and names is not None and feature in names:
+        feature = names.index(feature)
+    if isinstance(feature, bool) or not isinstance(feature, (int, np.integer)) or not 0 <= feature < d:
+        raise ValueError(f"feature: expected a column index in [0, {d}) or a name from feature_names, got {feature!r}")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins: expected a positive int, got {bins!r}")
+    probe = _probe_for(model, probe)
+    if predicted is None:
+        out = _first_output(probe, arr)
+        predicted = np.argmax(_class_probs(out), axis=1) if probe.is_classifier else out
+    predicted = np.asarray(predicted)
+    if len(predicted) != n:
+        raise ValueError(f"predicted: expected predictions for {n} samples, got shape {predicted.shape}")
+
+    if probe.is_classifier:
+        hits = _class_labels(predicted, n, None, "predicted") == _class_labels(y, n, None, "y")
+        metric_name, sample_metric = "accuracy", hits.astype(np.float64)
+    else:
+        pred = predicted.reshape(n, -1).astype(np.float64)
+        err = pred - _targets(y, n, pred.shape[1], "y")
+        metric_name, sample_metric = "mse", (err**2).mean(axis=1)
+
+    column = arr[:, feature].astype(np.float32)
+    if not np.all(np.isfinite(column)):
+        raise ValueError(f"x: expected finite values in column {feature} to slice on, got NaN or Inf")
+    edges = np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)).astype(np.float32))
+    if len(edges) == 1:  # a constant column is a single slice
+        edges = np.repeat(edges, 2)
+    s = len(edges) - 1
+    slice_of = np.clip(np.searchsorted(edges, column, side="right") - 1, 0, s - 1).astype(np.int64)
+    counts = np.bincount(slice_of, minlength=s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.bincount(slice_of, weights=sample_metric, minlength=s) / counts
+    name = names[feature] if names is not None else f"feature {feature}"
+    return SliceReport(
+        name, _frozen(edges), _frozen(counts, np.int64), metric_name, _frozen(values), _frozen(slice_of, np.int64)
+    )

@@ -1,0 +1,263 @@
+"""Automatic health checks: what is wrong with a model, where, how badly, and which Explorer tab shows it.
+
+Every check reads a figure (a share of units, a gradient norm, an accuracy gap) and compares it with the
+thresholds below; a healthy trained model should pass them all without a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._validate import as_inputs, as_targets, input_specs
+from .diagnostics import DatasetReport, _probe_for, diagnose
+from .probe import Probe
+
+__all__ = ["Finding", "findings"]
+
+# Dead ReLU units: never > 0 on any sample. Small trained nets often leave a third of a layer unused (the
+# demo CNN: 34% of its dense layer over 256 samples), so a layer is only reported from 40% on.
+DEAD_INFO, DEAD_WARNING, DEAD_CRITICAL = 0.4, 0.5, 0.9
+# Saturated sigmoid/tanh units: in the flat part (|tanh| > 0.99, sigmoid outside [0.01, 0.99]) on at least
+# SATURATED_SAMPLES of the samples; a layer is rated by its share of such units, like dead units.
+SATURATED_TANH, SATURATED_SIGMOID, SATURATED_SAMPLES = 0.99, 0.01, 0.9
+SATURATED_INFO, SATURATED_WARNING, SATURATED_CRITICAL = 0.4, 0.5, 0.9
+# Gradient norm of the loss per layer (its trainable weights): relative to the median over layers, or absolute.
+VANISHING_RATIO, VANISHING_ABSOLUTE = 1e-3, 1e-7
+EXPLODING_RATIO, EXPLODING_ABSOLUTE = 1e3, 1e3
+GRADIENT_CRITICAL_FACTOR = 1e3  # critical when a further factor of 1000 past a gradient threshold
+# Overfitting: accuracy on the "train" set minus accuracy on another set; for regression, the ratio of mse.
+OVERFIT_GAP_WARNING, OVERFIT_GAP_CRITICAL = 0.1, 0.25
+OVERFIT_RATIO_WARNING, OVERFIT_RATIO_CRITICAL = 2.0, 5.0
+# Error concentration: one true class collects this share of the errors (of at least ERRORS_MIN errors) and at
+# least ERRORS_LIFT times its share of the samples (with two classes one always holds half, which says nothing).
+ERRORS_SHARE, ERRORS_MIN, ERRORS_LIFT, ERRORS_WARNING = 0.5, 10, 1.5, 0.75
+
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found, with the figure that shows it.
+
+    Attributes
+    ----------
+    kind : "dead_units", "saturated_units", "vanishing_gradients", "exploding_gradients", "nonfinite_weights",
+        "nonfinite_activations", "overfitting" or "error_concentration".
+    layer : qualified layer name, or None for a model-wide finding.
+    severity : "info", "warning" or "critical".
+    message : one readable line naming the layer or class and quoting ``value``.
+    value : the evidence figure: a share of units, samples or errors, a gradient norm, a count of non-finite
+        weights, an accuracy gap or an mse ratio.
+    panel : the Explorer tab that shows it: "activations", "gradients", "weights" or "diagnostics".
+    class_name : the class an error concentration is about, else None.
+    """
+
+    kind: str
+    layer: str | None
+    severity: str
+    message: str
+    value: float
+    panel: str
+    class_name: str | None = None
+
+
+def findings(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    datasets: Mapping[str, tuple[Any, Any]] | None = None,
+    class_names: Any = None,
+    probe: Probe | None = None,
+    limit: int = 256,
+) -> list[Finding]:
+    """Run every health check on ``model``.
+
+    Activations and gradients use the first ``limit`` samples of ``x`` (gradients of the loss need ``y`` for a
+    regression model, and use a classifier's own predictions without it). Error concentration uses all of
+    ``(x, y)`` when ``y`` is given, else every set of ``datasets`` but "train". Overfitting compares
+    ``datasets["train"]`` with each other named set.
+
+    Returns
+    -------
+    list of Finding
+        Most severe first (critical, warning, info); an empty list for a healthy model.
+    """
+    probe = _probe_for(model, probe)
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"limit: expected a positive int, got {limit!r}")
+    if datasets is not None and (not isinstance(datasets, Mapping) or not datasets):
+        raise TypeError(f"datasets: expected a non-empty dict of name -> (x, y), got {type(datasets).__name__}")
+    inputs = as_inputs(input_specs(probe.model), x)
+    n = len(inputs[0])
+    targets = as_targets(y, n, len(probe.output_names))
+    batch = [a[:limit] for a in inputs]
+    xb: Any = batch[0] if len(batch) == 1 else batch
+    grads = None
+    if targets is not None or probe.is_classifier:
+        yb = None if targets is None else [t[:limit] for t in targets]
+        grads = probe.gradients(xb, None if yb is None else yb[0] if len(yb) == 1 else yb)
+    acts = dict(grads.activations) if grads is not None else probe.activations(xb)
+
+    found = _weight_checks(probe) + _activation_checks(probe, acts)
+    if grads is not None:
+        found += _gradient_checks(probe, grads.weights)
+    if datasets is not None:
+        found += _overfitting(diagnose(model, datasets, class_names, probe))
+    if probe.is_classifier:
+        if y is not None:
+            pair = (inputs[0] if len(inputs) == 1 else inputs, targets[0] if targets else None)
+            found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])
+        elif datasets is not None:
+            others = {k: v for k, v in datasets.items() if str(k).lower() != "train"}
+            for report in diagnose(model, others, class_names, probe).values() if others else []:
+                found += _error_concentration(report)
+    return sorted(found, key=lambda f: _SEVERITY_RANK[f.severity])  # stable: check order within a severity
+
+
+def _rate(share: float, info: float, warning: float, critical: float) -> str | None:
+    if share >= critical:
+        return "critical"
+    if share >= warning:
+        return "warning"
+    return "info" if share >= info else None
+
+
+def _activation_name(layer: Any) -> str:
+    if isinstance(layer, keras.layers.ReLU):
+        # A leaky or thresholded ReLU layer does not die the same way.
+        plain = not layer.negative_slope and not layer.threshold and layer.max_value is None
+        return "relu" if plain else ""
+    return str(getattr(getattr(layer, "activation", None), "__name__", ""))
+
+
+def _layers(probe: Probe) -> dict[str, Any]:
+    """Layers that hold their own computation: nested models are left out (their inner layers are checked)."""
+    return {k: v for k, v in probe.layers.items() if not isinstance(v, keras.Model)}
+
+
+def _weight_checks(probe: Probe) -> list[Finding]:
+    found, seen = [], set()
+    for name, layer in _layers(probe).items():
+        if id(layer) in seen or not layer.weights:
+            continue
+        seen.add(id(layer))
+        values = [np.asarray(w.numpy()) for w in layer.weights]
+        bad, total = sum(int(np.sum(~np.isfinite(v))) for v in values), sum(v.size for v in values)
+        if bad:
+            message = f"{name}: {bad:,} of {total:,} weights are NaN or Inf"
+            found.append(Finding("nonfinite_weights", name, "critical", message, float(bad), "weights"))
+    return found
+
+
+def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Finding]:
+    found: list[Finding] = []
+    layers = _layers(probe)
+    nonfinite = [k for k, a in acts.items() if a.size and not np.all(np.isfinite(a))]
+    if nonfinite:  # only the first: every layer after it inherits the NaN, the first is where it starts
+        first, a = nonfinite[0], acts[nonfinite[0]]
+        hit = int(np.sum(~np.isfinite(a.reshape(len(a), -1)).all(axis=1)))
+        share = hit / len(a)
+        more = len(nonfinite) - 1
+        later = f" (and {more} later layer{'s' if more > 1 else ''})" if more else ""
+        message = f"{first}: outputs NaN or Inf for {share:.0%} of {len(a)} samples{later}"
+        found.append(Finding("nonfinite_activations", first, "critical", message, share, "activations"))
+    for name, a in acts.items():
+        layer = layers.get(name)
+        if layer is None or a.ndim < 2 or name in probe.output_names:
+            continue  # a sigmoid output layer is supposed to be confident, so outputs are not checked
+        kind = _activation_name(layer)
+        units = a.reshape(-1, a.shape[-1])  # samples and positions alike are occurrences of a unit
+        if kind == "relu":
+            share = float(np.mean((units <= 0).all(axis=0)))
+            severity = _rate(share, DEAD_INFO, DEAD_WARNING, DEAD_CRITICAL)
+            what = f"{share:.0%} of {units.shape[1]} ReLU units never activate on {len(a)} samples"
+            check = ("dead_units", severity)
+        elif kind in ("tanh", "sigmoid"):
+            flat = np.abs(units) > SATURATED_TANH if kind == "tanh" else np.abs(units - 0.5) > 0.5 - SATURATED_SIGMOID
+            share = float(np.mean(flat.mean(axis=0) >= SATURATED_SAMPLES))
+            severity = _rate(share, SATURATED_INFO, SATURATED_WARNING, SATURATED_CRITICAL)
+            when = f"on >= {SATURATED_SAMPLES:.0%} of {len(a)} samples"
+            what = f"{share:.0%} of {units.shape[1]} {kind} units are saturated {when}"
+            check = ("saturated_units", severity)
+        else:
+            continue
+        if severity is not None:
+            found.append(Finding(check[0], name, severity, f"{name}: {what}", share, "activations"))
+    return found
+
+
+def _gradient_checks(probe: Probe, weight_grads: Mapping[str, list[np.ndarray]]) -> list[Finding]:
+    norms = {}
+    for name, layer in _layers(probe).items():
+        grads = [g for v, g in zip(layer.weights, weight_grads.get(name, [])) if v.trainable]
+        if grads:  # a layer with no trainable weights (Normalization, pooling) has nothing to learn
+            norms[name] = float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads)))
+    finite = [v for v in norms.values() if np.isfinite(v)]  # NaN norms are reported by the NaN checks
+    if not finite:
+        return []
+    median = float(np.median(finite))
+    found = []
+    for name, norm in norms.items():
+        if not np.isfinite(norm):
+            continue
+        # Either test suffices: below the larger of the two lower bounds, or above the smaller upper bound.
+        low = max(VANISHING_RATIO * median, VANISHING_ABSOLUTE)
+        high = min(EXPLODING_RATIO * median, EXPLODING_ABSOLUTE) if median > 0 else EXPLODING_ABSOLUTE
+        # Exploding first: when several layers explode, the median is huge and a sane layer would look vanishing.
+        if norm > high:
+            kind, critical = "exploding_gradients", norm > high * GRADIENT_CRITICAL_FACTOR
+        elif norm < low:
+            kind, critical = "vanishing_gradients", norm < low / GRADIENT_CRITICAL_FACTOR
+        else:
+            continue
+        message = f"{name}: gradient norm {norm:.2g} against a median of {median:.2g} over {len(finite)} layers"
+        found.append(Finding(kind, name, "critical" if critical else "warning", message, norm, "gradients"))
+    return found
+
+
+def _overfitting(reports: dict[str, DatasetReport]) -> list[Finding]:
+    train = next((r for k, r in reports.items() if k.lower() == "train"), None)
+    if train is None:
+        return []
+    found = []
+    for name, other in reports.items():
+        if other is train:
+            continue
+        if train.task == "classification":
+            gap = train.metrics["accuracy"] - other.metrics["accuracy"]
+            severity = _rate(gap, OVERFIT_GAP_WARNING, OVERFIT_GAP_WARNING, OVERFIT_GAP_CRITICAL)
+            what = f"accuracy {train.metrics['accuracy']:.0%} on train but {other.metrics['accuracy']:.0%} on {name}"
+            message, value = f"overfitting: {what} (gap {gap:.0%})", gap
+        else:
+            ratio = other.metrics["mse"] / train.metrics["mse"] if train.metrics["mse"] > 0 else float("inf")
+            severity = _rate(ratio, OVERFIT_RATIO_WARNING, OVERFIT_RATIO_WARNING, OVERFIT_RATIO_CRITICAL)
+            message, value = f"overfitting: mse on {name} is {ratio:.1f}x the mse on train", ratio
+        if severity is not None:
+            found.append(Finding("overfitting", None, severity, message, float(value), "diagnostics"))
+    return found
+
+
+def _error_concentration(report: DatasetReport) -> list[Finding]:
+    errors = ~report.correct
+    if errors.sum() < ERRORS_MIN:
+        return []
+    k = len(report.class_names)
+    per_class = np.bincount(report.true[errors], minlength=k)
+    worst = int(np.argmax(per_class))
+    share = float(per_class[worst] / errors.sum())
+    sample_share = float(np.mean(report.true == worst))
+    if share < ERRORS_SHARE or share < ERRORS_LIFT * sample_share:
+        return []
+    name = report.class_names[worst]
+    severity = "warning" if share >= ERRORS_WARNING else "info"
+    message = (
+        f"class {name!r} collects {share:.0%} of the {int(errors.sum())} errors on {report.name} "
+        f"but is {sample_share:.0%} of its samples"
+    )
+    return [Finding("error_concentration", None, severity, message, share, "diagnostics", class_name=name)]

@@ -1,0 +1,42 @@
+"""Every demo notebook runs top to bottom in a real kernel, offline, in under a minute."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def test_the_demo_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb",
+        "02_cnn_digits.ipynb",
+        "03_tabular_shap.ipynb",
+        "04_live_training.ipynb",
+        "05_your_own_model.ipynb",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    # Committed clean: no outputs, no widget state (they would bloat the repository and leak data).
+    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "committed with outputs"
+    assert "widgets" not in nb.metadata, "committed with widget state"
+    start = time.perf_counter()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    seconds = time.perf_counter() - start
+    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    assert seconds < 60, f"{path.name} took {seconds:.0f} s"
