@@ -222,4 +222,5 @@ class ImagePlot:
             self.mark.image = self.image_widget
             if title is not None:
                 self.figure.title = title
+        old.layout.close()  # each Image brings its own Layout widget: close both
         old.close()

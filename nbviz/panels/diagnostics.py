@@ -8,12 +8,29 @@ from typing import Any
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from ..compute.diagnostics import DatasetReport, diagnose, slice_metrics
 from ..plots import BarsPlot
 from .base import Panel, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
+
+
+class _CellGrid(bq.GridHeatMap):
+    """A GridHeatMap whose selected cells are kept as an (n, 2) int array.
+
+    The browser sends a click as nested [row, column] lists, which bqplot reads as an object array that it
+    then cannot send back ("Unsupported dtype object"); a validator makes them numbers.
+    """
+
+    @traitlets.validate("selected")
+    def _cells(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        if value is None:
+            return None
+        cells = np.asarray(np.asarray(value).tolist(), dtype=np.int32)
+        return cells.reshape(-1, 2)
 
 
 class DiagnosticsPanel(Panel):
@@ -31,7 +48,7 @@ class DiagnosticsPanel(Panel):
         self.table = widgets.HTML()
         k = max(session.output_units, 2)
         self.cm_scale = bq.ColorScale(colors=["#ffffff", "#08519c"], min=0.0, max=1.0)
-        self.cm = bq.GridHeatMap(
+        self.cm = _CellGrid(
             color=np.zeros((k, k), np.float32),
             scales={"row": bq.OrdinalScale(reverse=True), "column": bq.OrdinalScale(), "color": self.cm_scale},
             interactions={"click": "select"},
