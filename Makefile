@@ -14,8 +14,8 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$*]'
 	touch $@
 
-lab: $(VENV)/.stamp-dev  ## open the demo notebooks in JupyterLab
-	$(BIN)/python -m jupyter lab notebooks/
+lab: $(VENV)/.stamp-dev  ## open the quickstart notebook in JupyterLab (notebooks/ is its folder)
+	$(BIN)/python -m nbviz demo
 
 test: $(VENV)/.stamp-test  ## run the whole test suite
 	$(BIN)/python -m pytest
