@@ -1,0 +1,194 @@
+"""Start JupyterLab or Voila and a Chromium for browser tests and the browser benchmark.
+
+Shared by ``tests/browser/conftest.py`` and ``benchmarks/browser_latency.py``; the recipe is the one in
+TESTING.md (allow_root because CI runs as root, windowing off so every cell output exists, no news pop-up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = "notebooks/01_quickstart.ipynb"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+LAB_SETTINGS = {
+    # Without it, cells scrolled off screen are virtualised and their widget outputs may be missing.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # Otherwise a news pop-up covers the page.
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+# Console errors that say nothing about nbviz: the missing favicon, and bqplot drawing a figure that is hidden
+# (display: none gives it a zero size, so its marks get negative widths for a moment).
+HARMLESS = ("favicon", "attribute width: A negative value", "attribute height: A negative value")
+
+Stop = Callable[[], None]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (bind to port 0 and let the OS choose)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def chromium_path() -> str | None:
+    """``$NBVIZ_CHROMIUM`` or Debian's ``/usr/bin/chromium``, if it exists; None otherwise."""
+    path = os.environ.get("NBVIZ_CHROMIUM", "/usr/bin/chromium")
+    found = shutil.which(path)
+    return found if found and os.access(found, os.X_OK) else None
+
+
+def launch_chromium(playwright: Any, executable: str | None = None) -> Any:
+    """A headless Chromium Browser from the system's executable (Playwright's own download is not used)."""
+    executable = executable or chromium_path()
+    if executable is None:
+        raise FileNotFoundError("no Chromium: set NBVIZ_CHROMIUM or install /usr/bin/chromium")
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+
+
+def _wait_http(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before {url} answered; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+
+
+def _stopper(process: subprocess.Popen, workdir: Path, before: Callable[[], None] | None = None) -> Stop:
+    def stop() -> None:
+        if process.poll() is None:
+            if before is not None:
+                try:
+                    before()
+                except (OSError, urllib.error.URLError):
+                    pass  # the server is going down anyway; SIGTERM shuts its kernels down too
+            process.terminate()  # both servers shut their kernels down on SIGTERM
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return stop
+
+
+def _start(command: list[str], env: dict[str, str], url: str, workdir: Path, log: Path, timeout: float):
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(url, process, timeout, log)
+    except BaseException:
+        _stopper(process, workdir)()
+        raise
+    return process
+
+
+def start_lab(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
+    """Start JupyterLab serving ``root`` on a free port; returns its base URL and a function that stops it.
+
+    The server log goes to ``log`` (default: a file in the temporary folder, removed by ``stop``).
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="nbviz-lab-"))
+    settings, workspaces = workdir / "settings", workdir / "workspaces"
+    workspaces.mkdir()
+    for name, value in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+        "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={workspaces}",
+        "--LabApp.expose_app_in_browser=True",
+    ]  # fmt: skip
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings))
+    log = log or workdir / "server.log"
+    process = _start(command, env, f"{url}/api/status", workdir, log, timeout)
+
+    def shutdown_kernels() -> None:
+        for kernel in get_json(f"{url}/api/kernels"):
+            request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
+            urllib.request.urlopen(request, timeout=20).close()
+
+    return url, _stopper(process, workdir, before=shutdown_kernels)
+
+
+def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
+    """Start Voila on ``notebook`` (relative to the repository) on a free port; returns its URL and a stopper."""
+    workdir = Path(tempfile.mkdtemp(prefix="nbviz-voila-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    log = log or workdir / "voila.log"
+    # Voila's start page runs the whole notebook, so ask for a static file to know that the server is up.
+    process = _start(command, dict(os.environ), f"{url}/voila/static/voila.js", workdir, log, timeout)
+    return url, _stopper(process, workdir)
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=20) as response:
+        return json.load(response)
+
+
+@dataclass
+class Console:
+    """Browser console errors and uncaught page errors of one page, minus the known harmless ones."""
+
+    errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> Console:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        return self
+
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error" and not any(text in message.text for text in HARMLESS):
+            self.errors.append(message.text)
+
+    def fatal(self) -> list[str]:
+        """What fails a test: widget state that could not be set, and any uncaught page error."""
+        return [e for e in self.errors if "Error setting state" in e] + [f"pageerror: {e}" for e in self.page_errors]
+
+
+def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_ms: float = 120_000) -> None:
+    """Open ``notebook`` in JupyterLab, wait for an idle kernel, run all cells and wait for the first figure."""
+    page.goto(f"{base_url}/lab/tree/{notebook}?reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => (document.querySelector('#jp-main-statusbar')?.innerText || '').includes('Idle')", timeout=timeout_ms
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector("div.bqplot.figure svg.svg-figure", timeout=timeout_ms)
+    # Run-all returns before the kernel is done; the last cell's prompt shows a number once all cells ran.
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+        }""",
+        timeout=timeout_ms,
+    )
