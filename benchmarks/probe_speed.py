@@ -21,31 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _floors import compiled_passes  # noqa: E402
 from _timing import Row, interleaved, ms, table  # noqa: E402
 
 from nbviz import demo  # noqa: E402
 from nbviz.compute import Probe  # noqa: E402
-
-
-def _floors(model: keras.Model, x: np.ndarray, y: np.ndarray):
-    """The fastest compiled passes: concrete functions, numpy in and numpy out like the Probe."""
-    xt, yt = tf.constant(x), tf.constant(y)
-    forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    def forward_backward_body(t, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(t, training=False))
-        return tape.gradient(loss, model.trainable_variables)
-
-    forward_backward = tf.function(forward_backward_body).get_concrete_function(xt, yt)
-    return (
-        lambda: forward(tf.constant(x)).numpy(),
-        lambda: [g.numpy() for g in forward_backward(tf.constant(x), tf.constant(y))],
-    )
 
 
 def _keract_style(model: keras.Model, x: np.ndarray, layers: list[keras.layers.Layer]) -> float:
@@ -60,7 +42,7 @@ def bench(
     name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, repeat: int, keract_layers: int | None
 ) -> list[Row]:
     probe = Probe(model)
-    forward, forward_backward = _floors(model, x, y)
+    forward, forward_backward = compiled_passes(model, x, y)
     start = time.perf_counter()
     probe.activations(x)
     first = time.perf_counter() - start

@@ -2,8 +2,9 @@
 
 Run: python benchmarks/training_overhead.py [--quick]
 
-Each pair fits two fresh copies of the demo CNN on the same data (batch 32, 15 epochs as the demo is trained, without validation: its
-cost is the same with or without the callback and only adds noise): one plainly, one with
+Each pair fits two fresh copies of the demo CNN on the same data (batch 32, 15 epochs as the demo is
+trained, without validation: its cost is the same with or without the callback and only adds noise): one
+plainly, one with
 ``LiveTraining(monitor=...)`` at its default settings, its widget
 messages built and counted by a recording comm as a kernel would send them. The order within a pair
 alternates. The overhead is the median of the per-pair ratios over many short pairs: identical fits on this

@@ -23,33 +23,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _comm import RecordingComm, record_widget_messages  # noqa: E402
+from _floors import compiled_passes  # noqa: E402
 from _timing import Row, ms, table  # noqa: E402
 
 record_widget_messages()  # before any widget exists
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
-
-
-def _floors(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
-    xt, yt = tf.constant(x), tf.constant(y)
-    forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    def body(t, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(t, training=False))
-        return tape.gradient(loss, model.trainable_variables)
-
-    backward = tf.function(body).get_concrete_function(xt, yt)
-    return (
-        lambda: forward(tf.constant(x)).numpy(),
-        lambda: [g.numpy() for g in backward(tf.constant(x), tf.constant(y))],
-    )
 
 
 def _median_time(fn: Any, repeat: int) -> float:
@@ -75,7 +58,7 @@ def _measure(change: Any, count: int) -> tuple[float, float, int]:
 
 def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes: int) -> list[Row]:
     ex = nbviz.explore(model, x, y)
-    forward, backward = _floors(model, x[:1], y[:1])
+    forward, backward = compiled_passes(model, x[:1], y[:1])
     floors = {"weights": _median_time(forward, 30), "activations": 0.0, "gradients": _median_time(backward, 30)}
     floors["activations"] = floors["weights"]
     all_layers = [n.name for n in ex.session.graph.nodes if not n.is_model]

@@ -9,17 +9,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._arrays import frozen
 from ._validate import as_inputs, check_model, input_specs
 from .probe import Probe
 
 EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
-
-
-def _frozen(arr: Any, dtype: Any = np.float32) -> np.ndarray:
-    out = np.array(arr, dtype=dtype)
-    out.setflags(write=False)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,10 +73,10 @@ class Explanation:
         rows = np.arange(n)
         values = np.moveaxis(self.values, -1, 1)[rows, index]
         return Attribution(
-            values=_frozen(values),
-            base_values=_frozen(self.base_values[rows, index]),
-            outputs=_frozen(self.outputs[rows, index]),
-            class_index=_frozen(index, np.int64),
+            values=frozen(values),
+            base_values=frozen(self.base_values[rows, index]),
+            outputs=frozen(self.outputs[rows, index]),
+            class_index=frozen(index, np.int64),
             explainer=self.explainer,
             fallback=self.fallback,
         )
@@ -168,9 +163,9 @@ class ShapExplainer:
         values = np.asarray(values, dtype=np.float32).reshape(len(x), *self.input_shape, k)
         base = np.broadcast_to(np.asarray(base, dtype=np.float32).reshape(-1, k), (len(x), k))
         return Explanation(
-            values=_frozen(values),
-            base_values=_frozen(base),
-            outputs=_frozen(outputs),
+            values=frozen(values),
+            base_values=frozen(base),
+            outputs=frozen(outputs),
             explainer=self.name,
             fallback=self.fallback,
         )

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._arrays import frozen
 from ._validate import as_inputs, input_specs
 from .probe import Probe
 
@@ -21,14 +22,6 @@ __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slic
 
 CALIBRATION_BINS = 10  # equal-width confidence bins over [0, 1]
 _PREDICT_CHUNK = 4096  # samples per forward pass: the compiled function is traced once, whatever the chunk size
-
-
-def _frozen(arr: Any, dtype: Any = None) -> np.ndarray:
-    out = np.array(arr, dtype=dtype)
-    if dtype is None and np.issubdtype(out.dtype, np.floating):
-        out = out.astype(np.float32)
-    out.setflags(write=False)
-    return out
 
 
 # eq=False: `==` on arrays is element-wise, so a generated __eq__ could not return a bool.
@@ -205,7 +198,7 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
             r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
         metrics = {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
         squeeze = (lambda a: a[:, 0]) if out.shape[1] == 1 else (lambda a: a)
-        arrays = (_frozen(squeeze(pred)), _frozen(np.abs(err).mean(axis=1)), _frozen(squeeze(true)))
+        arrays = (frozen(squeeze(pred)), frozen(np.abs(err).mean(axis=1)), frozen(squeeze(true)))
         return DatasetReport(name, n, "regression", metrics, None, None, None, None, *arrays)
     probs = _class_probs(out)
     k = probs.shape[1]
@@ -226,8 +219,8 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         "precision": float(precision[present].mean()),
         "recall": float(recall[present].mean()),
     }
-    per_class = (_frozen(confusion), _frozen(precision), _frozen(recall), _calibration(probs, pred, true))
-    arrays = (_frozen(pred), _frozen(pred == true), _frozen(true))
+    per_class = (frozen(confusion), frozen(precision), frozen(recall), _calibration(probs, pred, true))
+    arrays = (frozen(pred), frozen(pred == true), frozen(true))
     return DatasetReport(name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k))
 
 
@@ -240,7 +233,7 @@ def _calibration(probs: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple
     keep = counts > 0
     mean_conf = np.bincount(bins, weights=confidence, minlength=CALIBRATION_BINS)[keep] / counts[keep]
     accuracy = np.bincount(bins, weights=(pred == true), minlength=CALIBRATION_BINS)[keep] / counts[keep]
-    return _frozen(mean_conf), _frozen(accuracy)
+    return frozen(mean_conf), frozen(accuracy)
 
 
 def slice_metrics(
@@ -306,5 +299,5 @@ def slice_metrics(
         values = np.bincount(slice_of, weights=sample_metric, minlength=s) / counts
     name = names[feature] if names is not None else f"feature {feature}"
     return SliceReport(
-        name, _frozen(edges), _frozen(counts, np.int64), metric_name, _frozen(values), _frozen(slice_of, np.int64)
+        name, frozen(edges), frozen(counts, np.int64), metric_name, frozen(values), frozen(slice_of, np.int64)
     )

@@ -1,0 +1,100 @@
+"""A real Chromium against JupyterLab and Voila: servers and the browser are started once per session.
+
+Without a Chromium the browser tests are skipped, except on CI (``CI=true``), where they fail: a green CI run
+must mean that a browser saw the widgets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .lab import ROOT, Console, chromium_path, launch_chromium, start_lab, start_voila
+
+ARTIFACTS = ROOT / "test-artifacts"
+VIEWPORT = {"width": 1500, "height": 1400}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run on CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    path = chromium_path()
+    if path is None:
+        wanted = os.environ.get("NBVIZ_CHROMIUM", "/usr/bin/chromium")
+        _unavailable(f"no Chromium executable at {wanted}: apt-get install chromium, or set NBVIZ_CHROMIUM")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("the playwright package is not installed: pip install -e '.[test]'")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots and server logs go (gitignored; CI keeps it)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, chromium_executable)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def lab_url(chromium_executable: str, artifacts: Path) -> Iterator[str]:
+    """A JupyterLab serving the repository (so ``notebooks/`` is visible); stopped with its kernels at the end."""
+    url, stop = start_lab(ROOT, log=artifacts / "lab-server.log")
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+def voila_url(chromium_executable: str, artifacts: Path) -> Iterator[str]:
+    """Voila on the quickstart notebook; stopped with its kernels at the end."""
+    url, stop = start_voila(log=artifacts / "voila-server.log")
+    yield url
+    stop()
+
+
+class BrowserPage:
+    """A page and the console errors it produced."""
+
+    def __init__(self, browser: Any) -> None:
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.console = Console().attach(self.page)
+
+    def check_console(self) -> None:
+        fatal = self.console.fatal()
+        assert not fatal, "browser errors:\n" + "\n".join(fatal)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    # Keep each phase's report on the test, so that a fixture can screenshot a failure.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, artifacts: Path) -> None:
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=artifacts / f"failed-{request.node.name}.png", full_page=True)
