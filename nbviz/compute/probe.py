@@ -267,7 +267,9 @@ class Probe:
         filled = []
         for group, group_grads in zip(sources, grads):
             it = iter(group_grads)
-            filled.append([next(it) if t.dtype.is_floating else tf.zeros(tf.shape(t), tf.float32) for t in group])
+            filled.append(
+                [_dense(next(it)) if t.dtype.is_floating else tf.zeros(tf.shape(t), tf.float32) for t in group]
+            )
         return filled[0], dict(zip(record, filled[1])), filled[2], objective, record
 
     def _target_body(self, out_index: int) -> Callable[..., Any]:
@@ -357,6 +359,11 @@ def _store(record: dict[str, tf.Tensor], key: str, out: Any) -> None:
 def _base(key: str) -> str:
     """The layer name behind a record key (``"dense@1"`` and ``"lstm[1]"`` belong to ``"dense"``, ``"lstm"``)."""
     return key.split("@")[0].split("[")[0]
+
+
+def _dense(gradient: Any) -> Any:
+    # An Embedding's gradient comes as IndexedSlices (rows touched only); panels want the full matrix.
+    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
 
 
 def _tf_variable(v: Any) -> Any:

@@ -41,6 +41,8 @@ class RulesPanel(Panel):
     def render(self, state: State) -> str:
         session = self.session
         layer = state.layer if self.on_layer.value else None
+        if len(session.x) > 1:
+            return f"Rules here need a model with one input; this one has {len(session.x)}."
         if layer is None and not self.tabular:
             return "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
         key = (int(self.depth.value), layer)

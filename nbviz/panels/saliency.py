@@ -63,6 +63,12 @@ class SaliencyPanel(Panel):
     def render(self, state: State) -> str:
         session = self.session
         method = str(self.method.value)
+        if len(session.x) > 1:
+            self.values = np.zeros(0, np.float32)
+            return f"Saliency here needs a model with one input; this one has {len(session.x)}."
+        if not np.issubdtype(session.x[0].dtype, np.floating):
+            self.values = np.zeros(0, np.float32)
+            return "Saliency needs float inputs: integer inputs (token ids) have no gradient; see the SHAP tab."
         target = None if self.class_choice.value < 0 else int(self.class_choice.value)
         if method in CAM:
             if self.tabular or state.layer not in self._conv_layers():

@@ -131,6 +131,9 @@ class ShapPanel(Panel):
     # ----------------------------------------------------------------------------------------- local view
     def render(self, state: State) -> str:
         session = self.session
+        if len(session.x) > 1:
+            self.values = np.zeros(0, np.float32)
+            return f"SHAP values here need a model with one input; this one has {len(session.x)}."
         name = str(self.explainer_choice.value)
         explanation = session.shap(state.sample, name)
         attribution = explanation.for_class(self.class_index)

@@ -192,3 +192,61 @@ def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_
         }""",
         timeout=timeout_ms,
     )
+
+
+# ------------------------------------------------------------------------------------------- the Explorer page
+def explorer(page: Any) -> Any:
+    """The Explorer widget's element: the rich output of the notebook's first code cell (or Voila's first widget)."""
+    lab = page.locator(".jp-CodeCell").first.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")
+    return lab.first if lab.count() else page.locator(".widget-vbox", has=page.locator(".widget-dropdown")).first
+
+
+def visible_panel(explorer: Any) -> Any:
+    """The tab panel shown now (Lumino hides the others with lm-mod-hidden)."""
+    return explorer.locator(".widget-tab-contents > .widget-box:not(.lm-mod-hidden)")
+
+
+def heatmap_hrefs(root: Any) -> list[str]:
+    """The PNG data URLs of every HeatMap under ``root``: bqplot draws a heatmap into one <image>."""
+    return root.locator("image.heatmap").evaluate_all("els => els.map(e => e.getAttribute('href') || '')")
+
+
+def wait_for_new_heatmap(root: Any, before: list[str], timeout_ms: float = 30_000) -> list[str]:
+    """Wait until some heatmap under ``root`` shows a picture that is not in ``before``; returns the new hrefs."""
+    root.page.wait_for_function(
+        """([root, before]) => {
+            const old = new Set(before);
+            return [...root.querySelectorAll('image.heatmap')].some(e => {
+                const href = e.getAttribute('href');
+                return href && href.startsWith('data:image/png') && !old.has(href);
+            });
+        }""",
+        arg=[root.element_handle(), before],
+        timeout=timeout_ms,
+    )
+    return heatmap_hrefs(root)
+
+
+def wait_for_settled(root: Any, quiet_ms: float = 400, timeout_ms: float = 30_000) -> list[str]:
+    """Wait until the heatmaps under ``root`` have not changed for ``quiet_ms``; returns their hrefs.
+
+    A panel that was hidden redraws its old picture when shown and its new one a moment later: a baseline
+    taken in between would make a later comparison pass for the wrong reason.
+    """
+    token = os.urandom(8).hex()
+    root.page.wait_for_function(
+        """([root, quiet, token]) => {
+            const key = [...root.querySelectorAll('image.heatmap')].map(e => e.getAttribute('href')).join('|');
+            const now = performance.now();
+            const s = window.__nbvizSettle;
+            if (!s || s.token !== token || s.key !== key) {
+                window.__nbvizSettle = {token, key, since: now};
+                return false;
+            }
+            return now - s.since >= quiet;
+        }""",
+        arg=[root.element_handle(), quiet_ms, token],
+        polling=50,
+        timeout=timeout_ms,
+    )
+    return heatmap_hrefs(root)

@@ -1,0 +1,248 @@
+"""The quickstart notebook in JupyterLab, driven as a person would: pick a layer, click the graph, move the slider.
+
+One page for the module: the notebook runs once (about 20 s) and the tests below walk on from each other's
+state, in file order. Every assertion is on what the page shows; one test reads the kernel's state too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client import BlockingKernelClient
+from jupyter_core.paths import jupyter_runtime_dir
+
+from .conftest import BrowserPage, screenshot_on_failure
+from .lab import (
+    ROOT,
+    explorer,
+    get_json,
+    heatmap_hrefs,
+    open_notebook,
+    visible_panel,
+    wait_for_new_heatmap,
+    wait_for_settled,
+)
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 30_000  # ms, for one kernel round trip and redraw; generous because CI machines are slow
+MAX_SCREENSHOT_BYTES = 400_000
+
+
+@pytest.fixture(scope="module")
+def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
+    page = BrowserPage(browser)
+    open_notebook(page.page, lab_url)
+    page.page.screenshot(path=artifacts / "lab-0-ran.png")
+    yield page
+    page.close()
+
+
+@pytest.fixture(autouse=True)
+def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -> Iterator[None]:
+    yield
+    screenshot_on_failure(request, lab.page, artifacts)
+    lab.check_console()
+
+
+@pytest.fixture(scope="module")
+def ex(lab: BrowserPage) -> Any:
+    return explorer(lab.page)
+
+
+def kernel_shape(digits: Any, layer: str) -> str:
+    """How the weights panel titles a layer's kernel: 'kernel (3 x 3 x 1 x 16)'."""
+    return "kernel (" + " x ".join(str(d) for d in digits.model.get_layer(layer).kernel.shape)
+
+
+def title(root: Any) -> Any:
+    """The title of the first figure under ``root`` (bqplot draws it as text.mainheading)."""
+    return root.locator("text.mainheading").first
+
+
+def open_tab(ex: Any, name: str) -> Any:
+    ex.get_by_role("tab", name=name, exact=True).click()
+    tab = ex.locator(".lm-TabBar-tab.lm-mod-current")
+    assert tab.inner_text().strip() == name
+    return visible_panel(ex)
+
+
+def test_the_explorer_shows_what_the_notebook_set(lab: BrowserPage, ex: Any) -> None:
+    # The second cell sets layer conv2, sample 7 and the activations tab from code.
+    assert ex.locator(".widget-dropdown select").first.input_value() == "conv2 (Conv2D)"
+    assert ex.locator(".widget-readout").first.inner_text().strip() == "7"
+    assert ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip() == "Activations"
+    assert ex.get_by_text("digits_cnn", exact=False).first.is_visible()
+    # Option texts use no-break spaces; their values are the labels as given.
+    labels = ex.locator(".widget-dropdown select").first.locator("option").evaluate_all("els => els.map(e => e.value)")
+    assert labels[:3] == ["image (InputLayer)", "conv1 (Conv2D)", "conv2 (Conv2D)"]
+    assert ex.locator("div.bqplot.figure").first.locator("path.dot").count() == len(labels)
+
+
+def test_choosing_a_layer_in_the_dropdown_redraws_the_weights(lab: BrowserPage, ex: Any, digits: Any, artifacts: Path):
+    page = lab.page
+    panel = open_tab(ex, "Weights")
+    # The weights panel catches up with conv2 (set while it was hidden) before we change anything.
+    title(panel).wait_for(state="visible", timeout=TIMEOUT)
+    page.wait_for_function(
+        "([el, text]) => el.textContent.startsWith(text)",
+        arg=[title(panel).element_handle(), kernel_shape(digits, "conv2")],
+        timeout=TIMEOUT,
+    )
+    wait_for_new_heatmap(panel, [], TIMEOUT)
+    before = wait_for_settled(panel)
+    page.screenshot(path=artifacts / "lab-1-weights-conv2.png")
+
+    ex.locator(".widget-dropdown select").first.select_option(label="dense (Dense)")
+
+    after = wait_for_new_heatmap(panel, before, TIMEOUT)
+    page.wait_for_function(
+        "([el, text]) => el.textContent.startsWith(text)",
+        arg=[title(panel).element_handle(), kernel_shape(digits, "dense")],
+        timeout=TIMEOUT,
+    )
+    page.screenshot(path=artifacts / "lab-2-weights-dense.png")
+    assert set(after) != set(before)
+    assert ex.locator(".widget-dropdown select").first.input_value() == "dense (Dense)"
+    assert title(panel).text_content().startswith("kernel (512 x 64)")
+
+
+def test_clicking_a_node_of_the_graph_selects_its_layer(lab: BrowserPage, ex: Any, digits: Any, artifacts: Path):
+    page = lab.page
+    graph = ex.locator("div.bqplot.figure").first
+    # Nodes are in topological order; the label next to each names its layer.
+    names = [layer.name for layer in digits.model.layers]
+    assert graph.locator("text.dot_text").all_text_contents() == names
+    panel = visible_panel(ex)
+    before = wait_for_settled(panel)
+
+    node = graph.locator("g.object_grp").filter(has=page.locator("text.dot_text", has_text=re.compile(r"^conv1$")))
+    node.locator("path.dot").click()
+
+    # ipywidgets' <select> uses the option labels as values.
+    select = ex.locator(".widget-dropdown select").first
+    page.wait_for_function("el => el.value === 'conv1 (Conv2D)'", arg=select.element_handle(), timeout=TIMEOUT)
+    assert select.input_value() == "conv1 (Conv2D)"
+    wait_for_new_heatmap(panel, before, TIMEOUT)
+    page.wait_for_function(
+        "([el, text]) => el.textContent.startsWith(text)",
+        arg=[title(panel).element_handle(), kernel_shape(digits, "conv1")],
+        timeout=TIMEOUT,
+    )
+    # The clicked node is drawn as selected (a thick outline), the others not.
+    widths = graph.locator("path.dot").evaluate_all("els => els.map(e => getComputedStyle(e).strokeWidth)")
+    assert widths[names.index("conv1")] == "4px"
+    assert sum(w == "4px" for w in widths) == 1
+    page.mouse.move(0, 0)  # the hover tooltip would cover the page in the screenshot
+    page.screenshot(path=artifacts / "lab-3-graph-click-conv1.png")
+
+
+def test_the_sample_slider_moves_with_the_keyboard(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
+    page = lab.page
+    panel = open_tab(ex, "Activations")
+    page.wait_for_function(
+        "el => el.textContent.startsWith('conv1 output')", arg=title(panel).element_handle(), timeout=TIMEOUT
+    )
+    wait_for_new_heatmap(panel, [], TIMEOUT)
+    activations_before = wait_for_settled(panel)
+    readout = ex.locator(".widget-readout").first
+    sample = int(readout.inner_text())
+    sample_figure = ex.locator("div.bqplot.figure").nth(1)  # the left column: graph, then the sample
+    assert title(sample_figure).text_content() == f"sample {sample}"
+    sample_before = heatmap_hrefs(sample_figure)
+
+    ex.locator(".widget-hslider .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+
+    page.wait_for_function(
+        "([el, text]) => el.textContent.trim() === text", arg=[readout.element_handle(), str(sample + 1)]
+    )
+    wait_for_new_heatmap(sample_figure, sample_before, TIMEOUT)
+    wait_for_new_heatmap(panel, activations_before, TIMEOUT)
+    page.wait_for_function(
+        "([el, text]) => el.textContent === text",
+        arg=[title(sample_figure).element_handle(), f"sample {sample + 1}"],
+        timeout=TIMEOUT,
+    )
+    page.screenshot(path=artifacts / "lab-4-slider.png")
+    # Below the sample: its label and the model's prediction.
+    caption = sample_figure.locator("xpath=following-sibling::*[1]").inner_text()
+    assert re.fullmatch(r"label \d\s+predicted \d \(\d+\.\d%\) [\u2713\u2717]", caption.strip()), caption
+
+
+def test_readme_screenshot(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
+    page = lab.page
+    panel = visible_panel(ex)
+    before = wait_for_settled(panel)
+    ex.locator(".widget-dropdown select").first.select_option(label="conv2 (Conv2D)")
+    wait_for_new_heatmap(panel, before, TIMEOUT)
+    page.wait_for_function(
+        "el => el.textContent.startsWith('conv2 output')", arg=title(panel).element_handle(), timeout=TIMEOUT
+    )
+    wait_for_settled(panel)
+    page.mouse.move(0, 0)
+    path = artifacts / "explorer.png"
+    ex.screenshot(path=path, animations="disabled")
+    size = path.stat().st_size
+    assert 0 < size < MAX_SCREENSHOT_BYTES, f"{path} is {size} bytes"
+    if os.environ.get("NBVIZ_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(path, ROOT / "docs" / "explorer.png")
+
+
+def test_the_shap_tab_draws_bars(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
+    page = lab.page
+    sample = ex.locator(".widget-readout").first.inner_text().strip()
+    panel = open_tab(ex, "SHAP")
+    page.wait_for_function(
+        "([el, text]) => el.textContent === text",
+        arg=[title(panel).element_handle(), f"attribution, sample {sample}"],
+        timeout=TIMEOUT,
+    )
+    assert panel.locator("rect.bar").count() > 0
+
+    # Global importance over 20 samples (a few seconds in a worker thread): one bar per top feature.
+    panel.locator(".widget-text", has_text="samples").locator("input").fill("20")
+    panel.locator(".widget-text", has_text="samples").locator("input").press("Enter")
+    panel.get_by_role("button", name="Global importance").click()
+    status = panel.get_by_text(re.compile(r"\b20 samples\b"))
+    status.wait_for(state="visible", timeout=60_000)
+    top = int(panel.locator(".widget-text", has_text="top").locator("input").input_value())
+    page.wait_for_function(
+        "([root, n]) => root.querySelectorAll('rect.bar').length >= n",
+        arg=[panel.element_handle(), top],
+        timeout=TIMEOUT,
+    )
+    bars = panel.locator("rect.bar").evaluate_all("els => els.map(e => parseFloat(e.getAttribute('width') || '0'))")
+    assert sum(w > 0 for w in bars) >= top
+    page.screenshot(path=artifacts / "lab-5-shap.png", full_page=True)
+
+
+def test_the_kernel_agrees_with_the_page(lab: BrowserPage, ex: Any, lab_url: str) -> None:
+    (session,) = [s for s in get_json(f"{lab_url}/api/sessions") if s["path"].endswith("01_quickstart.ipynb")]
+    client = BlockingKernelClient()
+    client.load_connection_file(str(Path(jupyter_runtime_dir()) / f"kernel-{session['kernel']['id']}.json"))
+    client.start_channels()
+    printed: list[str] = []
+
+    def hook(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+
+    try:
+        client.wait_for_ready(timeout=30)
+        reply = client.execute_interactive(
+            "print(ex.layer, ex.sample, ex.tab)", store_history=False, timeout=30, output_hook=hook
+        )
+    finally:
+        client.stop_channels()
+    assert reply["content"]["status"] == "ok"
+    layer, sample, tab = "".join(printed).split()
+    assert f"{layer} (Conv2D)" == ex.locator(".widget-dropdown select").first.input_value() == "conv2 (Conv2D)"
+    assert sample == ex.locator(".widget-readout").first.inner_text().strip() == "8"
+    assert tab == ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip().lower() == "shap"

@@ -1,0 +1,118 @@
+"""Every panel works on every kind of Keras model for every layer, or says plainly why it cannot apply."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import pytest
+
+import nbviz
+
+ERROR_STYLE = "#b00020"  # how a panel shows an exception (a specific "cannot apply" note is grey instead)
+
+
+def _rnn(cls, rng):
+    i = keras.Input((6, 3))
+    h = cls(5, return_sequences=True, name="rnn")(i)
+    o = keras.layers.Dense(2, activation="softmax", name="out")(keras.layers.GlobalAveragePooling1D()(h))
+    return keras.Model(i, o), rng.normal(size=(8, 6, 3)).astype("float32")
+
+
+def _bidirectional(rng):
+    i = keras.Input((6, 3))
+    h = keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi")(i)
+    return keras.Model(i, keras.layers.Dense(2, activation="softmax")(h)), rng.normal(size=(8, 6, 3)).astype("float32")
+
+
+def _tokens(rng):
+    i = keras.Input((7,), dtype="int32")
+    h = keras.layers.Conv1D(3, 3, activation="relu")(keras.layers.Embedding(20, 4)(i))
+    o = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalMaxPooling1D()(h))
+    return keras.Model(i, o), rng.integers(0, 20, size=(8, 7))
+
+
+def _conv3d(rng):
+    i = keras.Input((4, 4, 4, 1))
+    h = keras.layers.Conv3D(2, 2, activation="relu")(i)
+    o = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h))
+    return keras.Model(i, o), rng.normal(size=(6, 4, 4, 4, 1)).astype("float32")
+
+
+def _attention(rng):
+    i = keras.Input((5, 4))
+    h = keras.layers.LayerNormalization()(keras.layers.MultiHeadAttention(2, 3, name="mha")(i, i))
+    o = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling1D()(h))
+    return keras.Model(i, o), rng.normal(size=(6, 5, 4)).astype("float32")
+
+
+def _regression(rng):
+    i = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(2, 3)(keras.layers.Rescaling(1 / 255.0)(i))
+    h = keras.layers.Dropout(0.2)(keras.layers.BatchNormalization()(h))
+    return keras.Model(i, keras.layers.Dense(1)(keras.layers.Flatten()(h))), rng.uniform(0, 255, (6, 8, 8, 1)).astype(
+        "float32"
+    )
+
+
+def _normalization(rng):
+    norm = keras.layers.Normalization()
+    norm.adapt(rng.normal(size=(20, 4)))
+    model = keras.Sequential(
+        [keras.Input((4,)), norm, keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    return model, rng.normal(size=(8, 4)).astype("float32")
+
+
+CASES = {
+    "SimpleRNN": lambda rng: _rnn(keras.layers.SimpleRNN, rng),
+    "LSTM": lambda rng: _rnn(keras.layers.LSTM, rng),
+    "GRU": lambda rng: _rnn(keras.layers.GRU, rng),
+    "Bidirectional": _bidirectional,
+    "Conv1D over integer tokens": _tokens,
+    "Conv3D": _conv3d,
+    "MultiHeadAttention": _attention,
+    "regression with Rescaling, BatchNorm, Dropout": _regression,
+    "Normalization and a sigmoid": _normalization,
+}
+
+
+def _walk_every_panel_and_layer(ex) -> list[tuple[str, str, str]]:
+    problems = []
+    for tab in ex.panels:
+        ex.tab = tab
+        for layer in ex.session.graph.names:
+            ex.layer = layer
+            message = ex.panels[tab].message.value
+            if ERROR_STYLE in message:
+                problems.append((tab, layer, message))
+    return problems
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_panel_on_every_layer(case, rng):
+    keras.utils.set_random_seed(0)
+    model, x = CASES[case](rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = nbviz.explore(model, x)
+        assert _walk_every_panel_and_layer(ex) == []
+    assert ex.panels["weights"].state == ex.state or ex.tab != "weights"
+
+
+@pytest.mark.parametrize("fixture", ["nested_model", "two_input_model", "subclassed_model", "sequential_mlp"])
+def test_fixture_models(fixture, request, rng):
+    model = request.getfixturevalue(fixture)
+    shapes = [tuple(t.shape[1:]) for t in model.inputs] if getattr(model, "inputs", None) else [(3,)]
+    x = [rng.normal(size=(6, *s)).astype("float32") for s in shapes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = nbviz.explore(model, x if len(x) > 1 else x[0])
+        assert _walk_every_panel_and_layer(ex) == []
+
+
+def test_integer_inputs_get_a_plain_saliency_note(rng):
+    model, x = _tokens(rng)
+    ex = nbviz.explore(model, x)
+    ex.tab = "saliency"
+    assert "integer inputs (token ids) have no gradient" in ex.panels["saliency"].message.value
