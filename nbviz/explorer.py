@@ -48,6 +48,13 @@ class _Coalescer:
         self.apply(self.pending)
 
 
+class _Checked(traitlets.TraitType):  # type: ignore[type-arg]
+    """Any value, always handed to the owner's validators (None included, unlike traitlets.Any)."""
+
+    allow_none = False
+    info_text = "a value checked by the Explorer"
+
+
 class Explorer(widgets.VBox):
     """An interactive view of a Keras model: layer dropdown, layer graph, sample slider and panels.
 
@@ -58,9 +65,11 @@ class Explorer(widgets.VBox):
     Use :func:`explore` to make one.
     """
 
-    layer = traitlets.Unicode()
-    sample = traitlets.Int(0)
-    tab = traitlets.Unicode("weights")
+    # Checked by the validators below, so that a wrong type raises TypeError naming the attribute (a typed
+    # trait would raise traitlets' own TraitError first).
+    layer = _Checked("")
+    sample = _Checked(0)
+    tab = _Checked("weights")
 
     def __init__(
         self,
@@ -126,6 +135,8 @@ class Explorer(widgets.VBox):
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         name = proposal["value"]
+        if not isinstance(name, str):
+            raise TypeError(f"layer: expected a layer name (str), got {type(name).__name__}")
         if name not in self.session.probe.layers:
             known = list(self.session.probe.layers)
             raise ValueError(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
@@ -137,6 +148,8 @@ class Explorer(widgets.VBox):
 
     @traitlets.validate("tab")
     def _valid_tab(self, proposal: dict[str, Any]) -> str:
+        if not isinstance(proposal["value"], str):
+            raise TypeError(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
         if proposal["value"] not in self.panels:
             raise ValueError(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
         return str(proposal["value"])

@@ -53,8 +53,8 @@ def _as_numeric(value: Any, what: str) -> np.ndarray:
         arr = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what}: expected a numeric array, got {_describe(value)} ({err})") from None
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(f"{what}: expected a numeric array, got an array of dtype {arr.dtype}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
+        raise TypeError(f"{what}: expected a numeric (real) array, got an array of dtype {arr.dtype}")
     return arr
 
 

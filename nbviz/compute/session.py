@@ -102,6 +102,8 @@ class Session:
         datasets: dict[str, Any] | None = None,
     ) -> None:
         self.model = check_model(model)
+        if feature_names is None and hasattr(x, "columns"):  # a pandas DataFrame names its features
+            feature_names = [str(c) for c in x.columns]
         self.x = as_inputs(input_specs(model), x, "x")
         self.n_samples = len(self.x[0])
         self.probe = Probe(model)
@@ -278,6 +280,10 @@ class Session:
         first = targets[0]
         if self.probe.is_classifier and first.ndim == 2 and first.shape[1] == self.output_units > 1:
             targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
+        elif self.probe.is_classifier and first.ndim > 1 and first.shape[1:] != (1,):
+            raise ValueError(
+                f"y: expected class indices or one-hot rows of {self.output_units} columns, got shape {first.shape}"
+            )
         return targets
 
 
