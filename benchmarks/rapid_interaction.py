@@ -1,0 +1,86 @@
+"""Rapid interaction: resident memory and live widgets over 500 random changes of layer, sample and tab.
+
+Run: python benchmarks/rapid_interaction.py [--quick]
+
+The Explorer on the demo CNN gets a warm-up round (every tab shown, caches filled to their bound), then
+500 random changes; the table shows the growth of resident memory (from /proc/self/statm) and of live
+widgets over those changes, and the median time of one change. Target: under 20 MB, no new widgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _comm import record_widget_messages  # noqa: E402
+from _timing import Row, ms, table  # noqa: E402
+
+record_widget_messages()
+
+import ipywidgets as widgets  # noqa: E402
+import numpy as np  # noqa: E402
+
+import nbviz  # noqa: E402
+from nbviz import demo  # noqa: E402
+
+TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics", "findings")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _widgets() -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return len(widgets.Widget.widgets)
+
+
+def _changes(ex, n: int, rng: np.random.Generator) -> list[float]:
+    layers = ex.session.graph.names
+    times = []
+    for _ in range(n):
+        what = rng.integers(3)
+        start = time.perf_counter()
+        if what == 0:
+            ex.layer = layers[int(rng.integers(len(layers)))]
+        elif what == 1:
+            ex.sample = int(rng.integers(ex.session.n_samples))
+        else:
+            ex.tab = TABS[int(rng.integers(len(TABS)))]
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run(quick: bool = False) -> list[Row]:
+    d = demo.digits_cnn()
+    ex = nbviz.explore(d.model, d.x_test[:100], d.y_test[:100], class_names=d.class_names)
+    rng = np.random.default_rng(0)
+    _changes(ex, 200 if quick else 500, rng)  # warm-up: every panel built, caches at their bound
+    rss, count = _rss_mb(), _widgets()
+    times = _changes(ex, 200 if quick else 500, rng)
+    growth, new_widgets = _rss_mb() - rss, _widgets() - count
+    ok = "yes" if growth < 20 and new_widgets == 0 else "NO"
+    return [
+        Row(
+            "rapid_interaction",
+            f"demo CNN, {len(times)} random changes of layer, sample and tab",
+            f"memory {growth:+.1f} MB, widgets {new_widgets:+d}, {ms(statistics.median(times))} per change",
+            "",
+            f"< 20 MB, no new widgets: {ok}",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer changes, for a smoke run")
+    print(table(run(parser.parse_args().quick)))
