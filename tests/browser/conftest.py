@@ -42,6 +42,8 @@ def chromium_executable() -> str:
 def artifacts() -> Path:
     """Where screenshots and server logs go (gitignored; CI keeps it)."""
     ARTIFACTS.mkdir(exist_ok=True)
+    for stale in ARTIFACTS.glob("failed-*.png"):
+        stale.unlink()  # from an earlier run: would blame tests that pass now
     return ARTIFACTS
 
 
@@ -82,7 +84,12 @@ class BrowserPage:
         fatal = self.console.fatal()
         assert not fatal, "browser errors:\n" + "\n".join(fatal)
 
-    def close(self) -> None:
+    def close(self, log: Path | None = None) -> None:
+        """Close the page; write every console error it saw to ``log`` (for a person reading CI artifacts)."""
+        if log is not None:
+            lines = [f"console error: {e}" for e in self.console.errors]
+            lines += [f"pageerror: {e}" for e in self.console.page_errors]
+            log.write_text("\n".join(lines) + "\n" if lines else "")
         self.page.close()
 
 

@@ -196,9 +196,9 @@ def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_
 
 # ------------------------------------------------------------------------------------------- the Explorer page
 def explorer(page: Any) -> Any:
-    """The Explorer widget's element: the rich output of the notebook's first code cell (or Voila's first widget)."""
-    lab = page.locator(".jp-CodeCell").first.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")
-    return lab.first if lab.count() else page.locator(".widget-vbox", has=page.locator(".widget-dropdown")).first
+    """The Explorer widget's element: the first cell output holding a dropdown (in JupyterLab and in Voila)."""
+    outputs = page.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")
+    return outputs.filter(has=page.locator(".widget-dropdown")).first
 
 
 def visible_panel(explorer: Any) -> Any:

@@ -41,7 +41,7 @@ def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
     open_notebook(page.page, lab_url)
     page.page.screenshot(path=artifacts / "lab-0-ran.png")
     yield page
-    page.close()
+    page.close(log=artifacts / "lab-console.txt")
 
 
 @pytest.fixture(autouse=True)
