@@ -20,25 +20,39 @@ from .sample_view import SampleView
 from .training import LiveTraining
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel, where a dragged slider sends bursts of messages."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
 class _Coalescer:
     """Applies only the last of a burst of values (a dragged slider), ``delay`` seconds after the burst.
 
-    Without a running event loop (plain Python, tests) or with ``delay == 0`` it applies each value at once.
+    It defers only in a kernel with a running event loop (``defer=None``), where the kernel handles the queued
+    slider messages before the timer fires; elsewhere (plain Python, tests) each value is applied at once.
     """
 
-    def __init__(self, apply: Callable[[Any], None], delay: float) -> None:
+    def __init__(self, apply: Callable[[Any], None], delay: float, defer: bool | None = None) -> None:
         self.apply = apply
         self.delay = delay
+        self.defer = _in_kernel() if defer is None else defer
         self.pending: Any = None
         self.handle: asyncio.TimerHandle | None = None
 
     def __call__(self, value: Any) -> None:
         self.pending = value
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None or self.delay <= 0:
+        loop = None
+        if self.defer and self.delay > 0:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        if loop is None:
             self.flush()
         elif self.handle is None:
             self.handle = loop.call_later(self.delay, self.flush)

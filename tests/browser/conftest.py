@@ -25,7 +25,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_executable() -> str:
     path = chromium_path()
     if path is None:
@@ -38,7 +38,7 @@ def chromium_executable() -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts() -> Path:
     """Where screenshots and server logs go (gitignored; CI keeps it)."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -47,8 +47,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_executable: str) -> Iterator[Any]:
+    # Package scope: Playwright runs an event loop in the main thread while it lives, which other tests must
+    # not inherit.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -57,7 +59,7 @@ def browser(chromium_executable: str) -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab_url(chromium_executable: str, artifacts: Path) -> Iterator[str]:
     """A JupyterLab serving the repository (so ``notebooks/`` is visible); stopped with its kernels at the end."""
     url, stop = start_lab(ROOT, log=artifacts / "lab-server.log")
@@ -65,7 +67,7 @@ def lab_url(chromium_executable: str, artifacts: Path) -> Iterator[str]:
     stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def voila_url(chromium_executable: str, artifacts: Path) -> Iterator[str]:
     """Voila on the quickstart notebook; stopped with its kernels at the end."""
     url, stop = start_voila(log=artifacts / "voila-server.log")

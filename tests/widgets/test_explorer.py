@@ -224,13 +224,14 @@ def test_dead_units_over_the_data(digits_explorer, digits):
 
 def test_slider_bursts_are_coalesced_to_the_last_value():
     import asyncio
+    import threading
 
     from nbviz.explorer import _Coalescer
 
     applied = []
 
     async def drag():
-        slide = _Coalescer(applied.append, delay=0.02)
+        slide = _Coalescer(applied.append, delay=0.02, defer=True)  # as in a kernel
         for value in range(10):
             slide(value)
         assert applied == []  # nothing yet: the burst is still coming
@@ -238,10 +239,13 @@ def test_slider_bursts_are_coalesced_to_the_last_value():
         slide(42)
         await asyncio.sleep(0.06)
 
-    asyncio.run(drag())
+    # A thread of its own: its event loop cannot clash with one another test left in the main thread.
+    worker = threading.Thread(target=asyncio.run, args=(drag(),))
+    worker.start()
+    worker.join()
     assert applied == [9, 42]
-    direct = _Coalescer(applied.append, delay=0.02)
-    direct(5)  # no running event loop: applied at once
+    direct = _Coalescer(applied.append, delay=0.02)  # outside a kernel: applied at once
+    direct(5)
     assert applied[-1] == 5
 
 
