@@ -185,7 +185,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarra
     """
     grey = np.asarray(image, dtype=np.float64)
     span = np.ptp(grey[np.isfinite(grey)]) if np.isfinite(grey).any() else 0.0
-    grey = (grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey)
+    grey = np.nan_to_num((grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey))  # NaN/Inf: black
     rows = (np.arange(grey.shape[0]) * heat.shape[0] // grey.shape[0]).clip(0, heat.shape[0] - 1)
     cols = (np.arange(grey.shape[1]) * heat.shape[1] // grey.shape[1]).clip(0, heat.shape[1] - 1)
     h = np.nan_to_num(np.asarray(heat, dtype=np.float64)[np.ix_(rows, cols)])

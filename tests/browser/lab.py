@@ -33,6 +33,13 @@ LAB_SETTINGS = {
 # Console errors that say nothing about nbviz: the missing favicon, and bqplot drawing a figure that is hidden
 # (display: none gives it a zero size, so its marks get negative widths for a moment).
 HARMLESS = ("favicon", "attribute width: A negative value", "attribute height: A negative value")
+# A race in bqplot 0.13.1's Axis view: its scale's "domain_changed" listener is attached before the view has made
+# its d3 axis, so a mark whose data changes while its figure is still being drawn throws in
+# Axis.update_scale_domain (this.axis is undefined). With "run all cells" the quickstart's second cell redraws
+# the weights histogram (ex.layer = "conv2") while the first cell's output is still rendering: seen in about 1
+# run in 7 with a cold browser cache, more under CPU load. Tolerated only until the notebook has run (then
+# recorded in Console.known); at any later moment it fails the test like any other "Error setting state".
+BQPLOT_AXIS_RACE = "Error setting state: Cannot read properties of undefined (reading 'scale')"
 
 Stop = Callable[[], None]
 
@@ -156,10 +163,15 @@ def get_json(url: str) -> Any:
 
 @dataclass
 class Console:
-    """Browser console errors and uncaught page errors of one page, minus the known harmless ones."""
+    """Browser console errors and uncaught page errors of one page, minus the known harmless ones.
+
+    Set ``ready`` once the page has rendered: before that, the known bqplot race goes to ``known``.
+    """
 
     errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    known: list[str] = field(default_factory=list)
+    ready: bool = False
 
     def attach(self, page: Any) -> Console:
         page.on("console", self._on_console)
@@ -167,7 +179,11 @@ class Console:
         return self
 
     def _on_console(self, message: Any) -> None:
-        if message.type == "error" and not any(text in message.text for text in HARMLESS):
+        if message.type != "error" or any(text in message.text for text in HARMLESS):
+            return
+        if not self.ready and message.text == BQPLOT_AXIS_RACE:
+            self.known.append(message.text)
+        else:
             self.errors.append(message.text)
 
     def fatal(self) -> list[str]:

@@ -39,6 +39,8 @@ MAX_SCREENSHOT_BYTES = 400_000
 def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
     page = BrowserPage(browser)
     open_notebook(page.page, lab_url)
+    wait_for_settled(explorer(page.page))  # the second cell's redraws have arrived
+    page.rendered()
     page.page.screenshot(path=artifacts / "lab-0-ran.png")
     yield page
     page.close(log=artifacts / "lab-console.txt")

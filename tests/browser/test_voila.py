@@ -22,6 +22,7 @@ def voila(browser: Any, voila_url: str, artifacts: Path) -> Iterator[BrowserPage
     # Voila runs the whole notebook before it sends the page: TensorFlow's import and the model take a while.
     page.page.goto(f"{voila_url}/", timeout=120_000)
     page.page.wait_for_selector("div.bqplot.figure svg.svg-figure", timeout=120_000)
+    page.rendered()
     yield page
     page.close(log=artifacts / "voila-console.txt")
 
