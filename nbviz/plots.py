@@ -54,12 +54,14 @@ class HeatmapPlot:
     ):
         # Without fixed colours the ramp follows the data: blue-white-red around zero, white-red when all >= 0.
         self.fixed_colors = list(colors) if colors is not None else None
+        # Cell centres sit at 0..n-1: the scales span half a cell beyond, or the edge cells are cut in half.
+        self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
         self.color_scale = bq.ColorScale(colors=self.fixed_colors or DIVERGING, min=-1.0, max=1.0)
         self.mark = bq.HeatMap(
             color=_EMPTY,
             x=np.arange(2, dtype=np.float32),
             y=np.arange(2, dtype=np.float32),
-            scales={"x": bq.LinearScale(), "y": bq.LinearScale(reverse=True), "color": self.color_scale},
+            scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
             null_color="#e8e8e8",
         )
         axes = [bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)] if colorbar else []
@@ -82,6 +84,8 @@ class HeatmapPlot:
         image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
         rows, cols = image.shape
         with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
+            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
+                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
             self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
             if self.fixed_colors is None:
                 self.color_scale.colors = _ramp(vmin, vmax)

@@ -59,7 +59,9 @@ class TensorView:
         self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{title} ({shape}{note})")
         hist = histogram(tensor, bins=40)
         centers = (hist.edges[:-1] + hist.edges[1:]) / 2
-        self.histogram.show(hist.counts.astype(np.float32), color=centers, title=f"distribution of {title}")
+        self.histogram.show(
+            hist.counts.astype(np.float32), labels=centers, color=centers, title=f"distribution of {title}"
+        )
         return image.image
 
 
