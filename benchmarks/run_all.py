@@ -13,7 +13,14 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import table  # noqa: E402
 
-BENCHMARKS = ["probe_speed", "update_latency", "shap_speed", "training_overhead", "rapid_interaction", "browser_latency"]
+BENCHMARKS = [
+    "probe_speed",
+    "update_latency",
+    "shap_speed",
+    "training_overhead",
+    "rapid_interaction",
+    "browser_latency",
+]
 
 
 def main() -> None:
