@@ -80,6 +80,7 @@ class Probe:
         self._specs = input_specs(model)
         self.traces = 0  # how many times a function was traced; tests and benchmarks read it
         self._functions: dict[Any, Any] = {}
+        self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
@@ -202,8 +203,12 @@ class Probe:
         return list(seen.values())
 
     def _output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
-        outputs, _ = self._call("forward", [a[:1] for a in inputs])
-        return [tuple(o.shape) for o in outputs]
+        # Known once per input signature: a target check must not cost a forward pass on every call.
+        key = tuple(a.shape[1:] for a in inputs)
+        if key not in self._shapes:
+            outputs, _ = self._call("forward", [a[:1] for a in inputs])
+            self._shapes[key] = [tuple(o.shape) for o in outputs]
+        return self._shapes[key]
 
     def _call(self, kind: Any, arrays: list[np.ndarray], *extra: tf.Tensor) -> Any:
         """Run the compiled function for ``kind`` on ``arrays``, tracing it once per signature.

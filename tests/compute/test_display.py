@@ -18,15 +18,7 @@ import pytest
 import nbviz.compute.display as display_module
 from nbviz.compute.display import ActivationView, DeadUnits, activation_view, dead_units
 
-
-def unique_values(shape: tuple[int, ...], seed: int = 0, signed: bool = True) -> np.ndarray:
-    """float32 array of `shape` whose |values| are 1..size in random order (random signs if `signed`)."""
-    rng = np.random.default_rng(seed)
-    size = math.prod(shape)
-    values = (rng.permutation(size) + 1).astype(np.float32)
-    if signed:
-        values *= rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=size)
-    return values.reshape(shape)
+from .test_weights import unique_weights
 
 
 def source_of_cell(row: int, col: int, h: int, w: int, cols: int, c: int) -> tuple[int, int, int] | None:
@@ -54,7 +46,7 @@ CONV_LAYOUTS = [
 @pytest.mark.parametrize(("shape", "grid"), CONV_LAYOUTS)
 def test_conv_maps_tiled_in_place(shape: tuple[int, int, int], grid: tuple[int, int]) -> None:
     h, w, c = shape
-    a = unique_values(shape, seed=c)
+    a = unique_weights(shape, seed=c)
     view = activation_view(a)
     rows, cols = grid
     assert (view.kind, view.grid, view.tile, view.downsampled) == ("image", grid, (h, w), False)
@@ -88,7 +80,7 @@ def test_conv_layout_literal() -> None:
 
 def test_conv3d_depth_slices_stacked_in_each_tile() -> None:
     d, h, w, c = 2, 3, 4, 5
-    a = unique_values((d, h, w, c), seed=7)
+    a = unique_weights((d, h, w, c), seed=7)
     view = activation_view(a)
     rows, cols = 2, 3  # tiles are (d*h) x w = 6 x 4: sqrt(5 * 6 / 4) = 2.7 -> 3 columns
     assert (view.kind, view.grid, view.tile) == ("image", (rows, cols), (d * h, w))
@@ -101,7 +93,7 @@ def test_conv3d_depth_slices_stacked_in_each_tile() -> None:
 
 
 def test_sequence_shown_as_it_is() -> None:
-    a = unique_values((7, 5), seed=2)  # (time, units)
+    a = unique_weights((7, 5), seed=2)  # (time, units)
     view = activation_view(a)
     assert (view.kind, view.grid, view.tile, view.downsampled) == ("image", (1, 1), (7, 5), False)
     np.testing.assert_array_equal(view.values, a)
@@ -117,7 +109,7 @@ def test_vectors_and_scalars_are_bars(a: Any, expected: list[float]) -> None:
 
 def test_conv_downsampling_keeps_largest_magnitude_per_block() -> None:
     h, w, c = 64, 64, 128
-    a = unique_values((h, w, c), seed=3)
+    a = unique_weights((h, w, c), seed=3)
     view = activation_view(a, max_cells=4096)
     # Full image: grid 11 x 12 (sqrt(128) -> 12 columns) of 65-cell pitches -> 714 x 779 cells. Blocks of
     # 11 x 12 leave 65 x 65 = 4225 cells, too many; the next step, 12 x 12, leaves 60 x 65 = 3900.
@@ -143,7 +135,7 @@ def test_conv_downsampling_keeps_largest_magnitude_per_block() -> None:
 
 @pytest.mark.parametrize(("n", "max_cells", "block"), [(100_000, 1000, 100), (1001, 1000, 2), (7, 1, 7)])
 def test_long_vector_downsampled_in_1d(n: int, max_cells: int, block: int) -> None:
-    a = unique_values((n,), seed=4)
+    a = unique_weights((n,), seed=4)
     view = activation_view(a, max_cells=max_cells)
     assert (view.kind, view.tile, view.downsampled) == ("bars", (1, n), True)
     assert view.values.shape == (math.ceil(n / block),) and view.values.size <= max_cells
@@ -164,7 +156,7 @@ def test_not_downsampled_at_exactly_max_cells() -> None:
 @pytest.mark.parametrize(
     ("a", "expected"),
     [
-        (np.maximum(unique_values((4, 4, 3), signed=False) - 10, 0), (0.0, 38.0)),  # ReLU output: vmin is 0
+        (np.maximum(unique_weights((4, 4, 3), signed=False) - 10, 0), (0.0, 38.0)),  # ReLU output: vmin is 0
         ([-2.0, 0.5, 3.0], (-3.0, 3.0)),  # mixed signs: symmetric
         ([-2.0, -7.0], (-7.0, 7.0)),
         (np.zeros((5, 3)), (0.0, 1.0)),  # constant zeros: still a non-empty range
@@ -204,7 +196,7 @@ def test_dtypes_come_out_float32(dtype: type) -> None:
 
 
 def test_results_are_immutable_and_input_untouched() -> None:
-    a = unique_values((6,))
+    a = unique_weights((6,))
     before = a.copy()
     view = activation_view(a)
     with pytest.raises(ValueError, match="read-only"):
