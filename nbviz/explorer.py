@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -249,7 +250,7 @@ def _first_interesting_layer(session: Session) -> str:
 
 
 def explore(
-    model: keras.Model,
+    model: keras.Model | str | os.PathLike[str],
     x: Any,
     y: Any = None,
     *,
@@ -259,17 +260,22 @@ def explore(
     background: Any = None,
     training: LiveTraining | None = None,
     datasets: dict[str, Any] | None = None,
+    max_samples: int | None = None,
+    redact: bool = False,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
     Parameters
     ----------
-    model : keras.Model
-        A built Keras 3 model (Sequential, Functional, nested or subclassed).
-    x : array-like, list or dict
-        Samples, batch first; a list or dict for a model with several inputs.
+    model : keras.Model or path
+        A built Keras 3 model (Sequential, Functional, nested or subclassed), or the path of a ``.keras`` file,
+        loaded with Keras's safe mode (no code from the file is run).
+    x : array-like, list, dict or tf.data.Dataset
+        Samples, batch first; a list or dict for a model with several inputs; a DataFrame names the features.
+        A dataset yields ``x`` or ``(x, y)`` as for ``model.fit``; batches are read until ``max_samples``.
     y : array-like, optional
-        Labels: class indices, one-hot rows, strings (with ``class_names``) or regression targets.
+        Labels: class indices, one-hot rows, strings (with ``class_names``) or regression targets; None when
+        ``x`` is a dataset that yields them.
     feature_names, class_names : sequence of str, optional
         Names of the input features (tabular data) and of the classes.
     max_cells : int
@@ -278,8 +284,15 @@ def explore(
         Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data).
     training : LiveTraining, optional
         A live training callback: its view becomes the "training" tab, following the Explorer's layer.
-    datasets : dict of name -> (x, y), optional
+    datasets : dict of name -> (x, y) or tf.data.Dataset, optional
         Named datasets for the diagnostics tab (e.g. {"train": ..., "test": ...}); ``(x, y)`` itself is "data".
+    max_samples : int, optional
+        The most samples read from a ``tf.data.Dataset``; default 1000. Arrays are used whole.
+    redact : bool
+        Send no raw input value to the browser (so none is saved with the notebook's widget state): no sample
+        view, no input-layer or preprocessing outputs, no feature values in labels; rule thresholds and slices
+        are shown as quantiles, the SHAP beeswarm is coloured by rank. Learned layers, gradients, attributions
+        and predictions are still shown.
 
     Returns
     -------
@@ -295,6 +308,8 @@ def explore(
         max_cells=max_cells,
         background=background,
         datasets=datasets,
+        max_samples=max_samples,
+        redact=redact,
     )
     if training is not None and not isinstance(training, LiveTraining):
         raise TypeError(f"training: expected an nbviz.LiveTraining callback, got {type(training).__name__}")

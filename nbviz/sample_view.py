@@ -32,10 +32,15 @@ class SampleView:
         self.text = widgets.HTML()
         self.widget = widgets.VBox([self.plot.figure, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
+        if session.redact:
+            self.plot.figure.layout.display = "none"
 
     def show(self, sample: int) -> None:
         session = self.session
         x = session.x[0][sample]
+        if session.redact:  # the plot stays empty and hidden: only the label and prediction are shown
+            self.text.value = f"<b>sample {sample}</b> (input values hidden: redact=True)<br>{self._describe(sample)}"
+            return
         if isinstance(self.plot, BarsPlot):
             self.values = ((x - self._mean) / self._std).astype(np.float32)
             labels = session.feature_names or [str(i) for i in range(len(x))]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -23,6 +26,34 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
     if not model.layers:
         raise ValueError(f"{name}: expected a model with layers, got {model.name!r}, which has none")
     return model
+
+
+def resolve_model(model: Any, name: str = "model") -> keras.Model:
+    """Like :func:`check_model`, but a path (str or os.PathLike) to a ``.keras`` file is loaded first.
+
+    The file is loaded with Keras's safe mode, which refuses to deserialise Python code (a ``Lambda`` layer's
+    bytecode), so pointing nbviz at a file from elsewhere runs no code from it. Only the ``.keras`` format is
+    accepted: the legacy HDF5 and SavedModel formats have no such guard.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model, name)
+    return check_model(model, name)
+
+
+def load_model(path: str | os.PathLike[str], name: str = "model") -> keras.Model:
+    """Load a ``.keras`` file in Keras's safe mode; ValueError naming ``name`` when that is not possible."""
+    file = Path(os.fspath(path))
+    if file.suffix != ".keras":
+        raise ValueError(
+            f"{name}: expected a keras.Model or a path to a .keras file, got the path {str(path)!r}; "
+            "save the model with model.save('model.keras') (HDF5 and SavedModel files are not loaded)"
+        )
+    if not file.is_file():
+        raise ValueError(f"{name}: expected a path to an existing .keras file, got {str(path)!r}, which does not exist")
+    try:
+        return keras.saving.load_model(file, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{name}: could not load {str(path)!r} with Keras safe mode: {err}") from None
 
 
 InputSpecs = list[tuple[str, tuple[int | None, ...], str]]

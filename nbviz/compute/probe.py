@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._validate import as_inputs, as_targets, check_model, input_specs
+from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .graph import _symbolic_graph, qualified_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
@@ -74,7 +74,7 @@ class Probe:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
-        self.model = check_model(model)
+        self.model = model = resolve_model(model)
         self.batch_size = batch_size
         self.layers: dict[str, keras.layers.Layer] = qualified_layers(model)
         self._specs = input_specs(model)

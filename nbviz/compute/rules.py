@@ -16,6 +16,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from .diagnostics import _class_names, _class_probs, _first_output, _probe_for
 from .probe import Probe
+from .redact import quantile_of
 
 __all__ = ["REGRESSION_TOLERANCE", "Rule", "Rules", "surrogate_rules"]
 
@@ -106,6 +107,7 @@ def surrogate_rules(
     holdout: float = 0.3,
     seed: int = 0,
     probe: Probe | None = None,
+    quantiles: bool = False,
 ) -> Rules:
     """Fit a decision tree of depth <= ``max_depth`` to the model's predictions on ``x`` and read off its rules.
 
@@ -121,6 +123,10 @@ def surrogate_rules(
         ``train_test_split(range(n), test_size=holdout, random_state=seed)``.
     class_names : sequence of str, optional
         One per class (two for a single sigmoid unit); default "class 0", "class 1", ...
+    quantiles : bool
+        Write each threshold in the rule texts as the quantile it sits at among the feature's values
+        ("radius > q0.73") instead of the value itself, so the texts reveal no data value (redact mode).
+        ``Rule.conditions`` keep the thresholds either way.
 
     Returns
     -------
@@ -195,7 +201,8 @@ def surrogate_rules(
         else:
             prediction, agreement = f"{value[0]:.3g}", float(np.mean(np.abs(members - value[0]) <= tolerance))
         conditions = tuple(path)
-        text = f"if {_describe(conditions, names)} then {prediction}" if conditions else f"always {prediction}"
+        described = _describe(conditions, names, features_f32 if quantiles else None)
+        text = f"if {described} then {prediction}" if conditions else f"always {prediction}"
         rules.append(Rule(conditions, text, prediction, int(len(members)), agreement))
     rules.sort(key=lambda r: -r.samples)  # stable: leaves with equal counts stay in tree order
     return Rules(tuple(rules), score(test), score(train), int(max_depth), names)
@@ -217,11 +224,20 @@ def _leaf_paths(t: Any) -> list[tuple[int, list[Condition]]]:
     return out
 
 
-def _describe(conditions: tuple[Condition, ...], names: tuple[str, ...]) -> str:
-    """Conditions as text; a feature tested twice the same way keeps only its tighter bound."""
+def _describe(conditions: tuple[Condition, ...], names: tuple[str, ...], table: np.ndarray | None = None) -> str:
+    """Conditions as text; a feature tested twice the same way keeps only its tighter bound.
+
+    With ``table`` (the tree's features), a threshold is written as its quantile in the feature's column.
+    """
     bounds: dict[tuple[int, str], float] = {}
     for feature, op, threshold in conditions:
         key = (feature, op)
         tighter = min if op == "<=" else max
         bounds[key] = tighter(bounds[key], threshold) if key in bounds else threshold
-    return " and ".join(f"{names[f]} {op} {threshold:.3g}" for (f, op), threshold in bounds.items())
+
+    def bound(feature: int, threshold: float) -> str:
+        if table is None:
+            return f"{threshold:.3g}"
+        return f"q{quantile_of(_column(table, feature), threshold):.2f}"
+
+    return " and ".join(f"{names[f]} {op} {bound(f, threshold)}" for (f, op), threshold in bounds.items())

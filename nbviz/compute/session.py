@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -9,11 +10,13 @@ from typing import Any, TypeVar
 import keras
 import numpy as np
 
-from ._validate import as_inputs, as_targets, check_model, input_specs
+from ._dataset import is_dataset, take
+from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .attribution import Explanation, ShapExplainer, default_background
 from .display import DeadUnits, dead_units
 from .graph import ModelGraph, model_graph
 from .probe import Gradients, Probe
+from .redact import input_like_layers
 
 T = TypeVar("T")
 
@@ -70,20 +73,27 @@ class Session:
 
     Parameters
     ----------
-    model : keras.Model
-        A built Keras 3 model.
-    x : array-like, list or dict
-        Samples, batch first (a list or dict for several inputs).
+    model : keras.Model or path
+        A built Keras 3 model, or the path of a ``.keras`` file (loaded with Keras's safe mode).
+    x : array-like, list, dict or tf.data.Dataset
+        Samples, batch first (a list or dict for several inputs); a dataset yields ``x`` or ``(x, y)`` as for
+        ``model.fit``, and only its first ``max_samples`` samples are read.
     y : array-like, optional
         Labels: class indices, one-hot rows, class-name strings (with ``class_names``) or regression targets.
+        None when ``x`` is a dataset that yields them.
     feature_names, class_names : sequence of str, optional
         Names of the input features (tabular inputs) and of the output classes.
     max_cells : int
         The most cells any heatmap sends to the browser.
     background : array-like, optional
         The SHAP background; default :func:`default_background` of ``x``.
-    datasets : dict of name -> (x, y), optional
+    datasets : dict of name -> (x, y) or tf.data.Dataset, optional
         Named datasets for diagnostics; ``(x, y)`` itself joins them as "data" when ``y`` is given.
+    max_samples : int, optional
+        The most samples read from a ``tf.data.Dataset`` (``x`` or one in ``datasets``); default 1000. Arrays
+        are used whole.
+    redact : bool
+        Keep raw input values out of everything shown (see :mod:`nbviz.compute.redact`); panels read it.
     """
 
     dead_unit_samples = 256
@@ -91,7 +101,7 @@ class Session:
 
     def __init__(
         self,
-        model: keras.Model,
+        model: keras.Model | str | os.PathLike[str],
         x: Any,
         y: Any = None,
         feature_names: Sequence[str] | None = None,
@@ -100,8 +110,19 @@ class Session:
         cache_bytes: int = 256 * 2**20,
         background: Any = None,
         datasets: dict[str, Any] | None = None,
+        max_samples: int | None = None,
+        redact: bool = False,
     ) -> None:
-        self.model = check_model(model)
+        self.model = model = resolve_model(model)
+        if not isinstance(redact, bool):
+            raise TypeError(f"redact: expected True or False, got {type(redact).__name__}")
+        self.redact = redact
+        self.max_samples = _check_max_samples(max_samples)
+        if is_dataset(x):
+            x, yielded = take(x, input_specs(model), self.max_samples, "x")
+            if yielded is not None and y is not None:
+                raise ValueError("y: expected None when x is a tf.data.Dataset that yields labels, got labels too")
+            y = yielded if y is None else y
         if feature_names is None and hasattr(x, "columns"):  # a pandas DataFrame names its features
             feature_names = [str(c) for c in x.columns]
         self.x = as_inputs(input_specs(model), x, "x")
@@ -116,10 +137,11 @@ class Session:
         self.class_names = _check_names(class_names, "class_names", self._n_classes())
         self.feature_names = _check_names(feature_names, "feature_names", self._n_features())
         self.y = self._labels(y)
-        self.datasets = self._datasets(x, y, datasets)
+        self.datasets = self._datasets(datasets)
         self._activations = _LRU(cache_bytes)
         self._gradients = _LRU(cache_bytes)
         self._dead: dict[str, DeadUnits] | None = None
+        self._hidden: frozenset[str] | None = None
         if background is not None and len(self.x) == 1:
             background = as_inputs(input_specs(model), background, "background")[0]
         self._background = background
@@ -188,6 +210,15 @@ class Session:
                         dead[name] = dead_units(a, previous=dead.get(name))
             self._dead = dead
         return self._dead[layer]
+
+    @property
+    def hidden_layers(self) -> frozenset[str]:
+        """Layers whose outputs redact mode withholds (they show the raw input); empty without redact."""
+        if not self.redact:
+            return frozenset()
+        if self._hidden is None:
+            self._hidden = input_like_layers(self.graph)
+        return self._hidden
 
     # ----------------------------------------------------------------------------------------- SHAP
     @property
@@ -263,8 +294,8 @@ class Session:
     def _n_features(self) -> int | None:
         return self.x[0].shape[-1] if len(self.x) == 1 and self.x[0].ndim == 2 else None
 
-    def _datasets(self, x: Any, y: Any, datasets: Any) -> dict[str, tuple[Any, Any]]:
-        named = {} if datasets is None else _datasets_checked(self.model, datasets, self.n_outputs)
+    def _datasets(self, datasets: Any) -> dict[str, tuple[Any, Any]]:
+        named = {} if datasets is None else _datasets_checked(self.model, datasets, self.n_outputs, self.max_samples)
         if self.y is not None:
             own = self.x[0] if len(self.x) == 1 else self.x
             named = {"data": (own, self.y[0] if len(self.y) == 1 else self.y), **named}
@@ -287,17 +318,33 @@ class Session:
         return targets
 
 
-def _datasets_checked(model: keras.Model, datasets: Any, n_outputs: int) -> dict[str, tuple[Any, Any]]:
+def _datasets_checked(
+    model: keras.Model, datasets: Any, n_outputs: int, max_samples: int | None
+) -> dict[str, tuple[Any, Any]]:
     if not isinstance(datasets, dict):
         raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
     checked = {}
     for name, pair in datasets.items():
+        if is_dataset(pair):
+            pair = take(pair, input_specs(model), max_samples, f"datasets[{name!r}]")
+            if pair[1] is None:
+                raise ValueError(f"datasets[{name!r}]: expected a tf.data.Dataset of (x, y), got one without labels")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"datasets[{name!r}]: expected an (x, y) pair, got {type(pair).__name__}")
         inputs = as_inputs(input_specs(model), pair[0], f"datasets[{name!r}] x")
         as_targets(pair[1], len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
         checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, pair[1])
     return checked
+
+
+def _check_max_samples(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"max_samples: expected an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"max_samples: expected at least 1 sample, got {value}")
+    return int(value)
 
 
 def _check_max_cells(value: Any) -> int:

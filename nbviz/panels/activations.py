@@ -25,6 +25,12 @@ class ActivationFigure:
     def figure(self):  # noqa: ANN201 - bqplot.Figure
         return self.bars.figure if self.view is not None and self.view.kind == "bars" else self.heatmap.figure
 
+    def hide(self) -> np.ndarray:
+        """Show neither figure (redact mode withholds this output); returns the (no) values shown."""
+        self.view = None
+        self.heatmap.figure.layout.display = self.bars.figure.layout.display = "none"
+        return np.zeros(0, np.float32)
+
     def show(self, a: np.ndarray, max_cells: int, title: str, labels: list[str] | None = None) -> np.ndarray:
         """Draw one sample's array (no batch axis); returns the values shown."""
         bars = np.ndim(a) <= 1
@@ -65,6 +71,13 @@ class ActivationsPanel(Panel):
 
     def render(self, state: State) -> str:
         session = self.session
+        if state.layer in session.hidden_layers:
+            self.values = self.view.hide()
+            self.dead.value = ""
+            return (
+                f"Redacted: {state.layer} outputs the raw input (unlearned: input, preprocessing or reshaping), "
+                "and explore(..., redact=True) sends no raw input value. Its gradients and weights are shown."
+            )
         output = session.activations(state.sample)[state.layer][0]
         shape = " x ".join(str(d) for d in output.shape)
         labels = session.feature_names if state.layer in _input_names(session) else None

@@ -141,9 +141,14 @@ class DiagnosticsPanel(Panel):
                 feature_names=session.feature_names,
                 probe=session.probe,
             )
-            labels = [
-                f"{lo:.3g} to {hi:.3g} (n={n})" for lo, hi, n in zip(sliced.edges[:-1], sliced.edges[1:], sliced.counts)
-            ]
+            if session.redact:  # where each slice sits among the samples, not the values at its edges
+                share = np.concatenate([[0], np.cumsum(sliced.counts)]) / max(int(sliced.counts.sum()), 1)
+                labels = [f"q{lo:.2f} to q{hi:.2f} (n={n})" for lo, hi, n in zip(share[:-1], share[1:], sliced.counts)]
+            else:
+                labels = [
+                    f"{lo:.3g} to {hi:.3g} (n={n})"
+                    for lo, hi, n in zip(sliced.edges[:-1], sliced.edges[1:], sliced.counts)
+                ]
             self.slice_plot.show(
                 sliced.values, labels=np.array(labels), title=f"{sliced.metric_name} by {sliced.feature}"
             )

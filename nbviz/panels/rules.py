@@ -60,6 +60,7 @@ class RulesPanel(Panel):
                 class_names=session.class_names,
                 features=None if layer is None else features,
                 probe=session.probe,
+                quantiles=session.redact,
             )
             self._cache[key] = (rules, features)
         self.rules, self._features = self._cache[key]
@@ -69,6 +70,11 @@ class RulesPanel(Panel):
             f"{len(rules.rules)} rules over {source}, depth {rules.max_depth}: fidelity to the model "
             f"<b>{rules.fidelity:.1%}</b> on held-out samples ({rules.train_fidelity:.1%} on those fitted). "
             "Click a rule to show a sample it covers."
+            + (
+                " Thresholds are quantiles of the feature (redact mode): q0.73 is its 73rd percentile."
+                if session.redact
+                else ""
+            )
         )
         options = [(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)", i) for i, r in enumerate(rules.rules)]
         self.rule_list.unobserve(self._rule_clicked, names="value")

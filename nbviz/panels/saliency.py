@@ -100,6 +100,9 @@ class SaliencyPanel(Panel):
         m = float(np.nanmax(np.abs(shown))) or 1.0
         lo = -m if float(np.nanmin(shown)) < 0 else 0.0
         self.heatmap.show(shown, lo, m, title=what)
-        image = x[0].mean(axis=-1) if x[0].ndim == 3 else x[0]
-        self.overlay.show(overlay(image.reshape(-1, image.shape[-1]), np.abs(shown)), title="over the input")
+        # The overlay is a picture of the input itself: redact mode leaves it out.
+        self.overlay.figure.layout.display = "none" if session.redact else None
+        if not session.redact:
+            image = x[0].mean(axis=-1) if x[0].ndim == 3 else x[0]
+            self.overlay.show(overlay(image.reshape(-1, image.shape[-1]), np.abs(shown)), title="over the input")
         return f"Grad-CAM maps are {shown.shape[0]} x {shown.shape[1]} (layer {state.layer})" if method in CAM else ""

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute import EXPLAINERS, Attribution, Explanation
+from ..compute.redact import rank_quantiles
 from ..plots import BarsPlot, HeatmapPlot
 from .base import Panel, State, error_html
 
@@ -115,7 +116,7 @@ class ShapPanel(Panel):
         self.beeswarm_figure = bq.Figure(
             marks=[self.swarm],
             axes=[x_axis, self.swarm_axis],
-            title="SHAP per sample (colour: feature value)",
+            title=f"SHAP per sample (colour: feature {'rank' if self.session.redact else 'value'})",
             fig_margin={"top": 40, "bottom": 40, "left": 130, "right": 20},
             layout=widgets.Layout(width="460px", height="340px"),
         )
@@ -149,7 +150,8 @@ class ShapPanel(Panel):
         )
         if self.kind == "bars":
             top = top_features(values, int(self.top_k.value))
-            labels = [f"{self.labels[i]} = {x[i]:.4g}" for i in top]
+            # The feature's value helps read its attribution, unless raw values must stay out (redact).
+            labels = [self.labels[i] if session.redact else f"{self.labels[i]} = {x[i]:.4g}" for i in top]
             self.local_plot.show(
                 values[top], labels=np.array(labels), title=f"top {len(top)} features, sample {state.sample}"
             )
@@ -216,8 +218,11 @@ class ShapPanel(Panel):
         top = top_features(importance, int(self.top_k.value))
         self.importance_plot.show(importance[top], labels=np.array([self.labels[i] for i in top]))
         features = self.session.x[0][:n].reshape(n, -1)[:, top].astype(np.float64)
-        lo, hi = np.percentile(features, 5, axis=0), np.percentile(features, 95, axis=0)
-        scaled = np.clip((features - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
+        if self.session.redact:  # ranks order the samples as the values do, without being values
+            scaled = rank_quantiles(features)
+        else:
+            lo, hi = np.percentile(features, 5, axis=0), np.percentile(features, 95, axis=0)
+            scaled = np.clip((features - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
         jitter = np.random.default_rng(0).uniform(-0.3, 0.3, size=(n, len(top)))
         rows = np.broadcast_to(np.arange(len(top), dtype=np.float64), (n, len(top))) + jitter
         with self.swarm.hold_sync(), self.swarm_y.hold_sync(), self.swarm_axis.hold_sync():

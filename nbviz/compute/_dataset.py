@@ -1,0 +1,70 @@
+"""Samples from a ``tf.data.Dataset``: batches are read only until enough samples are in hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ._validate import InputSpecs
+
+DATASET_SAMPLES = 1000  # read from a dataset when the caller sets no limit: the Explorer holds its samples in memory
+UNBATCHED_BATCH = 256  # an unbatched dataset is read in batches of at most this size
+
+
+def is_dataset(value: Any) -> bool:
+    return isinstance(value, tf.data.Dataset)
+
+
+def take(
+    dataset: tf.data.Dataset, specs: InputSpecs | None, max_samples: int | None, name: str = "x"
+) -> tuple[Any, Any]:
+    """The first ``max_samples`` samples of ``dataset`` as numpy: ``(x, y)``, ``y`` None when it yields no labels.
+
+    Elements follow Keras's ``fit`` convention: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, where
+    ``x`` is an array, a tuple or a dict (several inputs). A batched dataset is read batch by batch and left as
+    soon as enough samples are in hand, so an infinite (``repeat()``-ed) or huge dataset is fine; an unbatched
+    one (elements one rank below the model input) is batched first.
+    """
+    limit = DATASET_SAMPLES if max_samples is None else max_samples
+    x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(dataset.element_spec)
+    first = tf.nest.flatten(x_spec)[0]
+    rank = first.shape.rank if hasattr(first, "shape") else None
+    if specs is not None and rank is not None and rank == len(specs[0][1]) - 1:
+        dataset = dataset.batch(min(UNBATCHED_BATCH, limit))
+
+    xs: list[Any] = []
+    ys: list[Any] = []
+    count = 0
+    for element in dataset:
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(element)
+        xs.append(tf.nest.map_structure(np.asarray, x))
+        ys.append(None if y is None else tf.nest.map_structure(np.asarray, y))
+        count += len(tf.nest.flatten(xs[-1])[0])
+        if count >= limit:
+            break
+    if count == 0:
+        raise ValueError(f"{name}: expected a tf.data.Dataset with at least one sample, got an empty one")
+    x_all = _concat(xs, limit)
+    y_all = None if any(y is None for y in ys) else _decode(_concat(ys, limit))
+    return x_all, y_all
+
+
+def _concat(parts: list[Any], limit: int) -> Any:
+    """Batches (nested structures of arrays) joined along the batch axis and cut to ``limit`` samples."""
+    joined = tf.nest.map_structure(lambda *arrays: np.concatenate(arrays)[:limit], *parts)
+    # as_inputs and as_targets take several arrays as a list; a dict stays keyed by input name.
+    return list(joined) if isinstance(joined, tuple) else joined
+
+
+def _decode(y: Any) -> Any:
+    """String labels come out of TensorFlow as bytes: make them str, as class_names are."""
+
+    def decode(a: np.ndarray) -> np.ndarray:
+        if a.dtype == object and a.size and isinstance(a.flat[0], bytes):
+            return np.array([v.decode() for v in a.ravel()]).reshape(a.shape)
+        return a
+
+    return tf.nest.map_structure(decode, y)

@@ -1,0 +1,150 @@
+"""Redact mode: a sentinel planted in x is in nothing the widgets send to the browser, on any tab or layer."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import comm
+import numpy as np
+import pytest
+from comm.base_comm import BaseComm
+
+import nbviz
+from nbviz.compute.redact import input_like_layers, quantile_of, rank_quantiles
+from tests.sentinel import found_in, plant
+
+SAMPLE = 3
+
+
+class _Recorder(BaseComm):
+    """A comm that keeps every message a widget sends, serialised as a kernel would send it."""
+
+    texts: list[str] = []
+    buffers: list[bytes] = []
+
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
+        _Recorder.texts.append(json.dumps(data, default=str))
+        _Recorder.buffers.extend(bytes(memoryview(b)) for b in buffers or [])
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    _Recorder.texts, _Recorder.buffers = [], []
+    monkeypatch.setattr(comm, "create_comm", _Recorder)
+    return _Recorder
+
+
+def _walk(ex) -> None:
+    """Every tab on every layer at the sentinel's sample, plus the controls that show data of their own."""
+    ex.sample = SAMPLE
+    for tab in ex.panels:
+        ex.tab = tab
+        for layer in ex.session.graph.names:
+            ex.layer = layer
+    ex.tab = "shap"
+    shap = ex.panels["shap"]
+    shap.subset.value = 12
+    shap.start_global(wait=True)
+    ex.tab = "rules"
+    rules = ex.panels["rules"]
+    for on_layer in (True, False):
+        rules.on_layer.value = on_layer
+        for layer in ex.session.graph.names:
+            ex.layer = layer
+    ex.tab = "diagnostics"
+    for _, feature in ex.panels["diagnostics"].slice_feature.options:
+        ex.panels["diagnostics"].slice_feature.value = feature
+    ex.tab = "saliency"
+    for method in ex.panels["saliency"].method.options:
+        ex.panels["saliency"].method.value = method[1] if isinstance(method, tuple) else method
+    for panel in ex.panels.values():
+        assert panel.last_error is None, panel.last_error
+
+
+@pytest.mark.parametrize("redact", [True, False], ids=["redact", "control"])
+@pytest.mark.parametrize("demo", ["digits", "cancer"])
+def test_no_raw_input_value_reaches_the_browser(demo, redact, recorded, request):
+    data = request.getfixturevalue(demo)
+    x = data.x_test[:40]
+    x = plant(x, (SAMPLE, 4, 4, 0) if x.ndim == 4 else (SAMPLE, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = nbviz.explore(
+            data.model,
+            x,
+            data.y_test[:40],
+            feature_names=getattr(data, "feature_names", None),
+            class_names=data.class_names,
+            redact=redact,
+        )
+        _walk(ex)
+    assert len(recorded.texts) > 100 and recorded.buffers  # the recorder saw the widgets' traffic
+    hits = found_in(recorded.texts, recorded.buffers)
+    if redact:
+        assert hits == []
+    else:  # the same search finds the value when nothing is redacted: it would catch a leak
+        assert hits
+
+
+def test_redact_hides_input_like_layers_and_keeps_learned_ones(digits):
+    ex = nbviz.explore(digits.model, digits.x_test[:20], digits.y_test[:20], redact=True)
+    hidden = ex.session.hidden_layers
+    assert hidden == input_like_layers(ex.session.graph)
+    nodes = {n.name: n for n in ex.session.graph.nodes}
+    assert {n.class_name for n in (nodes[h] for h in hidden)} >= {"InputLayer"}
+    first_learned = next(n.name for n in ex.session.graph.nodes if n.trainable_params > 0)
+    assert first_learned not in hidden
+    ex.tab = "activations"
+    for layer in ex.session.graph.names:
+        ex.layer = layer
+        panel = ex.panels["activations"]
+        if layer in hidden:
+            assert panel.values.size == 0 and "Redacted" in panel.message.value
+        else:  # a learned layer's activations are still exactly the model's
+            np.testing.assert_array_equal(panel.values.size > 0, True)
+    assert ex.sample_view.values.size == 0
+    assert ex.sample_view.plot.figure.layout.display == "none"
+    assert "redact=True" in ex.sample_view.text.value
+
+
+def test_input_like_layers_stop_at_the_first_learned_layer(nested_model, rng):
+    import keras
+
+    i = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.Rescaling(1 / 255.0, name="scale")(i)
+    h = keras.layers.MaxPooling2D(name="pool")(h)
+    h = keras.layers.Conv2D(2, 3, name="conv")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    model = keras.Model(i, keras.layers.Dense(1, name="out")(h))
+    graph = nbviz.compute.model_graph(model)
+    assert input_like_layers(graph) == {"image", "scale", "pool"}
+    # In a nested backbone the inner input layer passes the raw image on too.
+    nested = input_like_layers(nbviz.compute.model_graph(nested_model))
+    assert nested == {"image", "backbone/backbone_in"}
+
+
+def test_quantiles_stand_in_for_values():
+    column = np.array([5.0, 1.0, 3.0, 3.0, 9.0])
+    assert quantile_of(column, 3.0) == 0.6 and quantile_of(column, 0.0) == 0.0 and quantile_of(column, 9.0) == 1.0
+    ranks = rank_quantiles(column[:, None])[:, 0]
+    np.testing.assert_allclose(ranks, [0.75, 0.0, 0.375, 0.375, 1.0])
+    assert np.all(np.argsort(ranks, kind="stable") == np.argsort(column, kind="stable"))
+
+
+def test_redacted_rules_read_as_quantiles_and_cover_the_same_samples(cancer):
+    from nbviz.compute import surrogate_rules
+
+    x = cancer.x_test
+    plain = surrogate_rules(cancer.model, x, feature_names=cancer.feature_names)
+    quant = surrogate_rules(cancer.model, x, feature_names=cancer.feature_names, quantiles=True)
+    for a, b in zip(plain.rules, quant.rules):
+        assert a.conditions == b.conditions
+        for feature, op, threshold in b.conditions:
+            share = np.mean(x[:, feature].astype(np.float32).astype(np.float64) <= threshold)
+            assert f"{cancer.feature_names[feature]} {op} q{share:.2f}" in b.text or "and" in b.text
+        assert "q0." in b.text or "q1." in b.text or b.text.startswith("always")
+    assert found_in([r.text for r in quant.rules], []) == []
