@@ -89,6 +89,7 @@ def findings(
         Most severe first (critical, warning, info); an empty list for a healthy model.
     """
     probe = _probe_for(model, probe)
+    model = probe.model  # loaded, when model was the path of a .keras file
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise ValueError(f"limit: expected a positive int, got {limit!r}")
     if datasets is not None and (not isinstance(datasets, Mapping) or not datasets):

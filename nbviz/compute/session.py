@@ -295,7 +295,9 @@ class Session:
         return self.x[0].shape[-1] if len(self.x) == 1 and self.x[0].ndim == 2 else None
 
     def _datasets(self, datasets: Any) -> dict[str, tuple[Any, Any]]:
-        named = {} if datasets is None else _datasets_checked(self.model, datasets, self.n_outputs, self.max_samples)
+        named = {}
+        if datasets is not None:
+            named = _datasets_checked(self.model, datasets, self.n_outputs, self.max_samples, self.class_names)
         if self.y is not None:
             own = self.x[0] if len(self.x) == 1 else self.x
             named = {"data": (own, self.y[0] if len(self.y) == 1 else self.y), **named}
@@ -319,7 +321,7 @@ class Session:
 
 
 def _datasets_checked(
-    model: keras.Model, datasets: Any, n_outputs: int, max_samples: int | None
+    model: keras.Model, datasets: Any, n_outputs: int, max_samples: int | None, class_names: list[str] | None
 ) -> dict[str, tuple[Any, Any]]:
     if not isinstance(datasets, dict):
         raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
@@ -332,8 +334,11 @@ def _datasets_checked(
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"datasets[{name!r}]: expected an (x, y) pair, got {type(pair).__name__}")
         inputs = as_inputs(input_specs(model), pair[0], f"datasets[{name!r}] x")
-        as_targets(pair[1], len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
-        checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, pair[1])
+        labels = pair[1]
+        if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
+            labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
+        as_targets(labels, len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
+        checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)
     return checked
 
 
@@ -371,10 +376,10 @@ def _is_strings(y: Any) -> bool:
     return arr.dtype.kind in ("U", "S", "O") and arr.size > 0 and isinstance(arr.flat[0], str)
 
 
-def _indices_of(y: Any, class_names: list[str]) -> np.ndarray:
+def _indices_of(y: Any, class_names: list[str], name: str = "y") -> np.ndarray:
     arr = np.asarray(y).astype(str)
     unknown = sorted(set(arr.tolist()) - set(class_names))
     if unknown:
-        raise ValueError(f"y: expected labels from class_names {class_names}, got unknown {unknown[:5]}")
+        raise ValueError(f"{name}: expected labels from class_names {class_names}, got unknown {unknown[:5]}")
     lookup = {name: i for i, name in enumerate(class_names)}
     return np.array([lookup[v] for v in arr.tolist()], dtype=np.int64)

@@ -43,6 +43,8 @@ class RulesPanel(Panel):
         layer = state.layer if self.on_layer.value else None
         if len(session.x) > 1:
             return f"Rules here need a model with one input; this one has {len(session.x)}."
+        if session.n_samples < 2:
+            return "Rules need at least 2 samples (the tree is fitted on some and checked on others); x has 1."
         if layer is None and not self.tabular:
             return "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
         key = (int(self.depth.value), layer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import nbviz
 
@@ -22,7 +23,19 @@ def _empty():
 
 # (case, builder(digits) -> kwargs for explore, expected exception or OK, message pattern)
 CASES = [
-    ("model is a string", lambda d: {"model": "model.keras"}, TypeError, "model: expected a keras.Model"),
+    (
+        "model is a missing file",
+        lambda d: {"model": "no/such/model.keras"},
+        ValueError,
+        "model: expected a path to an existing",
+    ),
+    (
+        "model is an HDF5 path",
+        lambda d: {"model": "model.h5"},
+        ValueError,
+        r"model: expected a keras.Model or a path to a \.keras",
+    ),
+    ("model is a number", lambda d: {"model": 3}, TypeError, "model: expected a keras.Model"),
     ("model is None", lambda d: {"model": None}, TypeError, "model: expected a keras.Model"),
     ("model never built", lambda d: {"model": _unbuilt()}, ValueError, "model: expected a built model"),
     ("model with no layers", lambda d: {"model": _empty()}, ValueError, "model: expected a built model"),
@@ -91,6 +104,20 @@ CASES = [
     ),
     ("max_cells of zero", lambda d: {"max_cells": 0}, ValueError, "max_cells: expected at least 16 cells, got 0"),
     ("max_cells as text", lambda d: {"max_cells": "many"}, TypeError, "max_cells: expected an int, got str"),
+    ("max_samples of zero", lambda d: {"max_samples": 0}, ValueError, "max_samples: expected at least 1 sample"),
+    ("redact as text", lambda d: {"redact": "yes"}, TypeError, "redact: expected True or False, got str"),
+    (
+        "x an empty tf.data.Dataset",
+        lambda d: {"x": tf.data.Dataset.from_tensor_slices(d.x_test[:0]).batch(2)},
+        ValueError,
+        "x: expected a tf.data.Dataset with at least one sample",
+    ),
+    (
+        "x a tf.data.Dataset of the wrong shape",
+        lambda d: {"x": tf.data.Dataset.from_tensor_slices(d.x_test[:4, :5]).batch(2)},
+        ValueError,
+        r"x: expected shape \(None, 8, 8, 1\)",
+    ),
     (
         "background of the wrong shape",
         lambda d: {"background": np.zeros((4, 3))},

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import warnings
-from typing import Any
 
-import comm
 import numpy as np
 import pytest
-from comm.base_comm import BaseComm
 
 import nbviz
 from nbviz.compute.redact import input_like_layers, quantile_of, rank_quantiles
 from tests.sentinel import found_in, plant
 
 SAMPLE = 3
-
-
-class _Recorder(BaseComm):
-    """A comm that keeps every message a widget sends, serialised as a kernel would send it."""
-
-    texts: list[str] = []
-    buffers: list[bytes] = []
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ) -> None:
-        _Recorder.texts.append(json.dumps(data, default=str))
-        _Recorder.buffers.extend(bytes(memoryview(b)) for b in buffers or [])
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    _Recorder.texts, _Recorder.buffers = [], []
-    monkeypatch.setattr(comm, "create_comm", _Recorder)
-    return _Recorder
 
 
 def _walk(ex) -> None:
