@@ -301,6 +301,7 @@ class Probe:
                     if derive_labels
                     else labels
                 )
+                ys = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n([tf.reduce_mean(fn(y, o)) for fn, y, o in zip(losses, ys, outputs)])
                 if self.model.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
@@ -312,6 +313,15 @@ class Probe:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+    """Labels (n,) for an output (n, 1), or (n, 1) for (n,): made the same rank, as Keras's own loss does in fit."""
+    if y.shape.rank == output.shape.rank - 1 and output.shape[-1] == 1:
+        return tf.expand_dims(y, -1)
+    if y.shape.rank == output.shape.rank + 1 and y.shape[-1] == 1:
+        return tf.squeeze(y, -1)
+    return y
+
+
 @contextmanager
 def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
     """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit."""

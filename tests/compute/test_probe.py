@@ -238,3 +238,20 @@ def test_regression_without_labels(two_input_model, rng):
 def test_probe_rejects_non_models():
     with pytest.raises(TypeError, match="model: expected a keras.Model"):
         Probe(object())
+
+
+def test_sigmoid_labels_of_either_rank_give_keras_own_loss(rng):
+    """Labels (n,) for a (n, 1) sigmoid output, as Keras's fit accepts them, give the same loss as (n, 1)."""
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    x = rng.normal(size=(10, 4)).astype("float32")
+    y = rng.integers(0, 2, 10).astype("float32")
+    probe = Probe(model)
+    flat, column = probe.gradients(x, y), probe.gradients(x, y[:, None])
+    p = np.clip(np.asarray(model(x))[:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert flat.objective == pytest.approx(expected, rel=1e-5)
+    assert column.objective == pytest.approx(expected, rel=1e-5)
+    for a, b in zip(flat.weights[model.layers[0].name], column.weights[model.layers[0].name]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import nbviz
 from nbviz.compute import Session
 
-from .test_model_coverage import _walk_every_panel_and_layer
+from .test_model_coverage import _mixed_precision, _walk_every_panel_and_layer
 
 
 # ------------------------------------------------------------------------------------------ a .keras file
@@ -173,20 +173,14 @@ def test_one_sample(cancer):
 # ------------------------------------------------------------------------------------------ mixed precision
 def test_mixed_precision_reaches_the_browser_as_float32(rng, recorded):
     keras.utils.set_random_seed(5)
-    i = keras.Input((8, 8, 1), name="image")
-    h = keras.layers.Conv2D(3, 3, activation="relu", dtype="mixed_float16", name="conv")(i)
-    h = keras.layers.Flatten(dtype="mixed_float16", name="flat")(h)
-    h = keras.layers.Dense(4, activation="relu", dtype="mixed_float16", name="dense")(h)
-    out = keras.layers.Dense(3, activation="softmax", dtype="float32", name="probs")(h)
-    model = keras.Model(i, out)
-    x = rng.normal(size=(6, 8, 8, 1)).astype("float32")
+    model, x = _mixed_precision(rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ex = nbviz.explore(model, x, rng.integers(0, 3, 6))
+        ex = nbviz.explore(model, x, rng.integers(0, 3, len(x)))
         assert _walk_every_panel_and_layer(ex) == []
 
     acts = ex.session.activations(2)
-    reference = keras.Model(i, [model.get_layer(n).output for n in ("conv", "dense")])(x[2:3])
+    reference = keras.Model(model.inputs, [model.get_layer(n).output for n in ("conv", "dense")])(x[2:3])
     assert reference[0].dtype == "float16"  # the model really computes in float16
     for name, ref in zip(("conv", "dense"), reference):
         assert acts[name].dtype == np.float32

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import keras
+import numpy as np
 import pytest
 
 import nbviz
@@ -64,6 +65,15 @@ def _normalization(rng):
     return model, rng.normal(size=(8, 4)).astype("float32")
 
 
+def _mixed_precision(rng):
+    i = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.Conv2D(3, 3, activation="relu", dtype="mixed_float16", name="conv")(i)
+    h = keras.layers.Flatten(dtype="mixed_float16", name="flat")(h)
+    h = keras.layers.Dense(4, activation="relu", dtype="mixed_float16", name="dense")(h)
+    out = keras.layers.Dense(3, activation="softmax", dtype="float32", name="probs")(h)
+    return keras.Model(i, out), rng.normal(size=(8, 8, 8, 1)).astype("float32")
+
+
 CASES = {
     "SimpleRNN": lambda rng: _rnn(keras.layers.SimpleRNN, rng),
     "LSTM": lambda rng: _rnn(keras.layers.LSTM, rng),
@@ -74,6 +84,7 @@ CASES = {
     "MultiHeadAttention": _attention,
     "regression with Rescaling, BatchNorm, Dropout": _regression,
     "Normalization and a sigmoid": _normalization,
+    "mixed precision": _mixed_precision,
 }
 
 
@@ -116,3 +127,35 @@ def test_integer_inputs_get_a_plain_saliency_note(rng):
     ex = nbviz.explore(model, x)
     ex.tab = "saliency"
     assert "integer inputs (token ids) have no gradient" in ex.panels["saliency"].message.value
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_live_training_on_every_model_kind(case, rng):
+    """LiveTraining records every kind of model; its last record equals a Probe on the final weights."""
+    keras.utils.set_random_seed(0)
+    model, x = CASES[case](rng)
+    units = model(x[:1]).shape[-1]
+    if units > 1:
+        y, loss = rng.integers(0, units, len(x)), "sparse_categorical_crossentropy"
+    elif model.layers[-1].activation.__name__ == "sigmoid":
+        y, loss = rng.integers(0, 2, len(x)).astype("float32"), "binary_crossentropy"  # (n,) labels, as fit takes
+    else:
+        y, loss = rng.normal(size=(len(x), 1)).astype("float32"), "mse"
+    model.compile("adam", loss)
+    callback = nbviz.LiveTraining(monitor=(x, y), every=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[callback])
+        history = callback.history
+        assert history["grad_norm"].shape == (2 * len(range(0, len(x), 4)) + 1, len(history["layers"]))
+        grads = nbviz.compute.Probe(model).gradients(x, y, layers=history["layers"])
+        final = [np.sqrt(sum(float(np.sum(np.square(g))) for g in grads.weights[n])) for n in history["layers"]]
+        np.testing.assert_allclose(history["grad_norm"][-1], final, rtol=1e-4)
+        ex = nbviz.explore(model, x, y, training=callback)
+        ex.tab = "training"
+        problems = []
+        for layer in ex.session.graph.names:
+            ex.layer = layer
+            if ERROR_STYLE in ex.panels["training"].message.value:
+                problems.append((layer, ex.panels["training"].message.value))
+        assert problems == []
