@@ -30,9 +30,7 @@ def take(
     """
     limit = DATASET_SAMPLES if max_samples is None else max_samples
     x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(dataset.element_spec)
-    first = tf.nest.flatten(x_spec)[0]
-    rank = first.shape.rank if hasattr(first, "shape") else None
-    if specs is not None and rank is not None and rank == len(specs[0][1]) - 1:
+    if _unbatched(x_spec, specs):
         dataset = dataset.batch(min(UNBATCHED_BATCH, limit))
 
     xs: list[Any] = []
@@ -50,6 +48,18 @@ def take(
     x_all = _concat(xs, limit)
     y_all = None if any(y is None for y in ys) else _decode(_concat(ys, limit))
     return x_all, y_all
+
+
+def _unbatched(x_spec: Any, specs: InputSpecs | None) -> bool:
+    """True when the dataset's elements are single samples: one rank below the model input they feed."""
+    if specs is None:  # a subclassed model's input rank is unknown: take the dataset as batched, as fit does
+        return False
+    if isinstance(x_spec, dict):  # tf.nest orders a dict by key: compare its first entry with that input
+        name = sorted(x_spec)[0]
+        spec, rank = x_spec[name], next((len(s[1]) for s in specs if s[0] == name), len(specs[0][1]))
+    else:
+        spec, rank = tf.nest.flatten(x_spec)[0], len(specs[0][1])
+    return getattr(spec, "shape", None) is not None and spec.shape.rank == rank - 1
 
 
 def _concat(parts: list[Any], limit: int) -> Any:

@@ -76,7 +76,7 @@ class ActivationsPanel(Panel):
             self.dead.value = ""
             return (
                 f"Redacted: {state.layer} outputs the raw input (unlearned: input, preprocessing or reshaping), "
-                "and explore(..., redact=True) sends no raw input value. Its gradients and weights are shown."
+                "and explore(..., redact=True) sends no raw input value. The gradients tab still shows this layer."
             )
         output = session.activations(state.sample)[state.layer][0]
         shape = " x ".join(str(d) for d in output.shape)

@@ -180,7 +180,8 @@ def test_an_error_inside_a_panel_shows_and_the_next_change_works(digits_explorer
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"model": "not a model"}, TypeError, "model: expected a keras.Model"),
+        ({"model": "not a model"}, ValueError, r"model: expected a keras.Model or a path to a \.keras file"),
+        ({"model": [1]}, TypeError, "model: expected a keras.Model"),
         ({"x": np.zeros((3, 8, 8))}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
         ({"y": np.zeros(2)}, ValueError, "y: expected labels for 5 samples"),
         ({"class_names": ["a", "b"]}, ValueError, "class_names: expected 10 names, got 2"),

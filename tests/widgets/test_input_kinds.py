@@ -197,3 +197,10 @@ def _array_dtypes(value) -> list[str]:
     if isinstance(value, list):
         return [d for v in value for d in _array_dtypes(v)]
     return []
+
+
+def test_an_unbatched_dataset_of_dicts_is_batched(two_input_model, rng):
+    a, b = rng.normal(size=(2, 7, 4)).astype("float32")
+    session = Session(two_input_model, tf.data.Dataset.from_tensor_slices({"b": b, "a": a}), max_samples=5)
+    np.testing.assert_array_equal(session.x[0], a[:5])
+    np.testing.assert_array_equal(session.x[1], b[:5])
