@@ -287,7 +287,8 @@ def explore(
     datasets : dict of name -> (x, y) or tf.data.Dataset, optional
         Named datasets for the diagnostics tab (e.g. {"train": ..., "test": ...}); ``(x, y)`` itself is "data".
     max_samples : int, optional
-        The most samples read from a ``tf.data.Dataset``; default 1000. Arrays are used whole.
+        The most samples read from a ``tf.data.Dataset``; by default 1000, or fewer once they pass 256 MB.
+        Arrays are used whole.
     redact : bool
         Send no raw input value to the browser (so none is saved with the notebook's widget state): no sample
         view, no input-layer or preprocessing outputs, no feature values in labels; rule thresholds and slices

@@ -10,7 +10,10 @@ import tensorflow as tf
 
 from ._validate import InputSpecs
 
-DATASET_SAMPLES = 1000  # read from a dataset when the caller sets no limit: the Explorer holds its samples in memory
+# Read from a dataset when the caller sets no limit (the Explorer holds its samples in memory): 1000 samples, or
+# fewer when they pass this many bytes (1000 ImageNet-sized images would take 600 MB).
+DATASET_SAMPLES = 1000
+DATASET_BYTES = 256 * 2**20
 UNBATCHED_BATCH = 256  # an unbatched dataset is read in batches of at most this size
 
 
@@ -22,6 +25,8 @@ def take(
     dataset: tf.data.Dataset, specs: InputSpecs | None, max_samples: int | None, name: str = "x"
 ) -> tuple[Any, Any]:
     """The first ``max_samples`` samples of ``dataset`` as numpy: ``(x, y)``, ``y`` None when it yields no labels.
+
+    Without ``max_samples``: the first 1000 samples, or the batches up to 256 MB of inputs if that comes first.
 
     Elements follow Keras's ``fit`` convention: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``, where
     ``x`` is an array, a tuple or a dict (several inputs). A batched dataset is read batch by batch and left as
@@ -35,13 +40,14 @@ def take(
 
     xs: list[Any] = []
     ys: list[Any] = []
-    count = 0
+    count = size = 0
     for element in dataset:
         x, y, _ = keras.utils.unpack_x_y_sample_weight(element)
         xs.append(tf.nest.map_structure(np.asarray, x))
         ys.append(None if y is None else tf.nest.map_structure(np.asarray, y))
         count += len(tf.nest.flatten(xs[-1])[0])
-        if count >= limit:
+        size += sum(a.nbytes for a in tf.nest.flatten(xs[-1]))
+        if count >= limit or (max_samples is None and size >= DATASET_BYTES):
             break
     if count == 0:
         raise ValueError(f"{name}: expected a tf.data.Dataset with at least one sample, got an empty one")

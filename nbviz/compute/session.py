@@ -90,8 +90,8 @@ class Session:
     datasets : dict of name -> (x, y) or tf.data.Dataset, optional
         Named datasets for diagnostics; ``(x, y)`` itself joins them as "data" when ``y`` is given.
     max_samples : int, optional
-        The most samples read from a ``tf.data.Dataset`` (``x`` or one in ``datasets``); default 1000. Arrays
-        are used whole.
+        The most samples read from a ``tf.data.Dataset`` (``x`` or one in ``datasets``); by default 1000, or
+        fewer once they pass 256 MB. Arrays are used whole.
     redact : bool
         Keep raw input values out of everything shown (see :mod:`nbviz.compute.redact`); panels read it.
     """

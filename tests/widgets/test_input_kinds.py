@@ -204,3 +204,14 @@ def test_an_unbatched_dataset_of_dicts_is_batched(two_input_model, rng):
     session = Session(two_input_model, tf.data.Dataset.from_tensor_slices({"b": b, "a": a}), max_samples=5)
     np.testing.assert_array_equal(session.x[0], a[:5])
     np.testing.assert_array_equal(session.x[1], b[:5])
+
+
+def test_without_max_samples_a_dataset_is_read_to_a_byte_budget(cancer, monkeypatch):
+    from nbviz.compute import _dataset
+
+    monkeypatch.setattr(_dataset, "DATASET_BYTES", 20 * 30 * 4)  # 20 samples of 30 float32 features
+    dataset, made = _counting_dataset(cancer.x_test, cancer.y_test)
+    session = Session(cancer.model, dataset.batch(8))
+    assert session.n_samples == 24  # the third batch of 8 passes the budget
+    np.testing.assert_array_equal(session.x[0], cancer.x_test[:24])
+    assert Session(cancer.model, dataset.batch(8), max_samples=40).n_samples == 40  # an explicit limit wins
