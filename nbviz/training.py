@@ -216,8 +216,9 @@ class LiveTraining(keras.callbacks.Callback):
 
     Parameters
     ----------
-    monitor : array-like or (x, y), optional
-        Monitoring samples (at most 64 are used); without them only losses are recorded.
+    monitor : array-like, (x, y) or tf.data.Dataset, optional
+        Monitoring samples (at most 64 are used; a dataset yielding (x, y) is read only that far); without
+        them only losses are recorded.
     every : int
         Batches between two records of layer statistics.
     max_fps : float

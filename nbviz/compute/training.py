@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._dataset import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs
 from .probe import Probe
 
@@ -25,8 +26,9 @@ class TrainingRecorder:
 
     Parameters
     ----------
-    monitor : array-like, (x, y) tuple, or None
-        The monitoring samples; at most ``max_monitor`` of them are used. None records losses only.
+    monitor : array-like, (x, y) tuple, tf.data.Dataset, or None
+        The monitoring samples; at most ``max_monitor`` of them are used (a dataset is read only that far).
+        None records losses only.
     every : int
         Record layer statistics every ``every`` training batches (and when fit ends).
     bins : int
@@ -167,6 +169,8 @@ class TrainingRecorder:
     # ----------------------------------------------------------------------------------------- internals
     def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         raw = self._monitor_raw
+        if is_dataset(raw):  # a validation pipeline: its first batches, as far as max_monitor samples
+            raw = take(raw, input_specs(model), self.max_monitor, "monitor")
         x, y = raw if isinstance(raw, tuple) and len(raw) == 2 else (raw, None)
         inputs = as_inputs(input_specs(model), x, "monitor")
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1

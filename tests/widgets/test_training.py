@@ -169,3 +169,20 @@ def test_explorer_shows_the_training_view_and_follows_the_layer(trained):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nbviz.LiveTraining(**kwargs)
+
+
+def test_a_dataset_pipeline_trains_and_monitors():
+    """fit on a tf.data pipeline, monitored by a dataset: the same records as with the same samples as arrays."""
+    import tensorflow as tf
+
+    data = demo.breast_cancer_mlp()
+    train = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train)).batch(32)
+    val = tf.data.Dataset.from_tensor_slices((data.x_test, data.y_test)).batch(10).repeat()  # endless
+    by_dataset = nbviz.LiveTraining(monitor=val, every=5)
+    by_arrays = nbviz.LiveTraining(monitor=(data.x_test[:64], data.y_test[:64]), every=5)
+    data.model.fit(train, epochs=1, callbacks=[by_dataset, by_arrays], verbose=0, shuffle=False)
+    a, b = by_dataset.history, by_arrays.history
+    assert len(a["grad_step"]) >= 3
+    np.testing.assert_array_equal(a["grad_step"], b["grad_step"])
+    np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-6)
+    np.testing.assert_allclose(a["act_mean"], b["act_mean"], rtol=1e-6)
