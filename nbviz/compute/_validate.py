@@ -150,13 +150,21 @@ def _cast(arr: np.ndarray, dtype: str, what: str) -> np.ndarray:
     return arr.astype(target, copy=False)
 
 
-def as_targets(y: Any, n: int, n_outputs: int = 1, name: str = "y") -> list[np.ndarray] | None:
+def as_targets(
+    y: Any, n: int, n_outputs: int = 1, name: str = "y", output_names: list[str] | None = None
+) -> list[np.ndarray] | None:
     """Turn labels into one array per model output (None stays None), checking the sample count.
 
-    With several outputs, ``y`` is a list or tuple in output order; with one, any array-like of labels.
+    With several outputs, ``y`` is a list or tuple in output order, or a dict keyed by ``output_names`` (as
+    ``model.fit`` takes it); with one, any array-like of labels.
     """
     if y is None:
         return None
+    if isinstance(y, Mapping) and output_names:
+        missing = [o for o in output_names if o not in y]
+        if missing or len(y) != len(output_names):
+            raise ValueError(f"{name}: expected a dict with keys {output_names}, got keys {list(y)}")
+        y = [y[o] for o in output_names]
     if n_outputs > 1:
         if not isinstance(y, (list, tuple)) or len(y) != n_outputs:
             raise ValueError(f"{name}: expected a list of {n_outputs} label arrays, one per output, got {_describe(y)}")

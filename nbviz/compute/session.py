@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import keras
@@ -308,7 +308,7 @@ class Session:
             return None
         if self.n_outputs == 1 and self.class_names and _is_strings(y):
             y = _indices_of(y, self.class_names)
-        targets = as_targets(y, self.n_samples, self.n_outputs, name="y")
+        targets = as_targets(y, self.n_samples, self.n_outputs, name="y", output_names=_output_names(self.model))
         assert targets is not None
         first = targets[0]
         if self.probe.is_classifier and first.ndim == 2 and first.shape[1] == self.output_units > 1:
@@ -337,9 +337,19 @@ def _datasets_checked(
         labels = pair[1]
         if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
             labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
+        if isinstance(labels, Mapping):  # keyed by output name, as model.fit takes it: kept in output order
+            labels = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", _output_names(model))
         as_targets(labels, len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
         checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)
     return checked
+
+
+def _output_names(model: keras.Model) -> list[str] | None:
+    """The names ``model.fit`` keys a dict of labels by, or None for a model without symbolic outputs."""
+    try:
+        return list(model.output_names)
+    except (AttributeError, ValueError):
+        return None
 
 
 def _check_max_samples(value: Any) -> int | None:

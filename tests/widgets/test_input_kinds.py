@@ -215,3 +215,17 @@ def test_without_max_samples_a_dataset_is_read_to_a_byte_budget(cancer, monkeypa
     assert session.n_samples == 24  # the third batch of 8 passes the budget
     np.testing.assert_array_equal(session.x[0], cancer.x_test[:24])
     assert Session(cancer.model, dataset.batch(8), max_samples=40).n_samples == 40  # an explicit limit wins
+
+
+def test_labels_of_two_outputs_as_a_list_or_a_dict_by_output_name(two_input_model, rng):
+    a, b = rng.normal(size=(2, 6, 4)).astype("float32")
+    value, label = rng.normal(size=(6, 1)).astype("float32"), rng.integers(0, 3, 6)
+    by_list = Session(two_input_model, [a, b], [value, label])
+    by_dict = Session(two_input_model, [a, b], {"label": label, "value": value})
+    for left, right in zip(by_list.y, by_dict.y):
+        np.testing.assert_array_equal(left, right)
+    pipeline = tf.data.Dataset.from_tensor_slices(((a, b), {"value": value, "label": label})).batch(4)
+    from_data = Session(two_input_model, [a, b], datasets={"pipe": pipeline})
+    np.testing.assert_array_equal(from_data.datasets["pipe"][1][1], label)
+    with pytest.raises(ValueError, match=r"y: expected a dict with keys \['value', 'label'\], got keys \['label'\]"):
+        Session(two_input_model, [a, b], {"label": label})
