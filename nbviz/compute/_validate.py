@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +52,10 @@ def load_model(path: str | os.PathLike[str], name: str = "model") -> keras.Model
     if not file.is_file():
         raise ValueError(f"{name}: expected a path to an existing .keras file, got {str(path)!r}, which does not exist")
     try:
-        return keras.saving.load_model(file, safe_mode=True)
+        with warnings.catch_warnings():
+            # The optimizer's state is restored only once it is built, which exploring never does: not news.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(file, safe_mode=True)
     except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as err:
         raise ValueError(f"{name}: could not load {str(path)!r} with Keras safe mode: {err}") from None
 
