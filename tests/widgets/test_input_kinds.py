@@ -116,19 +116,6 @@ def test_a_dataset_of_strings_dicts_and_named_datasets(cancer, two_input_model, 
     np.testing.assert_array_equal(session.x[1], b)
 
 
-@pytest.mark.parametrize(
-    "build, exc, match",
-    [
-        (lambda d: tf.data.Dataset.from_tensor_slices(d.x_test[:0]).batch(4), ValueError, "x: expected a tf.data"),
-        (lambda d: tf.data.Dataset.from_tensor_slices(d.x_test[:8, :5]).batch(4), ValueError, r"x: expected shape"),
-    ],
-    ids=["empty", "wrong shape"],
-)
-def test_bad_datasets(cancer, build, exc, match):
-    with pytest.raises(exc, match=match):
-        nbviz.explore(cancer.model, build(cancer))
-
-
 def test_a_dataset_with_labels_and_y_as_well_is_refused(cancer):
     dataset = tf.data.Dataset.from_tensor_slices((cancer.x_test, cancer.y_test)).batch(8)
     with pytest.raises(ValueError, match="y: expected None when x is a tf.data.Dataset that yields labels"):
