@@ -337,9 +337,9 @@ def _datasets_checked(
         labels = pair[1]
         if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
             labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
-        if isinstance(labels, Mapping):  # keyed by output name, as model.fit takes it: kept in output order
-            labels = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", _output_names(model))
-        as_targets(labels, len(inputs[0]), n_outputs, name=f"datasets[{name!r}] y")
+        targets = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", _output_names(model))
+        if isinstance(labels, Mapping):  # keyed by output name, as model.fit takes them: kept in output order
+            labels = targets
         checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)
     return checked
 
