@@ -280,8 +280,9 @@ def explore(
         Names of the input features (tabular data) and of the classes.
     max_cells : int
         The most cells one heatmap sends to the browser; larger ones are reduced by blocks.
-    background : array-like, optional
-        Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data).
+    background : array-like or tf.data.Dataset, optional
+        Background samples for SHAP; default 100 samples of ``x`` (a k-means summary for tabular data). A
+        dataset (e.g. the training pipeline) is read as far as ``max_samples`` and summarised the same way.
     training : LiveTraining, optional
         A live training callback: its view becomes the "training" tab, following the Explorer's layer.
     datasets : dict of name -> (x, y) or tf.data.Dataset, optional

@@ -85,8 +85,9 @@ class Session:
         Names of the input features (tabular inputs) and of the output classes.
     max_cells : int
         The most cells any heatmap sends to the browser.
-    background : array-like, optional
-        The SHAP background; default :func:`default_background` of ``x``.
+    background : array-like or tf.data.Dataset, optional
+        The SHAP background, used as given; default :func:`default_background` of ``x``. A dataset's first
+        ``max_samples`` samples are summarised the same way.
     datasets : dict of name -> (x, y) or tf.data.Dataset, optional
         Named datasets for diagnostics; ``(x, y)`` itself joins them as "data" when ``y`` is given.
     max_samples : int, optional
@@ -142,7 +143,13 @@ class Session:
         self._gradients = _LRU(cache_bytes)
         self._dead: dict[str, DeadUnits] | None = None
         self._hidden: frozenset[str] | None = None
-        if background is not None and len(self.x) == 1:
+        # Rows the default background summarises: x, or the first batches of a pipeline given as background.
+        self._background_rows = self.x[0]
+        if is_dataset(background):
+            rows = take(background, input_specs(model), self.max_samples, "background")[0]
+            self._background_rows = as_inputs(input_specs(model), rows, "background")[0]
+            background = None
+        elif background is not None and len(self.x) == 1:
             background = as_inputs(input_specs(model), background, "background")[0]
         self._background = background
         self._explainers: dict[str, ShapExplainer] = {}
@@ -225,7 +232,7 @@ class Session:
     def background(self) -> np.ndarray:
         """The SHAP background, computed on first use (a k-means summary costs a moment on large data)."""
         if self._background is None:
-            self._background = default_background(self.x[0])
+            self._background = default_background(self._background_rows)
         return self._background
 
     def shap_explainer(self, name: str = "auto") -> ShapExplainer:

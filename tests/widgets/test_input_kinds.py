@@ -216,3 +216,13 @@ def test_labels_of_two_outputs_as_a_list_or_a_dict_by_output_name(two_input_mode
     np.testing.assert_array_equal(from_data.datasets["pipe"][1][1], label)
     with pytest.raises(ValueError, match=r"y: expected a dict with keys \['value', 'label'\], got keys \['label'\]"):
         Session(two_input_model, [a, b], {"label": label})
+
+
+def test_a_dataset_as_shap_background_is_summarised_like_x(cancer):
+    from nbviz.compute import default_background
+
+    train = tf.data.Dataset.from_tensor_slices((cancer.x_train, cancer.y_train)).batch(64)
+    session = Session(cancer.model, cancer.x_test[:20], background=train, max_samples=300)
+    np.testing.assert_array_equal(session.background, default_background(cancer.x_train[:300]))
+    given = Session(cancer.model, cancer.x_test[:20], background=cancer.x_train[:7])
+    np.testing.assert_array_equal(given.background, cancer.x_train[:7])  # an array is used as given
