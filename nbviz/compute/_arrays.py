@@ -1,8 +1,9 @@
-"""Read-only result arrays: the compute core's dataclasses are frozen, and so are the arrays inside them."""
+"""Numpy-only helpers of the compute core: read-only result arrays (its dataclasses are frozen, and so are the
+arrays inside them), and the int check its arguments share."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -14,3 +15,8 @@ def frozen(arr: Any, dtype: Any = None) -> np.ndarray:
         out = out.astype(np.float32)
     out.setflags(write=False)
     return out
+
+
+def is_int(value: Any) -> TypeGuard[int | np.integer]:
+    """An int or numpy integer, and not a bool: ``True`` is an int to Python, but surely a mistake as a count."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

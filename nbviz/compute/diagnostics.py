@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import frozen
+from ._arrays import frozen, is_int
 from ._validate import as_inputs, input_specs
 from .probe import Probe
 
@@ -64,7 +64,7 @@ class DatasetReport:
             raise ValueError(f"true: expected a classification report, got task {self.task!r}")
         k = len(self.confusion)
         for arg, value in (("true", true), ("pred", pred)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < k:
+            if not is_int(value) or not 0 <= value < k:
                 raise ValueError(f"{arg}: expected a class index in [0, {k}), got {value!r}")
         return np.flatnonzero((self.true == true) & (self.predicted == pred))
 
@@ -266,9 +266,9 @@ def slice_metrics(
         raise ValueError(f"feature_names: expected {d} names, one per column of x, got {len(names)}")
     if isinstance(feature, str) and names is not None and feature in names:
         feature = names.index(feature)
-    if isinstance(feature, bool) or not isinstance(feature, (int, np.integer)) or not 0 <= feature < d:
+    if not is_int(feature) or not 0 <= feature < d:
         raise ValueError(f"feature: expected a column index in [0, {d}) or a name from feature_names, got {feature!r}")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+    if not is_int(bins) or bins < 1:
         raise ValueError(f"bins: expected a positive int, got {bins!r}")
     probe = _probe_for(model, probe)
     if predicted is None:

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._arrays import is_int
 from ._validate import as_inputs, as_targets, input_specs
 from .diagnostics import DatasetReport, _probe_for, diagnose
 from .probe import Probe
@@ -90,7 +91,7 @@ def findings(
     """
     probe = _probe_for(model, probe)
     model = probe.model  # loaded, when model was the path of a .keras file
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+    if not is_int(limit) or limit < 1:
         raise ValueError(f"limit: expected a positive int, got {limit!r}")
     if datasets is not None and (not isinstance(datasets, Mapping) or not datasets):
         raise TypeError(f"datasets: expected a non-empty dict of name -> (x, y), got {type(datasets).__name__}")

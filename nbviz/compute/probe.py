@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ._arrays import is_int
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .graph import _symbolic_graph, qualified_layers
 
@@ -460,7 +461,7 @@ def _flexible_labels(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
 
 
 def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+    if is_int(target):
         out_index, unit = 0, int(target)
     elif isinstance(target, tuple) and len(target) == 2 and all(isinstance(t, (int, np.integer)) for t in target):
         out_index, unit = int(target[0]), int(target[1])

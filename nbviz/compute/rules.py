@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from ._arrays import is_int
 from .diagnostics import _class_names, _class_probs, _first_output, _probe_for
 from .probe import Probe
 from .redact import quantile_of
@@ -133,7 +134,7 @@ def surrogate_rules(
     Rules
         One rule per leaf (at most ``2 ** max_depth``), most samples first.
     """
-    if isinstance(max_depth, bool) or not isinstance(max_depth, (int, np.integer)) or max_depth < 1:
+    if not is_int(max_depth) or max_depth < 1:
         raise ValueError(f"max_depth: expected an int >= 1, got {max_depth!r}")
     if isinstance(holdout, bool) or not isinstance(holdout, (float, int)) or not 0 < holdout < 1:
         raise ValueError(f"holdout: expected a share strictly between 0 and 1, got {holdout!r}")

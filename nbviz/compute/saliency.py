@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._arrays import is_int
 from ._validate import as_inputs, check_model, input_specs
 from .probe import Gradients, Probe
 
@@ -155,7 +156,7 @@ def _targets(probe: Probe, x: np.ndarray, target: Any) -> np.ndarray:
 
 
 def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"{name}: expected a positive int, got {value!r}")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import keras
 import numpy as np
 
+from ._arrays import is_int
 from ._dataset import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .attribution import Explanation, ShapExplainer, default_background
@@ -158,7 +159,7 @@ class Session:
 
     # ----------------------------------------------------------------------------------------- per sample
     def check_sample(self, sample: Any) -> int:
-        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)):
+        if not is_int(sample):
             raise TypeError(f"sample: expected an int index into x, got {type(sample).__name__}")
         if not 0 <= sample < self.n_samples:
             raise ValueError(f"sample: expected an index in [0, {self.n_samples}), got {sample}")
@@ -362,7 +363,7 @@ def _output_names(model: keras.Model) -> list[str] | None:
 def _check_max_samples(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"max_samples: expected an int or None, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"max_samples: expected at least 1 sample, got {value}")
@@ -370,7 +371,7 @@ def _check_max_samples(value: Any) -> int | None:
 
 
 def _check_max_cells(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"max_cells: expected an int, got {type(value).__name__}")
     if value < 16:
         raise ValueError(f"max_cells: expected at least 16 cells, got {value}")

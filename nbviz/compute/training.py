@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._arrays import is_int
 from ._dataset import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs
 from .probe import Probe
@@ -37,9 +38,9 @@ class TrainingRecorder:
     """
 
     def __init__(self, monitor: Any = None, every: int = 50, bins: int = 30, max_monitor: int = 64) -> None:
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        if not is_int(every) or every < 1:
             raise ValueError(f"every: expected a positive int (batches between records), got {every!r}")
-        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+        if not is_int(bins) or bins < 2:
             raise ValueError(f"bins: expected an int >= 2, got {bins!r}")
         self.every = int(every)
         self.bins = int(bins)
