@@ -120,14 +120,15 @@ class Session:
             raise TypeError(f"redact: expected True or False, got {type(redact).__name__}")
         self.redact = redact
         self.max_samples = _check_max_samples(max_samples)
+        specs = input_specs(model)  # None for a subclassed model
         if is_dataset(x):
-            x, yielded = take(x, input_specs(model), self.max_samples, "x")
+            x, yielded = take(x, specs, self.max_samples, "x")
             if yielded is not None and y is not None:
                 raise ValueError("y: expected None when x is a tf.data.Dataset that yields labels, got labels too")
             y = yielded if y is None else y
         if feature_names is None and hasattr(x, "columns"):  # a pandas DataFrame names its features
             feature_names = [str(c) for c in x.columns]
-        self.x = as_inputs(input_specs(model), x, "x")
+        self.x = as_inputs(specs, x, "x")
         self.n_samples = len(self.x[0])
         self.probe = Probe(model)
         self.graph: ModelGraph = model_graph(model)
@@ -147,11 +148,11 @@ class Session:
         # Rows the default background summarises: x, or the first batches of a pipeline given as background.
         self._background_rows = self.x[0]
         if is_dataset(background):
-            rows = take(background, input_specs(model), self.max_samples, "background")[0]
-            self._background_rows = as_inputs(input_specs(model), rows, "background")[0]
+            rows = take(background, specs, self.max_samples, "background")[0]
+            self._background_rows = as_inputs(specs, rows, "background")[0]
             background = None
         elif background is not None and len(self.x) == 1:
-            background = as_inputs(input_specs(model), background, "background")[0]
+            background = as_inputs(specs, background, "background")[0]
         self._background = background
         self._explainers: dict[str, ShapExplainer] = {}
         self._shap = _LRU(cache_bytes)
@@ -334,14 +335,15 @@ def _datasets_checked(
     if not isinstance(datasets, dict):
         raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
     checked = {}
+    specs = input_specs(model)
     for name, pair in datasets.items():
         if is_dataset(pair):
-            pair = take(pair, input_specs(model), max_samples, f"datasets[{name!r}]")
+            pair = take(pair, specs, max_samples, f"datasets[{name!r}]")
             if pair[1] is None:
                 raise ValueError(f"datasets[{name!r}]: expected a tf.data.Dataset of (x, y), got one without labels")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"datasets[{name!r}]: expected an (x, y) pair, got {type(pair).__name__}")
-        inputs = as_inputs(input_specs(model), pair[0], f"datasets[{name!r}] x")
+        inputs = as_inputs(specs, pair[0], f"datasets[{name!r}] x")
         labels = pair[1]
         if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
             labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
