@@ -31,6 +31,7 @@ from tests.browser.lab import (  # noqa: E402
     start_lab,
     visible_panel,
     wait_for_settled,
+    wait_for_title,
 )
 
 TARGET = 0.150  # seconds
@@ -66,9 +67,7 @@ def measure(page: Any, changes: int) -> list[float]:
     ex.get_by_role("tab", name="Activations", exact=True).click()
     panel = visible_panel(ex)
     ex.locator(".widget-dropdown select").first.select_option(label="conv2 (Conv2D)")
-    page.wait_for_function(
-        "el => el.textContent.startsWith('conv2 output')", arg=panel.locator("text.mainheading").first.element_handle()
-    )
+    wait_for_title(panel, "conv2 output", prefix=True)
     wait_for_settled(panel)
     page.evaluate(SETUP)
     readout = ex.locator(".widget-readout").first

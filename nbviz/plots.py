@@ -2,10 +2,12 @@
 
 Every ``show`` assigns new arrays to the existing marks inside ``hold_sync`` (one message per widget), sends
 float32 only, and never creates a widget: the count of live widgets stays constant however often it runs.
+Each plot is displayed as ``.widget``: its title above its ``.figure``.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import bqplot as bq
@@ -16,6 +18,7 @@ import numpy as np
 DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
 GREYS = ["#ffffff", "#000000"]
 _EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
+_TITLE_STYLE = "text-align:center; font: var(--bq-mainheading-font, 16px sans-serif)"  # as bqplot's own titles
 
 
 def _ramp(vmin: float, vmax: float) -> list[str]:
@@ -31,7 +34,33 @@ def _f32(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-class HeatmapPlot:
+class _Titled:
+    """A figure under a title that ipywidgets draws, not bqplot.
+
+    bqplot 0.13's Figure view writes ``title`` when its first render starts but listens for changes only
+    once that render has finished (bqplot issue #640). A title set in between was lost: "run all" on the
+    quickstart, whose second cell changes the layer while the first cell's Explorer is still being drawn,
+    left conv1's title over conv2's weights (seen in 3 of 4 cold page loads with 100 ms network latency).
+    An HTML widget applies every change, whenever it arrives.
+    """
+
+    figure: bq.Figure
+    title_text: str
+
+    def _titled(self, title: str, width: str) -> None:
+        self.title = widgets.HTML(layout=widgets.Layout(width=width, margin="0"))
+        self.title.add_class("nbviz-title")
+        self.set_title(title)
+        self.widget = widgets.VBox([self.title, self.figure])
+        self.widget.add_class("nbviz-plot")
+
+    def set_title(self, text: str) -> None:
+        """Show ``text`` as the title (a message is sent only when it changed)."""
+        self.title_text = text
+        self.title.value = f'<div style="{_TITLE_STYLE}">{html.escape(text)}</div>'
+
+
+class HeatmapPlot(_Titled):
     """A heatmap with a colour bar; NaN cells (gutters between tiles) are drawn in light grey.
 
     Parameters
@@ -68,10 +97,10 @@ class HeatmapPlot:
         self.figure = bq.Figure(
             marks=[self.mark],
             axes=axes,
-            title=title,
-            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
+            fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
+        self._titled(title, size[0])
 
     def show(self, image: np.ndarray, vmin: float, vmax: float, title: str | None = None) -> None:
         """Draw a 2-D array; ``vmin``/``vmax`` set the colour range."""
@@ -83,7 +112,7 @@ class HeatmapPlot:
         image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
         image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
         rows, cols = image.shape
-        with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
+        with self.mark.hold_sync(), self.color_scale.hold_sync():
             if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
                 self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
             self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
@@ -93,8 +122,8 @@ class HeatmapPlot:
             self.mark.x = np.arange(cols, dtype=np.float32)
             self.mark.y = np.arange(rows, dtype=np.float32)
             self.mark.color = image
-            if title is not None:
-                self.figure.title = title
+        if title is not None:
+            self.set_title(title)
 
     @property
     def shown(self) -> np.ndarray:
@@ -102,7 +131,7 @@ class HeatmapPlot:
         return np.asarray(self.mark.color)
 
 
-class BarsPlot:
+class BarsPlot(_Titled):
     """Bars coloured by their sign and size (blue negative, red positive), one per value.
 
     Parameters
@@ -132,10 +161,10 @@ class BarsPlot:
         self.figure = bq.Figure(
             marks=[self.mark],
             axes=[index_axis, value_axis],
-            title=title,
-            fig_margin={"top": 40, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
+            fig_margin={"top": 10, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
+        self._titled(title, size[0])
 
     def show(
         self,
@@ -153,13 +182,13 @@ class BarsPlot:
         finite = color[np.isfinite(color)]
         m = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
         x = np.asarray(labels) if labels is not None else np.arange(len(values), dtype=np.float32)
-        with self.mark.hold_sync(), self.color_scale.hold_sync(), self.figure.hold_sync():
+        with self.mark.hold_sync(), self.color_scale.hold_sync():
             self.color_scale.min, self.color_scale.max = -m, m
             self.mark.x = x
             self.mark.y = values
             self.mark.color = color
-            if title is not None:
-                self.figure.title = title
+        if title is not None:
+            self.set_title(title)
 
     @property
     def shown(self) -> np.ndarray:
@@ -201,7 +230,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarra
     return (rgb.clip(0, 1) * 255).astype(np.uint8)
 
 
-class ImagePlot:
+class ImagePlot(_Titled):
     """A picture made in Python, shown through bqplot's Image mark.
 
     bqplot 0.13 redraws an Image mark only when it gets a new ``ipywidgets.Image``, so each ``show`` assigns a
@@ -214,17 +243,16 @@ class ImagePlot:
         self.mark = bq.Image(image=self.image_widget, scales=scales, x=[0.0, 1.0], y=[0.0, 1.0])
         self.figure = bq.Figure(
             marks=[self.mark],
-            title=title,
-            fig_margin={"top": 40, "bottom": 10, "left": 10, "right": 10},
+            fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
+        self._titled(title, size[0])
 
     def show(self, rgb: np.ndarray, title: str | None = None) -> None:
         old = self.image_widget
         self.image_widget = widgets.Image(value=png(rgb), format="png")
-        with self.mark.hold_sync(), self.figure.hold_sync():
-            self.mark.image = self.image_widget
-            if title is not None:
-                self.figure.title = title
+        self.mark.image = self.image_widget
+        if title is not None:
+            self.set_title(title)
         old.layout.close()  # each Image brings its own Layout widget: close both
         old.close()

@@ -30,10 +30,10 @@ class SampleView:
         else:
             self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)
         self.text = widgets.HTML()
-        self.widget = widgets.VBox([self.plot.figure, self.text], layout=widgets.Layout(width="310px"))
+        self.widget = widgets.VBox([self.plot.widget, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
         if session.redact:
-            self.plot.figure.layout.display = "none"
+            self.plot.widget.layout.display = "none"
 
     def show(self, sample: int) -> None:
         session = self.session

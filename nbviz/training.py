@@ -124,7 +124,7 @@ class TrainingView:
             [
                 widgets.HBox([self.pause, self.status]),
                 widgets.HBox([self.loss_figure, self.metric_figure]),
-                widgets.HBox([self.grad_map.figure, widgets.VBox([self.layer_choice, self.hist_map.figure])]),
+                widgets.HBox([self.grad_map.widget, widgets.VBox([self.layer_choice, self.hist_map.widget])]),
                 widgets.HBox([self.ratio_figure, self.activations]),
             ]
         )

@@ -18,7 +18,7 @@ class ActivationFigure:
     def __init__(self, title: str) -> None:
         self.heatmap = HeatmapPlot(title, size=("400px", "340px"))
         self.bars = BarsPlot(title, size=("400px", "280px"))
-        self.widget = widgets.Box([self.heatmap.figure, self.bars.figure])
+        self.widget = widgets.Box([self.heatmap.widget, self.bars.widget])
         self.view: ActivationView | None = None
 
     @property
@@ -28,7 +28,7 @@ class ActivationFigure:
     def hide(self) -> np.ndarray:
         """Show neither figure (redact mode withholds this output); returns the (no) values shown."""
         self.view = None
-        self.heatmap.figure.layout.display = self.bars.figure.layout.display = "none"
+        self.heatmap.widget.layout.display = self.bars.widget.layout.display = "none"
         return np.zeros(0, np.float32)
 
     def show(self, a: np.ndarray, max_cells: int, title: str, labels: list[str] | None = None) -> np.ndarray:
@@ -44,8 +44,8 @@ class ActivationFigure:
                 f", {view.grid[0]}x{view.grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if view.grid != (1, 1) else ""
             )
             self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{grid}")
-        self.heatmap.figure.layout.display = "none" if view.kind == "bars" else None
-        self.bars.figure.layout.display = None if view.kind == "bars" else "none"
+        self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
+        self.bars.widget.layout.display = None if view.kind == "bars" else "none"
         return view.values
 
 

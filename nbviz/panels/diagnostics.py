@@ -89,7 +89,7 @@ class DiagnosticsPanel(Panel):
         self.slice_feature.observe(lambda change: self.refresh(), names="value")
         self.slice_plot = BarsPlot("metric per quantile slice", horizontal=True, size=("380px", "260px"))
         slices = widgets.VBox(
-            [self.slice_feature, self.slice_plot.figure], layout=widgets.Layout(display=None if tabular else "none")
+            [self.slice_feature, self.slice_plot.widget], layout=widgets.Layout(display=None if tabular else "none")
         )
         self.misclassified = widgets.Checkbox(value=False, description="slider: misclassified samples only")
         self.misclassified.observe(self._filter, names="value")
@@ -97,7 +97,7 @@ class DiagnosticsPanel(Panel):
         return [
             widgets.HBox([self.dataset, self.misclassified]),
             self.table,
-            widgets.HBox([self.cm_figure, self.recall_plot.figure, self.precision_plot.figure]),
+            widgets.HBox([self.cm_figure, self.recall_plot.widget, self.precision_plot.widget]),
             widgets.HBox([self.calibration_figure, slices]),
         ]
 

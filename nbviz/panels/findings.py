@@ -27,7 +27,7 @@ class FindingsPanel(Panel):
         self.finding_list.observe(self._clicked, names="value")
         self.evidence = BarsPlot("evidence figure per finding", horizontal=True, size=("460px", "260px"))
         self.found: list[Finding] | None = None
-        return [self.summary, self.finding_list, self.evidence.figure]
+        return [self.summary, self.finding_list, self.evidence.widget]
 
     @property
     def figure(self):  # noqa: ANN201 - bqplot.Figure

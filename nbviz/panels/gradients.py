@@ -37,7 +37,7 @@ class GradientsPanel(Panel):
         return [
             self.weight_view.widget,
             widgets.HBox([self.output_view.widget, self.saliency_view.widget]),
-            self.norms_plot.figure,
+            self.norms_plot.widget,
         ]
 
     @property

@@ -32,7 +32,7 @@ class RulesPanel(Panel):
         self.rules: Rules | None = None
         self._features: np.ndarray | None = None
         self._cache: dict[tuple[int, str | None], tuple[Rules, np.ndarray]] = {}
-        return [widgets.HBox([self.depth, self.on_layer]), self.summary, self.rule_list, self.coverage.figure]
+        return [widgets.HBox([self.depth, self.on_layer]), self.summary, self.rule_list, self.coverage.widget]
 
     @property
     def figure(self):  # noqa: ANN201 - bqplot.Figure

@@ -39,12 +39,12 @@ class SaliencyPanel(Panel):
         self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"))
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
-        self.heatmap.figure.layout.display = self.overlay.figure.layout.display = "none" if self.tabular else None
-        self.bars.figure.layout.display = None if self.tabular else "none"
+        self.heatmap.widget.layout.display = self.overlay.widget.layout.display = "none" if self.tabular else None
+        self.bars.widget.layout.display = None if self.tabular else "none"
         self._cache = _LRU(64 * 2**20)
         return [
             widgets.HBox([self.method, self.class_choice]),
-            widgets.HBox([self.heatmap.figure, self.overlay.figure, self.bars.figure]),
+            widgets.HBox([self.heatmap.widget, self.overlay.widget, self.bars.widget]),
         ]
 
     @property
@@ -101,7 +101,7 @@ class SaliencyPanel(Panel):
         lo = -m if float(np.nanmin(shown)) < 0 else 0.0
         self.heatmap.show(shown, lo, m, title=what)
         # The overlay is a picture of the input itself: redact mode leaves it out.
-        self.overlay.figure.layout.display = "none" if session.redact else None
+        self.overlay.widget.layout.display = "none" if session.redact else None
         if not session.redact:
             image = x[0].mean(axis=-1) if x[0].ndim == 3 else x[0]
             self.overlay.show(overlay(image.reshape(-1, image.shape[-1]), np.abs(shown)), title="over the input")

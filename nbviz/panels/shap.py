@@ -84,10 +84,10 @@ class ShapPanel(Panel):
         return [
             widgets.HBox([self.explainer_choice, self.class_choice, self.top_k]),
             self.info,
-            self.local_plot.figure,
+            self.local_plot.widget,
             widgets.HBox([self.subset, self.run_button, self.cancel_button, self.progress]),
             self.global_status,
-            widgets.HBox([self.importance_plot.figure, self.beeswarm_figure]),
+            widgets.HBox([self.importance_plot.widget, self.beeswarm_figure]),
         ]
 
     def _build_beeswarm(self) -> None:

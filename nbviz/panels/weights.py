@@ -32,7 +32,7 @@ class TensorView:
         self.selector.observe(on_select, names="value")
         self.heatmap = HeatmapPlot(kind)
         self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"))
-        self.widget = widgets.VBox([self.selector, widgets.HBox([self.heatmap.figure, self.histogram.figure])])
+        self.widget = widgets.VBox([self.selector, widgets.HBox([self.heatmap.widget, self.histogram.widget])])
 
     @property
     def index(self) -> int:

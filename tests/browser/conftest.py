@@ -84,6 +84,13 @@ class BrowserPage:
         self.console = Console().attach(self.page)
         self.reported = 0
 
+    def slow_network(self, latency_ms: float) -> None:
+        """Delay every HTTP request of this page by ``latency_ms``, as on Binder (Chromium's own emulation)."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Network.enable")
+        conditions = {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1}
+        cdp.send("Network.emulateNetworkConditions", conditions)
+
     def rendered(self) -> None:
         """The page has rendered: from now on every widget error counts (see lab.BQPLOT_AXIS_RACE)."""
         self.console.ready = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -220,6 +221,22 @@ def explorer(page: Any) -> Any:
 def visible_panel(explorer: Any) -> Any:
     """The tab panel shown now (Lumino hides the others with lm-mod-hidden)."""
     return explorer.locator(".widget-tab-contents > .widget-box:not(.lm-mod-hidden)")
+
+
+def plot_title(root: Any) -> Any:
+    """The title of the first plot under ``root`` (nbviz draws it as HTML above the figure: ``.nbviz-title``)."""
+    return root.locator(".nbviz-title").first
+
+
+def wait_for_title(root: Any, text: str, prefix: bool = False, timeout_ms: float = 30_000) -> None:
+    """Wait until the first plot title under ``root`` reads ``text`` (or starts with it, if ``prefix``).
+
+    The locator is resolved again at every poll, so the wait cannot hold on to an element that was replaced.
+    """
+    from playwright.sync_api import expect
+
+    expected = re.compile("^" + re.escape(text)) if prefix else text
+    expect(plot_title(root)).to_have_text(expected, timeout=timeout_ms)
 
 
 def heatmap_hrefs(root: Any) -> list[str]:

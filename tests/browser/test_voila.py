@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from .conftest import BrowserPage, screenshot_on_failure
-from .lab import explorer, visible_panel, wait_for_new_heatmap, wait_for_settled
+from .lab import explorer, visible_panel, wait_for_new_heatmap, wait_for_settled, wait_for_title
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +43,7 @@ def test_voila_shows_the_explorer_and_follows_the_layer_dropdown(voila: BrowserP
     assert select.locator("option").count() == 8
     assert ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip() == "Activations"
     panel = visible_panel(ex)
-    title = panel.locator("text.mainheading").first
-    page.wait_for_function(
-        "el => el.textContent.startsWith('conv2 output')", arg=title.element_handle(), timeout=TIMEOUT
-    )
+    wait_for_title(panel, "conv2 output", prefix=True, timeout_ms=TIMEOUT)
     wait_for_new_heatmap(panel, [], TIMEOUT)
     before = wait_for_settled(panel)
     page.screenshot(path=artifacts / "voila-0-conv2.png")
@@ -54,9 +51,7 @@ def test_voila_shows_the_explorer_and_follows_the_layer_dropdown(voila: BrowserP
     select.select_option(label="conv1 (Conv2D)")
 
     after = wait_for_new_heatmap(panel, before, TIMEOUT)
-    page.wait_for_function(
-        "el => el.textContent.startsWith('conv1 output')", arg=title.element_handle(), timeout=TIMEOUT
-    )
+    wait_for_title(panel, "conv1 output", prefix=True, timeout_ms=TIMEOUT)
     page.screenshot(path=artifacts / "voila-1-conv1.png")
     assert set(after) != set(before)
     assert select.input_value() == "conv1 (Conv2D)"

@@ -87,7 +87,7 @@ def test_redact_hides_input_like_layers_and_keeps_learned_ones(digits):
         else:  # a learned layer's activations are shown exactly as without redact
             np.testing.assert_array_equal(redacted.values, shown.values)
     assert ex.sample_view.values.size == 0
-    assert ex.sample_view.plot.figure.layout.display == "none"
+    assert ex.sample_view.plot.widget.layout.display == "none"
     assert "redact=True" in ex.sample_view.text.value
 
 
