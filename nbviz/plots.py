@@ -66,7 +66,7 @@ class HeatmapPlot(_Titled):
     Parameters
     ----------
     title : str
-        Figure title.
+        Shown above the figure (see ``_Titled``).
     colors : list of str, optional
         A fixed colour ramp (``GREYS`` for input images); by default zero is white (see ``_ramp``).
     size : (width, height) in CSS units
