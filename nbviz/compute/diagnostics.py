@@ -16,7 +16,7 @@ import numpy as np
 
 from ._arrays import frozen, is_int
 from ._validate import as_inputs, input_specs
-from .probe import Probe
+from .probe import Probe, probe_for
 
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
 
@@ -92,16 +92,6 @@ class SliceReport:
 
 
 # --------------------------------------------------------------------------------------------- shared helpers
-def _probe_for(model: Any, probe: Probe | None) -> Probe:
-    if probe is None:
-        return Probe(model)
-    if not isinstance(probe, Probe):
-        raise TypeError(f"probe: expected an nbviz Probe, got {type(probe).__name__}")
-    if probe.model is not model:
-        raise ValueError(f"probe: expected a Probe of model {getattr(model, 'name', model)!r}, got one of another")
-    return probe
-
-
 def _first_output(probe: Probe, x: Any) -> np.ndarray:
     """The model's first output for ``x`` as float32 (n, units), in chunks so a large dataset fits in memory."""
     inputs = as_inputs(input_specs(probe.model), x)
@@ -173,7 +163,7 @@ def diagnose(
     dict of str -> DatasetReport
         One report per dataset, in the order given.
     """
-    probe = _probe_for(model, probe)
+    probe = probe_for(model, probe)
     if not isinstance(datasets, Mapping) or not datasets:
         raise TypeError(f"datasets: expected a non-empty dict of name -> (x, y), got {type(datasets).__name__}")
     reports = {}
@@ -270,7 +260,7 @@ def slice_metrics(
         raise ValueError(f"feature: expected a column index in [0, {d}) or a name from feature_names, got {feature!r}")
     if not is_int(bins) or bins < 1:
         raise ValueError(f"bins: expected a positive int, got {bins!r}")
-    probe = _probe_for(model, probe)
+    probe = probe_for(model, probe)
     if predicted is None:
         out = _first_output(probe, arr)
         predicted = np.argmax(_class_probs(out), axis=1) if probe.is_classifier else out

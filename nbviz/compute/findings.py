@@ -15,8 +15,8 @@ import numpy as np
 
 from ._arrays import is_int
 from ._validate import as_inputs, as_targets, input_specs
-from .diagnostics import DatasetReport, _probe_for, diagnose
-from .probe import Probe
+from .diagnostics import DatasetReport, diagnose
+from .probe import Probe, probe_for
 
 __all__ = ["Finding", "findings"]
 
@@ -89,7 +89,7 @@ def findings(
     list of Finding
         Most severe first (critical, warning, info); an empty list for a healthy model.
     """
-    probe = _probe_for(model, probe)
+    probe = probe_for(model, probe)
     model = probe.model  # loaded, when model was the path of a .keras file
     if not is_int(limit) or limit < 1:
         raise ValueError(f"limit: expected a positive int, got {limit!r}")

@@ -313,6 +313,18 @@ class Probe:
         return loss_grads
 
 
+def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
+    """``probe`` when it is a Probe of ``model`` (its traced functions are reused), a new Probe when None."""
+    if probe is None:
+        return Probe(model)
+    if not isinstance(probe, Probe):
+        raise TypeError(f"probe: expected a nbviz Probe or None, got {type(probe).__name__}")
+    if probe.model is not model:
+        name = getattr(model, "name", model)
+        raise ValueError(f"probe: expected a Probe of model {name!r}, got one of {probe.model.name!r}")
+    return probe
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
     """Labels (n,) for an output (n, 1), or (n, 1) for (n,): made the same rank, as Keras's own loss does in fit."""

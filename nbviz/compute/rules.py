@@ -15,8 +15,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ._arrays import is_int
-from .diagnostics import _class_names, _class_probs, _first_output, _probe_for
-from .probe import Probe
+from .diagnostics import _class_names, _class_probs, _first_output
+from .probe import Probe, probe_for
 from .redact import quantile_of
 
 __all__ = ["REGRESSION_TOLERANCE", "Rule", "Rules", "surrogate_rules"]
@@ -159,7 +159,7 @@ def surrogate_rules(
     if len(names) != d:
         raise ValueError(f"feature_names: expected {d} names, one per feature column, got {len(names)}")
 
-    probe = _probe_for(model, probe)
+    probe = probe_for(model, probe)
     out = _first_output(probe, x)
     if len(out) != n:
         raise ValueError(f"features: expected {len(out)} rows, one per sample of x, got {n}")

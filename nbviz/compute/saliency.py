@@ -8,9 +8,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import is_int
+from ._arrays import frozen, is_int
 from ._validate import as_inputs, check_model, input_specs
-from .probe import Gradients, Probe
+from .probe import Gradients, Probe, probe_for
 
 METHODS = ("gradient", "smoothgrad", "integrated_gradients", "gradcam", "gradcam++")
 _CAM = ("gradcam", "gradcam++")
@@ -75,9 +75,7 @@ def saliency(
         out = _integrated(probe, x, targets, _baseline(baseline, x), _count(steps, "steps"))
     else:
         out = _gradcam(probe, x, targets, _cam_layer(probe, x, layer, method), plus=method == "gradcam++")
-    result = np.asarray(out, dtype=np.float32)
-    result.setflags(write=False)
-    return result
+    return frozen(out, np.float32)
 
 
 def integrated_gradients(
@@ -112,13 +110,7 @@ def integrated_gradients(
 
 # --------------------------------------------------------------------------------------------- checks
 def _prepare(model: Any, x: Any, probe: Probe | None) -> tuple[Probe, np.ndarray]:
-    check_model(model)
-    if probe is None:
-        probe = Probe(model)
-    elif not isinstance(probe, Probe):
-        raise TypeError(f"probe: expected a nbviz Probe or None, got {type(probe).__name__}")
-    elif probe.model is not model:
-        raise ValueError(f"probe: expected a Probe of model {model.name!r}, got one of {probe.model.name!r}")
+    probe = probe_for(check_model(model), probe)
     inputs = as_inputs(input_specs(model), x, "x")
     if len(inputs) != 1:
         raise ValueError(f"model: expected a model with one input for saliency, got {len(inputs)} inputs")
