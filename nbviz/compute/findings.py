@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import is_int
+from ._arrays import is_int, l2_norm
 from ._validate import as_inputs, as_targets, input_specs
 from .diagnostics import DatasetReport, diagnose
 from .probe import Probe, probe_for
@@ -199,7 +199,7 @@ def _gradient_checks(probe: Probe, weight_grads: Mapping[str, list[np.ndarray]])
     for name, layer in _layers(probe).items():
         grads = [g for v, g in zip(layer.weights, weight_grads.get(name, [])) if v.trainable]
         if grads:  # a layer with no trainable weights (Normalization, pooling) has nothing to learn
-            norms[name] = float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads)))
+            norms[name] = l2_norm(*grads)
     finite = [v for v in norms.values() if np.isfinite(v)]  # NaN norms are reported by the NaN checks
     if not finite:
         return []

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import is_int
+from ._arrays import is_int, l2_norm
 from ._dataset import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs
 from .probe import Probe
@@ -114,14 +114,12 @@ class TrainingRecorder:
         norms, ratios, means, stds, dead = [], [], [], [], []
         for name in self.layers:
             layer = self.probe.layers[name]
-            norms.append(float(np.sqrt(sum(_squares(g) for g in grads.weights[name]))))
+            norms.append(l2_norm(*grads.weights[name]))
             weights = layer.get_weights()
             current = np.concatenate([np.ravel(w) for w in weights]).astype(np.float64)
             previous = self._previous.get(name)
-            size = float(np.sqrt(_squares(current)))
-            ratios.append(
-                np.nan if previous is None or size == 0 else float(np.sqrt(_squares(current - previous))) / size
-            )
+            size = l2_norm(current)
+            ratios.append(np.nan if previous is None or size == 0 else l2_norm(current - previous) / size)
             self._previous[name] = current
             self._histogram(name, np.ravel(weights[0]))  # the first tensor: the kernel
             out = acts[name]
@@ -193,13 +191,6 @@ class TrainingRecorder:
         # Equal bins given as a count and a range take numpy's fast path (explicit edges would sort the values).
         counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=self.bins, range=(edges[0], edges[-1]))
         self.weight_hist.setdefault(name, []).append(counts)
-
-
-def _squares(values: np.ndarray) -> float:
-    """The sum of squares, without BLAS: ``np.linalg.norm`` calls OpenBLAS, whose worker thread then spins for
-    a while and took a core from TensorFlow's training step (fits with LiveTraining were 40% slower on 2 cores;
-    with OPENBLAS_NUM_THREADS=1, or this, 0-3%)."""
-    return float(np.sum(np.square(values, dtype=np.float64)))
 
 
 def _own_weights(layer: Any) -> bool:

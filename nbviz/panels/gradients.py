@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
+from ..compute._arrays import l2_norm
 from ..plots import BarsPlot
 from .activations import ActivationFigure
 from .base import Panel, State
@@ -13,7 +14,7 @@ from .weights import TensorView, weight_label
 
 def gradient_norms(weights: dict[str, list[np.ndarray]], layers: list[str]) -> np.ndarray:
     """L2 norm of all weight gradients of each layer, in the order of ``layers``."""
-    return np.array([np.sqrt(sum(float(np.sum(np.square(g))) for g in weights[name])) for name in layers], np.float64)
+    return np.array([l2_norm(*weights[name]) for name in layers], np.float64)
 
 
 class GradientsPanel(Panel):
