@@ -12,7 +12,7 @@ import numpy as np
 
 from ._arrays import is_int
 from ._dataset import is_dataset, take
-from ._validate import as_inputs, as_targets, input_specs, resolve_model
+from ._validate import InputSpecs, as_inputs, as_targets, input_specs, resolve_model
 from .attribution import Explanation, ShapExplainer, default_background
 from .display import DeadUnits, dead_units
 from .graph import ModelGraph, model_graph
@@ -140,7 +140,7 @@ class Session:
         self.class_names = _check_names(class_names, "class_names", self._n_classes())
         self.feature_names = _check_names(feature_names, "feature_names", self._n_features())
         self.y = self._labels(y)
-        self.datasets = self._datasets(datasets)
+        self.datasets = self._datasets(datasets, specs)
         self._activations = _LRU(cache_bytes)
         self._gradients = _LRU(cache_bytes)
         self._dead: dict[str, DeadUnits] | None = None
@@ -303,10 +303,10 @@ class Session:
     def _n_features(self) -> int | None:
         return self.x[0].shape[-1] if len(self.x) == 1 and self.x[0].ndim == 2 else None
 
-    def _datasets(self, datasets: Any) -> dict[str, tuple[Any, Any]]:
+    def _datasets(self, datasets: Any, specs: InputSpecs | None) -> dict[str, tuple[Any, Any]]:
         named = {}
         if datasets is not None:
-            named = _datasets_checked(self.model, datasets, self.n_outputs, self.max_samples, self.class_names)
+            named = _datasets_checked(self.model, specs, datasets, self.n_outputs, self.max_samples, self.class_names)
         if self.y is not None:
             own = self.x[0] if len(self.x) == 1 else self.x
             named = {"data": (own, self.y[0] if len(self.y) == 1 else self.y), **named}
@@ -330,12 +330,17 @@ class Session:
 
 
 def _datasets_checked(
-    model: keras.Model, datasets: Any, n_outputs: int, max_samples: int | None, class_names: list[str] | None
+    model: keras.Model,
+    specs: InputSpecs | None,
+    datasets: Any,
+    n_outputs: int,
+    max_samples: int | None,
+    class_names: list[str] | None,
 ) -> dict[str, tuple[Any, Any]]:
     if not isinstance(datasets, dict):
         raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
     checked = {}
-    specs = input_specs(model)
+    output_names = _output_names(model)
     for name, pair in datasets.items():
         if is_dataset(pair):
             pair = take(pair, specs, max_samples, f"datasets[{name!r}]")
@@ -347,7 +352,7 @@ def _datasets_checked(
         labels = pair[1]
         if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
             labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
-        targets = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", _output_names(model))
+        targets = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", output_names)
         if isinstance(labels, Mapping):  # keyed by output name, as model.fit takes them: kept in output order
             labels = targets
         checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)

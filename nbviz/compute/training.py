@@ -169,11 +169,11 @@ class TrainingRecorder:
 
     # ----------------------------------------------------------------------------------------- internals
     def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        raw = self._monitor_raw
+        raw, specs = self._monitor_raw, input_specs(model)
         if is_dataset(raw):  # a validation pipeline: its first batches, as far as max_monitor samples
-            raw = take(raw, input_specs(model), self.max_monitor, "monitor")
+            raw = take(raw, specs, self.max_monitor, "monitor")
         x, y = raw if isinstance(raw, tuple) and len(raw) == 2 else (raw, None)
-        inputs = as_inputs(input_specs(model), x, "monitor")
+        inputs = as_inputs(specs, x, "monitor")
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
         targets = as_targets(y, len(inputs[0]), n_outputs, name="monitor")
         if targets is None and self.probe is not None and not self.probe.is_classifier:
