@@ -23,6 +23,14 @@ def error_html(context: str, err: BaseException) -> str:
     )
 
 
+def offer(select: widgets.Select, options: list[tuple[str, int]], on_click: Callable[[Any], None]) -> None:
+    """New options for a list that a person clicks, none chosen; ``on_click`` does not see the change."""
+    select.unobserve(on_click, names="value")
+    select.options = options
+    select.value = None
+    select.observe(on_click, names="value")
+
+
 @dataclass(frozen=True)
 class State:
     """What the Explorer shows: the single source of truth is the Explorer's traitlets, copied here."""

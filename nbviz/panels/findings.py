@@ -9,7 +9,7 @@ import numpy as np
 
 from ..compute.findings import Finding, findings
 from ..plots import BarsPlot
-from .base import Panel, State
+from .base import Panel, State, offer
 
 ICONS = {"critical": "\u26d4", "warning": "\u26a0", "info": "\u2139"}
 
@@ -52,10 +52,7 @@ class FindingsPanel(Panel):
             "Nothing alarming found." if not found else ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         ) + " Click a finding to open the panel that shows it."
         options = [(f"{ICONS[f.severity]} {f.message}", i) for i, f in enumerate(found)]
-        self.finding_list.unobserve(self._clicked, names="value")
-        self.finding_list.options = options
-        self.finding_list.value = None
-        self.finding_list.observe(self._clicked, names="value")
+        offer(self.finding_list, options, self._clicked)
         self.values = np.array([f.value for f in found], dtype=np.float32)
         if found:
             self.evidence.show(

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..compute.rules import Rules, surrogate_rules
 from ..plots import BarsPlot
-from .base import Panel, State
+from .base import Panel, State, offer
 
 
 class RulesPanel(Panel):
@@ -79,10 +79,7 @@ class RulesPanel(Panel):
             )
         )
         options = [(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)", i) for i, r in enumerate(rules.rules)]
-        self.rule_list.unobserve(self._rule_clicked, names="value")
-        self.rule_list.options = options
-        self.rule_list.value = None
-        self.rule_list.observe(self._rule_clicked, names="value")
+        offer(self.rule_list, options, self._rule_clicked)
         self.values = np.array([r.samples for r in rules.rules], dtype=np.float32)
         self.coverage.show(self.values[::-1], labels=np.array([f"rule {i + 1}" for i in range(len(rules.rules))])[::-1])
         return ""
