@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import pytest
@@ -189,9 +191,12 @@ def test_gradcam_has_the_closed_form_on_the_region_model(region_model, rng, meth
     assert (saliency(model, x, method, target=1, layer="conv") == 0).all()
 
 
-def _reference_cam(acts: np.ndarray, grads: np.ndarray, score: np.ndarray, plus: bool) -> np.ndarray:
-    """Grad-CAM(++) transcribed from tf-keras-vis (with its exp(score) factor, divided out at the end)."""
-    if not plus:
+def _reference_cam(acts: Any, grads: Any, probs: Any, target: np.ndarray, method: str) -> np.ndarray:
+    """Grad-CAM(++) transcribed from tf-keras-vis (with its exp(score) factor, divided out at the end), from a
+    layer's activations, the gradients of the score there, and the probabilities whose ``target`` is the score."""
+    acts, grads = np.asarray(acts, np.float64), np.asarray(grads, np.float64)
+    score = _rows(np.asarray(probs), target)
+    if method == "gradcam":
         return np.maximum(np.einsum("nhwc,nc->nhw", acts, grads.mean(axis=(1, 2))), 0)
     e = np.exp(score)[:, None, None, None]
     first = e * grads
@@ -213,12 +218,7 @@ def test_gradcam_matches_a_reference_on_the_demo_cnn(cnn, method):
         acts, probs = conv(x)
         score = tf.reduce_sum(tf.gather(probs, target, axis=1, batch_dims=1))
     grads = tape.gradient(score, acts)
-    expected = _reference_cam(
-        np.asarray(acts, np.float64),
-        np.asarray(grads, np.float64),
-        _rows(np.asarray(probs), target),
-        method != "gradcam",
-    )
+    expected = _reference_cam(acts, grads, probs, target, method)
     cam = saliency(model, x, method, layer="conv2", probe=probe)
     assert cam.shape == (8, 8, 8)
     np.testing.assert_allclose(cam, expected, rtol=1e-4, atol=1e-6 * expected.max())
@@ -248,12 +248,7 @@ def test_gradcam_on_a_layer_inside_a_nested_model(nested_model, rng, method):
         probs = model.get_layer("probs")(model.get_layer("head")(h))
         score = tf.reduce_sum(tf.gather(probs, target, axis=1, batch_dims=1))
     grads = tape.gradient(score, acts)
-    expected = _reference_cam(
-        np.asarray(acts, np.float64),
-        np.asarray(grads, np.float64),
-        _rows(np.asarray(probs), target),
-        method != "gradcam",
-    )
+    expected = _reference_cam(acts, grads, probs, target, method)
     np.testing.assert_allclose(cam, expected, rtol=1e-4, atol=1e-6 * max(expected.max(), 1e-6))
     assert saliency(model, x, method).shape == (5, 4, 4)  # default: backbone/bn, the last 4-D output
 
