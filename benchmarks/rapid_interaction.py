@@ -14,23 +14,21 @@ import os
 import statistics
 import sys
 import time
-import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _comm import record_widget_messages  # noqa: E402
 from _timing import Row, ms, table  # noqa: E402
 
 record_widget_messages()
 
-import ipywidgets as widgets  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
-
-TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics", "findings")
+from tests.widgets.interaction import live_widgets, random_change  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -38,24 +36,11 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _widgets() -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return len(widgets.Widget.widgets)
-
-
 def _changes(ex, n: int, rng: np.random.Generator) -> list[float]:
-    layers = ex.session.graph.names
     times = []
     for _ in range(n):
-        what = rng.integers(3)
         start = time.perf_counter()
-        if what == 0:
-            ex.layer = layers[int(rng.integers(len(layers)))]
-        elif what == 1:
-            ex.sample = int(rng.integers(ex.session.n_samples))
-        else:
-            ex.tab = TABS[int(rng.integers(len(TABS)))]
+        random_change(ex, rng)  # drawing the change is timed too: microseconds against milliseconds
         times.append(time.perf_counter() - start)
     return times
 
@@ -65,9 +50,9 @@ def run(quick: bool = False) -> list[Row]:
     ex = nbviz.explore(d.model, d.x_test[:100], d.y_test[:100], class_names=d.class_names)
     rng = np.random.default_rng(0)
     _changes(ex, 200 if quick else 500, rng)  # warm-up: every panel built, caches at their bound
-    rss, count = _rss_mb(), _widgets()
+    rss, count = _rss_mb(), live_widgets()
     times = _changes(ex, 200 if quick else 500, rng)
-    growth, new_widgets = _rss_mb() - rss, _widgets() - count
+    growth, new_widgets = _rss_mb() - rss, live_widgets() - count
     ok = "yes" if growth < 20 and new_widgets == 0 else "NO"
     return [
         Row(

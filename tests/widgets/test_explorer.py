@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import ipywidgets as widgets
 import keras
 import numpy as np
@@ -13,6 +11,7 @@ import nbviz
 from nbviz.compute import Probe, activation_view, weight_image
 
 from .conftest import synced_array as synced
+from .interaction import live_widgets
 
 SAMPLES = (0, 7, 23)
 
@@ -160,24 +159,18 @@ def test_hidden_panels_catch_up_when_shown(digits_explorer):
     assert ex.tab == "gradients" and ex.panels["gradients"].state == ex.state
 
 
-def _live_widgets() -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the registry's name is deprecated, not the count
-        return len(widgets.Widget.widgets)
-
-
 def test_live_widget_count_is_constant(digits_explorer):
     ex = digits_explorer
     layers = ex.session.graph.names
     rng = np.random.default_rng(0)
     ex.tab = "gradients"
     ex.layer, ex.sample = layers[1], 1
-    before = _live_widgets()
+    before = live_widgets()
     for i in range(200):
         ex.tab = ("weights", "activations", "gradients")[i % 3]
         ex.layer = layers[int(rng.integers(len(layers)))]
         ex.sample = int(rng.integers(ex.session.n_samples))
-    assert _live_widgets() == before
+    assert live_widgets() == before
 
 
 def test_an_error_inside_a_panel_shows_and_the_next_change_works(digits_explorer, monkeypatch):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
-import ipywidgets as widgets
 import keras
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ import nbviz
 from nbviz.compute import saliency, slice_metrics, surrogate_rules
 
 from .conftest import synced_array as synced
+from .interaction import live_widgets
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +24,6 @@ def cancer_datasets_explorer(cancer):
         class_names=cancer.class_names,
         datasets={"train": (cancer.x_train, cancer.y_train)},
     )
-
-
-def _live_widgets() -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return len(widgets.Widget.widgets)
 
 
 @pytest.mark.parametrize("method", ["gradient", "smoothgrad", "integrated_gradients", "gradcam", "gradcam++"])
@@ -49,9 +41,9 @@ def test_saliency_panel_equals_the_compute_core(digits_explorer, digits, method)
         np.testing.assert_allclose(shown[:8, :8], expected[..., 0], rtol=1e-5, atol=1e-7)
     else:
         np.testing.assert_allclose(shown[:8, :8], np.abs(expected[..., 0]), rtol=1e-5, atol=1e-7)
-    before = _live_widgets()
+    before = live_widgets()
     ex.sample = 6  # a new overlay image replaces the old one, which is closed
-    assert _live_widgets() == before
+    assert live_widgets() == before
     panel.method.value = "gradient"
 
 
