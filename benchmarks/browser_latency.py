@@ -24,12 +24,16 @@ sys.path.insert(0, str(HERE.parent))
 from _timing import Row, ms, table  # noqa: E402
 
 from tests.browser.lab import (  # noqa: E402
+    VIEWPORT,
     chromium_path,
     explorer,
     launch_chromium,
+    layer_select,
     open_notebook,
+    open_tab,
+    sample_readout,
     start_lab,
-    visible_panel,
+    wait_for_readout,
     wait_for_settled,
     wait_for_title,
 )
@@ -64,13 +68,12 @@ ARM = """([root, before]) => {
 def measure(page: Any, changes: int) -> list[float]:
     """Latencies in seconds of ``changes`` slider steps, on a page with the quickstart already run."""
     ex = explorer(page)
-    ex.get_by_role("tab", name="Activations", exact=True).click()
-    panel = visible_panel(ex)
-    ex.locator(".widget-dropdown select").first.select_option(label="conv2 (Conv2D)")
+    panel = open_tab(ex, "Activations")
+    layer_select(ex).select_option(label="conv2 (Conv2D)")
     wait_for_title(panel, "conv2 output", prefix=True)
     wait_for_settled(panel)
     page.evaluate(SETUP)
-    readout = ex.locator(".widget-readout").first
+    readout = sample_readout(ex)
     handle = ex.locator(".widget-hslider .noUi-handle").first
     handle.focus()
     latencies = []
@@ -82,9 +85,7 @@ def measure(page: Any, changes: int) -> list[float]:
         page.wait_for_function("() => window.__nbvizBench.t1 !== null && window.__nbvizBench.t0 !== null")
         t0, t1 = page.evaluate("() => [window.__nbvizBench.t0, window.__nbvizBench.t1]")
         latencies.append((t1 - t0) / 1e3)
-        page.wait_for_function(
-            "([el, text]) => el.textContent.trim() === text", arg=[readout.element_handle(), str(sample + 1)]
-        )
+        wait_for_readout(ex, str(sample + 1))
         wait_for_settled(ex, quiet_ms=150)  # the sample view and the panel done: the next step starts clean
     return latencies
 
@@ -100,7 +101,7 @@ def run(quick: bool) -> list[Row]:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             try:
-                page = browser.new_page(viewport={"width": 1500, "height": 1400})
+                page = browser.new_page(viewport=VIEWPORT)
                 open_notebook(page, url)
                 latencies = measure(page, changes)
             finally:

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from .lab import ROOT, Console, chromium_path, launch_chromium, start_lab, start_voila
+from .lab import ROOT, VIEWPORT, Console, chromium_path, launch_chromium, start_lab, start_voila
 
 ARTIFACTS = ROOT / "test-artifacts"
-VIEWPORT = {"width": 1500, "height": 1400}
 
 
 def _unavailable(reason: str) -> None:

@@ -211,6 +211,9 @@ def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_
     )
 
 
+VIEWPORT = {"width": 1500, "height": 1400}
+
+
 # ------------------------------------------------------------------------------------------- the Explorer page
 def explorer(page: Any) -> Any:
     """The Explorer widget's element: the first cell output holding a dropdown (in JupyterLab and in Voila)."""
@@ -221,6 +224,37 @@ def explorer(page: Any) -> Any:
 def visible_panel(explorer: Any) -> Any:
     """The tab panel shown now (Lumino hides the others with lm-mod-hidden)."""
     return explorer.locator(".widget-tab-contents > .widget-box:not(.lm-mod-hidden)")
+
+
+def layer_select(explorer: Any) -> Any:
+    """The layer dropdown's <select> (ipywidgets uses the option labels as values)."""
+    return explorer.locator(".widget-dropdown select").first
+
+
+def sample_readout(explorer: Any) -> Any:
+    """The sample slider's readout: the index of the sample shown."""
+    return explorer.locator(".widget-readout").first
+
+
+def current_tab(explorer: Any) -> Any:
+    """The tab bar's current tab."""
+    return explorer.locator(".lm-TabBar-tab.lm-mod-current")
+
+
+def open_tab(explorer: Any, name: str) -> Any:
+    """Click the tab ``name``; returns its panel once the tab bar shows it as current."""
+    explorer.get_by_role("tab", name=name, exact=True).click()
+    assert current_tab(explorer).inner_text().strip() == name
+    return visible_panel(explorer)
+
+
+def wait_for_readout(explorer: Any, text: str, timeout_ms: float = 30_000) -> None:
+    """Wait until the sample readout reads ``text``."""
+    explorer.page.wait_for_function(
+        "([el, text]) => el.textContent.trim() === text",
+        arg=[sample_readout(explorer).element_handle(), text],
+        timeout=timeout_ms,
+    )
 
 
 def plot_title(root: Any) -> Any:

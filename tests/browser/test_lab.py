@@ -20,13 +20,18 @@ from jupyter_core.paths import jupyter_runtime_dir
 from .conftest import BrowserPage, screenshot_on_failure
 from .lab import (
     ROOT,
+    current_tab,
     explorer,
     get_json,
     heatmap_hrefs,
+    layer_select,
     open_notebook,
+    open_tab,
     plot_title,
+    sample_readout,
     visible_panel,
     wait_for_new_heatmap,
+    wait_for_readout,
     wait_for_settled,
     wait_for_title,
 )
@@ -69,21 +74,14 @@ def kernel_shape(digits: Any, layer: str) -> str:
     return "kernel (" + " x ".join(str(d) for d in digits.model.get_layer(layer).kernel.shape)
 
 
-def open_tab(ex: Any, name: str) -> Any:
-    ex.get_by_role("tab", name=name, exact=True).click()
-    tab = ex.locator(".lm-TabBar-tab.lm-mod-current")
-    assert tab.inner_text().strip() == name
-    return visible_panel(ex)
-
-
 def test_the_explorer_shows_what_the_notebook_set(lab: BrowserPage, ex: Any) -> None:
     # The second cell sets layer conv2, sample 7 and the activations tab from code.
-    assert ex.locator(".widget-dropdown select").first.input_value() == "conv2 (Conv2D)"
-    assert ex.locator(".widget-readout").first.inner_text().strip() == "7"
-    assert ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip() == "Activations"
+    assert layer_select(ex).input_value() == "conv2 (Conv2D)"
+    assert sample_readout(ex).inner_text().strip() == "7"
+    assert current_tab(ex).inner_text().strip() == "Activations"
     assert ex.get_by_text("digits_cnn", exact=False).first.is_visible()
     # Option texts use no-break spaces; their values are the labels as given.
-    labels = ex.locator(".widget-dropdown select").first.locator("option").evaluate_all("els => els.map(e => e.value)")
+    labels = layer_select(ex).locator("option").evaluate_all("els => els.map(e => e.value)")
     assert labels[:3] == ["image (InputLayer)", "conv1 (Conv2D)", "conv2 (Conv2D)"]
     assert ex.locator("div.bqplot.figure").first.locator("path.dot").count() == len(labels)
 
@@ -98,13 +96,13 @@ def test_choosing_a_layer_in_the_dropdown_redraws_the_weights(lab: BrowserPage, 
     before = wait_for_settled(panel)
     page.screenshot(path=artifacts / "lab-1-weights-conv2.png")
 
-    ex.locator(".widget-dropdown select").first.select_option(label="dense (Dense)")
+    layer_select(ex).select_option(label="dense (Dense)")
 
     after = wait_for_new_heatmap(panel, before, TIMEOUT)
     wait_for_title(panel, kernel_shape(digits, "dense"), prefix=True, timeout_ms=TIMEOUT)
     page.screenshot(path=artifacts / "lab-2-weights-dense.png")
     assert set(after) != set(before)
-    assert ex.locator(".widget-dropdown select").first.input_value() == "dense (Dense)"
+    assert layer_select(ex).input_value() == "dense (Dense)"
     assert plot_title(panel).text_content().startswith("kernel (512 x 64)")
 
 
@@ -121,7 +119,7 @@ def test_clicking_a_node_of_the_graph_selects_its_layer(lab: BrowserPage, ex: An
     node.locator("path.dot").click()
 
     # ipywidgets' <select> uses the option labels as values.
-    select = ex.locator(".widget-dropdown select").first
+    select = layer_select(ex)
     page.wait_for_function("el => el.value === 'conv1 (Conv2D)'", arg=select.element_handle(), timeout=TIMEOUT)
     assert select.input_value() == "conv1 (Conv2D)"
     wait_for_new_heatmap(panel, before, TIMEOUT)
@@ -140,7 +138,7 @@ def test_the_sample_slider_moves_with_the_keyboard(lab: BrowserPage, ex: Any, ar
     wait_for_title(panel, "conv1 output", prefix=True, timeout_ms=TIMEOUT)
     wait_for_new_heatmap(panel, [], TIMEOUT)
     activations_before = wait_for_settled(panel)
-    readout = ex.locator(".widget-readout").first
+    readout = sample_readout(ex)
     sample = int(readout.inner_text())
     sample_plot = ex.locator(".nbviz-plot").first  # the left column: the graph (no title), then the sample
     assert plot_title(sample_plot).text_content() == f"sample {sample}"
@@ -149,9 +147,7 @@ def test_the_sample_slider_moves_with_the_keyboard(lab: BrowserPage, ex: Any, ar
     ex.locator(".widget-hslider .noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
 
-    page.wait_for_function(
-        "([el, text]) => el.textContent.trim() === text", arg=[readout.element_handle(), str(sample + 1)]
-    )
+    wait_for_readout(ex, str(sample + 1))
     wait_for_new_heatmap(sample_plot, sample_before, TIMEOUT)
     wait_for_new_heatmap(panel, activations_before, TIMEOUT)
     wait_for_title(sample_plot, f"sample {sample + 1}", timeout_ms=TIMEOUT)
@@ -165,7 +161,7 @@ def test_readme_screenshot(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
     page = lab.page
     panel = visible_panel(ex)
     before = wait_for_settled(panel)
-    ex.locator(".widget-dropdown select").first.select_option(label="conv2 (Conv2D)")
+    layer_select(ex).select_option(label="conv2 (Conv2D)")
     wait_for_new_heatmap(panel, before, TIMEOUT)
     wait_for_title(panel, "conv2 output", prefix=True, timeout_ms=TIMEOUT)
     wait_for_settled(panel)
@@ -180,7 +176,7 @@ def test_readme_screenshot(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
 
 def test_the_shap_tab_draws_bars(lab: BrowserPage, ex: Any, artifacts: Path) -> None:
     page = lab.page
-    sample = ex.locator(".widget-readout").first.inner_text().strip()
+    sample = sample_readout(ex).inner_text().strip()
     panel = open_tab(ex, "SHAP")
     wait_for_title(panel, f"attribution, sample {sample}", timeout_ms=TIMEOUT)
     assert panel.locator("rect.bar").count() > 0
@@ -222,6 +218,6 @@ def test_the_kernel_agrees_with_the_page(lab: BrowserPage, ex: Any, lab_url: str
         client.stop_channels()
     assert reply["content"]["status"] == "ok"
     layer, sample, tab = "".join(printed).split()
-    assert f"{layer} (Conv2D)" == ex.locator(".widget-dropdown select").first.input_value() == "conv2 (Conv2D)"
-    assert sample == ex.locator(".widget-readout").first.inner_text().strip() == "8"
-    assert tab == ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip().lower() == "shap"
+    assert f"{layer} (Conv2D)" == layer_select(ex).input_value() == "conv2 (Conv2D)"
+    assert sample == sample_readout(ex).inner_text().strip() == "8"
+    assert tab == current_tab(ex).inner_text().strip().lower() == "shap"

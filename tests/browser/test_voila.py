@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from .conftest import BrowserPage, screenshot_on_failure
-from .lab import explorer, visible_panel, wait_for_new_heatmap, wait_for_settled, wait_for_title
+from .lab import (
+    current_tab,
+    explorer,
+    layer_select,
+    visible_panel,
+    wait_for_new_heatmap,
+    wait_for_settled,
+    wait_for_title,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -37,11 +45,11 @@ def _checks(request: pytest.FixtureRequest, voila: BrowserPage, artifacts: Path)
 def test_voila_shows_the_explorer_and_follows_the_layer_dropdown(voila: BrowserPage, artifacts: Path) -> None:
     page = voila.page
     ex = explorer(page)
-    select = ex.locator(".widget-dropdown select").first
+    select = layer_select(ex)
     # The notebook's second cell moved the Explorer to conv2 and the activations tab.
     assert select.input_value() == "conv2 (Conv2D)"
     assert select.locator("option").count() == 8
-    assert ex.locator(".lm-TabBar-tab.lm-mod-current").inner_text().strip() == "Activations"
+    assert current_tab(ex).inner_text().strip() == "Activations"
     panel = visible_panel(ex)
     wait_for_title(panel, "conv2 output", prefix=True, timeout_ms=TIMEOUT)
     wait_for_new_heatmap(panel, [], TIMEOUT)
