@@ -58,6 +58,7 @@ class TimedLiveTraining(nbviz.LiveTraining):
     on_train_batch_end = _timed("on_train_batch_end")
     on_epoch_end = _timed("on_epoch_end")
     on_train_end = _timed("on_train_end")
+    del _timed  # a helper of the class body, not a method
 
 
 def _fit(data, epochs: int, live: nbviz.LiveTraining | None) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .lab import ROOT, VIEWPORT, Console, chromium_path, launch_chromium, start_lab, start_voila
+from .lab import ROOT, VIEWPORT, Console, chromium_path, chromium_wanted, launch_chromium, start_lab, start_voila
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -29,8 +29,7 @@ def _unavailable(reason: str) -> None:
 def chromium_executable() -> str:
     path = chromium_path()
     if path is None:
-        wanted = os.environ.get("NBVIZ_CHROMIUM", "/usr/bin/chromium")
-        _unavailable(f"no Chromium executable at {wanted}: apt-get install chromium, or set NBVIZ_CHROMIUM")
+        _unavailable(f"no Chromium executable at {chromium_wanted()}: apt-get install chromium, or set NBVIZ_CHROMIUM")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -52,10 +52,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def chromium_wanted() -> str:
+    """Where the Chromium should be: ``$NBVIZ_CHROMIUM``, else Debian's ``/usr/bin/chromium``."""
+    return os.environ.get("NBVIZ_CHROMIUM", "/usr/bin/chromium")
+
+
 def chromium_path() -> str | None:
-    """``$NBVIZ_CHROMIUM`` or Debian's ``/usr/bin/chromium``, if it exists; None otherwise."""
-    path = os.environ.get("NBVIZ_CHROMIUM", "/usr/bin/chromium")
-    found = shutil.which(path)
+    """:func:`chromium_wanted` if it exists and runs; None otherwise."""
+    found = shutil.which(chromium_wanted())
     return found if found and os.access(found, os.X_OK) else None
 
 
