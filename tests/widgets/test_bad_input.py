@@ -10,6 +10,8 @@ import tensorflow as tf
 
 import nbviz
 
+from .interaction import ERROR_STYLE
+
 OK = None
 
 
@@ -151,7 +153,7 @@ def test_explore_with_hostile_input(digits, case, build, exc, match):
             ex.tab = tab
             message = ex.panels[tab].message.value
             # A panel that cannot use such data (a tree on NaN, a holdout from one sample) says so plainly.
-            assert "#b00020" not in message or ": expected" in message, (tab, message)
+            assert ERROR_STYLE not in message or ": expected" in message, (tab, message)
         return
     with pytest.raises(exc, match=match) as info:
         nbviz.explore(model, x, **args)

@@ -14,7 +14,8 @@ import tensorflow as tf
 import nbviz
 from nbviz.compute import Session
 
-from .test_model_coverage import _mixed_precision, _walk_every_panel_and_layer
+from .interaction import panel_errors
+from .test_model_coverage import _mixed_precision
 
 
 # ------------------------------------------------------------------------------------------ a .keras file
@@ -151,7 +152,7 @@ def test_one_sample(cancer):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ex = nbviz.explore(cancer.model, cancer.x_test[:1], cancer.y_test[:1], class_names=cancer.class_names)
-        assert _walk_every_panel_and_layer(ex) == []
+        assert panel_errors(ex) == []
     assert ex.slider.max == 0
     ex.tab = "rules"
     assert "at least 2 samples" in ex.panels["rules"].message.value
@@ -164,7 +165,7 @@ def test_mixed_precision_reaches_the_browser_as_float32(rng, recorded):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ex = nbviz.explore(model, x, rng.integers(0, 3, len(x)))
-        assert _walk_every_panel_and_layer(ex) == []
+        assert panel_errors(ex) == []
 
     acts = ex.session.activations(2)
     reference = keras.Model(model.inputs, [model.get_layer(n).output for n in ("conv", "dense")])(x[2:3])

@@ -10,7 +10,7 @@ import pytest
 
 import nbviz
 
-ERROR_STYLE = "#b00020"  # how a panel shows an exception (a specific "cannot apply" note is grey instead)
+from .interaction import panel_errors
 
 
 def _rnn(cls, rng):
@@ -88,18 +88,6 @@ CASES = {
 }
 
 
-def _walk_every_panel_and_layer(ex) -> list[tuple[str, str, str]]:
-    problems = []
-    for tab in ex.panels:
-        ex.tab = tab
-        for layer in ex.session.graph.names:
-            ex.layer = layer
-            message = ex.panels[tab].message.value
-            if ERROR_STYLE in message:
-                problems.append((tab, layer, message))
-    return problems
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_panel_on_every_layer(case, rng):
     keras.utils.set_random_seed(0)
@@ -107,7 +95,7 @@ def test_every_panel_on_every_layer(case, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ex = nbviz.explore(model, x)
-        assert _walk_every_panel_and_layer(ex) == []
+        assert panel_errors(ex) == []
     assert ex.panels["weights"].state == ex.state or ex.tab != "weights"
 
 
@@ -119,7 +107,7 @@ def test_fixture_models(fixture, request, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ex = nbviz.explore(model, x if len(x) > 1 else x[0])
-        assert _walk_every_panel_and_layer(ex) == []
+        assert panel_errors(ex) == []
 
 
 def test_integer_inputs_get_a_plain_saliency_note(rng):
@@ -152,10 +140,4 @@ def test_live_training_on_every_model_kind(case, rng):
         final = [np.sqrt(sum(float(np.sum(np.square(g))) for g in grads.weights[n])) for n in history["layers"]]
         np.testing.assert_allclose(history["grad_norm"][-1], final, rtol=1e-4)
         ex = nbviz.explore(model, x, y, training=callback)
-        ex.tab = "training"
-        problems = []
-        for layer in ex.session.graph.names:
-            ex.layer = layer
-            if ERROR_STYLE in ex.panels["training"].message.value:
-                problems.append((layer, ex.panels["training"].message.value))
-        assert problems == []
+        assert panel_errors(ex, tabs=["training"]) == []

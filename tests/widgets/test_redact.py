@@ -11,34 +11,9 @@ import nbviz
 from nbviz.compute.redact import input_like_layers, quantile_of, rank_quantiles
 from tests.sentinel import found_in, plant
 
+from .interaction import walk_everything
+
 SAMPLE = 3
-
-
-def _walk(ex) -> None:
-    """Every tab on every layer at the sentinel's sample, plus the controls that show data of their own."""
-    ex.sample = SAMPLE
-    for tab in ex.panels:
-        ex.tab = tab
-        for layer in ex.session.graph.names:
-            ex.layer = layer
-    ex.tab = "shap"
-    shap = ex.panels["shap"]
-    shap.subset.value = 12
-    shap.start_global(wait=True)
-    ex.tab = "rules"
-    rules = ex.panels["rules"]
-    for on_layer in (True, False):
-        rules.on_layer.value = on_layer
-        for layer in ex.session.graph.names:
-            ex.layer = layer
-    ex.tab = "diagnostics"
-    for _, feature in ex.panels["diagnostics"].slice_feature.options:
-        ex.panels["diagnostics"].slice_feature.value = feature
-    ex.tab = "saliency"
-    for method in ex.panels["saliency"].method.options:
-        ex.panels["saliency"].method.value = method[1] if isinstance(method, tuple) else method
-    for panel in ex.panels.values():
-        assert panel.last_error is None, panel.last_error
 
 
 @pytest.mark.parametrize("redact", [True, False], ids=["redact", "control"])
@@ -57,7 +32,7 @@ def test_no_raw_input_value_reaches_the_browser(demo, redact, recorded, request)
             class_names=data.class_names,
             redact=redact,
         )
-        _walk(ex)
+        walk_everything(ex, SAMPLE)
     assert len(recorded.texts) > 100 and recorded.buffers  # the recorder saw the widgets' traffic
     hits = found_in(recorded.texts, recorded.buffers)
     if redact:
@@ -91,7 +66,7 @@ def test_redact_hides_input_like_layers_and_keeps_learned_ones(digits):
     assert "redact=True" in ex.sample_view.text.value
 
 
-def test_input_like_layers_stop_at_the_first_learned_layer(nested_model, rng):
+def test_input_like_layers_stop_at_the_first_learned_layer(nested_model):
     import keras
 
     i = keras.Input((8, 8, 1), name="image")

@@ -11,7 +11,7 @@ import pytest
 
 import nbviz
 
-from .test_redact import _walk
+from .interaction import walk_everything
 
 PACKAGE = Path(nbviz.__file__).parent
 # Modules that deserialise code or reach the network; nbviz has no business with any of them.
@@ -88,6 +88,6 @@ def test_exploring_and_clicking_through_needs_no_network(cancer, offline, tmp_pa
             feature_names=cancer.feature_names,
             class_names=cancer.class_names,
         )
-        _walk(ex)
+        walk_everything(ex, 3)
         nbviz.findings(ex.session.model, cancer.x_test[:40], cancer.y_test[:40])
     assert offline == []
