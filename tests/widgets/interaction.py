@@ -1,5 +1,5 @@
-"""Random changes of an Explorer's state, and the count of live widgets: shared by the rapid-interaction test,
-the widget-count tests and ``benchmarks/rapid_interaction.py``."""
+"""Driving an Explorer in widget tests: random changes of its state, the count of live widgets, and walks over
+every tab and layer (errors collected). ``benchmarks/rapid_interaction.py`` uses the first two as well."""
 
 from __future__ import annotations
 

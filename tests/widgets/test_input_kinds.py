@@ -23,9 +23,9 @@ def test_a_keras_file_is_explored_like_the_model(cancer, tmp_path):
     path = tmp_path / "cancer.keras"
     cancer.model.save(path)
     x = cancer.x_test[:10]
+    expected = nbviz.compute.Probe(cancer.model).activations(x)
     for model in (str(path), path):
         ex = nbviz.explore(model, x, cancer.y_test[:10], class_names=cancer.class_names)
-        expected = nbviz.compute.Probe(cancer.model).activations(x)
         got = ex.session.probe.activations(x)
         assert got.keys() == expected.keys()
         for name in expected:
@@ -143,9 +143,9 @@ def test_lists_and_dicts_for_two_inputs_give_the_same_session(two_input_model, r
 def test_labels_as_ints_one_hot_rows_or_strings_are_the_same(digits):
     x, y = digits.x_test[:30], digits.y_test[:30]
     variants = [y, list(y), np.eye(10)[y], np.array(digits.class_names)[y]]
-    for labels in variants:
-        ex = nbviz.explore(digits.model, x, labels, class_names=digits.class_names)
-        np.testing.assert_array_equal(ex.session.y[0], y)
+    for labels in variants:  # explore() hands y to a Session as it is; a Session is all this needs
+        session = Session(digits.model, x, labels, class_names=digits.class_names)
+        np.testing.assert_array_equal(session.y[0], y)
 
 
 def test_one_sample(cancer):
