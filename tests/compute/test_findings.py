@@ -11,6 +11,7 @@ import pytest
 from nbviz.compute.diagnostics import diagnose
 from nbviz.compute.findings import DEAD_WARNING, Finding, findings
 from nbviz.compute.probe import Probe
+from tests.faults import plant_weight
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 5)).astype("float32")
@@ -61,9 +62,7 @@ def test_partly_dead_layer_is_rated_by_its_share():
 
 def test_nan_weight_is_critical_and_named():
     model = mlp("relu")
-    kernel = model.get_layer("hidden").kernel.numpy()
-    kernel[0, 0] = np.nan
-    model.get_layer("hidden").kernel.assign(kernel)
+    plant_weight(model.get_layer("hidden").kernel, (0, 0), np.nan)
     found = findings(model, X)
     assert found[0].severity == "critical"
     bad = kinds(found)["nonfinite_weights"]
@@ -73,9 +72,7 @@ def test_nan_weight_is_critical_and_named():
 
 def test_nan_activations_name_the_first_layer():
     model = mlp(None)  # no ReLU, which would turn NaN into 0
-    kernel = model.get_layer("hidden").kernel.numpy()
-    kernel[2, 3] = np.inf
-    model.get_layer("hidden").kernel.assign(kernel)
+    plant_weight(model.get_layer("hidden").kernel, (2, 3), np.inf)
     x = X.copy()
     x[:16, 2] = 0.0  # inf * 0 is NaN: every sample is hit, either by inf or by NaN
     bad = kinds(findings(model, x))["nonfinite_activations"]
@@ -171,9 +168,7 @@ def test_error_concentration_names_the_class(digits):
 def test_order_frozen_and_bad_input():
     model = mlp("relu")
     model.get_layer("hidden").bias.assign(np.full(8, -100.0, "float32"))
-    kernel = model.get_layer("probs").kernel.numpy()
-    kernel[0, 0] = np.nan
-    model.get_layer("probs").kernel.assign(kernel)
+    plant_weight(model.get_layer("probs").kernel, (0, 0), np.nan)
     found = findings(model, X)
     ranks = [("critical", "warning", "info").index(f.severity) for f in found]
     assert ranks == sorted(ranks) and {"dead_units", "nonfinite_weights"} <= set(kinds(found))

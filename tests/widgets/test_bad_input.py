@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import nbviz
+from tests.faults import copy_of, plant_weight
 
 from .interaction import ERROR_STYLE
 
@@ -190,12 +191,8 @@ def test_running_explorer_refuses_bad_state_and_stays_usable(ex, attribute, valu
 
 
 def test_nan_weights_are_shown_and_found(digits):
-    model = keras.models.clone_model(digits.model)
-    model.set_weights(digits.model.get_weights())
-    kernel = model.get_layer("conv1").kernel
-    values = kernel.numpy()
-    values[0, 0, 0, 0] = np.nan
-    kernel.assign(values)
+    model = copy_of(digits.model)
+    plant_weight(model.get_layer("conv1").kernel, (0, 0, 0, 0), np.nan)
     ex = nbviz.explore(model, digits.x_test[:5])
     ex.layer = "conv1"
     assert np.isnan(ex.panels["weights"].values).sum() > 0  # gutters and the planted weight

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
 import nbviz
 from nbviz.compute import saliency, slice_metrics, surrogate_rules
+from tests.faults import copy_of, plant_weight
 
 from .conftest import synced_array as synced
 from .interaction import live_widgets
@@ -116,12 +116,8 @@ def test_misclassified_only_filter(cancer_datasets_explorer, cancer):
 
 
 def test_findings_panel_lists_a_planted_nan_and_clicks_to_its_layer(digits):
-    model = keras.models.clone_model(digits.model)
-    model.set_weights(digits.model.get_weights())
-    kernel = model.get_layer("dense").kernel
-    values = kernel.numpy()
-    values[0, 0] = np.nan
-    kernel.assign(values)
+    model = copy_of(digits.model)
+    plant_weight(model.get_layer("dense").kernel, (0, 0), np.nan)
     ex = nbviz.explore(model, digits.x_test[:40], digits.y_test[:40])
     ex.tab = "findings"
     panel = ex.panels["findings"]
