@@ -7,7 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from . import execute
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
@@ -29,14 +30,7 @@ def test_notebook_runs(path, tmp_path):
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "committed with outputs"
     assert "widgets" not in nb.metadata, "committed with widget state"
     start = time.perf_counter()
-    NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        store_widget_state=False,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    errors = execute(nb, tmp_path)
     seconds = time.perf_counter() - start
-    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     assert seconds < 60, f"{path.name} took {seconds:.0f} s"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from tests.sentinel import SENTINEL, found_in, saved_widget_state
+
+from . import execute
 
 CELLS = [
     "import warnings\nwarnings.simplefilter('ignore')\nimport nbviz\nfrom nbviz import demo",
@@ -26,10 +27,7 @@ CELLS = [
 def test_saved_notebook_keeps_no_raw_input_value(redact, tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source.replace("{redact}", str(redact))) for source in CELLS]
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = execute(nb, tmp_path, store_widget_state=True)
     assert not errors, errors
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
