@@ -199,7 +199,7 @@ class Explorer(widgets.VBox):
         self.session.check_sample(int(order[-1]))
         self.order = order
         self.slider.max = len(order) - 1
-        if self.sample not in set(order.tolist()):
+        if not np.any(order == self.sample):
             self.sample = int(order[0])
         self._sync_slider()
 
