@@ -38,7 +38,14 @@ CASES = [
         ValueError,
         r"model: expected a keras.Model or a path to a \.keras",
     ),
+    (
+        "model is a string, not a path",
+        lambda d: {"model": "not a model"},
+        ValueError,
+        r"model: expected a keras.Model or a path to a \.keras file",
+    ),
     ("model is a number", lambda d: {"model": 3}, TypeError, "model: expected a keras.Model"),
+    ("model is a list", lambda d: {"model": [1]}, TypeError, "model: expected a keras.Model"),
     ("model is None", lambda d: {"model": None}, TypeError, "model: expected a keras.Model"),
     ("model never built", lambda d: {"model": _unbuilt()}, ValueError, "model: expected a built model"),
     ("model with no layers", lambda d: {"model": _empty()}, ValueError, "model: expected a built model"),
@@ -48,7 +55,7 @@ CASES = [
     ("x is complex", lambda d: {"x": d.x_test[:3].astype(complex)}, TypeError, "x: expected a numeric .real. array"),
     ("x without a batch axis", lambda d: {"x": d.x_test[0]}, ValueError, r"x: expected shape .*x\[None\]"),
     ("x of the wrong shape", lambda d: {"x": d.x_test[:3, :4]}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
-    ("x of the wrong rank", lambda d: {"x": d.x_test[:3, :, :, 0]}, ValueError, "x: expected shape"),
+    ("x of the wrong rank", lambda d: {"x": d.x_test[:3, :, :, 0]}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
     ("x empty", lambda d: {"x": d.x_test[:0]}, ValueError, "x: expected a non-empty batch"),
     (
         "x as a dict with a wrong key",
@@ -98,6 +105,12 @@ CASES = [
         lambda d: {"class_names": "digits"},
         TypeError,
         "class_names: expected a sequence of strings",
+    ),
+    (
+        "feature_names as one string",
+        lambda d: {"feature_names": "pixels"},
+        TypeError,
+        "feature_names: expected a sequence of strings",
     ),
     (
         "feature_names as a number",

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-import nbviz
 from nbviz.compute import Probe, activation_view, weight_image
 
 from .conftest import synced_array as synced
@@ -190,25 +189,6 @@ def test_an_error_inside_a_panel_shows_and_the_next_change_works(digits_explorer
     assert "planted failure" in panel.last_error
     ex.layer = "dense"
     assert panel.message.value == "" and panel.values.shape == (64,)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "exc", "match"),
-    [
-        ({"model": "not a model"}, ValueError, r"model: expected a keras.Model or a path to a \.keras file"),
-        ({"model": [1]}, TypeError, "model: expected a keras.Model"),
-        ({"x": np.zeros((3, 8, 8))}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
-        ({"y": np.zeros(2)}, ValueError, "y: expected labels for 5 samples"),
-        ({"class_names": ["a", "b"]}, ValueError, "class_names: expected 10 names, got 2"),
-        ({"max_cells": "many"}, TypeError, "max_cells: expected an int"),
-        ({"feature_names": "pixels"}, TypeError, "feature_names: expected a sequence of strings"),
-    ],
-)
-def test_explore_rejects_bad_input(digits, kwargs, exc, match):
-    args = {"model": digits.model, "x": digits.x_test[:5], "y": None, **kwargs}
-    model, x = args.pop("model"), args.pop("x")
-    with pytest.raises(exc, match=match):
-        nbviz.explore(model, x, **args)
 
 
 def test_bad_state_is_refused_and_nothing_changes(digits_explorer):
