@@ -14,8 +14,9 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[$*]'
 	touch $@
 
-lab: $(VENV)/.stamp-dev  ## open the quickstart notebook in JupyterLab (notebooks/ is its folder)
-	$(BIN)/python -m nbviz demo
+# ARGS go to JupyterLab: make lab ARGS="--no-browser --port 8890"
+lab: $(VENV)/.stamp-lab  ## open the quickstart notebook in JupyterLab (notebooks/ is its folder)
+	$(BIN)/python -m nbviz demo $(ARGS)
 
 test: $(VENV)/.stamp-test  ## run the whole test suite
 	$(BIN)/python -m pytest
