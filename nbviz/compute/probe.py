@@ -325,6 +325,26 @@ def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
     return probe
 
 
+def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]:
+    """One compiled function returning ``samples`` values of each variable (all of a smaller one) as float32,
+    at positions fixed once: the fingerprint that :class:`nbviz.compute.version.ModelVersion` reads."""
+    rng = np.random.default_rng(0)
+    picks = []
+    for v in variables:
+        size = int(np.prod(v.shape))
+        picks.append(None if size <= samples else np.sort(rng.choice(size, samples, replace=False)))
+
+    def gather() -> tf.Tensor:
+        parts = [tf.zeros([0])]
+        for v, pick in zip(variables, picks):
+            flat = tf.reshape(tf.cast(_tf_variable(v), tf.float32), [-1])
+            parts.append(flat if pick is None else tf.gather(flat, pick))
+        return tf.concat(parts, 0)
+
+    function = tf.function(gather, autograph=False).get_concrete_function()
+    return lambda: function().numpy()
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
     """Labels (n,) for an output (n, 1), or (n, 1) for (n,): made the same rank, as Keras's own loss does in fit."""
