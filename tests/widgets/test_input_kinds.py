@@ -95,7 +95,9 @@ def test_a_dataset_is_read_only_as_far_as_needed(cancer):
     ex = nbviz.explore(cancer.model, dataset.batch(16), max_samples=40, class_names=cancer.class_names)
     np.testing.assert_array_equal(ex.session.x[0], cancer.x_test[:40])
     np.testing.assert_array_equal(ex.session.y[0], cancer.y_test[:40])
-    assert 48 <= len(made) <= 48 + 16  # three batches of 16, and at most one more read ahead
+    # Three batches of 16 are needed. tf.data may read ahead while they are taken, more on a loaded machine (one CI
+    # run saw a fourth batch and a sample of a fifth): bounded, where reading on would never end.
+    assert 48 <= len(made) <= 48 + 2 * 16 + 1
     assert ex.slider.max == 39
 
     made.clear()  # unbatched: batched by nbviz, no larger than needed
