@@ -1,20 +1,34 @@
 """Numpy-only helpers of the compute core: read-only result arrays (its dataclasses are frozen, and so are the
-arrays inside them), the int check its arguments share, and the L2 norm of gradients and weights."""
+arrays inside them), the int check its arguments share, the L2 norm of gradients and weights, and the bytes a
+result holds (what the analysis memo is bounded by)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 import numpy as np
 
 
-def frozen(arr: Any, dtype: Any = None) -> np.ndarray:
-    """A read-only copy of ``arr``; floats become float32 unless ``dtype`` says otherwise."""
-    out = np.array(arr, dtype=dtype)
-    if dtype is None and np.issubdtype(out.dtype, np.floating):
+def frozen(arr: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
+    """A read-only array of ``arr``; floats become float32 unless ``dtype`` says otherwise.
+
+    ``copy=False`` skips the copy when no conversion is needed (a tensor's own float32 buffer, the common case on
+    the probe's hot path); the caller then promises that nobody writes to ``arr``.
+    """
+    out = np.array(arr, dtype=dtype, copy=True) if copy else np.asarray(arr, dtype=dtype)
+    if dtype is None and np.issubdtype(out.dtype, np.floating) and out.dtype != np.float32:
         out = out.astype(np.float32)
     out.setflags(write=False)
     return out
+
+
+def readonly(arr: np.ndarray) -> np.ndarray:
+    """A read-only view: a frozen dataclass cannot be changed through it, while the caller's array stays writable."""
+    view = arr.view()
+    view.setflags(write=False)
+    return view
 
 
 def is_int(value: Any) -> TypeGuard[int | np.integer]:
@@ -30,3 +44,16 @@ def l2_norm(*arrays: np.ndarray) -> float:
     or this).
     """
     return float(np.sqrt(sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)))
+
+
+def nbytes(value: Any) -> int:
+    """The bytes of the numpy arrays inside ``value`` (arrays, mappings, sequences and dataclasses, nested)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, Mapping):
+        return sum(nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(nbytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0

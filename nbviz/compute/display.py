@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .weights import _as_real_array, _block_reduce, _block_shape, _ceil_div, _check_count, _readonly
+from ._arrays import readonly
+from .weights import _as_real_array, _block_reduce, _block_shape, _ceil_div, _check_count
 
 __all__ = ["ActivationView", "DeadUnits", "activation_view", "dead_units"]
 
@@ -33,7 +34,7 @@ class ActivationView:
     downsampled: bool
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", _readonly(self.values))
+        object.__setattr__(self, "values", readonly(self.values))
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +46,7 @@ class DeadUnits:
     n_samples: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dead", _readonly(self.dead))
+        object.__setattr__(self, "dead", readonly(self.dead))
 
 
 def _value_range(values: np.ndarray) -> tuple[float, float]:

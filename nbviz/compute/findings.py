@@ -16,6 +16,7 @@ import numpy as np
 from ._arrays import is_int, l2_norm
 from ._validate import as_inputs, as_targets, input_specs
 from .diagnostics import DatasetReport, diagnose
+from .graph import activation_of
 from .probe import Probe, probe_for
 
 __all__ = ["Finding", "findings"]
@@ -130,14 +131,6 @@ def _rate(share: float, info: float, warning: float, critical: float) -> str | N
     return "info" if share >= info else None
 
 
-def _activation_name(layer: Any) -> str:
-    if isinstance(layer, keras.layers.ReLU):
-        # A leaky or thresholded ReLU layer does not die the same way.
-        plain = not layer.negative_slope and not layer.threshold and layer.max_value is None
-        return "relu" if plain else ""
-    return str(getattr(getattr(layer, "activation", None), "__name__", ""))
-
-
 def _layers(probe: Probe) -> dict[str, Any]:
     """Layers that hold their own computation: nested models are left out (their inner layers are checked)."""
     return {k: v for k, v in probe.layers.items() if not isinstance(v, keras.Model)}
@@ -173,7 +166,7 @@ def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Findin
         layer = layers.get(name)
         if layer is None or a.ndim < 2 or name in probe.output_names:
             continue  # a sigmoid output layer is supposed to be confident, so outputs are not checked
-        kind = _activation_name(layer)
+        kind = activation_of(layer)
         units = a.reshape(-1, a.shape[-1])  # samples and positions alike are occurrences of a unit
         if kind == "relu":
             share = float(np.mean((units <= 0).all(axis=0)))

@@ -33,6 +33,11 @@ class LayerNode:
         True for a nested model, whose inner layers are nodes of their own.
     calls : int
         How many times the layer is called in the graph (2 for a shared layer called twice).
+    activation : str
+        What the layer's output ends in: "relu" (plain ReLU only: a leaky or capped one does not die the same
+        way), "softmax", "sigmoid", "tanh", "linear", ... or "" when unknown. See :func:`activation_of`.
+    is_input : bool
+        An InputLayer (a nested model's inner ones too; those have a ``parent``).
     """
 
     name: str
@@ -44,10 +49,28 @@ class LayerNode:
     parent: str | None = None
     is_model: bool = False
     calls: int = 1
+    activation: str = ""
+    is_input: bool = False
 
     @property
     def params(self) -> int:
         return self.trainable_params + self.non_trainable_params
+
+    @property
+    def has_weights(self) -> bool:
+        """A layer with weights of its own (a nested model's belong to its inner layers)."""
+        return self.params > 0 and not self.is_model
+
+    @property
+    def learns(self) -> bool:
+        """A layer with trainable weights of its own: what training updates and a gradient norm is taken of."""
+        return self.trainable_params > 0 and not self.is_model
+
+    @property
+    def is_convolution(self) -> bool:
+        """A convolution with an (n, h, w, c) output: what Grad-CAM reads (Conv2D, DepthwiseConv2D, ...)."""
+        shapes = self.output_shapes
+        return "conv" in self.class_name.lower() and bool(shapes) and len(shapes[0]) == 4 and not self.is_model
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,21 @@ def model_graph(model: keras.Model) -> ModelGraph:
     builder = _build(model)
     nodes, edges = builder.sorted()
     return ModelGraph(name=model.name, nodes=tuple(nodes), edges=tuple(edges))
+
+
+def activation_of(layer: Any) -> str:
+    """The activation a layer's output ends in, by one definition for every check and view.
+
+    A ReLU layer counts as "relu" only when plain (no negative slope, threshold or cap); a Softmax layer is
+    "softmax"; any other layer is named by its ``activation`` function ("" when it has none).
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        plain = not layer.negative_slope and not layer.threshold and layer.max_value is None
+        return "relu" if plain else ""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    return str(getattr(activation, "__name__", "")) if activation is not None else ""
 
 
 def qualified_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
@@ -158,6 +196,8 @@ class _Builder:
             non_trainable_params=_count(layer.non_trainable_weights),
             parent=parent,
             is_model=isinstance(layer, keras.Model),
+            activation=activation_of(layer),
+            is_input=isinstance(layer, keras.layers.InputLayer),
         )
         return True
 

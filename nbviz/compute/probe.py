@@ -14,21 +14,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._arrays import is_int
+from ._arrays import frozen, is_int
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
-from .graph import _symbolic_graph, qualified_layers
+from .graph import _symbolic_graph, activation_of, qualified_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
 
 
 def _frozen(value: Any) -> np.ndarray:
-    """A read-only float32 array; no copy when the tensor is float32 already (the common case, kept cheap)."""
-    out = np.asarray(value)
-    if out.dtype != np.float32:
-        out = out.astype(np.float32)
-    out.setflags(write=False)
-    return out
+    """A read-only float32 array of a tensor: no copy when it is float32 already (the common case, kept cheap)."""
+    return frozen(value, np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -432,20 +428,13 @@ def _output_layer(tensor: Any) -> Any:
     return layer
 
 
-def _activation_name(layer: Any) -> str:
-    activation = getattr(layer, "activation", None)
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    return getattr(activation, "__name__", "") if activation is not None else ""
-
-
 def _is_classifier(layer: Any) -> bool:
-    return _activation_name(layer) in ("softmax", "sigmoid")
+    return activation_of(layer) in ("softmax", "sigmoid")
 
 
 def _own_labels(output: tf.Tensor, layer: Any) -> tf.Tensor:
     """A classifier's predicted classes, used as labels when none are given."""
-    if _activation_name(layer) == "sigmoid":
+    if activation_of(layer) == "sigmoid":
         return tf.stop_gradient(tf.round(output))
     return tf.stop_gradient(tf.one_hot(tf.argmax(output, axis=-1), tf.shape(output)[-1]))
 
@@ -468,7 +457,7 @@ def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
     if spec is not None:
         fn = keras.losses.get(spec) if isinstance(spec, str) else spec
         return _flexible_labels(fn)
-    activation = _activation_name(layer)
+    activation = activation_of(layer)
     if activation == "softmax":
         return _flexible_labels(keras.losses.categorical_crossentropy)
     if activation == "sigmoid":

@@ -12,18 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import readonly
+
 __all__ = ["Histogram", "WeightImage", "histogram", "weight_image"]
 
 _SCALES = ("symmetric", "minmax")
 _MAX_NDIM = 5
 _INT32_MAX = int(np.iinfo(np.int32).max)
-
-
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    # A view, so the dataclass cannot be mutated through it while a caller's own array stays writable.
-    view = arr.view()
-    view.setflags(write=False)
-    return view
 
 
 # eq=False: `==` on arrays is element-wise, so a generated __eq__ could not return a bool.
@@ -40,8 +35,8 @@ class WeightImage:
     block: tuple[int, int] = (1, 1)  # (rows, cols) of the block each cell stands for
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image", _readonly(self.image))
-        object.__setattr__(self, "index", _readonly(self.index))
+        object.__setattr__(self, "image", readonly(self.image))
+        object.__setattr__(self, "index", readonly(self.index))
 
     def source_index(self, row: int, col: int) -> tuple[int, ...] | None:
         """Return the index into ``w`` (a tuple usable as ``w[idx]``) of the weight shown in cell (row, col).
@@ -68,8 +63,8 @@ class Histogram:
     n_inf: int  # +/-Inf values left out of counts
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "edges", _readonly(self.edges))
-        object.__setattr__(self, "counts", _readonly(self.counts))
+        object.__setattr__(self, "edges", readonly(self.edges))
+        object.__setattr__(self, "counts", readonly(self.counts))
 
 
 def _as_real_array(x: Any, name: str) -> np.ndarray:
