@@ -11,7 +11,7 @@ import numpy as np
 
 from ._arrays import frozen
 from ._validate import as_inputs, check_model, input_specs
-from .probe import Probe
+from .probe import Probe, probe_for
 
 EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
@@ -140,7 +140,7 @@ class ShapExplainer:
             raise ValueError(f"model: SHAP values need a model with one input, got {len(specs)} inputs")
         self.model = model
         self.seed = seed
-        self.probe = probe or Probe(model)
+        self.probe = probe_for(model, probe)
         self.background = as_inputs(specs, background, "background")[0]
         self.input_shape = self.background.shape[1:]
         self.n_features = int(np.prod(self.input_shape))

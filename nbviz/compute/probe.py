@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 from ._arrays import frozen, is_int
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
-from .graph import _symbolic_graph, activation_of, qualified_layers
+from .graph import ModelGraph, _symbolic_graph, activation_of, model_graph, qualified_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
@@ -44,6 +45,12 @@ class Gradients:
         target unit over the batch.
     activations : Mapping[str, np.ndarray]
         Layer name -> its output in the same forward pass (what :meth:`Probe.activations` returns).
+    undefined : frozenset of str
+        What no gradient reaches (TensorFlow's tape gives None: not connected to the objective through
+        differentiable ops, e.g. after an argmax, or an integer tensor). Their arrays above hold zeros, which
+        are not derivatives: views say "not differentiable here" instead. Keys are layer output keys as in
+        ``outputs`` (``"dense"``, ``"lstm[1]"``), ``"layer#i"`` for the i-th weight of a layer, and
+        ``"input#i"`` for the i-th model input.
     """
 
     weights: MappingProxyType[str, list[np.ndarray]]
@@ -51,6 +58,7 @@ class Gradients:
     inputs: np.ndarray | list[np.ndarray]
     objective: float
     activations: MappingProxyType[str, np.ndarray]
+    undefined: frozenset[str] = frozenset()
 
 
 class Probe:
@@ -71,7 +79,9 @@ class Probe:
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
-        self.model = model = resolve_model(model)
+        model = resolve_model(model)
+        self._model: keras.Model | None = model
+        self._model_ref: weakref.ref[keras.Model] | None = None
         self.batch_size = batch_size
         self.layers: dict[str, keras.layers.Layer] = qualified_layers(model)
         self._specs = input_specs(model)
@@ -83,6 +93,21 @@ class Probe:
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
         #: Names of the layers whose outputs are the model's outputs (a nested model's own name if it ends the model).
         self.output_names = [t._keras_history.operation.name for t in outputs] if outputs else [list(self.layers)[-1]]
+
+    @property
+    def model(self) -> keras.Model:
+        """The model probed (held weakly by a shared probe, see :func:`shared_probe`)."""
+        if self._model is not None:
+            return self._model
+        model = self._model_ref() if self._model_ref is not None else None
+        if model is None:
+            raise ReferenceError("probe: its model no longer exists")
+        return model
+
+    @functools.cached_property
+    def graph(self) -> ModelGraph:
+        """The model's layer graph (:func:`nbviz.compute.model_graph`), built once."""
+        return model_graph(self.model)
 
     @property
     def layer_names(self) -> list[str]:
@@ -165,11 +190,17 @@ class Probe:
                 )
             args = inputs + (targets or [])
             grads = self._call(("loss", targets is None, len(inputs)), args)
-        weight_grads, output_grads, input_grads, objective, record = grads
+        (weight_grads, weight_none), (output_grads, output_none), (input_grads, input_none), objective, record = grads
         variables = self._variables()
-        by_id = {id(v): _frozen(g) for v, g in zip(variables, weight_grads)}
-        weights = {name: [by_id[id(v)] for v in layer.weights] for name, layer in self.layers.items() if name in wanted}
+        by_id = {id(v): (_frozen(g), bool(none)) for v, g, none in zip(variables, weight_grads, weight_none)}
+        weights, undefined = {}, set()
+        for name, layer in self.layers.items():
+            if name in wanted:
+                weights[name] = [by_id[id(v)][0] for v in layer.weights]
+                undefined |= {f"{name}#{i}" for i, v in enumerate(layer.weights) if by_id[id(v)][1]}
         outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
+        undefined |= {k for k, none in zip(output_grads, output_none) if none and _base(k) in wanted}
+        undefined |= {f"input#{i}" for i, none in enumerate(input_none) if none}
         activations = {k: _frozen(t) for k, t in record.items() if _base(k) in wanted}
         saliency = [_frozen(g) for g in input_grads]
         return Gradients(
@@ -178,6 +209,7 @@ class Probe:
             inputs=saliency[0] if len(saliency) == 1 else saliency,
             objective=float(objective),
             activations=MappingProxyType(activations),
+            undefined=frozenset(undefined),
         )
 
     # ----------------------------------------------------------------------------------------- internals
@@ -255,24 +287,48 @@ class Probe:
 
         return forward
 
-    def _differentiate(self, inputs: Sequence[tf.Tensor], objective_fn: Callable[..., tf.Tensor]) -> Any:
+    def _differentiate(
+        self,
+        inputs: Sequence[tf.Tensor],
+        objective_fn: Callable[[list[tf.Tensor]], tf.Tensor],
+        explicit_fn: Callable[[list[tf.Tensor]], tf.Tensor | None] | None = None,
+    ) -> Any:
+        """d objective / d every weight, layer output and input, as ((grads, is_undefined) per group, ...).
+
+        ``explicit_fn`` (the loss computed from the outputs themselves) differentiates the model's outputs anew:
+        Keras computes a crossentropy from the logits it caches on a softmax or sigmoid output, so the tape's
+        path skips the output tensor and its gradient would be None (it used to be drawn as zeros).
+        """
         variables = [_tf_variable(v) for v in self._variables()]
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=explicit_fn is not None) as tape:
             # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
-            # counters) have no gradient; they get zeros below.
+            # counters) have no gradient: they are reported as undefined.
             tape.watch([t for t in [*inputs, *variables] if t.dtype.is_floating])
             outputs, record = self._run(inputs)
             objective = objective_fn(outputs)
+            held = [tf.identity(o) for o in outputs] if explicit_fn is not None else []
+            explicit = explicit_fn(held) if explicit_fn is not None else None
         sources = [variables, list(record.values()), list(inputs)]
         floating = [[t for t in group if t.dtype.is_floating] for group in sources]
-        grads = iter(tape.gradient(objective, floating, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+        grads = iter(tape.gradient(objective, floating, unconnected_gradients=tf.UnconnectedGradients.NONE))
         filled = []
         for group, group_grads in zip(sources, grads):
             it = iter(group_grads)
-            filled.append(
-                [_dense(next(it)) if t.dtype.is_floating else tf.zeros(tf.shape(t), tf.float32) for t in group]
-            )
-        return filled[0], dict(zip(record, filled[1])), filled[2], objective, record
+            values, none = [], []
+            for t in group:
+                g = next(it) if t.dtype.is_floating else None
+                values.append(tf.zeros(tf.shape(t), tf.float32) if g is None else _dense(g))
+                none.append(g is None)
+            filled.append([values, none])
+        if explicit is not None:
+            by_ref = {t.ref(): i for i, t in enumerate(record.values())}
+            for o, g in zip(outputs, tape.gradient(explicit, held)):
+                i = by_ref.get(o.ref())
+                if g is not None and i is not None:
+                    filled[1][0][i], filled[1][1][i] = g, False
+        del tape
+        output_grads = (dict(zip(record, filled[1][0])), filled[1][1])
+        return tuple(filled[0]), output_grads, tuple(filled[2]), objective, record
 
     def _target_body(self, out_index: int) -> Callable[..., Any]:
         def target_grads(*args: tf.Tensor) -> Any:
@@ -290,6 +346,7 @@ class Probe:
 
         def loss_grads(*args: tf.Tensor) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
+            targets: list[tf.Tensor] = []
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
@@ -298,21 +355,53 @@ class Probe:
                     if derive_labels
                     else labels
                 )
-                ys = [_match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = tf.add_n([tf.reduce_mean(fn(y, o)) for fn, y, o in zip(losses, ys, outputs)])
+                targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
+                total = tf.add_n([tf.reduce_mean(loss(y, o)) for loss, y, o in zip(losses, targets, outputs)])
                 if self.model.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
                 return total
 
-            return self._differentiate(inputs, objective)
+            def explicit(outputs: list[tf.Tensor]) -> tf.Tensor | None:
+                # The crossentropies again, from the probabilities themselves: -log p at the label (no renormalising
+                # of p and no logits), so that d loss / d p is -1 / (n p_y) there. Other losses use no cached
+                # logits: their output gradients come from the tape as they are.
+                terms = [
+                    tf.reduce_mean(crossentropy(y, tf.cast(o, tf.float32)))
+                    for loss, y, o in zip(losses, targets, outputs)
+                    if (crossentropy := _probability_crossentropy(loss)) is not None
+                ]
+                return tf.add_n(terms) if terms else None
+
+            return self._differentiate(inputs, objective, explicit)
 
         return loss_grads
 
 
+_SHARED: weakref.WeakKeyDictionary[keras.Model, Probe] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_probe(model: keras.Model | Any) -> Probe:
+    """The one Probe that every call on ``model`` without a ``probe=`` shares, so its functions are traced once.
+
+    It holds the model weakly and is dropped with it: keeping a model's probe must not keep the model alive.
+    (A Probe made directly holds its model, as a person who makes one expects.)
+    """
+    model = resolve_model(model)
+    with _SHARED_LOCK:
+        probe = _SHARED.get(model)
+        if probe is None:
+            probe = Probe(model)
+            probe._model_ref, probe._model = weakref.ref(model), None
+            _SHARED[model] = probe
+    return probe
+
+
 def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
-    """``probe`` when it is a Probe of ``model`` (its traced functions are reused), a new Probe when None."""
+    """``probe`` when it is a Probe of ``model`` (its traced functions are reused); the model's shared Probe when
+    None (:func:`shared_probe`)."""
     if probe is None:
-        return Probe(model)
+        return shared_probe(model)
     if not isinstance(probe, Probe):
         raise TypeError(f"probe: expected a nbviz Probe or None, got {type(probe).__name__}")
     if probe.model is not model:
@@ -456,29 +545,61 @@ def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callab
 def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
     if spec is not None:
         fn = keras.losses.get(spec) if isinstance(spec, str) else spec
-        return _flexible_labels(fn)
+        return _tagged(fn)
     activation = activation_of(layer)
     if activation == "softmax":
-        return _flexible_labels(keras.losses.categorical_crossentropy)
+        return _tagged(keras.losses.categorical_crossentropy)
     if activation == "sigmoid":
-        return keras.losses.binary_crossentropy
+        return _tagged(keras.losses.binary_crossentropy)
     return keras.losses.mean_squared_error
 
 
-def _flexible_labels(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Accept class indices or one-hot rows for a (sparse) categorical crossentropy."""
-    name = getattr(fn, "__name__", "") or getattr(fn, "name", "")
-    categorical = "categorical_crossentropy" in str(name)
-    if not categorical:
-        return fn
-    from_logits = bool(getattr(fn, "from_logits", False))
+def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A crossentropy on probabilities, tagged with its kind ("categorical" or "binary") for the explicit output
+    gradient; a categorical one also takes class indices or one-hot rows. Other losses come back as they are."""
+    name = str(getattr(fn, "__name__", "") or getattr(fn, "name", ""))
+    if bool(getattr(fn, "from_logits", False)):
+        return fn  # on logits: no cached logits skip the output, and the tape's gradient is the true one
+    if "categorical_crossentropy" in name:
 
-    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == y_pred.shape[-1]:
-            return keras.losses.categorical_crossentropy(tf.cast(y_true, y_pred.dtype), y_pred, from_logits=from_logits)
-        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
+        def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+            if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == y_pred.shape[-1]:
+                return keras.losses.categorical_crossentropy(tf.cast(y_true, y_pred.dtype), y_pred)
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
 
-    return loss
+        loss.crossentropy = "categorical"  # type: ignore[attr-defined]
+        return loss
+    if "binary_crossentropy" in name:
+
+        def binary(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+            return fn(y_true, y_pred)
+
+        binary.crossentropy = "binary"  # type: ignore[attr-defined]
+        return binary
+    return fn
+
+
+def _probability_crossentropy(loss: Any) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
+    """For a tagged crossentropy, the same loss written on the probabilities (Keras's clipping), else None."""
+    kind = getattr(loss, "crossentropy", None)
+    eps = keras.config.epsilon()
+    if kind == "categorical":
+
+        def categorical(y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
+            if not (y_true.shape.rank == p.shape.rank and y_true.shape[-1] == p.shape[-1]):
+                y_true = tf.one_hot(tf.cast(tf.reshape(y_true, tf.shape(p)[:-1]), tf.int32), tf.shape(p)[-1])
+            return -tf.reduce_sum(tf.cast(y_true, p.dtype) * tf.math.log(tf.clip_by_value(p, eps, 1 - eps)), -1)
+
+        return categorical
+    if kind == "binary":
+
+        def binary(y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
+            y = tf.cast(y_true, p.dtype)
+            p = tf.clip_by_value(p, eps, 1 - eps)
+            return -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p), -1)
+
+        return binary
+    return None
 
 
 def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:

@@ -46,7 +46,7 @@ def saliency(
         predicted class (argmax of the first output, summed over any axes between batch and units).
     layer : str, optional
         Grad-CAM only (ignored otherwise): a qualified layer name as in :class:`Probe`, e.g. "conv2" or
-        "backbone/conv1", whose output is (n, h, w, c); default the last such layer that is not an input.
+        "backbone/conv1", whose output is (n, h, w, c); default the last convolution (see :func:`cam_layers`).
     probe : Probe, optional
         A Probe of ``model`` to reuse (its compiled functions are traced once per input signature).
     samples, noise : int, float
@@ -173,22 +173,37 @@ def _baseline(baseline: Any, x: np.ndarray) -> np.ndarray:
         raise ValueError(f"baseline: expected an array broadcastable to x's shape {x.shape}, got {shape}") from None
 
 
-def _cam_layer(probe: Probe, x: np.ndarray, layer: str | None, method: str) -> str:
+def cam_layers(probe: Probe, x: np.ndarray) -> tuple[list[str], str | None]:
+    """The layers Grad-CAM can use on inputs like ``x``, and the one it uses by default.
+
+    Usable: every recorded layer with an (n, h, w, c) output that is not an input (nested models' layers
+    included). Default: the last convolution among them (as tf-keras-vis and the Grad-CAM paper use), else the
+    last usable layer; None when there is none.
+    """
     # One forward pass on one sample tells every recorded layer's output rank, nested models' layers included.
-    shapes = {k: v.shape for k, v in probe.activations(x[:1]).items() if k in probe.layers}
+    nodes = {n.name: n for n in probe.graph.nodes}
+    grids = [
+        k
+        for k, a in probe.activations(x[:1]).items()
+        if k in nodes and a.ndim == 4 and not nodes[k].is_input and not nodes[k].is_model
+    ]
+    convs = [k for k in grids if "conv" in nodes[k].class_name.lower()]
+    return grids, (convs or grids or [None])[-1]
+
+
+def _cam_layer(probe: Probe, x: np.ndarray, layer: str | None, method: str) -> str:
+    grids, default = cam_layers(probe, x)
     if layer is None:
-        grids = [
-            k for k, s in shapes.items() if len(s) == 4 and not isinstance(probe.layers[k], keras.layers.InputLayer)
-        ]
-        if not grids:
+        if default is None:
             raise ValueError(f"layer: {method} needs a layer with a 4-D output (n, h, w, c), got a model with none")
-        return grids[-1]
+        return default
     if not isinstance(layer, str) or layer not in probe.layers:
         raise ValueError(f"layer: expected a layer name from {probe.layer_names}, got {layer!r}")
-    if len(shapes.get(layer, ())) != 4:
+    if layer not in grids:
+        shape = probe.activations(x[:1], layers=[layer]).get(layer, np.zeros(0)).shape
         raise ValueError(
             f"layer: expected a layer with a 4-D output (n, h, w, c) for {method}, "
-            f"got {layer!r} with output shape {shapes.get(layer)}"
+            f"got {layer!r} with output shape {shape}"
         )
     return layer
 

@@ -171,6 +171,53 @@ def test_output_gradients_equal_finite_differences(float64_model, rng):
     _assert_close(grads.outputs["backbone/gap"], expected)
 
 
+def test_softmax_output_gradient_equals_finite_differences_on_the_probabilities(float64_model, rng):
+    # Keras takes the crossentropy from the logits it caches on a softmax output, so the tape's path skips the
+    # output tensor; its gradient used to come back as zeros. d loss / d p is -1 / (n p_y) at the label, 0 off it.
+    model = float64_model
+    x = rng.normal(size=(3, 4, 4, 1))
+    y = np.array([2, 0, 1])
+    grads = Probe(model).gradients(x, y)
+    p = np.array(model(x), dtype=np.float64)
+    penalty = L2 * np.sum(np.asarray(model.get_layer("head").kernel) ** 2)
+    expected = _central_difference(lambda: float(-np.mean(np.log(p[np.arange(3), y]))) + penalty, p)
+    _assert_close(grads.outputs["head"], expected)
+    assert np.allclose(grads.outputs["head"][np.arange(3), y], -1 / (3 * p[np.arange(3), y]))
+    assert "head" not in grads.undefined
+    # Without labels (the classifier's own predictions serve), the same holds at the predicted class.
+    own = Probe(model).gradients(x)
+    top = p.argmax(axis=1)
+    np.testing.assert_allclose(own.outputs["head"][np.arange(3), top], -1 / (3 * p[np.arange(3), top]), rtol=1e-6)
+
+
+def test_a_gradient_that_does_not_exist_is_said_to_be_undefined(rng):
+    # A token input (integers) has no gradient, and neither has a branch cut by a non-differentiable op.
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    h = keras.layers.Embedding(7, 3, name="embed")(tokens)
+    h = keras.layers.Flatten(name="flat")(h)
+    cut = keras.layers.Lambda(lambda t: keras.ops.round(t), name="rounded")(h)
+    out = keras.layers.Dense(2, activation="softmax", name="probs")(keras.layers.Concatenate(name="cat")([h, cut]))
+    model = keras.Model(tokens, out)
+    grads = Probe(model).gradients(rng.integers(0, 7, size=(4, 5)).astype("int32"), np.array([0, 1, 1, 0]))
+    assert "input#0" in grads.undefined and "flat" not in grads.undefined and "embed#0" not in grads.undefined
+    assert not np.any(grads.inputs)  # zeros in the array, which the flag says are no derivative
+    assert np.abs(grads.weights["embed"][0]).max() > 0
+
+
+def test_calls_without_a_probe_share_one_per_model(digits):
+    from nbviz.compute.probe import shared_probe
+    from nbviz.compute.saliency import saliency
+
+    model, x = digits.model, digits.x_test[:1]
+    saliency(model, x, "gradcam")
+    probe = shared_probe(model)
+    traces = probe.traces
+    for method in ("gradcam", "gradient"):
+        saliency(model, x, method)
+    assert shared_probe(model) is probe and probe.traces == traces  # the same compiled pass serves both
+    assert Probe(model) is not probe  # a Probe made directly is a person's own
+
+
 def test_target_unit_saliency_equals_finite_differences(float64_model, rng):
     model = float64_model
     x = rng.normal(size=(2, 4, 4, 1))
