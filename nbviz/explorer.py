@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,12 +13,13 @@ import keras
 import numpy as np
 import traitlets
 
-from .compute.session import Session
+from .compute.analysis import Analysis, analyse
 from .layer_graph import LayerGraph
 from .panels import PANELS
 from .panels.base import Panel, State, error_html
 from .panels.training import TrainingPanel
 from .sample_view import SampleView
+from .state import InvalidType, InvalidValue, checked
 from .training import LiveTraining
 
 
@@ -75,7 +77,12 @@ class Explorer(widgets.VBox):
 
     The traitlets ``layer``, ``sample`` and ``tab`` are the single source of truth: the dropdown, a click on
     the graph and the slider only set them, and observers bring the visible panel up to date. A hidden panel
-    is marked stale and catches up when it is shown.
+    is marked stale and catches up when it is shown. A bad value raises (a TypeError or ValueError that is also
+    traitlets' TraitError) and changes nothing.
+
+    Every number shown is the model as it is now: panels ask the :class:`~nbviz.compute.analysis.Analysis`,
+    whose answers are keyed by the model's version, and a panel drawn for an older version is drawn again when
+    it is next shown, after every notebook cell that changed the weights, or on :meth:`refresh`.
 
     Use :func:`explore` to make one.
     """
@@ -88,35 +95,36 @@ class Explorer(widgets.VBox):
 
     def __init__(
         self,
-        session: Session,
+        analysis: Analysis,
         panels: Sequence[type[Panel]] = PANELS,
         slider_delay: float = 0.03,
         training: LiveTraining | None = None,
     ) -> None:
-        self.session = session
-        self.panels: dict[str, Panel] = {cls.name: cls(session) for cls in panels}
+        self.analysis = analysis
+        self.panels: dict[str, Panel] = {cls.name: cls(analysis) for cls in panels}
         if training is not None:
-            self.panels["training"] = TrainingPanel(session, training)
-        names = session.graph.names
-        initial = _first_interesting_layer(session)
+            self.panels["training"] = TrainingPanel(analysis, training)
+        graph = analysis.graph
+        names = graph.names
+        initial = analysis.first_layer()
 
-        nodes = {n.name: n for n in session.graph.nodes}
         self.dropdown = widgets.Dropdown(
-            options=[(f"{name} ({nodes[name].class_name})", name) for name in names],
+            options=[(f"{n.name} ({n.class_name})", n.name) for n in graph.nodes],
             value=initial,
             description="layer",
             layout=widgets.Layout(width="340px"),
         )
+        n_samples = analysis.data.n_samples
         self.slider = widgets.IntSlider(
-            value=0, min=0, max=max(session.n_samples - 1, 0), description="sample", continuous_update=True
+            value=0, min=0, max=max(n_samples - 1, 0), description="sample", continuous_update=True
         )
-        self.graph_view = LayerGraph(session.graph, on_select=self._select_layer)
-        self.sample_view = SampleView(session)
+        self.graph_view = LayerGraph(graph, on_select=self._select_layer)
+        self.sample_view = SampleView(analysis)
         self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
         self.tabs.titles = tuple(p.title for p in self.panels.values())
         title = widgets.HTML(
-            f"<b>{session.model.name}</b> &middot; {session.graph.total_params:,} parameters &middot; "
-            f"{len(names)} layers &middot; {session.n_samples} samples"
+            f"<b>{analysis.model.name}</b> &middot; {graph.total_params:,} parameters &middot; "
+            f"{len(names)} layers &middot; {n_samples} samples"
         )
         self.message = widgets.HTML()
         header = widgets.HBox(
@@ -131,10 +139,11 @@ class Explorer(widgets.VBox):
         super().__init__([header, body])
 
         # The slider walks positions in `order`: every sample, or a filtered subset (e.g. misclassified only).
-        self.order = np.arange(session.n_samples)
+        self.order = np.arange(n_samples)
         for panel in self.panels.values():
             panel.navigate = self.navigate
             panel.set_sample_filter = self.set_sample_filter
+        self._sample_shown: tuple[int, str] | None = None
         self._slide = _Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
@@ -142,31 +151,31 @@ class Explorer(widgets.VBox):
         self.observe(self._on_state, names=["layer", "sample"])
         self.observe(self._on_tab, names="tab")
         self.layer = initial
-        self._show_sample()
         self.graph_view.highlight(initial)
         self._refresh_visible()
+        self._unhook = _after_each_cell(self)
 
     # ----------------------------------------------------------------------------------------- validation
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         name = proposal["value"]
         if not isinstance(name, str):
-            raise TypeError(f"layer: expected a layer name (str), got {type(name).__name__}")
-        if name not in self.session.probe.layers:
-            known = list(self.session.probe.layers)
-            raise ValueError(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
+            raise InvalidType(f"layer: expected a layer name (str), got {type(name).__name__}")
+        if name not in self.analysis.probe.layers:
+            known = list(self.analysis.probe.layers)
+            raise InvalidValue(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
         return str(name)
 
     @traitlets.validate("sample")
     def _valid_sample(self, proposal: dict[str, Any]) -> int:
-        return self.session.check_sample(proposal["value"])
+        return checked(self.analysis.data.check_sample, proposal["value"])
 
     @traitlets.validate("tab")
     def _valid_tab(self, proposal: dict[str, Any]) -> str:
         if not isinstance(proposal["value"], str):
-            raise TypeError(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
+            raise InvalidType(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
         if proposal["value"] not in self.panels:
-            raise ValueError(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
+            raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
         return str(proposal["value"])
 
     # ----------------------------------------------------------------------------------------- events
@@ -181,22 +190,29 @@ class Explorer(widgets.VBox):
         self.sample = int(self.order[min(position, len(self.order) - 1)])
 
     def navigate(self, layer: str | None = None, sample: int | None = None, tab: str | None = None) -> None:
-        """Move the Explorer (what a click on a rule, a confusion cell or a finding does)."""
-        with self.hold_trait_notifications():
+        """Move the Explorer (what a click on a rule, a confusion cell or a finding does); all or nothing."""
+        with self.hold_trait_notifications():  # checked together at the end, and rolled back together
             if layer is not None:
                 self.layer = layer
             if sample is not None:
-                self.sample = int(sample)
-        if tab is not None:
-            self.tab = tab
+                self.sample = sample
+            if tab is not None:
+                self.tab = tab
+
+    def refresh(self) -> None:
+        """Compute everything shown again from the model as it is now (after a change the version cannot see,
+        such as one weight assigned in place; see :mod:`nbviz.compute.version`)."""
+        self.analysis.refresh()
+        self._refresh_visible()
 
     def set_sample_filter(self, samples: Any = None) -> None:
         """Let the slider walk only ``samples`` (indices into x), or every sample again with None."""
-        order = np.arange(self.session.n_samples) if samples is None else np.unique(np.asarray(samples, dtype=np.int64))
+        data = self.analysis.data
+        order = np.arange(data.n_samples) if samples is None else np.unique(np.asarray(samples, dtype=np.int64))
         if order.size == 0:
             raise ValueError("samples: expected at least one sample index for the slider, got none")
-        self.session.check_sample(int(order[0]))
-        self.session.check_sample(int(order[-1]))
+        data.check_sample(int(order[0]))
+        data.check_sample(int(order[-1]))
         self.order = order
         self.slider.max = len(order) - 1
         if not np.any(order == self.sample):
@@ -217,36 +233,71 @@ class Explorer(widgets.VBox):
         self.dropdown.value = self.layer
         self._sync_slider()
         self.graph_view.highlight(self.layer)
-        if change["name"] == "sample":
-            self._show_sample()
         for panel in self.panels.values():
             panel.stale = panel.stale or change["name"] in panel.depends_on
         self._refresh_visible()
-
-    def _show_sample(self) -> None:
-        # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
-        try:
-            self.sample_view.show(self.sample)
-            self.message.value = ""
-        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
-            self.message.value = error_html(f"sample {self.sample}", err)
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         self.tabs.selected_index = list(self.panels).index(self.tab)
         self._refresh_visible()
 
     def _refresh_visible(self) -> None:
-        panel = self.panels[self.tab]
-        if panel.stale:
-            panel.update(self.state)
+        """Bring the sample view and the visible panel to the state and the model's version (checked once)."""
+        with self.analysis.pinned() as version:
+            if self._sample_shown != (self.sample, version):
+                self._show_sample(version)
+            panel = self.panels[self.tab]
+            if panel.stale or panel.version != version:
+                panel.update(self.state)
+
+    def _show_sample(self, version: str) -> None:
+        # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
+        self._sample_shown = (self.sample, version)
+        try:
+            self.sample_view.show(self.sample)
+            self.message.value = ""
+        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
+            self.message.value = error_html(f"sample {self.sample}", err)
+
+    def _after_cell(self) -> None:
+        """After a notebook cell: if its code changed the weights, what is on show is drawn again."""
+        try:
+            self.analysis.check_version()
+            self._refresh_visible()
+        except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
+            self.message.value = error_html("after the last cell", err)
+
+    def close(self) -> None:
+        self._unhook()
+        super().close()
 
 
-def _first_interesting_layer(session: Session) -> str:
-    """Open on the first layer with weights: an input layer has nothing to show in most panels."""
-    for node in session.graph.nodes:
-        if node.params > 0 and not node.is_model:
-            return node.name
-    return session.graph.names[0]
+def _after_each_cell(explorer: Explorer) -> Callable[[], None]:
+    """Call ``explorer._after_cell`` after every cell of an IPython kernel (held weakly: a forgotten Explorer
+    unhooks itself); returns the function that unhooks it. Outside IPython, nothing to hook."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return lambda: None
+    shell = get_ipython()
+    events = getattr(shell, "events", None)
+    if events is None:
+        return lambda: None
+    ref = weakref.ref(explorer)
+
+    def after_cell(*_: Any) -> None:
+        target = ref()
+        if target is None:
+            unhook()
+        else:
+            target._after_cell()
+
+    def unhook() -> None:
+        if after_cell in events.callbacks.get("post_run_cell", []):
+            events.unregister("post_run_cell", after_cell)
+
+    events.register("post_run_cell", after_cell)
+    return unhook
 
 
 def explore(
@@ -301,7 +352,9 @@ def explore(
     Explorer
         A widget; display it. ``.layer``, ``.sample`` and ``.tab`` can be set from code too.
     """
-    session = Session(
+    if training is not None and not isinstance(training, LiveTraining):
+        raise TypeError(f"training: expected an nbviz.LiveTraining callback, got {type(training).__name__}")
+    analysis = analyse(
         model,
         x,
         y,
@@ -313,6 +366,4 @@ def explore(
         max_samples=max_samples,
         redact=redact,
     )
-    if training is not None and not isinstance(training, LiveTraining):
-        raise TypeError(f"training: expected an nbviz.LiveTraining callback, got {type(training).__name__}")
-    return Explorer(session, training=training)
+    return Explorer(analysis, training=training)

@@ -2,7 +2,9 @@
 
 Every ``show`` assigns new arrays to the existing marks inside ``hold_sync`` (one message per widget), sends
 float32 only, and never creates a widget: the count of live widgets stays constant however often it runs.
-Each plot is displayed as ``.widget``: its title above its ``.figure``.
+Each plot is displayed as ``.widget``: its title above its ``.figure``, or a sentence instead of the figure while
+there is nothing to show (``clear``). Plots draw what they are given: layout, ranges and labels come from the
+compute core.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
 GREYS = ["#ffffff", "#000000"]
 _EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
 _TITLE_STYLE = "text-align:center; font: var(--bq-mainheading-font, 16px sans-serif)"  # as bqplot's own titles
+_NOTE_STYLE = "color:#777; padding:2em 1em; text-align:center"
 
 
 def _ramp(vmin: float, vmax: float) -> list[str]:
@@ -34,33 +37,73 @@ def _f32(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-class _Titled:
-    """A figure under a title that ipywidgets draws, not bqplot.
+class Plot:
+    """A bqplot figure under a title that ipywidgets draws, with a sentence in its place while it has no data.
 
-    bqplot 0.13's Figure view writes ``title`` when its first render starts but listens for changes only
-    once that render has finished (bqplot issue #640). A title set in between was lost: "run all" on the
+    Titles: bqplot 0.13's Figure view writes ``title`` when its first render starts but listens for changes
+    only once that render has finished (bqplot issue #640). A title set in between was lost: "run all" on the
     quickstart, whose second cell changes the layer while the first cell's Explorer is still being drawn,
     left conv1's title over conv2's weights (seen in 3 of 4 cold page loads with 100 ms network latency).
     An HTML widget applies every change, whenever it arrives.
+
+    No data, no figure: until ``show`` draws something, and after ``clear``, the figure is hidden and a
+    sentence of the figure's size stands in its place ("computing...", or why there is nothing to show), so
+    that an empty or half-drawn figure (seen as a solid black square in Chromium) never shows.
     """
 
     figure: bq.Figure
     title_text: str
+    note_text: str
 
-    def _titled(self, title: str, width: str) -> None:
+    def _titled(self, title: str, width: str, height: str, note: str = "computing...") -> None:
         self.title = widgets.HTML(layout=widgets.Layout(width=width, margin="0"))
         self.title.add_class("nbviz-title")
+        self.note = widgets.HTML(layout=widgets.Layout(width=width, height=height, margin="0"))
+        self.note.add_class("nbviz-note")
         self.set_title(title)
-        self.widget = widgets.VBox([self.title, self.figure])
+        self.widget = widgets.VBox([self.title, self.figure, self.note])
         self.widget.add_class("nbviz-plot")
+        self.clear(note, title=title)
 
     def set_title(self, text: str) -> None:
         """Show ``text`` as the title (a message is sent only when it changed)."""
         self.title_text = text
         self.title.value = f'<div style="{_TITLE_STYLE}">{html.escape(text)}</div>'
 
+    @property
+    def has_data(self) -> bool:
+        """Whether the figure is on show (``show`` drew data and no ``clear`` came after)."""
+        return self.figure.layout.display != "none"
 
-class HeatmapPlot(_Titled):
+    def clear(self, text: str = "", title: str = "") -> None:
+        """Hide the figure and show ``text`` in its place (nothing old stays on screen)."""
+        self.note_text = text
+        self.note.value = f'<div style="{_NOTE_STYLE}">{html.escape(text)}</div>' if text else ""
+        self.figure.layout.display = "none"
+        self.note.layout.display = None
+        self.set_title(title)
+
+    def _reveal(self) -> None:
+        self.figure.layout.display = None
+        self.note.layout.display = "none"
+
+
+class FigurePlot(Plot):
+    """A figure made elsewhere (a confusion matrix, a beeswarm, loss curves), with a title and a stand-in note."""
+
+    def __init__(self, figure: bq.Figure, title: str, note: str = "computing...") -> None:
+        self.figure = figure
+        layout = figure.layout
+        self._titled(title, layout.width or "400px", layout.height or "300px", note)
+        self._title = title
+
+    def show(self, title: str | None = None) -> None:
+        """The figure's marks hold data now: show it."""
+        self._reveal()
+        self.set_title(self._title if title is None else title)
+
+
+class HeatmapPlot(Plot):
     """A heatmap with a colour bar; NaN cells (gutters between tiles) are drawn in light grey.
 
     Parameters
@@ -100,7 +143,7 @@ class HeatmapPlot(_Titled):
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
-        self._titled(title, size[0])
+        self._titled(title, *size)
 
     def show(self, image: np.ndarray, vmin: float, vmax: float, title: str | None = None) -> None:
         """Draw a 2-D array; ``vmin``/``vmax`` set the colour range."""
@@ -122,6 +165,7 @@ class HeatmapPlot(_Titled):
             self.mark.x = np.arange(cols, dtype=np.float32)
             self.mark.y = np.arange(rows, dtype=np.float32)
             self.mark.color = image
+        self._reveal()
         if title is not None:
             self.set_title(title)
 
@@ -131,7 +175,7 @@ class HeatmapPlot(_Titled):
         return np.asarray(self.mark.color)
 
 
-class BarsPlot(_Titled):
+class BarsPlot(Plot):
     """Bars coloured by their sign and size (blue negative, red positive), one per value.
 
     Parameters
@@ -164,7 +208,7 @@ class BarsPlot(_Titled):
             fig_margin={"top": 10, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
-        self._titled(title, size[0])
+        self._titled(title, *size)
 
     def show(
         self,
@@ -187,6 +231,7 @@ class BarsPlot(_Titled):
             self.mark.x = x
             self.mark.y = values
             self.mark.color = color
+        self._reveal()
         if title is not None:
             self.set_title(title)
 
@@ -210,27 +255,7 @@ def png(rgb: np.ndarray) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarray:
-    """The input in grey with a heatmap laid over it (red where ``heat`` is high), as (h, w, 3) uint8.
-
-    ``heat`` (any non-negative map) is resized to the image by nearest neighbour; its opacity follows its
-    value, so the input stays visible where the map is low. Small images are enlarged by an integer factor.
-    """
-    grey = np.asarray(image, dtype=np.float64)
-    span = np.ptp(grey[np.isfinite(grey)]) if np.isfinite(grey).any() else 0.0
-    grey = np.nan_to_num((grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey))  # NaN/Inf: black
-    rows = (np.arange(grey.shape[0]) * heat.shape[0] // grey.shape[0]).clip(0, heat.shape[0] - 1)
-    cols = (np.arange(grey.shape[1]) * heat.shape[1] // grey.shape[1]).clip(0, heat.shape[1] - 1)
-    h = np.nan_to_num(np.asarray(heat, dtype=np.float64)[np.ix_(rows, cols)])
-    h = h / h.max() if h.max() > 0 else h
-    red = np.array([0.70, 0.09, 0.17])
-    rgb = (1 - h[..., None]) * grey[..., None] + h[..., None] * red
-    factor = max(1, min_px // max(rgb.shape[:2]))
-    rgb = np.kron(rgb, np.ones((factor, factor, 1)))
-    return (rgb.clip(0, 1) * 255).astype(np.uint8)
-
-
-class ImagePlot(_Titled):
+class ImagePlot(Plot):
     """A picture made in Python, shown through bqplot's Image mark.
 
     bqplot 0.13 redraws an Image mark only when it gets a new ``ipywidgets.Image``, so each ``show`` assigns a
@@ -246,12 +271,13 @@ class ImagePlot(_Titled):
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
-        self._titled(title, size[0])
+        self._titled(title, *size)
 
     def show(self, rgb: np.ndarray, title: str | None = None) -> None:
         old = self.image_widget
         self.image_widget = widgets.Image(value=png(rgb), format="png")
         self.mark.image = self.image_widget
+        self._reveal()
         if title is not None:
             self.set_title(title)
         old.layout.close()  # each Image brings its own Layout widget: close both

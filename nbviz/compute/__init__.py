@@ -4,18 +4,28 @@ Nothing here imports a widget library, so everything a panel shows can be comput
 without a front end.
 """
 
+from .analysis import Analysis, analyse
 from .attribution import EXPLAINERS, Attribution, Explanation, ShapExplainer, default_background, shap_values
 from .diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
 from .display import ActivationView, DeadUnits, activation_view, dead_units
 from .findings import Finding, findings
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
-from .probe import Gradients, Probe
+from .probe import Gradients, Probe, shared_probe
 from .rules import Rule, Rules, surrogate_rules
 from .saliency import METHODS, integrated_gradients, saliency
-from .session import Session
+from .dataset import CheckedData, check_data
+from .policy import DisplayPolicy
+from .version import ModelVersion
 from .weights import Histogram, WeightImage, histogram, weight_image
 
 __all__ = [
+    "Analysis",
+    "CheckedData",
+    "DisplayPolicy",
+    "ModelVersion",
+    "analyse",
+    "check_data",
+    "shared_probe",
     "METHODS",
     "DatasetReport",
     "Finding",
@@ -36,7 +46,6 @@ __all__ = [
     "shap_values",
     "ActivationView",
     "DeadUnits",
-    "Session",
     "activation_view",
     "dead_units",
     "Gradients",

@@ -15,7 +15,7 @@ import numpy as np
 from ._arrays import readonly
 from .weights import _as_real_array, _block_reduce, _block_shape, _ceil_div, _check_count
 
-__all__ = ["ActivationView", "DeadUnits", "activation_view", "dead_units"]
+__all__ = ["ActivationView", "DeadUnits", "activation_view", "block_mean", "dead_units", "overlay"]
 
 _MAX_NDIM = 4
 
@@ -47,6 +47,11 @@ class DeadUnits:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead", readonly(self.dead))
+
+    @property
+    def count(self) -> int:
+        """How many units are dead."""
+        return int(self.dead.sum())
 
 
 def _value_range(values: np.ndarray) -> tuple[float, float]:
@@ -203,3 +208,23 @@ def block_mean(image: np.ndarray, max_cells: int) -> np.ndarray:
     r, c = max(rows // factor, 1), max(cols // factor, 1)
     blocks = image[: r * factor, : c * factor].reshape(r, factor, c, factor)
     return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarray:
+    """The input in grey with a heatmap laid over it (red where ``heat`` is high), as (h, w, 3) uint8.
+
+    ``heat`` (any non-negative map) is resized to the image by nearest neighbour; its opacity follows its
+    value, so the input stays visible where the map is low. Small images are enlarged by an integer factor.
+    """
+    grey = np.asarray(image, dtype=np.float64)
+    span = np.ptp(grey[np.isfinite(grey)]) if np.isfinite(grey).any() else 0.0
+    grey = np.nan_to_num((grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey))  # NaN/Inf: black
+    rows = (np.arange(grey.shape[0]) * heat.shape[0] // grey.shape[0]).clip(0, heat.shape[0] - 1)
+    cols = (np.arange(grey.shape[1]) * heat.shape[1] // grey.shape[1]).clip(0, heat.shape[1] - 1)
+    h = np.nan_to_num(np.asarray(heat, dtype=np.float64)[np.ix_(rows, cols)])
+    h = h / h.max() if h.max() > 0 else h
+    red = np.array([0.70, 0.09, 0.17])
+    rgb = (1 - h[..., None]) * grey[..., None] + h[..., None] * red
+    factor = max(1, min_px // max(rgb.shape[:2]))
+    rgb = np.kron(rgb, np.ones((factor, factor, 1)))
+    return (rgb.clip(0, 1) * 255).astype(np.uint8)

@@ -13,11 +13,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import is_int, l2_norm
+from ._arrays import is_int
 from ._validate import as_inputs, as_targets, input_specs
 from .diagnostics import DatasetReport, diagnose
 from .graph import activation_of
-from .probe import Probe, probe_for
+from .probe import Gradients, Probe, probe_for
 
 __all__ = ["Finding", "findings"]
 
@@ -109,7 +109,7 @@ def findings(
 
     found = _weight_checks(probe) + _activation_checks(probe, acts)
     if grads is not None:
-        found += _gradient_checks(probe, grads.weights)
+        found += _gradient_checks(probe, grads)
     if datasets is not None:
         found += _overfitting(diagnose(model, datasets, class_names, probe))
     if probe.is_classifier:
@@ -187,12 +187,9 @@ def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Findin
     return found
 
 
-def _gradient_checks(probe: Probe, weight_grads: Mapping[str, list[np.ndarray]]) -> list[Finding]:
-    norms = {}
-    for name, layer in _layers(probe).items():
-        grads = [g for v, g in zip(layer.weights, weight_grads.get(name, [])) if v.trainable]
-        if grads:  # a layer with no trainable weights (Normalization, pooling) has nothing to learn
-            norms[name] = l2_norm(*grads)
+def _gradient_checks(probe: Probe, grads: Gradients) -> list[Finding]:
+    # A layer with no trainable weights (Normalization, pooling) has nothing to learn, and no norm.
+    norms = probe.gradient_norms(grads)
     finite = [v for v in norms.values() if np.isfinite(v)]  # NaN norms are reported by the NaN checks
     if not finite:
         return []

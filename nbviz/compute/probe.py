@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._arrays import frozen, is_int
+from ._arrays import frozen, is_int, l2_norm
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .graph import ModelGraph, _symbolic_graph, activation_of, model_graph, qualified_layers
 
@@ -211,6 +211,23 @@ class Probe:
             activations=MappingProxyType(activations),
             undefined=frozenset(undefined),
         )
+
+    def gradient_norms(self, grads: Gradients, layers: Sequence[str] | None = None) -> dict[str, float]:
+        """The L2 norm of d objective / d each layer's trainable weights, for every layer that has some.
+
+        The one definition that the gradients tab, the findings and LiveTraining share: a layer's gradient
+        norm is taken over what training updates, so BatchNorm's moving statistics (whose gradients are real
+        at inference) do not count, and nested models are left to their inner layers.
+        """
+        norms = {}
+        for name in self._check_layers(layers) if layers is not None else self.layers:
+            layer = self.layers[name]
+            if isinstance(layer, keras.Model) or name not in grads.weights:
+                continue
+            trained = [g for v, g in zip(layer.weights, grads.weights[name]) if v.trainable]
+            if trained:
+                norms[name] = l2_norm(*trained)
+        return {name: norms[name] for name in self.layers if name in norms}
 
     # ----------------------------------------------------------------------------------------- internals
     def _check_layers(self, layers: Sequence[str] | None) -> set[str]:

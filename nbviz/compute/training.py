@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from ._arrays import is_int, l2_norm
-from ._dataset import is_dataset, take
+from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs
 from .probe import Probe
 

@@ -65,10 +65,11 @@ class ModelVersion:
         self._gate: Any = None
         self._version = ""
 
-    def current(self) -> str:
-        """The version now: the gate is checked, and the fingerprint read only when the gate moved."""
+    def current(self, force: bool = False) -> str:
+        """The version now: the gate is checked, and the fingerprint read only when the gate moved (or ``force``:
+        after a notebook cell, whose code may have changed the weights after the cell's last check)."""
         gate = self._gate_now()
-        if gate is None or gate != self._gate:
+        if force or gate is None or gate != self._gate:
             digest = hashlib.blake2b(self.fingerprint().tobytes(), digest_size=8).hexdigest()
             self._version = f"{digest}.{self._refreshes}"
             self._gate = gate

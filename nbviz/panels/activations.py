@@ -1,15 +1,14 @@
-"""Activations panel: the current layer's output for the current sample, and its dead units over a batch."""
+"""Activations panel: the current layer's output for the current sample, and its dead units over the data."""
 
 from __future__ import annotations
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.display import ActivationView, activation_view
-from ..plots import BarsPlot, HeatmapPlot
+from ..compute.display import ActivationView
+from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
-
-MAX_BARS = 1024  # one SVG rect per bar: beyond about a thousand the browser slows down
 
 
 class ActivationFigure:
@@ -18,44 +17,46 @@ class ActivationFigure:
     def __init__(self, title: str) -> None:
         self.heatmap = HeatmapPlot(title, size=("400px", "340px"))
         self.bars = BarsPlot(title, size=("400px", "280px"))
+        self.bars.widget.layout.display = "none"
         self.widget = widgets.Box([self.heatmap.widget, self.bars.widget])
         self.view: ActivationView | None = None
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.bars.figure if self.view is not None and self.view.kind == "bars" else self.heatmap.figure
 
-    def hide(self) -> np.ndarray:
-        """Show neither figure (redact mode withholds this output); returns the (no) values shown."""
-        self.view = None
-        self.heatmap.widget.layout.display = self.bars.widget.layout.display = "none"
-        return np.zeros(0, np.float32)
+    @property
+    def plots(self) -> list[Plot]:
+        return [self.heatmap, self.bars]
 
-    def show(self, a: np.ndarray, max_cells: int, title: str, labels: list[str] | None = None) -> np.ndarray:
-        """Draw one sample's array (no batch axis); returns the values shown."""
-        bars = np.ndim(a) <= 1
-        view = activation_view(a, max_cells=min(max_cells, MAX_BARS) if bars else max_cells)
+    def clear(self, text: str = "") -> None:
+        """Show no figure, and ``text`` in its place."""
+        self.view = None
+        self.heatmap.clear(text)
+        self.bars.clear()
+        self.heatmap.widget.layout.display, self.bars.widget.layout.display = None, "none"
+
+    def show(self, view: ActivationView, title: str, labels: tuple[str, ...] | None = None) -> np.ndarray:
+        """Draw one laid-out output under ``title``; returns the values shown."""
         self.view = view
         if view.kind == "bars":
-            use_labels = labels if labels is not None and len(labels) == len(view.values) else None
-            self.bars.show(view.values, labels=np.array(use_labels) if use_labels else None, title=title)
+            use = labels if labels is not None and len(labels) == len(view.values) else None
+            self.bars.show(view.values, labels=np.array(use) if use else None, title=title)
         else:
-            grid = (
-                f", {view.grid[0]}x{view.grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if view.grid != (1, 1) else ""
-            )
-            self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{grid}")
+            grid = view.grid
+            tiles = f", {grid[0]}x{grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if grid != (1, 1) else ""
+            self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{tiles}")
         self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
         self.bars.widget.layout.display = None if view.kind == "bars" else "none"
         return view.values
 
 
-def is_relu(layer: object) -> bool:
-    activation = getattr(layer, "activation", None)
-    return type(layer).__name__ == "ReLU" or getattr(activation, "__name__", "") == "relu"
+def shape_text(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(d) for d in shape)
 
 
 class ActivationsPanel(Panel):
-    """Feature maps (conv), bars (dense), time x units (sequences); share of dead ReLU units over a batch."""
+    """Feature maps (conv), bars (dense), time x units (sequences); share of dead ReLU units over the data."""
 
     name = "activations"
     title = "Activations"
@@ -66,33 +67,28 @@ class ActivationsPanel(Panel):
         return [self.view.widget, self.dead]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.view.figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return self.view.plots
+
     def render(self, state: State) -> str:
-        session = self.session
-        if state.layer in session.hidden_layers:
-            self.values = self.view.hide()
-            self.dead.value = ""
+        answer = self.analysis.layer_activation(state.layer, state.sample)
+        dead = answer.dead
+        self.dead.value = (
+            ""
+            if dead is None
+            else f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{dead.count}</b> "
+            f"of {dead.dead.size} ({dead.share:.1%})"
+        )
+        if answer.view is None:
+            self.view.clear()
             return (
                 f"Redacted: {state.layer} outputs the raw input (unlearned: input, preprocessing or reshaping), "
                 "and explore(..., redact=True) sends no raw input value. The gradients tab still shows this layer."
             )
-        output = session.activations(state.sample)[state.layer][0]
-        shape = " x ".join(str(d) for d in output.shape)
-        labels = session.feature_names if state.layer in _input_names(session) else None
-        self.values = self.view.show(output, session.max_cells, f"{state.layer} output ({shape})", labels)
-        layer = session.probe.layers[state.layer]
-        if is_relu(layer):
-            dead = session.dead_units(state.layer)
-            self.dead.value = (
-                f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{int(dead.dead.sum())}</b> of "
-                f"{dead.dead.size} ({dead.share:.1%})"
-            )
-        else:
-            self.dead.value = ""
+        title = f"{state.layer} output ({shape_text(answer.shape)})"
+        self.values = self.view.show(answer.view, title, answer.labels)
         return ""
-
-
-def _input_names(session) -> set[str]:  # noqa: ANN001 - Session
-    return {n.name for n in session.graph.nodes if n.class_name == "InputLayer" and n.parent is None}

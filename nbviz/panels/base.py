@@ -1,4 +1,8 @@
-"""The panel contract: ``.figure``, ``.values``, ``.widget`` and one ``update(state)`` entry point."""
+"""The panel contract: ``.figure``, ``.values``, ``.widget`` and one ``update(state)`` entry point.
+
+A panel asks the :class:`~nbviz.compute.analysis.Analysis` and copies the answer's fields onto its marks: no
+Keras, no TensorFlow and no arithmetic here (a test reads the sources for it).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.session import Session
+from ..compute.analysis import Analysis
+from ..plots import Plot
+
+#: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
+RAISE_ERRORS = False
+COMPUTING = '<span style="color:#555">computing...</span>'
 
 
 def error_html(context: str, err: BaseException) -> str:
@@ -21,6 +30,10 @@ def error_html(context: str, err: BaseException) -> str:
         f'<span style="color:#b00020">&#9888; {html.escape(context)}: '
         f"{type(err).__name__}: {html.escape(str(err))}</span>"
     )
+
+
+def note_html(note: str) -> str:
+    return f'<span style="color:#555">{html.escape(note)}</span>' if note else ""
 
 
 def offer(select: widgets.Select, options: list[tuple[str, int]], on_click: Callable[[Any], None]) -> None:
@@ -43,19 +56,26 @@ class Panel:
     """One tab of the Explorer.
 
     Subclasses build their widgets once in ``build`` and draw a state in ``render``, which only assigns new
-    data to existing marks. ``update`` wraps ``render``: an exception becomes a readable line in the panel
-    (the traceback is kept in ``last_error``) and the panel stays usable for the next state.
+    data to existing marks and returns a note for the message line ('' for none). On a note every plot of the
+    panel is cleared (its figure replaced by nothing), so no old picture stays under it. ``update`` wraps
+    ``render``: an exception becomes a readable line in the panel (``error``; the traceback in ``last_error``),
+    the plots are cleared, and the panel stays usable for the next state.
+
+    ``version`` is the model version the panel last drew: the Explorer redraws a panel whose version is not
+    the analysis's.
     """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     depends_on: ClassVar[tuple[str, ...]] = ("layer", "sample")  # a change elsewhere leaves the panel as it is
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
         self.values: np.ndarray = np.zeros(0, np.float32)
         self.state: State | None = None
         self.stale = True
+        self.version: str | None = None
+        self.error: str | None = None
         self.last_error: str | None = None
         # Set by the Explorer: move it to a layer, sample or tab (clicks on rules, cells and findings).
         self.navigate: Callable[..., None] = lambda **target: None
@@ -68,6 +88,11 @@ class Panel:
         """The panel's main figure."""
         raise NotImplementedError
 
+    @property
+    def plots(self) -> list[Plot]:
+        """Every plot of the panel: what a note clears."""
+        raise NotImplementedError
+
     def build(self) -> list[widgets.Widget]:
         """Create the panel's widgets (once); return them in display order."""
         raise NotImplementedError
@@ -76,18 +101,37 @@ class Panel:
         """Show ``state`` by updating existing marks; return a note for the message line ('' for none)."""
         raise NotImplementedError
 
+    def pending(self, state: State) -> bool:
+        """Whether drawing ``state`` has to compute first (then "computing..." shows while it does)."""
+        return False
+
     def update(self, state: State) -> None:
         """Bring the panel to ``state``; errors are shown in the panel, never raised into the widget loop."""
         self.state = state
         self.stale = False
+        self.version = self.analysis.version
+        if self.pending(state):
+            # Sent at once: the browser shows it while the kernel computes.
+            self.message.value = COMPUTING
         try:
             note = self.render(state)
         except Exception as err:  # noqa: BLE001 - any failure must stay inside the widget
+            if RAISE_ERRORS:
+                raise
             self.last_error = traceback.format_exc()
+            self.error = f"{type(err).__name__}: {err}"
             self.message.value = error_html(f"{self.title} for layer {state.layer}", err)
+            self._clear()
             return
-        self.last_error = None
-        self.message.value = f'<span style="color:#555">{html.escape(note)}</span>' if note else ""
+        self.error = self.last_error = None
+        if note:
+            self._clear()
+        self.message.value = note_html(note)
+
+    def _clear(self) -> None:
+        self.values = np.zeros(0, np.float32)
+        for plot in self.plots:
+            plot.clear()
 
     def refresh(self) -> None:
         """Redraw the current state (after a control inside the panel changed)."""

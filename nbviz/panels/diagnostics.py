@@ -10,8 +10,8 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..compute.diagnostics import DatasetReport, diagnose, slice_metrics
-from ..plots import BarsPlot
+from ..compute.answers import Unavailable
+from ..plots import BarsPlot, FigurePlot, Plot
 from .base import Panel, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
@@ -29,8 +29,7 @@ class _CellGrid(bq.GridHeatMap):
         value = proposal["value"]
         if value is None:
             return None
-        cells = np.asarray(np.asarray(value).tolist(), dtype=np.int32)
-        return cells.reshape(-1, 2)
+        return np.asarray(np.asarray(value).tolist(), dtype=np.int32).reshape(-1, 2)
 
 
 class DiagnosticsPanel(Panel):
@@ -41,12 +40,11 @@ class DiagnosticsPanel(Panel):
     depends_on = ()
 
     def build(self) -> list[widgets.Widget]:
-        session = self.session
-        self.reports: dict[str, DatasetReport] = {}
-        self.dataset = widgets.Dropdown(options=list(session.datasets), description="dataset")
+        data = self.analysis.data
+        self.dataset = widgets.Dropdown(options=list(data.datasets), description="dataset")
         self.dataset.observe(lambda change: self.refresh(), names="value")
         self.table = widgets.HTML()
-        k = max(session.output_units, 2)
+        k = max(data.output_units, 2)
         self.cm_scale = bq.ColorScale(colors=["#ffffff", "#08519c"], min=0.0, max=1.0)
         self.cm = _CellGrid(
             color=np.zeros((k, k), np.float32),
@@ -63,10 +61,10 @@ class DiagnosticsPanel(Panel):
                 bq.Axis(scale=self.cm.scales["row"], side="left", label="true"),
                 bq.Axis(scale=self.cm.scales["column"], side="bottom", label="predicted"),
             ],
-            title="confusion matrix (click a cell)",
-            fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 10},
+            fig_margin={"top": 10, "bottom": 50, "left": 60, "right": 10},
             layout=widgets.Layout(width="380px", height="360px"),
         )
+        self.cm_plot = FigurePlot(self.cm_figure, "confusion matrix (click a cell)")
         self.recall_plot = BarsPlot("recall per class", horizontal=True, size=("300px", "300px"))
         self.precision_plot = BarsPlot("precision per class", horizontal=True, size=("300px", "300px"))
         cx, cy = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
@@ -77,12 +75,12 @@ class DiagnosticsPanel(Panel):
         self.calibration_figure = bq.Figure(
             marks=[diagonal, self.calibration],
             axes=[bq.Axis(scale=cx, label="confidence"), bq.Axis(scale=cy, side="left", label="accuracy")],
-            title="calibration",
-            fig_margin={"top": 40, "bottom": 50, "left": 50, "right": 10},
+            fig_margin={"top": 10, "bottom": 50, "left": 50, "right": 10},
             layout=widgets.Layout(width="300px", height="300px"),
         )
-        tabular = session.x[0].ndim == 2
-        names = session.feature_names or [str(i) for i in range(session.x[0].shape[-1])]
+        self.calibration_plot = FigurePlot(self.calibration_figure, "calibration")
+        tabular = data.x[0].ndim == 2
+        names = data.feature_names or [str(i) for i in range(data.x[0].shape[-1])]
         self.slice_feature = widgets.Dropdown(
             options=[(n, i) for i, n in enumerate(names)] if tabular else [], description="slice by"
         )
@@ -97,71 +95,62 @@ class DiagnosticsPanel(Panel):
         return [
             widgets.HBox([self.dataset, self.misclassified]),
             self.table,
-            widgets.HBox([self.cm_figure, self.recall_plot.widget, self.precision_plot.widget]),
-            widgets.HBox([self.calibration_figure, slices]),
+            widgets.HBox([self.cm_plot.widget, self.recall_plot.widget, self.precision_plot.widget]),
+            widgets.HBox([self.calibration_plot.widget, slices]),
         ]
 
     @property
     def figure(self) -> bq.Figure:
         return self.cm_figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return [self.cm_plot, self.recall_plot, self.precision_plot, self.calibration_plot, self.slice_plot]
+
+    def pending(self, state: State) -> bool:
+        return not self.analysis.cached("reports")
+
     def render(self, state: State) -> str:
-        session = self.session
-        if not session.datasets:
-            return "No labels: pass y (or datasets={'train': (x, y), ...}) to explore() for diagnostics."
-        if not self.reports:
-            self.reports = diagnose(
-                session.model, session.datasets, class_names=session.class_names, probe=session.probe
-            )
+        analysis = self.analysis
+        reports = analysis.reports()
+        if isinstance(reports, Unavailable):
+            return reports.reason
         self.table.value = self._table()
-        report = self.reports[str(self.dataset.value)]
-        self.misclassified.layout.display = None if report.task == "classification" else "none"
-        if report.confusion is None:
+        name = str(self.dataset.value)
+        self.misclassified.layout.display = None if reports[name].task == "classification" else "none"
+        confusion = analysis.confusion(name)
+        if confusion is None:  # regression: metrics only
+            for plot in (self.cm_plot, self.recall_plot, self.precision_plot, self.calibration_plot):
+                plot.clear("a regression model has no classes")
             self.values = np.zeros((0, 0), np.float32)
-            self.cm_figure.layout.display = "none"
-            return ""
-        classes = [session.class_name(i) for i in range(len(report.confusion))]
-        self.values = report.confusion.astype(np.float32)
-        with self.cm.hold_sync(), self.cm_scale.hold_sync():
-            self.cm_scale.max = float(max(report.confusion.max(), 1))
-            self.cm.row, self.cm.column = np.array(classes), np.array(classes)
-            self.cm.color = self.values
-        self.recall_plot.show(report.recall, labels=np.array(classes))
-        self.precision_plot.show(report.precision, labels=np.array(classes))
-        if report.calibration is not None:
-            with self.calibration.hold_sync():
-                self.calibration.x, self.calibration.y = (a.astype(np.float32) for a in report.calibration)
-        if self.slice_feature.value is not None:
-            x, y = session.datasets[str(self.dataset.value)]
-            sliced = slice_metrics(
-                session.model,
-                x,
-                y,
-                int(self.slice_feature.value),
-                feature_names=session.feature_names,
-                probe=session.probe,
-            )
-            if session.redact:  # where each slice sits among the samples, not the values at its edges
-                share = np.concatenate([[0], np.cumsum(sliced.counts)]) / max(int(sliced.counts.sum()), 1)
-                labels = [f"q{lo:.2f} to q{hi:.2f} (n={n})" for lo, hi, n in zip(share[:-1], share[1:], sliced.counts)]
+        else:
+            self.values = confusion.confusion
+            classes = np.array(confusion.classes)
+            with self.cm.hold_sync(), self.cm_scale.hold_sync():
+                self.cm_scale.max = max(float(confusion.confusion.max()), 1.0)
+                self.cm.row, self.cm.column = classes, classes
+                self.cm.color = confusion.confusion
+            self.cm_plot.show()
+            self.recall_plot.show(confusion.recall, labels=classes)
+            self.precision_plot.show(confusion.precision, labels=classes)
+            if confusion.calibration is None:
+                self.calibration_plot.clear("no predictions to calibrate")
             else:
-                labels = [
-                    f"{lo:.3g} to {hi:.3g} (n={n})"
-                    for lo, hi, n in zip(sliced.edges[:-1], sliced.edges[1:], sliced.counts)
-                ]
-            self.slice_plot.show(
-                sliced.values, labels=np.array(labels), title=f"{sliced.metric_name} by {sliced.feature}"
-            )
+                with self.calibration.hold_sync():
+                    self.calibration.x, self.calibration.y = confusion.calibration
+                self.calibration_plot.show()
+        if self.slice_feature.value is not None:
+            sliced = analysis.slices(name, int(self.slice_feature.value))
+            if sliced is not None:
+                self.slice_plot.show(sliced.values, labels=np.array(sliced.labels), title=sliced.title)
         return ""
 
     def _table(self) -> str:
-        keys = sorted({k for r in self.reports.values() for k in r.metrics})
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        table = self.analysis.metrics_table()
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in table.columns)
         rows = "".join(
-            f"<tr><td><b>{html.escape(name)}</b> ({r.n})</td>"
-            + "".join(f"<td>{r.metrics.get(k, float('nan')):.4g}</td>" for k in keys)
-            + "</tr>"
-            for name, r in self.reports.items()
+            f"<tr><td><b>{html.escape(name)}</b> ({n})</td>" + "".join(f"<td>{v:.4g}</td>" for v in values) + "</tr>"
+            for name, n, values in table.rows
         )
         return f"<table><tr><th>dataset</th>{head}</tr>{rows}</table>"
 
@@ -176,15 +165,10 @@ class DiagnosticsPanel(Panel):
                 f"Cells of '{html.escape(name)}' are not the explored samples: choose '{OWN}' to click through."
             )
             return
-        samples = self.reports[name].cell_samples(row, col)
+        samples = self.analysis.cell_samples(name, row, col)
         if samples.size:
             self.navigate(sample=int(samples[0]))
 
     def _filter(self, change: dict[str, Any]) -> None:
-        if change["new"] and OWN in self.session.datasets:
-            if not self.reports:
-                self.refresh()
-            wrong = np.flatnonzero(~self.reports[OWN].correct.astype(bool))
-            self.set_sample_filter(wrong if wrong.size else None)
-        else:
-            self.set_sample_filter(None)
+        wrong = self.analysis.misclassified() if change["new"] else None
+        self.set_sample_filter(wrong if wrong is not None and wrong.size else None)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.findings import Finding, findings
-from ..plots import BarsPlot
+from ..compute.findings import Finding
+from ..plots import BarsPlot, Plot
 from .base import Panel, State, offer
 
 ICONS = {"critical": "\u26d4", "warning": "\u26a0", "info": "\u2139"}
+SEVERITIES = ("critical", "warning", "info")
 
 
 class FindingsPanel(Panel):
@@ -26,38 +28,33 @@ class FindingsPanel(Panel):
         self.finding_list = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
         self.finding_list.observe(self._clicked, names="value")
         self.evidence = BarsPlot("evidence figure per finding", horizontal=True, size=("460px", "260px"))
-        self.found: list[Finding] | None = None
+        self.found: tuple[Finding, ...] | None = None
         return [self.summary, self.finding_list, self.evidence.widget]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.evidence.figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return [self.evidence]
+
+    def pending(self, state: State) -> bool:
+        return not self.analysis.cached("findings")
+
     def render(self, state: State) -> str:
-        session = self.session
-        if self.found is None:
-            x = session.x[0] if len(session.x) == 1 else session.x
-            y = session.y[0] if session.y is not None and len(session.y) == 1 else session.y
-            self.found = findings(
-                session.model,
-                x,
-                y,
-                datasets=session.datasets if len(session.datasets) > 1 else None,
-                class_names=session.class_names,
-                probe=session.probe,
-            )
-        found = self.found
-        counts = {s: sum(f.severity == s for f in found) for s in ("critical", "warning", "info")}
+        found = self.found = self.analysis.findings()
+        counts = {s: sum(f.severity == s for f in found) for s in SEVERITIES}
         self.summary.value = (
             "Nothing alarming found." if not found else ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         ) + " Click a finding to open the panel that shows it."
-        options = [(f"{ICONS[f.severity]} {f.message}", i) for i, f in enumerate(found)]
-        offer(self.finding_list, options, self._clicked)
+        offer(self.finding_list, [(f"{ICONS[f.severity]} {f.message}", i) for i, f in enumerate(found)], self._clicked)
         self.values = np.array([f.value for f in found], dtype=np.float32)
         if found:
-            self.evidence.show(
-                self.values[::-1], labels=np.array([f"{i + 1}. {f.kind}" for i, f in enumerate(found)])[::-1]
-            )
+            labels = np.array([f"{i + 1}. {f.kind}" for i, f in enumerate(found)])
+            self.evidence.show(self.values[::-1], labels=labels[::-1])
+        else:
+            self.evidence.clear("Every check passed: no dead or saturated units, no vanishing or exploding gradients.")
         return ""
 
     def _clicked(self, change: dict[str, Any]) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute._arrays import l2_norm
-from ..plots import BarsPlot
+from ..plots import BarsPlot, Plot
 from .activations import ActivationFigure
 from .base import Panel, State
-from .weights import TensorView, weight_label
+from .weights import TensorView
 
-
-def gradient_norms(weights: dict[str, list[np.ndarray]], layers: list[str]) -> np.ndarray:
-    """L2 norm of all weight gradients of each layer, in the order of ``layers``."""
-    return np.array([l2_norm(*weights[name]) for name in layers], np.float64)
+NOT_DIFFERENTIABLE = "not differentiable here: no gradient reaches it"
 
 
 class GradientsPanel(Panel):
@@ -27,53 +24,64 @@ class GradientsPanel(Panel):
         self.weight_view = TensorView("d loss / d weights", lambda change: self.refresh())
         self.output_view = ActivationFigure("d loss / d output")
         self.saliency_view = ActivationFigure("saliency: d loss / d input")
-        leaves = [n for n in self.session.graph.nodes if n.params > 0 and not n.is_model]
-        self.norm_layers = [n.name for n in leaves]
+        self.norm_layers = self.analysis.learning_layers
         height = f"{max(260, 16 * len(self.norm_layers) + 80)}px"
         self.norms_plot = BarsPlot("log10 |d loss / d weights| per layer", horizontal=True, size=("420px", height))
         self.output_values = np.zeros(0, np.float32)
         self.saliency_values = np.zeros(0, np.float32)
         self.norms = np.zeros(0, np.float64)
-        self._sample_shown: int | None = None
+        self._sample_shown: tuple[int, str] | None = None
+        self.info = widgets.HTML()
         return [
+            self.info,
             self.weight_view.widget,
             widgets.HBox([self.output_view.widget, self.saliency_view.widget]),
             self.norms_plot.widget,
         ]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.weight_view.heatmap.figure
 
-    def render(self, state: State) -> str:
-        session = self.session
-        grads = session.gradients(state.sample)
-        target = session.gradient_target
-        # Three heatmaps share the cell budget of one (half, then an eighth each), so an update stays as small
-        # as the other tabs'.
-        small = max(16, session.max_cells // 8)
-        self.output_values = self.output_view.show(
-            grads.outputs[state.layer][0], small, f"d {target} / d {state.layer} output"
-        )
-        if self._sample_shown != state.sample:  # saliency and norms depend on the sample only: send them once
-            saliency = grads.inputs[0] if isinstance(grads.inputs, list) else grads.inputs
-            self.saliency_values = self.saliency_view.show(
-                saliency[0], small, f"saliency: d {target} / d input", session.feature_names
-            )
-            self.norms = gradient_norms(dict(grads.weights), self.norm_layers)
-            with np.errstate(divide="ignore"):
-                logs = np.where(self.norms > 0, np.log10(self.norms), np.nan)
-            self.norms_plot.show(logs, labels=np.array(self.norm_layers))
-            self._sample_shown = state.sample
+    @property
+    def plots(self) -> list[Plot]:
+        return [*self.weight_view.plots, *self.output_view.plots, *self.saliency_view.plots, self.norms_plot]
 
-        layer = session.probe.layers[state.layer]
-        variables = list(layer.weights)
-        index = self.weight_view.set_tensors([weight_label(v, f"w{i}") for i, v in enumerate(variables)])
-        if not variables:
+    def _clear(self) -> None:
+        super()._clear()
+        self._sample_shown = None
+
+    def render(self, state: State) -> str:
+        analysis = self.analysis
+        # The saliency and the norms depend on the sample (and the weights) only: sent once per sample.
+        if self._sample_shown != (state.sample, self.version):
+            across = analysis.sample_gradients(state.sample)
+            if across.saliency is None:
+                self.saliency_view.clear(f"saliency: {NOT_DIFFERENTIABLE} (integer inputs)")
+                self.saliency_values = np.zeros(0, np.float32)
+            else:
+                title = f"saliency: d {across.target} / d input"
+                self.saliency_values = self.saliency_view.show(across.saliency, title, across.saliency_labels)
+            self.norms = across.norms
+            self.norms_plot.show(across.log_norms, labels=np.array(across.layers))
+            self._sample_shown = (state.sample, self.version)
+
+        answer = analysis.layer_gradients(state.layer, state.sample, self.weight_view.index)
+        if answer.output is None:
+            self.output_view.clear(f"d {answer.target} / d {state.layer} output: {NOT_DIFFERENTIABLE}")
+            self.output_values = np.zeros(0, np.float32)
+        else:
+            title = f"d {answer.target} / d {state.layer} output"
+            self.output_values = self.output_view.show(answer.output, title)
+        self.weight_view.set_tensors(answer.names)
+        self.info.value = "" if answer.names else f"Layer {state.layer} has no weights; its output gradient is shown."
+        if not answer.names:
             self.values = self.output_values
-            return f"Layer {state.layer} ({type(layer).__name__}) has no weights; its output gradient is shown."
-        label = weight_label(variables[index], "w")
-        self.values = self.weight_view.show(
-            grads.weights[state.layer][index], f"d {target} / d {label}", max(16, session.max_cells // 2)
-        )
+        elif answer.weight is None:
+            self.weight_view.heatmap.clear(f"d {answer.target} / d this weight: {NOT_DIFFERENTIABLE}")
+            self.weight_view.histogram.clear()
+            self.values = np.zeros(0, np.float32)
+        else:
+            self.weight_view.show(answer.weight)
+            self.values = answer.weight.image.image
         return ""

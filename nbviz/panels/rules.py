@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.rules import Rules, surrogate_rules
-from ..plots import BarsPlot
+from ..compute.answers import RulesDisplay, Unavailable
+from ..plots import BarsPlot, Plot
 from .base import Panel, State, offer
 
 
@@ -20,7 +21,7 @@ class RulesPanel(Panel):
     depends_on = ("layer",)  # only when the rules are fitted on the current layer's activations
 
     def build(self) -> list[widgets.Widget]:
-        self.tabular = self.session.x[0].ndim == 2
+        self.tabular = self.analysis.data.x[0].ndim == 2
         self.depth = widgets.IntSlider(value=3, min=1, max=6, description="depth")
         self.on_layer = widgets.Checkbox(value=not self.tabular, description="fit on the current layer's activations")
         for control in (self.depth, self.on_layer):
@@ -29,71 +30,60 @@ class RulesPanel(Panel):
         self.rule_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
         self.rule_list.observe(self._rule_clicked, names="value")
         self.coverage = BarsPlot("samples per rule", horizontal=True, size=("460px", "300px"))
-        self.rules: Rules | None = None
-        self._features: np.ndarray | None = None
-        self._cache: dict[tuple[int, str | None], tuple[Rules, np.ndarray]] = {}
+        self.shown: RulesDisplay | None = None
         return [widgets.HBox([self.depth, self.on_layer]), self.summary, self.rule_list, self.coverage.widget]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.coverage.figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return [self.coverage]
+
+    @property
+    def rules(self) -> Any:
+        """The rules on show (a :class:`~nbviz.compute.Rules`), or None."""
+        return None if self.shown is None else self.shown.rules
+
+    def _clear(self) -> None:
+        super()._clear()
+        self.shown = None
+        self.summary.value = ""
+        offer(self.rule_list, [], self._rule_clicked)  # no old rule stays listed, nor clickable
+
+    def _question(self, state: State) -> tuple[int, str | None]:
+        return int(self.depth.value), state.layer if self.on_layer.value else None
+
+    def pending(self, state: State) -> bool:
+        return not self.analysis.cached("rules", *self._question(state))
+
     def render(self, state: State) -> str:
-        session = self.session
-        layer = state.layer if self.on_layer.value else None
-        if len(session.x) > 1:
-            return f"Rules here need a model with one input; this one has {len(session.x)}."
-        if session.n_samples < 2:
-            return "Rules need at least 2 samples (the tree is fitted on some and checked on others); x has 1."
-        if layer is None and not self.tabular:
-            return "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
-        key = (int(self.depth.value), layer)
-        if key not in self._cache:
-            if layer is None:
-                features, names = session.x[0], session.feature_names
-            else:
-                acts = session.probe.activations(session.x, layers=[layer])[layer]
-                features, names = acts.reshape(len(acts), -1), None
-            rules = surrogate_rules(
-                session.model,
-                session.x[0],
-                max_depth=key[0],
-                feature_names=names,
-                class_names=session.class_names,
-                features=None if layer is None else features,
-                probe=session.probe,
-                quantiles=session.redact,
-            )
-            self._cache[key] = (rules, features)
-        self.rules, self._features = self._cache[key]
-        rules = self.rules
-        source = f"activations of {layer}" if layer else "input features"
+        answer = self.analysis.rules(*self._question(state))
+        if isinstance(answer, Unavailable):
+            return answer.reason
+        self.shown = answer
+        rules = answer.rules
         self.summary.value = (
-            f"{len(rules.rules)} rules over {source}, depth {rules.max_depth}: fidelity to the model "
+            f"{len(rules.rules)} rules over {answer.source}, depth {rules.max_depth}: fidelity to the model "
             f"<b>{rules.fidelity:.1%}</b> on held-out samples ({rules.train_fidelity:.1%} on those fitted). "
             "Click a rule to show a sample it covers."
             + (
                 " Thresholds are quantiles of the feature (redact mode): q0.73 is its 73rd percentile."
-                if session.redact
+                if self.analysis.policy.redact
                 else ""
             )
         )
-        options = [(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)", i) for i, r in enumerate(rules.rules)]
-        offer(self.rule_list, options, self._rule_clicked)
-        self.values = np.array([r.samples for r in rules.rules], dtype=np.float32)
-        self.coverage.show(self.values[::-1], labels=np.array([f"rule {i + 1}" for i in range(len(rules.rules))])[::-1])
+        offer(self.rule_list, [(text, i) for i, text in enumerate(answer.texts)], self._rule_clicked)
+        self.values = answer.coverage
+        labels = np.array([f"rule {i + 1}" for i in range(len(rules.rules))])
+        self.coverage.show(answer.coverage[::-1], labels=labels[::-1])
         return ""
 
     def sample_for(self, index: int, current: int) -> int | None:
         """A sample covered by rule ``index``: the current one if it is, else the next one after it."""
-        assert self.rules is not None and self._features is not None
-        covered = np.flatnonzero(self.rules.rules[index].covers(self._features))
-        if covered.size == 0:
-            return None
-        if current in covered:
-            return current
-        later = covered[covered > current]
-        return int(later[0] if later.size else covered[0])
+        assert self.shown is not None
+        return self.analysis.rule_sample(int(self.depth.value), self.shown.layer, index, current)
 
     def _rule_clicked(self, change: dict[str, Any]) -> None:
         if change["new"] is None or self.state is None:

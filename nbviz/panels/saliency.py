@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.saliency import saliency
-from ..compute.session import _LRU
-from ..plots import BarsPlot, HeatmapPlot, ImagePlot, overlay
+from ..compute.analysis import CAM, METHOD_NAMES
+from ..compute.answers import Unavailable
+from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot
 from .base import Panel, State
-
-LABELS = {
-    "gradient": "gradient",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-}
-CAM = ("gradcam", "gradcam++")
 
 
 class SaliencyPanel(Panel):
@@ -27,13 +19,12 @@ class SaliencyPanel(Panel):
     title = "Saliency"
 
     def build(self) -> list[widgets.Widget]:
-        session = self.session
-        self.shape = session.x[0].shape[1:]
-        self.tabular = len(self.shape) == 1
-        self.method = widgets.ToggleButtons(options=[(v, k) for k, v in LABELS.items()], value="gradient")
-        classes = [("predicted class", -1)] + [(session.class_name(i), i) for i in range(session.output_units)]
+        data, policy = self.analysis.data, self.analysis.policy
+        self.tabular = data.x[0].ndim == 2
+        self.method = widgets.ToggleButtons(options=[(v, k) for k, v in METHOD_NAMES.items()], value="gradient")
+        classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(data.output_units)]
         self.class_choice = widgets.Dropdown(options=classes, value=-1, description="class")
-        self.class_choice.layout.display = None if session.output_units > 1 else "none"
+        self.class_choice.layout.display = None if data.output_units > 1 else "none"
         for control in (self.method, self.class_choice):
             control.observe(lambda change: self.refresh(), names="value")
         self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"))
@@ -41,68 +32,52 @@ class SaliencyPanel(Panel):
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
         self.heatmap.widget.layout.display = self.overlay.widget.layout.display = "none" if self.tabular else None
         self.bars.widget.layout.display = None if self.tabular else "none"
-        self._cache = _LRU(64 * 2**20)
+        if policy.redact:  # the overlay is a picture of the input itself
+            self.overlay.widget.layout.display = "none"
+        self.info = widgets.HTML()
         return [
             widgets.HBox([self.method, self.class_choice]),
+            self.info,
             widgets.HBox([self.heatmap.widget, self.overlay.widget, self.bars.widget]),
         ]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.bars.figure if self.tabular else self.heatmap.figure
 
-    def _conv_layers(self) -> list[str]:
-        acts = self.session.activations(0)
-        nodes = {n.name: n for n in self.session.graph.nodes}
-        return [
-            name
-            for name in self.session.probe.layers
-            if name in acts and acts[name].ndim == 4 and nodes[name].class_name != "InputLayer"
-        ]
+    @property
+    def plots(self) -> list[Plot]:
+        return [self.heatmap, self.overlay, self.bars]
+
+    @property
+    def class_index(self) -> int | None:
+        return None if self.class_choice.value < 0 else int(self.class_choice.value)
+
+    def _question(self, state: State) -> tuple[str, str | None]:
+        method = str(self.method.value)
+        return method, state.layer if method in CAM else None
+
+    def pending(self, state: State) -> bool:
+        method, layer = self._question(state)
+        return not self.analysis.cached("saliency", method, state.sample, self.class_index, layer)
 
     def render(self, state: State) -> str:
-        session = self.session
-        method = str(self.method.value)
-        if len(session.x) > 1:
-            self.values = np.zeros(0, np.float32)
-            return f"Saliency here needs a model with one input; this one has {len(session.x)}."
-        if not np.issubdtype(session.x[0].dtype, np.floating):
-            self.values = np.zeros(0, np.float32)
-            return "Saliency needs float inputs: integer inputs (token ids) have no gradient; see the SHAP tab."
-        target = None if self.class_choice.value < 0 else int(self.class_choice.value)
-        if method in CAM:
-            if self.tabular or state.layer not in self._conv_layers():
-                convs = ", ".join(self._conv_layers()) or "none in this model"
-                self.values = np.zeros(0, np.float32)
-                return f"{LABELS[method]} needs a convolutional layer (h x w x channels); choose one: {convs}."
-        layer = state.layer if method in CAM else None
-        key = (method, state.sample, target, layer)
-        x = session.inputs(state.sample)[0]
-        values = self._cache.get_or(
-            key, lambda: saliency(session.model, x, method=method, target=target, layer=layer, probe=session.probe)[0]
-        )
-        self.values = values
-        cls = int(np.argmax(session.prediction(state.sample))) if target is None else target
-        what = f"{LABELS[method]}, class {session.class_name(cls)}, sample {state.sample}"
-        if self.tabular:
-            labels = session.feature_names or [str(i) for i in range(len(values))]
-            top = np.argsort(np.abs(values), kind="stable")[-15:]
-            self.bars.show(values[top], labels=np.array([labels[i] for i in top]), title=what)
+        method, layer = self._question(state)
+        answer = self.analysis.saliency_map(state.sample, method, self.class_index, layer)
+        self.info.value = ""
+        if isinstance(answer, Unavailable):
+            return answer.reason
+        self.values = answer.values
+        what = f"{METHOD_NAMES[method]}, class {answer.class_name}, sample {state.sample}"
+        if answer.bars is not None:
+            self.bars.show(answer.bars.values, labels=np.array(answer.bars.labels), title=what)
             return ""
-        # Gradient maps: magnitude summed over channels (as tf-keras-vis shows them); IG keeps its sign.
+        assert answer.picture is not None
+        picture = answer.picture
+        self.heatmap.show(picture.values, picture.vmin, picture.vmax, title=what)
+        if answer.overlay is not None:
+            self.overlay.show(answer.overlay, title="over the input")
         if method in CAM:
-            shown = values
-        elif method == "integrated_gradients":
-            shown = values.sum(axis=-1) if values.ndim == 3 else values
-        else:
-            shown = np.abs(values).sum(axis=-1) if values.ndim == 3 else np.abs(values)
-        shown = shown.reshape(-1, shown.shape[-1])
-        m = float(np.nanmax(np.abs(shown))) or 1.0
-        lo = -m if float(np.nanmin(shown)) < 0 else 0.0
-        self.heatmap.show(shown, lo, m, title=what)
-        # The overlay is a picture of the input itself: redact mode leaves it out.
-        self.overlay.widget.layout.display = "none" if session.redact else None
-        if not session.redact:
-            image = x[0].mean(axis=-1) if x[0].ndim == 3 else x[0]
-            self.overlay.show(overlay(image.reshape(-1, image.shape[-1]), np.abs(shown)), title="over the input")
-        return f"Grad-CAM maps are {shown.shape[0]} x {shown.shape[1]} (layer {state.layer})" if method in CAM else ""
+            rows, cols = picture.values.shape
+            self.info.value = f"{METHOD_NAMES[method]} maps are {rows} x {cols} (layer {state.layer})"
+        return ""

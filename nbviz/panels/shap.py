@@ -9,30 +9,20 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute import EXPLAINERS, Attribution, Explanation
-from ..compute.redact import rank_quantiles
-from ..plots import BarsPlot, HeatmapPlot
+from ..compute import EXPLAINERS
+from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
+from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot
 from .base import Panel, State, error_html
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
+NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
 
 
-def feature_labels(names: list[str] | None, shape: tuple[int, ...]) -> list[str]:
-    """A name per flattened input value: the given names, or positions such as '3,4' for a 2-D input."""
-    size = int(np.prod(shape))
-    if names is not None and len(names) == size:
-        return list(names)
-    return (
-        [",".join(str(i) for i in idx) for idx in np.ndindex(*shape)]
-        if len(shape) > 1
-        else [str(i) for i in range(size)]
-    )
-
-
-def top_features(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest |values|, largest last (bars are drawn bottom up)."""
-    order = np.argsort(np.abs(values), kind="stable")
-    return order[-k:]
+def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
+    text = f"explainer: <b>{explainer}</b>"
+    if fallback:
+        return text + f" (auto fell back: {html.escape(fallback)})"
+    return text + (" (auto)" if auto else "")
 
 
 class ShapPanel(Panel):
@@ -43,18 +33,16 @@ class ShapPanel(Panel):
     depends_on = ("sample",)  # attributions are of the model's output, whatever layer is selected
 
     def build(self) -> list[widgets.Widget]:
-        session = self.session
-        self.shape = session.x[0].shape[1:]
-        self.kind = "bars" if len(self.shape) == 1 else ("sequence" if len(self.shape) == 2 else "image")
-        self.labels = feature_labels(session.feature_names, self.shape)
-        n_classes = session.output_units
-        class_options = [("predicted class", -1)] + [(session.class_name(i), i) for i in range(n_classes)]
+        data, policy = self.analysis.data, self.analysis.policy
+        shape = data.x[0].shape[1:]
+        self.kind = "bars" if len(shape) == 1 else ("sequence" if len(shape) == 2 else "image")
+        n_features = len(feature_labels(data.feature_names, shape))
+        n_classes = data.output_units
+        class_options = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(n_classes)]
         self.explainer_choice = widgets.Dropdown(options=EXPLAINERS, value="auto", description="explainer")
         self.class_choice = widgets.Dropdown(options=class_options, value=-1, description="class")
         self.class_choice.layout.display = None if n_classes > 1 else "none"
-        self.top_k = widgets.BoundedIntText(
-            value=min(10, len(self.labels)), min=1, max=len(self.labels), description="top"
-        )
+        self.top_k = widgets.BoundedIntText(value=min(10, n_features), min=1, max=n_features, description="top")
         self.top_k.layout.width = "140px"
         for control in (self.explainer_choice, self.class_choice, self.top_k):
             control.observe(lambda change: self.refresh(), names="value")
@@ -63,11 +51,10 @@ class ShapPanel(Panel):
             self.local_plot: BarsPlot | HeatmapPlot = HeatmapPlot("attribution")
         else:
             self.local_plot = BarsPlot("attribution", horizontal=self.kind == "bars", size=("460px", "340px"))
-        self.attribution: Attribution | None = None
 
         # Global importance: computed in a worker thread, with progress and a cancel button.
         self.subset = widgets.BoundedIntText(
-            value=min(200, session.n_samples), min=1, max=session.n_samples, description="samples"
+            value=min(200, data.n_samples), min=1, max=data.n_samples, description="samples"
         )
         self.subset.layout.width = "180px"
         self.run_button = widgets.Button(description="Global importance", icon="play")
@@ -79,6 +66,7 @@ class ShapPanel(Panel):
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.importance_plot = BarsPlot("mean |SHAP| per feature", horizontal=True, size=("420px", "340px"))
+        self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
         self._build_beeswarm()
         self.global_values = np.zeros(0, np.float32)
         return [
@@ -87,7 +75,7 @@ class ShapPanel(Panel):
             self.local_plot.widget,
             widgets.HBox([self.subset, self.run_button, self.cancel_button, self.progress]),
             self.global_status,
-            widgets.HBox([self.importance_plot.widget, self.beeswarm_figure]),
+            widgets.HBox([self.importance_plot.widget, self.beeswarm.widget]),
         ]
 
     def _build_beeswarm(self) -> None:
@@ -116,63 +104,59 @@ class ShapPanel(Panel):
         self.beeswarm_figure = bq.Figure(
             marks=[self.swarm],
             axes=[x_axis, self.swarm_axis],
-            title=f"SHAP per sample (colour: feature {'rank' if self.session.redact else 'value'})",
-            fig_margin={"top": 40, "bottom": 40, "left": 130, "right": 20},
+            fig_margin={"top": 10, "bottom": 40, "left": 130, "right": 20},
             layout=widgets.Layout(width="460px", height="340px"),
         )
+        colour = "rank" if self.analysis.policy.redact else "value"
+        self.beeswarm = FigurePlot(self.beeswarm_figure, f"SHAP per sample (colour: feature {colour})", NOT_RUN)
 
     @property
     def figure(self) -> bq.Figure:
         return self.local_plot.figure
 
     @property
+    def plots(self) -> list[Plot]:
+        return [self.local_plot]  # a note (one input needed) leaves the global view as it is
+
+    @property
     def class_index(self) -> int | None:
         return None if self.class_choice.value < 0 else int(self.class_choice.value)
 
     # ----------------------------------------------------------------------------------------- local view
+    def pending(self, state: State) -> bool:
+        return not self.analysis.cached("shap", str(self.explainer_choice.value), state.sample)
+
     def render(self, state: State) -> str:
-        session = self.session
-        if len(session.x) > 1:
-            self.values = np.zeros(0, np.float32)
-            return f"SHAP values here need a model with one input; this one has {len(session.x)}."
         name = str(self.explainer_choice.value)
-        explanation = session.shap(state.sample, name)
-        attribution = explanation.for_class(self.class_index)
-        self.attribution = attribution
-        values = attribution.values[0]
-        self.values = values
-        cls = int(attribution.class_index[0])
-        x = session.x[0][state.sample]
-        target = f"class <b>{html.escape(session.class_name(cls))}</b>, " if session.output_units > 1 else ""
-        self.info.value = (
-            f"{self._explainer_text(explanation)} &middot; {target}base value E[f] = {attribution.base_values[0]:.4g}, "
-            f"f(x) = {attribution.outputs[0]:.4g}, sum of SHAP values = {float(values.sum()):.4g}"
-        )
-        if self.kind == "bars":
-            top = top_features(values, int(self.top_k.value))
-            # The feature's value helps read its attribution, unless raw values must stay out (redact).
-            labels = [self.labels[i] if session.redact else f"{self.labels[i]} = {x[i]:.4g}" for i in top]
-            self.local_plot.show(
-                values[top], labels=np.array(labels), title=f"top {len(top)} features, sample {state.sample}"
-            )
-        elif self.kind == "sequence":
-            self.local_plot.show(
-                values.sum(axis=1), title=f"SHAP per step (summed over features), sample {state.sample}"
-            )
+        answer = self.analysis.shap_local(state.sample, name, self.class_index, int(self.top_k.value))
+        if isinstance(answer, Unavailable):
+            self.info.value = ""
+            return answer.reason
+        self.values = answer.values
+        self.info.value = self._info(answer)
+        if answer.bars is not None:
+            bars = answer.bars
+            title = f"top {len(bars.values)} features, sample {state.sample}"
+            self.local_plot.show(bars.values, labels=np.array(bars.labels), title=title)
+        elif answer.steps is not None:
+            title = f"SHAP per step (summed over features), sample {state.sample}"
+            self.local_plot.show(answer.steps, title=title)
         else:
-            image = values.sum(axis=-1) if values.ndim == 3 else values.reshape(-1, values.shape[-1])
-            m = float(np.abs(image).max()) or 1.0
-            self.local_plot.show(image, -m, m, title=f"attribution, sample {state.sample}")
-        self._show_global_if_cached()
+            assert answer.picture is not None and isinstance(self.local_plot, HeatmapPlot)
+            picture = answer.picture
+            self.local_plot.show(
+                picture.values, picture.vmin, picture.vmax, title=f"attribution, sample {state.sample}"
+            )
+        self._show_global_if_computed()
         return ""
 
-    def _explainer_text(self, explanation: Explanation) -> str:
-        text = f"explainer: <b>{explanation.explainer}</b>"
-        if explanation.fallback:
-            text += f" (auto fell back: {html.escape(explanation.fallback)})"
-        elif self.explainer_choice.value == "auto":
-            text += " (auto)"
-        return text
+    def _info(self, answer: ShapLocal) -> str:
+        target = f"class <b>{html.escape(answer.class_name)}</b>, " if answer.multiclass else ""
+        return (
+            f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {target}"
+            f"base value E[f] = {answer.base_value:.4g}, f(x) = {answer.output:.4g}, "
+            f"sum of SHAP values = {answer.total:.4g}"
+        )
 
     # ----------------------------------------------------------------------------------------- global view
     def start_global(self, wait: bool = False) -> None:
@@ -183,19 +167,21 @@ class ShapPanel(Panel):
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value = 0.0
         self.global_status.value = "computing..."
-        key = (str(self.explainer_choice.value), int(self.subset.value))
-        self._worker = threading.Thread(target=self._global_job, args=key, daemon=True)
+        question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version)
+        self._worker = threading.Thread(target=self._global_job, args=question, daemon=True)
         self._worker.start()
         if wait:
             self._worker.join()
 
-    def _global_job(self, name: str, n: int) -> None:
+    def _global_job(self, name: str, n: int, version: str) -> None:
         try:
-            result = self.session.shap_global(name, n, progress=self._set_progress, cancelled=self._cancel.is_set)
-            if result is None:
-                self.global_status.value = "cancelled"
+            done = self.analysis.compute_shap_global(
+                name, n, progress=self._set_progress, cancelled=self._cancel.is_set, version=version
+            )
+            if done:
+                self._show_global_if_computed()
             else:
-                self._show_global(result)
+                self.global_status.value = "cancelled"
         except Exception as err:  # noqa: BLE001 - a worker's failure is shown, never lost
             self.global_status.value = error_html("global importance", err)
         finally:
@@ -204,34 +190,31 @@ class ShapPanel(Panel):
     def _set_progress(self, share: float) -> None:
         self.progress.value = share
 
-    def _show_global_if_cached(self) -> None:
-        cached = self.session._shap_global.get((str(self.explainer_choice.value), int(self.subset.value)))
-        if cached is not None:
-            self._show_global(cached)
+    def _show_global_if_computed(self) -> None:
+        name, n = str(self.explainer_choice.value), int(self.subset.value)
+        answer = self.analysis.shap_global(name, n, self.class_index, int(self.top_k.value))
+        if answer is None:
+            self.global_values = np.zeros(0, np.float32)
+            self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
+            self.beeswarm.clear(NOT_RUN)
+            self.global_status.value = ""
+            return
+        self._show_global(answer)
 
-    def _show_global(self, explanation: Explanation) -> None:
-        attribution = explanation.for_class(self.class_index)
-        n = len(attribution.values)
-        flat = attribution.values.reshape(n, -1)
-        importance = np.abs(flat).mean(axis=0)
-        self.global_values = importance.astype(np.float32)
-        top = top_features(importance, int(self.top_k.value))
-        self.importance_plot.show(importance[top], labels=np.array([self.labels[i] for i in top]))
-        features = self.session.x[0][:n].reshape(n, -1)[:, top].astype(np.float64)
-        if self.session.redact:  # ranks order the samples as the values do, without being values
-            scaled = rank_quantiles(features)
-        else:
-            lo, hi = np.percentile(features, 5, axis=0), np.percentile(features, 95, axis=0)
-            scaled = np.clip((features - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
-        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, size=(n, len(top)))
-        rows = np.broadcast_to(np.arange(len(top), dtype=np.float64), (n, len(top))) + jitter
+    def _show_global(self, answer: ShapGlobal) -> None:
+        self.global_values = answer.importance
+        self.importance_plot.show(
+            answer.top.values, labels=np.array(answer.top.labels), title="mean |SHAP| per feature"
+        )
+        k = len(answer.ticks)
         with self.swarm.hold_sync(), self.swarm_y.hold_sync(), self.swarm_axis.hold_sync():
-            self.swarm_y.min, self.swarm_y.max = -0.5, len(top) - 0.5
-            self.swarm_axis.tick_values = np.arange(len(top), dtype=np.float64)
+            self.swarm_y.min, self.swarm_y.max = -0.5, k - 0.5
+            self.swarm_axis.tick_values = np.arange(k, dtype=np.float64)
             # The front end looks labels up by the tick's printed value ("3", not "3.0").
-            self.swarm_axis.tick_labels = {str(i): self.labels[t] for i, t in enumerate(top)}
-            self.swarm.x = flat[:, top].ravel().astype(np.float32)
-            self.swarm.y = rows.ravel().astype(np.float32)
-            self.swarm.color = scaled.ravel().astype(np.float32)
+            self.swarm_axis.tick_labels = {str(i): label for i, label in enumerate(answer.ticks)}
+            self.swarm.x, self.swarm.y, self.swarm.color = answer.swarm_x, answer.swarm_y, answer.swarm_color
+        self.beeswarm.show()
         self.progress.value = 1.0
-        self.global_status.value = f"{self._explainer_text(explanation)} &middot; {n} samples"
+        self.global_status.value = (
+            f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {answer.n} samples"
+        )

@@ -6,7 +6,8 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.session import Session
+from ..compute.analysis import Analysis
+from ..plots import Plot
 from ..training import LiveTraining
 from .base import Panel, State
 
@@ -18,9 +19,9 @@ class TrainingPanel(Panel):
     title = "Training"
     depends_on = ("layer",)
 
-    def __init__(self, session: Session, live: LiveTraining) -> None:
+    def __init__(self, analysis: Analysis, live: LiveTraining) -> None:
         self.live = live
-        super().__init__(session)
+        super().__init__(analysis)
 
     def build(self) -> list[widgets.Widget]:
         return [self.live.view.widget]
@@ -29,12 +30,21 @@ class TrainingPanel(Panel):
     def figure(self) -> bq.Figure:
         return self.live.view.loss_figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return []  # the live view draws what has been recorded, whatever the note
+
+    def _clear(self) -> None:
+        pass  # its notes say which layer the live view shows instead: what it shows stays
+
     def render(self, state: State) -> str:
         view = self.live.view
-        view.draw()
+        if state.layer in view.layer_choice.options and view.layer_choice.value != state.layer:
+            view.layer_choice.value = state.layer  # the view redraws for its new layer, once
+        else:
+            view.draw()
         self.values = np.asarray(self.live.history["batch_loss"], dtype=np.float32)
         if state.layer in view.layer_choice.options:
-            view.layer_choice.value = state.layer
             return ""
         if not self.live.history["layers"]:
             return "No layer statistics yet: pass this callback to fit (with monitor data) to record them."

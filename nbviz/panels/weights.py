@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import bqplot as bq
 import ipywidgets as widgets
-import numpy as np
 
-from ..compute import histogram, weight_image
-from ..plots import BarsPlot, HeatmapPlot
+from ..compute.answers import TensorDisplay
+from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
-
-
-def weight_label(variable: object, fallback: str) -> str:
-    """A weight's short name ('kernel', 'bias', 'gamma'...), from Keras's variable path."""
-    name = str(getattr(variable, "name", "") or fallback)
-    return name.split("/")[-1].split(":")[0]
 
 
 class TensorView:
@@ -35,11 +29,15 @@ class TensorView:
         self.widget = widgets.VBox([self.selector, widgets.HBox([self.heatmap.widget, self.histogram.widget])])
 
     @property
+    def plots(self) -> list[Plot]:
+        return [self.heatmap, self.histogram]
+
+    @property
     def index(self) -> int:
         return int(self.selector.value) if self.selector.value is not None else 0
 
-    def set_tensors(self, labels: list[str]) -> int:
-        """Offer these tensors; keep the chosen position when the new layer has it. Returns that position."""
+    def set_tensors(self, labels: tuple[str, ...]) -> None:
+        """Offer these tensors; the chosen position is kept when the new layer has it."""
         keep = self.index if self.index < len(labels) else 0
         options = [(label, i) for i, label in enumerate(labels)]
         if self.selector.options != tuple(options):
@@ -49,20 +47,14 @@ class TensorView:
             self.selector.value = keep if options else None
             self.selector.observe(self._on_select, names="value")
         self.widget.layout.display = None if labels else "none"
-        return keep
 
-    def show(self, tensor: np.ndarray, title: str, max_cells: int) -> np.ndarray:
-        """Draw one tensor under ``title``; returns the displayed matrix (after downsampling)."""
-        image = weight_image(tensor, max_cells=max_cells)
-        shape = " x ".join(str(d) for d in tensor.shape) or "scalar"
-        note = f", max |.| per {image.block[0]}x{image.block[1]} block" if image.downsampled else ""
-        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{title} ({shape}{note})")
-        hist = histogram(tensor, bins=40)
-        centers = (hist.edges[:-1] + hist.edges[1:]) / 2
+    def show(self, tensor: TensorDisplay) -> None:
+        """Draw one tensor: its heatmap titled with its shape, and its histogram."""
+        image = tensor.image
+        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{tensor.name} ({tensor.shape_text})")
         self.histogram.show(
-            hist.counts.astype(np.float32), labels=centers, color=centers, title=f"distribution of {title}"
+            tensor.counts, labels=tensor.centers, color=tensor.centers, title=f"distribution of {tensor.name}"
         )
-        return image.image
 
 
 class WeightsPanel(Panel):
@@ -77,16 +69,18 @@ class WeightsPanel(Panel):
         return [self.view.widget]
 
     @property
-    def figure(self):  # noqa: ANN201 - bqplot.Figure
+    def figure(self) -> bq.Figure:
         return self.view.heatmap.figure
 
+    @property
+    def plots(self) -> list[Plot]:
+        return self.view.plots
+
     def render(self, state: State) -> str:
-        layer = self.session.probe.layers[state.layer]
-        variables = list(layer.weights)
-        index = self.view.set_tensors([weight_label(v, f"w{i}") for i, v in enumerate(variables)])
-        if not variables:
-            self.values = np.zeros((0, 0), np.float32)
-            return f"Layer {state.layer} ({type(layer).__name__}) has no weights."
-        tensor = np.asarray(variables[index].numpy())
-        self.values = self.view.show(tensor, weight_label(variables[index], "w"), self.session.max_cells)
+        weights = self.analysis.layer_weights(state.layer, self.view.index)
+        self.view.set_tensors(weights.names)
+        if weights.tensor is None:
+            return f"Layer {state.layer} ({weights.class_name}) has no weights."
+        self.view.show(weights.tensor)
+        self.values = weights.tensor.image.image
         return ""

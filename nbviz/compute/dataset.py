@@ -1,0 +1,237 @@
+"""CheckedData: the user's data, checked once, in the structure the model takes.
+
+Everything :func:`nbviz.explore` is given besides the model goes through :func:`check_data`: samples (arrays, a
+DataFrame, tensors, lists or dicts for several inputs, a ``tf.data.Dataset``), labels (indices, one-hot rows,
+class names, a dict keyed by output name), named datasets for diagnostics, the SHAP background, and the names
+of features and classes. Bad input raises a TypeError or ValueError that names the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._arrays import is_int
+from ._pipeline import is_dataset, take
+from ._validate import InputSpecs, as_inputs, as_targets, input_specs
+from .policy import check_names
+from .probe import Probe
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedData:
+    """The explored samples and everything that goes with them, checked against the model.
+
+    Attributes
+    ----------
+    x : list of np.ndarray
+        One array per model input, batch first, cast to the input's dtype.
+    y : list of np.ndarray or None
+        One label array per model output (class indices for a classifier given one-hot rows or names).
+    n_samples : int
+    feature_names : tuple of str or None
+        One per column of tabular data (a DataFrame's columns by default).
+    class_names : tuple of str or None
+        One per class of a classifier.
+    datasets : dict of name -> (x, y)
+        Named datasets for diagnostics; ``(x, y)`` itself joins them as "data" when ``y`` is given.
+    background : np.ndarray or None
+        The SHAP background as given (None: summarise ``background_rows``).
+    background_rows : np.ndarray
+        What the default SHAP background summarises: ``x``, or the first batches of a pipeline given as
+        background.
+    n_outputs, output_units : int
+        The model's outputs, and the units of its first output (1 for a single sigmoid or regression unit).
+    is_classifier : bool
+        Every output ends in softmax or sigmoid.
+    """
+
+    x: list[np.ndarray]
+    y: list[np.ndarray] | None
+    n_samples: int
+    feature_names: tuple[str, ...] | None
+    class_names: tuple[str, ...] | None
+    datasets: dict[str, tuple[Any, Any]]
+    background: np.ndarray | None
+    background_rows: np.ndarray
+    n_outputs: int
+    output_units: int
+    is_classifier: bool
+
+    def inputs(self, sample: int) -> list[np.ndarray]:
+        """Sample ``sample`` as a batch of one, one array per model input."""
+        return [a[sample : sample + 1] for a in self.x]
+
+    def labels(self, sample: int) -> list[np.ndarray] | None:
+        """Sample ``sample``'s labels as a batch of one, one array per output; None without labels."""
+        return None if self.y is None else [a[sample : sample + 1] for a in self.y]
+
+    def check_sample(self, sample: Any) -> int:
+        """``sample`` as an index into x; TypeError or ValueError naming ``sample`` otherwise."""
+        if not is_int(sample):
+            raise TypeError(f"sample: expected an int index into x, got {type(sample).__name__}")
+        if not 0 <= sample < self.n_samples:
+            raise ValueError(f"sample: expected an index in [0, {self.n_samples}), got {sample}")
+        return int(sample)
+
+    @property
+    def n_classes(self) -> int | None:
+        """Classes of a classifier's first output (2 for one sigmoid unit); None for regression."""
+        if not self.is_classifier:
+            return None
+        return 2 if self.output_units == 1 else self.output_units
+
+
+def check_data(
+    probe: Probe,
+    x: Any,
+    y: Any = None,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    background: Any = None,
+    datasets: dict[str, Any] | None = None,
+    max_samples: int | None = None,
+) -> CheckedData:
+    """Check everything that comes with a model; see :func:`nbviz.explore` for the arguments.
+
+    One forward pass on the first sample tells the outputs' count and width (class names are checked against
+    them). A ``tf.data.Dataset`` is read only as far as ``max_samples`` (default 1000 samples or 256 MB).
+    """
+    model = probe.model
+    max_samples = _check_max_samples(max_samples)
+    specs = input_specs(model)  # None for a subclassed model
+    if is_dataset(x):
+        x, yielded = take(x, specs, max_samples, "x")
+        if yielded is not None and y is not None:
+            raise ValueError("y: expected None when x is a tf.data.Dataset that yields labels, got labels too")
+        y = yielded if y is None else y
+    if feature_names is None and hasattr(x, "columns"):  # a pandas DataFrame names its features
+        feature_names = [str(c) for c in x.columns]
+    inputs = as_inputs(specs, x, "x")
+    n = len(inputs[0])
+    first = probe.predict(inputs[0][:1] if len(inputs) == 1 else [a[:1] for a in inputs])
+    outputs = first if isinstance(first, list) else [first]
+    units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
+    is_classifier = probe.is_classifier
+    n_classes = (2 if units == 1 else units) if is_classifier else None
+    classes = check_names(class_names, "class_names", n_classes)
+    features = check_names(feature_names, "feature_names", _n_features(inputs))
+    output_names = _output_names(model)
+    labels = _labels(y, n, len(outputs), units, is_classifier, classes, output_names)
+    named = {} if datasets is None else _datasets(specs, datasets, len(outputs), max_samples, classes, output_names)
+    if labels is not None:
+        own = inputs[0] if len(inputs) == 1 else inputs
+        named = {"data": (own, labels[0] if len(labels) == 1 else labels), **named}
+    rows = inputs[0]
+    if is_dataset(background):
+        rows = as_inputs(specs, take(background, specs, max_samples, "background")[0], "background")[0]
+        background = None
+    elif background is not None and len(inputs) == 1:
+        background = as_inputs(specs, background, "background")[0]
+    return CheckedData(
+        x=inputs,
+        y=labels,
+        n_samples=n,
+        feature_names=features,
+        class_names=classes,
+        datasets=named,
+        background=background,
+        background_rows=rows,
+        n_outputs=len(outputs),
+        output_units=units,
+        is_classifier=is_classifier,
+    )
+
+
+# --------------------------------------------------------------------------------------------- checks
+def _n_features(inputs: list[np.ndarray]) -> int | None:
+    return inputs[0].shape[-1] if len(inputs) == 1 and inputs[0].ndim == 2 else None
+
+
+def _labels(
+    y: Any,
+    n: int,
+    n_outputs: int,
+    units: int,
+    is_classifier: bool,
+    class_names: tuple[str, ...] | None,
+    output_names: list[str] | None,
+) -> list[np.ndarray] | None:
+    if y is None:
+        return None
+    if n_outputs == 1 and class_names and _is_strings(y):
+        y = _indices_of(y, class_names)
+    targets = as_targets(y, n, n_outputs, name="y", output_names=output_names)
+    assert targets is not None
+    first = targets[0]
+    if is_classifier and first.ndim == 2 and first.shape[1] == units > 1:
+        targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
+    elif is_classifier and first.ndim > 1 and first.shape[1:] != (1,):
+        raise ValueError(f"y: expected class indices or one-hot rows of {units} columns, got shape {first.shape}")
+    return targets
+
+
+def _datasets(
+    specs: InputSpecs | None,
+    datasets: Any,
+    n_outputs: int,
+    max_samples: int | None,
+    class_names: tuple[str, ...] | None,
+    output_names: list[str] | None,
+) -> dict[str, tuple[Any, Any]]:
+    if not isinstance(datasets, dict):
+        raise TypeError(f"datasets: expected a dict of name -> (x, y), got {type(datasets).__name__}")
+    checked = {}
+    for name, pair in datasets.items():
+        if is_dataset(pair):
+            pair = take(pair, specs, max_samples, f"datasets[{name!r}]")
+            if pair[1] is None:
+                raise ValueError(f"datasets[{name!r}]: expected a tf.data.Dataset of (x, y), got one without labels")
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"datasets[{name!r}]: expected an (x, y) pair, got {type(pair).__name__}")
+        inputs = as_inputs(specs, pair[0], f"datasets[{name!r}] x")
+        labels = pair[1]
+        if n_outputs == 1 and class_names and _is_strings(labels):  # class names become indices, as in y
+            labels = _indices_of(labels, class_names, f"datasets[{name!r}] y")
+        targets = as_targets(labels, len(inputs[0]), n_outputs, f"datasets[{name!r}] y", output_names)
+        if isinstance(labels, Mapping):  # keyed by output name, as model.fit takes them: kept in output order
+            labels = targets
+        checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)
+    return checked
+
+
+def _output_names(model: keras.Model) -> list[str] | None:
+    """The names ``model.fit`` keys a dict of labels by, or None for a model without symbolic outputs."""
+    try:
+        return list(model.output_names)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _check_max_samples(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not is_int(value):
+        raise TypeError(f"max_samples: expected an int or None, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"max_samples: expected at least 1 sample, got {value}")
+    return int(value)
+
+
+def _is_strings(y: Any) -> bool:
+    arr = np.asarray(y)
+    return arr.dtype.kind in ("U", "S", "O") and arr.size > 0 and isinstance(arr.flat[0], str)
+
+
+def _indices_of(y: Any, class_names: Sequence[str], name: str = "y") -> np.ndarray:
+    arr = np.asarray(y).astype(str)
+    names = list(class_names)
+    unknown = sorted(set(arr.tolist()) - set(names))
+    if unknown:
+        raise ValueError(f"{name}: expected labels from class_names {names}, got unknown {unknown[:5]}")
+    lookup = {c: i for i, c in enumerate(names)}
+    return np.array([lookup[v] for v in arr.tolist()], dtype=np.int64)
