@@ -22,7 +22,7 @@ test: $(VENV)/.stamp-test  ## run the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.stamp-test  ## run every benchmark and print one table
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python -m benchmarks.run_all
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check nbviz tests benchmarks

@@ -1,6 +1,6 @@
 """Browser latency: from a key press on the sample slider to the redrawn activations heatmap, in JupyterLab.
 
-Run: python benchmarks/browser_latency.py [--quick]
+Run: python -m benchmarks.browser_latency [--quick]
 
 Starts JupyterLab on the quickstart notebook (as the browser tests do), runs all cells in a headless Chromium,
 shows the activations of conv2 and presses ArrowRight on the slider's handle 30 times (10 with --quick), one
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-from _timing import Row, ms, table  # noqa: E402
-
+from benchmarks._timing import Row, ms, table  # noqa: E402
 from tests.browser.lab import (  # noqa: E402
     VIEWPORT,
     chromium_path,

@@ -1,6 +1,6 @@
 """Probe speed against the floor (one compiled pass) and against keract-style sub-models with predict.
 
-Run: python benchmarks/probe_speed.py [--quick]
+Run: python -m benchmarks.probe_speed [--quick]
 
 For the demo CNN and for ResNet50 (weights=None) on one input it prints, measured side by side in one run:
   (a) the floor: one compiled forward pass of the model (a tf.function traced once);
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,10 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _floors import compiled_passes  # noqa: E402
-from _timing import Row, interleaved, ms, table  # noqa: E402
-
+from benchmarks._floors import compiled_passes  # noqa: E402
+from benchmarks._timing import Row, interleaved, ms, table  # noqa: E402
 from nbviz import demo  # noqa: E402
 from nbviz.compute import Probe  # noqa: E402
 

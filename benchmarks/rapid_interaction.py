@@ -1,6 +1,6 @@
 """Rapid interaction: resident memory and live widgets over 500 random changes of layer, sample and tab.
 
-Run: python benchmarks/rapid_interaction.py [--quick]
+Run: python -m benchmarks.rapid_interaction [--quick]
 
 The Explorer on the demo CNN gets a warm-up round (every tab shown, caches filled to their bound), then
 500 random changes; the table shows the growth of resident memory (from /proc/self/statm) and of live
@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _comm import record_widget_messages  # noqa: E402
-from _timing import Row, ms, table  # noqa: E402
+from benchmarks._timing import Row, ms, table  # noqa: E402
+from nbviz.testing import record_widget_messages  # noqa: E402
 
 record_widget_messages()
 
@@ -28,7 +25,7 @@ import numpy as np  # noqa: E402
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
-from tests.widgets.interaction import live_widgets, random_change  # noqa: E402
+from nbviz.testing import live_widgets, random_change  # noqa: E402
 
 
 def _rss_mb() -> float:

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import table  # noqa: E402
+from benchmarks._timing import table  # noqa: E402
 
 BENCHMARKS = [
     "probe_speed",
@@ -29,7 +26,7 @@ def main() -> None:
     quick = parser.parse_args().quick
     rows = []
     for name in BENCHMARKS:
-        rows += importlib.import_module(name).run(quick)
+        rows += importlib.import_module(f"benchmarks.{name}").run(quick)
     print(table(rows))
 
 

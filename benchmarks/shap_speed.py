@@ -1,6 +1,6 @@
 """SHAP speed: nbviz's explainers against shap's own, called directly on the same inputs, in one run.
 
-Run: python benchmarks/shap_speed.py [--quick]
+Run: python -m benchmarks.shap_speed [--quick]
 
 For both demo models and each explainer, the median time of one local explanation (one sample, every class)
 through nbviz.compute.ShapExplainer, beside a direct call of the shap explainer it wraps with the same
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 
@@ -23,9 +22,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import shap  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import Row, interleaved, ms, table  # noqa: E402
-
+from benchmarks._timing import Row, interleaved, ms, table  # noqa: E402
 from nbviz import demo  # noqa: E402
 from nbviz.compute import Session, ShapExplainer, default_background  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Kernel-side latency of an Explorer update, and the most bytes one update sends, against the floor.
 
-Run: python benchmarks/update_latency.py [--quick]
+Run: python -m benchmarks.update_latency [--quick]
 
 For the demo CNN and ResNet50 (weights=None): the median time of a layer switch and of a sample change (a new
 sample, so nothing is cached) with each tab visible, measured from setting the traitlet to the last widget
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -24,10 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _comm import RecordingComm, record_widget_messages  # noqa: E402
-from _floors import compiled_passes  # noqa: E402
-from _timing import Row, ms, table  # noqa: E402
+from benchmarks._floors import compiled_passes  # noqa: E402
+from benchmarks._timing import Row, ms, table  # noqa: E402
+from nbviz.testing import RecordingComm, record_widget_messages  # noqa: E402
 
 record_widget_messages()  # before any widget exists
 
@@ -61,8 +59,8 @@ def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes
     forward, backward = compiled_passes(model, x[:1], y[:1])
     floors = {"weights": _median_time(forward, 30), "activations": 0.0, "gradients": _median_time(backward, 30)}
     floors["activations"] = floors["weights"]
-    all_layers = [n.name for n in ex.session.graph.nodes if not n.is_model]
-    with_weights = [n.name for n in ex.session.graph.nodes if n.params > 0 and not n.is_model]
+    all_layers = [n.name for n in ex.analysis.graph.nodes if not n.is_model]
+    with_weights = [n.name for n in ex.analysis.graph.nodes if n.params > 0 and not n.is_model]
     rows = []
     for tab in ("weights", "activations", "gradients"):
         ex.tab = tab

@@ -6,15 +6,15 @@ without a front end.
 
 from .analysis import Analysis, analyse
 from .attribution import EXPLAINERS, Attribution, Explanation, ShapExplainer, default_background, shap_values
+from .dataset import CheckedData, check_data
 from .diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
 from .display import ActivationView, DeadUnits, activation_view, dead_units
 from .findings import Finding, findings
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
+from .policy import DisplayPolicy
 from .probe import Gradients, Probe, shared_probe
 from .rules import Rule, Rules, surrogate_rules
 from .saliency import METHODS, integrated_gradients, saliency
-from .dataset import CheckedData, check_data
-from .policy import DisplayPolicy
 from .version import ModelVersion
 from .weights import Histogram, WeightImage, histogram, weight_image
 

@@ -95,6 +95,7 @@ class Analysis:
         self.hidden_layers = input_like_layers(self.graph) if policy.redact else frozenset()
         #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels.
         self.gradient_target = "loss" if data.y is not None or data.is_classifier else "output unit 0"
+        self.dead_unit_samples, self.dead_unit_bytes = DEAD_UNIT_SAMPLES, DEAD_UNIT_BYTES
         self._pins = threading.local()
 
     # ----------------------------------------------------------------------------------------- versions
@@ -240,8 +241,8 @@ class Analysis:
 
         def compute() -> dict[str, DeadUnits]:
             per_sample = max(1, sum(a.nbytes for a in self.activations(0).values()))
-            n = min(self.data.n_samples, DEAD_UNIT_SAMPLES, max(8, DEAD_UNIT_BYTES // per_sample))
-            chunk = max(1, min(n, DEAD_UNIT_BYTES // (4 * per_sample)))
+            n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
+            chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
             dead: dict[str, DeadUnits] = {}
             for start in range(0, n, chunk):
                 acts = self.probe.activations([a[start : min(start + chunk, n)] for a in self.data.x])
@@ -526,7 +527,7 @@ class Analysis:
         """One dataset's confusion matrix, recall, precision and calibration; None for a regression model."""
         reports = self.reports()
         report = None if isinstance(reports, Unavailable) else reports[dataset]
-        if report is None or report.confusion is None:
+        if report is None or report.confusion is None or report.recall is None or report.precision is None:
             return None
         classes = tuple(self.policy.class_name(i) for i in range(len(report.confusion)))
         return ConfusionDisplay(

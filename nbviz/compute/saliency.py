@@ -188,7 +188,8 @@ def cam_layers(probe: Probe, x: np.ndarray) -> tuple[list[str], str | None]:
         if k in nodes and a.ndim == 4 and not nodes[k].is_input and not nodes[k].is_model
     ]
     convs = [k for k in grids if "conv" in nodes[k].class_name.lower()]
-    return grids, (convs or grids or [None])[-1]
+    chosen = convs or grids
+    return grids, chosen[-1] if chosen else None
 
 
 def _cam_layer(probe: Probe, x: np.ndarray, layer: str | None, method: str) -> str:

@@ -16,7 +16,7 @@ CELLS = [
     "ex = nbviz.explore(d.model, x, d.y_test[:60], feature_names=d.feature_names, class_names=d.class_names,\n"
     "                   redact={redact})\nex.sample = 3\nex",
     # Every tab on every layer, global SHAP and every slice: what a person would click through before saving.
-    "for tab in ex.panels:\n    ex.tab = tab\n    for layer in ex.session.graph.names:\n        ex.layer = layer\n"
+    "for tab in ex.panels:\n    ex.tab = tab\n    for layer in ex.analysis.graph.names:\n        ex.layer = layer\n"
     "ex.tab = 'shap'\nex.panels['shap'].subset.value = 20\nex.panels['shap'].start_global(wait=True)\n"
     "ex.tab = 'diagnostics'\nfor _, f in ex.panels['diagnostics'].slice_feature.options:\n"
     "    ex.panels['diagnostics'].slice_feature.value = f\nex.tab = 'rules'",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import comm
-import numpy as np
 import pytest
-from comm.base_comm import BaseComm
 
 import nbviz
+from nbviz.testing import recording, synced_array  # noqa: F401 - synced_array: imported from here by tests
 
 
 @pytest.fixture(scope="module")
@@ -29,27 +24,8 @@ def cancer_explorer(cancer):
     )
 
 
-def synced_array(mark, trait: str) -> np.ndarray:
-    """The array a mark's synced state holds for ``trait``: what ipywidgets sends to the browser."""
-    state = mark.get_state()[trait]
-    return np.frombuffer(state["value"], dtype=state["dtype"]).reshape(state["shape"])
-
-
-class _Recorder(BaseComm):
-    """A comm that keeps every message a widget sends, serialised as a kernel would send it."""
-
-    texts: list[str] = []
-    buffers: list[bytes] = []
-
-    def publish_msg(
-        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
-    ) -> None:
-        _Recorder.texts.append(json.dumps(data, default=str))
-        _Recorder.buffers.extend(bytes(memoryview(b)) for b in buffers or [])
-
-
 @pytest.fixture
-def recorded(monkeypatch):
-    _Recorder.texts, _Recorder.buffers = [], []
-    monkeypatch.setattr(comm, "create_comm", _Recorder)
-    return _Recorder
+def recorded():
+    """Widgets made in the test send their messages to a :class:`nbviz.testing.RecordingComm`."""
+    with recording() as comm:
+        yield comm

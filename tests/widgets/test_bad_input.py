@@ -11,8 +11,6 @@ import tensorflow as tf
 import nbviz
 from tests.faults import copy_of, plant_weight
 
-from .interaction import ERROR_STYLE
-
 OK = None
 
 
@@ -165,9 +163,9 @@ def test_explore_with_hostile_input(digits, case, build, exc, match):
         ex = nbviz.explore(model, x, **args)
         for tab in ex.panels:
             ex.tab = tab
-            message = ex.panels[tab].message.value
+            error = ex.panels[tab].error
             # A panel that cannot use such data (a tree on NaN, a holdout from one sample) says so plainly.
-            assert ERROR_STYLE not in message or ": expected" in message, (tab, message)
+            assert error is None or ": expected" in error, (tab, error)
         return
     with pytest.raises(exc, match=match) as info:
         nbviz.explore(model, x, **args)
@@ -216,4 +214,4 @@ def test_a_dataframe_names_its_features(cancer):
     pandas = pytest.importorskip("pandas")
     frame = pandas.DataFrame(cancer.x_test[:6], columns=cancer.feature_names)
     ex = nbviz.explore(cancer.model, frame)
-    assert ex.session.feature_names == cancer.feature_names
+    assert ex.analysis.data.feature_names == tuple(cancer.feature_names)

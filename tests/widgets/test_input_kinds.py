@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 import nbviz
-from nbviz.compute import Session
+from nbviz.compute import analyse
+from nbviz.testing import panel_errors
 
-from .interaction import panel_errors
 from .test_model_coverage import _mixed_precision
 
 
@@ -26,7 +26,7 @@ def test_a_keras_file_is_explored_like_the_model(cancer, tmp_path):
     expected = nbviz.compute.Probe(cancer.model).activations(x)
     for model in (str(path), path):
         ex = nbviz.explore(model, x, cancer.y_test[:10], class_names=cancer.class_names)
-        got = ex.session.probe.activations(x)
+        got = ex.analysis.probe.activations(x)
         assert got.keys() == expected.keys()
         for name in expected:
             np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-6)
@@ -70,9 +70,9 @@ def test_bad_model_paths(tmp_path, name, content, match):
 # ------------------------------------------------------------------------------------------ tensors and datasets
 def test_a_tf_tensor_is_an_array(cancer):
     x = cancer.x_test[:12]
-    session = Session(cancer.model, tf.constant(x), tf.constant(cancer.y_test[:12]))
-    np.testing.assert_array_equal(session.x[0], x)
-    np.testing.assert_array_equal(session.y[0], cancer.y_test[:12])
+    session = analyse(cancer.model, tf.constant(x), tf.constant(cancer.y_test[:12]))
+    np.testing.assert_array_equal(session.data.x[0], x)
+    np.testing.assert_array_equal(session.data.y[0], cancer.y_test[:12])
 
 
 def _counting_dataset(x, y):
@@ -93,30 +93,30 @@ def _counting_dataset(x, y):
 def test_a_dataset_is_read_only_as_far_as_needed(cancer):
     dataset, made = _counting_dataset(cancer.x_test, cancer.y_test)
     ex = nbviz.explore(cancer.model, dataset.batch(16), max_samples=40, class_names=cancer.class_names)
-    np.testing.assert_array_equal(ex.session.x[0], cancer.x_test[:40])
-    np.testing.assert_array_equal(ex.session.y[0], cancer.y_test[:40])
+    np.testing.assert_array_equal(ex.analysis.data.x[0], cancer.x_test[:40])
+    np.testing.assert_array_equal(ex.analysis.data.y[0], cancer.y_test[:40])
     # Three batches of 16 are needed. tf.data may read ahead while they are taken, more on a loaded machine (one CI
     # run saw a fourth batch and a sample of a fifth): bounded, where reading on would never end.
     assert 48 <= len(made) <= 48 + 2 * 16 + 1
     assert ex.slider.max == 39
 
     made.clear()  # unbatched: batched by nbviz, no larger than needed
-    session = Session(cancer.model, dataset, max_samples=10)
-    assert session.n_samples == 10 and len(made) <= 20
+    session = analyse(cancer.model, dataset, max_samples=10)
+    assert session.data.n_samples == 10 and len(made) <= 20
 
 
 def test_a_dataset_of_strings_dicts_and_named_datasets(cancer, two_input_model, rng):
     names = np.array(cancer.class_names)[cancer.y_test]
     dataset = tf.data.Dataset.from_tensor_slices((cancer.x_test, names)).batch(32)
-    session = Session(cancer.model, dataset, class_names=cancer.class_names, datasets={"again": dataset})
-    np.testing.assert_array_equal(session.y[0], cancer.y_test)  # every batch of a finite dataset under 1000
-    assert session.datasets["again"][0].shape == cancer.x_test.shape
+    session = analyse(cancer.model, dataset, class_names=cancer.class_names, datasets={"again": dataset})
+    np.testing.assert_array_equal(session.data.y[0], cancer.y_test)  # every batch of a finite dataset under 1000
+    assert session.data.datasets["again"][0].shape == cancer.x_test.shape
 
     a, b = rng.normal(size=(2, 9, 4)).astype("float32")
     inputs = tf.data.Dataset.from_tensor_slices({"a": a, "b": b}).batch(4)
-    session = Session(two_input_model, inputs)
-    np.testing.assert_array_equal(session.x[0], a)
-    np.testing.assert_array_equal(session.x[1], b)
+    session = analyse(two_input_model, inputs)
+    np.testing.assert_array_equal(session.data.x[0], a)
+    np.testing.assert_array_equal(session.data.x[1], b)
 
 
 def test_a_dataset_with_labels_and_y_as_well_is_refused(cancer):
@@ -132,9 +132,9 @@ def test_a_dataset_with_labels_and_y_as_well_is_refused(cancer):
 # ------------------------------------------------------------------------------------------ lists, dicts, labels
 def test_lists_and_dicts_for_two_inputs_give_the_same_session(two_input_model, rng):
     a, b = rng.normal(size=(2, 6, 4)).astype("float32")
-    by_list = Session(two_input_model, [a, b])
-    by_dict = Session(two_input_model, {"b": b, "a": a})
-    for left, right in zip(by_list.x, by_dict.x):
+    by_list = analyse(two_input_model, [a, b])
+    by_dict = analyse(two_input_model, {"b": b, "a": a})
+    for left, right in zip(by_list.data.x, by_dict.data.x):
         np.testing.assert_array_equal(left, right)
     acts = by_dict.activations(2)
     expected = two_input_model([a[2:3], b[2:3]])
@@ -146,8 +146,8 @@ def test_labels_as_ints_one_hot_rows_or_strings_are_the_same(digits):
     x, y = digits.x_test[:30], digits.y_test[:30]
     variants = [y, list(y), np.eye(10)[y], np.array(digits.class_names)[y]]
     for labels in variants:  # explore() hands y to a Session as it is; a Session is all this needs
-        session = Session(digits.model, x, labels, class_names=digits.class_names)
-        np.testing.assert_array_equal(session.y[0], y)
+        session = analyse(digits.model, x, labels, class_names=digits.class_names)
+        np.testing.assert_array_equal(session.data.y[0], y)
 
 
 def test_one_sample(cancer):
@@ -169,7 +169,7 @@ def test_mixed_precision_reaches_the_browser_as_float32(rng, recorded):
         ex = nbviz.explore(model, x, rng.integers(0, 3, len(x)))
         assert panel_errors(ex) == []
 
-    acts = ex.session.activations(2)
+    acts = ex.analysis.activations(2)
     reference = keras.Model(model.inputs, [model.get_layer(n).output for n in ("conv", "dense")])(x[2:3])
     assert reference[0].dtype == "float16"  # the model really computes in float16
     for name, ref in zip(("conv", "dense"), reference):
@@ -191,41 +191,41 @@ def _array_dtypes(value) -> list[str]:
 
 def test_an_unbatched_dataset_of_dicts_is_batched(two_input_model, rng):
     a, b = rng.normal(size=(2, 7, 4)).astype("float32")
-    session = Session(two_input_model, tf.data.Dataset.from_tensor_slices({"b": b, "a": a}), max_samples=5)
-    np.testing.assert_array_equal(session.x[0], a[:5])
-    np.testing.assert_array_equal(session.x[1], b[:5])
+    session = analyse(two_input_model, tf.data.Dataset.from_tensor_slices({"b": b, "a": a}), max_samples=5)
+    np.testing.assert_array_equal(session.data.x[0], a[:5])
+    np.testing.assert_array_equal(session.data.x[1], b[:5])
 
 
 def test_without_max_samples_a_dataset_is_read_to_a_byte_budget(cancer, monkeypatch):
-    from nbviz.compute import _dataset
+    from nbviz.compute import _pipeline
 
-    monkeypatch.setattr(_dataset, "DATASET_BYTES", 20 * 30 * 4)  # 20 samples of 30 float32 features
+    monkeypatch.setattr(_pipeline, "DATASET_BYTES", 20 * 30 * 4)  # 20 samples of 30 float32 features
     dataset, made = _counting_dataset(cancer.x_test, cancer.y_test)
-    session = Session(cancer.model, dataset.batch(8))
-    assert session.n_samples == 24  # the third batch of 8 passes the budget
-    np.testing.assert_array_equal(session.x[0], cancer.x_test[:24])
-    assert Session(cancer.model, dataset.batch(8), max_samples=40).n_samples == 40  # an explicit limit wins
+    session = analyse(cancer.model, dataset.batch(8))
+    assert session.data.n_samples == 24  # the third batch of 8 passes the budget
+    np.testing.assert_array_equal(session.data.x[0], cancer.x_test[:24])
+    assert analyse(cancer.model, dataset.batch(8), max_samples=40).data.n_samples == 40  # an explicit limit wins
 
 
 def test_labels_of_two_outputs_as_a_list_or_a_dict_by_output_name(two_input_model, rng):
     a, b = rng.normal(size=(2, 6, 4)).astype("float32")
     value, label = rng.normal(size=(6, 1)).astype("float32"), rng.integers(0, 3, 6)
-    by_list = Session(two_input_model, [a, b], [value, label])
-    by_dict = Session(two_input_model, [a, b], {"label": label, "value": value})
-    for left, right in zip(by_list.y, by_dict.y):
+    by_list = analyse(two_input_model, [a, b], [value, label])
+    by_dict = analyse(two_input_model, [a, b], {"label": label, "value": value})
+    for left, right in zip(by_list.data.y, by_dict.data.y):
         np.testing.assert_array_equal(left, right)
     pipeline = tf.data.Dataset.from_tensor_slices(((a, b), {"value": value, "label": label})).batch(4)
-    from_data = Session(two_input_model, [a, b], datasets={"pipe": pipeline})
-    np.testing.assert_array_equal(from_data.datasets["pipe"][1][1], label)
+    from_data = analyse(two_input_model, [a, b], datasets={"pipe": pipeline})
+    np.testing.assert_array_equal(from_data.data.datasets["pipe"][1][1], label)
     with pytest.raises(ValueError, match=r"y: expected a dict with keys \['value', 'label'\], got keys \['label'\]"):
-        Session(two_input_model, [a, b], {"label": label})
+        analyse(two_input_model, [a, b], {"label": label})
 
 
 def test_a_dataset_as_shap_background_is_summarised_like_x(cancer):
     from nbviz.compute import default_background
 
     train = tf.data.Dataset.from_tensor_slices((cancer.x_train, cancer.y_train)).batch(64)
-    session = Session(cancer.model, cancer.x_test[:20], background=train, max_samples=300)
+    session = analyse(cancer.model, cancer.x_test[:20], background=train, max_samples=300)
     np.testing.assert_array_equal(session.background, default_background(cancer.x_train[:300]))
-    given = Session(cancer.model, cancer.x_test[:20], background=cancer.x_train[:7])
+    given = analyse(cancer.model, cancer.x_test[:20], background=cancer.x_train[:7])
     np.testing.assert_array_equal(given.background, cancer.x_train[:7])  # an array is used as given

@@ -8,10 +8,9 @@ from sklearn.metrics import confusion_matrix
 
 import nbviz
 from nbviz.compute import saliency, slice_metrics, surrogate_rules
+from nbviz.testing import live_widgets
+from nbviz.testing import synced_array as synced
 from tests.faults import copy_of, plant_weight
-
-from .conftest import synced_array as synced
-from .interaction import live_widgets
 
 
 @pytest.fixture(scope="module")

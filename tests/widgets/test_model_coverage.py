@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import nbviz
-
-from .interaction import panel_errors
+from nbviz.testing import panel_errors
 
 
 def _rnn(cls, rng):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import nbviz
-
-from .interaction import TABS, live_widgets, random_change
+from nbviz.testing import TABS, live_widgets, random_change
 
 
 def test_500_random_changes(cancer):

@@ -45,15 +45,15 @@ def test_redact_hides_input_like_layers_and_keeps_learned_ones(digits):
     x, y = digits.x_test[:20], digits.y_test[:20]
     ex = nbviz.explore(digits.model, x, y, redact=True)
     plain = nbviz.explore(digits.model, x, y)
-    hidden = ex.session.hidden_layers
-    assert hidden == input_like_layers(ex.session.graph) and plain.session.hidden_layers == frozenset()
-    nodes = {n.name: n for n in ex.session.graph.nodes}
+    hidden = ex.analysis.hidden_layers
+    assert hidden == input_like_layers(ex.analysis.graph) and plain.analysis.hidden_layers == frozenset()
+    nodes = {n.name: n for n in ex.analysis.graph.nodes}
     assert {nodes[h].class_name for h in hidden} >= {"InputLayer"}
-    first_learned = next(n.name for n in ex.session.graph.nodes if n.trainable_params > 0)
+    first_learned = next(n.name for n in ex.analysis.graph.nodes if n.trainable_params > 0)
     assert first_learned not in hidden
     for explorer in (ex, plain):
         explorer.tab = "activations"
-    for layer in ex.session.graph.names:
+    for layer in ex.analysis.graph.names:
         ex.layer = plain.layer = layer
         redacted, shown = ex.panels["activations"], plain.panels["activations"]
         if layer in hidden:

@@ -93,5 +93,5 @@ def test_exploring_and_clicking_through_needs_no_network(cancer, offline, tmp_pa
             class_names=cancer.class_names,
         )
         walk_everything(ex, 3)
-        nbviz.findings(ex.session.model, cancer.x_test[:40], cancer.y_test[:40])
+        nbviz.findings(ex.analysis.model, cancer.x_test[:40], cancer.y_test[:40])
     assert offline == []

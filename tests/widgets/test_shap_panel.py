@@ -8,8 +8,7 @@ import pytest
 
 import nbviz
 from nbviz.compute import ShapExplainer
-
-from .conftest import synced_array as synced
+from nbviz.testing import synced_array as synced
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def shap_explorer(cancer):
 
 
 def _independent(ex, x):
-    return ShapExplainer(ex.session.model, ex.session.background, "deep").explain(x)
+    return ShapExplainer(ex.analysis.model, ex.analysis.background, "deep").explain(x)
 
 
 def test_local_view_holds_the_attribution_for_the_predicted_class(shap_explorer, cancer):
@@ -46,16 +45,16 @@ def test_local_view_holds_the_attribution_for_the_predicted_class(shap_explorer,
 def test_switching_class_changes_the_marks(shap_explorer):
     ex, panel = shap_explorer, shap_explorer.panels["shap"]
     ex.sample = 4
-    predicted = int(np.argmax(ex.session.prediction(4)))
+    predicted = int(np.argmax(ex.analysis.output(4)))
     before = synced(panel.local_plot.mark, "y").copy()
     panel.class_choice.value = 1 - predicted
     try:
         after = synced(panel.local_plot.mark, "y")
-        expected = ex.session.shap(4, "deep").for_class(1 - predicted).values[0]
+        expected = ex.analysis.shap_values(4, "deep").for_class(1 - predicted).values[0]
         np.testing.assert_allclose(panel.values, expected)
         # Two softmax classes: p1 = 1 - p0, so the other class's attributions are the negatives.
         np.testing.assert_allclose(after, -before, atol=1e-6)
-        assert f"class <b>{ex.session.class_name(1 - predicted)}</b>" in panel.info.value
+        assert f"class <b>{ex.analysis.policy.class_name(1 - predicted)}</b>" in panel.info.value
     finally:
         panel.class_choice.value = -1
 
@@ -63,7 +62,7 @@ def test_switching_class_changes_the_marks(shap_explorer):
 def test_second_visit_hits_the_cache(shap_explorer, monkeypatch):
     ex = shap_explorer
     ex.sample = 11
-    explainer = ex.session.shap_explainer("deep")
+    explainer = ex.analysis.shap_explainer("deep")
     calls = []
     original = explainer.explain
     monkeypatch.setattr(explainer, "explain", lambda x: calls.append(1) or original(x))
@@ -87,10 +86,11 @@ def test_global_importance_with_progress_and_cache(shap_explorer, cancer):
     np.testing.assert_allclose(synced(panel.swarm, "x"), expected.values[:, top].ravel(), atol=1e-6)
     assert progress == [0.4, 0.8, 1.0] and "25 samples" in panel.global_status.value
     assert not panel.run_button.disabled and panel.cancel_button.disabled
-    key = ("deep", 25)
-    cached = ex.session._shap_global[key]
+    key = (ex.analysis.version, "shap global", "deep", 25)
+    cached = ex.analysis.memo.peek(key)
+    assert cached is not None
     panel.start_global(wait=True)
-    assert ex.session._shap_global[key] is cached  # never recomputed
+    assert ex.analysis.memo.peek(key) is cached  # never recomputed
 
 
 def test_global_can_be_cancelled_and_the_slider_stays_usable(shap_explorer):
@@ -101,7 +101,7 @@ def test_global_can_be_cancelled_and_the_slider_stays_usable(shap_explorer):
     ex.sample = 20  # the widget answers while the worker runs
     panel._worker.join()
     assert panel.global_status.value == "cancelled"
-    assert ("deep", 40) not in ex.session._shap_global
+    assert (ex.analysis.version, "shap global", "deep", 40) not in ex.analysis.memo
     assert ex.panels["shap"].state.sample == 20
 
 
@@ -121,6 +121,6 @@ def test_image_attributions_as_a_heatmap(digits):
     ex.tab = "shap"
     panel = ex.panels["shap"]
     panel.explainer_choice.value = "deep"
-    expected = ShapExplainer(digits.model, ex.session.background, "deep").explain(digits.x_test[:1]).for_class(None)
+    expected = ShapExplainer(digits.model, ex.analysis.background, "deep").explain(digits.x_test[:1]).for_class(None)
     np.testing.assert_allclose(panel.values, expected.values[0], atol=1e-6)
     np.testing.assert_allclose(synced(panel.local_plot.mark, "color"), expected.values[0][..., 0], atol=1e-6)

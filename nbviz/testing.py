@@ -1,0 +1,118 @@
+"""What nbviz's tests and benchmarks share: a comm that records what widgets send, the arrays a mark syncs,
+the count of live widgets, random walks over an Explorer's state, and walks over every tab and layer.
+
+Importable from an installed nbviz (benchmarks run as scripts, with no ``sys.path`` editing); nothing here is
+needed to use nbviz.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import comm
+import ipywidgets as widgets
+import numpy as np
+from comm.base_comm import BaseComm
+
+# Every tab but SHAP (its explainers are slow to build, and tested on their own) and training (none here).
+TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics", "findings")
+
+
+class RecordingComm(BaseComm):
+    """A comm that keeps every message a widget sends, serialised as a kernel would send it.
+
+    ``messages`` holds (message type, data, buffer sizes); ``texts`` the JSON of each message's data;
+    ``sent`` adds up the bytes of JSON and buffers.
+    """
+
+    messages: list[tuple[str, Any, list[int]]] = []
+    texts: list[str] = []
+    buffers: list[bytes] = []
+    sent = 0
+
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
+        text = json.dumps(data, default=str)
+        raw = [bytes(memoryview(b)) for b in buffers or []]
+        RecordingComm.messages.append((msg_type, data, [len(b) for b in raw]))
+        RecordingComm.texts.append(text)
+        RecordingComm.buffers.extend(raw)
+        RecordingComm.sent += len(text) + sum(len(b) for b in raw)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.messages, cls.texts, cls.buffers, cls.sent = [], [], [], 0
+
+
+@contextmanager
+def recording() -> Iterator[type[RecordingComm]]:
+    """Widgets created inside use a :class:`RecordingComm` (messages start empty); the old comm factory after."""
+    RecordingComm.reset()
+    previous = comm.create_comm
+    comm.create_comm = RecordingComm
+    try:
+        yield RecordingComm
+    finally:
+        comm.create_comm = previous
+
+
+def record_widget_messages() -> type[RecordingComm]:
+    """Make every widget created from now on use a :class:`RecordingComm` (benchmarks: call before widgets)."""
+    RecordingComm.reset()
+    comm.create_comm = RecordingComm
+    return RecordingComm
+
+
+def synced_array(mark: Any, trait: str) -> np.ndarray:
+    """The array a mark's synced state holds for ``trait``: what ipywidgets sends to the browser."""
+    state = mark.get_state()[trait]
+    return np.frombuffer(state["value"], dtype=state["dtype"]).reshape(state["shape"])
+
+
+def live_widgets() -> int:
+    """How many widgets exist now (ipywidgets' registry of open widgets)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the registry's name is deprecated, not the count
+        return len(widgets.Widget.widgets)
+
+
+def random_change(ex: Any, rng: np.random.Generator) -> None:
+    """One change of layer, sample or tab (one in three each), drawn from ``rng``."""
+    what = rng.integers(3)
+    if what == 0:
+        layers = ex.analysis.graph.names
+        ex.layer = layers[int(rng.integers(len(layers)))]
+    elif what == 1:
+        ex.sample = int(rng.integers(ex.analysis.data.n_samples))
+    else:
+        ex.tab = TABS[int(rng.integers(len(TABS)))]
+
+
+def panel_errors(ex: Any, tabs: Any = None) -> list[tuple[str, str, str]]:
+    """Show every layer on every tab (or on ``tabs``); returns (tab, layer, error) for each error a panel showed."""
+    problems = []
+    for tab in ex.panels if tabs is None else tabs:
+        ex.tab = tab
+        for layer in ex.analysis.graph.names:
+            ex.layer = layer
+            error = ex.panels[tab].error
+            if error is not None:
+                problems.append((tab, layer, error))
+    return problems
+
+
+@contextmanager
+def raising_panel_errors() -> Iterator[None]:
+    """Inside, a panel's error is raised instead of shown in the panel (a test sees the real traceback)."""
+    from .panels import base
+
+    previous, base.RAISE_ERRORS = base.RAISE_ERRORS, True
+    try:
+        yield
+    finally:
+        base.RAISE_ERRORS = previous
