@@ -25,11 +25,11 @@ TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics
 class RecordingComm(BaseComm):
     """A comm that keeps every message a widget sends, serialised as a kernel would send it.
 
-    ``messages`` holds (message type, data, buffer sizes); ``texts`` the JSON of each message's data;
-    ``sent`` adds up the bytes of JSON and buffers.
+    ``messages`` holds (comm id, message type, data, buffer sizes); ``texts`` the JSON of each message's data;
+    ``sent`` adds up the bytes of JSON and buffers. A widget's comm id is ``widget.comm.comm_id``.
     """
 
-    messages: list[tuple[str, Any, list[int]]] = []
+    messages: list[tuple[str, str, Any, list[int]]] = []
     texts: list[str] = []
     buffers: list[bytes] = []
     sent = 0
@@ -39,7 +39,7 @@ class RecordingComm(BaseComm):
     ) -> None:
         text = json.dumps(data, default=str)
         raw = [bytes(memoryview(b)) for b in buffers or []]
-        RecordingComm.messages.append((msg_type, data, [len(b) for b in raw]))
+        RecordingComm.messages.append((self.comm_id, msg_type, data, [len(b) for b in raw]))
         RecordingComm.texts.append(text)
         RecordingComm.buffers.extend(raw)
         RecordingComm.sent += len(text) + sum(len(b) for b in raw)

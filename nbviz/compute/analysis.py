@@ -530,9 +530,9 @@ class Analysis:
         if report is None or report.confusion is None or report.recall is None or report.precision is None:
             return None
         classes = tuple(self.policy.class_name(i) for i in range(len(report.confusion)))
-        return ConfusionDisplay(
-            dataset, classes, report.confusion.astype(np.float32), report.recall, report.precision, report.calibration
-        )
+        counts = report.confusion.astype(np.float32)
+        most = max(float(counts.max()), 1.0)
+        return ConfusionDisplay(dataset, classes, counts, most, report.recall, report.precision, report.calibration)
 
     def slices(self, dataset: str, feature: int) -> SliceDisplay | None:
         """The metric per quantile slice of a feature of tabular data (labelled by the policy); None otherwise."""

@@ -316,12 +316,13 @@ class RulesDisplay:
 
 @dataclass(frozen=True, eq=False)
 class ConfusionDisplay:
-    """One dataset's confusion matrix (float32 counts, true rows x predicted columns), per-class recall and
-    precision, and the calibration curve (None when it has no points)."""
+    """One dataset's confusion matrix (float32 counts, true rows x predicted columns; ``most`` is the top of its
+    colour scale), per-class recall and precision, and the calibration curve (None when it has no points)."""
 
     dataset: str
     classes: tuple[str, ...]
     confusion: np.ndarray
+    most: float
     recall: np.ndarray
     precision: np.ndarray
     calibration: tuple[np.ndarray, np.ndarray] | None

@@ -127,7 +127,7 @@ class DiagnosticsPanel(Panel):
             self.values = confusion.confusion
             classes = np.array(confusion.classes)
             with self.cm.hold_sync(), self.cm_scale.hold_sync():
-                self.cm_scale.max = max(float(confusion.confusion.max()), 1.0)
+                self.cm_scale.max = confusion.most
                 self.cm.row, self.cm.column = classes, classes
                 self.cm.color = confusion.confusion
             self.cm_plot.show()
