@@ -93,4 +93,5 @@ class ModelVersion:
         count = _execution_count()
         if count is None:
             return None  # no kernel: nothing says when a script changed the weights, so always look
-        return (_bumps.get(self.model, 0), id(getattr(self.model, "history", None)), count)
+        # vars(): a model never fitted has no `history`, and Keras's attribute lookup would search its layers.
+        return (_bumps.get(self.model, 0), id(vars(self.model).get("history")), count)

@@ -1,0 +1,198 @@
+"""Questions about attributions: saliency maps and SHAP values, laid out for the saliency and SHAP tabs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .analysis_core import AnalysisCore
+from .answers import (
+    SaliencyMap,
+    ShapGlobal,
+    ShapLocal,
+    Unavailable,
+    beeswarm,
+    feature_labels,
+    input_picture,
+    saliency_picture,
+    signed_picture,
+    top_bars,
+)
+from .attribution import Explanation, ShapExplainer, default_background
+from .display import overlay
+from .saliency import cam_layers, saliency
+
+SALIENCY_BARS = 15  # the features a tabular saliency map shows
+CAM = ("gradcam", "gradcam++")
+
+METHOD_NAMES = {
+    "gradient": "gradient",
+    "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+}
+
+
+class AttributionQuestions(AnalysisCore):
+    """Saliency and SHAP: which input values drive an output."""
+
+    # ----------------------------------------------------------------------------------------- saliency
+    def cam_layers(self) -> tuple[tuple[str, ...], str | None]:
+        """The layers Grad-CAM can use and its default (the last convolution); see :func:`cam_layers`."""
+
+        def compute() -> tuple[tuple[str, ...], str | None]:
+            if len(self.data.x) != 1 or not np.issubdtype(self.data.x[0].dtype, np.floating):
+                return (), None
+            grids, default = cam_layers(self.probe, self.data.x[0][:1])
+            return tuple(grids), default
+
+        return self._ask(("cam layers",), compute, versioned=False)
+
+    def saliency_map(self, sample: int, method: str, class_index: int | None, layer: str | None) -> Any:
+        """A saliency map of one sample for ``class_index`` (None: the predicted class); CAM methods on
+        ``layer``. Returns a :class:`SaliencyMap`, or :class:`Unavailable` saying why not."""
+        x = self.data.x
+        if len(x) > 1:
+            return Unavailable(f"Saliency here needs a model with one input; this one has {len(x)}.")
+        if not np.issubdtype(x[0].dtype, np.floating):
+            return Unavailable(
+                "Saliency needs float inputs: integer inputs (token ids) have no gradient; see the SHAP tab."
+            )
+        tabular = x[0].ndim == 2
+        if method in CAM:
+            usable = self.cam_layers()[0]
+            if tabular or layer not in usable:
+                return Unavailable(
+                    f"{METHOD_NAMES[method]} needs a convolutional layer (h x w x channels); choose one: "
+                    f"{', '.join(usable) or 'none in this model'}."
+                )
+        else:
+            layer = None
+        sample = self.data.check_sample(sample)
+        inputs = self.data.inputs(sample)[0]
+
+        def compute() -> np.ndarray:
+            return saliency(self.model, inputs, method=method, target=class_index, layer=layer, probe=self.probe)[0]
+
+        values = self._ask(("saliency", method, sample, class_index, layer), compute)
+        cls = self.prediction(sample).class_index if class_index is None else class_index
+        cls = 0 if cls is None else int(cls)
+        if tabular:
+            labels = feature_labels(self.data.feature_names, values.shape)
+            bars = top_bars(values, labels, SALIENCY_BARS)
+            return SaliencyMap(method, cls, self.policy.class_name(cls), values, bars, None, None, layer)
+        picture = saliency_picture(values, method)
+        # The overlay is a picture of the input itself: redact mode leaves it out.
+        shown = None if self.policy.redact else overlay(input_picture(inputs[0]), np.abs(picture.values))
+        return SaliencyMap(method, cls, self.policy.class_name(cls), values, None, picture, shown, layer)
+
+    # ----------------------------------------------------------------------------------------- SHAP
+    @property
+    def background(self) -> np.ndarray:
+        """The SHAP background: as given, or a summary of x (computed on first use: k-means takes a moment)."""
+        if self.data.background is not None:
+            return self.data.background
+        return self._ask(("background",), lambda: default_background(self.data.background_rows), versioned=False)
+
+    def shap_explainer(self, name: str = "auto") -> ShapExplainer:
+        """The shap explainer ``name`` for the current weights, built once per version ("auto" resolved)."""
+        return self._ask(
+            ("explainer", name), lambda: ShapExplainer(self.model, self.background, name, probe=self.probe)
+        )
+
+    def shap_values(self, sample: int, name: str = "auto") -> Explanation:
+        """SHAP values of every class for one sample."""
+        sample = self.data.check_sample(sample)
+        return self._ask(("shap", name, sample), lambda: self.shap_explainer(name).explain(self.data.inputs(sample)[0]))
+
+    def shap_local(self, sample: int, name: str, class_index: int | None, top_k: int) -> Any:
+        """One sample's SHAP values for ``class_index`` (None: the top output), laid out for the SHAP tab."""
+        if len(self.data.x) > 1:
+            return Unavailable(f"SHAP values here need a model with one input; this one has {len(self.data.x)}.")
+        explanation = self.shap_values(sample, name)
+        attribution = explanation.for_class(class_index)
+        values = attribution.values[0]
+        cls = int(attribution.class_index[0])
+        bars = steps = picture = None
+        x = self.data.x[0][sample]
+        if values.ndim == 1:
+            names = feature_labels(self.data.feature_names, values.shape)
+            labels = [self.policy.feature_label(n, float(v)) for n, v in zip(names, x)]
+            bars = top_bars(values, labels, top_k)
+        elif values.ndim == 2:
+            steps = values.sum(axis=1).astype(np.float32)
+        else:
+            picture = signed_picture(values.sum(axis=-1) if values.ndim == 3 else values.reshape(-1, values.shape[-1]))
+        return ShapLocal(
+            explanation.explainer,
+            explanation.fallback,
+            name == "auto",
+            cls,
+            self.policy.class_name(cls),
+            self.data.output_units > 1,
+            float(attribution.base_values[0]),
+            float(attribution.outputs[0]),
+            float(values.sum()),
+            values,
+            bars,
+            steps,
+            picture,
+        )
+
+    def compute_shap_global(
+        self,
+        name: str,
+        n: int,
+        progress: Callable[[float], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        version: str | None = None,
+        chunk: int = 10,
+    ) -> bool:
+        """Compute SHAP values of the first ``n`` samples in chunks (``progress`` gets the share done); False
+        when ``cancelled()`` turned true. Safe in a worker thread: it builds an explainer of its own, and stores
+        its result under ``version`` (the version when the work was asked for; default now)."""
+        version = self.version if version is None else version
+        key = (version, "shap global", name, n)
+        if key in self.memo:
+            return True
+        resolved = self.shap_explainer(name)
+        explainer = ShapExplainer(self.model, self.background, resolved.name, probe=self.probe)
+        x = self.data.x[0][:n]
+        parts = []
+        for start in range(0, len(x), chunk):
+            if cancelled is not None and cancelled():
+                return False
+            parts.append(explainer.explain(x[start : start + chunk]))
+            if progress is not None:
+                progress(min(start + chunk, len(x)) / len(x))
+        result = Explanation(
+            values=np.concatenate([p.values for p in parts]),
+            base_values=np.concatenate([p.base_values for p in parts]),
+            outputs=np.concatenate([p.outputs for p in parts]),
+            explainer=resolved.name,
+            fallback=resolved.fallback,
+        )
+        self.memo.put(key, result)
+        return True
+
+    def shap_global(self, name: str, n: int, class_index: int | None, top_k: int) -> ShapGlobal | None:
+        """Global importance over the first ``n`` samples if computed for this version, else None."""
+        explanation = self.memo.peek((self.version, "shap global", name, n))
+        if explanation is None:
+            return None
+        attribution = explanation.for_class(class_index)
+        count = len(attribution.values)
+        flat = attribution.values.reshape(count, -1)
+        importance = np.abs(flat).mean(axis=0)
+        labels = feature_labels(self.data.feature_names, self.data.x[0].shape[1:])
+        top = top_bars(importance, labels, top_k)
+        order = np.argsort(importance, kind="stable")[-top_k:]
+        features = self.data.x[0][:count].reshape(count, -1)[:, order]
+        x, y, color = beeswarm(flat[:, order], features, ranks=self.policy.redact)
+        return ShapGlobal(
+            explanation.explainer, explanation.fallback, name == "auto", count, importance.astype(np.float32),
+            top, x, y, color, tuple(labels[i] for i in order),
+        )  # fmt: skip

@@ -1,0 +1,273 @@
+"""AnalysisCore: the model, its checked data and display policy, the one memo keyed by the model's version,
+and the questions about one sample and one layer (see :mod:`nbviz.compute.analysis`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import keras
+import numpy as np
+
+from .answers import (
+    LayerActivation,
+    LayerGradients,
+    LayerWeights,
+    Prediction,
+    SampleDisplay,
+    SampleGradients,
+    feature_labels,
+    input_picture,
+    log10_norms,
+    tensor_display,
+)
+from .dataset import CheckedData
+from .display import DeadUnits, activation_view, block_mean, dead_units
+from .graph import LayerNode, ModelGraph
+from .memo import Memo
+from .policy import DisplayPolicy
+from .probe import Gradients, Probe
+from .redact import input_like_layers
+from .version import ModelVersion
+
+T = TypeVar("T")
+MAX_BARS = 1024  # one SVG rect per bar: beyond about a thousand the browser slows down
+SAMPLE_CELLS = 4096  # the sample thumbnail
+DEAD_UNIT_SAMPLES = 256
+DEAD_UNIT_BYTES = 256 * 2**20
+
+
+class AnalysisCore:
+    """A model with its checked data and display policy; see :mod:`nbviz.compute.analysis`.
+
+    Parameters
+    ----------
+    probe : Probe
+        The compiled passes over the model.
+    data : CheckedData
+        The explored samples, labels and names (:func:`nbviz.compute.dataset.check_data`).
+    policy : DisplayPolicy
+        Cell budget, redact mode and class names.
+    cache_bytes : int
+        The memo's bound, for every answer together.
+    """
+
+    def __init__(self, probe: Probe, data: CheckedData, policy: DisplayPolicy, cache_bytes: int = 512 * 2**20):
+        self.probe = probe
+        self.model: keras.Model = probe.model
+        self.graph: ModelGraph = probe.graph
+        self.data = data
+        self.policy = policy
+        self.memo = Memo(cache_bytes)
+        self.versions = ModelVersion(self.model)
+        self.nodes: dict[str, LayerNode] = {n.name: n for n in self.graph.nodes}
+        #: Layers whose outputs redact mode withholds (they show the raw input); empty without redact.
+        self.hidden_layers = input_like_layers(self.graph) if policy.redact else frozenset()
+        #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels.
+        self.gradient_target = "loss" if data.y is not None or data.is_classifier else "output unit 0"
+        self.dead_unit_samples, self.dead_unit_bytes = DEAD_UNIT_SAMPLES, DEAD_UNIT_BYTES
+        self._pins = threading.local()
+
+    # ----------------------------------------------------------------------------------------- versions
+    @property
+    def version(self) -> str:
+        """The model's version now (see :mod:`nbviz.compute.version`); fixed inside :meth:`pinned`."""
+        pinned = getattr(self._pins, "version", None)
+        return pinned if pinned is not None else self.versions.current()
+
+    @contextmanager
+    def pinned(self) -> Iterator[str]:
+        """Check the version once for a block of questions (one interaction), on this thread."""
+        outer = getattr(self._pins, "version", None)
+        self._pins.version = outer if outer is not None else self.versions.current()
+        try:
+            yield self._pins.version
+        finally:
+            self._pins.version = outer
+
+    def check_version(self) -> str:
+        """Read the weights' fingerprint now, whatever the gate says (after a notebook cell ran)."""
+        return self.versions.current(force=True)
+
+    def refresh(self) -> str:
+        """Forget nothing but compute everything again: a new version, as if every weight had changed."""
+        return self.versions.refresh()
+
+    def _ask(self, key: tuple[Hashable, ...], compute: Callable[[], T], versioned: bool = True) -> T:
+        return self.memo.get(((self.version if versioned else None), *key), compute)
+
+    def cached(self, *key: Hashable) -> bool:
+        """Whether the question ``key`` (as the methods below name it) is answered for the current version."""
+        return (self.version, *key) in self.memo
+
+    # ----------------------------------------------------------------------------------------- per sample
+    def activations(self, sample: int) -> dict[str, np.ndarray]:
+        """Every layer's output for one sample (batch axis of 1 kept), from one compiled pass."""
+        sample = self.data.check_sample(sample)
+        return self._ask(("activations", sample), lambda: self.probe.activations(self.data.inputs(sample)))
+
+    def gradients(self, sample: int) -> Gradients:
+        """Gradients for one sample: of the loss with its label (or its predicted class), or of output unit 0."""
+        sample = self.data.check_sample(sample)
+
+        def compute() -> Gradients:
+            inputs, labels = self.data.inputs(sample), self.data.labels(sample)
+            if labels is not None or self.data.is_classifier:
+                return self.probe.gradients(inputs, labels)
+            return self.probe.gradients(inputs, target=0)
+
+        return self._ask(("gradients", sample), compute)
+
+    def output(self, sample: int) -> np.ndarray:
+        """The model's first output for one sample, without the batch axis."""
+        acts = self.activations(sample)
+        name = self.probe.output_names[0]
+        if name in acts:
+            return acts[name][0]
+        out = self.probe.predict(self.data.inputs(sample))  # the output comes from a bare op, not a layer
+        return (out[0] if isinstance(out, list) else out)[0]
+
+    def prediction(self, sample: int) -> Prediction:
+        """What the model predicts for one sample, next to its label."""
+        out = self.output(sample)
+        label = None if self.data.y is None else self.data.y[0][sample]
+        if self.data.is_classifier:
+            probs = out if out.shape[-1] > 1 else np.array([1 - out[0], out[0]])
+            k = int(np.argmax(probs))
+            truth = None if label is None else int(np.asarray(label).ravel()[0])
+            return Prediction(
+                True,
+                self.policy.class_name(k),
+                float(probs[k]),
+                None if truth is None else self.policy.class_name(truth),
+                None if truth is None else truth == k,
+                k,
+            )
+        target = None if label is None else str(np.round(label, 4))
+        return Prediction(False, str(np.round(out, 4)), None, target, None, None)
+
+    def sample_display(self, sample: int) -> SampleDisplay:
+        """The sample as the sample view shows it (nothing of it in redact mode but the prediction)."""
+        prediction = self.prediction(sample)
+        x = self.data.x[0][sample]
+        if self.policy.redact:
+            return SampleDisplay("hidden", np.zeros(0, np.float32), (), 0.0, 1.0, prediction)
+        if x.ndim == 1:
+            mean, std = self._ask(("feature scale",), self._feature_scale, versioned=False)
+            z = ((x - mean) / std).astype(np.float32)
+            return SampleDisplay("bars", z, tuple(feature_labels(self.data.feature_names, x.shape)), 0, 1, prediction)
+        image = block_mean(input_picture(x), SAMPLE_CELLS)
+        finite = image[np.isfinite(image)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        return SampleDisplay("image", image, (), lo, hi if hi > lo else lo + 1.0, prediction)
+
+    def _feature_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        x = self.data.x[0]
+        finite = np.where(np.isfinite(x), x, np.nan)
+        std = np.nanstd(finite, axis=0)
+        return np.nanmean(finite, axis=0), np.where(std > 0, std, 1.0)
+
+    # ----------------------------------------------------------------------------------------- layers
+    def first_layer(self) -> str:
+        """The layer to open on: the first with weights (an input layer has nothing to show in most tabs)."""
+        return next((n.name for n in self.graph.nodes if n.has_weights), self.graph.names[0])
+
+    def layer_weights(self, layer: str, index: int = 0) -> LayerWeights:
+        """A layer's weight tensors, and tensor ``index`` (kept in range) as a heatmap and histogram."""
+        variables = list(self.probe.layers[layer].weights)
+        names = tuple(weight_name(v, i) for i, v in enumerate(variables))
+        if not variables:
+            return LayerWeights(layer, self.nodes[layer].class_name, names, None)
+        index = index if 0 <= index < len(variables) else 0
+
+        def compute() -> LayerWeights:
+            tensor = tensor_display(names[index], np.asarray(variables[index].numpy()), self.policy.max_cells)
+            return LayerWeights(layer, self.nodes[layer].class_name, names, tensor)
+
+        return self._ask(("weights", layer, index), compute)
+
+    def layer_activation(self, layer: str, sample: int) -> LayerActivation:
+        """A layer's output for one sample as bars or a (tiled) heatmap; withheld in redact mode when it passes
+        the raw input on."""
+        node = self.nodes[layer]
+        output = self.activations(sample)[layer][0]
+        shape = tuple(int(d) for d in output.shape)
+        if layer in self.hidden_layers:
+            return LayerActivation(layer, shape, None, None, True, None)
+        bars = output.ndim <= 1
+        view = activation_view(
+            output, max_cells=min(self.policy.max_cells, MAX_BARS) if bars else self.policy.max_cells
+        )
+        labels = self.data.feature_names if node.is_input and node.parent is None else None
+        dead = self.dead_units().get(layer) if node.activation == "relu" else None
+        return LayerActivation(layer, shape, view, labels, False, dead)
+
+    def dead_units(self) -> dict[str, DeadUnits]:
+        """Units that never output more than 0 over the first samples of x, for every layer with units.
+
+        One streamed pass: each chunk of samples is reduced at once, so memory stays at one chunk. At most 256
+        samples, fewer when one sample's activations are large (about 256 MB in all; at least 8 samples).
+        """
+
+        def compute() -> dict[str, DeadUnits]:
+            per_sample = max(1, sum(a.nbytes for a in self.activations(0).values()))
+            n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
+            chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
+            dead: dict[str, DeadUnits] = {}
+            for start in range(0, n, chunk):
+                acts = self.probe.activations([a[start : min(start + chunk, n)] for a in self.data.x])
+                for name, a in acts.items():
+                    if a.ndim >= 2:
+                        dead[name] = dead_units(a, previous=dead.get(name))
+            return dead
+
+        return self._ask(("dead units",), compute)
+
+    def layer_gradients(self, layer: str, sample: int, index: int = 0) -> LayerGradients:
+        """d target / d a layer's output and d target / d its weight ``index``, for one sample.
+
+        The gradients tab shows three heatmaps, so they share the cell budget of one: an eighth for the output
+        and the input saliency each, half for the weight.
+        """
+        grads = self.gradients(sample)
+        target = self.gradient_target
+        small = max(16, self.policy.max_cells // 8)
+        undefined = layer in grads.undefined
+        output = None if undefined else activation_view(grads.outputs[layer][0], max_cells=small)
+        variables = list(self.probe.layers[layer].weights)
+        names = tuple(weight_name(v, i) for i, v in enumerate(variables))
+        if not variables:
+            return LayerGradients(layer, target, output, names, None, False)
+        index = index if 0 <= index < len(variables) else 0
+        if f"{layer}#{index}" in grads.undefined:
+            return LayerGradients(layer, target, output, names, None, True)
+        tensor = grads.weights[layer][index]
+        weight = tensor_display(f"d {target} / d {names[index]}", tensor, max(16, self.policy.max_cells // 2))
+        return LayerGradients(layer, target, output, names, weight, False)
+
+    @property
+    def learning_layers(self) -> tuple[str, ...]:
+        """Layers with trainable weights of their own, in graph order: those a gradient norm is taken of."""
+        return tuple(n.name for n in self.graph.nodes if n.learns)
+
+    def sample_gradients(self, sample: int) -> SampleGradients:
+        """The input saliency of one sample and the gradient norm of every layer that learns."""
+        grads = self.gradients(sample)
+        first = grads.inputs[0] if isinstance(grads.inputs, list) else grads.inputs
+        saliency_view = None
+        if "input#0" not in grads.undefined:
+            saliency_view = activation_view(first[0], max_cells=max(16, self.policy.max_cells // 8))
+        norms_by_layer = self.probe.gradient_norms(grads)
+        layers = self.learning_layers
+        norms = np.array([norms_by_layer.get(name, np.nan) for name in layers], np.float64)
+        return SampleGradients(
+            self.gradient_target, saliency_view, self.data.feature_names, layers, norms, log10_norms(norms)
+        )
+
+
+def weight_name(variable: Any, index: int) -> str:
+    """A weight's short name ('kernel', 'bias', 'gamma'...), from Keras's variable path."""
+    name = str(getattr(variable, "name", "") or f"w{index}")
+    return name.split("/")[-1].split(":")[0]

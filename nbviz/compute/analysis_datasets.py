@@ -1,0 +1,144 @@
+"""Questions about whole datasets: surrogate rules, diagnostics and slices, findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .analysis_core import AnalysisCore
+from .answers import (
+    ConfusionDisplay,
+    MetricsTable,
+    RulesDisplay,
+    SliceDisplay,
+    Unavailable,
+)
+from .diagnostics import DatasetReport, diagnose, slice_metrics
+from .findings import Finding, findings
+from .rules import surrogate_rules
+
+
+class DatasetQuestions(AnalysisCore):
+    """Rules, diagnostics, slices and findings over the explored data and named datasets."""
+
+    # ----------------------------------------------------------------------------------------- data-wide
+    def rules(self, depth: int, layer: str | None) -> Any:
+        """Surrogate rules of depth ``depth`` over the input features (``layer`` None) or a layer's activations;
+        a :class:`RulesDisplay`, or :class:`Unavailable`."""
+        x = self.data.x
+        if len(x) > 1:
+            return Unavailable(f"Rules here need a model with one input; this one has {len(x)}.")
+        if self.data.n_samples < 2:
+            return Unavailable(
+                "Rules need at least 2 samples (the tree is fitted on some and checked on others); x has 1."
+            )
+        if layer is None and x[0].ndim != 2:
+            return Unavailable(
+                "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
+            )
+
+        def compute() -> RulesDisplay:
+            features = self._rule_features(layer)
+            rules = surrogate_rules(
+                self.model,
+                x[0],
+                max_depth=depth,
+                feature_names=self.data.feature_names if layer is None else None,
+                class_names=self.policy.class_names or None,
+                features=None if layer is None else features,
+                probe=self.probe,
+                quantiles=self.policy.redact,
+            )
+            texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)
+            coverage = np.array([r.samples for r in rules.rules], dtype=np.float32)
+            source = f"activations of {layer}" if layer else "input features"
+            return RulesDisplay(rules, source, layer, coverage, texts)
+
+        return self._ask(("rules", depth, layer), compute)
+
+    def _rule_features(self, layer: str | None) -> np.ndarray:
+        if layer is None:
+            return self.data.x[0]
+        acts = self._ask(("layer over data", layer), lambda: self.probe.activations(self.data.x, layers=[layer])[layer])
+        return acts.reshape(len(acts), -1)
+
+    def rule_sample(self, depth: int, layer: str | None, index: int, current: int) -> int | None:
+        """A sample covered by rule ``index``: ``current`` if it is, else the next one after it (wrapping)."""
+        shown = self.rules(depth, layer)
+        if isinstance(shown, Unavailable):
+            return None
+        covered = np.flatnonzero(shown.rules.rules[index].covers(self._rule_features(layer)))
+        if covered.size == 0:
+            return None
+        if current in covered:
+            return current
+        later = covered[covered > current]
+        return int(later[0] if later.size else covered[0])
+
+    def reports(self) -> dict[str, DatasetReport] | Unavailable:
+        """How the model does on every named dataset (``"data"`` is the explored (x, y))."""
+        if not self.data.datasets:
+            return Unavailable("No labels: pass y (or datasets={'train': (x, y), ...}) to explore() for diagnostics.")
+        names = self.policy.class_names or None
+        return self._ask(
+            ("reports",), lambda: diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
+        )
+
+    def metrics_table(self) -> MetricsTable:
+        reports = self.reports()
+        if isinstance(reports, Unavailable):
+            return MetricsTable(())
+        columns = tuple(sorted({k for r in reports.values() for k in r.metrics}))
+        rows = tuple((name, r.n, tuple(r.metrics.get(k, float("nan")) for k in columns)) for name, r in reports.items())
+        return MetricsTable(columns, rows)
+
+    def confusion(self, dataset: str) -> ConfusionDisplay | None:
+        """One dataset's confusion matrix, recall, precision and calibration; None for a regression model."""
+        reports = self.reports()
+        report = None if isinstance(reports, Unavailable) else reports[dataset]
+        if report is None or report.confusion is None or report.recall is None or report.precision is None:
+            return None
+        classes = tuple(self.policy.class_name(i) for i in range(len(report.confusion)))
+        counts = report.confusion.astype(np.float32)
+        most = max(float(counts.max()), 1.0)
+        return ConfusionDisplay(dataset, classes, counts, most, report.recall, report.precision, report.calibration)
+
+    def slices(self, dataset: str, feature: int) -> SliceDisplay | None:
+        """The metric per quantile slice of a feature of tabular data (labelled by the policy); None otherwise."""
+        x, y = self.data.datasets[dataset]
+        if not isinstance(x, np.ndarray) or x.ndim != 2:
+            return None
+
+        def compute() -> SliceDisplay:
+            names = self.data.feature_names
+            sliced = slice_metrics(self.model, x, y, feature, feature_names=names, probe=self.probe)
+            labels = self.policy.slice_labels(sliced.edges, sliced.counts)
+            return SliceDisplay(f"{sliced.metric_name} by {sliced.feature}", sliced.values, tuple(labels))
+
+        return self._ask(("slices", dataset, feature), compute)
+
+    def misclassified(self) -> np.ndarray | None:
+        """Indices of the explored samples the classifier gets wrong; None without labels or for regression."""
+        reports = self.reports()
+        if isinstance(reports, Unavailable) or "data" not in reports or reports["data"].task != "classification":
+            return None
+        return np.flatnonzero(~reports["data"].correct.astype(bool))
+
+    def cell_samples(self, dataset: str, true: int, predicted: int) -> np.ndarray:
+        reports = self.reports()
+        assert not isinstance(reports, Unavailable)
+        return reports[dataset].cell_samples(true, predicted)
+
+    def findings(self) -> tuple[Finding, ...]:
+        """Every health check (:func:`nbviz.compute.findings`) on the explored data and named datasets."""
+
+        def compute() -> tuple[Finding, ...]:
+            data = self.data
+            x = data.x[0] if len(data.x) == 1 else data.x
+            y = data.y[0] if data.y is not None and len(data.y) == 1 else data.y
+            others = data.datasets if len(data.datasets) > 1 else None
+            names = self.policy.class_names or None
+            return tuple(findings(self.model, x, y, datasets=others, class_names=names, probe=self.probe))
+
+        return self._ask(("findings",), compute)
