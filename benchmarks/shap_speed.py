@@ -24,7 +24,7 @@ import shap  # noqa: E402
 
 from benchmarks._timing import Row, interleaved, ms, table  # noqa: E402
 from nbviz import demo  # noqa: E402
-from nbviz.compute import Session, ShapExplainer, default_background  # noqa: E402
+from nbviz.compute import ShapExplainer, analyse, default_background  # noqa: E402
 
 
 def _direct(name: str, model, background: np.ndarray, f, x: np.ndarray):
@@ -74,14 +74,14 @@ def bench(data, repeat: int, global_n: int) -> list[Row]:
                 "<= +10%, < 1 s",
             )
         )
-    session = Session(model, data.x_test, background=background)
+    analysis = analyse(model, data.x_test, background=background)
     start = time.perf_counter()
-    session.shap_global("auto", global_n)
+    analysis.compute_shap_global("auto", global_n)
     seconds = time.perf_counter() - start
     rows.append(
         Row(
             "shap_speed",
-            f"{data.name}: global view, {global_n} samples ({session.shap_explainer().name})",
+            f"{data.name}: global view, {global_n} samples ({analysis.shap_explainer().name})",
             ms(seconds),
             "",
             "",

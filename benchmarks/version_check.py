@@ -17,25 +17,25 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 from benchmarks._floors import compiled_passes  # noqa: E402
 from benchmarks._timing import Row, interleaved, ms, table  # noqa: E402
 from nbviz import demo  # noqa: E402
 from nbviz.compute import ModelVersion, Probe, saliency  # noqa: E402
+from nbviz.testing import like_a_kernel  # noqa: E402
 
 
 def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else ms(seconds)
 
 
-def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, repeat: int) -> list[Row]:
-    shell = InteractiveShell.instance()
+def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, repeat: int, shell: Any) -> list[Row]:
     forward, _ = compiled_passes(model, x, y)
     versions = ModelVersion(model)
     versions.current()
@@ -78,14 +78,12 @@ def gradcam_rows(repeat: int) -> list[Row]:
 
 
 def run(quick: bool = False) -> list[Row]:
-    try:
+    with like_a_kernel() as shell:
         digits = demo.digits_cnn()
-        rows = bench("demo CNN", digits.model, digits.x_test[:1], digits.y_test[:1], repeat=50 if quick else 300)
+        rows = bench("demo CNN", digits.model, digits.x_test[:1], digits.y_test[:1], 50 if quick else 300, shell)
         resnet = keras.applications.ResNet50(weights=None)
         x = np.random.default_rng(0).random((1, 224, 224, 3), dtype=np.float32)
-        rows += bench("ResNet50", resnet, x, np.array([3]), repeat=5 if quick else 20)
-    finally:
-        InteractiveShell.clear_instance()
+        rows += bench("ResNet50", resnet, x, np.array([3]), 5 if quick else 20, shell)
     return rows + gradcam_rows(repeat=20 if quick else 100)
 
 

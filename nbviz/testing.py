@@ -107,6 +107,22 @@ def panel_errors(ex: Any, tabs: Any = None) -> list[tuple[str, str, str]]:
 
 
 @contextmanager
+def like_a_kernel() -> Iterator[Any]:
+    """Inside, an IPython shell exists in this process, as in a Jupyter kernel: the Explorer's version gate reads
+    its execution count (so an interaction between cells reads no weight), and after-cell hooks are installed.
+    Benchmarks of interactions run inside it, to time what a person in a notebook waits for."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    had = InteractiveShell.initialized()
+    shell = InteractiveShell.instance()
+    try:
+        yield shell
+    finally:
+        if not had:
+            InteractiveShell.clear_instance()
+
+
+@contextmanager
 def raising_panel_errors() -> Iterator[None]:
     """Inside, a panel's error is raised instead of shown in the panel (a test sees the real traceback)."""
     from .panels import base
