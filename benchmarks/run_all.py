@@ -15,6 +15,7 @@ BENCHMARKS = [
     "update_latency",
     "shap_speed",
     "training_overhead",
+    "training_redraw",
     "rapid_interaction",
     "browser_latency",
 ]

@@ -11,10 +11,13 @@ import ipywidgets as widgets
 import keras
 import numpy as np
 
-from .compute.training import TrainingRecorder
+from .compute import version
+from .compute.training import Heatmap, Line, TrainingRecorder
 from .plots import GREYS, HeatmapPlot
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
+GRAD_TITLE = "log10 |d loss / d weights|: layers x records"
+HIST_TITLE = "kernel histogram x records"
 
 
 class _UiPoller:
@@ -85,7 +88,10 @@ class TrainingView:
         self.lines["train"].marker = self.lines["val"].marker = "circle"
         self.loss_figure = bq.Figure(
             marks=list(self.lines.values()),
-            axes=[bq.Axis(scale=x, label="batch", tick_format="d"), bq.Axis(scale=y, side="left", tick_format=".3g")],
+            axes=[
+                bq.Axis(scale=x, label="optimizer step", tick_format="d"),
+                bq.Axis(scale=y, side="left", tick_format=".3g"),
+            ],
             title="loss",
             legend_location="top-right",
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
@@ -104,15 +110,18 @@ class TrainingView:
             layout=widgets.Layout(width="440px", height="300px"),
         )
         self._metric_scales = {"x": mx, "y": my}
-        self.grad_map = HeatmapPlot("log10 |d loss / d weights|: layers x records", size=("440px", "320px"))
+        self.grad_map = HeatmapPlot(GRAD_TITLE, size=("440px", "320px"))
         self.layer_choice = widgets.Dropdown(options=[], description="layer")
-        self.layer_choice.observe(lambda change: self.draw(), names="value")
-        self.hist_map = HeatmapPlot("weights over time: bins x records", colors=GREYS[::-1], size=("440px", "320px"))
+        self.layer_choice.observe(lambda change: self._draw_layer(), names="value")
+        self.hist_map = HeatmapPlot(f"weights over time: {HIST_TITLE}", colors=GREYS[::-1], size=("440px", "320px"))
         rx, ry = bq.LinearScale(), bq.LogScale()
         self.ratio_line = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales={"x": rx, "y": ry})
         self.ratio_figure = bq.Figure(
             marks=[self.ratio_line],
-            axes=[bq.Axis(scale=rx, label="batch", tick_format="d"), bq.Axis(scale=ry, side="left", tick_format=".1e")],
+            axes=[
+                bq.Axis(scale=rx, label="optimizer step", tick_format="d"),
+                bq.Axis(scale=ry, side="left", tick_format=".1e"),
+            ],
             title="update ratio |dw| / |w|",
             fig_margin={"top": 40, "bottom": 40, "left": 70, "right": 20},
             layout=widgets.Layout(width="440px", height="300px"),
@@ -130,38 +139,36 @@ class TrainingView:
         )
 
     def draw(self) -> None:
-        """Show everything recorded so far: only the parts with new data are sent (marks updated in place)."""
-        history = self.recorder.history
-        n_batches, n_epochs, n_records = (
-            len(history["batch_loss"]),
-            len(history["epoch_step"]),
-            len(history["grad_step"]),
-        )
+        """Show everything recorded so far: only the parts with new data are sent (marks updated in place).
+
+        Every picture comes bounded from the recorder (at most its point budget per line and column budget per
+        heatmap), so a redraw costs the same however long the run.
+        """
+        rec = self.recorder
+        n_batches, n_epochs, n_records = len(rec.batch_step), len(rec.epoch_step), len(rec.grad_step)
         if n_batches != self._drawn.get("batches"):
-            with self.lines["batch"].hold_sync():
-                self.lines["batch"].x = np.arange(1, n_batches + 1, dtype=np.float32)
-                self.lines["batch"].y = history["batch_loss"].astype(np.float32)
+            _show_line(self.lines["batch"], rec.batch_line())
         if n_epochs != self._drawn.get("epochs"):
-            epochs = history["epoch_step"].astype(np.float32)
-            for key, values in (("train", history["loss"]), ("val", history["val_loss"])):
-                with self.lines[key].hold_sync():
-                    self.lines[key].x, self.lines[key].y = epochs[: len(values)], values.astype(np.float32)
-            self._draw_metrics(history)
-        if list(self.layer_choice.options) != history["layers"]:
-            self.layer_choice.options = history["layers"]
-        if n_records and (n_records, self.layer_choice.value) != (self._drawn.get("records"), self._drawn.get("layer")):
-            with np.errstate(divide="ignore"):
-                logs = np.where(history["grad_norm"] > 0, np.log10(history["grad_norm"]), np.nan).T
-            finite = logs[np.isfinite(logs)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            self.grad_map.show(logs, lo, hi if hi > lo else lo + 1.0)
-            self._draw_layer(history)
-        self._drawn = {"batches": n_batches, "epochs": n_epochs, "records": n_records, "layer": self.layer_choice.value}
-        self.status.value = f"batch {n_batches}, epochs done {n_epochs}, records {n_records}" + (
+            _show_line(self.lines["train"], rec.epoch_line("loss"))
+            _show_line(self.lines["val"], rec.epoch_line("val_loss"))
+            self._draw_metrics()
+        if n_records != self._drawn.get("records"):
+            picture = rec.grad_map()
+            self.grad_map.show(picture.values, picture.vmin, picture.vmax, title=_title(GRAD_TITLE, picture))
+        self._drawn.update(batches=n_batches, epochs=n_epochs, records=n_records)
+        if list(self.layer_choice.options) != rec.layers:
+            # Setting the options may set the value, whose observer then draws the layer: _draw_layer below
+            # finds it drawn and sends nothing, so the layer is drawn once. A Dropdown that had no options
+            # keeps no value (ipywidgets 8): choose the first layer, or nothing would show until one is chosen.
+            self.layer_choice.options = rec.layers
+            if self.layer_choice.value is None and rec.layers:
+                self.layer_choice.value = rec.layers[0]
+        self._draw_layer()
+        self.status.value = f"step {rec.step}, epochs done {n_epochs}, records {n_records}" + (
             " &middot; display paused (training goes on)" if self.pause.value else ""
         )
 
-    def _draw_metrics(self, history: dict[str, Any]) -> None:
+    def _draw_metrics(self) -> None:
         keys = [k for k in self.recorder.epoch_logs if not k.endswith("loss")]
         for key in keys:
             if key not in self.metric_lines:
@@ -170,25 +177,24 @@ class TrainingView:
                     scales=self._metric_scales, colors=[color], labels=[key], display_legend=True, marker="circle"
                 )
                 self.metric_figure.marks = list(self.metric_lines.values())
-            values = history[key]
-            with self.metric_lines[key].hold_sync():
-                self.metric_lines[key].x = np.arange(1, len(values) + 1, dtype=np.float32)
-                self.metric_lines[key].y = values.astype(np.float32)
+            _show_line(self.metric_lines[key], self.recorder.epoch_line(key))
 
-    def _draw_layer(self, history: dict[str, Any]) -> None:
-        name = self.layer_choice.value
-        if name is None:
+    def _draw_layer(self) -> None:
+        """The chosen layer's pictures, when the layer or the records changed since they were drawn."""
+        rec, name = self.recorder, self.layer_choice.value
+        key = (len(rec.grad_step), name)
+        if key == self._drawn.get("layer"):
             return
-        counts = history["weight_hist"][name].T.astype(np.float32)  # bins x records, the highest values on top
-        self.hist_map.show(
-            counts[::-1], 0.0, max(float(counts.max()), 1.0), title=f"{name}: kernel histogram x records"
-        )
-        column = history["layers"].index(name)
-        ratio = history["update_ratio"][:, column]
-        keep = np.isfinite(ratio) & (ratio > 0)
-        with self.ratio_line.hold_sync():
-            self.ratio_line.x = history["grad_step"][keep].astype(np.float32)
-            self.ratio_line.y = ratio[keep].astype(np.float32)
+        self._drawn["layer"] = key
+        if name is None or not len(rec.grad_step):  # nothing recorded (yet, or since a reset): empty pictures
+            self.hist_map.show(np.zeros((0, 0)), 0.0, 1.0, title=HIST_TITLE)
+            _show_line(self.ratio_line, Line(np.zeros(0, np.float32), np.zeros(0, np.float32)))
+            self.activations.value = ""
+            return
+        picture = rec.hist_map(name)
+        self.hist_map.show(picture.values, picture.vmin, picture.vmax, title=_title(f"{name}: {HIST_TITLE}", picture))
+        _show_line(self.ratio_line, rec.ratio_line(name))
+        history = rec.history
         rows = "".join(
             f"<tr><td>{html.escape(layer)}</td><td>{history['act_mean'][-1, i]:.3g}</td>"
             f"<td>{history['act_std'][-1, i]:.3g}</td><td>{history['dead_share'][-1, i]:.1%}</td></tr>"
@@ -200,19 +206,39 @@ class TrainingView:
         )
 
 
+def _title(title: str, picture: Heatmap) -> str:
+    """A heatmap's title, saying how many records a column averages once there are too many to show each."""
+    n = picture.records_per_column
+    return title if n == 1 else f"{title} ({n} per column)"
+
+
+def _show_line(mark: bq.Lines, line: Line) -> None:
+    """Copy a line's points onto its mark: one message (float32 buffers)."""
+    with mark.hold_sync():
+        mark.x, mark.y = line.x, line.y
+
+
 class LiveTraining(keras.callbacks.Callback):
     """A Keras callback that is also a widget: display it, then pass it to ``fit``.
 
     ``history`` holds, as numpy arrays and usable without any display: "loss" and "val_loss" (and other
-    metrics) per epoch, "batch_loss" per batch, "layers" (leaf layers with trainable weights), "grad_step"
-    (the batches at which layer statistics were recorded), and per record and layer "grad_norm",
-    "update_ratio", "act_mean", "act_std" and "dead_share", plus "weight_hist" and "weight_edges" per layer.
+    metrics) per epoch with "epoch_step" (the step at each epoch's end), "batch_loss" per batch end with
+    "batch_step", "layers" (leaf layers with trainable weights), "grad_step" (the steps at which layer
+    statistics were recorded), and per record and layer "grad_norm", "update_ratio", "act_mean", "act_std"
+    and "dead_share", plus "weight_hist" and "weight_edges" per layer. The arrays are the full, exact series
+    (read-only views, no copy); only the display is reduced to a point budget.
+
+    Steps are the optimizer's (``model.optimizer.iterations``: optimizer steps applied so far), as TensorBoard
+    counts them. With ``steps_per_execution=k`` Keras calls the batch hooks once per k batches, so batch losses
+    come once per execution, at the step after it.
 
     The gradients are those of the training loss on a fixed monitoring batch, computed with the compute
-    core's :class:`~nbviz.compute.Probe` (the model in inference mode) before every ``every``-th batch
-    (steps 0, every, 2 * every, ...) and when fit ends. The display redraws at most ``max_fps`` times a
-    second whatever the batch rate, always at the end of fit; pausing it never pauses training. Several
-    fits accumulate; :meth:`reset` clears.
+    core's :class:`~nbviz.compute.Probe` (the model in inference mode) before a batch at the first step seen
+    at or after each multiple of ``every`` (steps 0, every, 2 * every, ... when every batch is seen) and when
+    fit ends. The display redraws at most ``max_fps`` times a second whatever the batch rate, always at the
+    end of fit; pausing it never pauses training. Several fits accumulate (a model compiled again continues
+    from the last step); :meth:`reset` clears. Every batch end tells the compute core that the weights may
+    have changed (:func:`nbviz.compute.version.bump`).
 
     Parameters
     ----------
@@ -220,7 +246,9 @@ class LiveTraining(keras.callbacks.Callback):
         Monitoring samples (at most 64 are used; a dataset yielding (x, y) is read only that far); without
         them only losses are recorded.
     every : int
-        Batches between two records of layer statistics.
+        Optimizer steps between two records of layer statistics.
+    bins : int
+        Histogram bins of each layer's kernel.
     max_fps : float
         Most display updates per second.
     poll_ui : bool
@@ -255,6 +283,7 @@ class LiveTraining(keras.callbacks.Callback):
         return self.view.widget._repr_mimebundle_(**kwargs)
 
     def reset(self) -> None:
+        """Forget everything recorded and clear the display (steps stay the optimizer's)."""
         self.recorder.reset()
         self.view.draw()
 
@@ -268,9 +297,9 @@ class LiveTraining(keras.callbacks.Callback):
         self._ui.poll()
 
     # ----------------------------------------------------------------------------------------- Keras hooks
-    # Batch ends may run on Keras's worker threads (async_safe): they only store the batch's losses, so the
-    # training loop never waits for them. Records and redraws happen before a batch, on the training thread.
-    async_safe = True
+    # Not ``async_safe``: every hook reads the optimizer's step, which must be the step of its batch, so all of
+    # them run on the training thread, in order (with TensorFlow, Keras never dispatches callbacks to threads
+    # anyway: its backend is not IS_THREAD_SAFE; with JAX or torch, async_safe would let batch ends lag behind).
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.recorder.begin(self.model)
@@ -283,6 +312,7 @@ class LiveTraining(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.recorder.batch_end(batch, logs)
+        version.bump(self.model)  # the weights changed: the Explorer's analysis must look again
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.recorder.epoch(logs)
@@ -290,5 +320,6 @@ class LiveTraining(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.recorder.end()
+        version.bump(self.model)
         self._ui.__exit__(None, None, None)
         self.draw(force=True)  # the last state always shows

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import comm
 import keras
 import numpy as np
 import pytest
+from comm.base_comm import BaseComm
 
 import nbviz
 from nbviz import demo
 from nbviz.compute import Probe
+from nbviz.compute.training import STATS
 
 from .conftest import synced_array as synced
 
@@ -111,7 +115,7 @@ def test_display_is_throttled_and_the_last_state_shows(trained):
     _, live, _, _, per_epoch = trained
     # At most max_fps redraws a second (the fit took a few seconds), never one per batch.
     assert live.draws < per_epoch
-    assert "batch 86" in live.view.status.value or f"batch {2 * per_epoch}" in live.view.status.value
+    assert f"step {2 * per_epoch}," in live.view.status.value  # the optimizer's steps: one per batch here
 
 
 def test_fit_that_raises_keeps_the_data_so_far():
@@ -186,3 +190,215 @@ def test_a_dataset_pipeline_trains_and_monitors():
     np.testing.assert_array_equal(a["grad_step"], b["grad_step"])
     np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-6)
     np.testing.assert_allclose(a["act_mean"], b["act_mean"], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------- steps
+def _tiny(steps_per_execution=1):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((5,), name="x")
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(1)
+    return model, rng.normal(size=(40, 5)).astype("float32"), rng.integers(0, 3, 40)
+
+
+class Seen(keras.callbacks.Callback):
+    """What Keras passes to the batch hooks, the optimizer's count then, and the weights before each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.begin_args, self.end_args, self.begins, self.ends, self.epoch_ends = [], [], [], [], []
+        self.losses, self.weights = [], {}
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        self.begin_args.append(batch)
+        self.begins.append(step)
+        self.weights[step] = [w.copy() for w in self.model.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.end_args.append(batch)
+        self.ends.append(int(self.model.optimizer.iterations))
+        self.losses.append(logs["loss"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_ends.append(int(self.model.optimizer.iterations))
+
+
+def test_steps_are_the_optimizers_under_steps_per_execution():
+    """2 epochs of 10 batches, 4 batches per execution: records, batch losses and epoch ends at optimizer steps.
+
+    What Keras 3 (keras/src/backend/tensorflow/trainer.py fit, trainers/epoch_iterator.py) does: one
+    ``train_function`` call runs ``steps_per_execution`` batches, and the hooks are called once around it,
+    ``on_train_batch_begin(begin_step)`` and ``on_train_batch_end(end_step)`` with the epoch's batch indices
+    (0, 3), (4, 7), (8, 11): the last execution runs only batches 8 and 9 (the data ends), yet ``end_step``
+    says 11. Counting ``end_step + 1`` by hand gave 12 batches an epoch; the optimizer ran 10.
+    """
+    model, x, y = _tiny(steps_per_execution=4)
+    x_monitor, y_monitor = x[:16], y[:16]
+    live, seen = nbviz.LiveTraining(monitor=(x_monitor, y_monitor), every=4), Seen()
+    model.fit(x, y, epochs=2, batch_size=4, callbacks=[live, seen], verbose=0, shuffle=False)
+    assert seen.begin_args == [0, 4, 8] * 2 and seen.end_args == [3, 7, 11] * 2  # Keras's arguments
+    assert seen.begins == [0, 4, 8, 10, 14, 18] and seen.ends == [4, 8, 10, 14, 18, 20]
+    h = live.history
+    final = int(model.optimizer.iterations)
+    assert final == 20
+    np.testing.assert_array_equal(h["batch_step"], seen.ends)
+    np.testing.assert_array_equal(h["batch_loss"], seen.losses)
+    np.testing.assert_array_equal(h["epoch_step"], [10, 20])
+    # A record at the first step seen at or after each multiple of 4 (12 and 16 fall inside executions), and
+    # the final weights when fit ends: every recorded step is one the optimizer was at.
+    np.testing.assert_array_equal(h["grad_step"], [0, 4, 8, 14, 18, 20])
+    assert h["grad_step"][-1] == final and set(h["grad_step"]) <= {*seen.begins, *seen.ends}
+    seen.weights[final] = model.get_weights()
+    clone = keras.models.clone_model(model)
+    clone.compile(loss="sparse_categorical_crossentropy")
+    for row, step in enumerate(h["grad_step"]):
+        clone.set_weights(seen.weights[int(step)])
+        grads = Probe(clone).gradients(x_monitor, y_monitor)
+        expected = [np.sqrt(sum(float(np.sum(g**2)) for g in grads.weights[name])) for name in h["layers"]]
+        np.testing.assert_allclose(h["grad_norm"][row], expected, rtol=1e-4)
+    np.testing.assert_array_equal(synced(live.view.lines["batch"], "x"), np.asarray(seen.ends, np.float32))
+
+
+def test_several_fits_accumulate_and_a_new_optimizer_continues():
+    model, x, y = _tiny()
+    live = nbviz.LiveTraining(monitor=(x[:8], y[:8]), every=3)
+    for _ in range(2):
+        model.fit(x, y, epochs=1, batch_size=8, callbacks=[live], verbose=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")  # a new optimizer: its count starts at 0 again
+    model.fit(x, y, epochs=1, batch_size=8, callbacks=[live], verbose=0)
+    assert int(model.optimizer.iterations) == 5
+    h = live.history
+    np.testing.assert_array_equal(h["batch_step"], np.arange(1, 16))
+    np.testing.assert_array_equal(h["epoch_step"], [5, 10, 15])
+    # Each fit's end recorded once (the next fit's first batch, at the same step, does not record again).
+    np.testing.assert_array_equal(h["grad_step"], [0, 3, 5, 6, 9, 10, 12, 15])
+    assert h["loss"].shape == (3,)
+
+
+# ----------------------------------------------------------------------------------------- threads, version
+def test_batch_ends_arrive_on_the_training_thread():
+    """No async_safe: Keras calls every hook on the thread that runs fit, in order."""
+    import threading
+
+    threads = []
+
+    class Watched(nbviz.LiveTraining):
+        def on_train_batch_end(self, batch, logs=None):
+            threads.append(threading.get_ident())
+            super().on_train_batch_end(batch, logs)
+
+    assert not getattr(nbviz.LiveTraining, "async_safe", False)
+    model, x, y = _tiny()
+    live = Watched(monitor=(x[:8], y[:8]), every=2)
+    model.fit(x, y, epochs=1, batch_size=4, callbacks=[live], verbose=0)
+    assert threads == [threading.get_ident()] * 10
+    np.testing.assert_array_equal(live.history["batch_step"], np.arange(1, 11))
+
+
+def test_every_batch_end_and_the_end_bump_the_models_version(monkeypatch):
+    from nbviz.compute import version
+
+    bumped = []
+    monkeypatch.setattr(version, "bump", bumped.append)
+    model, x, y = _tiny()
+    model.fit(x, y, epochs=2, batch_size=8, callbacks=[nbviz.LiveTraining()], verbose=0)
+    assert len(bumped) == 2 * 5 + 1 and all(m is model for m in bumped)
+
+
+# ----------------------------------------------------------------------------------------- messages
+class _Messages(BaseComm):
+    """A comm that keeps (widget id, message) for every update a widget sends, serialised as a kernel would."""
+
+    sent: list[tuple[str, str]] = []
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        nbytes = len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
+        if data and data.get("method") == "update":
+            _Messages.sent.append((self.comm_id, nbytes))
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    _Messages.sent = []
+    monkeypatch.setattr(comm, "create_comm", _Messages)
+    return _Messages
+
+
+def _updates(messages, *widgets):
+    ids = {w.model_id: name for name, w in widgets}
+    return sorted(ids.get(comm_id, "other") for comm_id, _ in messages.sent)
+
+
+def test_one_layer_change_draws_once(messages, monkeypatch):
+    data = demo.digits_cnn()
+    live = nbviz.LiveTraining(monitor=(data.x_test[:32], data.y_test[:32]), every=5)
+    data.model.fit(data.x_train[:320], data.y_train[:320], epochs=1, batch_size=32, callbacks=[live], verbose=0)
+    view = live.view
+    assert view.layer_choice.value == "conv1"
+    marks = [
+        ("hist", view.hist_map.mark),
+        ("ratio", view.ratio_line),
+        ("grads", view.grad_map.mark),
+        *((key, line) for key, line in view.lines.items()),
+    ]
+    computed = []  # every picture the view asks the recorder for
+    for name in ("batch_line", "epoch_line", "grad_map", "hist_map", "ratio_line"):
+        method = getattr(live.recorder, name)
+        monkeypatch.setattr(live.recorder, name, lambda *a, _m=method, _n=name: computed.append(_n) or _m(*a))
+    messages.sent.clear()
+    view.layer_choice.value = "dense"
+    assert sorted(computed) == ["hist_map", "ratio_line"]  # one draw of the layer, nothing else
+    assert [name for name in _updates(messages, *marks) if name != "other"] == ["hist", "ratio"]
+    counts = live.history["weight_hist"]["dense"].T[::-1].astype(np.float32)
+    np.testing.assert_array_equal(synced(view.hist_map.mark, "color")[: counts.shape[0], : counts.shape[1]], counts)
+    messages.sent.clear()
+    view.draw()  # nothing new: nothing sent
+    assert _updates(messages, *marks) == []
+    # Through the Explorer: its layer chooses the view's, and the layer is drawn once there too.
+    ex = nbviz.explore(data.model, data.x_test[:10], training=live)
+    ex.tab = "training"
+    messages.sent.clear()
+    computed.clear()
+    ex.layer = "conv2"
+    assert view.layer_choice.value == "conv2"
+    assert sorted(computed) == ["hist_map", "ratio_line"]
+    assert [name for name in _updates(messages, *marks) if name != "other"] == ["hist", "ratio"]
+
+
+def _fill(recorder, batches, every=50, start=0):
+    """Store ``batches`` synthetic batch ends (a noisy loss) and a record every ``every``, as the hooks would."""
+    rng = np.random.default_rng(start)
+    loss = np.exp(-np.arange(start, start + batches) / 1e4) + 0.05 * rng.random(batches)
+    for i, step in enumerate(range(start + 1, start + batches + 1)):
+        recorder.add_batch(step, {"loss": loss[i]})
+        if step % every == 0:
+            stats = {key: rng.uniform(0.1, 1.0, len(recorder.layers)) for key in STATS}
+            recorder.add_record(step, stats, {name: rng.integers(0, 50, recorder.bins) for name in recorder.layers})
+
+
+def test_a_redraw_sends_the_same_at_any_length(messages):
+    """Lines at most 2,000 points (spikes kept, true steps), heatmaps at most 200 columns: bytes stay bounded."""
+    data = demo.digits_cnn()
+    live = nbviz.LiveTraining(monitor=(data.x_test[:32], data.y_test[:32]))
+    live.recorder.begin(data.model)
+    sizes = {}
+    for n in (15_000, 60_000):
+        _fill(live.recorder, n - len(live.recorder.batch_step), start=len(live.recorder.batch_step))
+        live.view.draw()
+        _fill(live.recorder, 50, start=n)  # one more record and its batches: every picture changes
+        messages.sent.clear()
+        live.view.draw()
+        sizes[n] = sum(nbytes for _, nbytes in messages.sent)
+    h = live.history
+    assert h["batch_loss"].shape == (60_050,) and h["grad_norm"].shape == (1201, 4)  # the full series
+    x, y = synced(live.view.lines["batch"], "x"), synced(live.view.lines["batch"], "y")
+    assert len(x) <= 2000
+    steps = x.astype(np.int64)
+    np.testing.assert_array_equal(y, h["batch_loss"][steps - 1].astype(np.float32))  # points at their true step
+    spike = int(np.argmax(h["batch_loss"]))
+    assert spike + 1 in steps and int(np.argmin(h["batch_loss"])) + 1 in steps
+    assert synced(live.view.grad_map.mark, "color").shape[1] <= 200
+    assert sizes[60_000] < 1.2 * sizes[15_000] and sizes[60_000] < 100_000, sizes
