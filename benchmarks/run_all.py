@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from benchmarks._timing import table  # noqa: E402
+from benchmarks._timing import table
 
 BENCHMARKS = [
     "probe_speed",
     "update_latency",
+    "version_check",
     "shap_speed",
     "training_overhead",
     "training_redraw",

@@ -1,6 +1,6 @@
 """Training overhead: fit time of the demo CNN with and without LiveTraining, pair by pair in one run.
 
-Run: python benchmarks/training_overhead.py [--quick]
+Run: python -m benchmarks.training_overhead [--quick]
 
 Each pair fits two fresh copies of the demo CNN on the same data (batch 32, 15 epochs as the demo is
 trained, without validation: its cost is the same with or without the callback and only adds noise): one
@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _comm import RecordingComm, record_widget_messages  # noqa: E402
-from _timing import Row, ms, table  # noqa: E402
+from benchmarks._timing import Row, ms, table  # noqa: E402
+from nbviz.testing import RecordingComm, record_widget_messages  # noqa: E402
 
 record_widget_messages()
 

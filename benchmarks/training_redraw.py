@@ -1,6 +1,6 @@
 """Training redraw: LiveTraining's redraw at 1,000 and at 100,000 recorded batches, side by side in one run.
 
-Run: python benchmarks/training_redraw.py [--quick]
+Run: python -m benchmarks.training_redraw [--quick]
 
 Two LiveTraining callbacks on the demo CNN (its 4 layers with weights, the Probe built by ``begin``) are
 filled synthetically through the recorder's ``add_batch`` / ``add_record`` (what the Keras hooks store: a
@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _comm import RecordingComm, record_widget_messages  # noqa: E402
-from _timing import Row, interleaved, table  # noqa: E402
+from benchmarks._timing import Row, interleaved, table  # noqa: E402
+from nbviz.testing import RecordingComm, record_widget_messages  # noqa: E402
 
 record_widget_messages()
 

@@ -11,7 +11,7 @@ import numpy as np
 from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs
-from .probe import Probe
+from .probe import Probe, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
 __all__ = ["STATS", "Heatmap", "Line", "TrainingRecorder"]
@@ -167,7 +167,7 @@ class TrainingRecorder:
             if self.model is not None:  # another model: its steps and layers have nothing to do with these
                 self.step, self._optimizer, self._step_offset = 0, None, 0
             self.model = model
-            self.probe = Probe(model) if self._monitor_raw is not None else None
+            self.probe = shared_probe(model) if self._monitor_raw is not None else None
             self.layers = [n for n, layer in (self.probe.layers.items() if self.probe else []) if _own_weights(layer)]
             if self.probe is not None:
                 self._x, self._y = self._monitor(model)
@@ -209,9 +209,10 @@ class TrainingRecorder:
         acts = grads.activations
         stats: dict[str, list[float]] = {key: [] for key in self._stats}
         hists: dict[str, np.ndarray] = {}
+        norms = self.probe.gradient_norms(grads, self.layers)  # over trainable weights, as the Explorer's
         for name in self.layers:
             layer = self.probe.layers[name]
-            stats["grad_norm"].append(l2_norm(*grads.weights[name]))
+            stats["grad_norm"].append(norms.get(name, np.nan))
             weights = layer.get_weights()
             current = np.concatenate([np.ravel(w) for w in weights]).astype(np.float64)
             previous = self._previous.get(name)

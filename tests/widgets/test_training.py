@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 
-import comm
 import keras
 import numpy as np
 import pytest
-from comm.base_comm import BaseComm
 
 import nbviz
 from nbviz import demo
 from nbviz.compute import Probe
 from nbviz.compute.training import STATS
-
-from .conftest import synced_array as synced
+from nbviz.testing import recording
+from nbviz.testing import synced_array as synced
 
 EVERY = 20
 BATCH = 32
@@ -309,27 +306,15 @@ def test_every_batch_end_and_the_end_bump_the_models_version(monkeypatch):
 
 
 # ----------------------------------------------------------------------------------------- messages
-class _Messages(BaseComm):
-    """A comm that keeps (widget id, message) for every update a widget sends, serialised as a kernel would."""
-
-    sent: list[tuple[str, str]] = []
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        nbytes = len(json.dumps(data, default=str)) + sum(memoryview(b).nbytes for b in buffers or [])
-        if data and data.get("method") == "update":
-            _Messages.sent.append((self.comm_id, nbytes))
-
-
 @pytest.fixture
-def messages(monkeypatch):
-    _Messages.sent = []
-    monkeypatch.setattr(comm, "create_comm", _Messages)
-    return _Messages
+def messages():
+    with recording() as comm:
+        yield comm
 
 
 def _updates(messages, *widgets):
     ids = {w.model_id: name for name, w in widgets}
-    return sorted(ids.get(comm_id, "other") for comm_id, _ in messages.sent)
+    return sorted(ids.get(cid, "other") for cid, _, data, _ in messages.messages if data.get("method") == "update")
 
 
 def test_one_layer_change_draws_once(messages, monkeypatch):
@@ -348,19 +333,19 @@ def test_one_layer_change_draws_once(messages, monkeypatch):
     for name in ("batch_line", "epoch_line", "grad_map", "hist_map", "ratio_line"):
         method = getattr(live.recorder, name)
         monkeypatch.setattr(live.recorder, name, lambda *a, _m=method, _n=name: computed.append(_n) or _m(*a))
-    messages.sent.clear()
+    messages.reset()
     view.layer_choice.value = "dense"
     assert sorted(computed) == ["hist_map", "ratio_line"]  # one draw of the layer, nothing else
     assert [name for name in _updates(messages, *marks) if name != "other"] == ["hist", "ratio"]
     counts = live.history["weight_hist"]["dense"].T[::-1].astype(np.float32)
     np.testing.assert_array_equal(synced(view.hist_map.mark, "color")[: counts.shape[0], : counts.shape[1]], counts)
-    messages.sent.clear()
+    messages.reset()
     view.draw()  # nothing new: nothing sent
     assert _updates(messages, *marks) == []
     # Through the Explorer: its layer chooses the view's, and the layer is drawn once there too.
     ex = nbviz.explore(data.model, data.x_test[:10], training=live)
     ex.tab = "training"
-    messages.sent.clear()
+    messages.reset()
     computed.clear()
     ex.layer = "conv2"
     assert view.layer_choice.value == "conv2"
@@ -389,9 +374,9 @@ def test_a_redraw_sends_the_same_at_any_length(messages):
         _fill(live.recorder, n - len(live.recorder.batch_step), start=len(live.recorder.batch_step))
         live.view.draw()
         _fill(live.recorder, 50, start=n)  # one more record and its batches: every picture changes
-        messages.sent.clear()
+        messages.reset()
         live.view.draw()
-        sizes[n] = sum(nbytes for _, nbytes in messages.sent)
+        sizes[n] = messages.sent
     h = live.history
     assert h["batch_loss"].shape == (60_050,) and h["grad_norm"].shape == (1201, 4)  # the full series
     x, y = synced(live.view.lines["batch"], "x"), synced(live.view.lines["batch"], "y")

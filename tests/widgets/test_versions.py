@@ -244,3 +244,29 @@ def test_the_grep_finds_maths_where_there_is_some(tmp_path):
     tree = ast.parse(source)
     found = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in MATHS]
     assert len(found) == 2
+
+
+def test_one_gradient_norm_for_a_batchnorm_layer_everywhere(nested_model, rng):
+    # The gradients tab took BatchNorm's moving statistics into its norm (0.978) while the vanishing-gradient
+    # finding did not (0.639): one definition now, over trainable weights, in the tab, the findings and LiveTraining.
+    model = copy_of(nested_model)  # the fixture is shared: train a copy
+    x = rng.normal(size=(16, 6, 6, 2)).astype("float32")
+    y = rng.integers(0, 2, 16)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    ex = nbviz.explore(model, x, y)
+    ex.tab = "gradients"
+    grads = ex.analysis.gradients(0)
+    bn = model.get_layer("backbone").get_layer("bn")
+    trained = [g for v, g in zip(bn.weights, grads.weights["backbone/bn"]) if v.trainable]
+    everything = grads.weights["backbone/bn"]
+    expected = np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in trained))
+    assert expected != pytest.approx(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in everything)))
+    panel = ex.panels["gradients"]
+    assert panel.norms[panel.norm_layers.index("backbone/bn")] == pytest.approx(expected, rel=1e-6)
+    assert ex.analysis.probe.gradient_norms(grads)["backbone/bn"] == pytest.approx(expected, rel=1e-6)
+    live = nbviz.LiveTraining(monitor=(x[:1], y[:1]), every=1000)
+    weights = model.get_weights()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[live])
+    model.set_weights(weights)  # the record at step 0 saw these weights
+    column = live.history["layers"].index("backbone/bn")
+    assert live.history["grad_norm"][0, column] == pytest.approx(expected, rel=1e-5)
