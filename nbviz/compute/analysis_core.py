@@ -40,19 +40,8 @@ DEAD_UNIT_BYTES = 256 * 2**20
 
 
 class AnalysisCore:
-    """A model with its checked data and display policy; see :mod:`nbviz.compute.analysis`.
-
-    Parameters
-    ----------
-    probe : Probe
-        The compiled passes over the model.
-    data : CheckedData
-        The explored samples, labels and names (:func:`nbviz.compute.dataset.check_data`).
-    policy : DisplayPolicy
-        Cell budget, redact mode and class names.
-    cache_bytes : int
-        The memo's bound, for every answer together.
-    """
+    """The state every question shares, and the questions about one sample and one layer; the parameters are
+    :class:`~nbviz.compute.analysis.Analysis`'s."""
 
     def __init__(self, probe: Probe, data: CheckedData, policy: DisplayPolicy, cache_bytes: int = 512 * 2**20):
         self.probe = probe
