@@ -19,7 +19,7 @@ class SampleView:
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         # Tabular samples (features,) as bars; images (h, w, c), sequences (time, features) and volumes as a heatmap.
-        if analysis.data.x[0].ndim == 2:
+        if len(analysis.data.sample_shape) == 1:
             self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "240px"))
         else:
             self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)

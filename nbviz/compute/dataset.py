@@ -79,6 +79,21 @@ class CheckedData:
         return int(sample)
 
     @property
+    def dataset_names(self) -> tuple[str, ...]:
+        """The named datasets' names, "data" (the explored (x, y)) first when there are labels."""
+        return tuple(self.datasets)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample of the first input (what views lay out, without reading a value)."""
+        return tuple(int(d) for d in self.x[0].shape[1:])
+
+    @property
+    def tabular(self) -> bool:
+        """One input of (samples, features): bars per feature, rules and slices over the features."""
+        return len(self.x) == 1 and self.x[0].ndim == 2
+
+    @property
     def n_classes(self) -> int | None:
         """Classes of a classifier's first output (2 for one sigmoid unit); None for regression."""
         if not self.is_classifier:

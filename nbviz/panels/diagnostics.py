@@ -41,7 +41,7 @@ class DiagnosticsPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         data = self.analysis.data
-        self.dataset = widgets.Dropdown(options=list(data.datasets), description="dataset")
+        self.dataset = widgets.Dropdown(options=list(data.dataset_names), description="dataset")
         self.dataset.observe(lambda change: self.refresh(), names="value")
         self.table = widgets.HTML()
         k = max(data.output_units, 2)
@@ -79,8 +79,8 @@ class DiagnosticsPanel(Panel):
             layout=widgets.Layout(width="300px", height="300px"),
         )
         self.calibration_plot = FigurePlot(self.calibration_figure, "calibration")
-        tabular = data.x[0].ndim == 2
-        names = data.feature_names or [str(i) for i in range(data.x[0].shape[-1])]
+        tabular = data.tabular
+        names = data.feature_names or [str(i) for i in range(data.sample_shape[-1])]
         self.slice_feature = widgets.Dropdown(
             options=[(n, i) for i, n in enumerate(names)] if tabular else [], description="slice by"
         )

@@ -21,7 +21,7 @@ class RulesPanel(Panel):
     depends_on = ("layer",)  # only when the rules are fitted on the current layer's activations
 
     def build(self) -> list[widgets.Widget]:
-        self.tabular = self.analysis.data.x[0].ndim == 2
+        self.tabular = self.analysis.data.tabular
         self.depth = widgets.IntSlider(value=3, min=1, max=6, description="depth")
         self.on_layer = widgets.Checkbox(value=not self.tabular, description="fit on the current layer's activations")
         for control in (self.depth, self.on_layer):

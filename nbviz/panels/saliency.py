@@ -20,7 +20,7 @@ class SaliencyPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         data, policy = self.analysis.data, self.analysis.policy
-        self.tabular = data.x[0].ndim == 2
+        self.tabular = len(data.sample_shape) == 1
         self.method = widgets.ToggleButtons(options=[(v, k) for k, v in METHOD_NAMES.items()], value="gradient")
         classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(data.output_units)]
         self.class_choice = widgets.Dropdown(options=classes, value=-1, description="class")

@@ -34,7 +34,7 @@ class ShapPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         data, policy = self.analysis.data, self.analysis.policy
-        shape = data.x[0].shape[1:]
+        shape = data.sample_shape
         self.kind = "bars" if len(shape) == 1 else ("sequence" if len(shape) == 2 else "image")
         n_features = len(feature_labels(data.feature_names, shape))
         n_classes = data.output_units
