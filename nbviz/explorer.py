@@ -268,7 +268,7 @@ class Explorer(widgets.VBox):
             self.message.value = error_html("after the last cell", err)
 
     def close(self) -> None:
-        self._unhook()
+        getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
         super().close()
 
 
