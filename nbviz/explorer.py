@@ -244,11 +244,12 @@ class Explorer(widgets.VBox):
     def _refresh_visible(self) -> None:
         """Bring the sample view and the visible panel to the state and the model's version (checked once)."""
         with self.analysis.pinned() as version:
-            if self._sample_shown != (self.sample, version):
-                self._show_sample(version)
+            # The panel first: on the gradients tab its backward pass gives the sample view's forward pass too.
             panel = self.panels[self.tab]
             if panel.stale or panel.version != version:
                 panel.update(self.state)
+            if self._sample_shown != (self.sample, version):
+                self._show_sample(version)
 
     def _show_sample(self, version: str) -> None:
         # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.

@@ -95,7 +95,15 @@ class AnalysisCore:
     def activations(self, sample: int) -> dict[str, np.ndarray]:
         """Every layer's output for one sample (batch axis of 1 kept), from one compiled pass."""
         sample = self.data.check_sample(sample)
-        return self._ask(("activations", sample), lambda: self.probe.activations(self.data.inputs(sample)))
+
+        def compute() -> dict[str, np.ndarray]:
+            # The gradients pass records every layer's output too: when it ran for this sample, no forward pass.
+            grads = self.memo.peek((self.version, "gradients", sample))
+            if grads is not None:
+                return dict(grads.activations)
+            return self.probe.activations(self.data.inputs(sample))
+
+        return self._ask(("activations", sample), compute)
 
     def gradients(self, sample: int) -> Gradients:
         """Gradients for one sample: of the loss with its label (or its predicted class), or of output unit 0."""

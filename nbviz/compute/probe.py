@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -51,6 +52,9 @@ class Gradients:
         are not derivatives: views say "not differentiable here" instead. Keys are layer output keys as in
         ``outputs`` (``"dense"``, ``"lstm[1]"``), ``"layer#i"`` for the i-th weight of a layer, and
         ``"input#i"`` for the i-th model input.
+    squares : Mapping[str, list[float]]
+        Layer name -> the sum of squares of each weight's gradient (in ``weights`` order), summed in the graph:
+        what gradient norms are taken from.
     """
 
     weights: MappingProxyType[str, list[np.ndarray]]
@@ -59,6 +63,7 @@ class Gradients:
     objective: float
     activations: MappingProxyType[str, np.ndarray]
     undefined: frozenset[str] = frozenset()
+    squares: MappingProxyType[str, list[float]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Probe:
@@ -190,14 +195,24 @@ class Probe:
                 )
             args = inputs + (targets or [])
             grads = self._call(("loss", targets is None, len(inputs)), args)
-        (weight_grads, weight_none), (output_grads, output_none), (input_grads, input_none), objective, record = grads
+        (
+            (weight_grads, weight_none, squares),
+            (output_grads, output_none),
+            (input_grads, input_none),
+            objective,
+            record,
+        ) = grads
         variables = self._variables()
-        by_id = {id(v): (_frozen(g), bool(none)) for v, g, none in zip(variables, weight_grads, weight_none)}
-        weights, undefined = {}, set()
-        for name, layer in self.layers.items():
+        by_id = {
+            id(v): (_frozen(g), bool(none), float(sq))
+            for v, g, none, sq in zip(variables, weight_grads, weight_none, squares.numpy().tolist())
+        }
+        weights, undefined, weight_squares = {}, set(), {}
+        for name, layer_weights in self.weights_of.items():
             if name in wanted:
-                weights[name] = [by_id[id(v)][0] for v in layer.weights]
-                undefined |= {f"{name}#{i}" for i, v in enumerate(layer.weights) if by_id[id(v)][1]}
+                weights[name] = [by_id[id(v)][0] for v in layer_weights]
+                weight_squares[name] = [by_id[id(v)][2] for v in layer_weights]
+                undefined |= {f"{name}#{i}" for i, v in enumerate(layer_weights) if by_id[id(v)][1]}
         outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
         undefined |= {k for k, none in zip(output_grads, output_none) if none and _base(k) in wanted}
         undefined |= {f"input#{i}" for i, none in enumerate(input_none) if none}
@@ -210,6 +225,7 @@ class Probe:
             objective=float(objective),
             activations=MappingProxyType(activations),
             undefined=frozenset(undefined),
+            squares=MappingProxyType(weight_squares),
         )
 
     def gradient_norms(self, grads: Gradients, layers: Sequence[str] | None = None) -> dict[str, float]:
@@ -224,9 +240,15 @@ class Probe:
             layer = self.layers[name]
             if isinstance(layer, keras.Model) or name not in grads.weights:
                 continue
-            trained = [g for v, g in zip(layer.weights, grads.weights[name]) if v.trainable]
-            if trained:
-                norms[name] = l2_norm(*trained)
+            squares = grads.squares.get(name)
+            if squares is None:  # made elsewhere, without the graph's sums
+                trained = [g for v, g in zip(self.weights_of[name], grads.weights[name]) if v.trainable]
+                if trained:
+                    norms[name] = l2_norm(*trained)
+                continue
+            trained_squares = [sq for v, sq in zip(self.weights_of[name], squares) if v.trainable]
+            if trained_squares:
+                norms[name] = math.sqrt(sum(trained_squares))
         return {name: norms[name] for name in self.layers if name in norms}
 
     # ----------------------------------------------------------------------------------------- internals
@@ -240,11 +262,17 @@ class Probe:
             raise ValueError(f"layers: expected names from {self.layer_names}, got unknown {unknown}")
         return set(layers)
 
+    @functools.cached_property
+    def weights_of(self) -> dict[str, list[Any]]:
+        """Each layer's weights, read once: Keras's ``layer.weights`` walks the layer on every read (32 reads a
+        call cost the demo CNN's gradients a tenth of its backward pass)."""
+        return {name: list(layer.weights) for name, layer in self.layers.items()}
+
     def _variables(self) -> list[Any]:
         """Every weight of the model once, in a fixed order."""
         seen: dict[int, Any] = {}
-        for layer in self.layers.values():
-            for v in layer.weights:
+        for weights in self.weights_of.values():
+            for v in weights:
                 seen.setdefault(id(v), v)
         return list(seen.values())
 
@@ -308,23 +336,22 @@ class Probe:
         self,
         inputs: Sequence[tf.Tensor],
         objective_fn: Callable[[list[tf.Tensor]], tf.Tensor],
-        explicit_fn: Callable[[list[tf.Tensor]], tf.Tensor | None] | None = None,
+        output_grads_fn: Callable[[list[tf.Tensor]], list[tf.Tensor | None]] | None = None,
     ) -> Any:
-        """d objective / d every weight, layer output and input, as ((grads, is_undefined) per group, ...).
+        """d objective / d every weight, layer output and input, as ((grads, is_undefined) per group, ...), with
+        the squared sum of each weight's gradient (taken here, in the graph, rather than in numpy).
 
-        ``explicit_fn`` (the loss computed from the outputs themselves) differentiates the model's outputs anew:
-        Keras computes a crossentropy from the logits it caches on a softmax or sigmoid output, so the tape's
-        path skips the output tensor and its gradient would be None (it used to be drawn as zeros).
+        ``output_grads_fn`` gives d objective / d each model output directly, where the tape cannot: Keras
+        computes a crossentropy from the logits it caches on a softmax or sigmoid output, so the tape's path
+        skips the output tensor and its gradient would be None (it used to be drawn as zeros).
         """
         variables = [_tf_variable(v) for v in self._variables()]
-        with tf.GradientTape(persistent=explicit_fn is not None) as tape:
+        with tf.GradientTape() as tape:
             # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
             # counters) have no gradient: they are reported as undefined.
             tape.watch([t for t in [*inputs, *variables] if t.dtype.is_floating])
             outputs, record = self._run(inputs)
             objective = objective_fn(outputs)
-            held = [tf.identity(o) for o in outputs] if explicit_fn is not None else []
-            explicit = explicit_fn(held) if explicit_fn is not None else None
         sources = [variables, list(record.values()), list(inputs)]
         floating = [[t for t in group if t.dtype.is_floating] for group in sources]
         grads = iter(tape.gradient(objective, floating, unconnected_gradients=tf.UnconnectedGradients.NONE))
@@ -337,15 +364,16 @@ class Probe:
                 values.append(tf.zeros(tf.shape(t), tf.float32) if g is None else _dense(g))
                 none.append(g is None)
             filled.append([values, none])
-        if explicit is not None:
+        if output_grads_fn is not None:
             by_ref = {t.ref(): i for i, t in enumerate(record.values())}
-            for o, g in zip(outputs, tape.gradient(explicit, held)):
+            for o, g in zip(outputs, output_grads_fn(outputs)):
                 i = by_ref.get(o.ref())
                 if g is not None and i is not None:
                     filled[1][0][i], filled[1][1][i] = g, False
-        del tape
+        # One tensor, so that reading them costs one conversion, not one per weight.
+        squares = tf.stack([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in filled[0][0]] or [tf.zeros([])])
         output_grads = (dict(zip(record, filled[1][0])), filled[1][1])
-        return tuple(filled[0]), output_grads, tuple(filled[2]), objective, record
+        return (*filled[0], squares), output_grads, tuple(filled[2]), objective, record
 
     def _target_body(self, out_index: int) -> Callable[..., Any]:
         def target_grads(*args: tf.Tensor) -> Any:
@@ -378,18 +406,15 @@ class Probe:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
                 return total
 
-            def explicit(outputs: list[tf.Tensor]) -> tf.Tensor | None:
-                # The crossentropies again, from the probabilities themselves: -log p at the label (no renormalising
-                # of p and no logits), so that d loss / d p is -1 / (n p_y) there. Other losses use no cached
-                # logits: their output gradients come from the tape as they are.
-                terms = [
-                    tf.reduce_mean(crossentropy(y, tf.cast(o, tf.float32)))
+            def output_grads(outputs: list[tf.Tensor]) -> list[tf.Tensor | None]:
+                # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
+                # Other losses use no cached logits: the tape's own output gradients stand.
+                return [
+                    _crossentropy_gradient(loss, y, tf.cast(o, tf.float32))
                     for loss, y, o in zip(losses, targets, outputs)
-                    if (crossentropy := _probability_crossentropy(loss)) is not None
                 ]
-                return tf.add_n(terms) if terms else None
 
-            return self._differentiate(inputs, objective, explicit)
+            return self._differentiate(inputs, objective, output_grads)
 
         return loss_grads
 
@@ -596,27 +621,29 @@ def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return fn
 
 
-def _probability_crossentropy(loss: Any) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
-    """For a tagged crossentropy, the same loss written on the probabilities (Keras's clipping), else None."""
+def _crossentropy_gradient(loss: Any, y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor | None:
+    """d mean(loss) / d p for a tagged crossentropy on probabilities ``p``; None for any other loss.
+
+    Written out rather than taped: the tape would need the loss computed again from ``p``, which doubles the
+    backward pass of a small model. The crossentropy is taken as Keras takes it on probabilities, clipped to
+    [eps, 1 - eps] (no gradient where clipped), but without renormalising ``p``: -log p at the label, so the
+    gradient there is -1 / (n p), n the number of per-sample losses averaged.
+    """
     kind = getattr(loss, "crossentropy", None)
+    if kind is None:
+        return None
     eps = keras.config.epsilon()
+    inside = tf.cast((p > eps) & (p < 1 - eps), p.dtype)
+    clipped = tf.clip_by_value(p, eps, 1 - eps)
     if kind == "categorical":
-
-        def categorical(y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
-            if not (y_true.shape.rank == p.shape.rank and y_true.shape[-1] == p.shape[-1]):
-                y_true = tf.one_hot(tf.cast(tf.reshape(y_true, tf.shape(p)[:-1]), tf.int32), tf.shape(p)[-1])
-            return -tf.reduce_sum(tf.cast(y_true, p.dtype) * tf.math.log(tf.clip_by_value(p, eps, 1 - eps)), -1)
-
-        return categorical
-    if kind == "binary":
-
-        def binary(y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
-            y = tf.cast(y_true, p.dtype)
-            p = tf.clip_by_value(p, eps, 1 - eps)
-            return -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p), -1)
-
-        return binary
-    return None
+        if not (y_true.shape.rank == p.shape.rank and y_true.shape[-1] == p.shape[-1]):
+            y_true = tf.one_hot(tf.cast(tf.reshape(y_true, tf.shape(p)[:-1]), tf.int32), tf.shape(p)[-1])
+        t = tf.cast(y_true, p.dtype)
+        count = tf.cast(tf.size(p) // tf.shape(p)[-1], p.dtype)  # per-sample (and per-position) losses
+        return -t / clipped * inside / count
+    t = tf.cast(y_true, p.dtype)
+    count = tf.cast(tf.size(p), p.dtype)  # binary: the mean over units, then over samples
+    return (-t / clipped + (1 - t) / (1 - clipped)) * inside / count
 
 
 def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:
