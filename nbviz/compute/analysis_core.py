@@ -128,7 +128,7 @@ class AnalysisCore:
 
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""
-        out = self.output(sample)
+        out = self.probe.probabilities(self.output(sample))  # logits as probabilities
         label = None if self.data.y is None else self.data.y[0][sample]
         if self.data.is_classifier:
             probs = out if out.shape[-1] > 1 else np.array([1 - out[0], out[0]])

@@ -1,7 +1,8 @@
 """How well a model does on named datasets: metrics, confusion matrix, calibration, and metrics per feature slice.
 
 Predictions come from the compiled forward pass of :class:`Probe` (never ``model.predict``), from the model's
-first output. A model counts as a classifier when its outputs end in softmax or sigmoid (``Probe.is_classifier``);
+first output. A model counts as a classifier when its outputs end in softmax or sigmoid, or are logits of a
+crossentropy compiled with ``from_logits=True`` (``Probe.is_classifier``; logits are turned into probabilities);
 a single sigmoid unit is read as the probability of class 1.
 """
 
@@ -99,7 +100,7 @@ def _first_output(probe: Probe, x: Any) -> np.ndarray:
     for start in range(0, len(inputs[0]), _PREDICT_CHUNK):
         part = [a[start : start + _PREDICT_CHUNK] for a in inputs]
         out = probe.predict(part[0] if len(part) == 1 else part)
-        first = out[0] if isinstance(out, list) else out
+        first = probe.probabilities(out[0] if isinstance(out, list) else out)  # logits become probabilities
         chunks.append(first.reshape(len(first), -1))
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 

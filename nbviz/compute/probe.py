@@ -90,6 +90,7 @@ class Probe:
         self.batch_size = batch_size
         self.layers: dict[str, keras.layers.Layer] = qualified_layers(model)
         self._specs = input_specs(model)
+        self._structure = _input_structure(model)
         self.traces = 0  # how many times a function was traced; tests and benchmarks read it
         self._functions: dict[Any, Any] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
@@ -118,10 +119,30 @@ class Probe:
     def layer_names(self) -> list[str]:
         return list(self.layers)
 
+    @functools.cached_property
+    def output_kinds(self) -> list[str]:
+        """What each output holds: "softmax" or "sigmoid" probabilities, "softmax logits" or "sigmoid logits"
+        (a linear head compiled with a ``from_logits=True`` crossentropy, as every KerasHub classifier and the
+        Keras ViT example are), or "values" (regression)."""
+        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        return [_output_kind(spec, layer) for spec, layer in zip(specs, self._output_layers)]
+
     @property
     def is_classifier(self) -> bool:
-        """True when every output ends in softmax or sigmoid (so labels can default to the predictions)."""
-        return all(_is_classifier(layer) for layer in self._output_layers)
+        """True when every output is a classifier's, probabilities or logits (so labels can default to the
+        predictions)."""
+        return all(kind != "values" for kind in self.output_kinds)
+
+    def probabilities(self, out: np.ndarray, index: int = 0) -> np.ndarray:
+        """Output ``index``'s values as probabilities: softmax (last axis) or sigmoid of logits, else as they are."""
+        kind = self.output_kinds[index]
+        if kind == "softmax logits":
+            z = np.asarray(out, np.float64)
+            e = np.exp(z - z.max(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+        if kind == "sigmoid logits":
+            return (1.0 / (1.0 + np.exp(-np.asarray(out, np.float64)))).astype(np.float32)
+        return np.asarray(out)
 
     # ----------------------------------------------------------------------------------------- public calls
     def activations(self, x: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -313,12 +334,19 @@ class Probe:
         """Call the model once with every layer's output recorded (runs at trace time only)."""
         self.traces += 1
         with _TRACE_LOCK, _recording(self.layers) as record:
-            outputs = self.model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+            outputs = self.model(self._structured(inputs), training=False)
         for name, tensor in zip(self._input_layer_names(), inputs):
             record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
         ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
         return keras.tree.flatten(outputs), ordered
+
+    def _structured(self, inputs: Sequence[Any]) -> Any:
+        """The inputs (one per ``model.inputs``, in that order) in the structure the model was built with: a dict
+        keyed by input name for a KerasHub model, a list, a nested structure, or the one tensor."""
+        if self._structure is not None:
+            return keras.tree.pack_sequence_as(self._structure, list(inputs))
+        return list(inputs) if len(inputs) > 1 else inputs[0]
 
     def _input_layer_names(self) -> list[str]:
         graph = _symbolic_graph(self.model)
@@ -396,7 +424,7 @@ class Probe:
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
                 ys = (
-                    [_own_labels(o, layer) for o, layer in zip(outputs, self._output_layers)]
+                    [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)]
                     if derive_labels
                     else labels
                 )
@@ -473,6 +501,18 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _input_structure(model: keras.Model) -> Any:
+    """The structure of a Functional model's inputs when it is not a plain list (a dict, a nested structure), else
+    None. ``model.inputs`` is its flattening, in the order Keras flattens it (dict keys sorted)."""
+    graph = _symbolic_graph(model)
+    structure = getattr(graph, "_inputs_struct", None) if graph is not None else None
+    if structure is None or not isinstance(structure, (dict, tuple, list)) or not keras.tree.is_nested(structure):
+        return None
+    if isinstance(structure, list) and all(not keras.tree.is_nested(s) for s in structure):
+        return None  # a plain list: passed as one, as before
+    return structure
+
+
 def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
     """Labels (n,) for an output (n, 1), or (n, 1) for (n,): made the same rank, as Keras's own loss does in fit."""
     if y.shape.rank == output.shape.rank - 1 and output.shape[-1] == 1:
@@ -559,29 +599,42 @@ def _output_layer(tensor: Any) -> Any:
     return layer
 
 
-def _is_classifier(layer: Any) -> bool:
-    return activation_of(layer) in ("softmax", "sigmoid")
+def _output_kind(spec: Any, layer: Any) -> str:
+    activation = activation_of(layer)
+    if activation in ("softmax", "sigmoid"):
+        return activation
+    if spec is not None:
+        fn = keras.losses.get(spec) if isinstance(spec, str) else spec
+        name = str(getattr(fn, "__name__", "") or getattr(fn, "name", ""))
+        if bool(getattr(fn, "from_logits", False)) and "crossentropy" in name:
+            return "sigmoid logits" if "binary" in name else "softmax logits"
+    return "values"
 
 
-def _own_labels(output: tf.Tensor, layer: Any) -> tf.Tensor:
+def _own_labels(output: tf.Tensor, kind: str) -> tf.Tensor:
     """A classifier's predicted classes, used as labels when none are given."""
-    if activation_of(layer) == "sigmoid":
+    if kind == "sigmoid":
         return tf.stop_gradient(tf.round(output))
+    if kind == "sigmoid logits":
+        return tf.stop_gradient(tf.cast(output > 0, output.dtype))
     return tf.stop_gradient(tf.one_hot(tf.argmax(output, axis=-1), tf.shape(output)[-1]))
+
+
+def _compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> list[Any]:
+    """The compiled loss of each of the ``n`` outputs (None where there is none)."""
+    compiled = getattr(model, "loss", None)
+    if isinstance(compiled, dict):
+        names = getattr(model, "output_names", None) or [layer.name for layer in output_layers]
+        return [compiled.get(name) for name in names]
+    if isinstance(compiled, (list, tuple)):
+        return list(compiled)
+    return [compiled] * n
 
 
 def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callable[[Any, Any], Any]]:
     """One loss function (y_true, y_pred) per output: the compiled loss when there is one, else a default."""
-    compiled = getattr(model, "loss", None)
-    n = len(output_layers)
-    if isinstance(compiled, dict):
-        names = getattr(model, "output_names", None) or [layer.name for layer in output_layers]
-        per_output = [compiled.get(name) for name in names]
-    elif isinstance(compiled, (list, tuple)):
-        per_output = list(compiled)
-    else:
-        per_output = [compiled] * n
-    return [_resolve_loss(spec, layer) for spec, layer in zip(per_output, output_layers)]
+    specs = _compiled_losses(model, len(output_layers), output_layers)
+    return [_resolve_loss(spec, layer) for spec, layer in zip(specs, output_layers)]
 
 
 def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
