@@ -19,14 +19,15 @@ class SampleView:
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         # Tabular samples (features,) as bars; images (h, w, c), sequences (time, features) and volumes as a heatmap.
+        self.table = widgets.HTML()
         if len(analysis.data.sample_shape) == 1:
             self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "240px"))
         else:
             self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)
         self.text = widgets.HTML()
-        self.widget = widgets.VBox([self.plot.widget, self.text], layout=widgets.Layout(width="310px"))
+        self.widget = widgets.VBox([self.plot.widget, self.table, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
-        if analysis.policy.redact:
+        if analysis.policy.redact or analysis.data.as_table:
             self.plot.widget.layout.display = "none"
 
     def show(self, sample: int) -> None:
@@ -36,6 +37,14 @@ class SampleView:
             self.text.value = (
                 f"<b>sample {sample}</b> (input values hidden: redact=True)<br>{describe(shown.prediction)}"
             )
+            return
+        if shown.kind == "table":
+            cells = "".join(
+                f"<tr><td><b>{html.escape(name)}</b></td><td style='word-break:break-all'>{html.escape(text)}</td></tr>"
+                for name, text in shown.rows
+            )
+            self.table.value = f"<b>sample {sample}</b><table style='font-size:0.9em'>{cells}</table>"
+            self.text.value = describe(shown.prediction)
             return
         if isinstance(self.plot, BarsPlot):
             self.plot.show(shown.values, labels=np.array(shown.labels), title=f"sample {sample} (z-score per feature)")

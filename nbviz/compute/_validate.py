@@ -93,6 +93,18 @@ def _as_numeric(value: Any, what: str) -> np.ndarray:
     return arr
 
 
+def _as_text(value: Any, what: str) -> np.ndarray:
+    """A string input's values as an object array of str (TensorFlow takes it as tf.string)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "S" or (arr.dtype == object and arr.size and isinstance(arr.flat[0], bytes)):
+        arr = np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else str(v), otypes=[object])(arr)
+    elif arr.dtype.kind in ("U", "O"):
+        arr = arr.astype(object)
+    else:
+        raise TypeError(f"{what}: expected strings for a string input, got an array of dtype {arr.dtype}")
+    return arr
+
+
 def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndarray]:
     """Turn ``x`` into one numpy array per model input, checked against ``specs = input_specs(model)``.
 
@@ -126,18 +138,27 @@ def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndar
     arrays = []
     for i, part in enumerate(parts):
         what = name if n_inputs == 1 else f"{name}[{i}]"
-        arr = _as_numeric(part, what)
+        text = specs is not None and specs[i][2] == "string"
+        arr = _as_text(part, what) if text else _as_numeric(part, what)
         if arr.ndim == 0 or arr.shape[0] == 0:
             raise ValueError(f"{what}: expected a non-empty batch of samples, got shape {arr.shape}")
         if specs is not None:
             in_name, shape, dtype = specs[i]
-            fits = len(shape) == arr.ndim and all(d is None or d == a for d, a in zip(shape[1:], arr.shape[1:]))
-            if not fits:
+
+            def fits(a: np.ndarray, shape: tuple[int | None, ...] = shape) -> bool:
+                return len(shape) == a.ndim and all(d is None or d == b for d, b in zip(shape[1:], a.shape[1:]))
+
+            # A missing or an extra trailing axis of one, as Keras's own call adjusts it: (n,) for an (n, 1) input.
+            if not fits(arr) and shape[-1] == 1 and fits(arr[..., np.newaxis]):
+                arr = arr[..., np.newaxis]
+            elif not fits(arr) and arr.ndim > 1 and arr.shape[-1] == 1 and fits(arr[..., 0]):
+                arr = arr[..., 0]
+            if not fits(arr):
                 hint = "; add a batch axis, e.g. x[None]" if len(shape) == arr.ndim + 1 else ""
                 raise ValueError(
                     f"{what}: expected shape {shape} for model input {in_name!r}, got shape {arr.shape}{hint}"
                 )
-            arr = _cast(arr, dtype, what)
+            arr = arr if text else _cast(arr, dtype, what)
         elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
             arr = arr.astype(np.float32, copy=False)
         arrays.append(arr)

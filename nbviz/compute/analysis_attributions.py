@@ -61,6 +61,11 @@ class AttributionQuestions(AnalysisCore):
             return Unavailable(
                 "Saliency needs float inputs: integer inputs (token ids) have no gradient; see the SHAP tab."
             )
+        if "input#0" in self.gradients(self.data.check_sample(sample)).undefined:
+            return Unavailable(
+                "Saliency needs an input that gradients reach; this one feeds an embedding as token ids (or is cast "
+                "to integers), so noise or interpolation would make ids that do not exist. See the SHAP tab."
+            )
         tabular = x[0].ndim == 2
         if method in CAM:
             usable = self.cam_layers()[0]
@@ -108,10 +113,19 @@ class AttributionQuestions(AnalysisCore):
         sample = self.data.check_sample(sample)
         return self._ask(("shap", name, sample), lambda: self.shap_explainer(name).explain(self.data.inputs(sample)[0]))
 
+    def shap_unavailable(self) -> str | None:
+        """Why SHAP values cannot be had here (None when they can)."""
+        x = self.data.x
+        if len(x) > 1:
+            names = ", ".join(self.data.input_names)
+            return f"SHAP values here need a model with one input; this one takes {len(x)} ({names})."
+        return None
+
     def shap_local(self, sample: int, name: str, class_index: int | None, top_k: int) -> Any:
         """One sample's SHAP values for ``class_index`` (None: the top output), laid out for the SHAP tab."""
-        if len(self.data.x) > 1:
-            return Unavailable(f"SHAP values here need a model with one input; this one has {len(self.data.x)}.")
+        reason = self.shap_unavailable()
+        if reason is not None:
+            return Unavailable(reason)
         explanation = self.shap_values(sample, name)
         attribution = explanation.for_class(class_index)
         values = attribution.values[0]

@@ -18,6 +18,7 @@ from .answers import (
     Prediction,
     SampleDisplay,
     SampleGradients,
+    Unavailable,
     feature_labels,
     input_picture,
     log10_norms,
@@ -151,6 +152,9 @@ class AnalysisCore:
         x = self.data.x[0][sample]
         if self.policy.redact:
             return SampleDisplay("hidden", np.zeros(0, np.float32), (), 0.0, 1.0, prediction)
+        if self.data.as_table:
+            rows = tuple((name, value_text(a[sample])) for name, a in zip(self.data.input_names, self.data.x))
+            return SampleDisplay("table", np.zeros(0, np.float32), (), 0.0, 1.0, prediction, rows)
         if x.ndim == 1:
             mean, std = self._ask(("feature scale",), self._feature_scale, versioned=False)
             z = ((x - mean) / std).astype(np.float32)
@@ -185,11 +189,14 @@ class AnalysisCore:
 
         return self._ask(("weights", layer, index), compute)
 
-    def layer_activation(self, layer: str, sample: int) -> LayerActivation:
+    def layer_activation(self, layer: str, sample: int) -> LayerActivation | Unavailable:
         """A layer's output for one sample as bars or a (tiled) heatmap; withheld in redact mode when it passes
         the raw input on."""
         node = self.nodes[layer]
-        output = self.activations(sample)[layer][0]
+        acts = self.activations(sample)
+        if layer not in acts:
+            return Unavailable(_unrecorded(node))
+        output = acts[layer][0]
         shape = tuple(int(d) for d in output.shape)
         if layer in self.hidden_layers:
             return LayerActivation(layer, shape, None, None, True, None)
@@ -213,22 +220,35 @@ class AnalysisCore:
             n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
             chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
             dead: dict[str, DeadUnits] = {}
+            mask = self.data.padding_mask
             for start in range(0, n, chunk):
-                acts = self.probe.activations([a[start : min(start + chunk, n)] for a in self.data.x])
+                stop = min(start + chunk, n)
+                acts = self.probe.activations([a[start:stop] for a in self.data.x])
                 for name, a in acts.items():
-                    if a.ndim >= 2:
+                    if a.ndim < 2:
+                        continue
+                    if mask is not None and a.ndim >= 3 and a.shape[:2] == mask[start:stop].shape:
+                        # Padding tokens do not count (their units may rest): the real tokens of the chunk as one
+                        # batch, counted as the chunk's samples.
+                        before = dead.get(name)
+                        part = dead_units(a[mask[start:stop]][np.newaxis], previous=before)
+                        seen = (before.n_samples if before else 0) + (stop - start)
+                        dead[name] = DeadUnits(part.dead, part.share, seen)
+                    else:
                         dead[name] = dead_units(a, previous=dead.get(name))
             return dead
 
         return self._ask(("dead units",), compute)
 
-    def layer_gradients(self, layer: str, sample: int, index: int = 0) -> LayerGradients:
+    def layer_gradients(self, layer: str, sample: int, index: int = 0) -> LayerGradients | Unavailable:
         """d target / d a layer's output and d target / d its weight ``index``, for one sample.
 
         The gradients tab shows three heatmaps, so they share the cell budget of one: an eighth for the output
         and the input saliency each, half for the weight.
         """
         grads = self.gradients(sample)
+        if layer not in grads.outputs:
+            return Unavailable(_unrecorded(self.nodes[layer]))
         target = self.gradient_target
         small = max(16, self.policy.max_cells // 8)
         undefined = layer in grads.undefined
@@ -262,6 +282,27 @@ class AnalysisCore:
         return SampleGradients(
             self.gradient_target, saliency_view, self.data.feature_names, layers, norms, log10_norms(norms)
         )
+
+
+def value_text(value: np.ndarray, most: int = 16) -> str:
+    """One input of one sample as text: a string, a number, or the first ``most`` values of an array."""
+    flat = np.ravel(value)
+    if flat.size == 1:
+        v = flat[0]
+        return str(v) if isinstance(v, str) else f"{v:.4g}" if np.issubdtype(flat.dtype, np.floating) else str(v)
+    shown = " ".join(str(v) if not isinstance(v, float) else f"{v:.3g}" for v in flat[:most].tolist())
+    shape = " x ".join(str(d) for d in np.shape(value))
+    return f"({shape}) {shown}" + (" ..." if flat.size > most else "")
+
+
+def _unrecorded(node: LayerNode) -> str:
+    """Why a layer's output has no numbers to show."""
+    if node.is_input:
+        return f"{node.name} is a text input: its values are strings, shown in the sample view."
+    return (
+        f"{node.name} ({node.class_name}) outputs no numbers that nbviz recorded (strings, or a layer that is "
+        "never called on this path)."
+    )
 
 
 def weight_name(variable: Any, index: int) -> str:

@@ -14,7 +14,7 @@ from .answers import (
     SliceDisplay,
     Unavailable,
 )
-from .diagnostics import DatasetReport, diagnose, slice_metrics
+from .diagnostics import MAX_CONFUSION_CLASSES, DatasetReport, diagnose, slice_metrics
 from .findings import Finding, findings
 from .rules import surrogate_rules
 
@@ -32,6 +32,11 @@ class DatasetQuestions(AnalysisCore):
         if self.data.n_samples < 2:
             return Unavailable(
                 "Rules need at least 2 samples (the tree is fitted on some and checked on others); x has 1."
+            )
+        if not self.data.is_classifier and self.data.output_units != 1:
+            return Unavailable(
+                "Rules need a classifier or one regression output: the first output has "
+                f"{self.data.output_units} units."
             )
         if layer is None and x[0].ndim != 2:
             return Unavailable(
@@ -93,12 +98,20 @@ class DatasetQuestions(AnalysisCore):
         rows = tuple((name, r.n, tuple(r.metrics.get(k, float("nan")) for k in columns)) for name, r in reports.items())
         return MetricsTable(columns, rows)
 
-    def confusion(self, dataset: str) -> ConfusionDisplay | None:
-        """One dataset's confusion matrix, recall, precision and calibration; None for a regression model."""
+    def confusion(self, dataset: str) -> ConfusionDisplay | Unavailable:
+        """One dataset's confusion matrix, recall, precision and calibration, or why there is none."""
         reports = self.reports()
-        report = None if isinstance(reports, Unavailable) else reports[dataset]
-        if report is None or report.confusion is None or report.recall is None or report.precision is None:
-            return None
+        if isinstance(reports, Unavailable):
+            return reports
+        report = reports[dataset]
+        if report.task != "classification" or report.recall is None or report.precision is None:
+            return Unavailable("A regression model has no classes: its metrics are in the table.")
+        if report.confusion is None:
+            k = len(report.class_names)
+            return Unavailable(
+                f"{k} classes: too many for a confusion matrix and per-class bars (at most {MAX_CONFUSION_CLASSES}); "
+                "accuracy, loss and macro precision and recall are in the table."
+            )
         classes = tuple(self.policy.class_name(i) for i in range(len(report.confusion)))
         counts = report.confusion.astype(np.float32)
         most = max(float(counts.max()), 1.0)
@@ -123,7 +136,8 @@ class DatasetQuestions(AnalysisCore):
         reports = self.reports()
         if isinstance(reports, Unavailable) or "data" not in reports or reports["data"].task != "classification":
             return None
-        return np.flatnonzero(~reports["data"].correct.astype(bool))
+        report = reports["data"]
+        return report.samples(np.flatnonzero(~report.correct.astype(bool)))
 
     def cell_samples(self, dataset: str, true: int, predicted: int) -> np.ndarray:
         reports = self.reports()

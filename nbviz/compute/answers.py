@@ -54,8 +54,8 @@ class Prediction:
 
 @dataclass(frozen=True, eq=False)
 class SampleDisplay:
-    """The current sample as the sample view draws it: "bars" (z-score per feature), "image", or "hidden"
-    (redact mode: only the prediction)."""
+    """The current sample as the sample view draws it: "bars" (z-score per feature), "image", "table" (each
+    input by name, as text: several inputs, token ids, strings) or "hidden" (redact mode: only the prediction)."""
 
     kind: str
     values: np.ndarray
@@ -63,6 +63,7 @@ class SampleDisplay:
     vmin: float
     vmax: float
     prediction: Prediction
+    rows: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------- tensors

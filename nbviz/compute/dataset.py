@@ -47,7 +47,9 @@ class CheckedData:
     n_outputs, output_units : int
         The model's outputs, and the units of its first output (1 for a single sigmoid or regression unit).
     is_classifier : bool
-        Every output ends in softmax or sigmoid.
+        Every output ends in softmax or sigmoid, or is a classifier's logits.
+    names : tuple of str
+        The model's input names, in ``x``'s order (empty for a subclassed model).
     """
 
     x: list[np.ndarray]
@@ -61,6 +63,7 @@ class CheckedData:
     n_outputs: int
     output_units: int
     is_classifier: bool
+    names: tuple[str, ...] = ()
 
     def inputs(self, sample: int) -> list[np.ndarray]:
         """Sample ``sample`` as a batch of one, one array per model input."""
@@ -77,6 +80,23 @@ class CheckedData:
         if not 0 <= sample < self.n_samples:
             raise ValueError(f"sample: expected an index in [0, {self.n_samples}), got {sample}")
         return int(sample)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """One name per input, in ``x``'s order (``input`` for a model without symbolic inputs)."""
+        return self.names if self.names else tuple(f"input {i}" for i in range(len(self.x)))
+
+    @property
+    def padding_mask(self) -> np.ndarray | None:
+        """KerasHub's ``padding_mask`` input (bool, (n, tokens)) when the model takes one: where tokens are real."""
+        if "padding_mask" not in self.names:
+            return None
+        return self.x[self.names.index("padding_mask")].astype(bool)
+
+    @property
+    def as_table(self) -> bool:
+        """Samples read best as text: several inputs, or one input of token ids or strings."""
+        return len(self.x) > 1 or not np.issubdtype(self.x[0].dtype, np.floating)
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -136,7 +156,7 @@ def check_data(
     classes = check_names(class_names, "class_names", n_classes)
     features = check_names(feature_names, "feature_names", _n_features(inputs))
     output_names = _output_names(model)
-    labels = _labels(y, n, len(outputs), units, is_classifier, classes, output_names)
+    labels = _labels(y, n, len(outputs), units, is_classifier, classes, output_names, tuple(outputs[0].shape[1:]))
     named = {} if datasets is None else _datasets(specs, datasets, len(outputs), max_samples, classes, output_names)
     if labels is not None:
         own = inputs[0] if len(inputs) == 1 else inputs
@@ -159,6 +179,7 @@ def check_data(
         n_outputs=len(outputs),
         output_units=units,
         is_classifier=is_classifier,
+        names=tuple(spec[0] for spec in specs) if specs else (),
     )
 
 
@@ -175,7 +196,10 @@ def _labels(
     is_classifier: bool,
     class_names: tuple[str, ...] | None,
     output_names: list[str] | None,
+    output_shape: tuple[int, ...] = (),
 ) -> list[np.ndarray] | None:
+    """Labels as one array per output; a classifier's one-hot rows become class indices. ``output_shape`` is
+    the first output's shape without the batch axis."""
     if y is None:
         return None
     if n_outputs == 1 and class_names and _is_strings(y):
@@ -183,7 +207,15 @@ def _labels(
     targets = as_targets(y, n, n_outputs, name="y", output_names=output_names)
     assert targets is not None
     first = targets[0]
-    if is_classifier and first.ndim == 2 and first.shape[1] == units > 1:
+    if is_classifier and len(output_shape) > 1:  # a class per position (a language model's next tokens)
+        if first.shape[1:] == output_shape:
+            targets[0] = np.argmax(first, axis=-1)
+        elif first.shape[1:] != output_shape[:-1]:
+            expected = (n, *output_shape[:-1])
+            raise ValueError(
+                f"y: expected class indices of shape {expected}, one per position, got shape {first.shape}"
+            )
+    elif is_classifier and first.ndim == 2 and first.shape[1] == units > 1:
         targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
     elif is_classifier and first.ndim > 1 and first.shape[1:] != (1,):
         raise ValueError(f"y: expected class indices or one-hot rows of {units} columns, got shape {first.shape}")

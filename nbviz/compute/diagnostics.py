@@ -22,6 +22,7 @@ from .probe import Probe, probe_for
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
 
 CALIBRATION_BINS = 10  # equal-width confidence bins over [0, 1]
+MAX_CONFUSION_CLASSES = 256  # a k x k matrix beyond this is neither drawable nor cheap (a 50k vocabulary)
 _PREDICT_CHUNK = 4096  # samples per forward pass: the compiled function is traced once, whatever the chunk size
 
 
@@ -32,11 +33,13 @@ class DatasetReport:
 
     Attributes
     ----------
-    name, n : the dataset's name and sample count.
+    name, n : the dataset's name and its count of rows: samples, or tokens for a sequence output (see
+        ``sample_of``).
     task : "classification" or "regression".
     metrics : classification: accuracy, loss (crossentropy), precision and recall (macro over the classes present
         in the labels or predictions, as sklearn); regression: mse, mae, r2 (averaged over output units).
-    confusion : int64 (k, k), rows = true class, columns = predicted class; None for regression.
+    confusion : int64 (k, k), rows = true class, columns = predicted class; None for regression and for more
+        than MAX_CONFUSION_CLASSES classes (a language model's vocabulary).
     precision, recall : float32 (k,) per class (0 where undefined, as sklearn); None for regression.
     calibration : (mean confidence, accuracy), float32 (bins,) each, over the non-empty of CALIBRATION_BINS
         equal-width bins of the predicted class's probability; None for regression.
@@ -44,6 +47,8 @@ class DatasetReport:
     correct : bool (n,), or float32 (n,) absolute error (mean over output units) for regression.
     true : int64 (n,) true class, or float32 (n,) / (n, m) targets.
     class_names : one per class; empty for regression.
+    sample_of : int64 (n,) the sample each row belongs to when a classifier's output has positions (a language
+        model's tokens: each position is a row, padding left out, as ``padding_mask`` says); None otherwise.
     """
 
     name: str
@@ -58,16 +63,22 @@ class DatasetReport:
     correct: np.ndarray
     true: np.ndarray
     class_names: tuple[str, ...] = ()
+    sample_of: np.ndarray | None = None
+
+    def samples(self, rows: np.ndarray) -> np.ndarray:
+        """The samples (int64, ascending, unique) that rows of this report belong to: rows are samples, or the
+        positions of a sequence output (one row per token, padding left out) when ``sample_of`` is set."""
+        return np.unique(rows if self.sample_of is None else self.sample_of[rows]).astype(np.int64)
 
     def cell_samples(self, true: int, pred: int) -> np.ndarray:
-        """Indices (int64, ascending) of the samples of true class ``true`` predicted as ``pred``."""
-        if self.confusion is None:
+        """Indices (int64, ascending) of the samples with a row of true class ``true`` predicted as ``pred``."""
+        if self.task != "classification":
             raise ValueError(f"true: expected a classification report, got task {self.task!r}")
-        k = len(self.confusion)
+        k = len(self.class_names)
         for arg, value in (("true", true), ("pred", pred)):
             if not is_int(value) or not 0 <= value < k:
                 raise ValueError(f"{arg}: expected a class index in [0, {k}), got {value!r}")
-        return np.flatnonzero((self.true == true) & (self.predicted == pred))
+        return self.samples(np.flatnonzero((self.true == true) & (self.predicted == pred)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,10 +188,10 @@ def diagnose(
 
 
 def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> DatasetReport:
-    out = _first_output(probe, x)
-    n = len(out)
     what = f"datasets[{name!r}] y"
     if not probe.is_classifier:
+        out = _first_output(probe, x)
+        n = len(out)
         true, pred = _targets(y, n, out.shape[1], what), out.astype(np.float64)
         err = pred - true
         ss_res, ss_tot = (err**2).sum(axis=0), ((true - true.mean(axis=0)) ** 2).sum(axis=0)
@@ -191,17 +202,17 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         squeeze = (lambda a: a[:, 0]) if out.shape[1] == 1 else (lambda a: a)
         arrays = (frozen(squeeze(pred)), frozen(np.abs(err).mean(axis=1)), frozen(squeeze(true)))
         return DatasetReport(name, n, "regression", metrics, None, None, None, None, *arrays)
-    probs = _class_probs(out)
-    k = probs.shape[1]
-    true = _class_labels(y, n, k, what)
+    probs, true, sample_of = _classifier_rows(probe, x, y, what)
+    n, k = probs.shape
     pred = np.argmax(probs, axis=1).astype(np.int64)
-    confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
-    hits = np.diag(confusion).astype(np.float64)
+    # Per class without a k x k matrix, so a 50,000-token vocabulary costs O(k).
+    hits = np.bincount(true[pred == true], minlength=k).astype(np.float64)
+    predicted, actual = np.bincount(pred, minlength=k), np.bincount(true, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.nan_to_num(hits / confusion.sum(axis=0))
-        recall = np.nan_to_num(hits / confusion.sum(axis=1))
+        precision = np.nan_to_num(hits / predicted)
+        recall = np.nan_to_num(hits / actual)
     # Macro averages over the classes that occur at all, like sklearn's average="macro".
-    present = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    present = (predicted + actual) > 0
     eps = float(np.finfo(np.float32).eps)  # sklearn's log_loss clip for float32 probabilities
     p_true = np.clip(probs[np.arange(n), true].astype(np.float64), eps, 1 - eps)
     metrics = {
@@ -210,9 +221,57 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         "precision": float(precision[present].mean()),
         "recall": float(recall[present].mean()),
     }
-    per_class = (frozen(confusion), frozen(precision), frozen(recall), _calibration(probs, pred, true))
+    confusion = None
+    if k <= MAX_CONFUSION_CLASSES:
+        confusion = frozen(np.bincount(true * k + pred, minlength=k * k).reshape(k, k), np.int64)
+    per_class = (confusion, frozen(precision), frozen(recall), _calibration(probs, pred, true))
     arrays = (frozen(pred), frozen(pred == true), frozen(true))
-    return DatasetReport(name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k))
+    rows = None if sample_of is None else frozen(sample_of, np.int64)
+    return DatasetReport(
+        name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k), sample_of=rows
+    )
+
+
+def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(probabilities (rows, k), true classes (rows,), the sample of each row or None): one row per sample, or
+    one per position of a sequence output (a language model's tokens), without the padding."""
+    specs = input_specs(probe.model)
+    inputs = as_inputs(specs, x)
+    chunks = []
+    for start in range(0, len(inputs[0]), _PREDICT_CHUNK):
+        part = [a[start : start + _PREDICT_CHUNK] for a in inputs]
+        out = probe.predict(part[0] if len(part) == 1 else part)
+        chunks.append(probe.probabilities(out[0] if isinstance(out, list) else out))
+    out = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    n = len(out)
+    if out.ndim <= 2:
+        probs = _class_probs(out.reshape(n, -1))
+        return probs, _class_labels(y, n, probs.shape[1], what), None
+    k = out.shape[-1]
+    positions = out.shape[1:-1]
+    labels = np.asarray(y)
+    if labels.shape == out.shape:  # one-hot per position
+        labels = labels.argmax(axis=-1)
+    if labels.shape != out.shape[:-1]:
+        raise ValueError(
+            f"{what}: expected class indices of shape {out.shape[:-1]}, one per position, got {labels.shape}"
+        )
+    keep = np.ones(out.shape[:-1], bool)
+    names = [spec[0] for spec in specs or []]
+    mask = _padding_mask(dict(zip(names, inputs)), out.shape[:-1])
+    if mask is not None:
+        keep &= mask
+    sample_of = np.broadcast_to(np.arange(n).reshape(-1, *[1] * len(positions)), keep.shape)[keep]
+    return out[keep], _class_labels(labels[keep], int(keep.sum()), k, what), sample_of
+
+
+def _padding_mask(x: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """KerasHub's ``padding_mask`` input as bool, when ``x`` has one of the output's positions' shape."""
+    if isinstance(x, Mapping) and "padding_mask" in x:
+        mask = np.asarray(x["padding_mask"]).astype(bool)
+        if mask.shape == shape:
+            return mask
+    return None
 
 
 def _calibration(probs: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

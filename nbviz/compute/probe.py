@@ -336,7 +336,8 @@ class Probe:
         with _TRACE_LOCK, _recording(self.layers) as record:
             outputs = self.model(self._structured(inputs), training=False)
         for name, tensor in zip(self._input_layer_names(), inputs):
-            record.setdefault(name, tensor)
+            if _numeric(tensor):
+                record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
         ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
         return keras.tree.flatten(outputs), ordered
@@ -423,11 +424,7 @@ class Probe:
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
-                ys = (
-                    [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)]
-                    if derive_labels
-                    else labels
-                )
+                ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n([tf.reduce_mean(loss(y, o)) for loss, y, o in zip(losses, targets, outputs)])
                 if self.model.losses:
@@ -524,11 +521,19 @@ def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
 
 @contextmanager
 def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
-    """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit."""
+    """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit.
+
+    A layer called k times is recorded as ``name``, ``name@1``, ... A layer that the graph holds under several
+    names (weight tying: GPT-2's token embedding, called inside the backbone and again by the task model) gets
+    its i-th call under its i-th name too, in graph order.
+    """
     record: dict[str, tf.Tensor] = {}
     calls: dict[str, int] = {}
     patched: list[keras.layers.Layer] = []
     seen: set[int] = set()
+    names_of: dict[int, list[str]] = {}
+    for name, layer in layers.items():
+        names_of.setdefault(id(layer), []).append(name)
     try:
         for name, layer in layers.items():
             if isinstance(layer, keras.layers.InputLayer) or id(layer) in seen or "call" in vars(layer):
@@ -545,6 +550,9 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
                 k = calls.get(_name, 0)
                 calls[_name] = k + 1
                 _store(record, _name if k == 0 else f"{_name}@{k}", out)
+                aliases = names_of[id(_layer)]
+                if 0 < k < len(aliases):
+                    _store(record, aliases[k], out)
                 return out
 
             # An instance attribute shadows the class method; Keras's __setattr__ tracking is bypassed on purpose.
@@ -562,11 +570,17 @@ def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tu
     if graph is None or not args:
         return
     for tensor, kt in zip(keras.tree.flatten(args[0]), graph.inputs):
-        record.setdefault(f"{name}/{kt._keras_history.operation.name}", tensor)
+        if _numeric(tensor):
+            record.setdefault(f"{name}/{kt._keras_history.operation.name}", tensor)
+
+
+def _numeric(tensor: Any) -> bool:
+    """A tensor with numbers in it: strings (a raw text feature) are model inputs, not activations to show."""
+    return tf.is_tensor(tensor) and tensor.dtype != tf.string
 
 
 def _store(record: dict[str, tf.Tensor], key: str, out: Any) -> None:
-    tensors = [t for t in keras.tree.flatten(out) if tf.is_tensor(t)]
+    tensors = [t for t in keras.tree.flatten(out) if _numeric(t)]
     for i, tensor in enumerate(tensors):
         record[key if i == 0 else f"{key}[{i}]"] = tensor
 

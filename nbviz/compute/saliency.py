@@ -116,6 +116,12 @@ def _prepare(model: Any, x: Any, probe: Probe | None) -> tuple[Probe, np.ndarray
         raise ValueError(f"model: expected a model with one input for saliency, got {len(inputs)} inputs")
     if not np.issubdtype(inputs[0].dtype, np.floating):
         raise TypeError(f"model: expected a float input to differentiate, got an input of dtype {inputs[0].dtype}")
+    if "input#0" in probe.gradients(inputs[0][:1], target=0, layers=[]).undefined:
+        # Float token ids that feed an Embedding: noise or a path to a baseline would make ids that do not exist.
+        raise ValueError(
+            "model: expected an input that gradients reach, got one that does not (token ids feeding an embedding, "
+            "or values cast to integers): saliency on it would be zero or undefined"
+        )
     return probe, inputs[0]
 
 

@@ -6,6 +6,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from ..compute.answers import Unavailable
 from ..compute.display import ActivationView
 from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
@@ -76,6 +77,9 @@ class ActivationsPanel(Panel):
 
     def render(self, state: State) -> str:
         answer = self.analysis.layer_activation(state.layer, state.sample)
+        if isinstance(answer, Unavailable):
+            self.dead.value = ""
+            return answer.reason
         dead = answer.dead
         self.dead.value = (
             ""

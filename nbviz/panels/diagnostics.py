@@ -119,9 +119,9 @@ class DiagnosticsPanel(Panel):
         name = str(self.dataset.value)
         self.misclassified.layout.display = None if reports[name].task == "classification" else "none"
         confusion = analysis.confusion(name)
-        if confusion is None:  # regression: metrics only
+        if isinstance(confusion, Unavailable):  # regression, or a vocabulary of classes: metrics only
             for plot in (self.cm_plot, self.recall_plot, self.precision_plot, self.calibration_plot):
-                plot.clear("a regression model has no classes")
+                plot.clear(confusion.reason)
             self.values = np.zeros((0, 0), np.float32)
         else:
             self.values = confusion.confusion

@@ -6,6 +6,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from ..compute.answers import Unavailable
 from ..plots import BarsPlot, Plot
 from .activations import ActivationFigure
 from .base import Panel, State
@@ -67,6 +68,8 @@ class GradientsPanel(Panel):
             self._sample_shown = (state.sample, self.version)
 
         answer = analysis.layer_gradients(state.layer, state.sample, self.weight_view.index)
+        if isinstance(answer, Unavailable):
+            return answer.reason
         if answer.output is None:
             self.output_view.clear(f"d {answer.target} / d {state.layer} output: {NOT_DIFFERENTIABLE}")
             self.output_values = np.zeros(0, np.float32)

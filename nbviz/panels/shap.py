@@ -131,6 +131,8 @@ class ShapPanel(Panel):
         answer = self.analysis.shap_local(state.sample, name, self.class_index, int(self.top_k.value))
         if isinstance(answer, Unavailable):
             self.info.value = ""
+            self.run_button.disabled = True  # the global view cannot apply either
+            self.global_status.value = f'<span style="color:#555">{html.escape(answer.reason)}</span>'
             return answer.reason
         self.values = answer.values
         self.info.value = self._info(answer)
@@ -162,6 +164,10 @@ class ShapPanel(Panel):
     def start_global(self, wait: bool = False) -> None:
         """Compute global importance in a worker thread (the widget stays usable); ``wait`` joins it."""
         if self._worker is not None and self._worker.is_alive():
+            return
+        reason = self.analysis.shap_unavailable()
+        if reason is not None:
+            self.global_status.value = f'<span style="color:#555">{html.escape(reason)}</span>'
             return
         self._cancel.clear()
         self.run_button.disabled, self.cancel_button.disabled = True, False

@@ -285,7 +285,7 @@ BAD = [
     (dict(target=-1), ValueError, r"^target: expected units in \[0, 10\)"),
     (dict(target=[1, 2]), ValueError, r"^target: expected one unit per sample \(3\), got 2"),
     (dict(target=1.5), TypeError, r"^target: expected an int"),
-    (dict(x=np.zeros((3, 8, 8))), ValueError, r"^x: expected shape \(None, 8, 8, 1\).* got shape \(3, 8, 8\)"),
+    (dict(x=np.zeros((3, 8, 7))), ValueError, r"^x: expected shape \(None, 8, 8, 1\).* got shape \(3, 8, 7\)"),
     (dict(x="image"), TypeError, r"^x: expected a numeric array"),
     (dict(method="integrated_gradients", baseline=np.zeros((3, 3))), ValueError, r"^baseline: expected an array"),
     (dict(method="smoothgrad", samples=0), ValueError, r"^samples: expected a positive int, got 0"),
@@ -294,6 +294,13 @@ BAD = [
     (dict(probe="probe"), TypeError, r"^probe: expected a nbviz Probe"),
     (dict(model="model"), TypeError, r"^model: expected a keras.Model"),
 ]
+
+
+def test_a_trailing_axis_of_one_is_adjusted_as_keras_does(cnn):
+    # Keras's own call takes (n, 8, 8) and (n, 8, 8, 1, 1) for an (n, 8, 8, 1) input, so nbviz does too.
+    model, x, probe = cnn
+    np.testing.assert_array_equal(saliency(model, x[..., 0], probe=probe), saliency(model, x, probe=probe))
+    np.testing.assert_array_equal(saliency(model, x[..., None], probe=probe), saliency(model, x, probe=probe))
 
 
 @pytest.mark.parametrize("kwargs, error, match", BAD, ids=[f"{i}-{'-'.join(c[0])}" for i, c in enumerate(BAD)])

@@ -53,7 +53,7 @@ CASES = [
     ("x is complex", lambda d: {"x": d.x_test[:3].astype(complex)}, TypeError, "x: expected a numeric .real. array"),
     ("x without a batch axis", lambda d: {"x": d.x_test[0]}, ValueError, r"x: expected shape .*x\[None\]"),
     ("x of the wrong shape", lambda d: {"x": d.x_test[:3, :4]}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
-    ("x of the wrong rank", lambda d: {"x": d.x_test[:3, :, :, 0]}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
+    ("x of the wrong rank", lambda d: {"x": d.x_test[:3, :, 0]}, ValueError, r"x: expected shape \(None, 8, 8, 1\)"),
     ("x empty", lambda d: {"x": d.x_test[:0]}, ValueError, "x: expected a non-empty batch"),
     (
         "x as a dict with a wrong key",
