@@ -310,7 +310,7 @@ def structured_data_example() -> Case:
     raw = {
         "age": rng.integers(20, 70, 40).astype("float32"),
         "sex": rng.integers(0, 2, 40).astype("int64"),
-        "thal": rng.choice(["fixed", "normal", "reversible"], 40),
+        "thal": rng.choice(["fixed", "normal", "reversible"], 40).astype(object),  # as from a pandas column
     }
     feature_space = keras.utils.FeatureSpace(
         features={

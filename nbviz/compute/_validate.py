@@ -206,3 +206,16 @@ def as_targets(
             raise ValueError(f"{what}: expected labels for {n} samples, got shape {arr.shape}")
         arrays.append(arr)
     return arrays
+
+
+def padding_mask(inputs: Mapping[str, Any], shape: tuple[int, ...], prefer: str = "decoder") -> np.ndarray | None:
+    """Where the tokens are real: KerasHub's padding mask input (``padding_mask``, ``encoder_padding_mask``,
+    ``decoder_padding_mask``) as bool, the one of shape ``shape`` (samples, positions); None when none fits.
+
+    When two fit (encoder and decoder sequences of one length), the one whose name holds ``prefer``: a
+    seq2seq model's outputs are the decoder's positions.
+    """
+    fits = [k for k in inputs if str(k).endswith("padding_mask") and np.shape(inputs[k]) == tuple(shape)]
+    if not fits:
+        return None
+    return np.asarray(inputs[next((k for k in fits if prefer in k), fits[0])]).astype(bool)

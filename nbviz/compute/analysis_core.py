@@ -131,6 +131,8 @@ class AnalysisCore:
         """What the model predicts for one sample, next to its label."""
         out = self.probe.probabilities(self.output(sample))  # logits as probabilities
         label = None if self.data.y is None else self.data.y[0][sample]
+        if self.data.is_classifier and out.ndim > 1:
+            return self._sequence_prediction(sample, out, label)
         if self.data.is_classifier:
             probs = out if out.shape[-1] > 1 else np.array([1 - out[0], out[0]])
             k = int(np.argmax(probs))
@@ -145,6 +147,26 @@ class AnalysisCore:
             )
         target = None if label is None else str(np.round(label, 4))
         return Prediction(False, str(np.round(out, 4)), None, target, None, None)
+
+    def _sequence_prediction(self, sample: int, probs: np.ndarray, label: np.ndarray | None) -> Prediction:
+        """A class per position (a language model's next tokens): the classes at the real positions as text,
+        their mean probability as the confidence, and the share that equals the labels."""
+        probs = probs.reshape(-1, probs.shape[-1])
+        mask = self.data.padding_mask(len(probs))
+        real = np.ones(len(probs), bool) if mask is None else mask[sample]
+        classes = np.argmax(probs, axis=-1)[real]
+        confidence = float(np.mean(np.max(probs, axis=-1)[real])) if real.any() else 0.0
+
+        def text(indices: np.ndarray, most: int = 12) -> str:
+            shown = " ".join(self.policy.class_name(int(k)) for k in indices[:most])
+            return shown + (f" ... ({len(indices)} positions)" if len(indices) > most else "")
+
+        if label is None:
+            return Prediction(True, text(classes), confidence, None, None, None)
+        truth = np.asarray(label).reshape(-1)[real]
+        share = float(np.mean(truth == classes)) if len(truth) else 0.0
+        label_text = f"{text(truth)} ({share:.0%} of positions predicted right)"
+        return Prediction(True, text(classes), confidence, label_text, None, None)
 
     def sample_display(self, sample: int) -> SampleDisplay:
         """The sample as the sample view shows it (nothing of it in redact mode but the prediction)."""
@@ -220,14 +242,14 @@ class AnalysisCore:
             n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
             chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
             dead: dict[str, DeadUnits] = {}
-            mask = self.data.padding_mask
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 acts = self.probe.activations([a[start:stop] for a in self.data.x])
                 for name, a in acts.items():
                     if a.ndim < 2:
                         continue
-                    if mask is not None and a.ndim >= 3 and a.shape[:2] == mask[start:stop].shape:
+                    mask = self.data.padding_mask(a.shape[1], name) if a.ndim >= 3 else None
+                    if mask is not None:
                         # Padding tokens do not count (their units may rest): the real tokens of the chunk as one
                         # batch, counted as the chunk's samples.
                         before = dead.get(name)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import nbytes
 from .analysis_core import AnalysisCore
 from .answers import (
     ConfusionDisplay,
@@ -14,7 +15,7 @@ from .answers import (
     SliceDisplay,
     Unavailable,
 )
-from .diagnostics import MAX_CONFUSION_CLASSES, DatasetReport, diagnose, slice_metrics
+from .diagnostics import MAX_CONFUSION_CLASSES, DatasetReport, _first_output, diagnose, slice_metrics
 from .findings import Finding, findings
 from .rules import surrogate_rules
 
@@ -54,6 +55,7 @@ class DatasetQuestions(AnalysisCore):
                 features=None if layer is None else features,
                 probe=self.probe,
                 quantiles=self.policy.redact,
+                outputs=self._ask(("first output over data",), lambda: _first_output(self.probe, x[0])),
             )
             texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)
             coverage = np.array([r.samples for r in rules.rules], dtype=np.float32)
@@ -65,7 +67,13 @@ class DatasetQuestions(AnalysisCore):
     def _rule_features(self, layer: str | None) -> np.ndarray:
         if layer is None:
             return self.data.x[0]
-        acts = self._ask(("layer over data", layer), lambda: self.probe.activations(self.data.x, layers=[layer])[layer])
+        # Every layer's output over the data in one pass when they fit in an eighth of the memo (a person on the
+        # rules tab walks from layer to layer), else the one layer's.
+        whole = nbytes(self.activations(0)) * self.data.n_samples <= self.memo.max_bytes // 8
+        if whole:
+            acts = self._ask(("layers over data",), lambda: self.probe.activations(self.data.x))[layer]
+        else:
+            acts = self._ask(("layer over data", layer), lambda: self.probe.activations(self.data.x, [layer])[layer])
         return acts.reshape(len(acts), -1)
 
     def rule_sample(self, depth: int, layer: str | None, index: int, current: int) -> int | None:

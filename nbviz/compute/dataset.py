@@ -17,7 +17,7 @@ import numpy as np
 
 from ._arrays import is_int
 from ._pipeline import is_dataset, take
-from ._validate import InputSpecs, as_inputs, as_targets, input_specs
+from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask
 from .policy import check_names
 from .probe import Probe
 
@@ -86,12 +86,11 @@ class CheckedData:
         """One name per input, in ``x``'s order (``input`` for a model without symbolic inputs)."""
         return self.names if self.names else tuple(f"input {i}" for i in range(len(self.x)))
 
-    @property
-    def padding_mask(self) -> np.ndarray | None:
-        """KerasHub's ``padding_mask`` input (bool, (n, tokens)) when the model takes one: where tokens are real."""
-        if "padding_mask" not in self.names:
-            return None
-        return self.x[self.names.index("padding_mask")].astype(bool)
+    def padding_mask(self, positions: int, layer: str = "") -> np.ndarray | None:
+        """Where the tokens of a sequence of ``positions`` are real, (n, positions) bool, from the model's padding
+        mask input of that length (the decoder's when ``layer`` is not named as an encoder's); None without."""
+        prefer = "encoder" if "encoder" in layer else "decoder"
+        return padding_mask(dict(zip(self.names, self.x)), (self.n_samples, positions), prefer)
 
     @property
     def as_table(self) -> bool:

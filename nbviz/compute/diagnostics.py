@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from ._arrays import frozen, is_int
-from ._validate import as_inputs, input_specs
+from ._validate import as_inputs, input_specs, padding_mask
 from .probe import Probe, probe_for
 
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
@@ -258,20 +258,11 @@ def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> tuple[np.ndarra
         )
     keep = np.ones(out.shape[:-1], bool)
     names = [spec[0] for spec in specs or []]
-    mask = _padding_mask(dict(zip(names, inputs)), out.shape[:-1])
+    mask = padding_mask(dict(zip(names, inputs)), out.shape[:-1])
     if mask is not None:
         keep &= mask
     sample_of = np.broadcast_to(np.arange(n).reshape(-1, *[1] * len(positions)), keep.shape)[keep]
     return out[keep], _class_labels(labels[keep], int(keep.sum()), k, what), sample_of
-
-
-def _padding_mask(x: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    """KerasHub's ``padding_mask`` input as bool, when ``x`` has one of the output's positions' shape."""
-    if isinstance(x, Mapping) and "padding_mask" in x:
-        mask = np.asarray(x["padding_mask"]).astype(bool)
-        if mask.shape == shape:
-            return mask
-    return None
 
 
 def _calibration(probs: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

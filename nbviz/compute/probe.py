@@ -160,11 +160,10 @@ class Probe:
         chunks: list[dict[str, Any]] = []
         for start in range(0, n, self.batch_size):
             _, record = self._call("forward", [a[start : start + self.batch_size] for a in inputs])
-            chunks.append(record)
-        keys = [k for k in chunks[0] if _base(k) in wanted]
+            chunks.append({k: t for k, t in record.items() if _base(k) in wanted})  # only what was asked is kept
         return {
             k: _frozen(np.concatenate([c[k].numpy() for c in chunks]) if len(chunks) > 1 else chunks[0][k])
-            for k in keys
+            for k in chunks[0]
         }
 
     def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
@@ -524,8 +523,9 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
     """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit.
 
     A layer called k times is recorded as ``name``, ``name@1``, ... A layer that the graph holds under several
-    names (weight tying: GPT-2's token embedding, called inside the backbone and again by the task model) gets
-    its i-th call under its i-th name too, in graph order.
+    names (weight tying: GPT-2's token embedding, called inside the backbone and then by the task model as its
+    output head) has its last calls recorded under its later names too: the outer graph calls it after the
+    nested model it also sits in has run.
     """
     record: dict[str, tf.Tensor] = {}
     calls: dict[str, int] = {}
@@ -550,15 +550,20 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
                 k = calls.get(_name, 0)
                 calls[_name] = k + 1
                 _store(record, _name if k == 0 else f"{_name}@{k}", out)
-                aliases = names_of[id(_layer)]
-                if 0 < k < len(aliases):
-                    _store(record, aliases[k], out)
                 return out
 
             # An instance attribute shadows the class method; Keras's __setattr__ tracking is bypassed on purpose.
             vars(layer)["call"] = call
             patched.append(layer)
         yield record
+        for first, *later in (names for names in names_of.values() if len(names) > 1):
+            count = calls.get(first, 0)
+            for j, alias in enumerate(later):
+                k = count - len(later) + j
+                if k >= 1:
+                    key = f"{first}@{k}"
+                    for recorded in [r for r in record if r == key or r.startswith(key + "[")]:
+                        record[alias + recorded[len(key) :]] = record[recorded]
     finally:
         for layer in patched:
             del vars(layer)["call"]

@@ -109,6 +109,7 @@ def surrogate_rules(
     seed: int = 0,
     probe: Probe | None = None,
     quantiles: bool = False,
+    outputs: np.ndarray | None = None,
 ) -> Rules:
     """Fit a decision tree of depth <= ``max_depth`` to the model's predictions on ``x`` and read off its rules.
 
@@ -128,6 +129,9 @@ def surrogate_rules(
         Write each threshold in the rule texts as the quantile it sits at among the feature's values
         ("radius > q0.73") instead of the value itself, so the texts reveal no data value (redact mode).
         ``Rule.conditions`` keep the thresholds either way.
+    outputs : ndarray, optional
+        The model's first output on ``x`` as (n, units) float32, probabilities for a classifier (what the
+        explorer already holds); computed from ``x`` when omitted.
 
     Returns
     -------
@@ -160,7 +164,7 @@ def surrogate_rules(
         raise ValueError(f"feature_names: expected {d} names, one per feature column, got {len(names)}")
 
     probe = probe_for(model, probe)
-    out = _first_output(probe, x)
+    out = _first_output(probe, x) if outputs is None else np.asarray(outputs)
     if len(out) != n:
         raise ValueError(f"features: expected {len(out)} rows, one per sample of x, got {n}")
     if n < 2:

@@ -1,0 +1,192 @@
+"""Models people bring (``tests/zoo.py``: KerasHub task models and backbones, keras.applications, models written as
+in the official Keras examples), each explored as its own ``predict`` takes its data and walked over every tab and
+layer; the numbers shown are checked against Keras's own graph."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+import nbviz
+from nbviz.testing import panel_errors
+from tests.zoo import ZOO, Case
+
+# Walking these takes 1-2 minutes each, most of it the SHAP tab's first sample on a 5-28M-parameter network
+# (the big-models issue makes that interactive); they still run in `make test`.
+BIG = {"efficientnetv2", "densenet", "convnext", "inception"}
+
+
+@pytest.fixture(scope="module", params=[pytest.param(k, marks=pytest.mark.slow) if k in BIG else k for k in ZOO])
+def explored(request: pytest.FixtureRequest) -> Any:
+    """(case, explorer), built once per model for every test of this module."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        case = ZOO[request.param]()
+        ex = nbviz.explore(case.model, case.x, case.y)
+    yield case, ex
+    ex.close()
+
+
+def _rows(x: Any, rows: slice | list[int]) -> Any:
+    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+
+
+def _first(outputs: Any) -> np.ndarray:
+    return np.asarray(keras.tree.flatten(outputs)[0])
+
+
+def _scale(reference: np.ndarray) -> float:
+    finite = np.abs(reference[np.isfinite(reference)])
+    return float(finite.max()) if finite.size else 1.0
+
+
+def test_every_tab_on_every_layer_shows_numbers_or_a_note(explored):
+    case, ex = explored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert panel_errors(ex) == []
+        saliency = ex.panels["saliency"]
+        ex.tab = "saliency"
+        for _, method in saliency.method.options:
+            saliency.method.value = method
+            assert saliency.error is None, (method, saliency.error)
+    # Where a tab cannot apply it says so in grey; the tab on show is drawn for the state on show.
+    assert ex.panels["saliency"].state == ex.state
+
+
+def _reference_activations(model: keras.Model, x: Any, names: list[str]) -> dict[str, np.ndarray]:
+    """Each named layer's output from ``keras.Model(inputs, layer.output)``, Keras's own graph run eagerly.
+
+    A name inside a nested model ("backbone/layer") is taken from that model's graph when it takes the outer
+    model's inputs (a KerasHub backbone inside its task model). Layers called more than once, outputs of
+    another graph, and outputs that differ between two calls (a sampling layer's noise), are left out.
+    """
+    groups: dict[str, list[tuple[str, Any]]] = {}
+    for name in names:
+        if "@" in name or "[" in name:
+            continue
+        outer, _, inner = name.rpartition("/")
+        holder = model.get_layer(outer) if outer else model
+        if outer and not _fed_by_inputs(model, holder):
+            continue
+        layer = holder.get_layer(inner)
+        if isinstance(layer, keras.layers.InputLayer) or len(layer._inbound_nodes) != 1:
+            continue
+        groups.setdefault(outer, []).append((name, keras.tree.flatten(layer.output)[0]))
+    found: dict[str, np.ndarray] = {}
+    for outer, pairs in groups.items():
+        holder = model.get_layer(outer) if outer else model
+        try:
+            sub = keras.Model(holder.input, [tensor for _, tensor in pairs])
+        except ValueError:  # some outputs belong to another graph (FeatureSpace's own): keep the connected ones
+            pairs = [(name, t) for name, t in pairs if _connected(holder.input, t)]
+            sub = keras.Model(holder.input, [tensor for _, tensor in pairs])
+        feed = {k: x[k] for k in holder.input} if isinstance(holder.input, dict) and outer else x
+        first, second = (keras.tree.flatten(sub(feed, training=False)) for _ in range(2))
+        for (name, _), a, b in zip(pairs, first, second):
+            if np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True):
+                found[name] = np.asarray(a)
+    return found
+
+
+def _fed_by_inputs(model: keras.Model, nested: keras.Model) -> bool:
+    """Whether the outer model calls ``nested`` on its own inputs (a KerasHub task model's backbone)."""
+    nodes = nested._inbound_nodes
+    outer = {id(t) for t in keras.tree.flatten(model.input)}
+    return len(nodes) == 1 and {id(t) for t in nodes[0].input_tensors} == outer
+
+
+def _connected(inputs: Any, tensor: Any) -> bool:
+    try:
+        keras.Model(inputs, tensor)
+    except ValueError:
+        return False
+    return True
+
+
+def test_activations_equal_keras_submodels(explored):
+    case, ex = explored
+    samples = [0, ex.analysis.data.n_samples - 1]
+    names = list(ex.analysis.graph.names)
+    reference = _reference_activations(case.model, _rows(case.x, samples), names)
+    assert len(reference) >= min(3, len(names) // 3), sorted(reference)  # most layers have a reference
+    for row, sample in enumerate(samples):
+        shown = ex.analysis.activations(sample)
+        for name, ref in reference.items():
+            np.testing.assert_allclose(
+                shown[name][0], ref[row], rtol=1e-4, atol=1e-4 * _scale(ref), err_msg=f"{case.name}: {name}"
+            )
+
+
+def test_predictions_equal_model_predict(explored):
+    case, ex = explored
+    expected = _first(case.model.predict(case.x, verbose=0))
+    probe = ex.analysis.probe
+    for sample in range(ex.analysis.data.n_samples):
+        out = ex.analysis.output(sample)
+        np.testing.assert_allclose(out, expected[sample], rtol=1e-4, atol=1e-4 * _scale(expected))
+        if not ex.analysis.data.is_classifier:
+            continue
+        prediction = ex.analysis.prediction(sample)
+        probs = probe.probabilities(expected[sample])  # softmax of the logits, by the model's compiled loss
+        if probs.ndim == 1 and probs.size > 1:
+            assert prediction.class_index == int(np.argmax(probs))
+            assert prediction.confidence == pytest.approx(float(np.max(probs)), rel=1e-4)
+
+
+def test_logit_heads_are_classifiers():
+    """KerasHub classifiers end in a Dense layer without softmax; the ViT example is compiled with from_logits."""
+    for key in ("bert", "gpt2", "t5", "vit_example"):
+        case = ZOO[key]()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ex = nbviz.explore(case.model, _rows(case.x, slice(0, 4)), _rows(case.y, slice(0, 4)))
+        assert ex.analysis.data.is_classifier, case.name
+        probs = ex.analysis.probe.probabilities(ex.analysis.output(0))
+        np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_a_language_model_is_scored_per_real_token():
+    """GPT-2's labels are the next tokens; diagnostics count one row per real token, padding left out."""
+    case: Case = ZOO["gpt2"]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = nbviz.explore(case.model, case.x, case.y)
+        report = ex.analysis.reports()["data"]
+    mask = case.x["padding_mask"].astype(bool)
+    predicted = np.argmax(case.model.predict(case.x, verbose=0), axis=-1)
+    assert report.metrics["accuracy"] == pytest.approx(float(np.mean(predicted[mask] == case.y[mask])))
+    assert int(report.confusion.sum()) == int(mask.sum())
+    shown = ex.analysis.prediction(0)
+    real = predicted[0][mask[0]]
+    assert shown.predicted.split()[: len(real)] == [str(k) for k in real[:12]]
+
+
+def test_a_tied_embedding_records_the_output_head():
+    """GPT-2 and T5 reuse the token embedding as the output head: that graph node's activation is the logits."""
+    for key in ("gpt2", "t5"):
+        case = ZOO[key]()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ex = nbviz.explore(case.model, case.x, case.y)
+        logits = case.model.predict(_rows(case.x, slice(2, 3)), verbose=0)
+        np.testing.assert_allclose(
+            ex.analysis.activations(2)["token_embedding"][0], logits[0], rtol=1e-4, atol=1e-4 * _scale(logits)
+        )
+
+
+def test_string_features_are_shown_as_text():
+    """The FeatureSpace model takes a dict of raw features, strings among them; the sample view lists them."""
+    case = ZOO["structured"]()
+    ex = nbviz.explore(case.model, case.x, case.y)
+    ex.sample = 3
+    rows = dict(ex.analysis.sample_display(3).rows)
+    assert rows["thal"] == str(case.x["thal"][3])
+    assert rows["age"] == f"{case.x['age'][3]:.4g}"
+    assert "thal" in ex.sample_view.table.value and str(case.x["thal"][3]) in ex.sample_view.table.value
+    ex.layer, ex.tab = "thal", "activations"
+    assert "text input" in ex.panels["activations"].message.value
