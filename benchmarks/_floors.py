@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 
-def compiled_passes(
-    model: keras.Model, x: np.ndarray, y: np.ndarray
-) -> tuple[Callable[[], object], Callable[[], object]]:
+def compiled_passes(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Callable[[], object], Callable[[], object]]:
     """One compiled forward pass and one compiled forward+backward pass (d loss / d trainable weights).
 
     The fastest form: concrete functions traced once, called with tensors, numpy in and numpy out like the
-    Probe they are compared with.
+    Probe they are compared with. ``x`` is an array or a dict of them (a KerasHub model's inputs); the loss is
+    the model's compiled Keras loss (a KerasHub task's crossentropy on logits), else sparse crossentropy.
     """
-    xt, yt = tf.constant(x), tf.constant(y)
-    forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
-    def forward_backward_body(t: tf.Tensor, labels: tf.Tensor) -> list[tf.Tensor]:
+    def constants(value: Any) -> Any:
+        return tf.nest.map_structure(tf.constant, value)
+
+    xt, yt = constants(x), tf.constant(y)
+    forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
+    compiled = getattr(model, "loss", None)
+    loss_fn = compiled if isinstance(compiled, keras.losses.Loss) else keras.losses.SparseCategoricalCrossentropy()
+
+    def forward_backward_body(t: Any, labels: tf.Tensor) -> list[tf.Tensor]:
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(t, training=False))
-        return tape.gradient(loss, model.trainable_variables)
+        # Dense, as the Probe returns them (an embedding's gradient comes as IndexedSlices).
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
 
     forward_backward = tf.function(forward_backward_body).get_concrete_function(xt, yt)
     return (
-        lambda: forward(tf.constant(x)).numpy(),
-        lambda: [g.numpy() for g in forward_backward(tf.constant(x), tf.constant(y))],
+        lambda: [o.numpy() for o in tf.nest.flatten(forward(constants(x)))],
+        lambda: [g.numpy() for g in forward_backward(constants(x), tf.constant(y))],
     )

@@ -2,7 +2,8 @@
 
 Run: python -m benchmarks.update_latency [--quick]
 
-For the demo CNN and ResNet50 (weights=None): the median time of a layer switch and of a sample change (a new
+For the demo CNN, ResNet50 (weights=None), and KerasHub's BERT classifier and GPT-2 causal LM (random weights,
+the smallest presets' sizes, 128 tokens): the median time of a layer switch and of a sample change (a new
 sample, so nothing is cached) with each tab visible, measured from setting the traitlet to the last widget
 message built, and the bytes those messages carry (JSON plus binary buffers, recorded by a comm that keeps
 what ipywidgets would send). The floor is one compiled forward pass (weights and activations tabs) or one
@@ -56,9 +57,14 @@ def _measure(change: Any, count: int) -> tuple[float, float, int]:
     return statistics.median(times), max(times), max(sizes)
 
 
-def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes: int) -> list[Row]:
+def _rows(x: Any, rows: slice) -> Any:
+    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+
+
+def bench(name: str, model: keras.Model, x: Any, y: np.ndarray, n_changes: int) -> list[Row]:
     ex = nbviz.explore(model, x, y)
-    forward, backward = compiled_passes(model, x[:1], y[:1])
+    n = len(y)
+    forward, backward = compiled_passes(model, _rows(x, slice(0, 1)), y[:1])
     floors = {"weights": _median_time(forward, 30), "activations": 0.0, "gradients": _median_time(backward, 30)}
     floors["activations"] = floors["weights"]
     all_layers = [n.name for n in ex.analysis.graph.nodes if not n.is_model]
@@ -74,7 +80,7 @@ def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, n_changes
         switch = _measure(lambda i, seq=sequence: setattr(ex, "layer", seq[i % len(seq)]), n_changes)
         ex.layer = with_weights[len(with_weights) // 2]
         ex.analysis.memo.clear()  # every sample new: its passes are computed
-        change = _measure(lambda i: setattr(ex, "sample", 1 + i % (len(x) - 1)), min(n_changes, len(x) - 1))
+        change = _measure(lambda i: setattr(ex, "sample", 1 + i % (n - 1)), min(n_changes, n - 1))
         floor = floors[tab]
         budget = 1.5 * floor + 0.020
         floor_name = "forward+backward" if tab == "gradients" else "forward"
@@ -106,7 +112,39 @@ def _run(quick: bool) -> list[Row]:
     n = 8 if quick else 16
     x = rng.random((n, 224, 224, 3), dtype=np.float32)
     rows += bench("ResNet50", resnet, x, rng.integers(0, 1000, n), n_changes=10 if quick else 30)
+    for name, (model, tokens, labels) in keras_hub_models(n).items():
+        rows += bench(name, model, tokens, labels, n_changes=10 if quick else 30)
     return rows
+
+
+def keras_hub_models(n: int) -> dict[str, tuple[keras.Model, dict[str, np.ndarray], np.ndarray]]:
+    """KerasHub task models built from their constructors with random weights, at the sizes of the smallest
+    presets (BERT tiny: 2 layers of 128; GPT-2 at 2 layers of 128 with its 50,257-token vocabulary), on 128
+    tokens of which the last quarter is padding: (model, inputs, labels) each."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    length = 128
+    mask = np.ones((n, length), bool)
+    mask[:, 3 * length // 4 :] = False
+
+    def tokens(vocab: int) -> np.ndarray:
+        return np.where(mask, rng.integers(1, vocab, (n, length)), 0).astype("int32")
+
+    size = dict(num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512, max_sequence_length=length)
+    bert = keras_hub.models.BertTextClassifier(
+        keras_hub.models.BertBackbone(vocabulary_size=30522, **size), num_classes=2, preprocessor=None
+    )
+    bert_x = {"token_ids": tokens(30522), "padding_mask": mask, "segment_ids": np.zeros((n, length), "int32")}
+    gpt2 = keras_hub.models.GPT2CausalLM(
+        keras_hub.models.GPT2Backbone(vocabulary_size=50257, **size), preprocessor=None
+    )
+    gpt2_ids = tokens(50257)
+    return {
+        "BERT classifier (KerasHub)": (bert, bert_x, rng.integers(0, 2, n)),
+        "GPT-2 causal LM (KerasHub)": (gpt2, {"token_ids": gpt2_ids, "padding_mask": mask}, np.roll(gpt2_ids, -1, 1)),
+    }
 
 
 if __name__ == "__main__":

@@ -134,6 +134,47 @@ def t5_seq2seq() -> Case:
     return Case("T5Seq2SeqLM", model, x, np.roll(dec["token_ids"], -1, axis=1))
 
 
+# ------------------------------------------------------------------------- with their own preprocessors
+TEXTS = [
+    "the cat sat on the mat", "a dog ran in the park", "the bird sang", "cats and dogs play",
+    "the sun is hot", "a red ball", "the mat is red", "dogs run fast",
+] * 2  # fmt: skip
+
+
+def bert_with_preprocessor() -> tuple[keras.Model, list[str], np.ndarray]:
+    """A BERT text classifier that takes raw strings: its preprocessor has a WordPiece vocabulary of the texts'
+    words. Returns (classifier, texts, labels)."""
+    import keras_hub
+
+    keras.utils.set_random_seed(14)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted({w for t in TEXTS for w in t.split()})]
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer=keras_hub.tokenizers.BertTokenizer(vocabulary=vocab), sequence_length=10
+    )
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=10
+    )
+    model = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2, preprocessor=preprocessor)
+    return model, TEXTS, np.arange(len(TEXTS)) % 2
+
+
+def gpt2_with_preprocessor() -> tuple[keras.Model, list[str]]:
+    """A GPT-2 causal LM that takes raw strings: its byte-pair tokenizer has one token per character (and one
+    merge). Returns (causal LM, texts)."""
+    import keras_hub
+
+    keras.utils.set_random_seed(15)
+    chars = sorted({c for t in TEXTS for c in t.replace(" ", "\u0120")})  # GPT-2 writes a space as U+0120
+    vocabulary = {"<|endoftext|>": 0, **{c: i + 1 for i, c in enumerate(chars)}, "\u0120t": len(chars) + 1}
+    tokenizer = keras_hub.tokenizers.GPT2Tokenizer(vocabulary=vocabulary, merges=["\u0120 t"])
+    preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer=tokenizer, sequence_length=24)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=24,
+    )  # fmt: skip
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor), TEXTS
+
+
 def application(name: str, size: int = 32) -> Callable[[], Case]:
     def build() -> Case:
         keras.utils.set_random_seed(6)

@@ -23,8 +23,10 @@ def is_dataset(value: Any) -> bool:
 
 def take(
     dataset: tf.data.Dataset, specs: InputSpecs | None, max_samples: int | None, name: str = "x"
-) -> tuple[Any, Any]:
-    """The first ``max_samples`` samples of ``dataset`` as numpy: ``(x, y)``, ``y`` None when it yields no labels.
+) -> tuple[Any, Any, Any]:
+    """The first ``max_samples`` samples of ``dataset`` as numpy: ``(x, y, sample_weight)``, ``y`` None when it
+    yields no labels and ``sample_weight`` None when it yields no weights (a KerasHub preprocessor yields the
+    padding mask there).
 
     Without ``max_samples``: the first 1000 samples, or the batches up to 256 MB of inputs if that comes first.
 
@@ -40,11 +42,13 @@ def take(
 
     xs: list[Any] = []
     ys: list[Any] = []
+    ws: list[Any] = []
     count = size = 0
     for element in dataset:
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(element)
+        x, y, w = keras.utils.unpack_x_y_sample_weight(element)
         xs.append(tf.nest.map_structure(np.asarray, x))
         ys.append(None if y is None else tf.nest.map_structure(np.asarray, y))
+        ws.append(None if w is None else tf.nest.map_structure(np.asarray, w))
         count += len(tf.nest.flatten(xs[-1])[0])
         size += sum(a.nbytes for a in tf.nest.flatten(xs[-1]))
         if count >= limit or (max_samples is None and size >= DATASET_BYTES):
@@ -53,7 +57,8 @@ def take(
         raise ValueError(f"{name}: expected a tf.data.Dataset with at least one sample, got an empty one")
     x_all = _concat(xs, limit)
     y_all = None if any(y is None for y in ys) else _decode(_concat(ys, limit))
-    return x_all, y_all
+    w_all = None if y_all is None or any(w is None for w in ws) else _concat(ws, limit)
+    return x_all, y_all, w_all
 
 
 def _unbatched(x_spec: Any, specs: InputSpecs | None) -> bool:

@@ -219,3 +219,13 @@ def padding_mask(inputs: Mapping[str, Any], shape: tuple[int, ...], prefer: str 
     if not fits:
         return None
     return np.asarray(inputs[next((k for k in fits if prefer in k), fits[0])]).astype(bool)
+
+
+def padding_weights(inputs: Mapping[str, Any], labels: np.ndarray | None, is_classifier: bool) -> np.ndarray | None:
+    """Loss weights where none were given: for a classifier's labels per position (a language model's next
+    tokens), the padding mask of their shape as float32, as KerasHub's preprocessors weigh the loss (padding
+    carries none); None otherwise."""
+    if labels is None or not is_classifier or np.ndim(labels) != 2:
+        return None
+    mask = padding_mask(inputs, np.shape(labels))
+    return None if mask is None else mask.astype(np.float32)

@@ -112,8 +112,10 @@ class AnalysisCore:
 
         def compute() -> Gradients:
             inputs, labels = self.data.inputs(sample), self.data.labels(sample)
-            if labels is not None or self.data.is_classifier:
-                return self.probe.gradients(inputs, labels)
+            if labels is not None:
+                return self.probe.gradients(inputs, labels, sample_weight=self.data.sample_weights(sample))
+            if self.data.is_classifier:
+                return self.probe.gradients(inputs)
             return self.probe.gradients(inputs, target=0)
 
         return self._ask(("gradients", sample), compute)

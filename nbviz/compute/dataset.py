@@ -17,7 +17,7 @@ import numpy as np
 
 from ._arrays import is_int
 from ._pipeline import is_dataset, take
-from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask
+from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights
 from .policy import check_names
 from .probe import Probe
 
@@ -50,6 +50,8 @@ class CheckedData:
         Every output ends in softmax or sigmoid, or is a classifier's logits.
     names : tuple of str
         The model's input names, in ``x``'s order (empty for a subclassed model).
+    weights : np.ndarray or None
+        The sample weights a ``tf.data.Dataset`` yielded with x and y (per sample, or per position).
     """
 
     x: list[np.ndarray]
@@ -64,6 +66,7 @@ class CheckedData:
     output_units: int
     is_classifier: bool
     names: tuple[str, ...] = ()
+    weights: np.ndarray | None = None
 
     def inputs(self, sample: int) -> list[np.ndarray]:
         """Sample ``sample`` as a batch of one, one array per model input."""
@@ -72,6 +75,16 @@ class CheckedData:
     def labels(self, sample: int) -> list[np.ndarray] | None:
         """Sample ``sample``'s labels as a batch of one, one array per output; None without labels."""
         return None if self.y is None else [a[sample : sample + 1] for a in self.y]
+
+    def sample_weights(self, sample: int) -> np.ndarray | None:
+        """Sample ``sample``'s loss weights as a batch of one: the weights its dataset yielded; for labels per
+        position without them, the padding mask (KerasHub's preprocessors weigh the loss by it, so padding
+        carries no loss); None otherwise."""
+        if self.weights is not None:
+            return self.weights[sample : sample + 1]
+        labels = self.labels(sample)
+        inputs = dict(zip(self.names, self.inputs(sample)))
+        return padding_weights(inputs, None if labels is None else labels[0], self.is_classifier)
 
     def check_sample(self, sample: Any) -> int:
         """``sample`` as an index into x; TypeError or ValueError naming ``sample`` otherwise."""
@@ -138,8 +151,9 @@ def check_data(
     model = probe.model
     max_samples = _check_max_samples(max_samples)
     specs = input_specs(model)  # None for a subclassed model
+    weights = None
     if is_dataset(x):
-        x, yielded = take(x, specs, max_samples, "x")
+        x, yielded, weights = take(x, specs, max_samples, "x")
         if yielded is not None and y is not None:
             raise ValueError("y: expected None when x is a tf.data.Dataset that yields labels, got labels too")
         y = yielded if y is None else y
@@ -179,6 +193,7 @@ def check_data(
         output_units=units,
         is_classifier=is_classifier,
         names=tuple(spec[0] for spec in specs) if specs else (),
+        weights=None if weights is None else np.asarray(keras.tree.flatten(weights)[0], np.float32),
     )
 
 
@@ -234,7 +249,7 @@ def _datasets(
     checked = {}
     for name, pair in datasets.items():
         if is_dataset(pair):
-            pair = take(pair, specs, max_samples, f"datasets[{name!r}]")
+            pair = take(pair, specs, max_samples, f"datasets[{name!r}]")[:2]
             if pair[1] is None:
                 raise ValueError(f"datasets[{name!r}]: expected a tf.data.Dataset of (x, y), got one without labels")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:

@@ -179,12 +179,15 @@ class Probe:
         y: Any = None,
         layers: Sequence[str] | None = None,
         target: int | tuple[int, int] | None = None,
+        sample_weight: Any = None,
     ) -> Gradients:
         """Gradients of the loss (or of one output unit) from one GradientTape pass.
 
         The loss is the model's compiled loss when it has one, else crossentropy for a softmax or sigmoid output
         and mean squared error otherwise, plus the model's regularisation losses; the model runs in inference
-        mode (``training=False``). Without ``y``, a classifier's own predicted classes serve as labels.
+        mode (``training=False``). Without ``y``, a classifier's own predicted classes serve as labels. With
+        ``sample_weight`` each output's loss is weighted as ``fit`` weighs it (the weighted sum over the number
+        of per-sample, or per-position, losses).
 
         Parameters
         ----------
@@ -196,6 +199,9 @@ class Probe:
             Layer names to return (all by default).
         target : int or (output index, unit), optional
             Differentiate the sum over the batch of this output unit instead of the loss.
+        sample_weight : array-like, optional
+            One weight per sample (n,), or per position (n, positions) for a sequence output: what a KerasHub
+            preprocessor yields as its third element (the padding mask, so padding tokens carry no loss).
 
         Returns
         -------
@@ -213,8 +219,9 @@ class Probe:
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
                 )
-            args = inputs + (targets or [])
-            grads = self._call(("loss", targets is None, len(inputs)), args)
+            weighting = [] if sample_weight is None else [_sample_weights(sample_weight, len(inputs[0]))]
+            args = inputs + (targets or []) + weighting
+            grads = self._call(("loss", targets is None, len(inputs), bool(weighting)), args)
         (
             (weight_grads, weight_none, squares),
             (output_grads, output_none),
@@ -324,7 +331,7 @@ class Probe:
             body = self._target_body(kind[1])
             specs.append(tf.TensorSpec((), tf.int32))
         else:
-            body = self._loss_body(n_inputs=kind[2], derive_labels=kind[1])
+            body = self._loss_body(n_inputs=kind[2], derive_labels=kind[1], weighted=kind[3])
         # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
         # converting our wrappers and the loss code took most of the tracing time.
         return tf.function(body, autograph=False).get_concrete_function(*specs)
@@ -414,18 +421,19 @@ class Probe:
 
         return target_grads
 
-    def _loss_body(self, n_inputs: int, derive_labels: bool) -> Callable[..., Any]:
+    def _loss_body(self, n_inputs: int, derive_labels: bool, weighted: bool) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
 
         def loss_grads(*args: tf.Tensor) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
+            weight = labels.pop() if weighted else None
             targets: list[tf.Tensor] = []
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = tf.add_n([tf.reduce_mean(loss(y, o)) for loss, y, o in zip(losses, targets, outputs)])
+                total = tf.add_n([_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs)])
                 if self.model.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
                 return total
@@ -434,7 +442,7 @@ class Probe:
                 # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
                 # Other losses use no cached logits: the tape's own output gradients stand.
                 return [
-                    _crossentropy_gradient(loss, y, tf.cast(o, tf.float32))
+                    _crossentropy_gradient(loss, y, tf.cast(o, tf.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
 
@@ -693,19 +701,52 @@ def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return fn
 
 
-def _crossentropy_gradient(loss: Any, y_true: tf.Tensor, p: tf.Tensor) -> tf.Tensor | None:
+def _sample_weights(weight: Any, n: int) -> np.ndarray:
+    """``sample_weight`` as float32, checked: one weight per sample, or per sample and position."""
+    arr = np.asarray(weight)
+    if arr.dtype.kind not in "biuf" or arr.ndim == 0 or arr.shape[0] != n:
+        raise ValueError(
+            f"sample_weight: expected numbers, one per sample ({n},) or per position, got an array of dtype "
+            f"{arr.dtype} and shape {arr.shape}"
+        )
+    return arr.astype(np.float32)
+
+
+def _expanded(weight: tf.Tensor, rank: int) -> tf.Tensor:
+    """Weights with trailing axes added up to ``rank`` (per-sample weights over per-position losses)."""
+    while weight.shape.rank < rank:
+        weight = weight[..., tf.newaxis]
+    return weight
+
+
+def _mean_loss(loss: Any, y: tf.Tensor, o: tf.Tensor, weight: tf.Tensor | None) -> tf.Tensor:
+    """One output's loss: the mean of its per-sample (per-position) losses, each weighted as ``fit`` does."""
+    if weight is None:
+        return tf.reduce_mean(loss(y, o))
+    if isinstance(loss, keras.losses.Loss):  # Keras weighs and reduces it itself, as in fit
+        return tf.cast(loss(y, o, sample_weight=weight), tf.float32)
+    values = tf.cast(loss(y, o), tf.float32)
+    return tf.reduce_mean(values * _expanded(weight, values.shape.rank))
+
+
+def _crossentropy_gradient(
+    loss: Any, y_true: tf.Tensor, p: tf.Tensor, weight: tf.Tensor | None = None
+) -> tf.Tensor | None:
     """d mean(loss) / d p for a tagged crossentropy on probabilities ``p``; None for any other loss.
 
     Written out rather than taped: the tape would need the loss computed again from ``p``, which doubles the
     backward pass of a small model. The crossentropy is taken as Keras takes it on probabilities, clipped to
     [eps, 1 - eps] (no gradient where clipped), but without renormalising ``p``: -log p at the label, so the
-    gradient there is -1 / (n p), n the number of per-sample losses averaged.
+    gradient there is -w / (n p), n the number of per-sample losses averaged and w the sample's weight (1
+    without weights).
     """
     kind = getattr(loss, "crossentropy", None)
     if kind is None:
         return None
     eps = keras.config.epsilon()
     inside = tf.cast((p > eps) & (p < 1 - eps), p.dtype)
+    if weight is not None:  # each loss's weight, on every unit it is taken over
+        inside *= _expanded(tf.cast(weight, p.dtype), p.shape.rank)
     clipped = tf.clip_by_value(p, eps, 1 - eps)
     if kind == "categorical":
         if not (y_true.shape.rank == p.shape.rank and y_true.shape[-1] == p.shape[-1]):

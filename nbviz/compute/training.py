@@ -10,7 +10,7 @@ import numpy as np
 
 from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
-from ._validate import as_inputs, as_targets, input_specs
+from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
 from .probe import Probe, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
@@ -170,7 +170,8 @@ class TrainingRecorder:
             self.probe = shared_probe(model) if self._monitor_raw is not None else None
             self.layers = [n for n, layer in (self.probe.layers.items() if self.probe else []) if _own_weights(layer)]
             if self.probe is not None:
-                self._x, self._y = self._monitor(model)
+                self._x, self._y, self._w = self._monitor(model)
+                self._names = [spec[0] for spec in input_specs(model) or []]
             self.reset()  # records shaped for this model's layers
         self._read_step()
 
@@ -205,7 +206,8 @@ class TrainingRecorder:
     def record(self) -> None:
         """Per-layer statistics now, on the monitoring batch, at the current step."""
         assert self.probe is not None
-        grads = self.probe.gradients(self._x, self._y, layers=self.layers)  # one pass: gradients and outputs
+        # One pass: gradients and outputs; the loss weighted as fit weighs it (padding tokens carry none).
+        grads = self.probe.gradients(self._x, self._y, layers=self.layers, sample_weight=self._w)
         acts = grads.activations
         stats: dict[str, list[float]] = {key: [] for key in self._stats}
         hists: dict[str, np.ndarray] = {}
@@ -224,7 +226,8 @@ class TrainingRecorder:
             out = acts[name]
             stats["act_mean"].append(float(np.mean(out)))
             stats["act_std"].append(float(np.std(out)))
-            dead = float(np.mean((out.reshape(-1, out.shape[-1]) <= 0).all(axis=0))) if out.ndim >= 2 else np.nan
+            real = self._real_tokens(out, name)  # padding tokens do not count: their units may rest
+            dead = float(np.mean((real.reshape(-1, out.shape[-1]) <= 0).all(axis=0))) if out.ndim >= 2 else np.nan
             stats["dead_share"].append(dead)
         self.add_record(self.step, stats, hists)
 
@@ -338,18 +341,36 @@ class TrainingRecorder:
         return Heatmap.of(reducer.picture(self.weight_hist[layer].values)[::-1], reducer.width, floor=0.0)
 
     # ----------------------------------------------------------------------------------------- internals
-    def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray | None]:
         raw, specs = self._monitor_raw, input_specs(model)
         if is_dataset(raw):  # a validation pipeline: its first batches, as far as max_monitor samples
             raw = take(raw, specs, self.max_monitor, "monitor")
-        x, y = raw if isinstance(raw, tuple) and len(raw) == 2 else (raw, None)
+        # (x, y) or (x, y, sample_weight), as fit's validation_data; a dataset's padding mask comes as weights.
+        x, y, w = (*raw, None)[:3] if isinstance(raw, tuple) and len(raw) in (2, 3) else (raw, None, None)
         inputs = as_inputs(specs, x, "monitor")
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
         targets = as_targets(y, len(inputs[0]), n_outputs, name="monitor")
         if targets is None and self.probe is not None and not self.probe.is_classifier:
             raise ValueError("monitor: expected (x, y) to take the loss of a regression model, got x alone")
         keep = self.max_monitor
-        return [a[:keep] for a in inputs], None if targets is None else [t[:keep] for t in targets]
+        inputs = [a[:keep] for a in inputs]
+        targets = None if targets is None else [t[:keep] for t in targets]
+        weights: np.ndarray | None
+        if w is not None and targets is not None:
+            weights = np.asarray(keras.tree.flatten(w)[0], np.float32)[:keep]
+        else:
+            names = [spec[0] for spec in specs or []]
+            classifier = self.probe is not None and self.probe.is_classifier
+            weights = padding_weights(dict(zip(names, inputs)), None if targets is None else targets[0], classifier)
+        return inputs, targets, weights
+
+    def _real_tokens(self, out: np.ndarray, layer: str) -> np.ndarray:
+        """A layer's outputs over the monitoring batch without the padding positions (as the Explorer counts)."""
+        if out.ndim < 3:
+            return out
+        prefer = "encoder" if "encoder" in layer else "decoder"
+        mask = padding_mask(dict(zip(self._names, self._x)), out.shape[:2], prefer)
+        return out if mask is None else out[mask]
 
     def _histogram(self, name: str, values: np.ndarray) -> np.ndarray:
         finite = values[np.isfinite(values)]

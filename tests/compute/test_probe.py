@@ -302,3 +302,56 @@ def test_sigmoid_labels_of_either_rank_give_keras_own_loss(rng):
     assert column.objective == pytest.approx(expected, rel=1e-5)
     for a, b in zip(flat.weights[model.layers[0].name], column.weights[model.layers[0].name]):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_sample_weights_weigh_the_loss_as_fit_does(float64_model, rng):
+    """Weighted: sum(w * loss) / n, as Keras reduces it; checked by finite differences on the weights and on
+    the probabilities (whose gradient is written out, not taped)."""
+    model = float64_model
+    x = rng.normal(size=(3, 4, 4, 1))
+    y = np.array([0, 2, 1])
+    w = np.array([1.0, 0.0, 2.5])
+    grads = Probe(model).gradients(x, y, sample_weight=w)
+    head = model.get_layer("head")
+
+    def weighted_loss() -> float:
+        p = np.asarray(model(x, training=False), dtype=np.float64)
+        return float(np.mean(-w * np.log(p[np.arange(3), y])) + L2 * np.sum(np.asarray(head.kernel) ** 2))
+
+    assert grads.objective == pytest.approx(weighted_loss(), rel=1e-6)
+    kernel = np.array(head.kernel.numpy())
+
+    def at(values=kernel):
+        head.kernel.assign(values)
+        return weighted_loss()
+
+    expected = _central_difference(at, kernel)
+    head.kernel.assign(kernel)
+    _assert_close(grads.weights["head"][0], expected)
+    p = np.array(model(x), dtype=np.float64)
+    np.testing.assert_allclose(grads.outputs["head"][np.arange(3), y], -w / (3 * p[np.arange(3), y]), rtol=1e-6)
+    assert not np.any(grads.inputs[1])  # a sample of weight 0 gets no gradient
+    with pytest.raises(ValueError, match=r"sample_weight: expected numbers, one per sample \(3,\)"):
+        Probe(model).gradients(x, y, sample_weight=np.ones(2))
+
+
+def test_a_language_models_padding_carries_no_loss():
+    """GPT-2's compiled loss is a Keras Loss on logits; weighted by the padding mask (what its preprocessor
+    yields), the gradients equal the tape's on Keras's own weighted loss, and change when padding is weighted."""
+    import tensorflow as tf
+
+    from tests.zoo import ZOO
+
+    case = ZOO["gpt2"]()
+    model, x, y = case.model, case.x, case.y
+    w = x["padding_mask"].astype("float32")
+    grads = Probe(model).gradients(x, y, sample_weight=w)
+    variables = model.get_layer("gpt2_backbone").get_layer("layer_norm").trainable_weights
+    with tf.GradientTape() as tape:
+        loss = model.loss(y, model(x, training=False), sample_weight=w)
+    expected = tape.gradient(loss, variables)
+    assert grads.objective == pytest.approx(float(loss), rel=1e-5)
+    for got, ref in zip(grads.weights["gpt2_backbone/layer_norm"], expected):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * float(np.abs(ref).max()))
+    unweighted = Probe(model).gradients(x, y)
+    assert not np.allclose(unweighted.weights["gpt2_backbone/layer_norm"][0], expected[0], rtol=1e-3)

@@ -190,3 +190,46 @@ def test_string_features_are_shown_as_text():
     assert "thal" in ex.sample_view.table.value and str(case.x["thal"][3]) in ex.sample_view.table.value
     ex.layer, ex.tab = "thal", "activations"
     assert "text input" in ex.panels["activations"].message.value
+
+
+@pytest.mark.parametrize("kind", ["text classifier", "causal LM"])
+def test_live_training_during_fit_on_the_models_own_dataset(kind):
+    """KerasHub models fitted on raw strings through their own preprocessors; LiveTraining monitors the
+    preprocessed dataset (a causal LM's yields its padding mask as sample weights). The last record equals the
+    gradient norms of Keras's own weighted loss on the final weights, and the Explorer takes the dataset too."""
+    import tensorflow as tf
+
+    from tests.zoo import bert_with_preprocessor, gpt2_with_preprocessor
+
+    if kind == "text classifier":
+        model, texts, labels = bert_with_preprocessor()
+        raw = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(4)
+    else:
+        model, texts = gpt2_with_preprocessor()
+        raw = tf.data.Dataset.from_tensor_slices(texts).batch(4)
+    monitor = raw.map(model.preprocessor)  # what fit trains on
+    callback = nbviz.LiveTraining(monitor=monitor, every=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(raw, epochs=2, verbose=0, callbacks=[callback])
+    history = callback.history
+    assert list(history["grad_step"]) == list(range(2 * 4 + 1))
+
+    x, y, w = keras.utils.unpack_x_y_sample_weight(next(iter(monitor.unbatch().batch(64))))
+    assert (w is None) == (kind == "text classifier")
+    layers = [
+        model.get_layer(n) if "/" not in n else model.backbone.get_layer(n.split("/")[1]) for n in history["layers"]
+    ]
+    with tf.GradientTape() as tape:
+        loss = model.loss(y, model(x, training=False), sample_weight=w)
+    grads = tape.gradient(loss, [layer.trainable_weights for layer in layers])
+    dense = [[tf.convert_to_tensor(g).numpy() for g in layer_grads] for layer_grads in grads]  # embeddings: sparse
+    expected = [np.sqrt(sum(float(np.sum(np.square(g))) for g in layer_grads)) for layer_grads in dense]
+    np.testing.assert_allclose(history["grad_norm"][-1], expected, rtol=1e-3)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = nbviz.explore(model, monitor, training=callback)
+        assert panel_errors(ex) == []
+    if w is not None:  # the dataset's padding mask weighs the gradients tab's loss as it weighed training's
+        np.testing.assert_array_equal(ex.analysis.data.weights, np.asarray(w, np.float32))
