@@ -164,8 +164,10 @@ class TrainingView:
             if self.layer_choice.value is None and rec.layers:
                 self.layer_choice.value = rec.layers[0]
         self._draw_layer()
-        self.status.value = f"step {rec.step}, epochs done {n_epochs}, records {n_records}" + (
-            " &middot; display paused (training goes on)" if self.pause.value else ""
+        self.status.value = (
+            f"step {rec.step}, epochs done {n_epochs}, records {n_records}"
+            + (" &middot; display paused (training goes on)" if self.pause.value else "")
+            + ("" if rec.note is None else f'<br><span style="color:#555">{html.escape(rec.note)}</span>')
         )
 
     def _draw_metrics(self) -> None:

@@ -330,6 +330,56 @@ def vae_encoder_example() -> Case:
     return Case("VAE encoder (Keras example)", model, np.random.default_rng(9).random((N, 8, 8, 1), dtype=np.float32))
 
 
+def _vae_decoder() -> keras.Model:
+    latent_inputs = keras.Input(shape=(2,))
+    x = keras.layers.Dense(2 * 2 * 16, activation="relu")(latent_inputs)
+    x = keras.layers.Reshape((2, 2, 16))(x)
+    x = keras.layers.Conv2DTranspose(16, 3, activation="relu", strides=2, padding="same")(x)
+    x = keras.layers.Conv2DTranspose(8, 3, activation="relu", strides=2, padding="same")(x)
+    outputs = keras.layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    return keras.Model(latent_inputs, outputs, name="decoder")
+
+
+def vae_decoder_example() -> Case:
+    keras.utils.set_random_seed(16)
+    z = np.random.default_rng(16).normal(size=(N, 2)).astype("float32")
+    return Case("VAE decoder (Keras example)", _vae_decoder(), z)
+
+
+class VAE(keras.Model):
+    """As in the Keras example "Variational AutoEncoder": no call(), a train_step with its own loss."""
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+
+    @property
+    def metrics(self) -> list[Any]:
+        return [self.total_loss_tracker]
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            loss = keras.ops.mean(keras.ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
+            kl = -0.5 * (1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var))
+            total = loss + keras.ops.mean(keras.ops.sum(kl, axis=1))
+        grads = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.total_loss_tracker.update_state(total)
+        return {"loss": self.total_loss_tracker.result()}
+
+
+def vae_example() -> tuple[VAE, np.ndarray]:
+    """The whole VAE (compiled with an optimizer only, as in the example) and images to fit it on."""
+    vae = VAE(vae_encoder_example().model, _vae_decoder())
+    vae.compile(optimizer="adam")
+    return vae, np.random.default_rng(17).random((16, 8, 8, 1), dtype=np.float32)
+
+
 def bidirectional_lstm_example() -> Case:
     keras.utils.set_random_seed(10)
     inputs = keras.Input(shape=(None,), dtype="int32")
@@ -379,6 +429,7 @@ ZOO.update(
         "transformer_text": transformer_text_example,
         "vit_example": vit_example,
         "vae_encoder": vae_encoder_example,
+        "vae_decoder": vae_decoder_example,
         "bilstm": bidirectional_lstm_example,
         "structured": structured_data_example,
     }

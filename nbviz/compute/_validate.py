@@ -19,6 +19,14 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
         raise TypeError(
             f"{name}: expected a keras.Model (Keras 3), got {type(model).__module__}.{type(model).__name__}"
         )
+    if _without_call(model):
+        parts = [k for k, v in vars(model).items() if isinstance(v, keras.Model) and not k.startswith("_")]
+        instead = " or ".join(f"nbviz.explore(model.{k}, ...)" for k in parts) or "explore the models it holds"
+        raise ValueError(
+            f"{name}: expected a model that can be called on data, got {model.name!r} "
+            f"({type(model).__name__}), which defines no call() (it trains through its own train_step); "
+            f"{instead} instead"
+        )
     if not model.built:
         raise ValueError(
             f"{name}: expected a built model, got {model.name!r}, which was never built; "
@@ -27,6 +35,12 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
     if not model.layers:
         raise ValueError(f"{name}: expected a model with layers, got {model.name!r}, which has none")
     return model
+
+
+def _without_call(model: keras.Model) -> bool:
+    """A subclassed model without a forward pass (the Keras VAE example: encoder, decoder and a train_step)."""
+    functional = isinstance(model, keras.Sequential) or hasattr(model, "_inputs_struct")
+    return not functional and type(model).call is keras.Model.call
 
 
 def resolve_model(model: Any, name: str = "model") -> keras.Model:

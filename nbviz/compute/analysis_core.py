@@ -131,10 +131,11 @@ class AnalysisCore:
 
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""
-        out = self.probe.probabilities(self.output(sample))  # logits as probabilities
+        out = self.output(sample)
         label = None if self.data.y is None else self.data.y[0][sample]
         if self.data.is_classifier and out.ndim > 1:
             return self._sequence_prediction(sample, out, label)
+        out = self.probe.probabilities(out)  # logits as probabilities
         if self.data.is_classifier:
             probs = out if out.shape[-1] > 1 else np.array([1 - out[0], out[0]])
             k = int(np.argmax(probs))
@@ -150,14 +151,14 @@ class AnalysisCore:
         target = None if label is None else str(np.round(label, 4))
         return Prediction(False, str(np.round(out, 4)), None, target, None, None)
 
-    def _sequence_prediction(self, sample: int, probs: np.ndarray, label: np.ndarray | None) -> Prediction:
+    def _sequence_prediction(self, sample: int, out: np.ndarray, label: np.ndarray | None) -> Prediction:
         """A class per position (a language model's next tokens): the classes at the real positions as text,
         their mean probability as the confidence, and the share that equals the labels."""
-        probs = probs.reshape(-1, probs.shape[-1])
-        mask = self.data.padding_mask(len(probs))
-        real = np.ones(len(probs), bool) if mask is None else mask[sample]
-        classes = np.argmax(probs, axis=-1)[real]
-        confidence = float(np.mean(np.max(probs, axis=-1)[real])) if real.any() else 0.0
+        top, top_p = self.probe.top_classes(out.reshape(-1, out.shape[-1]))
+        mask = self.data.padding_mask(len(top))
+        real = np.ones(len(top), bool) if mask is None else mask[sample]
+        classes = top[real]
+        confidence = float(np.mean(top_p[real])) if real.any() else 0.0
 
         def text(indices: np.ndarray, most: int = 12) -> str:
             shown = " ".join(self.policy.class_name(int(k)) for k in indices[:most])

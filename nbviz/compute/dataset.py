@@ -8,12 +8,14 @@ of features and classes. Bad input raises a TypeError or ValueError that names t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ._arrays import is_int
 from ._pipeline import is_dataset, take
@@ -161,7 +163,7 @@ def check_data(
         feature_names = [str(c) for c in x.columns]
     inputs = as_inputs(specs, x, "x")
     n = len(inputs[0])
-    first = probe.predict(inputs[0][:1] if len(inputs) == 1 else [a[:1] for a in inputs])
+    first = _first_prediction(probe, inputs, names=[spec[0] for spec in specs] if specs else [])
     outputs = first if isinstance(first, list) else [first]
     units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
     is_classifier = probe.is_classifier
@@ -198,6 +200,24 @@ def check_data(
 
 
 # --------------------------------------------------------------------------------------------- checks
+def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) -> Any:
+    """The model's outputs on the first sample; a ValueError naming ``x`` when the model cannot take it (inputs
+    that each fit their own spec but not each other: token ids of 5 with a padding mask of 12)."""
+    try:
+        return probe.predict(inputs[0][:1] if len(inputs) == 1 else [a[:1] for a in inputs])
+    except (ValueError, tf.errors.InvalidArgumentError) as err:
+        given = ", ".join(f"{name} {a.shape}" for name, a in zip(names or range(len(inputs)), inputs))
+        raise ValueError(f"x: the model cannot be called on inputs of shapes {given}: {_keras_reason(err)}") from err
+
+
+def _keras_reason(err: Exception) -> str:
+    """The line of a Keras or TensorFlow error that says what went wrong, without its layer header and colours."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(("Exception encountered", "Arguments received"))]
+    reason = useful[0] if useful else type(err).__name__
+    return reason if len(reason) <= 300 else reason[:297] + "..."
+
+
 def _n_features(inputs: list[np.ndarray]) -> int | None:
     return inputs[0].shape[-1] if len(inputs) == 1 and inputs[0].ndim == 2 else None
 

@@ -113,6 +113,7 @@ class TrainingRecorder:
         self._monitor_raw = monitor
         self.model: keras.Model | None = None
         self.probe: Probe | None = None
+        self.note: str | None = None  # why layer statistics are not recorded, when they cannot be
         self.layers: list[str] = []
         self.step = 0  # optimizer steps done (with the offset below), as last read
         self._optimizer: Any = None  # the optimizer whose count is read
@@ -167,7 +168,12 @@ class TrainingRecorder:
             if self.model is not None:  # another model: its steps and layers have nothing to do with these
                 self.step, self._optimizer, self._step_offset = 0, None, 0
             self.model = model
-            self.probe = shared_probe(model) if self._monitor_raw is not None else None
+            self.probe, self.note = None, None
+            if self._monitor_raw is not None:
+                try:
+                    self.probe = shared_probe(model)
+                except ValueError as err:  # a model without call(): its losses are still recorded, fit goes on
+                    self.note = f"Layer statistics are not recorded: {err}"
             self.layers = [n for n, layer in (self.probe.layers.items() if self.probe else []) if _own_weights(layer)]
             if self.probe is not None:
                 self._x, self._y, self._w = self._monitor(model)

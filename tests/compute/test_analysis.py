@@ -77,6 +77,27 @@ def test_dead_units_streamed_over_the_first_samples(digits):
         assert got.n_samples == 50
 
 
+def test_padding_tokens_do_not_count_for_dead_units():
+    """Unit 0 fires only on the padding token and unit 1 only on real ones: over the real tokens (the padding
+    mask), unit 0 is dead and unit 1 is not, as a count on the real tokens alone says."""
+    tokens = keras.Input((6,), dtype="int32", name="token_ids")
+    mask = keras.Input((6,), dtype="int32", name="padding_mask")
+    embedding = keras.layers.Embedding(5, 2, name="embedding")
+    units = keras.layers.Dense(2, activation="relu", name="units")(embedding(tokens))
+    pooled = keras.layers.GlobalAveragePooling1D()(units)
+    head = keras.layers.Dense(2, activation="softmax")(pooled)
+    model = keras.Model({"token_ids": tokens, "padding_mask": mask}, head)
+    embedding.set_weights([np.array([[1.0, -1.0]] + [[-1.0, 1.0]] * 4)])  # token 0 (padding) vs the others
+    model.get_layer("units").set_weights([np.eye(2), np.zeros(2)])
+    ids = np.array([[1, 2, 3, 0, 0, 0], [4, 1, 2, 3, 4, 0]], "int32")
+    x = {"token_ids": ids, "padding_mask": (ids != 0).astype("int32")}
+    got = analyse(model, x).dead_units()["units"]
+    outputs = np.asarray(keras.Model(model.inputs, units)(x))
+    np.testing.assert_array_equal(got.dead, dead_units(outputs[ids != 0][np.newaxis]).dead)
+    np.testing.assert_array_equal(got.dead, [True, False])
+    assert not dead_units(outputs).dead.any() and got.n_samples == 2  # counting padding, no unit would be dead
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [

@@ -233,3 +233,39 @@ def test_live_training_during_fit_on_the_models_own_dataset(kind):
         assert panel_errors(ex) == []
     if w is not None:  # the dataset's padding mask weighs the gradients tab's loss as it weighed training's
         np.testing.assert_array_equal(ex.analysis.data.weights, np.asarray(w, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        (lambda x: {k: v for k, v in x.items() if k != "segment_ids"}, ValueError, "x: expected a dict with keys"),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"][:, :5]},  # each fits its spec (None, None), not the others
+            ValueError,
+            r"x: the model cannot be called on inputs of shapes .*token_ids \(8, 5\).*Dimensions must be equal",
+        ),
+        (lambda x: {**x, "token_ids": x["token_ids"].astype(str)}, TypeError, "x\\[.*expected a numeric"),
+    ],
+    ids=["missing input", "wrong length", "strings for token ids"],
+)
+def test_data_the_model_cannot_take_is_named(change, exc, match):
+    case = ZOO["bert"]()
+    x = change(case.x)
+    with pytest.raises(exc, match=match):
+        nbviz.explore(case.model, x, case.y)
+
+
+def test_a_vae_with_its_own_train_step():
+    """The VAE example defines no call(): explore() says to explore its encoder or decoder (both walked above),
+    and LiveTraining records its losses through fit with a grey note in place of layer statistics."""
+    from tests.zoo import vae_example
+
+    vae, images = vae_example()
+    with pytest.raises(ValueError, match=r"defines no call\(\).*nbviz.explore\(model.encoder, ...\) or nbviz.explore"):
+        nbviz.explore(vae, images)
+    callback = nbviz.LiveTraining(monitor=images[:8], every=1)
+    vae.fit(images, epochs=2, batch_size=8, verbose=0, callbacks=[callback])
+    history = callback.history
+    assert len(history["batch_loss"]) == 4 and np.all(np.isfinite(history["batch_loss"]))
+    assert history["grad_norm"].shape == (0, 0)
+    assert "Layer statistics are not recorded" in callback.view.status.value
