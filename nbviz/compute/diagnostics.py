@@ -8,7 +8,7 @@ a single sigmoid unit is read as the probability of class 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slic
 CALIBRATION_BINS = 10  # equal-width confidence bins over [0, 1]
 MAX_CONFUSION_CLASSES = 256  # a k x k matrix beyond this is neither drawable nor cheap (a 50k vocabulary)
 _PREDICT_CHUNK = 4096  # samples per forward pass: the compiled function is traced once, whatever the chunk size
+_CHUNK_BYTES = 64 * 2**20  # ... fewer when their outputs pass this (a language model's 50,000 logits per token)
 
 
 # eq=False: `==` on arrays is element-wise, so a generated __eq__ could not return a bool.
@@ -104,15 +105,23 @@ class SliceReport:
 
 
 # --------------------------------------------------------------------------------------------- shared helpers
+def _output_chunks(probe: Probe, inputs: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, the first output of samples start, start + 1, ... as probabilities), chunk by chunk: at most
+    _PREDICT_CHUNK samples, and fewer when their outputs pass _CHUNK_BYTES, so a large dataset fits in memory."""
+    n, start, size = len(inputs[0]), 0, 1  # one sample first, to learn an output's size
+    while start < n:
+        part = [a[start : start + size] for a in inputs]
+        out = probe.predict(part[0] if len(part) == 1 else part)
+        first = probe.probabilities(out[0] if isinstance(out, list) else out)  # logits become probabilities
+        yield start, first
+        start += len(first)
+        size = int(np.clip(_CHUNK_BYTES // max(1, first[0].nbytes), 1, _PREDICT_CHUNK))
+
+
 def _first_output(probe: Probe, x: Any) -> np.ndarray:
     """The model's first output for ``x`` as float32 (n, units), in chunks so a large dataset fits in memory."""
     inputs = as_inputs(input_specs(probe.model), x)
-    chunks = []
-    for start in range(0, len(inputs[0]), _PREDICT_CHUNK):
-        part = [a[start : start + _PREDICT_CHUNK] for a in inputs]
-        out = probe.predict(part[0] if len(part) == 1 else part)
-        first = probe.probabilities(out[0] if isinstance(out, list) else out)  # logits become probabilities
-        chunks.append(first.reshape(len(first), -1))
+    chunks = [out.reshape(len(out), -1) for _, out in _output_chunks(probe, inputs)]
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
 
@@ -202,9 +211,8 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         squeeze = (lambda a: a[:, 0]) if out.shape[1] == 1 else (lambda a: a)
         arrays = (frozen(squeeze(pred)), frozen(np.abs(err).mean(axis=1)), frozen(squeeze(true)))
         return DatasetReport(name, n, "regression", metrics, None, None, None, None, *arrays)
-    probs, true, sample_of = _classifier_rows(probe, x, y, what)
-    n, k = probs.shape
-    pred = np.argmax(probs, axis=1).astype(np.int64)
+    rows = _classifier_rows(probe, x, y, what)
+    pred, true, k, n = rows.pred, rows.true, rows.k, len(rows.pred)
     # Per class without a k x k matrix, so a 50,000-token vocabulary costs O(k).
     hits = np.bincount(true[pred == true], minlength=k).astype(np.float64)
     predicted, actual = np.bincount(pred, minlength=k), np.bincount(true, minlength=k)
@@ -214,7 +222,7 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
     # Macro averages over the classes that occur at all, like sklearn's average="macro".
     present = (predicted + actual) > 0
     eps = float(np.finfo(np.float32).eps)  # sklearn's log_loss clip for float32 probabilities
-    p_true = np.clip(probs[np.arange(n), true].astype(np.float64), eps, 1 - eps)
+    p_true = np.clip(rows.p_true.astype(np.float64), eps, 1 - eps)
     metrics = {
         "accuracy": float(np.mean(pred == true)),
         "loss": float(-np.mean(np.log(p_true))),
@@ -224,49 +232,77 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
     confusion = None
     if k <= MAX_CONFUSION_CLASSES:
         confusion = frozen(np.bincount(true * k + pred, minlength=k * k).reshape(k, k), np.int64)
-    per_class = (confusion, frozen(precision), frozen(recall), _calibration(probs, pred, true))
+    per_class = (confusion, frozen(precision), frozen(recall), _calibration(rows.p_pred, pred, true))
     arrays = (frozen(pred), frozen(pred == true), frozen(true))
-    rows = None if sample_of is None else frozen(sample_of, np.int64)
+    sample_of = None if rows.sample_of is None else frozen(rows.sample_of, np.int64)
     return DatasetReport(
-        name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k), sample_of=rows
+        name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k), sample_of=sample_of
     )
 
 
-def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(probabilities (rows, k), true classes (rows,), the sample of each row or None): one row per sample, or
-    one per position of a sequence output (a language model's tokens), without the padding."""
+@dataclass(frozen=True)
+class _Rows:
+    """A classifier's rows (samples, or the real positions of a sequence output), reduced to what a report
+    reads: predicted class, its probability, the true class's probability, the true class, and each row's
+    sample (None when rows are samples). ``k`` is the count of classes."""
+
+    pred: np.ndarray
+    p_pred: np.ndarray
+    p_true: np.ndarray
+    true: np.ndarray
+    k: int
+    sample_of: np.ndarray | None
+
+
+def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> _Rows:
+    """One row per sample, or one per position of a sequence output (a language model's tokens) without the
+    padding; chunk by chunk, so a 50,000-token head over thousands of tokens is never held whole."""
     specs = input_specs(probe.model)
     inputs = as_inputs(specs, x)
-    chunks = []
-    for start in range(0, len(inputs[0]), _PREDICT_CHUNK):
-        part = [a[start : start + _PREDICT_CHUNK] for a in inputs]
-        out = probe.predict(part[0] if len(part) == 1 else part)
-        chunks.append(probe.probabilities(out[0] if isinstance(out, list) else out))
-    out = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-    n = len(out)
-    if out.ndim <= 2:
-        probs = _class_probs(out.reshape(n, -1))
-        return probs, _class_labels(y, n, probs.shape[1], what), None
-    k = out.shape[-1]
-    positions = out.shape[1:-1]
-    labels = np.asarray(y)
-    if labels.shape == out.shape:  # one-hot per position
-        labels = labels.argmax(axis=-1)
-    if labels.shape != out.shape[:-1]:
-        raise ValueError(
-            f"{what}: expected class indices of shape {out.shape[:-1]}, one per position, got {labels.shape}"
-        )
-    keep = np.ones(out.shape[:-1], bool)
+    n = len(inputs[0])
     names = [spec[0] for spec in specs or []]
-    mask = padding_mask(dict(zip(names, inputs)), out.shape[:-1])
-    if mask is not None:
-        keep &= mask
-    sample_of = np.broadcast_to(np.arange(n).reshape(-1, *[1] * len(positions)), keep.shape)[keep]
-    return out[keep], _class_labels(labels[keep], int(keep.sum()), k, what), sample_of
+    labels: Any = None
+    parts: list[tuple[np.ndarray, ...]] = []
+    k = 0
+    for start, out in _output_chunks(probe, inputs):
+        stop = start + len(out)
+        if out.ndim <= 2:  # one class per sample
+            probs = _class_probs(out.reshape(len(out), -1))
+            k = probs.shape[1]
+            if labels is None:
+                labels = _class_labels(y, n, k, what)
+            true, rows = labels[start:stop], None
+        else:  # one class per position: the real positions' rows, flattened
+            if labels is None:
+                labels = _position_labels(y, (n, *out.shape[1:]), what)
+            keep = np.ones(out.shape[:-1], bool)
+            mask = padding_mask(dict(zip(names, (a[start:stop] for a in inputs))), out.shape[:-1])
+            if mask is not None:
+                keep &= mask
+            probs = _class_probs(out[keep])
+            k = probs.shape[1]
+            true = _class_labels(labels[start:stop][keep], int(keep.sum()), k, what)
+            rows = np.broadcast_to(np.arange(start, stop).reshape(-1, *[1] * (out.ndim - 2)), keep.shape)[keep]
+        pred = np.argmax(probs, axis=1).astype(np.int64)
+        at = np.arange(len(pred))
+        parts.append((pred, probs[at, pred], probs[at, true], true, *(() if rows is None else (rows,))))
+    pred, p_pred, p_true, true, *rows_of = (np.concatenate(column) for column in zip(*parts))
+    return _Rows(pred, p_pred, p_true, true, k, rows_of[0] if rows_of else None)
 
 
-def _calibration(probs: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    confidence = probs[np.arange(len(pred)), pred].astype(np.float64)
+def _position_labels(y: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Class indices (n, positions) for an output of ``shape`` (n, positions, k), from indices or one-hot."""
+    labels = np.asarray(y)
+    if labels.shape == shape:  # one-hot per position, or the class (0 or 1) of a single sigmoid unit
+        labels = labels.argmax(axis=-1) if shape[-1] > 1 else labels[..., 0]
+    if labels.shape != shape[:-1]:
+        raise ValueError(f"{what}: expected class indices of shape {shape[:-1]}, one per position, got {labels.shape}")
+    return labels
+
+
+def _calibration(confidence: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean confidence and accuracy per equal-width bin of the predicted class's probability ``confidence``."""
+    confidence = confidence.astype(np.float64)
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
     # Bin i is [edges[i], edges[i+1]); a confidence of exactly 1 belongs to the last bin.
     bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, CALIBRATION_BINS - 1)

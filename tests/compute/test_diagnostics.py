@@ -118,6 +118,30 @@ def test_chunked_forward_pass_gives_the_same_report(evaluated, monkeypatch):
     assert chunked.metrics == pytest.approx(reports["train"].metrics, abs=1e-6)
 
 
+def test_a_language_model_is_reported_per_real_token_in_bounded_chunks(monkeypatch):
+    """GPT-2's logits per position: one row per real token, every metric against sklearn on those rows, the
+    same whether the forward passes hold every sample or (chunks bounded by bytes) three at a time."""
+    from tests.zoo import ZOO
+
+    case = ZOO["gpt2"]()
+    probe = Probe(case.model)
+    whole = diagnose(case.model, {"d": (case.x, case.y)}, probe=probe)["d"]
+    logits = np.asarray(case.model.predict(case.x, verbose=0), np.float64)
+    keep = case.x["padding_mask"].astype(bool)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs = (probs / probs.sum(-1, keepdims=True))[keep]
+    true, pred = case.y[keep], probs.argmax(-1)
+    assert whole.n == keep.sum() and list(whole.sample_of) == list(np.nonzero(keep)[0])
+    np.testing.assert_array_equal(whole.predicted, pred)
+    assert whole.metrics["accuracy"] == pytest.approx(skm.accuracy_score(true, pred))
+    assert whole.metrics["loss"] == pytest.approx(skm.log_loss(true, probs, labels=range(60)), rel=1e-4)
+    monkeypatch.setattr(diagnostics, "_CHUNK_BYTES", 3 * logits[0].size * 4)  # 3 samples of float32 logits
+    chunked = diagnose(case.model, {"d": (case.x, case.y)}, probe=probe)["d"]
+    np.testing.assert_array_equal(chunked.predicted, whole.predicted)
+    np.testing.assert_array_equal(chunked.sample_of, whole.sample_of)
+    assert chunked.metrics == pytest.approx(whole.metrics, rel=1e-6)
+
+
 def test_single_sigmoid_unit_is_two_classes():
     keras.utils.set_random_seed(6)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
