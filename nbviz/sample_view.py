@@ -25,10 +25,12 @@ class SampleView:
         else:
             self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)
         self.text = widgets.HTML()
-        self.widget = widgets.VBox([self.plot.widget, self.table, self.text], layout=widgets.Layout(width="310px"))
+        # Samples that read best as text (several inputs, token ids, strings) show a table in the plot's place.
+        shown = self.table if analysis.data.as_table else self.plot.widget
+        self.widget = widgets.VBox([shown, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
-        if analysis.policy.redact or analysis.data.as_table:
-            self.plot.widget.layout.display = "none"
+        if analysis.policy.redact:
+            shown.layout.display = "none"
 
     def show(self, sample: int) -> None:
         shown = self.analysis.sample_display(sample)
