@@ -20,6 +20,7 @@ def test_the_demo_notebooks_exist():
         "03_tabular_shap.ipynb",
         "04_live_training.ipynb",
         "05_your_own_model.ipynb",
+        "06_keras_hub.ipynb",
     ]
 
 
