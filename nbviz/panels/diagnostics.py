@@ -17,6 +17,9 @@ from .base import Panel, State
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
 
 
+MAX_LABELLED_CLASSES = 12  # up to this many classes, each cell of the confusion matrix shows its count
+
+
 class _CellGrid(bq.GridHeatMap):
     """A GridHeatMap whose selected cells are kept as an (n, 2) int array.
 
@@ -95,8 +98,12 @@ class DiagnosticsPanel(Panel):
         return [
             widgets.HBox([self.dataset, self.misclassified]),
             self.table,
-            widgets.HBox([self.cm_plot.widget, self.recall_plot.widget, self.precision_plot.widget]),
-            widgets.HBox([self.calibration_plot.widget, slices]),
+            # Wrapped, not squeezed: a narrow panel puts the per-class bars under the matrix instead of clipping it.
+            widgets.HBox(
+                [self.cm_plot.widget, self.recall_plot.widget, self.precision_plot.widget],
+                layout=widgets.Layout(flex_flow="row wrap"),
+            ),
+            widgets.HBox([self.calibration_plot.widget, slices], layout=widgets.Layout(flex_flow="row wrap")),
         ]
 
     @property
@@ -130,6 +137,8 @@ class DiagnosticsPanel(Panel):
                 self.cm_scale.max = confusion.most
                 self.cm.row, self.cm.column = classes, classes
                 self.cm.color = confusion.confusion
+                # Counts in the cells while they fit (a language model's vocabulary has too many to read).
+                self.cm.display_format = ".0f" if len(classes) <= MAX_LABELLED_CLASSES else None
             self.cm_plot.show()
             self.recall_plot.show(confusion.recall, labels=classes)
             self.precision_plot.show(confusion.precision, labels=classes)
