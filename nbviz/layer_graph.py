@@ -23,7 +23,7 @@ KIND_COLORS = {
     "model": "#17becf",
     "other": "#8c8c8c",
 }
-ROW_PX = 22  # vertical space per level: compact enough for ResNet50's ~170 levels in a scrolled box
+ROW_PX = 22  # vertical space per node: compact enough for ResNet50's 177 layers in a scrolled box
 
 
 def kind_of(node: LayerNode) -> str:
@@ -46,16 +46,22 @@ def kind_of(node: LayerNode) -> str:
 
 
 def layout(graph: ModelGraph) -> tuple[np.ndarray, np.ndarray]:
-    """Node positions: level = longest path from an input (rows), and a slot within the level (columns)."""
+    """Node positions: levels (the longest path from an input) top to bottom, a slot within the level as the
+    column, and a row of its own for every node, so that the labels of a level's nodes (BERT's three inputs
+    side by side) never overlap."""
     index = {name: i for i, name in enumerate(graph.names)}
     level = np.zeros(len(graph.nodes), dtype=np.int64)
     for source, target in graph.edges:  # edges come in topological order of their sources
         level[index[target]] = max(level[index[target]], level[index[source]] + 1)
     column = np.zeros(len(graph.nodes), dtype=np.float64)
+    row = np.zeros(len(graph.nodes), dtype=np.float64)
+    start = 0
     for lvl in np.unique(level):
         members = np.flatnonzero(level == lvl)
         column[members] = np.arange(len(members)) - (len(members) - 1) / 2
-    return column, level.astype(np.float64)
+        row[members] = start + np.arange(len(members))
+        start += len(members)
+    return column, row
 
 
 class LayerGraph:
