@@ -222,17 +222,31 @@ def as_targets(
     return arrays
 
 
-def padding_mask(inputs: Mapping[str, Any], shape: tuple[int, ...], prefer: str = "decoder") -> np.ndarray | None:
+def padding_mask(inputs: Mapping[str, Any], shape: tuple[int, ...], layer: str = "") -> np.ndarray | None:
     """Where the tokens are real: KerasHub's padding mask input (``padding_mask``, ``encoder_padding_mask``,
     ``decoder_padding_mask``) as bool, the one of shape ``shape`` (samples, positions); None when none fits.
 
-    When two fit (encoder and decoder sequences of one length), the one whose name holds ``prefer``: a
-    seq2seq model's outputs are the decoder's positions.
+    When two fit (encoder and decoder sequences of one length), the encoder's for a ``layer`` named as an
+    encoder's, else the decoder's: a seq2seq model's outputs are the decoder's positions.
     """
     fits = [k for k in inputs if str(k).endswith("padding_mask") and np.shape(inputs[k]) == tuple(shape)]
     if not fits:
         return None
+    prefer = "encoder" if "encoder" in layer else "decoder"
     return np.asarray(inputs[next((k for k in fits if prefer in k), fits[0])]).astype(bool)
+
+
+def position_labels(y: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Class indices (n, positions) for a classifier's output of ``shape`` (n, positions, k): from indices, from
+    one-hot rows per position, or from the class (0 or 1) of a single sigmoid unit per position."""
+    labels = np.asarray(y)
+    if labels.shape == tuple(shape):
+        labels = labels.argmax(axis=-1) if shape[-1] > 1 else labels[..., 0]
+    if labels.shape != tuple(shape[:-1]):
+        raise ValueError(
+            f"{what}: expected class indices of shape {tuple(shape[:-1])}, one per position, got shape {labels.shape}"
+        )
+    return labels
 
 
 def padding_weights(inputs: Mapping[str, Any], labels: np.ndarray | None, is_classifier: bool) -> np.ndarray | None:

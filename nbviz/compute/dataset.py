@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from ._arrays import is_int
 from ._pipeline import is_dataset, take
-from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights
+from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
 from .policy import check_names
 from .probe import Probe
 
@@ -104,8 +104,7 @@ class CheckedData:
     def padding_mask(self, positions: int, layer: str = "") -> np.ndarray | None:
         """Where the tokens of a sequence of ``positions`` are real, (n, positions) bool, from the model's padding
         mask input of that length (the decoder's when ``layer`` is not named as an encoder's); None without."""
-        prefer = "encoder" if "encoder" in layer else "decoder"
-        return padding_mask(dict(zip(self.names, self.x)), (self.n_samples, positions), prefer)
+        return padding_mask(dict(zip(self.names, self.x)), (self.n_samples, positions), layer)
 
     @property
     def as_table(self) -> bool:
@@ -242,13 +241,7 @@ def _labels(
     assert targets is not None
     first = targets[0]
     if is_classifier and len(output_shape) > 1:  # a class per position (a language model's next tokens)
-        if first.shape[1:] == output_shape:
-            targets[0] = np.argmax(first, axis=-1)
-        elif first.shape[1:] != output_shape[:-1]:
-            expected = (n, *output_shape[:-1])
-            raise ValueError(
-                f"y: expected class indices of shape {expected}, one per position, got shape {first.shape}"
-            )
+        targets[0] = position_labels(first, (n, *output_shape), "y")
     elif is_classifier and first.ndim == 2 and first.shape[1] == units > 1:
         targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
     elif is_classifier and first.ndim > 1 and first.shape[1:] != (1,):

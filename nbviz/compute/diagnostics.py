@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from ._arrays import frozen, is_int
-from ._validate import as_inputs, input_specs, padding_mask
+from ._validate import as_inputs, input_specs, padding_mask, position_labels
 from .probe import Probe, probe_for
 
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
@@ -274,7 +274,7 @@ def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> _Rows:
             true, rows = labels[start:stop], None
         else:  # one class per position: the real positions' rows, flattened
             if labels is None:
-                labels = _position_labels(y, (n, *out.shape[1:]), what)
+                labels = position_labels(y, (n, *out.shape[1:]), what)
             keep = np.ones(out.shape[:-1], bool)
             mask = padding_mask(dict(zip(names, (a[start:stop] for a in inputs))), out.shape[:-1])
             if mask is not None:
@@ -288,16 +288,6 @@ def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> _Rows:
         parts.append((pred, probs[at, pred], probs[at, true], true, *(() if rows is None else (rows,))))
     pred, p_pred, p_true, true, *rows_of = (np.concatenate(column) for column in zip(*parts))
     return _Rows(pred, p_pred, p_true, true, k, rows_of[0] if rows_of else None)
-
-
-def _position_labels(y: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Class indices (n, positions) for an output of ``shape`` (n, positions, k), from indices or one-hot."""
-    labels = np.asarray(y)
-    if labels.shape == shape:  # one-hot per position, or the class (0 or 1) of a single sigmoid unit
-        labels = labels.argmax(axis=-1) if shape[-1] > 1 else labels[..., 0]
-    if labels.shape != shape[:-1]:
-        raise ValueError(f"{what}: expected class indices of shape {shape[:-1]}, one per position, got {labels.shape}")
-    return labels
 
 
 def _calibration(confidence: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

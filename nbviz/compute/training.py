@@ -374,8 +374,7 @@ class TrainingRecorder:
         """A layer's outputs over the monitoring batch without the padding positions (as the Explorer counts)."""
         if out.ndim < 3:
             return out
-        prefer = "encoder" if "encoder" in layer else "decoder"
-        mask = padding_mask(dict(zip(self._names, self._x)), out.shape[:2], prefer)
+        mask = padding_mask(dict(zip(self._names, self._x)), out.shape[:2], layer)
         return out if mask is None else out[mask]
 
     def _histogram(self, name: str, values: np.ndarray) -> np.ndarray:
