@@ -225,6 +225,27 @@ def explorer(page: Any) -> Any:
     return outputs.filter(has=page.locator(".widget-dropdown")).first
 
 
+def cell_widget(page: Any, notebook: str, source: str, timeout_ms: float = 30_000) -> Any:
+    """The widget output of the cell of ``notebook`` whose source holds ``source``.
+
+    Found by the cell's place in the notebook file, not by its place among the outputs: a cell whose widget is
+    missing then fails here with what that cell shows instead (a traceback, a warning), not as a later cell's widget
+    in its place. (Not by the editor's text: CodeMirror leaves lines out of the page when they are off screen.)
+    """
+    cells = json.loads((ROOT / notebook).read_text())["cells"]
+    index = next(i for i, cell in enumerate(cells) if source in "".join(cell["source"]))
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    output = cell.locator(".jp-OutputArea-executeResult .jp-OutputArea-output").filter(
+        has=page.locator(".widget-dropdown")
+    )
+    try:
+        output.wait_for(timeout=timeout_ms)
+    except Exception as error:  # playwright's TimeoutError: say what the cell showed instead
+        shown = cell.locator(".jp-OutputArea").all_inner_texts()
+        raise AssertionError(f"no widget in cell {index} of {notebook} ({source!r}); it shows: {shown}") from error
+    return output
+
+
 def visible_panel(explorer: Any) -> Any:
     """The tab panel shown now (Lumino hides the others with lm-mod-hidden)."""
     return explorer.locator(".widget-tab-contents > .widget-box:not(.lm-mod-hidden)")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .conftest import BrowserPage, screenshot_on_failure
-from .lab import open_notebook, open_tab, wait_for_new_heatmap, wait_for_title
+from .lab import cell_widget, open_notebook, open_tab, wait_for_new_heatmap, wait_for_title
 
 pytestmark = pytest.mark.browser
 
@@ -35,14 +35,8 @@ def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -
     lab.check_console()
 
 
-def _widget(page: Any, index: int) -> Any:
-    """The ``index``-th output holding a dropdown: LiveTraining's view (0), BERT's Explorer (1), GPT-2's (2)."""
-    outputs = page.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")
-    return outputs.filter(has=page.locator(".widget-dropdown")).nth(index)
-
-
 def test_a_text_classifiers_sample_is_a_table_of_its_inputs(lab: BrowserPage, artifacts: Path) -> None:
-    ex = _widget(lab.page, 1)
+    ex = cell_widget(lab.page, NOTEBOOK, "ex = nbviz.explore(classifier", TIMEOUT)
     table = ex.locator("table").first
     table.wait_for(timeout=TIMEOUT)
     rows = table.locator("tr")
@@ -64,7 +58,7 @@ def test_a_text_classifiers_sample_is_a_table_of_its_inputs(lab: BrowserPage, ar
 
 
 def test_a_language_model_opens_on_its_per_token_diagnostics(lab: BrowserPage, artifacts: Path) -> None:
-    lm = _widget(lab.page, 2)
+    lm = cell_widget(lab.page, NOTEBOOK, "lm_ex = nbviz.explore(lm", TIMEOUT)
     lm.scroll_into_view_if_needed()
     panel = lm.locator(".widget-tab-contents > .widget-box:not(.lm-mod-hidden)")
     metrics = panel.locator("table", has_text="accuracy").first
