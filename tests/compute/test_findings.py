@@ -114,6 +114,20 @@ def test_exploding_gradients():
     assert all(f.value > 1e3 for f in found) and found[0].severity == "critical"
 
 
+def test_small_gradients_never_explode():
+    # The output layer's kernel scaled by 1e-6 scales every earlier layer's gradient by as much, not its own: the
+    # output layer gets over 1e3 x the median norm, though every norm is far below 1 (small, not exploding). The
+    # same made MobileNetV3Small at random initialisation "explode" at 9.5e-05 against a median of 4.3e-11.
+    model = deep(("a", "tanh"), ("b", "tanh"), ("c", "tanh"))
+    model.get_layer("out").kernel.assign(model.get_layer("out").kernel.numpy() * 1e-6)
+    y = RNG.normal(size=64).astype("float32")
+    probe = Probe(model)
+    norms = probe.gradient_norms(probe.gradients(X, y))
+    assert norms["out"] > 1e3 * np.median(list(norms.values())) and max(norms.values()) < 1  # the planted shape
+    found = [f for f in findings(model, X, y, probe=probe) if f.kind.endswith("_gradients")]
+    assert "exploding_gradients" not in {f.kind for f in found}
+
+
 @pytest.fixture(scope="module")
 def memorised():
     """A wide MLP that has memorised 30 random labels, with fresh random data to test it on."""
