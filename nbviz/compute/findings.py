@@ -200,7 +200,9 @@ def _gradient_checks(probe: Probe, grads: Gradients) -> list[Finding]:
     # Either test suffices: below the larger of the two lower bounds, or above the smaller upper bound (but never
     # below the floor).
     low = max(VANISHING_RATIO * median, VANISHING_ABSOLUTE)
-    high = max(min(EXPLODING_RATIO * median, EXPLODING_ABSOLUTE), EXPLODING_FLOOR)
+    # A median of 0 (most layers get no gradient) says nothing of the rest: only the absolute bound then.
+    relative = max(EXPLODING_RATIO * median, EXPLODING_FLOOR) if median > 0 else EXPLODING_ABSOLUTE
+    high = min(relative, EXPLODING_ABSOLUTE)
     exploding = {name: norm for name, norm in norms.items() if np.isfinite(norm) and norm > high}
     # One diagnosis per model: when layers explode the median is pulled up and sane layers would look vanishing.
     if exploding:
