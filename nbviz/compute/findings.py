@@ -193,27 +193,27 @@ def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Findin
 def _gradient_checks(probe: Probe, grads: Gradients) -> list[Finding]:
     # A layer with no trainable weights (Normalization, pooling) has nothing to learn, and no norm.
     norms = probe.gradient_norms(grads)
-    finite = [v for v in norms.values() if np.isfinite(v)]  # NaN norms are reported by the NaN checks
+    finite = {name: v for name, v in norms.items() if np.isfinite(v)}  # NaN norms are reported by the NaN checks
     if not finite:
         return []
-    median = float(np.median(finite))
-    # Either test suffices: below the larger of the two lower bounds, or above the smaller upper bound (but never
-    # below the floor).
+    median = float(np.median(list(finite.values())))
+    # Either test suffices: below the larger of the two lower bounds, or above the smaller upper bound (never below
+    # the floor). A median of 0 (most layers get no gradient) says nothing of the rest: only the absolute bound then.
     low = max(VANISHING_RATIO * median, VANISHING_ABSOLUTE)
-    # A median of 0 (most layers get no gradient) says nothing of the rest: only the absolute bound then.
     relative = max(EXPLODING_RATIO * median, EXPLODING_FLOOR) if median > 0 else EXPLODING_ABSOLUTE
     high = min(relative, EXPLODING_ABSOLUTE)
-    exploding = {name: norm for name, norm in norms.items() if np.isfinite(norm) and norm > high}
+    exploding = {name: v for name, v in finite.items() if v > high}
     # One diagnosis per model: when layers explode the median is pulled up and sane layers would look vanishing.
     if exploding:
-        kind, out_of_range, critical = "exploding_gradients", exploding, high * GRADIENT_CRITICAL_FACTOR
+        kind, flagged = "exploding_gradients", exploding
+        critical = {name for name, v in exploding.items() if v > high * GRADIENT_CRITICAL_FACTOR}
     else:
-        kind, out_of_range = "vanishing_gradients", {n: v for n, v in norms.items() if np.isfinite(v) and v < low}
-        critical = low / GRADIENT_CRITICAL_FACTOR
+        kind, flagged = "vanishing_gradients", {name: v for name, v in finite.items() if v < low}
+        critical = {name for name, v in flagged.items() if v < low / GRADIENT_CRITICAL_FACTOR}
     found = []
-    for name, norm in out_of_range.items():
-        severity = "critical" if (norm > critical if exploding else norm < critical) else "warning"
+    for name, norm in flagged.items():
         message = f"{name}: gradient norm {norm:.2g} against a median of {median:.2g} over {len(finite)} layers"
+        severity = "critical" if name in critical else "warning"
         found.append(Finding(kind, name, severity, message, norm, "gradients"))
     return found
 
