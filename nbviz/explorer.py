@@ -314,6 +314,7 @@ def explore(
     datasets: dict[str, Any] | None = None,
     max_samples: int | None = None,
     redact: bool = False,
+    loss: Any = None,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
@@ -347,6 +348,12 @@ def explore(
         view, no input-layer or preprocessing outputs, no feature values in labels; rule thresholds and slices
         are shown as quantiles, the SHAP beeswarm is coloured by rank. Learned layers, gradients, attributions
         and predictions are still shown.
+    loss : callable, optional
+        ``loss(y_true, y_pred)`` for the gradients, for a model that trains on a loss of its own (a custom
+        ``train_step``; y_true is None without ``y``). By default the model's own ``compute_loss`` where its
+        class defines one, else its compiled loss, else crossentropy or mean squared error; the gradients tab
+        says which. An autoencoder (an image out of an image of the same shape) given no ``y`` is judged
+        against its input.
 
     Returns
     -------
@@ -366,5 +373,6 @@ def explore(
         datasets=datasets,
         max_samples=max_samples,
         redact=redact,
+        loss=loss,
     )
     return Explorer(analysis, training=training)

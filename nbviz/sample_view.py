@@ -27,7 +27,13 @@ class SampleView:
         self.text = widgets.HTML()
         # Samples that read best as text (several inputs, token ids, strings) show a table in the plot's place.
         shown = self.table if analysis.data.as_table else self.plot.widget
-        self.widget = widgets.VBox([shown, self.text], layout=widgets.Layout(width="310px"))
+        # An image-shaped output (an autoencoder's, a decoder's) is drawn under the input, with its error.
+        self.output_plot = HeatmapPlot("output", colors=GREYS, size=("150px", "150px"), colorbar=False)
+        self.error_plot = HeatmapPlot("|output - target|", size=("150px", "150px"), colorbar=False)
+        outputs = widgets.HBox([self.output_plot.widget, self.error_plot.widget])
+        if len(analysis.data.output_shape) < 3 or analysis.policy.redact:
+            outputs.layout.display = "none"
+        self.widget = widgets.VBox([shown, outputs, self.text], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
         if analysis.policy.redact:
             shown.layout.display = "none"
@@ -52,6 +58,12 @@ class SampleView:
             self.plot.show(shown.values, labels=np.array(shown.labels), title=f"sample {sample} (z-score per feature)")
         else:
             self.plot.show(shown.values, shown.vmin, shown.vmax, title=f"sample {sample}")
+        if shown.output is not None:
+            self.output_plot.show(shown.output.values, shown.output.vmin, shown.output.vmax, title="output")
+        if shown.error is not None:
+            self.error_plot.show(shown.error.values, 0.0, shown.error.vmax, title="|output - target|")
+        else:
+            self.error_plot.clear("no target to compare with")
         self.text.value = describe(shown.prediction)
 
 

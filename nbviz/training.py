@@ -168,6 +168,7 @@ class TrainingView:
             f"step {rec.step}, epochs done {n_epochs}, records {n_records}"
             + (" &middot; display paused (training goes on)" if self.pause.value else "")
             + ("" if rec.note is None else f'<br><span style="color:#555">{html.escape(rec.note)}</span>')
+            + ("" if rec.loss_text is None else f'<br><span style="color:#555">{html.escape(rec.loss_text)}</span>')
         )
 
     def _draw_metrics(self) -> None:
@@ -255,6 +256,10 @@ class LiveTraining(keras.callbacks.Callback):
         Most display updates per second.
     poll_ui : bool
         In a kernel, let the pause button and the layer choice act while ``fit`` runs (jupyter-ui-poll).
+    loss : callable, optional
+        ``loss(y_true, y_pred)`` for the gradient norms, for a model that trains on a loss of its own (a
+        custom ``train_step``); by default the loss the Explorer's gradients tab uses. The status line says
+        which loss is differentiated.
     """
 
     def __init__(
@@ -264,9 +269,10 @@ class LiveTraining(keras.callbacks.Callback):
         bins: int = 30,
         max_fps: float = 5.0,
         poll_ui: bool = True,
+        loss: Any = None,
     ) -> None:
         super().__init__()
-        self.recorder = TrainingRecorder(monitor, every=every, bins=bins)
+        self.recorder = TrainingRecorder(monitor, every=every, bins=bins, loss=loss)
         self.view = TrainingView(self.recorder)
         self.min_interval = 1.0 / max_fps
         self._last_draw = 0.0

@@ -22,6 +22,7 @@ class Case:
     model: keras.Model
     x: Any
     y: Any = None
+    loss: Any = None  # a loss of the model's own, as explore(loss=) takes it
 
 
 def _tokens(rng: np.random.Generator, vocab: int, length: int, pad_from: int | None = None) -> dict[str, np.ndarray]:
@@ -424,8 +425,62 @@ def structured_data_example() -> Case:
     return Case("structured data with FeatureSpace (Keras example)", model, x_data, np.arange(N) % 2)
 
 
+class CallableVAE(VAE):
+    """A VAE that also defines call() (the decoder on the encoded mean), as many variants of the example
+    do: explorable, but still trained by its own train_step on a loss fit never compiled."""
+
+    def call(self, inputs: Any) -> Any:
+        return self.decoder(self.encoder(inputs)[0])  # from z_mean: the same image on every call
+
+
+def vae_loss(images: Any, reconstruction: Any) -> Any:
+    """The VAE example's reconstruction term, per sample (the KL term needs the encoder's outputs)."""
+    return keras.ops.sum(keras.losses.binary_crossentropy(images, reconstruction), axis=(1, 2))
+
+
+def vae_call_example() -> Case:
+    keras.utils.set_random_seed(18)
+    vae = CallableVAE(vae_encoder_example().model, _vae_decoder())
+    vae.compile(optimizer="adam")
+    images = np.random.default_rng(18).random((N, 8, 8, 1), dtype=np.float32)
+    vae(images[:1])
+    return Case("VAE with call() and its own train_step", vae, images, images, loss=vae_loss)
+
+
+def autoencoder_example() -> Case:
+    """As in the Keras example "Convolutional autoencoder for image denoising": fit(x, x), a sigmoid image out."""
+    keras.utils.set_random_seed(19)
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Conv2D(8, (3, 3), activation="relu", padding="same")(inputs)
+    x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = keras.layers.Conv2DTranspose(8, (3, 3), strides=2, activation="relu", padding="same")(x)
+    outputs = keras.layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    images = np.random.default_rng(19).random((N, 8, 8, 1), dtype=np.float32)
+    return Case("convolutional autoencoder (Keras example)", model, images, images)
+
+
+def tied_embedding_example() -> Case:
+    """An Embedding called inside a nested model and again by the outer one (weight tying, as GPT-2's head)."""
+    keras.utils.set_random_seed(20)
+    embedding = keras.layers.Embedding(30, 8, name="shared_embedding")
+    tokens = keras.Input((6,), dtype="int32")
+    inner = keras.Model(tokens, keras.layers.Dense(8, activation="relu")(embedding(tokens)), name="encoder")
+    outer_tokens = keras.Input((6,), dtype="int32")
+    mixed = keras.layers.Add()([inner(outer_tokens), embedding(outer_tokens)])
+    pooled = keras.layers.GlobalAveragePooling1D()(mixed)
+    model = keras.Model(outer_tokens, keras.layers.Dense(3, activation="softmax")(pooled))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(20).integers(0, 30, (N, 6)).astype("int32")
+    return Case("tied embedding in a nested model", model, x, np.arange(N) % 3)
+
+
 ZOO.update(
     {
+        "autoencoder": autoencoder_example,
+        "vae_call": vae_call_example,
+        "tied": tied_embedding_example,
         "transformer_text": transformer_text_example,
         "vit_example": vit_example,
         "vae_encoder": vae_encoder_example,

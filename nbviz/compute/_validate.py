@@ -102,6 +102,12 @@ def _as_numeric(value: Any, what: str) -> np.ndarray:
         arr = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what}: expected a numeric array, got {_describe(value)} ({err})") from None
+    if arr.dtype.kind in "SU" or (arr.dtype == object and arr.size and isinstance(arr.flat[0], (str, bytes))):
+        raise TypeError(
+            f"{what}: expected numbers, got strings; a model that takes token ids is explored on what its "
+            "preprocessor makes of the text: pass preprocessor(texts), or the preprocessed dataset "
+            "(dataset.map(model.preprocessor))"
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
         raise TypeError(f"{what}: expected a numeric (real) array, got an array of dtype {arr.dtype}")
     return arr
@@ -151,7 +157,8 @@ def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndar
 
     arrays = []
     for i, part in enumerate(parts):
-        what = name if n_inputs == 1 else f"{name}[{i}]"
+        key = repr(specs[i][0]) if specs is not None and isinstance(x, Mapping) else str(i)
+        what = name if n_inputs == 1 else f"{name}[{key}]"
         text = specs is not None and specs[i][2] == "string"
         arr = _as_text(part, what) if text else _as_numeric(part, what)
         if arr.ndim == 0 or arr.shape[0] == 0:

@@ -54,6 +54,7 @@ def analyse(
     max_samples: int | None = None,
     redact: bool = False,
     cache_bytes: int = 512 * 2**20,
+    loss: Any = None,
 ) -> Analysis:
     """Check a model and its data once and return their :class:`Analysis` (what :func:`nbviz.explore` shows).
 
@@ -63,6 +64,6 @@ def analyse(
     probe = shared_probe(model)
     if not isinstance(redact, bool):
         raise TypeError(f"redact: expected True or False, got {type(redact).__name__}")
-    data = check_data(probe, x, y, feature_names, class_names, background, datasets, max_samples)
+    data = check_data(probe, x, y, feature_names, class_names, background, datasets, max_samples, loss)
     policy = DisplayPolicy(max_cells=max_cells, redact=redact, class_names=data.class_names or ())
     return Analysis(probe, data, policy, cache_bytes=cache_bytes)

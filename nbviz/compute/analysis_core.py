@@ -15,17 +15,18 @@ from .answers import (
     LayerActivation,
     LayerGradients,
     LayerWeights,
+    Picture,
     Prediction,
     SampleDisplay,
     SampleGradients,
     Unavailable,
     feature_labels,
-    input_picture,
+    grey_picture,
     log10_norms,
     tensor_display,
 )
 from .dataset import CheckedData
-from .display import DeadUnits, activation_view, block_mean, dead_units
+from .display import DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph
 from .memo import Memo
 from .policy import DisplayPolicy
@@ -55,8 +56,13 @@ class AnalysisCore:
         self.nodes: dict[str, LayerNode] = {n.name: n for n in self.graph.nodes}
         #: Layers whose outputs redact mode withholds (they show the raw input); empty without redact.
         self.hidden_layers = input_like_layers(self.graph) if policy.redact else frozenset()
-        #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels.
-        self.gradient_target = "loss" if data.y is not None or data.is_classifier else "output unit 0"
+        #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels or loss.
+        labelled = data.y is not None or data.is_classifier or data.loss is not None
+        self.gradient_target = "loss" if labelled else "output unit 0"
+        #: Which loss, in words (the gradients tab says it).
+        self.loss_text = (probe.loss_name(data.loss) if labelled else "no labels: the sum of output unit 0") + (
+            ", against the input (an autoencoder's reconstruction)" if data.reconstruction else ""
+        )
         self.dead_unit_samples, self.dead_unit_bytes = DEAD_UNIT_SAMPLES, DEAD_UNIT_BYTES
         self._pins = threading.local()
 
@@ -111,11 +117,11 @@ class AnalysisCore:
         sample = self.data.check_sample(sample)
 
         def compute() -> Gradients:
-            inputs, labels = self.data.inputs(sample), self.data.labels(sample)
+            inputs, labels, loss = self.data.inputs(sample), self.data.labels(sample), self.data.loss
             if labels is not None:
-                return self.probe.gradients(inputs, labels, sample_weight=self.data.sample_weights(sample))
-            if self.data.is_classifier:
-                return self.probe.gradients(inputs)
+                return self.probe.gradients(inputs, labels, sample_weight=self.data.sample_weights(sample), loss=loss)
+            if self.data.is_classifier or loss is not None:
+                return self.probe.gradients(inputs, loss=loss)
             return self.probe.gradients(inputs, target=0)
 
         return self._ask(("gradients", sample), compute)
@@ -133,6 +139,8 @@ class AnalysisCore:
         """What the model predicts for one sample, next to its label."""
         out = self.output(sample)
         label = None if self.data.y is None else self.data.y[0][sample]
+        if self.probe.output_kinds[0] == "map":
+            return self._map_prediction(out, label)
         if self.data.is_classifier and out.ndim > 1:
             return self._sequence_prediction(sample, out, label)
         out = self.probe.probabilities(out)  # logits as probabilities
@@ -171,6 +179,17 @@ class AnalysisCore:
         label_text = f"{text(truth)} ({share:.0%} of positions predicted right)"
         return Prediction(True, text(classes), confidence, label_text, None, None)
 
+    def _map_prediction(self, out: np.ndarray, label: np.ndarray | None) -> Prediction:
+        """An image-shaped output, summarised in words (the sample view draws it next to the input)."""
+        shape = " x ".join(str(d) for d in out.shape)
+        predicted = f"an image ({shape}), values {float(np.min(out)):.3g} to {float(np.max(out)):.3g}"
+        if label is None:
+            return Prediction(False, predicted, None, None, None, None)
+        error = _map_error(out, label)
+        target = "the input" if self.data.reconstruction else "the target image"
+        text = f"{target}: mean |error| {float(np.mean(error)):.3g}" if error is not None else target
+        return Prediction(False, predicted, None, text, None, None)
+
     def sample_display(self, sample: int) -> SampleDisplay:
         """The sample as the sample view shows it (nothing of it in redact mode but the prediction)."""
         prediction = self.prediction(sample)
@@ -180,14 +199,23 @@ class AnalysisCore:
         if self.data.as_table:
             rows = tuple((name, value_text(a[sample])) for name, a in zip(self.data.input_names, self.data.x))
             return SampleDisplay("table", np.zeros(0, np.float32), (), 0.0, 1.0, prediction, rows)
+        output, error = self._output_pictures(sample)
         if x.ndim == 1:
             mean, std = self._ask(("feature scale",), self._feature_scale, versioned=False)
             z = ((x - mean) / std).astype(np.float32)
-            return SampleDisplay("bars", z, tuple(feature_labels(self.data.feature_names, x.shape)), 0, 1, prediction)
-        image = block_mean(input_picture(x), SAMPLE_CELLS)
-        finite = image[np.isfinite(image)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        return SampleDisplay("image", image, (), lo, hi if hi > lo else lo + 1.0, prediction)
+            labels = tuple(feature_labels(self.data.feature_names, x.shape))
+            return SampleDisplay("bars", z, labels, 0, 1, prediction, output=output, error=error)
+        image = grey_picture(x, SAMPLE_CELLS)
+        return SampleDisplay("image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error)
+
+    def _output_pictures(self, sample: int) -> tuple[Picture | None, Picture | None]:
+        """An image-shaped output as a picture, and |output - target| per pixel where there is a target."""
+        if self.probe.output_kinds[0] != "map":
+            return None, None
+        out = self.output(sample)
+        label = None if self.data.y is None else self.data.y[0][sample]
+        diff = None if label is None else _map_error(out, label)
+        return grey_picture(out, SAMPLE_CELLS), None if diff is None else grey_picture(diff, SAMPLE_CELLS)
 
     def _feature_scale(self) -> tuple[np.ndarray, np.ndarray]:
         x = self.data.x[0]
@@ -203,7 +231,7 @@ class AnalysisCore:
     def layer_weights(self, layer: str, index: int = 0) -> LayerWeights:
         """A layer's weight tensors, and tensor ``index`` (kept in range) as a heatmap and histogram."""
         variables = list(self.probe.layers[layer].weights)
-        names = tuple(weight_name(v, i) for i, v in enumerate(variables))
+        names = tuple(weight_name(v, i, self.probe.layers[layer]) for i, v in enumerate(variables))
         if not variables:
             return LayerWeights(layer, self.nodes[layer].class_name, names, None)
         index = index if 0 <= index < len(variables) else 0
@@ -279,7 +307,7 @@ class AnalysisCore:
         undefined = layer in grads.undefined
         output = None if undefined else activation_view(grads.outputs[layer][0], max_cells=small)
         variables = list(self.probe.layers[layer].weights)
-        names = tuple(weight_name(v, i) for i, v in enumerate(variables))
+        names = tuple(weight_name(v, i, self.probe.layers[layer]) for i, v in enumerate(variables))
         if not variables:
             return LayerGradients(layer, target, output, names, None, False)
         index = index if 0 <= index < len(variables) else 0
@@ -305,8 +333,22 @@ class AnalysisCore:
         layers = self.learning_layers
         norms = np.array([norms_by_layer.get(name, np.nan) for name in layers], np.float64)
         return SampleGradients(
-            self.gradient_target, saliency_view, self.data.feature_names, layers, norms, log10_norms(norms)
+            self.gradient_target,
+            saliency_view,
+            self.data.feature_names,
+            layers,
+            norms,
+            log10_norms(norms),
+            self.loss_text,
         )
+
+
+def _map_error(out: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """|output - target| per pixel, the target read in the output's shape (None when it has another size)."""
+    target = np.asarray(target, np.float32)
+    if target.size != out.size:
+        return None
+    return np.abs(out.astype(np.float32) - target.reshape(out.shape))
 
 
 def value_text(value: np.ndarray, most: int = 16) -> str:
@@ -330,7 +372,12 @@ def _unrecorded(node: LayerNode) -> str:
     )
 
 
-def weight_name(variable: Any, index: int) -> str:
-    """A weight's short name ('kernel', 'bias', 'gamma'...), from Keras's variable path."""
+def weight_name(variable: Any, index: int, layer: Any = None) -> str:
+    """A weight's name in its layer: 'kernel', 'bias', 'gamma'..., or its path inside the layer where it belongs
+    to a layer within ('multi_head_attention/query/kernel' in a custom block), from Keras's variable path."""
+    path = str(getattr(variable, "path", "") or "")
+    prefix = f"{getattr(layer, 'path', '')}/"
+    if layer is not None and path.startswith(prefix) and "/" in path[len(prefix) :]:
+        return path[len(prefix) :]
     name = str(getattr(variable, "name", "") or f"w{index}")
     return name.split("/")[-1].split(":")[0]

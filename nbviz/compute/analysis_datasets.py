@@ -34,11 +34,10 @@ class DatasetQuestions(AnalysisCore):
             return Unavailable(
                 "Rules need at least 2 samples (the tree is fitted on some and checked on others); x has 1."
             )
-        if not self.data.is_classifier and self.data.output_units != 1:
-            return Unavailable(
-                "Rules need a classifier or one regression output: the first output has "
-                f"{self.data.output_units} units."
-            )
+        units = int(np.prod(self.data.output_shape)) if self.data.output_shape else 1
+        if not self.data.is_classifier and units != 1:
+            shape = " x ".join(str(d) for d in self.data.output_shape)
+            return Unavailable(f"Rules need a classifier or one regression output: the first output is {shape}.")
         if layer is None and x[0].ndim != 2:
             return Unavailable(
                 "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
@@ -161,6 +160,7 @@ class DatasetQuestions(AnalysisCore):
             y = data.y[0] if data.y is not None and len(data.y) == 1 else data.y
             others = data.datasets if len(data.datasets) > 1 else None
             names = self.policy.class_names or None
-            return tuple(findings(self.model, x, y, datasets=others, class_names=names, probe=self.probe))
+            found = findings(self.model, x, y, datasets=others, class_names=names, probe=self.probe, loss=data.loss)
+            return tuple(found)
 
         return self._ask(("findings",), compute)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._arrays import frozen
-from .display import ActivationView, DeadUnits
+from .display import ActivationView, DeadUnits, block_mean
 from .rules import Rules
 from .weights import Histogram, WeightImage, histogram, weight_image
 
@@ -64,6 +64,10 @@ class SampleDisplay:
     vmax: float
     prediction: Prediction
     rows: tuple[tuple[str, str], ...] = ()
+    #: An image-shaped output (an autoencoder's) as a grey picture like the input's (channels averaged), and
+    #: its per-pixel |output - target| where there is a target.
+    output: Picture | None = None
+    error: Picture | None = None
 
 
 # --------------------------------------------------------------------------------------------- tensors
@@ -155,6 +159,7 @@ class SampleGradients:
     layers: tuple[str, ...]
     norms: np.ndarray
     log_norms: np.ndarray
+    loss: str = ""  # which loss is differentiated, in words
 
 
 def log10_norms(norms: np.ndarray) -> np.ndarray:
@@ -185,6 +190,15 @@ class Picture:
     values: np.ndarray
     vmin: float
     vmax: float
+
+
+def grey_picture(image: np.ndarray, max_cells: int) -> Picture:
+    """One sample's image (or an image output) as the sample view draws it: channels averaged, block means
+    down to ``max_cells``, on its own finite range."""
+    values = block_mean(input_picture(image), max_cells)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return Picture(frozen(values), lo, hi if hi > lo else lo + 1.0)
 
 
 def signed_picture(values: np.ndarray) -> Picture:

@@ -180,6 +180,7 @@ class ShapExplainer:
         return self._predict(flat.reshape(-1, *self.input_shape).astype(self.background.dtype))
 
     def _choose(self) -> tuple[str, str | None]:
+        """Try shap's gradient explainer on one sample; kept when it works (its traced functions with it)."""
         if not np.issubdtype(self.background.dtype, np.floating):
             return "permutation", f"integer inputs ({self.background.dtype}) have no gradient"
         try:
@@ -191,6 +192,7 @@ class ShapExplainer:
                 trial.shap_values(self.background[:1], nsamples=2)
         except Exception as err:  # noqa: BLE001 - any failure of shap's gradient path means: fall back
             return "permutation", f"GradientExplainer failed: {type(err).__name__}: {str(err)[:200]}"
+        self._explainer = trial
         return "gradient", None
 
     def _build(self) -> None:
@@ -200,7 +202,8 @@ class ShapExplainer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.name == "gradient":
-                self._explainer = shap.GradientExplainer(self.model, self.background)
+                if self._explainer is None:  # not already tried by "auto"
+                    self._explainer = shap.GradientExplainer(self.model, self.background)
                 self._base = self._predict(self.background).mean(axis=0)
             elif self.name == "deep":
                 self._explainer = shap.DeepExplainer(self.model, self.background)

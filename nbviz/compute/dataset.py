@@ -54,6 +54,13 @@ class CheckedData:
         The model's input names, in ``x``'s order (empty for a subclassed model).
     weights : np.ndarray or None
         The sample weights a ``tf.data.Dataset`` yielded with x and y (per sample, or per position).
+    output_shape : tuple of int
+        The first output's shape for one sample.
+    reconstruction : bool
+        No ``y`` was given and the model's output is an image of its input's shape (an autoencoder): the input
+        is the target, as ``fit(x, x)`` takes it.
+    loss : callable or None
+        The loss the person passed (``loss(y_true, y_pred)``), for a model that trains on one of its own.
     """
 
     x: list[np.ndarray]
@@ -69,6 +76,9 @@ class CheckedData:
     is_classifier: bool
     names: tuple[str, ...] = ()
     weights: np.ndarray | None = None
+    output_shape: tuple[int, ...] = ()
+    reconstruction: bool = False
+    loss: Any = None
 
     def inputs(self, sample: int) -> list[np.ndarray]:
         """Sample ``sample`` as a batch of one, one array per model input."""
@@ -143,6 +153,7 @@ def check_data(
     background: Any = None,
     datasets: dict[str, Any] | None = None,
     max_samples: int | None = None,
+    loss: Any = None,
 ) -> CheckedData:
     """Check everything that comes with a model; see :func:`nbviz.explore` for the arguments.
 
@@ -164,6 +175,12 @@ def check_data(
     n = len(inputs[0])
     first = _first_prediction(probe, inputs, names=[spec[0] for spec in specs] if specs else [])
     outputs = first if isinstance(first, list) else [first]
+    output_shape = tuple(int(d) for d in outputs[0].shape[1:])
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
+    reconstruction = y is None and reconstructs(probe, inputs)
+    if reconstruction:
+        y = inputs[0]
     units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
     is_classifier = probe.is_classifier
     n_classes = (2 if units == 1 else units) if is_classifier else None
@@ -195,10 +212,21 @@ def check_data(
         is_classifier=is_classifier,
         names=tuple(spec[0] for spec in specs) if specs else (),
         weights=None if weights is None else np.asarray(keras.tree.flatten(weights)[0], np.float32),
+        output_shape=output_shape,
+        reconstruction=reconstruction,
+        loss=loss,
     )
 
 
 # --------------------------------------------------------------------------------------------- checks
+def reconstructs(probe: Probe, inputs: list[np.ndarray]) -> bool:
+    """An image out of one image input of the same shape: an autoencoder, whose target (given no labels) is
+    its input, as ``fit(x, x)`` takes it."""
+    if len(inputs) != 1 or probe.output_kinds != ["map"]:
+        return False
+    return probe.output_shapes(inputs)[0][1:] == inputs[0].shape[1:]
+
+
 def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) -> Any:
     """The model's outputs on the first sample; a ValueError naming ``x`` when the model cannot take it (inputs
     that each fit their own spec but not each other: token ids of 5 with a padding mask of 12)."""

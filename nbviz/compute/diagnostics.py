@@ -201,6 +201,7 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
     if not probe.is_classifier:
         out = _first_output(probe, x)
         n = len(out)
+        out = out.reshape(n, -1)  # an image output (an autoencoder's) is scored per pixel
         true, pred = _targets(y, n, out.shape[1], what), out.astype(np.float64)
         err = pred - true
         ss_res, ss_tot = (err**2).sum(axis=0), ((true - true.mean(axis=0)) ** 2).sum(axis=0)

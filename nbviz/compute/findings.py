@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from ._arrays import is_int
-from ._validate import as_inputs, as_targets, input_specs
+from .dataset import check_data
 from .diagnostics import DatasetReport, diagnose
-from .graph import activation_of
+from .graph import activation_of, holds_layers
 from .probe import Gradients, Probe, probe_for
 
 __all__ = ["Finding", "findings"]
@@ -31,9 +31,11 @@ SATURATED_INFO, SATURATED_WARNING, SATURATED_CRITICAL = 0.4, 0.5, 0.9
 # Gradient norm of the loss per layer (its trainable weights): relative to the median over layers, or absolute.
 VANISHING_RATIO, VANISHING_ABSOLUTE = 1e-3, 1e-7
 EXPLODING_RATIO, EXPLODING_ABSOLUTE = 1e3, 1e3
-# A norm below this never explodes, however small the median: MobileNetV3Small at random initialisation spans
-# 7e-16 to 0.14 (median 4.5e-11), and its largest layers were called exploding at 9.5e-05.
-EXPLODING_FLOOR = 1.0
+# A norm below this never explodes, however small the median: ConvNeXtTiny at random initialisation (its
+# LayerScale multiplies each block's branch by 1e-6) has a median of 2.2e-05 and its stem and downsampling
+# convolutions at 26 and 33, as they should be. Gradients are taken in training mode, as fit takes them:
+# in inference mode BatchNorm's initial statistics left MobileNetV3Small's norms at 7e-16 to 0.14.
+EXPLODING_FLOOR = 100.0
 GRADIENT_CRITICAL_FACTOR = 1e3  # critical when a further factor of 1000 past a gradient threshold
 # Overfitting: accuracy on the "train" set minus accuracy on another set; for regression, the ratio of mse.
 OVERFIT_GAP_WARNING, OVERFIT_GAP_CRITICAL = 0.1, 0.25
@@ -80,13 +82,19 @@ def findings(
     class_names: Any = None,
     probe: Probe | None = None,
     limit: int = 256,
+    loss: Any = None,
+    max_samples: int | None = None,
 ) -> list[Finding]:
     """Run every health check on ``model``.
 
-    Activations and gradients use the first ``limit`` samples of ``x`` (gradients of the loss need ``y`` for a
-    regression model, and use a classifier's own predictions without it). Error concentration uses all of
-    ``(x, y)`` when ``y`` is given, else every set of ``datasets`` but "train". Overfitting compares
-    ``datasets["train"]`` with each other named set.
+    ``x`` and ``y`` are what :func:`nbviz.explore` takes (arrays, dicts, a ``tf.data.Dataset`` read as far as
+    ``max_samples``, class names with ``class_names``; an autoencoder without ``y`` is judged against its
+    input), and ``loss`` a loss of the model's own, as there. Activations and gradients use the first
+    ``limit`` samples (gradients of the loss need ``y`` for a regression model, and use a classifier's own
+    predictions without it); gradient health is judged with the model in training mode, as ``fit`` runs it
+    (BatchNorm on batch statistics), without changing it. Error concentration uses all of ``(x, y)`` when
+    ``y`` is given, else every set of ``datasets`` but "train". Overfitting compares ``datasets["train"]``
+    with each other named set.
 
     Returns
     -------
@@ -99,31 +107,32 @@ def findings(
         raise ValueError(f"limit: expected a positive int, got {limit!r}")
     if datasets is not None and (not isinstance(datasets, Mapping) or not datasets):
         raise TypeError(f"datasets: expected a non-empty dict of name -> (x, y), got {type(datasets).__name__}")
-    inputs = as_inputs(input_specs(probe.model), x)
-    n = len(inputs[0])
-    targets = as_targets(y, n, len(probe.output_names))
+    data = check_data(probe, x, y, class_names=class_names, max_samples=max_samples, loss=loss)
+    inputs, targets = data.x, data.y
     batch = [a[:limit] for a in inputs]
     xb: Any = batch[0] if len(batch) == 1 else batch
-    grads = None
-    if targets is not None or probe.is_classifier:
-        yb = None if targets is None else [t[:limit] for t in targets]
-        grads = probe.gradients(xb, None if yb is None else yb[0] if len(yb) == 1 else yb)
-    acts = dict(grads.activations) if grads is not None else probe.activations(xb)
-
+    acts = probe.activations(xb)
     found = _weight_checks(probe) + _activation_checks(probe, acts)
-    if grads is not None:
+    if targets is not None or probe.is_classifier or loss is not None:
+        yb = None if targets is None else [t[:limit] for t in targets]
+        weights = None if data.weights is None else data.weights[:limit]
+        grads = probe.gradients(xb, None if yb is None else _one(yb), sample_weight=weights, loss=loss, training=True)
         found += _gradient_checks(probe, grads)
     if datasets is not None:
         found += _overfitting(diagnose(model, datasets, class_names, probe))
     if probe.is_classifier:
-        if y is not None:
-            pair = (inputs[0] if len(inputs) == 1 else inputs, targets[0] if targets else None)
+        if targets is not None:
+            pair = (_one(inputs), _one(targets))
             found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])
         elif datasets is not None:
             others = {k: v for k, v in datasets.items() if str(k).lower() != "train"}
             for report in diagnose(model, others, class_names, probe).values() if others else []:
                 found += _error_concentration(report)
     return sorted(found, key=lambda f: _SEVERITY_RANK[f.severity])  # stable: check order within a severity
+
+
+def _one(arrays: list[np.ndarray]) -> Any:
+    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _rate(share: float, info: float, warning: float, critical: float) -> str | None:
@@ -136,7 +145,7 @@ def _rate(share: float, info: float, warning: float, critical: float) -> str | N
 
 def _layers(probe: Probe) -> dict[str, Any]:
     """Layers that hold their own computation: nested models are left out (their inner layers are checked)."""
-    return {k: v for k, v in probe.layers.items() if not isinstance(v, keras.Model)}
+    return {k: v for k, v in probe.layers.items() if not holds_layers(v)}
 
 
 def _weight_checks(probe: Probe) -> list[Finding]:

@@ -38,6 +38,9 @@ class LayerNode:
         way), "softmax", "sigmoid", "tanh", "linear", ... or "" when unknown. See :func:`activation_of`.
     is_input : bool
         An InputLayer (a nested model's inner ones too; those have a ``parent``).
+    is_block : bool
+        A custom layer built of layers (a subclassed ``TransformerBlock``, KerasHub's ``TransformerEncoder``):
+        its sub-layers are nodes of their own (``"block/attention"``), with the block as their ``parent``.
     """
 
     name: str
@@ -51,6 +54,7 @@ class LayerNode:
     calls: int = 1
     activation: str = ""
     is_input: bool = False
+    is_block: bool = False
 
     @property
     def params(self) -> int:
@@ -63,8 +67,9 @@ class LayerNode:
 
     @property
     def learns(self) -> bool:
-        """A layer with trainable weights of its own: what training updates and a gradient norm is taken of."""
-        return self.trainable_params > 0 and not self.is_model
+        """A layer with trainable weights of its own: what training updates and a gradient norm is taken of (a
+        block's weights are its sub-layers', which learn)."""
+        return self.trainable_params > 0 and not self.is_model and not self.is_block
 
     @property
     def is_convolution(self) -> bool:
@@ -137,6 +142,25 @@ def activation_of(layer: Any) -> str:
     return str(getattr(activation, "__name__", "")) if activation is not None else ""
 
 
+def holds_layers(layer: Any) -> bool:
+    """A nested model, or a custom layer built of layers (see :func:`is_block`): its weights belong to the
+    layers inside, which are nodes of their own (their gradient norms and findings are theirs)."""
+    return isinstance(layer, keras.Model) or is_block(layer)
+
+
+def is_block(layer: Any) -> bool:
+    """A custom layer (a direct subclass of ``keras.layers.Layer``, not a Keras layer such as
+    MultiHeadAttention or Bidirectional, nor a subclass of one) that holds layers of its own."""
+    if isinstance(layer, keras.Model) or not isinstance(layer, keras.layers.Layer):
+        return False
+    base = next((c for c in type(layer).__mro__ if c.__module__.startswith("keras.")), None)
+    return base is keras.layers.Layer and bool(_sublayers(layer))
+
+
+def _sublayers(layer: Any) -> list[Any]:
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
 def qualified_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """Every layer of ``model`` by qualified name, in topological order (nested models included)."""
     builder = _build(model)
@@ -198,8 +222,20 @@ class _Builder:
             is_model=isinstance(layer, keras.Model),
             activation=activation_of(layer),
             is_input=isinstance(layer, keras.layers.InputLayer),
+            is_block=is_block(layer),
         )
         return True
+
+    def add_inside(self, layer: Any, name: str) -> None:
+        """The layers inside a new node ``name``: a subclassed model's, or a custom block's (no edges: only
+        the layers' own call knows how they connect)."""
+        if isinstance(layer, keras.Model):
+            self.add_flat(layer, prefix=name + "/", parent=name)
+        elif is_block(layer):
+            for sub in _sublayers(layer):
+                shapes = _known_shapes(sub)
+                if self.add(sub, f"{name}/{sub.name}", name, shapes[0], shapes[1]):
+                    self.add_inside(sub, f"{name}/{sub.name}")
 
     def link(self, sources: list[str], target: str) -> None:
         for source in sources:
@@ -242,8 +278,8 @@ class _Builder:
                     for srcs in inner_outputs:
                         self.link(srcs, name)
                 else:
-                    if self.add(op, name, parent, args, outs) and isinstance(op, keras.Model):
-                        self.add_flat(op, prefix=name + "/", parent=name)
+                    if self.add(op, name, parent, args, outs):
+                        self.add_inside(op, name)
                     for srcs in sources:
                         self.link(srcs, name)
                 producers[id(node)] = [name]
@@ -256,8 +292,8 @@ class _Builder:
         for layer in model.layers:
             name = prefix + layer.name
             shapes = _known_shapes(layer)
-            if self.add(layer, name, parent, shapes[0], shapes[1]) and isinstance(layer, keras.Model):
-                self.add_flat(layer, prefix=name + "/", parent=name)
+            if self.add(layer, name, parent, shapes[0], shapes[1]):
+                self.add_inside(layer, name)
 
     def sorted(self) -> tuple[list[LayerNode], list[tuple[str, str]]]:
         """Nodes in a stable topological order (insertion order breaks ties), edges by source then target."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import threading
 import weakref
@@ -18,7 +19,7 @@ import tensorflow as tf
 
 from ._arrays import frozen, is_int, l2_norm
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
-from .graph import ModelGraph, _symbolic_graph, activation_of, model_graph, qualified_layers
+from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, model_graph, qualified_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
@@ -94,6 +95,7 @@ class Probe:
         self.traces = 0  # how many times a function was traced; tests and benchmarks read it
         self._functions: dict[Any, Any] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
+        self._custom_losses: dict[int, Any] = {}
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
@@ -123,15 +125,21 @@ class Probe:
     def output_kinds(self) -> list[str]:
         """What each output holds: "softmax" or "sigmoid" probabilities, "softmax logits" or "sigmoid logits"
         (a linear head compiled with a ``from_logits=True`` crossentropy, as every KerasHub classifier and the
-        Keras ViT example are), or "values" (regression)."""
+        Keras ViT example are), "map" (an output shaped like an image, (h, w, channels) per sample: an
+        autoencoder's reconstruction, a decoder's image, a segmentation mask, whatever its activation), or
+        "values" (regression)."""
         specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
-        return [_output_kind(spec, layer) for spec, layer in zip(specs, self._output_layers)]
+        shapes = [tuple(t.shape) for t in _model_outputs(self.model)] or [_known_output_shape(self._output_layers[0])]
+        return [
+            "map" if len(shape) >= 4 else _output_kind(spec, layer)
+            for spec, layer, shape in zip(specs, self._output_layers, shapes)
+        ]
 
     @property
     def is_classifier(self) -> bool:
         """True when every output is a classifier's, probabilities or logits (so labels can default to the
         predictions)."""
-        return all(kind != "values" for kind in self.output_kinds)
+        return all(kind not in ("values", "map") for kind in self.output_kinds)
 
     def probabilities(self, out: np.ndarray, index: int = 0) -> np.ndarray:
         """Output ``index``'s values as probabilities: softmax (last axis) or sigmoid of logits, else as they are."""
@@ -192,14 +200,17 @@ class Probe:
         layers: Sequence[str] | None = None,
         target: int | tuple[int, int] | None = None,
         sample_weight: Any = None,
+        loss: Any = None,
+        training: bool = False,
     ) -> Gradients:
         """Gradients of the loss (or of one output unit) from one GradientTape pass.
 
-        The loss is the model's compiled loss when it has one, else crossentropy for a softmax or sigmoid output
-        and mean squared error otherwise, plus the model's regularisation losses; the model runs in inference
-        mode (``training=False``). Without ``y``, a classifier's own predicted classes serve as labels. With
-        ``sample_weight`` each output's loss is weighted as ``fit`` weighs it (the weighted sum over the number
-        of per-sample, or per-position, losses).
+        The loss is ``loss`` when given, else the model's own ``compute_loss`` where its class overrides it, else
+        its compiled loss, else crossentropy for a softmax or sigmoid output and mean squared error otherwise,
+        plus the model's regularisation losses (:meth:`loss_name` says which). The model runs in inference mode
+        (``training=False``) unless ``training``. Without ``y``, a classifier's own predicted classes serve as
+        labels. With ``sample_weight`` each output's loss is weighted as ``fit`` weighs it (the weighted sum over
+        the number of per-sample, or per-position, losses).
 
         Parameters
         ----------
@@ -214,6 +225,12 @@ class Probe:
         sample_weight : array-like, optional
             One weight per sample (n,), or per position (n, positions) for a sequence output: what a KerasHub
             preprocessor yields as its third element (the padding mask, so padding tokens carry no loss).
+        loss : callable, optional
+            ``loss(y_true, y_pred)``: per-sample losses or their mean, for a model that trains on a loss of its
+            own (a custom ``train_step``); with several outputs it gets the lists of labels and outputs.
+        training : bool
+            Run the model as ``fit`` does (BatchNorm on batch statistics, dropout on): what the findings judge
+            gradient health by. The updates such a call makes (moving statistics, seeds) are discarded.
 
         Returns
         -------
@@ -223,17 +240,18 @@ class Probe:
         wanted = self._check_layers(layers)
         n_out = len(self._output_layers)
         if target is not None:
-            out_index, unit = _check_target(target, self._output_shapes(inputs))
-            grads = self._call(("target", out_index), inputs, tf.constant(unit, tf.int32))
+            out_index, unit = _check_target(target, self.output_shapes(inputs))
+            grads = self._call(("target", out_index, bool(training)), inputs, tf.constant(unit, tf.int32))
         else:
             targets = as_targets(y, len(inputs[0]), n_out)
-            if targets is None and not self.is_classifier:
+            if targets is None and not self.is_classifier and loss is None:
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
                 )
             weighting = [] if sample_weight is None else [_sample_weights(sample_weight, len(inputs[0]))]
             args = inputs + (targets or []) + weighting
-            grads = self._call(("loss", targets is None, len(inputs), bool(weighting)), args)
+            kind = ("loss", targets is None, len(inputs), bool(weighting), bool(training), self._loss_key(loss))
+            grads = self._call(kind, args)
         (
             (weight_grads, weight_none, squares),
             (output_grads, output_none),
@@ -277,7 +295,7 @@ class Probe:
         norms = {}
         for name in self._check_layers(layers) if layers is not None else self.layers:
             layer = self.layers[name]
-            if isinstance(layer, keras.Model) or name not in grads.weights:
+            if holds_layers(layer) or name not in grads.weights:
                 continue
             squares = grads.squares.get(name)
             if squares is None:  # made elsewhere, without the graph's sums
@@ -315,7 +333,8 @@ class Probe:
                 seen.setdefault(id(v), v)
         return list(seen.values())
 
-    def _output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
+    def output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
+        """Each output's shape (batch of one) for inputs shaped as ``inputs``."""
         # Known once per input signature: a target check must not cost a forward pass on every call.
         key = tuple(a.shape[1:] for a in inputs)
         if key not in self._shapes:
@@ -340,19 +359,21 @@ class Probe:
         if kind == "forward":
             body = self._forward_body()
         elif kind[0] == "target":
-            body = self._target_body(kind[1])
+            body = self._target_body(kind[1], kind[2])
             specs.append(tf.TensorSpec((), tf.int32))
         else:
-            body = self._loss_body(n_inputs=kind[2], derive_labels=kind[1], weighted=kind[3])
+            body = self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5]))
         # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
         # converting our wrappers and the loss code took most of the tracing time.
         return tf.function(body, autograph=False).get_concrete_function(*specs)
 
-    def _run(self, inputs: Sequence[tf.Tensor]) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
-        """Call the model once with every layer's output recorded (runs at trace time only)."""
+    def _run(self, inputs: Sequence[tf.Tensor], training: bool = False) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+        """Call the model once with every layer's output recorded (runs at trace time only). In training mode
+        the state updates of the call (BatchNorm's moving statistics, dropout seeds) are collected by a
+        stateless scope and dropped: the model is read, never changed."""
         self.traces += 1
-        with _TRACE_LOCK, _recording(self.layers) as record:
-            outputs = self.model(self._structured(inputs), training=False)
+        with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training):
+            outputs = self.model(self._structured(inputs), training=training)
         for name, tensor in zip(self._input_layer_names(), inputs):
             if _numeric(tensor):
                 record.setdefault(name, tensor)
@@ -384,6 +405,7 @@ class Probe:
         inputs: Sequence[tf.Tensor],
         objective_fn: Callable[[list[tf.Tensor]], tf.Tensor],
         output_grads_fn: Callable[[list[tf.Tensor]], list[tf.Tensor | None]] | None = None,
+        training: bool = False,
     ) -> Any:
         """d objective / d every weight, layer output and input, as ((grads, is_undefined) per group, ...), with
         the squared sum of each weight's gradient (taken here, in the graph, rather than in numpy).
@@ -397,7 +419,7 @@ class Probe:
             # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
             # counters) have no gradient: they are reported as undefined.
             tape.watch([t for t in [*inputs, *variables] if t.dtype.is_floating])
-            outputs, record = self._run(inputs)
+            outputs, record = self._run(inputs, training)
             objective = objective_fn(outputs)
         sources = [variables, list(record.values()), list(inputs)]
         floating = [[t for t in group if t.dtype.is_floating] for group in sources]
@@ -422,19 +444,22 @@ class Probe:
         output_grads = (dict(zip(record, filled[1][0])), filled[1][1])
         return (*filled[0], squares), output_grads, tuple(filled[2]), objective, record
 
-    def _target_body(self, out_index: int) -> Callable[..., Any]:
+    def _target_body(self, out_index: int, training: bool) -> Callable[..., Any]:
         def target_grads(*args: tf.Tensor) -> Any:
             *inputs, unit = args
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 return tf.reduce_sum(tf.gather(tf.cast(outputs[out_index], tf.float32), unit, axis=-1))
 
-            return self._differentiate(inputs, objective)
+            return self._differentiate(inputs, objective, training=training)
 
         return target_grads
 
-    def _loss_body(self, n_inputs: int, derive_labels: bool, weighted: bool) -> Callable[..., Any]:
+    def _loss_body(
+        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
+    ) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
+        own = _own_compute_loss(self.model) if custom is None else None
 
         def loss_grads(*args: tf.Tensor) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
@@ -443,6 +468,16 @@ class Probe:
 
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
+                if custom is not None or own is not None:  # no written-out output gradient: the tape's stands
+                    ys = _one([None] * len(outputs) if derive_labels else labels)
+                    if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
+                        return tf.cast(_mean_loss(custom, ys, _one(outputs), weight), tf.float32)
+                    assert own is not None
+                    # A stateless scope keeps the loss tracker it updates as it was (fit's metrics stay fit's);
+                    # the trainable weights are mapped to themselves, so regularisers still read them.
+                    mapping = [(v, v.value) for v in self.model.trainable_variables]
+                    with keras.StatelessScope(state_mapping=mapping):
+                        return tf.cast(own(self._structured(inputs), ys, _one(outputs), weight), tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n([_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs)])
@@ -458,9 +493,38 @@ class Probe:
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
 
-            return self._differentiate(inputs, objective, output_grads)
+            return self._differentiate(inputs, objective, output_grads, training)
 
         return loss_grads
+
+    def _loss_key(self, loss: Any) -> int | None:
+        """A key for ``loss`` among the traced functions (the callable is kept, so its id stays its own)."""
+        if loss is None:
+            return None
+        if not callable(loss):
+            raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
+        self._custom_losses.setdefault(id(loss), loss)
+        return id(loss)
+
+    def loss_name(self, loss: Any = None) -> str:
+        """Which loss :meth:`gradients` differentiates, in words (the gradients tab and LiveTraining show it)."""
+        if loss is not None:
+            return f"loss={getattr(loss, '__name__', type(loss).__name__)}"
+        if _own_compute_loss(self.model) is not None:
+            return f"{type(self.model).__name__}.compute_loss"
+        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        if any(spec is not None for spec in specs):
+            names = [_loss_label(spec) for spec in specs if spec is not None]
+            return "the compiled loss (" + ", ".join(dict.fromkeys(names)) + ")"
+        default = [
+            {"softmax": "categorical crossentropy", "sigmoid": "binary crossentropy"}.get(
+                str(activation_of(layer)), "mean squared error"
+            )
+            for layer in self._output_layers
+        ]
+        trains = _own_train_step(self.model)
+        trains_note = " (the model trains with its own train_step: pass loss= to match it)" if trains else ""
+        return ", ".join(dict.fromkeys(default)) + f", as no loss is compiled{trains_note}"
 
 
 _SHARED: weakref.WeakKeyDictionary[keras.Model, Probe] = weakref.WeakKeyDictionary()
@@ -630,6 +694,14 @@ def _model_outputs(model: keras.Model) -> list[Any]:
     return list(graph.outputs) if graph is not None else []
 
 
+def _known_output_shape(layer: Any) -> tuple[int | None, ...]:
+    """A subclassed model's output shape, read off the layer taken as its output where Keras knows it."""
+    try:
+        return tuple(keras.tree.flatten(layer.output)[0].shape)
+    except (AttributeError, ValueError, IndexError):
+        return ()
+
+
 def _output_layer(tensor: Any) -> Any:
     layer = tensor._keras_history.operation
     # Follow a nested model's output to the layer that produced it, to read its activation.
@@ -648,6 +720,50 @@ def _output_kind(spec: Any, layer: Any) -> str:
         if bool(getattr(fn, "from_logits", False)) and "crossentropy" in name:
             return "sigmoid logits" if "binary" in name else "softmax logits"
     return "values"
+
+
+def _one(items: Sequence[Any]) -> Any:
+    """One output's item as it is, several as a list: how a loss takes a model's labels and outputs."""
+    return items[0] if len(items) == 1 else list(items)
+
+
+def _overrides(model: keras.Model, method: str) -> bool:
+    """Whether ``model``'s class (not Keras itself) defines ``method``: a custom ``train_step`` or ``compute_loss``."""
+    owner = next((c for c in type(model).__mro__ if method in vars(c)), None)
+    return owner is not None and not owner.__module__.startswith("keras.")
+
+
+def _own_train_step(model: keras.Model) -> bool:
+    return _overrides(model, "train_step")
+
+
+def _own_compute_loss(model: keras.Model) -> Callable[..., Any] | None:
+    """The model's own ``compute_loss(x, y, y_pred, sample_weight)`` where its class overrides Keras's (what
+    ``fit`` differentiates then), else None."""
+    if not _overrides(model, "compute_loss"):
+        return None
+    takes_training = "training" in inspect.signature(model.compute_loss).parameters
+
+    def compute(x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
+        extra = {"training": False} if takes_training else {}
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, **extra)
+
+    return compute
+
+
+def _loss_label(spec: Any) -> str:
+    if isinstance(spec, str):
+        return spec
+    return str(getattr(spec, "name", "") or getattr(spec, "__name__", "") or type(spec).__name__)
+
+
+@contextmanager
+def _stateless(on: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    with keras.StatelessScope():
+        yield
 
 
 def _own_labels(output: tf.Tensor, kind: str) -> tf.Tensor:

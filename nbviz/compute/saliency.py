@@ -11,6 +11,7 @@ import numpy as np
 from ._arrays import frozen, is_int
 from ._validate import as_inputs, check_model, input_specs
 from .probe import Gradients, Probe, probe_for
+from .redact import input_like_layers
 
 METHODS = ("gradient", "smoothgrad", "integrated_gradients", "gradcam", "gradcam++")
 _CAM = ("gradcam", "gradcam++")
@@ -188,10 +189,18 @@ def cam_layers(probe: Probe, x: np.ndarray) -> tuple[list[str], str | None]:
     """
     # One forward pass on one sample tells every recorded layer's output rank, nested models' layers included.
     nodes = {n.name: n for n in probe.graph.nodes}
+    # Not the input's preprocessing (rescaling, resizing: still the image), nor maps of one cell (a global
+    # pooling kept 4-D), where a class activation map has nowhere to point.
+    preprocessing = input_like_layers(probe.graph)
     grids = [
         k
         for k, a in probe.activations(x[:1]).items()
-        if k in nodes and a.ndim == 4 and not nodes[k].is_input and not nodes[k].is_model
+        if k in nodes
+        and a.ndim == 4
+        and a.shape[1] * a.shape[2] > 1
+        and not nodes[k].is_input
+        and not nodes[k].is_model
+        and k not in preprocessing
     ]
     convs = [k for k in grids if "conv" in nodes[k].class_name.lower()]
     chosen = convs or grids

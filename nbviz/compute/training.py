@@ -11,6 +11,8 @@ import numpy as np
 from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
+from .dataset import reconstructs
+from .graph import holds_layers
 from .probe import Probe, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
@@ -101,11 +103,17 @@ class TrainingRecorder:
         max_monitor: int = 64,
         points: int = POINTS,
         columns: int = COLUMNS,
+        loss: Any = None,
     ) -> None:
         if not is_int(every) or every < 1:
             raise ValueError(f"every: expected a positive int (optimizer steps between records), got {every!r}")
         if not is_int(bins) or bins < 2:
             raise ValueError(f"bins: expected an int >= 2, got {bins!r}")
+        if loss is not None and not callable(loss):
+            raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
+        self.loss = loss
+        self.loss_text: str | None = None  # which loss the gradient norms are of, once a model is seen
+        self._target_text = ""
         self.every = int(every)
         self.bins = int(bins)
         self.max_monitor = max_monitor
@@ -177,6 +185,7 @@ class TrainingRecorder:
             self.layers = [n for n, layer in (self.probe.layers.items() if self.probe else []) if _own_weights(layer)]
             if self.probe is not None:
                 self._x, self._y, self._w = self._monitor(model)
+                self.loss_text = "Gradient norms of " + self.probe.loss_name(self.loss) + self._target_text
                 self._names = [spec[0] for spec in input_specs(model) or []]
             self.reset()  # records shaped for this model's layers
         self._read_step()
@@ -213,7 +222,7 @@ class TrainingRecorder:
         """Per-layer statistics now, on the monitoring batch, at the current step."""
         assert self.probe is not None
         # One pass: gradients and outputs; the loss weighted as fit weighs it (padding tokens carry none).
-        grads = self.probe.gradients(self._x, self._y, layers=self.layers, sample_weight=self._w)
+        grads = self.probe.gradients(self._x, self._y, layers=self.layers, sample_weight=self._w, loss=self.loss)
         acts = grads.activations
         stats: dict[str, list[float]] = {key: [] for key in self._stats}
         hists: dict[str, np.ndarray] = {}
@@ -356,7 +365,10 @@ class TrainingRecorder:
         inputs = as_inputs(specs, x, "monitor")
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
         targets = as_targets(y, len(inputs[0]), n_outputs, name="monitor")
-        if targets is None and self.probe is not None and not self.probe.is_classifier:
+        self._target_text = ""
+        if targets is None and self.probe is not None and reconstructs(self.probe, inputs):
+            targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
+        if targets is None and self.probe is not None and not self.probe.is_classifier and self.loss is None:
             raise ValueError("monitor: expected (x, y) to take the loss of a regression model, got x alone")
         keep = self.max_monitor
         inputs = [a[:keep] for a in inputs]
@@ -391,4 +403,4 @@ class TrainingRecorder:
 
 def _own_weights(layer: Any) -> bool:
     """A leaf layer with trainable weights (a nested model's weights belong to its own layers)."""
-    return bool(layer.trainable_weights) and not isinstance(layer, keras.Model)
+    return bool(layer.trainable_weights) and not holds_layers(layer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
@@ -33,6 +35,7 @@ class GradientsPanel(Panel):
         self.norms = np.zeros(0, np.float64)
         self._sample_shown: tuple[int, str] | None = None
         self.info = widgets.HTML()
+        self.loss_line = ""
         return [
             self.info,
             self.weight_view.widget,
@@ -66,6 +69,7 @@ class GradientsPanel(Panel):
             self.norms = across.norms
             self.norms_plot.show(across.log_norms, labels=np.array(across.layers))
             self._sample_shown = (state.sample, self.version)
+            self.loss_line = f"<span style='color:#555'>Differentiated: {html.escape(across.loss)}.</span>"
 
         answer = analysis.layer_gradients(state.layer, state.sample, self.weight_view.index)
         if isinstance(answer, Unavailable):
@@ -77,7 +81,8 @@ class GradientsPanel(Panel):
             title = f"d {answer.target} / d {state.layer} output"
             self.output_values = self.output_view.show(answer.output, title)
         self.weight_view.set_tensors(answer.names)
-        self.info.value = "" if answer.names else f"Layer {state.layer} has no weights; its output gradient is shown."
+        no_weights = "" if answer.names else f"<br>Layer {state.layer} has no weights; its output gradient is shown."
+        self.info.value = self.loss_line + no_weights
         if not answer.names:
             self.values = self.output_values
         elif answer.weight is None:

@@ -27,7 +27,7 @@ def explored(request: pytest.FixtureRequest) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         case = ZOO[request.param]()
-        ex = nbviz.explore(case.model, case.x, case.y)
+        ex = nbviz.explore(case.model, case.x, case.y, loss=case.loss)
     yield case, ex
     ex.close()
 
@@ -139,20 +139,20 @@ def test_predictions_equal_model_predict(explored):
             assert prediction.confidence == pytest.approx(float(np.max(probs)), rel=1e-4)
 
 
-# Not yet ConvNeXtTiny (issue 22): its LayerScale (gamma 1e-6 at initialisation) leaves the blocks' weights a
-# median norm of 2.2e-05, and its stem and downsampling convolutions (26 and 33) are still called exploding.
-APPLICATIONS = {"MobileNetV3Small", "EfficientNetV2B0", "DenseNet121", "InceptionV3"}
+APPLICATIONS = {"MobileNetV3Small", "EfficientNetV2B0", "DenseNet121", "ConvNeXtTiny", "InceptionV3"}
 
 
-def test_no_application_explodes_at_random_initialisation(explored):
+def test_no_application_has_a_critical_gradient_finding_at_random_initialisation(explored):
     case, ex = explored
     if case.name not in APPLICATIONS:
         pytest.skip("a keras.applications model's findings")
-    found = findings(case.model, case.x, case.y, probe=ex.analysis.probe)
-    kinds = {f.kind for f in found if f.kind.endswith("_gradients")}
-    # MobileNetV3Small's largest norms (9.5e-05 against a median of 4.3e-11) were called exploding, and the
-    # smallest vanishing, in one report.
-    assert "exploding_gradients" not in kinds, [f.message for f in found if f.kind == "exploding_gradients"]
+    found = [f for f in findings(case.model, case.x, case.y, probe=ex.analysis.probe) if f.kind.endswith("_gradients")]
+    # MobileNetV3Small's norms in inference mode (BatchNorm's initial statistics) spanned 7e-16 to 0.14: 64 layers
+    # were called vanishing and 24 exploding, all critical; ConvNeXtTiny's LayerScale (a median of 2.2e-05) made
+    # its stem exploding. Gradient health is judged in training mode, as fit computes it.
+    assert [f.message for f in found if f.severity == "critical"] == []
+    if case.name in ("MobileNetV3Small", "ConvNeXtTiny"):
+        assert [f.message for f in found] == []
 
 
 def test_logit_heads_are_classifiers():
