@@ -93,9 +93,14 @@ class DatasetQuestions(AnalysisCore):
         if not self.data.datasets:
             return Unavailable("No labels: pass y (or datasets={'train': (x, y), ...}) to explore() for diagnostics.")
         names = self.policy.class_names or None
-        return self._ask(
-            ("reports",), lambda: diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
-        )
+
+        def compute() -> dict[str, DatasetReport] | Unavailable:
+            try:
+                return diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
+            except ValueError as err:  # labels the gradients can use but no metric can score: a note, not an error
+                return Unavailable(f"Diagnostics cannot score these labels against the model's output: {err}")
+
+        return self._ask(("reports",), compute)
 
     def metrics_table(self) -> MetricsTable:
         reports = self.reports()

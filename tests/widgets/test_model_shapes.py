@@ -240,3 +240,48 @@ def test_resnet50_at_random_initialisation_has_no_critical_gradient_finding():
     found = [f for f in findings(case.model, case.x, case.y) if f.kind.endswith("_gradients")]
     assert [f.message for f in found if f.severity == "critical"] == []
     assert {f.kind for f in found} <= {"exploding_gradients"}
+
+
+def test_labels_no_metric_can_score_get_a_note():
+    """One target per sample for an output per time step: the loss broadcasts it, no metric can score it; the
+    diagnostics tab says so in grey and every other tab still works."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((5, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="per_step")(inputs))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 5, 3)).astype("float32"), rng.normal(size=(6, 2)).astype("float32")
+    ex = _explore(model, x, y)
+    assert panel_errors(ex) == []
+    ex.tab = "diagnostics"
+    assert "cannot score these labels" in ex.panels["diagnostics"].message.value
+
+
+def test_one_probe_per_model_and_one_shap_trial(monkeypatch):
+    """findings() on the Explorer's model reuses its compiled passes (no trace on a second call), and SHAP's
+    "auto" keeps the GradientExplainer it tried instead of building a second one."""
+    import shap
+
+    from nbviz import demo
+    from nbviz.compute.attribution import ShapExplainer
+    from nbviz.compute.probe import shared_probe
+
+    digits = demo.digits_cnn()
+    x, y = digits.x_test[:32], digits.y_test[:32]
+    ex = _explore(digits.model, x, y)
+    probe = shared_probe(digits.model)
+    assert ex.analysis.probe is probe
+    findings(digits.model, x, y)
+    traced = probe.traces
+    findings(digits.model, x, y)
+    assert probe.traces == traced
+    built = []
+    original = shap.GradientExplainer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(shap.GradientExplainer, "__init__", counting)
+    explainer = ShapExplainer(digits.model, x[:10], "auto")
+    assert explainer.name == "gradient" and len(built) == 1 and explainer._explainer is built[0]

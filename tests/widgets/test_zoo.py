@@ -71,9 +71,11 @@ def _reference_activations(model: keras.Model, x: Any, names: list[str]) -> dict
         if "@" in name or "[" in name:
             continue
         outer, _, inner = name.rpartition("/")
-        holder = model.get_layer(outer) if outer else model
-        if outer and not _fed_by_inputs(model, holder):
+        if "/" in outer:  # inside a block inside a nested model: only its block's call connects it
             continue
+        holder = model.get_layer(outer) if outer else model
+        if not isinstance(holder, keras.Model) or (outer and not _fed_by_inputs(model, holder)):
+            continue  # a custom block's sub-layers have no graph of their own
         layer = holder.get_layer(inner)
         if isinstance(layer, keras.layers.InputLayer) or len(layer._inbound_nodes) != 1:
             continue
@@ -96,6 +98,8 @@ def _reference_activations(model: keras.Model, x: Any, names: list[str]) -> dict
 
 def _fed_by_inputs(model: keras.Model, nested: keras.Model) -> bool:
     """Whether the outer model calls ``nested`` on its own inputs (a KerasHub task model's backbone)."""
+    if not model._inbound_nodes and not hasattr(model, "_nodes_by_depth"):
+        return nested is model.layers[0]  # subclassed, no graph: its first layer takes its inputs (a VAE's encoder)
     nodes = nested._inbound_nodes
     outer = {id(t) for t in keras.tree.flatten(model.input)}
     return len(nodes) == 1 and {id(t) for t in nodes[0].input_tensors} == outer
