@@ -95,7 +95,14 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _as_numeric(value: Any, what: str) -> np.ndarray:
+# What raw text given for numbers should become, where the numbers are a model's inputs.
+_TEXT_FOR_IDS = (
+    "a model that takes token ids is explored on what its preprocessor makes of the text: pass "
+    "preprocessor(texts), or the preprocessed dataset (dataset.map(model.preprocessor))"
+)
+
+
+def _as_numeric(value: Any, what: str, text_hint: str = "") -> np.ndarray:
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{what}: expected a numeric array, got {_describe(value)}")
     try:
@@ -103,11 +110,7 @@ def _as_numeric(value: Any, what: str) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what}: expected a numeric array, got {_describe(value)} ({err})") from None
     if arr.dtype.kind in "SU" or (arr.dtype == object and arr.size and isinstance(arr.flat[0], (str, bytes))):
-        raise TypeError(
-            f"{what}: expected numbers, got strings; a model that takes token ids is explored on what its "
-            "preprocessor makes of the text: pass preprocessor(texts), or the preprocessed dataset "
-            "(dataset.map(model.preprocessor))"
-        )
+        raise TypeError(f"{what}: expected a numeric array, got strings" + (f"; {text_hint}" if text_hint else ""))
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
         raise TypeError(f"{what}: expected a numeric (real) array, got an array of dtype {arr.dtype}")
     return arr
@@ -160,7 +163,7 @@ def as_inputs(specs: InputSpecs | None, x: Any, name: str = "x") -> list[np.ndar
         key = repr(specs[i][0]) if specs is not None and isinstance(x, Mapping) else str(i)
         what = name if n_inputs == 1 else f"{name}[{key}]"
         text = specs is not None and specs[i][2] == "string"
-        arr = _as_text(part, what) if text else _as_numeric(part, what)
+        arr = _as_text(part, what) if text else _as_numeric(part, what, _TEXT_FOR_IDS)
         if arr.ndim == 0 or arr.shape[0] == 0:
             raise ValueError(f"{what}: expected a non-empty batch of samples, got shape {arr.shape}")
         if specs is not None:
