@@ -48,19 +48,30 @@ def kind_of(node: LayerNode) -> str:
 def layout(graph: ModelGraph) -> tuple[np.ndarray, np.ndarray]:
     """Node positions: levels (the longest path from an input) top to bottom, a slot within the level as the
     column, and a row of its own for every node, so that the labels of a level's nodes (BERT's three inputs
-    side by side) never overlap."""
+    side by side) never overlap. Layers that only their parent's call connects (a custom block's sub-layers, a
+    subclassed model's) sit indented right under their parent."""
     index = {name: i for i, name in enumerate(graph.names)}
     level = np.zeros(len(graph.nodes), dtype=np.int64)
+    linked = np.zeros(len(graph.nodes), dtype=bool)
     for source, target in graph.edges:  # edges come in topological order of their sources
         level[index[target]] = max(level[index[target]], level[index[source]] + 1)
+        linked[index[source]] = linked[index[target]] = True
+    inside = {
+        i: index[n.parent] for i, n in enumerate(graph.nodes) if n.parent in index and not linked[i] and not n.is_input
+    }
+    for i, parent in inside.items():  # parents come first: a block's own sub-blocks follow it
+        level[i] = level[parent]
     column = np.zeros(len(graph.nodes), dtype=np.float64)
     row = np.zeros(len(graph.nodes), dtype=np.float64)
     start = 0
     for lvl in np.unique(level):
-        members = np.flatnonzero(level == lvl)
-        column[members] = np.arange(len(members)) - (len(members) - 1) / 2
+        members = np.flatnonzero(level == lvl)  # in graph order: a parent's inner layers right after it
+        own = np.array([m for m in members if m not in inside], dtype=np.int64)
+        column[own] = np.arange(len(own)) - (len(own) - 1) / 2
         row[members] = start + np.arange(len(members))
         start += len(members)
+    for i, parent in inside.items():
+        column[i] = column[parent] + 0.6
     return column, row
 
 

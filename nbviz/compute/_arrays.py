@@ -11,6 +11,11 @@ from typing import Any, TypeGuard
 import numpy as np
 
 
+def one_or_list(items: Any) -> Any:
+    """One item as it is, several as a list: how Keras takes one model's inputs, labels or outputs."""
+    return items[0] if len(items) == 1 else list(items)
+
+
 def frozen(arr: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     """A read-only array of ``arr``; floats become float32 unless ``dtype`` says otherwise.
 

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._arrays import is_int
+from ._arrays import is_int, one_or_list
 from .dataset import check_data
 from .diagnostics import DatasetReport, diagnose
 from .graph import activation_of, holds_layers
@@ -110,29 +110,27 @@ def findings(
     data = check_data(probe, x, y, class_names=class_names, max_samples=max_samples, loss=loss)
     inputs, targets = data.x, data.y
     batch = [a[:limit] for a in inputs]
-    xb: Any = batch[0] if len(batch) == 1 else batch
+    xb = one_or_list(batch)
     acts = probe.activations(xb)
     found = _weight_checks(probe) + _activation_checks(probe, acts)
     if targets is not None or probe.is_classifier or loss is not None:
         yb = None if targets is None else [t[:limit] for t in targets]
         weights = None if data.weights is None else data.weights[:limit]
-        grads = probe.gradients(xb, None if yb is None else _one(yb), sample_weight=weights, loss=loss, training=True)
+        grads = probe.gradients(
+            xb, None if yb is None else one_or_list(yb), sample_weight=weights, loss=loss, training=True
+        )
         found += _gradient_checks(probe, grads)
     if datasets is not None:
         found += _overfitting(diagnose(model, datasets, class_names, probe))
     if probe.is_classifier:
         if targets is not None:
-            pair = (_one(inputs), _one(targets))
+            pair = (one_or_list(inputs), one_or_list(targets))
             found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])
         elif datasets is not None:
             others = {k: v for k, v in datasets.items() if str(k).lower() != "train"}
             for report in diagnose(model, others, class_names, probe).values() if others else []:
                 found += _error_concentration(report)
     return sorted(found, key=lambda f: _SEVERITY_RANK[f.severity])  # stable: check order within a severity
-
-
-def _one(arrays: list[np.ndarray]) -> Any:
-    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _rate(share: float, info: float, warning: float, critical: float) -> str | None:

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._arrays import frozen, is_int, l2_norm
+from ._arrays import frozen, is_int, l2_norm, one_or_list
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, model_graph, qualified_layers
 
@@ -469,15 +469,15 @@ class Probe:
             def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
                 if custom is not None or own is not None:  # no written-out output gradient: the tape's stands
-                    ys = _one([None] * len(outputs) if derive_labels else labels)
+                    ys = one_or_list([None] * len(outputs) if derive_labels else labels)
                     if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
-                        return tf.cast(_mean_loss(custom, ys, _one(outputs), weight), tf.float32)
+                        return tf.cast(_mean_loss(custom, ys, one_or_list(outputs), weight), tf.float32)
                     assert own is not None
                     # A stateless scope keeps the loss tracker it updates as it was (fit's metrics stay fit's);
                     # the trainable weights are mapped to themselves, so regularisers still read them.
                     mapping = [(v, v.value) for v in self.model.trainable_variables]
                     with keras.StatelessScope(state_mapping=mapping):
-                        return tf.cast(own(self._structured(inputs), ys, _one(outputs), weight), tf.float32)
+                        return tf.cast(own(self._structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n([_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs)])
@@ -720,11 +720,6 @@ def _output_kind(spec: Any, layer: Any) -> str:
         if bool(getattr(fn, "from_logits", False)) and "crossentropy" in name:
             return "sigmoid logits" if "binary" in name else "softmax logits"
     return "values"
-
-
-def _one(items: Sequence[Any]) -> Any:
-    """One output's item as it is, several as a list: how a loss takes a model's labels and outputs."""
-    return items[0] if len(items) == 1 else list(items)
 
 
 def _overrides(model: keras.Model, method: str) -> bool:
