@@ -43,8 +43,10 @@ class DatasetQuestions(AnalysisCore):
                 "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
             )
 
-        def compute() -> RulesDisplay:
+        def compute() -> RulesDisplay | Unavailable:
             features = self._rule_features(layer)
+            if len(features) != self.data.n_samples:  # a position embedding's table, the same for every sample
+                return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no rules.")
             rules = surrogate_rules(
                 self.model,
                 x[0],

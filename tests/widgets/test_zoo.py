@@ -213,6 +213,18 @@ def test_string_features_are_shown_as_text():
     assert "text input" in ex.panels["activations"].message.value
 
 
+def _layer_at(model: keras.Model, name: str) -> keras.layers.Layer:
+    """The layer a qualified name ("backbone/transformer_layer_0/self_attention") points at, by Keras's own
+    lookups: get_layer through nested models, then a custom block's sub-layers by name."""
+    layer: Any = model
+    for part in name.split("/"):
+        if isinstance(layer, keras.Model):
+            layer = layer.get_layer(part)
+        else:
+            layer = next(sub for sub in layer._flatten_layers(include_self=False, recursive=False) if sub.name == part)
+    return layer
+
+
 @pytest.mark.parametrize("kind", ["text classifier", "causal LM"])
 def test_live_training_during_fit_on_the_models_own_dataset(kind):
     """KerasHub models fitted on raw strings through their own preprocessors; LiveTraining monitors the
@@ -238,9 +250,7 @@ def test_live_training_during_fit_on_the_models_own_dataset(kind):
 
     x, y, w = keras.utils.unpack_x_y_sample_weight(next(iter(monitor.unbatch().batch(64))))
     assert (w is None) == (kind == "text classifier")
-    layers = [
-        model.get_layer(n) if "/" not in n else model.backbone.get_layer(n.split("/")[1]) for n in history["layers"]
-    ]
+    layers = [_layer_at(model, name) for name in history["layers"]]
     with tf.GradientTape() as tape:
         loss = model.loss(y, model(x, training=False), sample_weight=w)
     grads = tape.gradient(loss, [layer.trainable_weights for layer in layers])
