@@ -27,13 +27,14 @@ class SampleView:
         self.text = widgets.HTML()
         # Samples that read best as text (several inputs, token ids, strings) show a table in the plot's place.
         shown = self.table if analysis.data.as_table else self.plot.widget
-        # An image-shaped output (an autoencoder's, a decoder's) is drawn under the input, with its error.
+        # An image-shaped output (an autoencoder's, a decoder's) is drawn with its per-pixel error.
         self.output_plot = HeatmapPlot("output", colors=GREYS, size=("150px", "150px"), colorbar=False)
         self.error_plot = HeatmapPlot("|output - target|", size=("150px", "150px"), colorbar=False)
         outputs = widgets.HBox([self.output_plot.widget, self.error_plot.widget])
         if len(analysis.data.output_shape) < 3 or analysis.policy.redact:
             outputs.layout.display = "none"
-        self.widget = widgets.VBox([shown, outputs, self.text], layout=widgets.Layout(width="310px"))
+        # The caption stays right under the input (label and prediction); the output comes below it.
+        self.widget = widgets.VBox([shown, self.text, outputs], layout=widgets.Layout(width="310px"))
         self.values = np.zeros(0, np.float32)
         if analysis.policy.redact:
             shown.layout.display = "none"
