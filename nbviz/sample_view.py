@@ -59,12 +59,12 @@ class SampleView:
             self.plot.show(shown.values, labels=np.array(shown.labels), title=f"sample {sample} (z-score per feature)")
         else:
             self.plot.show(shown.values, shown.vmin, shown.vmax, title=f"sample {sample}")
-        if shown.output is not None:
+        if shown.output is not None:  # only image-shaped outputs: other models leave the hidden plots alone
             self.output_plot.show(shown.output.values, shown.output.vmin, shown.output.vmax, title="output")
-        if shown.error is not None:
-            self.error_plot.show(shown.error.values, 0.0, shown.error.vmax, title="|output - target|")
-        else:
-            self.error_plot.clear("no target to compare with")
+            if shown.error is not None:
+                self.error_plot.show(shown.error.values, 0.0, shown.error.vmax, title="|output - target|")
+            else:
+                self.error_plot.clear("no target to compare with")
         self.text.value = describe(shown.prediction)
 
 

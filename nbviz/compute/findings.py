@@ -16,7 +16,7 @@ import numpy as np
 from ._arrays import is_int, one_or_list
 from .dataset import check_data
 from .diagnostics import DatasetReport, diagnose
-from .graph import activation_of, holds_layers
+from .graph import activation_of
 from .probe import Gradients, Probe, probe_for
 
 __all__ = ["Finding", "findings"]
@@ -143,7 +143,7 @@ def _rate(share: float, info: float, warning: float, critical: float) -> str | N
 
 def _layers(probe: Probe) -> dict[str, Any]:
     """Layers that hold their own computation: nested models are left out (their inner layers are checked)."""
-    return {k: v for k, v in probe.layers.items() if not holds_layers(v)}
+    return {k: v for k, v in probe.layers.items() if k not in probe.holders}
 
 
 def _weight_checks(probe: Probe) -> list[Finding]:

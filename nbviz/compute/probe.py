@@ -96,6 +96,8 @@ class Probe:
         self._functions: dict[Any, Any] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         self._custom_losses: dict[int, Any] = {}
+        #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
+        self.holders = frozenset(name for name, layer in self.layers.items() if holds_layers(layer))
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
@@ -294,8 +296,7 @@ class Probe:
         """
         norms = {}
         for name in self._check_layers(layers) if layers is not None else self.layers:
-            layer = self.layers[name]
-            if holds_layers(layer) or name not in grads.weights:
+            if name in self.holders or name not in grads.weights:
                 continue
             squares = grads.squares.get(name)
             if squares is None:  # made elsewhere, without the graph's sums
@@ -307,6 +308,10 @@ class Probe:
             if trained_squares:
                 norms[name] = math.sqrt(sum(trained_squares))
         return {name: norms[name] for name in self.layers if name in norms}
+
+    def learning_layers(self) -> list[str]:
+        """Layers with trainable weights of their own, read now: a layer frozen since the probe was made drops out."""
+        return [name for name, layer in self.layers.items() if name not in self.holders and layer.trainable_weights]
 
     # ----------------------------------------------------------------------------------------- internals
     def _check_layers(self, layers: Sequence[str] | None) -> set[str]:
@@ -516,12 +521,7 @@ class Probe:
         if any(spec is not None for spec in specs):
             names = [_loss_label(spec) for spec in specs if spec is not None]
             return "the compiled loss (" + ", ".join(dict.fromkeys(names)) + ")"
-        default = [
-            {"softmax": "categorical crossentropy", "sigmoid": "binary crossentropy"}.get(
-                str(activation_of(layer)), "mean squared error"
-            )
-            for layer in self._output_layers
-        ]
+        default = [_DEFAULT_LOSSES.get(str(activation_of(layer)), _MSE)[0] for layer in self._output_layers]
         trains = _own_train_step(self.model)
         trains_note = " (the model trains with its own train_step: pass loss= to match it)" if trains else ""
         return ", ".join(dict.fromkeys(default)) + f", as no loss is compiled{trains_note}"
@@ -787,16 +787,20 @@ def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callab
     return [_resolve_loss(spec, layer) for spec, layer in zip(specs, output_layers)]
 
 
+#: The loss taken for an output when none is compiled, by its activation, with its name in words.
+_DEFAULT_LOSSES: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
+    "softmax": ("categorical crossentropy", keras.losses.categorical_crossentropy),
+    "sigmoid": ("binary crossentropy", keras.losses.binary_crossentropy),
+}
+_MSE: tuple[str, Callable[[Any, Any], Any]] = ("mean squared error", keras.losses.mean_squared_error)
+
+
 def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
     if spec is not None:
         fn = keras.losses.get(spec) if isinstance(spec, str) else spec
         return _tagged(fn)
-    activation = activation_of(layer)
-    if activation == "softmax":
-        return _tagged(keras.losses.categorical_crossentropy)
-    if activation == "sigmoid":
-        return _tagged(keras.losses.binary_crossentropy)
-    return keras.losses.mean_squared_error
+    _, fn = _DEFAULT_LOSSES.get(str(activation_of(layer)), _MSE)
+    return fn if fn is keras.losses.mean_squared_error else _tagged(fn)
 
 
 def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

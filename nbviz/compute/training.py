@@ -12,7 +12,6 @@ from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
 from .dataset import reconstructs
-from .graph import holds_layers
 from .probe import Probe, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
@@ -182,7 +181,7 @@ class TrainingRecorder:
                     self.probe = shared_probe(model)
                 except ValueError as err:  # a model without call(): its losses are still recorded, fit goes on
                     self.note = f"Layer statistics are not recorded: {err}"
-            self.layers = [n for n, layer in (self.probe.layers.items() if self.probe else []) if _own_weights(layer)]
+            self.layers = self.probe.learning_layers() if self.probe else []
             if self.probe is not None:
                 self._x, self._y, self._w = self._monitor(model)
                 self.loss_text = "Gradient norms of " + self.probe.loss_name(self.loss) + self._target_text
@@ -399,8 +398,3 @@ class TrainingRecorder:
         # Equal bins given as a count and a range take numpy's fast path (explicit edges would sort the values).
         counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=self.bins, range=(edges[0], edges[-1]))
         return counts
-
-
-def _own_weights(layer: Any) -> bool:
-    """A leaf layer with trainable weights (a nested model's weights belong to its own layers)."""
-    return bool(layer.trainable_weights) and not holds_layers(layer)
