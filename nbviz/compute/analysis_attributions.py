@@ -20,7 +20,7 @@ from .answers import (
     signed_picture,
     top_bars,
 )
-from .attribution import Explanation, ShapExplainer, default_background
+from .attribution import Estimate, Explanation, ShapExplainer, concatenate, default_background
 from .display import overlay
 from .saliency import cam_layers, saliency
 
@@ -109,9 +109,12 @@ class AttributionQuestions(AnalysisCore):
         )
 
     def shap_values(self, sample: int, name: str = "auto") -> Explanation:
-        """SHAP values of every class for one sample."""
+        """SHAP values of every class for one sample (the gradient explainer computes each class in turn: the
+        SHAP tab asks for one class at a time, see :meth:`refine_shap`)."""
         sample = self.data.check_sample(sample)
-        return self._ask(("shap", name, sample), lambda: self.shap_explainer(name).explain(self.data.inputs(sample)[0]))
+        return self._ask(
+            ("shap all", name, sample), lambda: self.shap_explainer(name).explain(self.data.inputs(sample)[0])
+        )
 
     def shap_unavailable(self) -> str | None:
         """Why SHAP values cannot be had here (None when they can)."""
@@ -121,13 +124,84 @@ class AttributionQuestions(AnalysisCore):
             return f"SHAP values here need a model with one input; this one takes {len(x)} ({names})."
         return None
 
-    def shap_local(self, sample: int, name: str, class_index: int | None, top_k: int) -> Any:
-        """One sample's SHAP values for ``class_index`` (None: the top output), laid out for the SHAP tab."""
+    def shap_class(self, sample: int, class_index: int | None) -> int:
+        """The class the SHAP tab explains: ``class_index``, or the sample's top output when None."""
+        if class_index is not None:
+            return int(class_index)
+        return int(np.argmax(np.asarray(self.output(self.data.check_sample(sample))).reshape(-1)))
+
+    def shap_estimate(self, sample: int, name: str, class_index: int | None) -> Estimate | None:
+        """The best SHAP values of one sample and class computed so far for this version: the full result, an
+        estimate that :meth:`refine_shap` stopped at, or None."""
+        key = (name, self.data.check_sample(sample), self.shap_class(sample, class_index))
+        return self.memo.peek((self.version, "shap", *key)) or self.memo.peek((self.version, "shap partial", *key))
+
+    def refine_shap(
+        self,
+        sample: int,
+        name: str,
+        class_index: int | None,
+        cancelled: Callable[[], bool] | None = None,
+        on_estimate: Callable[[Estimate], None] | None = None,
+        version: str | None = None,
+    ) -> Estimate | None:
+        """Compute one sample's SHAP values for one class, or go on from where an earlier call stopped.
+
+        Every estimate is stored (replacing the one before: the memo always holds a complete pass) and handed
+        to ``on_estimate``; between passes ``cancelled()`` may stop the work, which a later call resumes. Safe
+        in a worker thread: results are stored under ``version`` (the version when the work was asked for;
+        default now). Returns the full result, or None when cancelled.
+        """
+        version = self.version if version is None else version
+        sample = self.data.check_sample(sample)
+        cls = self.shap_class(sample, class_index)
+        final_key, partial_key = (version, "shap", name, sample, cls), (version, "shap partial", name, sample, cls)
+        done = self.memo.peek(final_key)
+        if done is not None:
+            return done  # type: ignore[no-any-return]
+        explainer = self.shap_explainer(name)
+        if not explainer.per_class:  # every class comes at once: one result, kept for the other classes too
+            estimate = Estimate(self.shap_values(sample, name).for_class(cls), 1, 1)
+            self.memo.put(final_key, estimate)
+            if on_estimate is not None:
+                on_estimate(estimate)
+            return estimate
+        started = self.memo.peek(partial_key)
+        x = self.data.inputs(sample)[0]
+        for estimate in explainer.estimates(x, cls, start=None if started is None else started.sums):
+            self.memo.put(final_key if estimate.final else partial_key, estimate)
+            if on_estimate is not None:
+                on_estimate(estimate)
+            if estimate.final:
+                self.memo.discard(partial_key)
+                return estimate
+            if cancelled is not None and cancelled():
+                return None
+        raise AssertionError("the estimates ended before the full result")  # pragma: no cover
+
+    def shap_work(self, sample: int, name: str, class_index: int | None) -> str:
+        """What computing one sample's SHAP values involves now, in words (the tab shows it while it runs)."""
+        cls = self.shap_class(sample, class_index)
+        target = f" for class {self.policy.class_name(cls)}" if self.data.output_units > 1 else ""
+        if not self.cached("explainer", name) and name in ("auto", "gradient", "deep"):
+            first = "building the explainer (tracing the model's gradient pass the first time), then "
+        else:
+            first = ""
+        return f"{first}SHAP values ({name} explainer){target} of sample {sample}"
+
+    def shap_local(
+        self, sample: int, name: str, class_index: int | None, top_k: int, estimate: Estimate | None = None
+    ) -> Any:
+        """One sample's SHAP values for ``class_index`` (None: the top output), laid out for the SHAP tab: of
+        ``estimate`` when given (one :meth:`refine_shap` made), else the full result, computed here."""
         reason = self.shap_unavailable()
         if reason is not None:
             return Unavailable(reason)
-        explanation = self.shap_values(sample, name)
-        attribution = explanation.for_class(class_index)
+        sample = self.data.check_sample(sample)
+        if estimate is None:
+            estimate = self.refine_shap(sample, name, class_index)
+            assert estimate is not None
+        attribution = estimate.attribution
         values = attribution.values[0]
         cls = int(attribution.class_index[0])
         bars = steps = picture = None
@@ -141,8 +215,8 @@ class AttributionQuestions(AnalysisCore):
         else:
             picture = signed_picture(values.sum(axis=-1) if values.ndim == 3 else values.reshape(-1, values.shape[-1]))
         return ShapLocal(
-            explanation.explainer,
-            explanation.fallback,
+            attribution.explainer,
+            attribution.fallback,
             name == "auto",
             cls,
             self.policy.class_name(cls),
@@ -154,6 +228,8 @@ class AttributionQuestions(AnalysisCore):
             bars,
             steps,
             picture,
+            estimate.done,
+            estimate.total,
         )
 
     def compute_shap_global(
@@ -164,40 +240,38 @@ class AttributionQuestions(AnalysisCore):
         cancelled: Callable[[], bool] | None = None,
         version: str | None = None,
         chunk: int = 10,
+        class_index: int | None = None,
     ) -> bool:
         """Compute SHAP values of the first ``n`` samples in chunks (``progress`` gets the share done); False
-        when ``cancelled()`` turned true. Safe in a worker thread: it builds an explainer of its own, and stores
-        its result under ``version`` (the version when the work was asked for; default now)."""
+        when ``cancelled()`` turned true. The gradient explainer explains ``class_index`` only (None: each
+        sample's top output); the others every class. Safe in a worker thread: it builds an explainer of its
+        own, and stores its result under ``version`` (the version when the work was asked for; default now)."""
         version = self.version if version is None else version
-        key = (version, "shap global", name, n)
+        resolved = self.shap_explainer(name)
+        key = (version, "shap global", name, n, class_index if resolved.per_class else "every class")
         if key in self.memo:
             return True
-        resolved = self.shap_explainer(name)
         explainer = ShapExplainer(self.model, self.background, resolved.name, probe=self.probe)
         x = self.data.x[0][:n]
-        parts = []
+        parts: list[Any] = []
         for start in range(0, len(x), chunk):
             if cancelled is not None and cancelled():
                 return False
-            parts.append(explainer.explain(x[start : start + chunk]))
+            rows = x[start : start + chunk]
+            parts.append(explainer.attribution(rows, class_index) if resolved.per_class else explainer.explain(rows))
             if progress is not None:
                 progress(min(start + chunk, len(x)) / len(x))
-        result = Explanation(
-            values=np.concatenate([p.values for p in parts]),
-            base_values=np.concatenate([p.base_values for p in parts]),
-            outputs=np.concatenate([p.outputs for p in parts]),
-            explainer=resolved.name,
-            fallback=resolved.fallback,
-        )
-        self.memo.put(key, result)
+        self.memo.put(key, concatenate(parts))
         return True
 
     def shap_global(self, name: str, n: int, class_index: int | None, top_k: int) -> ShapGlobal | None:
         """Global importance over the first ``n`` samples if computed for this version, else None."""
-        explanation = self.memo.peek((self.version, "shap global", name, n))
-        if explanation is None:
+        computed = self.memo.peek((self.version, "shap global", name, n, class_index)) or self.memo.peek(
+            (self.version, "shap global", name, n, "every class")
+        )
+        if computed is None:
             return None
-        attribution = explanation.for_class(class_index)
+        attribution = computed.for_class(class_index) if isinstance(computed, Explanation) else computed
         count = len(attribution.values)
         flat = attribution.values.reshape(count, -1)
         importance = np.abs(flat).mean(axis=0)
@@ -207,6 +281,6 @@ class AttributionQuestions(AnalysisCore):
         features = self.data.x[0][:count].reshape(count, -1)[:, order]
         x, y, color = beeswarm(flat[:, order], features, ranks=self.policy.redact)
         return ShapGlobal(
-            explanation.explainer, explanation.fallback, name == "auto", count, importance.astype(np.float32),
+            attribution.explainer, attribution.fallback, name == "auto", count, importance.astype(np.float32),
             top, x, y, color, tuple(labels[i] for i in order),
         )  # fmt: skip

@@ -251,7 +251,8 @@ class SaliencyMap:
 @dataclass(frozen=True, eq=False)
 class ShapLocal:
     """SHAP values of one sample for one class, laid out: ``bars`` (top features, labelled with their values
-    unless redacted), ``steps`` (a sequence: one value per step, summed over features) or ``picture``."""
+    unless redacted), ``steps`` (a sequence: one value per step, summed over features) or ``picture``; an
+    estimate from ``done`` of ``draws`` background draws until ``final``."""
 
     explainer: str
     fallback: str | None
@@ -266,6 +267,13 @@ class ShapLocal:
     bars: Bars | None
     steps: np.ndarray | None
     picture: Picture | None
+    done: int = 1
+    draws: int = 1
+
+    @property
+    def final(self) -> bool:
+        """False for an estimate from ``done`` of ``draws`` background draws, still being refined."""
+        return self.done >= self.draws
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,9 +1,16 @@
-"""SHAP feature attributions through the shap package, for every output class at once."""
+"""SHAP feature attributions: expected gradients on the compiled probe, shap's other explainers as they are.
+
+The gradient explainer (what ``shap.GradientExplainer`` computes, with shap's draws: the tests hold the two
+equal) runs on :mod:`nbviz.compute.path_gradients`, one class at a time and in batched passes, so a 1,000-class
+model costs what one class costs, and a first estimate comes after one pass. The model-agnostic explainers
+(deep, permutation, exact, kernel) are shap's own and explain every class at once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -11,13 +18,15 @@ import numpy as np
 
 from ._arrays import frozen
 from ._validate import as_inputs, check_model, input_specs
+from .path_gradients import SHAP_SAMPLES, ExpectedGradients, PathSums, last
 from .probe import Probe, probe_for
 
 EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
+FIRST_SECONDS = 1.0  # a first estimate takes the draws that fit in about this long (at least one)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Attribution:
     """SHAP values for one class per sample.
 
@@ -51,7 +60,7 @@ class Attribution:
         return np.abs(self.base_values + total - self.outputs)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Explanation:
     """SHAP values for every output unit: ``values`` (n, *input_shape, k), ``base_values`` and ``outputs`` (n, k)."""
 
@@ -63,14 +72,8 @@ class Explanation:
 
     def for_class(self, class_index: int | np.ndarray | None = None) -> Attribution:
         """One class per sample: an int for all, an array per sample, or None for each sample's top output."""
-        n, k = self.outputs.shape
-        if class_index is None:
-            index = np.argmax(self.outputs, axis=1)
-        else:
-            index = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (n,))
-            if index.min() < 0 or index.max() >= k:
-                raise ValueError(f"class_index: expected an output unit in [0, {k}), got {class_index!r}")
-        rows = np.arange(n)
+        index = _class_per_row(self.outputs, class_index)
+        rows = np.arange(len(index))
         values = np.moveaxis(self.values, -1, 1)[rows, index]
         return Attribution(
             values=frozen(values),
@@ -80,6 +83,34 @@ class Explanation:
             explainer=self.explainer,
             fallback=self.fallback,
         )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Estimate:
+    """SHAP values so far: after ``done`` of ``total`` draws (``done == total``: the full result).
+
+    ``sums`` is what refining goes on from (None once complete, and for the explainers that answer at once).
+    """
+
+    attribution: Attribution
+    done: int
+    total: int
+    sums: PathSums | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.done >= self.total
+
+
+def concatenate(parts: list[Any]) -> Any:
+    """One Attribution (or Explanation) of the rows of several, in order."""
+    first = parts[0]
+    arrays = {
+        f.name: np.concatenate([getattr(p, f.name) for p in parts])
+        for f in dataclasses.fields(first)
+        if isinstance(getattr(first, f.name), np.ndarray)
+    }
+    return dataclasses.replace(first, **arrays)
 
 
 def default_background(x: np.ndarray, size: int = 100, seed: int = 0) -> np.ndarray:
@@ -106,7 +137,7 @@ def default_background(x: np.ndarray, size: int = 100, seed: int = 0) -> np.ndar
 
 
 class ShapExplainer:
-    """A shap explainer for one model and background, built once and reused for every sample.
+    """One SHAP explainer for one model and background, built once and reused for every sample.
 
     Parameters
     ----------
@@ -115,13 +146,15 @@ class ShapExplainer:
     background : array-like
         Samples that stand for "absent" features (see :func:`default_background`).
     explainer : str
-        One of ``EXPLAINERS``. "auto" uses shap.GradientExplainer on float inputs and falls back to the
-        model-agnostic permutation explainer when that fails (integer inputs, unsupported ops); ``fallback``
-        then says why.
+        One of ``EXPLAINERS``. "gradient" is expected gradients on the probe (shap.GradientExplainer's values);
+        "auto" uses it where it applies (a float input that gradients reach, an output of rank at most 2) and
+        falls back to the model-agnostic permutation explainer elsewhere; ``fallback`` then says why.
     probe : Probe, optional
-        Reuse a Probe of the model: the model-agnostic explainers call its compiled forward pass.
+        Reuse a Probe of the model: every explainer calls its compiled passes.
     seed : int
         Seed of the sampling explainers (gradient, permutation), so that the same sample gets the same values.
+    samples : int
+        The gradient explainer's draws per sample (shap's ``nsamples``).
     """
 
     def __init__(
@@ -131,6 +164,7 @@ class ShapExplainer:
         explainer: str = "auto",
         probe: Probe | None = None,
         seed: int = 0,
+        samples: int = SHAP_SAMPLES,
     ):
         check_model(model)
         if explainer not in EXPLAINERS:
@@ -147,20 +181,37 @@ class ShapExplainer:
         self.fallback: str | None = None
         self.name = explainer
         self._explainer: Any = None
+        why_not = self._no_gradient() if explainer in ("auto", "gradient") else None
         if explainer == "auto":
-            self.name, self.fallback = self._choose()
+            self.name, self.fallback = ("permutation", why_not) if why_not else ("gradient", None)
+        elif explainer == "gradient" and why_not:
+            raise ValueError(f"explainer: 'gradient' does not apply to this model: {why_not}")
+        if self.name == "gradient":
+            self._gradients = ExpectedGradients(self.probe, self.background, seed, samples)
+        self._base = self._predict(self.background).mean(axis=0)
         self._build()
+
+    @property
+    def per_class(self) -> bool:
+        """Whether each class costs a computation of its own (the gradient explainer); the others explain every
+        class at once."""
+        return self.name == "gradient"
 
     # ----------------------------------------------------------------------------------------- public
     def explain(self, x: Any) -> Explanation:
-        """SHAP values of every output unit for the samples ``x`` (batch first)."""
-        x = as_inputs(input_specs(self.model), x, "x")[0]
+        """SHAP values of every output unit for the samples ``x`` (batch first); the gradient explainer runs
+        once per unit (prefer :meth:`attribution` for one class)."""
+        x = self._inputs(x)
         outputs = self._predict(x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # shap's own deprecation and retracing chatter
-            values, base = self._run(x, outputs)
         k = outputs.shape[1]
-        values = np.asarray(values, dtype=np.float32).reshape(len(x), *self.input_shape, k)
+        if self.per_class:
+            values = np.stack([self.attribution(x, unit).values for unit in range(k)], axis=-1)
+            base = self._base
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # shap's own deprecation and retracing chatter
+                values, base = self._run(x)
+            values = np.asarray(values, dtype=np.float32).reshape(len(x), *self.input_shape, k)
         base = np.broadcast_to(np.asarray(base, dtype=np.float32).reshape(-1, k), (len(x), k))
         return Explanation(
             values=frozen(values),
@@ -170,7 +221,47 @@ class ShapExplainer:
             fallback=self.fallback,
         )
 
+    def attribution(self, x: Any, class_index: int | np.ndarray | None = None) -> Attribution:
+        """SHAP values of one class per sample (an int for all, an array per sample, None for each sample's
+        top output): the full result."""
+        return last(self.estimates(x, class_index)).attribution
+
+    def estimates(
+        self,
+        x: Any,
+        class_index: int | np.ndarray | None = None,
+        start: PathSums | None = None,
+        first: int | None = None,
+    ) -> Iterator[Estimate]:
+        """SHAP values of one class per sample as they refine: the gradient explainer yields an estimate after
+        every pass, the first after about ``FIRST_SECONDS`` (or ``first`` draws), and goes on from ``start``
+        (an earlier estimate's ``sums``); the other explainers yield their one result."""
+        x = self._inputs(x)
+        if not self.per_class:
+            yield Estimate(self.explain(x).for_class(class_index), 1, 1)
+            return
+        outputs = self._predict(x)
+        rows = np.arange(len(x))
+        units = _class_per_row(outputs, class_index)
+        base, out = frozen(self._base[units], np.float32), frozen(outputs[rows, units], np.float32)
+        if first is None and start is None:
+            seconds = self.probe.row_seconds(x)
+            first = 1 if seconds is None else int(FIRST_SECONDS / (seconds * len(x)))
+        for sums in self._gradients.sums(x, units, start=start, first=first):
+            attribution = Attribution(
+                values=frozen(sums.mean(), np.float32),
+                base_values=base,
+                outputs=out,
+                class_index=frozen(units, np.int64),
+                explainer=self.name,
+                fallback=self.fallback,
+            )
+            yield Estimate(attribution, sums.done, sums.total, None if sums.complete else sums)
+
     # ----------------------------------------------------------------------------------------- internals
+    def _inputs(self, x: Any) -> np.ndarray:
+        return as_inputs(input_specs(self.model), x, "x")[0]
+
     def _predict(self, x: np.ndarray) -> np.ndarray:
         out = self.probe.predict(x)
         out = out[0] if isinstance(out, list) else out
@@ -179,33 +270,26 @@ class ShapExplainer:
     def _flat_predict(self, flat: np.ndarray) -> np.ndarray:
         return self._predict(flat.reshape(-1, *self.input_shape).astype(self.background.dtype))
 
-    def _choose(self) -> tuple[str, str | None]:
-        """Try shap's gradient explainer on one sample; kept when it works (its traced functions with it)."""
+    def _no_gradient(self) -> str | None:
+        """Why expected gradients do not apply here (None when they do)."""
         if not np.issubdtype(self.background.dtype, np.floating):
-            return "permutation", f"integer inputs ({self.background.dtype}) have no gradient"
-        try:
-            import shap
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trial = shap.GradientExplainer(self.model, self.background)
-                trial.shap_values(self.background[:1], nsamples=2)
-        except Exception as err:  # noqa: BLE001 - any failure of shap's gradient path means: fall back
-            return "permutation", f"GradientExplainer failed: {type(err).__name__}: {str(err)[:200]}"
-        self._explainer = trial
-        return "gradient", None
+            return f"integer inputs ({self.background.dtype}) have no gradient"
+        shape = self.probe.output_shapes([self.background[:1]])[0]
+        if len(shape) > 2:
+            return f"the output has shape {shape[1:]} per sample; expected gradients explain (classes,) outputs"
+        if not self.probe.reaches_input(self.background[:1]):
+            return "no gradient reaches the input (token ids feeding an embedding, or values cast to integers)"
+        return None
 
     def _build(self) -> None:
+        if self.name == "gradient":
+            return
         import shap
 
         flat_bg = self.background.reshape(len(self.background), -1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if self.name == "gradient":
-                if self._explainer is None:  # not already tried by "auto"
-                    self._explainer = shap.GradientExplainer(self.model, self.background)
-                self._base = self._predict(self.background).mean(axis=0)
-            elif self.name == "deep":
+            if self.name == "deep":
                 self._explainer = shap.DeepExplainer(self.model, self.background)
             elif self.name == "kernel":
                 self._explainer = shap.KernelExplainer(self._flat_predict, flat_bg)
@@ -221,10 +305,8 @@ class ShapExplainer:
                 else:
                     self._explainer = shap.PermutationExplainer(self._flat_predict, masker, seed=self.seed)
 
-    def _run(self, x: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)
-        if self.name == "gradient":
-            return self._explainer.shap_values(x, rseed=self.seed), self._base
         if self.name == "deep":
             return self._explainer.shap_values(x, check_additivity=False), np.asarray(self._explainer.expected_value)
         if self.name == "kernel":
@@ -235,6 +317,17 @@ class ShapExplainer:
             # One permutation evaluates every feature twice; more permutations average the estimate.
             result = self._explainer(flat, max_evals=max(500, 2 * self.n_features + 1), silent=True)
         return result.values, result.base_values
+
+
+def _class_per_row(outputs: np.ndarray, class_index: int | np.ndarray | None) -> np.ndarray:
+    """One output unit per row: ``class_index`` broadcast, or each row's top output when None."""
+    n, k = outputs.shape
+    if class_index is None:
+        return np.argmax(outputs, axis=1)
+    index = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (n,))
+    if index.min() < 0 or index.max() >= k:
+        raise ValueError(f"class_index: expected an output unit in [0, {k}), got {class_index!r}")
+    return index
 
 
 def shap_values(
@@ -269,4 +362,4 @@ def shap_values(
     if len(inputs) > 1:
         raise ValueError(f"model: SHAP values need a model with one input, got {len(inputs)} inputs")
     bg = default_background(inputs[0]) if background is None else background
-    return ShapExplainer(model, bg, explainer).explain(inputs[0]).for_class(class_index)
+    return ShapExplainer(model, bg, explainer).attribution(inputs[0], class_index)

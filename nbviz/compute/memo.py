@@ -66,6 +66,12 @@ class Memo:
                 _, (_, old) = self._entries.popitem(last=False)
                 self.nbytes -= old
 
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key`` if stored (a partial result that a full one replaced)."""
+        with self._lock:
+            if key in self._entries:
+                self.nbytes -= self._entries.pop(key)[1]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -6,6 +6,7 @@ import functools
 import inspect
 import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,10 @@ from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, mod
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
+#: Passes whose rows do not interact (inference mode), so that a batch may be padded with copies of its last row.
+_ROWWISE = {"forward", "input grad"}
+GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
+GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 
 
 def _frozen(value: Any) -> np.ndarray:
@@ -94,6 +99,13 @@ class Probe:
         self._structure = _input_structure(model)
         self.traces = 0  # how many times a function was traced; tests and benchmarks read it
         self._functions: dict[Any, Any] = {}
+        #: Functions that call XLA-compiled ones (Keras compiles grouped and some 3-D convolutions on CPU): XLA
+        #: compiles those again for every new batch size, so their batches are padded to powers of two.
+        self._xla: set[Any] = set()
+        #: Batch sizes the XLA-holding functions ran at, per function (what tests read: each size compiles once).
+        self.xla_batches: dict[Any, set[int]] = {}
+        self._rows: dict[Any, int] = {}
+        self._row_seconds: dict[Any, float] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         self._custom_losses: dict[int, Any] = {}
         #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
@@ -194,6 +206,82 @@ class Probe:
         outputs, _ = self._call("forward", inputs)
         arrays = [_frozen(o) for o in outputs]
         return arrays[0] if len(arrays) == 1 else arrays
+
+    def input_gradients(self, x: Any, units: Any, out_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """d f_i / d x_i for each row i, where f_i is unit ``units[i]`` of output ``out_index`` in row i.
+
+        The lean pass behind saliency and SHAP's expected gradients: it returns the input's gradient alone (no
+        weight or layer gradients), takes one unit per row (so any mix of classes shares one trace), and runs in
+        chunks sized to memory (:meth:`gradient_rows`). As with ``target`` in :meth:`gradients`, a unit is summed
+        over any axes between batch and units, and the model runs in inference mode, where rows do not interact.
+
+        Parameters
+        ----------
+        x : array-like
+            Float samples of the model's one input, batch first.
+        units : int or array-like of ints
+            The unit to differentiate, one for all rows or one per row.
+        out_index : int
+            Which output the units belong to.
+
+        Returns
+        -------
+        (np.ndarray, np.ndarray)
+            The gradients (float32, x's shape; zeros where no gradient reaches the input, see
+            :meth:`reaches_input`) and f_i (float32, (n,)).
+        """
+        inputs = as_inputs(self._specs, x)
+        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
+            raise ValueError("x: input gradients need a model with one float input")
+        x = inputs[0]
+        n = len(x)
+        shapes = self.output_shapes([x])
+        _check_target((out_index, 0), shapes)
+        k = shapes[out_index][-1] if len(shapes[out_index]) > 1 else 1
+        per_row = np.broadcast_to(np.asarray(units, dtype=np.int32), (n,))
+        if per_row.size and (per_row.min() < 0 or per_row.max() >= k):
+            raise ValueError(f"units: expected units in [0, {k}) of output {out_index}, got {units!r}")
+        grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
+        step = self.gradient_rows(x)
+        kind = ("input grad", out_index)
+        key = _signature(kind, [x, per_row])
+        for start in range(0, n, step):
+            warm = key in self._functions  # a pass that traces says nothing of the next one's cost
+            began = time.perf_counter()
+            g, v, _ = self._call(kind, [x[start : start + step], per_row[start : start + step]])
+            grads[start : start + step], values[start : start + step] = g, v
+            if warm:
+                seconds = (time.perf_counter() - began) / len(g)
+                self._row_seconds[key] = 0.5 * (self._row_seconds.get(key, seconds) + seconds)
+        return _frozen(grads), _frozen(values)
+
+    def row_seconds(self, x: Any, out_index: int = 0) -> float | None:
+        """Seconds per row of an input-gradient pass on inputs like ``x``, a running mean of the passes so far
+        that did not trace; None before there was one."""
+        x = as_inputs(self._specs, x)[0]
+        return self._row_seconds.get(_signature(("input grad", out_index), [x, np.zeros(1, np.int32)]))
+
+    def reaches_input(self, x: Any, out_index: int = 0) -> bool:
+        """Whether any gradient of output ``out_index`` reaches the model's input (not for token ids feeding an
+        embedding, nor values cast to integers); known from the trace, read from one row."""
+        x = as_inputs(self._specs, x)[0][:1]
+        if not np.issubdtype(x.dtype, np.floating):
+            return False
+        _, _, defined = self._call(("input grad", out_index), [x, np.zeros(1, np.int32)])
+        return bool(defined)
+
+    def gradient_rows(self, x: Any) -> int:
+        """Rows per input-gradient pass for inputs like ``x``: a power of two that keeps the pass's activations
+        (measured on one row, times three for their gradients and the backward's scratch) within
+        ``GRADIENT_BYTES``, at most ``GRADIENT_ROWS``. ResNet50 at 224 x 224 keeps about 100 MB per row."""
+        x = as_inputs(self._specs, x)
+        key = tuple((a.shape[1:], a.dtype.str) for a in x)
+        if key not in self._rows:
+            _, record = self._call("forward", [a[:1] for a in x])
+            per_row = 3 * sum(int(np.prod(t.shape)) * t.dtype.size for t in record.values())
+            fit = max(1, min(GRADIENT_ROWS, GRADIENT_BYTES // max(per_row, 1)))
+            self._rows[key] = 1 << (fit.bit_length() - 1)
+        return self._rows[key]
 
     def gradients(
         self,
@@ -353,16 +441,32 @@ class Probe:
         The concrete function is called directly with tensors: that skips tf.function's argument dispatch,
         which on a small model costs as much as a fifth of the forward pass itself.
         """
-        key = (kind, tuple((a.shape[1:], a.dtype.str) for a in arrays))
+        key = _signature(kind, arrays)
         fn = self._functions.get(key)
         if fn is None:
             fn = self._functions[key] = self._trace(kind, arrays)
-        return fn(*[tf.constant(a) for a in arrays], *extra)
+            if _holds_xla(fn):
+                self._xla.add(key)
+        if key not in self._xla:
+            return fn(*[tf.constant(a) for a in arrays], *extra)
+        n = len(arrays[0])
+        rowwise = (kind if isinstance(kind, str) else kind[0]) in _ROWWISE
+        size = 1 << max(n - 1, 0).bit_length() if rowwise else n
+        self.xla_batches.setdefault(key, set()).add(size)
+        padded = [np.concatenate([a, np.repeat(a[-1:], size - n, axis=0)]) if size > n else a for a in arrays]
+        result = fn(*[tf.constant(a) for a in padded], *extra)
+        if size == n:
+            return result
+        # Only what has a row per sample is trimmed (a layer may output a table of its own, without a batch axis).
+        batched = tf.nest.map_structure(lambda t: t.shape.rank and t.shape[0] is None, fn.structured_outputs)
+        return tf.nest.map_structure(lambda t, rows: t[:n] if rows else t, result, batched)
 
     def _trace(self, kind: Any, arrays: list[np.ndarray]) -> Any:
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
         if kind == "forward":
             body = self._forward_body()
+        elif kind[0] == "input grad":
+            body = self._input_grad_body(kind[1])
         elif kind[0] == "target":
             body = self._target_body(kind[1], kind[2])
             specs.append(tf.TensorSpec((), tf.int32))
@@ -459,6 +563,21 @@ class Probe:
             return self._differentiate(inputs, objective, training=training)
 
         return target_grads
+
+    def _input_grad_body(self, out_index: int) -> Callable[..., Any]:
+        def input_grads(x: tf.Tensor, units: tf.Tensor) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                outputs, _ = self._run([x])
+                out = tf.cast(outputs[out_index], tf.float32)
+                out = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1] if out.shape.rank > 1 else 1])
+                picked = tf.reduce_sum(out * tf.one_hot(units, tf.shape(out)[-1])[:, None, :], axis=[1, 2])
+                objective = tf.reduce_sum(picked)
+            grad = tape.gradient(objective, x)
+            defined = tf.constant(grad is not None)
+            return (tf.zeros_like(x) if grad is None else _dense(grad)), picked, defined
+
+        return input_grads
 
     def _loss_body(
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
@@ -581,6 +700,17 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
+    """What a compiled function is traced for: its kind, and each argument's shape past the batch and dtype."""
+    return (kind, tuple((a.shape[1:], a.dtype.str) for a in arrays))
+
+
+def _holds_xla(fn: Any) -> bool:
+    """Whether a traced function calls a function that XLA must compile (``tf.function(jit_compile=True)``)."""
+    library = fn.graph.as_graph_def().library.function
+    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
+
+
 def _input_structure(model: keras.Model) -> Any:
     """The structure of a Functional model's inputs when it is not a plain list (a dict, a nested structure), else
     None. ``model.inputs`` is its flattening, in the order Keras flattens it (dict keys sorted)."""

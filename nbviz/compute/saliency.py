@@ -10,6 +10,7 @@ import numpy as np
 
 from ._arrays import frozen, is_int
 from ._validate import as_inputs, check_model, input_specs
+from .path_gradients import last, path_sums
 from .probe import Gradients, Probe, probe_for
 from .redact import input_like_layers
 
@@ -117,7 +118,7 @@ def _prepare(model: Any, x: Any, probe: Probe | None) -> tuple[Probe, np.ndarray
         raise ValueError(f"model: expected a model with one input for saliency, got {len(inputs)} inputs")
     if not np.issubdtype(inputs[0].dtype, np.floating):
         raise TypeError(f"model: expected a float input to differentiate, got an input of dtype {inputs[0].dtype}")
-    if "input#0" in probe.gradients(inputs[0][:1], target=0, layers=[]).undefined:
+    if not probe.reaches_input(inputs[0]):
         # Float token ids that feed an Embedding: noise or a path to a baseline would make ids that do not exist.
         raise ValueError(
             "model: expected an input that gradients reach, got one that does not (token ids feeding an embedding, "
@@ -241,26 +242,16 @@ def _per_target(
 
 
 def _input_gradients(probe: Probe, x: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    out = np.empty(x.shape, np.float32)
-    for rows, grads in _per_target(probe, x, targets):
-        out[rows] = grads.inputs
-    return out
+    return probe.input_gradients(x, targets)[0]  # one lean pass, whatever mix of targets
 
 
 def _path_mean(probe: Probe, x: np.ndarray, targets: np.ndarray, points: Any, count: int) -> np.ndarray:
-    """Mean gradient over ``count`` stacked variants of x; ``points(start, stop)`` gives (stop - start, *x.shape).
+    """Mean gradient over ``count`` variants of x; ``points(start, stop)`` gives (stop - start, *x.shape).
 
-    Variants are stacked into batches of about ``probe.batch_size`` rows, so one compiled function, traced once,
-    evaluates them all; sums are float64 so that averaging adds no rounding of its own.
+    Variants of every sample are stacked into the rows of batched compiled passes (see
+    :func:`~nbviz.compute.path_gradients.path_sums`); sums are float64 so that averaging adds no rounding.
     """
-    per = max(1, probe.batch_size // len(x))
-    total = np.zeros(x.shape, np.float64)
-    for start in range(0, count, per):
-        stop = min(count, start + per)
-        batch = points(start, stop).astype(x.dtype).reshape(-1, *x.shape[1:])
-        grads = _input_gradients(probe, batch, np.tile(targets, stop - start))
-        total += grads.reshape(stop - start, *x.shape).sum(axis=0, dtype=np.float64)
-    return total / count
+    return last(path_sums(probe, x, targets, lambda a, b: (points(a, b), None), count)).mean()
 
 
 def _smoothgrad(probe: Probe, x: np.ndarray, targets: np.ndarray, samples: int, noise: float) -> np.ndarray:

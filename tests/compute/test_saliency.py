@@ -124,10 +124,12 @@ def test_all_steps_and_targets_share_one_traced_function(digits):
     x = digits.x_test[:6]
     assert len(set(np.asarray(digits.model(x)).argmax(axis=1))) > 2  # several targets, so several groups
     integrated_gradients(digits.model, x, probe=probe)
-    assert probe.traces == 2  # the forward pass and the target gradient, each traced once
+    assert probe.traces == 2  # the forward pass and the input gradient (every target at once), each traced once
     saliency(digits.model, digits.x_test[:3], "smoothgrad", probe=probe)
-    saliency(digits.model, x, "gradcam++", probe=probe)
+    saliency(digits.model, x[:5], "gradient", probe=probe)
     assert probe.traces == 2
+    saliency(digits.model, x, "gradcam++", probe=probe)
+    assert probe.traces == 3  # Grad-CAM reads a layer's gradient: the full target pass, traced once
 
 
 # ------------------------------------------------------------------------------------------------ gradient
