@@ -9,6 +9,7 @@ model costs what one class costs, and a first estimate comes after one pass. The
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,10 @@ from .probe import Probe, probe_for
 
 EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
+#: shap's DeepExplainer swaps TensorFlow's global gradient registry while it runs: two at once (the SHAP tab's
+#: worker and the global view's) break each other ("Incompatible shapes between op input and calculated input
+#: gradient"), so they take turns.
+_DEEP_LOCK = threading.Lock()
 FIRST_SECONDS = 1.0  # a first estimate takes the draws that fit in about this long (at least one)
 
 
@@ -290,7 +295,8 @@ class ShapExplainer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.name == "deep":
-                self._explainer = shap.DeepExplainer(self.model, self.background)
+                with _DEEP_LOCK:
+                    self._explainer = shap.DeepExplainer(self.model, self.background)
             elif self.name == "kernel":
                 self._explainer = shap.KernelExplainer(self._flat_predict, flat_bg)
             else:
@@ -308,7 +314,9 @@ class ShapExplainer:
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)
         if self.name == "deep":
-            return self._explainer.shap_values(x, check_additivity=False), np.asarray(self._explainer.expected_value)
+            with _DEEP_LOCK:
+                values = self._explainer.shap_values(x, check_additivity=False)
+            return values, np.asarray(self._explainer.expected_value)
         if self.name == "kernel":
             return self._explainer.shap_values(flat, silent=True), np.asarray(self._explainer.expected_value)
         if self.name == "exact":

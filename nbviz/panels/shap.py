@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import threading
+import traceback
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -12,10 +14,12 @@ import numpy as np
 from ..compute import EXPLAINERS
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot
-from .base import Panel, State, error_html
+from .base import Panel, State, error_html, note_html
+from .worker import LatestJob
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
+SYNC_SECONDS = 1.0  # a new sample waits this long for its values; then the worker draws each estimate as it comes
 
 
 def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
@@ -26,7 +30,13 @@ def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
 
 
 class ShapPanel(Panel):
-    """SHAP values from the shap package: the current sample's attribution and, on request, global importance."""
+    """SHAP values: the current sample's attribution for the class on show and, on request, global importance.
+
+    The local view is computed in a worker thread (:class:`~nbviz.panels.worker.LatestJob`): a new sample waits
+    up to ``SYNC_SECONDS`` for its values, then shows the latest estimate, labelled with its draws, and the
+    worker redraws after every pass until the full result; moving on cancels the old sample's work, and
+    ``Stop`` leaves the estimate (``Refine`` goes on from it). :meth:`wait` joins the worker.
+    """
 
     name = "shap"
     title = "SHAP"
@@ -47,6 +57,19 @@ class ShapPanel(Panel):
         for control in (self.explainer_choice, self.class_choice, self.top_k):
             control.observe(lambda change: self.refresh(), names="value")
         self.info = widgets.HTML()
+        # The local view's worker: progress of the refinement, and a stop / go-on pair.
+        self.local_progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="160px"))
+        self.local_status = widgets.HTML()
+        self.stop_button = widgets.Button(description="Stop", icon="stop", layout=widgets.Layout(width="90px"))
+        self.refine_button = widgets.Button(description="Refine", icon="play", layout=widgets.Layout(width="90px"))
+        self.stop_button.on_click(lambda _: self._local.cancel())
+        self.refine_button.on_click(lambda _: self._refine_current())
+        self._local = LatestJob()
+        self._key: tuple[Any, ...] | None = None
+        self._drawn: tuple[Any, ...] | None = None
+        self._failure: tuple[tuple[Any, ...], BaseException, str] | None = None
+        self._draw_lock = threading.RLock()
+        self._show_progress(None)
         if self.kind == "image":
             self.local_plot: BarsPlot | HeatmapPlot = HeatmapPlot("attribution")
         else:
@@ -72,6 +95,7 @@ class ShapPanel(Panel):
         return [
             widgets.HBox([self.explainer_choice, self.class_choice, self.top_k]),
             self.info,
+            widgets.HBox([self.local_progress, self.stop_button, self.refine_button, self.local_status]),
             self.local_plot.widget,
             widgets.HBox([self.subset, self.run_button, self.cancel_button, self.progress]),
             self.global_status,
@@ -123,34 +147,127 @@ class ShapPanel(Panel):
         return None if self.class_choice.value < 0 else int(self.class_choice.value)
 
     # ----------------------------------------------------------------------------------------- local view
-    def pending(self, state: State) -> bool:
-        return not self.analysis.cached("shap", str(self.explainer_choice.value), state.sample)
-
     def render(self, state: State) -> str:
         name = str(self.explainer_choice.value)
-        answer = self.analysis.shap_local(state.sample, name, self.class_index, int(self.top_k.value))
-        if isinstance(answer, Unavailable):
+        reason = self.analysis.shap_unavailable()
+        if reason is not None:
+            self._key = None
+            self._local.cancel()
             self.info.value = ""
+            self._show_progress(None)
             self.run_button.disabled = True  # the global view cannot apply either
-            self.global_status.value = f'<span style="color:#555">{html.escape(answer.reason)}</span>'
-            return answer.reason
+            self.global_status.value = note_html(reason)
+            return reason
+        cls = self.analysis.shap_class(state.sample, self.class_index)
+        key = (self.analysis.version, name, state.sample, cls)
+        with self._draw_lock:
+            self._key = key
+        estimate = self.analysis.shap_estimate(state.sample, name, cls)
+        if estimate is None or not estimate.final:
+            job = self._start(key)
+            job.done.wait(SYNC_SECONDS)  # fast models answer here, in full; slow ones go on in the worker
+            estimate = self.analysis.shap_estimate(state.sample, name, cls)
+            failure = self._failure
+            if failure is not None and failure[0] == key:
+                self._failure = None
+                raise failure[1]
+        else:
+            self._local.cancel()  # the old sample's work stops
+        if estimate is None:
+            self._waiting(key)
+        else:
+            self._draw(key, estimate)
+        self._show_global_if_computed()
+        return ""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the local view's worker has drawn the full result (or stopped); False on ``timeout``."""
+        return self._local.wait(timeout)
+
+    def _start(self, key: tuple[Any, ...]) -> Any:
+        return self._local.submit(key, lambda cancelled: self._refine(key, cancelled))
+
+    def _refine_current(self) -> None:
+        """Refine: go on from the estimate that Stop left."""
+        if self._key is not None:
+            _, name, sample, cls = self._key
+            self._start(self._key)
+            self._show_progress(self.analysis.shap_estimate(sample, name, cls))
+
+    def _refine(self, key: tuple[Any, ...], cancelled: Any) -> None:
+        """The worker: every estimate is drawn while ``key`` is on show; failures are shown, never lost."""
+        version, name, sample, cls = key
+        try:
+            self.analysis.refine_shap(
+                sample, name, cls, cancelled, lambda e: self._draw(key, e, from_worker=True), version
+            )
+        except Exception as err:  # noqa: BLE001 - a worker's failure is shown in the panel
+            self._failure = (key, err, traceback.format_exc())
+            with self._draw_lock:
+                if self._key == key:
+                    self.local_status.value = error_html("SHAP values", err)
+        else:
+            with self._draw_lock:
+                if self._key == key and cancelled():
+                    self._show_progress(self.analysis.shap_estimate(sample, name, cls))
+
+    def _waiting(self, key: tuple[Any, ...]) -> None:
+        """Nothing to draw yet: say what is being computed."""
+        _, name, sample, cls = key
+        self.values = np.zeros(0, np.float32)
+        self.info.value = ""
+        work = self.analysis.shap_work(sample, name, cls)
+        self.local_plot.clear(f"computing: {work}...")
+        self.local_status.value = note_html(f"computing: {work}...")
+        self.local_progress.layout.visibility = "visible"
+        self.local_progress.value = 0.0
+        self.stop_button.layout.display, self.refine_button.layout.display = None, "none"
+
+    def _draw(self, key: tuple[Any, ...], estimate: Any, from_worker: bool = False) -> None:
+        with self._draw_lock:
+            if key != self._key:
+                return  # an old sample's estimate
+            drawn = (estimate, int(self.top_k.value))
+            if from_worker and self._drawn is not None and self._drawn[0] is estimate:
+                return
+            _, name, sample, cls = key
+            answer = self.analysis.shap_local(sample, name, cls, int(self.top_k.value), estimate=estimate)
+            if isinstance(answer, Unavailable):
+                return
+            self._show(answer, sample)
+            self._drawn = drawn
+            self._show_progress(estimate)
+
+    def _show(self, answer: ShapLocal, sample: int) -> None:
         self.values = answer.values
         self.info.value = self._info(answer)
+        label = "" if answer.final else f" (estimate: {answer.done} of {answer.draws} draws)"
         if answer.bars is not None:
             bars = answer.bars
-            title = f"top {len(bars.values)} features, sample {state.sample}"
+            title = f"top {len(bars.values)} features, sample {sample}{label}"
             self.local_plot.show(bars.values, labels=np.array(bars.labels), title=title)
         elif answer.steps is not None:
-            title = f"SHAP per step (summed over features), sample {state.sample}"
+            title = f"SHAP per step (summed over features), sample {sample}{label}"
             self.local_plot.show(answer.steps, title=title)
         else:
             assert answer.picture is not None and isinstance(self.local_plot, HeatmapPlot)
             picture = answer.picture
-            self.local_plot.show(
-                picture.values, picture.vmin, picture.vmax, title=f"attribution, sample {state.sample}"
-            )
-        self._show_global_if_computed()
-        return ""
+            title = f"attribution, sample {sample}{label}"
+            self.local_plot.show(picture.values, picture.vmin, picture.vmax, title=title)
+
+    def _show_progress(self, estimate: Any) -> None:
+        """The refinement's progress bar and buttons: hidden for a full result (or none)."""
+        refining = estimate is not None and not estimate.final
+        stopped = self._key is None or not self._local.running(self._key)
+        self.local_progress.layout.visibility = "visible" if refining else "hidden"
+        self.stop_button.layout.display = None if refining and not stopped else "none"
+        self.refine_button.layout.display = None if refining and stopped else "none"
+        if not refining:
+            self.local_status.value = ""
+            return
+        self.local_progress.value = estimate.done / estimate.total
+        state = "stopped; Refine goes on from here" if stopped else "refining in the background"
+        self.local_status.value = note_html(f"estimate from {estimate.done} of {estimate.total} draws ({state})")
 
     def _info(self, answer: ShapLocal) -> str:
         target = f"class <b>{html.escape(answer.class_name)}</b>, " if answer.multiclass else ""
@@ -172,17 +289,24 @@ class ShapPanel(Panel):
         self._cancel.clear()
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value = 0.0
-        self.global_status.value = "computing..."
-        question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version)
+        self.global_status.value = note_html(
+            f"computing: SHAP values of {int(self.subset.value)} samples ({self.explainer_choice.value} explainer)..."
+        )
+        question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version, self.class_index)
         self._worker = threading.Thread(target=self._global_job, args=question, daemon=True)
         self._worker.start()
         if wait:
             self._worker.join()
 
-    def _global_job(self, name: str, n: int, version: str) -> None:
+    def _global_job(self, name: str, n: int, version: str, class_index: int | None) -> None:
         try:
             done = self.analysis.compute_shap_global(
-                name, n, progress=self._set_progress, cancelled=self._cancel.is_set, version=version
+                name,
+                n,
+                progress=self._set_progress,
+                cancelled=self._cancel.is_set,
+                version=version,
+                class_index=class_index,
             )
             if done:
                 self._show_global_if_computed()

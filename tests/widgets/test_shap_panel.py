@@ -29,10 +29,16 @@ def _independent(ex, x):
     return ShapExplainer(ex.analysis.model, ex.analysis.background, "deep").explain(x)
 
 
+def _show(ex, sample):
+    """Move to ``sample`` and wait for the SHAP tab's worker to draw the full result."""
+    ex.sample = sample
+    assert ex.panels["shap"].wait(60)
+
+
 def test_local_view_holds_the_attribution_for_the_predicted_class(shap_explorer, cancer):
     ex, panel = shap_explorer, shap_explorer.panels["shap"]
     for sample in (0, 9, 31):
-        ex.sample = sample
+        _show(ex, sample)
         expected = _independent(ex, cancer.x_test[sample : sample + 1]).for_class(None)
         np.testing.assert_allclose(panel.values, expected.values[0], atol=1e-6)
         top = np.argsort(np.abs(expected.values[0]))[-10:]
@@ -44,10 +50,11 @@ def test_local_view_holds_the_attribution_for_the_predicted_class(shap_explorer,
 
 def test_switching_class_changes_the_marks(shap_explorer):
     ex, panel = shap_explorer, shap_explorer.panels["shap"]
-    ex.sample = 4
+    _show(ex, 4)
     predicted = int(np.argmax(ex.analysis.output(4)))
     before = synced(panel.local_plot.mark, "y").copy()
     panel.class_choice.value = 1 - predicted
+    assert panel.wait(60)
     try:
         after = synced(panel.local_plot.mark, "y")
         expected = ex.analysis.shap_values(4, "deep").for_class(1 - predicted).values[0]
@@ -61,14 +68,13 @@ def test_switching_class_changes_the_marks(shap_explorer):
 
 def test_second_visit_hits_the_cache(shap_explorer, monkeypatch):
     ex = shap_explorer
-    ex.sample = 11
+    _show(ex, 11)
     explainer = ex.analysis.shap_explainer("deep")
     calls = []
     original = explainer.explain
     monkeypatch.setattr(explainer, "explain", lambda x: calls.append(1) or original(x))
-    ex.sample = 12
-    ex.sample = 11
-    ex.sample = 12
+    for sample in (12, 11, 12):
+        _show(ex, sample)
     assert len(calls) == 1  # only sample 12 was new
 
 
@@ -86,7 +92,7 @@ def test_global_importance_with_progress_and_cache(shap_explorer, cancer):
     np.testing.assert_allclose(synced(panel.swarm, "x"), expected.values[:, top].ravel(), atol=1e-6)
     assert progress == [0.4, 0.8, 1.0] and "25 samples" in panel.global_status.value
     assert not panel.run_button.disabled and panel.cancel_button.disabled
-    key = (ex.analysis.version, "shap global", "deep", 25)
+    key = (ex.analysis.version, "shap global", "deep", 25, "every class")  # deep explains every class at once
     cached = ex.analysis.memo.peek(key)
     assert cached is not None
     panel.start_global(wait=True)
@@ -101,7 +107,7 @@ def test_global_can_be_cancelled_and_the_slider_stays_usable(shap_explorer):
     ex.sample = 20  # the widget answers while the worker runs
     panel._worker.join()
     assert panel.global_status.value == "cancelled"
-    assert (ex.analysis.version, "shap global", "deep", 40) not in ex.analysis.memo
+    assert (ex.analysis.version, "shap global", "deep", 40, "every class") not in ex.analysis.memo
     assert ex.panels["shap"].state.sample == 20
 
 
@@ -111,6 +117,7 @@ def test_auto_fallback_is_named_in_the_panel(rng):
     model = keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(h))
     ex = nbviz.explore(model, rng.integers(0, 12, size=(8, 5)))
     ex.tab = "shap"
+    assert ex.panels["shap"].wait(60)
     info = ex.panels["shap"].info.value
     assert "explainer: <b>permutation</b> (auto fell back: integer inputs" in info
     assert ex.panels["shap"].values.shape == (5,)
@@ -121,6 +128,146 @@ def test_image_attributions_as_a_heatmap(digits):
     ex.tab = "shap"
     panel = ex.panels["shap"]
     panel.explainer_choice.value = "deep"
+    assert panel.wait(60)
     expected = ShapExplainer(digits.model, ex.analysis.background, "deep").explain(digits.x_test[:1]).for_class(None)
     np.testing.assert_allclose(panel.values, expected.values[0], atol=1e-6)
     np.testing.assert_allclose(synced(panel.local_plot.mark, "color"), expected.values[0][..., 0], atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ progressive
+@pytest.fixture
+def digits_shap(digits, monkeypatch):
+    """A digits Explorer on the SHAP tab (auto: expected gradients), whose render leaves all work to the worker."""
+    from nbviz.panels import shap as shap_panel
+
+    monkeypatch.setattr(shap_panel, "SYNC_SECONDS", 0.0)
+    ex = nbviz.explore(digits.model, digits.x_test[:30], digits.y_test[:30])
+    ex.tab = "shap"
+    assert ex.panels["shap"].wait(60)
+    return ex
+
+
+def _gradient_reference(ex, sample, cls):
+    import shap
+
+    x = ex.analysis.data.x[0][sample : sample + 1]
+    values = shap.GradientExplainer(ex.analysis.model, ex.analysis.background).shap_values(x, rseed=0)
+    return np.asarray(values)[0, ..., cls]
+
+
+def test_refined_values_equal_shaps_gradient_explainer(digits_shap):
+    ex, panel = digits_shap, digits_shap.panels["shap"]
+    for sample in (3, 17):
+        _show(ex, sample)
+        cls = int(np.argmax(ex.analysis.output(sample)))
+        reference = _gradient_reference(ex, sample, cls)
+        np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+        assert "explainer: <b>gradient</b> (auto)" in panel.info.value
+        assert panel.local_status.value == "" and panel.local_progress.layout.visibility == "hidden"
+
+
+def test_estimates_are_drawn_and_labelled_until_the_full_result(digits_shap):
+    ex, panel = digits_shap, digits_shap.panels["shap"]
+    drawn = []
+    show = panel._show
+    panel._show = lambda answer, sample: drawn.append((answer.done, panel.local_status.value)) or show(answer, sample)
+    titles = []
+    original = panel.local_plot.show
+    panel.local_plot.show = lambda *a, **k: titles.append(k["title"]) or original(*a, **k)
+    _show(ex, 8)
+    done = [d for d, _ in drawn]
+    assert len(done) >= 2 and done == sorted(done) and done[-1] == 200, done
+    assert (
+        titles[0] == f"attribution, sample 8 (estimate: {done[0]} of 200 draws)"
+        and titles[-1] == "attribution, sample 8"
+    )
+    cls = int(np.argmax(ex.analysis.output(8)))
+    reference = _gradient_reference(ex, 8, cls)
+    np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+
+
+def test_only_the_class_on_show_is_computed(digits_shap):
+    ex, panel = digits_shap, digits_shap.panels["shap"]
+    _show(ex, 5)
+    version, predicted = ex.analysis.version, int(np.argmax(ex.analysis.output(5)))
+    keys = [k for k in ex.analysis.memo._entries if k[0] == version and k[1] == "shap" and k[3] == 5]
+    assert keys == [(version, "shap", "auto", 5, predicted)]
+    assert (version, "shap all", "auto", 5) not in ex.analysis.memo
+    other = (predicted + 1) % 10
+    panel.class_choice.value = other
+    try:
+        assert panel.wait(60)
+        np.testing.assert_allclose(panel.values, _gradient_reference(ex, 5, other), rtol=1e-4, atol=1e-6)
+        assert (version, "shap", "auto", 5, other) in ex.analysis.memo
+    finally:
+        panel.class_choice.value = -1
+
+
+def test_stop_keeps_the_estimate_and_refine_goes_on_from_it(digits_shap):
+    ex, panel = digits_shap, digits_shap.panels["shap"]
+    draw = panel._draw
+
+    def draw_then_stop(key, estimate, from_worker=False):
+        draw(key, estimate, from_worker)
+        panel.stop_button.click()
+
+    panel._draw = draw_then_stop
+    _show(ex, 21)
+    panel._draw = draw
+    estimate = ex.analysis.shap_estimate(21, "auto", None)
+    assert estimate is not None and not estimate.final
+    np.testing.assert_array_equal(panel.values, estimate.attribution.values[0])
+    assert f"estimate from {estimate.done} of 200 draws (stopped" in panel.local_status.value
+    assert panel.refine_button.layout.display is None and panel.stop_button.layout.display == "none"
+    panel.refine_button.click()
+    assert panel.wait(60)
+    cls = int(np.argmax(ex.analysis.output(21)))
+    reference = _gradient_reference(ex, 21, cls)
+    np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+    assert panel.refine_button.layout.display == "none" and panel.local_status.value == ""
+
+
+def test_moving_on_cancels_the_old_samples_work(digits_shap):
+    ex, panel = digits_shap, digits_shap.panels["shap"]
+    for sample in (10, 11, 12, 13):  # a slider dragged on: each sample's work replaces the one before
+        ex.sample = sample
+    assert panel.wait(60)
+    cls = int(np.argmax(ex.analysis.output(13)))
+    reference = _gradient_reference(ex, 13, cls)
+    np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+    assert panel._drawn is not None and panel._key[2] == 13
+
+
+def test_a_first_time_cost_says_what_it_computes(digits, monkeypatch):
+    from nbviz.panels import shap as shap_panel
+
+    monkeypatch.setattr(shap_panel, "SYNC_SECONDS", 0.0)
+    model = keras.models.clone_model(digits.model)  # a new model: its gradient pass is traced on first use
+    ex = nbviz.explore(model, digits.x_test[:10])
+    ex.tab = "shap"
+    panel = ex.panels["shap"]
+    status = panel.local_status.value
+    assert "computing: building the explainer (tracing the model&#x27;s gradient pass the first time)" in status
+    assert panel.local_plot.note_text.startswith("computing: building the explainer")
+    assert panel.wait(60) and panel.values.shape == (8, 8, 1)
+
+
+def test_latest_job_runs_the_newest_only():
+    import threading
+
+    from nbviz.panels.worker import LatestJob
+
+    jobs, gate, ran = LatestJob(), threading.Event(), []
+
+    def slow(cancelled):
+        gate.wait(10)
+        ran.append(("a", cancelled()))
+
+    first = jobs.submit("a", slow)
+    assert jobs.submit("a", slow) is first  # the same question joins the live job
+    jobs.submit("b", lambda cancelled: ran.append(("b", cancelled())))
+    last = jobs.submit("c", lambda cancelled: ran.append(("c", cancelled())))
+    assert first.cancelled and not last.cancelled
+    gate.set()
+    assert jobs.wait(10)
+    assert ran == [("a", True), ("c", False)]  # b was cancelled before its turn: it never started
