@@ -15,6 +15,7 @@ BENCHMARKS = [
     "update_latency",
     "version_check",
     "shap_speed",
+    "big_models",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",

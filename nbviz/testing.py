@@ -98,6 +98,9 @@ def panel_errors(ex: Any, tabs: Any = None) -> list[tuple[str, str, str]]:
     problems = []
     for tab in ex.panels if tabs is None else tabs:
         ex.tab = tab
+        wait = getattr(ex.panels[tab], "wait", None)
+        if wait is not None:  # a panel that computes in a worker (SHAP): its error shows once the worker ends
+            wait()
         for layer in ex.analysis.graph.names:
             ex.layer = layer
             error = ex.panels[tab].error

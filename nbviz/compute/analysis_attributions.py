@@ -183,11 +183,14 @@ class AttributionQuestions(AnalysisCore):
         """What computing one sample's SHAP values involves now, in words (the tab shows it while it runs)."""
         cls = self.shap_class(sample, class_index)
         target = f" for class {self.policy.class_name(cls)}" if self.data.output_units > 1 else ""
-        if not self.cached("explainer", name) and name in ("auto", "gradient", "deep"):
+        explainer = self.memo.peek((self.version, "explainer", name))
+        if explainer is None:
             first = "building the explainer (tracing the model's gradient pass the first time), then "
+            how = f"{name} explainer"
         else:
             first = ""
-        return f"{first}SHAP values ({name} explainer){target} of sample {sample}"
+            how = "expected gradients" if explainer.per_class else f"{explainer.name} explainer"
+        return f"{first}SHAP values ({how}){target} of sample {sample}"
 
     def shap_local(
         self, sample: int, name: str, class_index: int | None, top_k: int, estimate: Estimate | None = None

@@ -106,6 +106,7 @@ class Probe:
         self.xla_batches: dict[Any, set[int]] = {}
         self._rows: dict[Any, int] = {}
         self._row_seconds: dict[Any, float] = {}
+        self._reaches: dict[Any, bool] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         self._custom_losses: dict[int, Any] = {}
         #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
@@ -267,8 +268,11 @@ class Probe:
         x = as_inputs(self._specs, x)[0][:1]
         if not np.issubdtype(x.dtype, np.floating):
             return False
-        _, _, defined = self._call(("input grad", out_index), [x, np.zeros(1, np.int32)])
-        return bool(defined)
+        units = np.zeros(1, np.int32)
+        key = _signature(("input grad", out_index), [x, units])
+        if key not in self._reaches:  # a fact of the trace: one pass tells it for good
+            self._reaches[key] = bool(self._call(("input grad", out_index), [x, units])[2])
+        return self._reaches[key]
 
     def gradient_rows(self, x: Any) -> int:
         """Rows per input-gradient pass for inputs like ``x``: a power of two that keeps the pass's activations
@@ -444,9 +448,13 @@ class Probe:
         key = _signature(kind, arrays)
         fn = self._functions.get(key)
         if fn is None:
-            fn = self._functions[key] = self._trace(kind, arrays)
-            if _holds_xla(fn):
-                self._xla.add(key)
+            with _TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
+                fn = self._functions.get(key)
+                if fn is None:
+                    fn = self._trace(kind, arrays)
+                    if _holds_xla(fn):
+                        self._xla.add(key)
+                    self._functions[key] = fn
         if key not in self._xla:
             return fn(*[tf.constant(a) for a in arrays], *extra)
         n = len(arrays[0])

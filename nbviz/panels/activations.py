@@ -75,6 +75,11 @@ class ActivationsPanel(Panel):
     def plots(self) -> list[Plot]:
         return self.view.plots
 
+    def pending(self, state: State) -> str:
+        if self.analysis.cached("dead units"):
+            return ""
+        return f"dead-unit statistics over the first {self.analysis.dead_unit_samples} samples (first time only)"
+
     def render(self, state: State) -> str:
         answer = self.analysis.layer_activation(state.layer, state.sample)
         if isinstance(answer, Unavailable):

@@ -21,7 +21,11 @@ from ..plots import Plot
 
 #: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
 RAISE_ERRORS = False
-COMPUTING = '<span style="color:#555">computing...</span>'
+
+
+def computing_html(work: str) -> str:
+    """The message line while a panel computes: what it computes, so a first-time cost is never a mystery."""
+    return f'<span style="color:#555">computing: {html.escape(work)}...</span>'
 
 
 def error_html(context: str, err: BaseException) -> str:
@@ -101,18 +105,19 @@ class Panel:
         """Show ``state`` by updating existing marks; return a note for the message line ('' for none)."""
         raise NotImplementedError
 
-    def pending(self, state: State) -> bool:
-        """Whether drawing ``state`` has to compute first (then "computing..." shows while it does)."""
-        return False
+    def pending(self, state: State) -> str:
+        """What drawing ``state`` has to compute first, in words ('' for nothing): shown while it does."""
+        return ""
 
     def update(self, state: State) -> None:
         """Bring the panel to ``state``; errors are shown in the panel, never raised into the widget loop."""
         self.state = state
         self.stale = False
         self.version = self.analysis.version
-        if self.pending(state):
+        work = self.pending(state)
+        if work:
             # Sent at once: the browser shows it while the kernel computes.
-            self.message.value = COMPUTING
+            self.message.value = computing_html(work)
         try:
             note = self.render(state)
         except Exception as err:  # noqa: BLE001 - any failure must stay inside the widget

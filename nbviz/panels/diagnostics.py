@@ -114,8 +114,9 @@ class DiagnosticsPanel(Panel):
     def plots(self) -> list[Plot]:
         return [self.cm_plot, self.recall_plot, self.precision_plot, self.calibration_plot, self.slice_plot]
 
-    def pending(self, state: State) -> bool:
-        return not self.analysis.cached("reports")
+    def pending(self, state: State) -> str:
+        n = self.analysis.data.n_samples
+        return "" if self.analysis.cached("reports") else f"predictions and metrics over {n} samples"
 
     def render(self, state: State) -> str:
         analysis = self.analysis

@@ -39,8 +39,8 @@ class FindingsPanel(Panel):
     def plots(self) -> list[Plot]:
         return [self.evidence]
 
-    def pending(self, state: State) -> bool:
-        return not self.analysis.cached("findings")
+    def pending(self, state: State) -> str:
+        return "" if self.analysis.cached("findings") else "findings: activation and gradient statistics over the data"
 
     def render(self, state: State) -> str:
         found = self.found = self.analysis.findings()

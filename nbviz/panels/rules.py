@@ -55,8 +55,11 @@ class RulesPanel(Panel):
     def _question(self, state: State) -> tuple[int, str | None]:
         return int(self.depth.value), state.layer if self.on_layer.value else None
 
-    def pending(self, state: State) -> bool:
-        return not self.analysis.cached("rules", *self._question(state))
+    def pending(self, state: State) -> str:
+        depth, layer = self._question(state)
+        if self.analysis.cached("rules", depth, layer):
+            return ""
+        return f"a decision tree of depth {depth} fitted on {'layer ' + layer if layer else 'the inputs'}"
 
     def render(self, state: State) -> str:
         answer = self.analysis.rules(*self._question(state))

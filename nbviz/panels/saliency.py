@@ -57,9 +57,11 @@ class SaliencyPanel(Panel):
         method = str(self.method.value)
         return method, state.layer if method in CAM else None
 
-    def pending(self, state: State) -> bool:
+    def pending(self, state: State) -> str:
         method, layer = self._question(state)
-        return not self.analysis.cached("saliency", method, state.sample, self.class_index, layer)
+        if self.analysis.cached("saliency", method, state.sample, self.class_index, layer):
+            return ""
+        return f"{METHOD_NAMES[method]} of sample {state.sample}"
 
     def render(self, state: State) -> str:
         method, layer = self._question(state)

@@ -205,6 +205,7 @@ class ShapPanel(Panel):
             self._failure = (key, err, traceback.format_exc())
             with self._draw_lock:
                 if self._key == key:
+                    self.error, self.last_error = f"{type(err).__name__}: {err}", self._failure[2]
                     self.local_status.value = error_html("SHAP values", err)
         else:
             with self._draw_lock:

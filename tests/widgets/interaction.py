@@ -14,6 +14,7 @@ def walk_everything(ex: Any, sample: int) -> None:
     assert panel_errors(ex) == []
     ex.tab = "shap"
     shap = ex.panels["shap"]
+    shap.wait()
     shap.subset.value = 12
     shap.start_global(wait=True)
     ex.tab = "rules"

@@ -258,7 +258,8 @@ def test_labels_no_metric_can_score_get_a_note():
 
 def test_one_probe_per_model_and_one_shap_trial(monkeypatch):
     """findings() on the Explorer's model reuses its compiled passes (no trace on a second call), and SHAP's
-    "auto" keeps the GradientExplainer it tried instead of building a second one."""
+    "auto" runs expected gradients on the same probe: no shap.GradientExplainer is built, nothing is traced
+    again."""
     import shap
 
     from nbviz import demo
@@ -283,4 +284,8 @@ def test_one_probe_per_model_and_one_shap_trial(monkeypatch):
 
     monkeypatch.setattr(shap.GradientExplainer, "__init__", counting)
     explainer = ShapExplainer(digits.model, x[:10], "auto")
-    assert explainer.name == "gradient" and len(built) == 1 and explainer._explainer is built[0]
+    explainer.attribution(x[:2])
+    assert explainer.name == "gradient" and explainer.probe is probe and built == []
+    traced = probe.traces
+    ShapExplainer(digits.model, x[10:20], "auto").attribution(x[2:5], 3)
+    assert probe.traces == traced

@@ -155,7 +155,7 @@ def test_no_empty_figure_shows(cancer):
     # Never shown yet: a sentence where each figure will be, not an empty (in Chromium: black) one.
     assert not shap.local_plot.has_data and shap.local_plot.note_text == "computing..."
     ex.tab = "shap"
-    assert shap.local_plot.has_data
+    assert shap.wait(60) and shap.local_plot.has_data
     assert not shap.importance_plot.has_data and "Global importance" in shap.importance_plot.note_text
     assert not shap.beeswarm.has_data
     shap.subset.value = 10
