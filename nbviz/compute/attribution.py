@@ -106,6 +106,11 @@ class Estimate:
     def final(self) -> bool:
         return self.done >= self.total
 
+    @property
+    def share(self) -> float:
+        """The share of the draws done (what a progress bar shows)."""
+        return self.done / self.total
+
 
 def concatenate(parts: list[Any]) -> Any:
     """One Attribution (or Explanation) of the rows of several, in order."""

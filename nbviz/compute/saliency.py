@@ -149,7 +149,8 @@ def _targets(probe: Probe, x: np.ndarray, target: Any) -> np.ndarray:
         raise TypeError(f"target: expected an int or a 1-D array of ints, got {target!r}")
     if arr.ndim == 1 and len(arr) != n:
         raise ValueError(f"target: expected one unit per sample ({n}), got {len(arr)} units")
-    units = _first_output(probe, x[:1]).shape[1]
+    shape = probe.output_shapes([x])[0]  # known per input signature: no forward pass to check a unit
+    units = shape[-1] if len(shape) > 1 else 1
     if arr.size and (arr.min() < 0 or arr.max() >= units):
         raise ValueError(f"target: expected units in [0, {units}) of the first output, got {target!r}")
     return np.broadcast_to(arr, (n,)).astype(np.int64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import threading
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -16,6 +16,9 @@ from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot
 from .base import Panel, State, error_html, note_html
 from .worker import LatestJob
+
+if TYPE_CHECKING:
+    from ..compute.attribution import Estimate
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
@@ -198,9 +201,7 @@ class ShapPanel(Panel):
         """The worker: every estimate is drawn while ``key`` is on show; failures are shown, never lost."""
         version, name, sample, cls = key
         try:
-            self.analysis.refine_shap(
-                sample, name, cls, cancelled, lambda e: self._draw(key, e, from_worker=True), version
-            )
+            self.analysis.refine_shap(sample, name, cls, cancelled, lambda e: self._draw(key, e), version)
         except Exception as err:  # noqa: BLE001 - a worker's failure is shown in the panel
             self._failure = (key, err, traceback.format_exc())
             with self._draw_lock:
@@ -212,8 +213,13 @@ class ShapPanel(Panel):
                 if self._key == key and cancelled():
                     self._show_progress(self.analysis.shap_estimate(sample, name, cls))
 
+    def _clear(self) -> None:
+        super()._clear()
+        self._drawn = None
+
     def _waiting(self, key: tuple[Any, ...]) -> None:
         """Nothing to draw yet: say what is being computed."""
+        self._drawn = None
         _, name, sample, cls = key
         self.values = np.zeros(0, np.float32)
         self.info.value = ""
@@ -224,13 +230,13 @@ class ShapPanel(Panel):
         self.local_progress.value = 0.0
         self.stop_button.layout.display, self.refine_button.layout.display = None, "none"
 
-    def _draw(self, key: tuple[Any, ...], estimate: Any, from_worker: bool = False) -> None:
+    def _draw(self, key: tuple[Any, ...], estimate: Estimate) -> None:
         with self._draw_lock:
             if key != self._key:
                 return  # an old sample's estimate
             drawn = (estimate, int(self.top_k.value))
-            if from_worker and self._drawn is not None and self._drawn[0] is estimate:
-                return
+            if self._drawn is not None and self._drawn[0] is estimate and self._drawn[1] == drawn[1]:
+                return  # on show already (the worker drew it while render waited)
             _, name, sample, cls = key
             answer = self.analysis.shap_local(sample, name, cls, int(self.top_k.value), estimate=estimate)
             if isinstance(answer, Unavailable):
@@ -256,7 +262,7 @@ class ShapPanel(Panel):
             title = f"attribution, sample {sample}{label}"
             self.local_plot.show(picture.values, picture.vmin, picture.vmax, title=title)
 
-    def _show_progress(self, estimate: Any) -> None:
+    def _show_progress(self, estimate: Estimate | None) -> None:
         """The refinement's progress bar and buttons: hidden for a full result (or none)."""
         refining = estimate is not None and not estimate.final
         stopped = self._key is None or not self._local.running(self._key)
@@ -266,7 +272,8 @@ class ShapPanel(Panel):
         if not refining:
             self.local_status.value = ""
             return
-        self.local_progress.value = estimate.done / estimate.total
+        assert estimate is not None
+        self.local_progress.value = estimate.share
         state = "stopped; Refine goes on from here" if stopped else "refining in the background"
         self.local_status.value = note_html(f"estimate from {estimate.done} of {estimate.total} draws ({state})")
 

@@ -207,8 +207,8 @@ def test_stop_keeps_the_estimate_and_refine_goes_on_from_it(digits_shap):
     ex, panel = digits_shap, digits_shap.panels["shap"]
     draw = panel._draw
 
-    def draw_then_stop(key, estimate, from_worker=False):
-        draw(key, estimate, from_worker)
+    def draw_then_stop(key, estimate):
+        draw(key, estimate)
         panel.stop_button.click()
 
     panel._draw = draw_then_stop
