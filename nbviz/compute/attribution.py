@@ -234,7 +234,7 @@ class ShapExplainer:
     def attribution(self, x: Any, class_index: int | np.ndarray | None = None) -> Attribution:
         """SHAP values of one class per sample (an int for all, an array per sample, None for each sample's
         top output): the full result."""
-        return last(self.estimates(x, class_index)).attribution
+        return last(self._estimates(self._inputs(x), class_index)).attribution
 
     def estimates(
         self,
@@ -247,6 +247,16 @@ class ShapExplainer:
         every pass, the first after about ``FIRST_SECONDS`` (or ``first`` draws), and goes on from ``start``
         (an earlier estimate's ``sums``); the other explainers yield their one result."""
         x = self._inputs(x)
+        if first is None and start is None and self.per_class:
+            seconds = self.probe.row_seconds(x)
+            first = 1 if seconds is None else int(FIRST_SECONDS / (seconds * len(x)))
+        return self._estimates(x, class_index, start, first)
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _estimates(
+        self, x: np.ndarray, class_index: Any, start: PathSums | None = None, first: int | None = None
+    ) -> Iterator[Estimate]:
+        """The estimates, every pass full unless ``first`` sizes the first one."""
         if not self.per_class:
             yield Estimate(self.explain(x).for_class(class_index), 1, 1)
             return
@@ -254,9 +264,6 @@ class ShapExplainer:
         rows = np.arange(len(x))
         units = _class_per_row(outputs, class_index)
         base, out = frozen(self._base[units], np.float32), frozen(outputs[rows, units], np.float32)
-        if first is None and start is None:
-            seconds = self.probe.row_seconds(x)
-            first = 1 if seconds is None else int(FIRST_SECONDS / (seconds * len(x)))
         for sums in self._gradients.sums(x, units, start=start, first=first):
             attribution = Attribution(
                 values=frozen(sums.mean(), np.float32),
@@ -268,7 +275,6 @@ class ShapExplainer:
             )
             yield Estimate(attribution, sums.done, sums.total, None if sums.complete else sums)
 
-    # ----------------------------------------------------------------------------------------- internals
     def _inputs(self, x: Any) -> np.ndarray:
         return as_inputs(input_specs(self.model), x, "x")[0]
 
