@@ -16,8 +16,8 @@ from nbviz.compute.findings import findings
 from nbviz.testing import panel_errors
 from tests.zoo import ZOO, Case
 
-# Walking these takes 1-2 minutes each, most of it the SHAP tab's first sample on a 5-28M-parameter network
-# (the big-models issue makes that interactive); they still run in `make test`.
+# The largest networks (5-28M parameters): walking each takes the longest, most of it the SHAP tab's first
+# sample (one class, 200 draws in batched passes); they still run in `make test`.
 BIG = {"efficientnetv2", "densenet", "convnext", "inception"}
 
 
