@@ -72,6 +72,8 @@ class ShapPanel(Panel):
         self._drawn: tuple[Any, ...] | None = None
         self._failure: tuple[tuple[Any, ...], BaseException, str] | None = None
         self._draw_lock = threading.RLock()
+        # Shown only while there is something to say (computing, refining, stopped, failed): no empty row.
+        self.local_row = widgets.HBox([self.local_progress, self.stop_button, self.refine_button, self.local_status])
         self._show_progress(None)
         if self.kind == "image":
             self.local_plot: BarsPlot | HeatmapPlot = HeatmapPlot("attribution")
@@ -98,7 +100,7 @@ class ShapPanel(Panel):
         return [
             widgets.HBox([self.explainer_choice, self.class_choice, self.top_k]),
             self.info,
-            widgets.HBox([self.local_progress, self.stop_button, self.refine_button, self.local_status]),
+            self.local_row,
             self.local_plot.widget,
             widgets.HBox([self.subset, self.run_button, self.cancel_button, self.progress]),
             self.global_status,
@@ -208,6 +210,9 @@ class ShapPanel(Panel):
                 if self._key == key:
                     self.error, self.last_error = f"{type(err).__name__}: {err}", self._failure[2]
                     self.local_status.value = error_html("SHAP values", err)
+                    self.local_row.layout.display = None
+                    self.local_progress.layout.visibility = "hidden"
+                    self.stop_button.layout.display = self.refine_button.layout.display = "none"
         else:
             with self._draw_lock:
                 if self._key == key and cancelled():
@@ -226,6 +231,7 @@ class ShapPanel(Panel):
         work = self.analysis.shap_work(sample, name, cls)
         self.local_plot.clear(f"computing: {work}...")
         self.local_status.value = note_html(f"computing: {work}...")
+        self.local_row.layout.display = None
         self.local_progress.layout.visibility = "visible"
         self.local_progress.value = 0.0
         self.stop_button.layout.display, self.refine_button.layout.display = None, "none"
@@ -269,6 +275,7 @@ class ShapPanel(Panel):
         self.local_progress.layout.visibility = "visible" if refining else "hidden"
         self.stop_button.layout.display = None if refining and not stopped else "none"
         self.refine_button.layout.display = None if refining and stopped else "none"
+        self.local_row.layout.display = None if refining else "none"
         if not refining:
             self.local_status.value = ""
             return

@@ -163,7 +163,7 @@ def test_refined_values_equal_shaps_gradient_explainer(digits_shap):
         reference = _gradient_reference(ex, sample, cls)
         np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
         assert "explainer: <b>gradient</b> (auto)" in panel.info.value
-        assert panel.local_status.value == "" and panel.local_progress.layout.visibility == "hidden"
+        assert panel.local_status.value == "" and panel.local_row.layout.display == "none"  # no empty row
 
 
 def test_estimates_are_drawn_and_labelled_until_the_full_result(digits_shap):
@@ -219,6 +219,7 @@ def test_stop_keeps_the_estimate_and_refine_goes_on_from_it(digits_shap):
     np.testing.assert_array_equal(panel.values, estimate.attribution.values[0])
     assert f"estimate from {estimate.done} of 200 draws (stopped" in panel.local_status.value
     assert panel.refine_button.layout.display is None and panel.stop_button.layout.display == "none"
+    assert panel.local_row.layout.display is None
     panel.refine_button.click()
     assert panel.wait(60)
     cls = int(np.argmax(ex.analysis.output(21)))
@@ -247,6 +248,7 @@ def test_a_first_time_cost_says_what_it_computes(digits, monkeypatch):
     ex.tab = "shap"
     panel = ex.panels["shap"]
     status = panel.local_status.value
+    assert panel.local_row.layout.display is None
     assert "computing: building the explainer (tracing the model&#x27;s gradient pass the first time)" in status
     assert panel.local_plot.note_text.startswith("computing: building the explainer")
     assert panel.wait(60) and panel.values.shape == (8, 8, 1)
