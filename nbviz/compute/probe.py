@@ -25,7 +25,7 @@ from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, mod
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
-_ROWWISE = {"forward", "input grad"}
+_ROWWISE = {"forward", "input grad", "attention"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 
@@ -262,6 +262,18 @@ class Probe:
         x = as_inputs(self._specs, x)[0]
         return self._row_seconds.get(_signature(("input grad", out_index), [x, np.zeros(1, np.int32)]))
 
+    def attention_scores(self, x: Any) -> dict[str, np.ndarray]:
+        """Attention weights of every attention layer for the samples ``x``, from one compiled forward pass.
+
+        An attention layer is one with Keras's ``_compute_attention`` (``keras.layers.MultiHeadAttention`` and
+        the KerasHub layers built on it); while this pass is traced, its calls are asked for their scores
+        (``return_attention_scores=True``, which Keras computes without its fused kernel: the same output, with
+        the weights kept). Returns layer name -> float32 (n, heads, queries, keys); ``name@1`` for a second call.
+        """
+        inputs = as_inputs(self._specs, x)
+        _, scores = self._call("attention", inputs)
+        return {k: _frozen(v) for k, v in scores.items()}
+
     def reaches_input(self, x: Any, out_index: int = 0) -> bool:
         """Whether any gradient of output ``out_index`` reaches the model's input (not for token ids feeding an
         embedding, nor values cast to integers); known from the trace, read from one row."""
@@ -479,6 +491,8 @@ class Probe:
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
         if kind == "forward":
             body = self._forward_body()
+        elif kind == "attention":
+            body = self._attention_body()
         elif kind[0] == "input grad":
             body = self._input_grad_body(kind[1])
         elif kind[0] == "target":
@@ -577,6 +591,14 @@ class Probe:
             return self._differentiate(inputs, objective, training=training)
 
         return target_grads
+
+    def _attention_body(self) -> Callable[..., Any]:
+        def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+            with _TRACE_LOCK, _attention_recording(self.layers) as scores:
+                outputs, _ = self._run(inputs)
+            return outputs, dict(scores)
+
+        return attention
 
     def _input_grad_body(self, out_index: int) -> Callable[..., Any]:
         def input_grads(x: tf.Tensor, units: tf.Tensor) -> Any:
@@ -795,6 +817,38 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
     finally:
         for layer in patched:
             del vars(layer)["call"]
+
+
+@contextmanager
+def _attention_recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
+    """Wrap each attention layer's ``_compute_attention`` so that its scores land in the yielded dict (the
+    wrappers run at trace time only), and unwrap on exit."""
+    scores: dict[str, tf.Tensor] = {}
+    patched: list[Any] = []
+    try:
+        for name, layer in layers.items():
+            method = getattr(type(layer), "_compute_attention", None)
+            if method is None or "_compute_attention" in vars(layer):
+                continue
+
+            original = layer._compute_attention
+
+            def compute(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+                bound = inspect.signature(_original).bind(*args, **kwargs)
+                if "return_attention_scores" in inspect.signature(_original).parameters:
+                    bound.arguments["return_attention_scores"] = True  # else a fused kernel keeps no weights
+                output, weights = _original(*bound.args, **bound.kwargs)
+                if weights is not None:
+                    k = sum(1 for key in scores if key == _name or key.startswith(_name + "@"))
+                    scores[_name if k == 0 else f"{_name}@{k}"] = weights
+                return output, weights
+
+            vars(layer)["_compute_attention"] = compute
+            patched.append(layer)
+        yield scores
+    finally:
+        for layer in patched:
+            del vars(layer)["_compute_attention"]
 
 
 def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tuple[Any, ...]) -> None:

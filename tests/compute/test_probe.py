@@ -356,3 +356,41 @@ def test_a_language_models_padding_carries_no_loss():
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * float(np.abs(ref).max()))
     unweighted = Probe(model).gradients(x, y)
     assert not np.allclose(unweighted.weights[norm][0], expected[0], rtol=1e-3)
+
+
+def test_attention_scores_equal_each_layers_own(rng):
+    """Issue 14's first part: every attention layer's weights from one compiled pass, against the layer's own
+    ``return_attention_scores=True`` on the same inputs (self- and cross-attention)."""
+    query, context = keras.Input((7, 8)), keras.Input((5, 8))
+    self_attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="self_attention")
+    cross_attention = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, name="cross_attention")
+    h = cross_attention(self_attention(query, query), context)
+    model = keras.Model([query, context], keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(h)))
+    xq, xc = rng.normal(size=(4, 7, 8)).astype("float32"), rng.normal(size=(4, 5, 8)).astype("float32")
+    probe = Probe(model)
+    scores = probe.attention_scores([xq, xc])
+    assert {k: v.shape for k, v in scores.items()} == {"self_attention": (4, 2, 7, 7), "cross_attention": (4, 3, 7, 5)}
+    _, own = self_attention(xq, xq, return_attention_scores=True)
+    np.testing.assert_allclose(scores["self_attention"], np.asarray(own), rtol=1e-5, atol=1e-6)
+    _, own = cross_attention(self_attention(xq, xq), xc, return_attention_scores=True)
+    np.testing.assert_allclose(scores["cross_attention"], np.asarray(own), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores["self_attention"].sum(axis=-1), 1.0, rtol=1e-5)  # each query's weights
+    # The other passes are untouched: the layers are unwrapped after the trace.
+    assert "_compute_attention" not in vars(self_attention)
+    np.testing.assert_allclose(probe.predict([xq, xc]), np.asarray(model([xq, xc])), rtol=1e-5, atol=1e-6)
+
+
+def test_attention_scores_of_a_kerashub_bert_skip_padding():
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
+    )
+    tokens = np.random.default_rng(0).integers(1, 50, size=(3, 12)).astype("int32")
+    mask = np.ones((3, 12), "int32")
+    mask[:, 9:] = 0
+    scores = Probe(backbone).attention_scores({"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask})
+    assert list(scores) == [f"transformer_layer_{i}/self_attention_layer" for i in range(2)]
+    for weights in scores.values():
+        assert weights.shape == (3, 2, 12, 12)
+        np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
+        assert np.abs(weights[..., 9:]).max() < 1e-6  # no query attends to padding
