@@ -1,0 +1,44 @@
+"""Head summaries over the data against numpy on each layer's own attention scores."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from scipy.stats import entropy
+
+from nbviz.compute import Probe
+from nbviz.compute.attention import head_summaries
+
+
+def test_head_summaries_of_a_multi_head_attention_model(rng):
+    tokens = keras.Input((6, 8))
+    attention = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, name="attention")
+    h = attention(tokens, tokens)
+    model = keras.Model(tokens, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(h)))
+    x = rng.normal(size=(10, 6, 8)).astype("float32") * 3  # sharper weights than at unit scale
+    summary = head_summaries(Probe(model), x, batch_size=4)["attention"]
+    _, own = attention(x, x, return_attention_scores=True)
+    own = np.asarray(own, np.float64)  # (n, heads, queries, keys)
+    np.testing.assert_allclose(summary.entropy, entropy(own, axis=-1).mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(summary.first_share, own[..., 0].mean(axis=(0, 2)), rtol=1e-5)
+    assert summary.samples == 10 and summary.entropy.shape == (3,)
+
+
+def test_padding_queries_are_left_out():
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
+    )
+    tokens = np.random.default_rng(1).integers(1, 50, size=(5, 12)).astype("int32")
+    mask = np.ones((5, 12), "int32")
+    mask[:, 7:] = 0
+    mask[0, 10:] = 1
+    x = {"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask}
+    probe = Probe(backbone)
+    summary = head_summaries(probe, x, batch_size=2)["transformer_layer_0/self_attention_layer"]
+    weights = probe.attention_scores(x)["transformer_layer_0/self_attention_layer"].astype(np.float64)
+    real = mask.astype(bool)
+    rows = np.moveaxis(weights, 1, -2)[real]  # (real queries, heads, keys)
+    np.testing.assert_allclose(summary.entropy, entropy(rows, axis=-1).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(summary.first_share, rows[..., 0].mean(axis=0), rtol=1e-5)
