@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from ._validate import resolve_model
+from .analysis_attention import AttentionQuestions
 from .analysis_attributions import CAM, METHOD_NAMES, AttributionQuestions
 from .analysis_core import AnalysisCore, weight_name
 from .analysis_datasets import DatasetQuestions
@@ -25,7 +26,7 @@ from .probe import shared_probe
 __all__ = ["CAM", "METHOD_NAMES", "Analysis", "AnalysisCore", "analyse", "weight_name"]
 
 
-class Analysis(AttributionQuestions, DatasetQuestions):
+class Analysis(AttributionQuestions, DatasetQuestions, AttentionQuestions):
     """A model with its checked data and display policy: every question a panel asks.
 
     Parameters

@@ -249,6 +249,19 @@ class SaliencyMap:
 
 
 @dataclass(frozen=True, eq=False)
+class AttentionMap:
+    """One sample's weights of one attention layer over its real tokens: ``weights`` (heads, queries, keys),
+    a label per query and key token, and their positions in the padded sequence."""
+
+    layer: str
+    weights: np.ndarray
+    query_labels: tuple[str, ...]
+    key_labels: tuple[str, ...]
+    query_positions: np.ndarray
+    key_positions: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class ShapLocal:
     """SHAP values of one sample for one class, laid out: ``bars`` (top features, labelled with their values
     unless redacted), ``steps`` (a sequence: one value per step, summed over features) or ``picture``; an

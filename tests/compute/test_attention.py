@@ -42,3 +42,28 @@ def test_padding_queries_are_left_out():
     rows = np.moveaxis(weights, 1, -2)[real]  # (real queries, heads, keys)
     np.testing.assert_allclose(summary.entropy, entropy(rows, axis=-1).mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(summary.first_share, rows[..., 0].mean(axis=0), rtol=1e-5)
+
+
+def test_the_analysis_lays_out_one_samples_weights_over_its_real_tokens():
+    keras_hub = pytest.importorskip("keras_hub")
+    from nbviz.compute import analyse
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
+    )
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
+    tokens = np.random.default_rng(2).integers(1, 50, size=(4, 12)).astype("int32")
+    mask = np.ones((4, 12), "int32")
+    mask[1, 8:] = 0
+    x = {"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask}
+    analysis = analyse(model, x)
+    layers = analysis.attention_layers()
+    assert len(layers) == 2 and all(name.endswith("self_attention_layer") for name in layers)
+    shown = analysis.attention(1, layers[1])
+    own = Probe(model).attention_scores(x)[layers[1]][1]  # (heads, 12, 12), padding included
+    np.testing.assert_allclose(shown.weights, own[:, :8, :8], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(shown.weights.sum(axis=-1), 1.0, rtol=1e-5)  # padding keys had no weight
+    assert shown.query_labels == tuple(str(t) for t in tokens[1, :8]) and list(shown.key_positions) == list(range(8))
+    assert "has no attention weights" in analysis.attention(0, "nope").reason
+    redacted = analyse(model, x, redact=True).attention(1, layers[1])
+    assert redacted.query_labels == tuple(f"#{p}" for p in range(8))  # token ids are raw input
