@@ -92,9 +92,12 @@ def test_integrated_gradients_are_complete_on_a_nested_model(wrapped_cnn, cnn):
     np.testing.assert_allclose(attributions, integrated_gradients(cnn[0], x, probe=cnn[2]), atol=1e-6)
 
 
-def test_integrated_gradients_converge_where_relus_kink_on_the_path(nested_model, rng):
+def test_integrated_gradients_converge_where_relus_kink_on_the_path(nested_model):
     # The random nested model changes its output little (0.006 to 0.02) and its ReLUs switch along the path,
-    # where the gradient jumps: 64 steps leave up to 5% of that change (measured), 1024 steps 0.2%.
+    # where the gradient jumps. Measured over 8 seeds of x: 16 steps leave 5-34% of that change, 1024 steps
+    # 0.1-0.8% (so a bound at 1024 held or failed by the draw, and the session's generator made the draw depend
+    # on which tests ran first), 4096 steps at most 0.13%. Its own generator: the same x whatever runs before.
+    rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 6, 6, 2)).astype("float32")
     baseline = rng.normal(size=(6, 6, 2)).astype("float32") * 0.1  # one sample, broadcast over the batch
     probe = Probe(nested_model)
@@ -102,7 +105,7 @@ def test_integrated_gradients_converge_where_relus_kink_on_the_path(nested_model
         _completeness_error(
             nested_model, x, integrated_gradients(nested_model, x, baseline, steps=steps, probe=probe), baseline
         ).max()
-        for steps in (16, 1024)
+        for steps in (16, 4096)
     ]
     assert errors[1] < 0.005 and errors[1] < errors[0] / 10, errors
 
