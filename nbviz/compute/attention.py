@@ -43,8 +43,9 @@ def head_summaries(probe: Probe, x: Any, batch_size: int = 32) -> dict[str, Head
     Queries at padding positions (KerasHub's ``padding_mask`` input, where it fits a layer's queries) are left
     out: their rows say nothing of the text.
     """
-    inputs = as_inputs(input_specs(probe.model), x, "x")
-    names = _input_names(probe, inputs)
+    specs = input_specs(probe.model)
+    inputs = as_inputs(specs, x, "x")
+    names = [spec[0] for spec in specs] if specs else [""] * len(inputs)  # what the padding mask is found by
     n = len(inputs[0])
     entropy: dict[str, np.ndarray] = {}
     first: dict[str, np.ndarray] = {}
@@ -68,9 +69,3 @@ def head_summaries(probe: Probe, x: Any, batch_size: int = 32) -> dict[str, Head
         )
         for layer in entropy
     }
-
-
-def _input_names(probe: Probe, inputs: list[np.ndarray]) -> list[str]:
-    """The model's input names in ``inputs``' order (what the padding mask is found by)."""
-    names = [getattr(t, "name", "") for t in getattr(probe.model, "inputs", None) or []]
-    return [str(name).split(":")[0] for name in names] if len(names) == len(inputs) else [""] * len(inputs)

@@ -245,7 +245,7 @@ class Probe:
         grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
         step = self.gradient_rows(x)
         kind = ("input grad", out_index)
-        key = _signature(kind, [x, per_row])
+        key = _input_grad_signature(x, out_index)
         for start in range(0, n, step):
             warm = key in self._functions  # a pass that traces says nothing of the next one's cost
             began = time.perf_counter()
@@ -260,7 +260,7 @@ class Probe:
         """Seconds per row of an input-gradient pass on inputs like ``x``, a running mean of the passes so far
         that did not trace; None before there was one."""
         x = as_inputs(self._specs, x)[0]
-        return self._row_seconds.get(_signature(("input grad", out_index), [x, np.zeros(1, np.int32)]))
+        return self._row_seconds.get(_input_grad_signature(x, out_index))
 
     def attention_scores(self, x: Any) -> dict[str, np.ndarray]:
         """Attention weights of every attention layer for the samples ``x``, from one compiled forward pass.
@@ -280,10 +280,9 @@ class Probe:
         x = as_inputs(self._specs, x)[0][:1]
         if not np.issubdtype(x.dtype, np.floating):
             return False
-        units = np.zeros(1, np.int32)
-        key = _signature(("input grad", out_index), [x, units])
+        key = _input_grad_signature(x, out_index)
         if key not in self._reaches:  # a fact of the trace: one pass tells it for good
-            self._reaches[key] = bool(self._call(("input grad", out_index), [x, units])[2])
+            self._reaches[key] = bool(self._call(("input grad", out_index), [x, np.zeros(1, np.int32)])[2])
         return self._reaches[key]
 
     def gradient_rows(self, x: Any) -> int:
@@ -291,7 +290,7 @@ class Probe:
         (measured on one row, times three for their gradients and the backward's scratch) within
         ``GRADIENT_BYTES``, at most ``GRADIENT_ROWS``. ResNet50 at 224 x 224 keeps about 100 MB per row."""
         x = as_inputs(self._specs, x)
-        key = tuple((a.shape[1:], a.dtype.str) for a in x)
+        key = _signature("forward", x)
         if key not in self._rows:
             _, record = self._call("forward", [a[:1] for a in x])
             per_row = 3 * sum(int(np.prod(t.shape)) * t.dtype.size for t in record.values())
@@ -739,6 +738,11 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
 def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
     """What a compiled function is traced for: its kind, and each argument's shape past the batch and dtype."""
     return (kind, tuple((a.shape[1:], a.dtype.str) for a in arrays))
+
+
+def _input_grad_signature(x: np.ndarray, out_index: int) -> tuple[Any, ...]:
+    """The signature of the input-gradient pass on inputs like ``x`` (its units are one int32 per row)."""
+    return _signature(("input grad", out_index), [x, np.zeros(1, np.int32)])
 
 
 def _holds_xla(fn: Any) -> bool:

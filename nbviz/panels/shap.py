@@ -14,7 +14,7 @@ import numpy as np
 from ..compute import EXPLAINERS
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot
-from .base import Panel, State, error_html, note_html
+from .base import Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ class ShapPanel(Panel):
         self.info.value = ""
         work = self.analysis.shap_work(sample, name, cls)
         self.local_plot.clear(f"computing: {work}...")
-        self.local_status.value = note_html(f"computing: {work}...")
+        self.local_status.value = computing_html(work)
         self.local_row.layout.display = None
         self.local_progress.layout.visibility = "visible"
         self.local_progress.value = 0.0
@@ -299,13 +299,13 @@ class ShapPanel(Panel):
             return
         reason = self.analysis.shap_unavailable()
         if reason is not None:
-            self.global_status.value = f'<span style="color:#555">{html.escape(reason)}</span>'
+            self.global_status.value = note_html(reason)
             return
         self._cancel.clear()
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value = 0.0
-        self.global_status.value = note_html(
-            f"computing: SHAP values of {int(self.subset.value)} samples ({self.explainer_choice.value} explainer)..."
+        self.global_status.value = computing_html(
+            f"SHAP values of {int(self.subset.value)} samples ({self.explainer_choice.value} explainer)"
         )
         question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version, self.class_index)
         self._worker = threading.Thread(target=self._global_job, args=question, daemon=True)

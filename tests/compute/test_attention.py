@@ -26,16 +26,15 @@ def test_head_summaries_of_a_multi_head_attention_model(rng):
 
 
 def test_padding_queries_are_left_out():
-    keras_hub = pytest.importorskip("keras_hub")
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
-    )
-    tokens = np.random.default_rng(1).integers(1, 50, size=(5, 12)).astype("int32")
-    mask = np.ones((5, 12), "int32")
+    pytest.importorskip("keras_hub")
+    from tests.zoo import bert_classifier
+
+    case = bert_classifier()
+    mask = case.x["padding_mask"].copy()
     mask[:, 7:] = 0
-    mask[0, 10:] = 1
-    x = {"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask}
-    probe = Probe(backbone)
+    mask[0, 10:] = 1  # real tokens after padding: the mask, not a length, decides
+    x = {**case.x, "padding_mask": mask}
+    probe = Probe(case.model.backbone)
     summary = head_summaries(probe, x, batch_size=2)["transformer_layer_0/self_attention_layer"]
     weights = probe.attention_scores(x)["transformer_layer_0/self_attention_layer"].astype(np.float64)
     real = mask.astype(bool)
@@ -45,17 +44,15 @@ def test_padding_queries_are_left_out():
 
 
 def test_the_analysis_lays_out_one_samples_weights_over_its_real_tokens():
-    keras_hub = pytest.importorskip("keras_hub")
+    pytest.importorskip("keras_hub")
     from nbviz.compute import analyse
+    from tests.zoo import bert_classifier
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
-    )
-    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
-    tokens = np.random.default_rng(2).integers(1, 50, size=(4, 12)).astype("int32")
-    mask = np.ones((4, 12), "int32")
+    case = bert_classifier()
+    model, tokens = case.model, case.x["token_ids"]
+    mask = case.x["padding_mask"].copy()
     mask[1, 8:] = 0
-    x = {"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask}
+    x = {**case.x, "padding_mask": mask}
     analysis = analyse(model, x)
     layers = analysis.attention_layers()
     assert len(layers) == 2 and all(name.endswith("self_attention_layer") for name in layers)

@@ -381,16 +381,13 @@ def test_attention_scores_equal_each_layers_own(rng):
 
 
 def test_attention_scores_of_a_kerashub_bert_skip_padding():
-    keras_hub = pytest.importorskip("keras_hub")
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=12
-    )
-    tokens = np.random.default_rng(0).integers(1, 50, size=(3, 12)).astype("int32")
-    mask = np.ones((3, 12), "int32")
-    mask[:, 9:] = 0
-    scores = Probe(backbone).attention_scores({"token_ids": tokens, "segment_ids": 0 * tokens, "padding_mask": mask})
+    pytest.importorskip("keras_hub")
+    from tests.zoo import N, bert_classifier
+
+    case = bert_classifier()  # 12 tokens a sample, padding from the 10th
+    scores = Probe(case.model.backbone).attention_scores(case.x)
     assert list(scores) == [f"transformer_layer_{i}/self_attention_layer" for i in range(2)]
     for weights in scores.values():
-        assert weights.shape == (3, 2, 12, 12)
+        assert weights.shape == (N, 2, 12, 12)
         np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
         assert np.abs(weights[..., 9:]).max() < 1e-6  # no query attends to padding
