@@ -315,6 +315,8 @@ def explore(
     max_samples: int | None = None,
     redact: bool = False,
     loss: Any = None,
+    tokenizer: Any = None,
+    vocabulary: Sequence[str] | None = None,
 ) -> Explorer:
     """Explore ``model`` on the samples ``x`` in one interactive widget.
 
@@ -354,6 +356,12 @@ def explore(
         class defines one, else its compiled loss, else crossentropy or mean squared error; the gradients tab
         says which. An autoencoder (an image out of an image of the same shape) given no ``y`` is judged
         against its input.
+    tokenizer : KerasHub tokenizer or preprocessor, optional
+        Shows token ids as text (the tokenizer's detokenized strings) in the sample view, the attention tab and
+        the token attributions; by default the tokenizer of the model's own preprocessor, where it has one.
+    vocabulary : list of str, optional
+        The same from a plain list: the text of each token id (e.g. a TextVectorization layer's
+        ``get_vocabulary()``).
 
     Returns
     -------
@@ -374,5 +382,7 @@ def explore(
         max_samples=max_samples,
         redact=redact,
         loss=loss,
+        tokenizer=tokenizer,
+        vocabulary=vocabulary,
     )
     return Explorer(analysis, training=training)

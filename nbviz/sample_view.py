@@ -52,7 +52,13 @@ class SampleView:
                 f"<tr><td><b>{html.escape(name)}</b></td><td style='word-break:break-all'>{html.escape(text)}</td></tr>"
                 for name, text in shown.rows
             )
-            self.table.value = f"<b>sample {sample}</b><table style='font-size:0.9em'>{cells}</table>"
+            texts = "".join(
+                f"<div style='margin:2px 0'><i>{html.escape(name)}</i> ({len(tokens)} tokens)<br>"
+                f"{token_chips(tokens)}</div>"
+                for name, tokens in shown.tokens
+            )
+            table = f"<table style='font-size:0.9em'>{cells}</table>" if cells else ""
+            self.table.value = f"<b>sample {sample}</b>{texts}{table}"
             self.text.value = describe(shown.prediction)
             return
         if isinstance(self.plot, BarsPlot):
@@ -81,3 +87,17 @@ def describe(prediction: Prediction) -> str:
             parts.append(f"target <b>{html.escape(prediction.label)}</b>")
         parts.append(f"predicted <b>{html.escape(prediction.predicted)}</b>")
     return "<br>".join(parts)
+
+
+CHIP_STYLE = (
+    "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; border:1px solid #ccc; "
+    "border-radius:3px; white-space:pre}</style>"
+)
+
+
+def token_chips(tokens: tuple[str, ...], colors: tuple[str, ...] | None = None) -> str:
+    """Tokens as boxed text (spaces kept, so that " the" and "the" differ), each on its own background colour;
+    the style is written once, so that 2,048 tokens stay a small message."""
+    fills = [f" style='background:{c}'" if c else "" for c in colors or ("",) * len(tokens)]
+    spans = "".join(f"<span class='nbviz-token'{fill}>{html.escape(t)}</span>" for t, fill in zip(tokens, fills))
+    return CHIP_STYLE + spans

@@ -22,6 +22,7 @@ from .analysis_datasets import DatasetQuestions
 from .dataset import check_data
 from .policy import DisplayPolicy
 from .probe import shared_probe
+from .tokens import vocabulary_of
 
 __all__ = ["CAM", "METHOD_NAMES", "Analysis", "AnalysisCore", "analyse", "weight_name"]
 
@@ -56,6 +57,8 @@ def analyse(
     redact: bool = False,
     cache_bytes: int = 512 * 2**20,
     loss: Any = None,
+    tokenizer: Any = None,
+    vocabulary: Sequence[str] | None = None,
 ) -> Analysis:
     """Check a model and its data once and return their :class:`Analysis` (what :func:`nbviz.explore` shows).
 
@@ -65,6 +68,7 @@ def analyse(
     probe = shared_probe(model)
     if not isinstance(redact, bool):
         raise TypeError(f"redact: expected True or False, got {type(redact).__name__}")
+    words = vocabulary_of(tokenizer, vocabulary, model)
     data = check_data(probe, x, y, feature_names, class_names, background, datasets, max_samples, loss)
-    policy = DisplayPolicy(max_cells=max_cells, redact=redact, class_names=data.class_names or ())
+    policy = DisplayPolicy(max_cells=max_cells, redact=redact, class_names=data.class_names or (), vocabulary=words)
     return Analysis(probe, data, policy, cache_bytes=cache_bytes)

@@ -9,7 +9,16 @@ import numpy as np
 from ._arrays import frozen
 from .analysis_core import AnalysisCore
 from .answers import AttentionMap, Unavailable
-from .attention import HeadSummary, head_summaries
+from .attention import (
+    AttentionEdges,
+    HeadSummary,
+    HeadView,
+    ModelView,
+    head_summaries,
+    head_view,
+    model_view,
+    top_edges,
+)
 
 
 class AttentionQuestions(AnalysisCore):
@@ -28,15 +37,56 @@ class AttentionQuestions(AnalysisCore):
             names = ", ".join(self.attention_layers()) or "none in this model"
             return Unavailable(f"{layer} has no attention weights; attention layers: {names}.")
         w = weights[0]  # (heads, queries, keys)
-        queries, keys = self._real(sample, w.shape[1], layer), self._real(sample, w.shape[2], layer)
+        query_side, key_side = _sides(layer)
+        queries, keys = self._real(sample, w.shape[1], query_side), self._real(sample, w.shape[2], key_side)
         return AttentionMap(
             layer,
             frozen(w[:, queries][:, :, keys], np.float32),
-            self._labels(sample, queries),
-            self._labels(sample, keys),
+            self.token_labels(sample, queries, w.shape[1], query_side),
+            self.token_labels(sample, keys, w.shape[2], key_side),
             frozen(queries, np.int64),
             frozen(keys, np.int64),
         )
+
+    def head_view(self, sample: int, layer: str, head: int, region: Any = None) -> HeadView | Unavailable:
+        """Head ``head`` of ``layer`` for one sample over ``region`` (first query, end query, first key, end key;
+        None: every real token), within the cell budget: a 2,048-token map is sent reduced, a region of it (a
+        zoom) at full resolution once it fits."""
+        answer = self.attention(sample, layer)
+        if isinstance(answer, Unavailable):
+            return answer
+        return self._ask(
+            ("head view", sample, layer, head, None if region is None else tuple(region)),
+            lambda: head_view(
+                answer.weights,
+                head,
+                layer,
+                answer.query_labels,
+                answer.key_labels,
+                self.policy.max_cells,
+                region,
+            ),
+        )
+
+    def model_view(self, sample: int) -> ModelView:
+        """Thumbnails of every head of every attention layer for one sample, within the cell budget."""
+
+        def compute() -> ModelView:
+            maps = {name: self.attention(sample, name) for name in self.attention_layers()}
+            return model_view({name: m.weights for name, m in maps.items()}, self.policy.max_cells)
+
+        return self._ask(("model view", sample), compute)
+
+    def attention_edges(
+        self, sample: int, layer: str, head: int, k: int, region: Any = None
+    ) -> tuple[AttentionEdges, AttentionMap] | Unavailable:
+        """The ``k`` strongest keys of each query of one head over ``region`` (the lines view), with the map's
+        labels; :class:`Unavailable` when ``layer`` records no weights."""
+        view = self.head_view(sample, layer, head, region)
+        if isinstance(view, Unavailable):
+            return view
+        answer = self.attention(sample, layer)
+        return top_edges(answer.weights[head], k, view.region), answer
 
     def head_summaries(self) -> dict[str, HeadSummary]:
         """Every attention head's mean entropy and share on the first token over the explored data."""
@@ -51,10 +101,10 @@ class AttentionQuestions(AnalysisCore):
         mask = self.data.padding_mask(positions, layer)
         return np.arange(positions) if mask is None else np.flatnonzero(mask[sample])
 
-    def _labels(self, sample: int, positions: np.ndarray) -> tuple[str, ...]:
-        """A label per position: the token id where a ``token_ids`` input of that length exists (its raw value,
-        so redact mode shows positions only), else the position."""
-        ids = dict(zip(self.data.input_names, self.data.x)).get("token_ids")
-        if self.policy.redact or ids is None or ids.shape[1] <= positions.max(initial=-1):
-            return tuple(f"#{int(p)}" for p in positions)
-        return tuple(f"{int(ids[sample, p])}" for p in positions)
+
+def _sides(layer: str) -> tuple[str, str]:
+    """The names by which a layer's query and key sequences are found (see ``token_input``): a cross-attention
+    layer's queries are the decoder's and its keys the encoder's; other layers attend within one sequence."""
+    if "cross" not in layer:
+        return layer, layer
+    return layer.replace("encoder", "decoder"), layer.replace("decoder", "encoder")

@@ -32,6 +32,7 @@ from .memo import Memo
 from .policy import DisplayPolicy
 from .probe import Gradients, Probe
 from .redact import input_like_layers
+from .tokens import padding_of, token_inputs
 from .version import ModelVersion
 
 T = TypeVar("T")
@@ -168,8 +169,13 @@ class AnalysisCore:
         classes = top[real]
         confidence = float(np.mean(top_p[real])) if real.any() else 0.0
 
+        # A language model's classes are the vocabulary's tokens (as ids in redact mode, where text is raw input).
+        words = self.policy.vocabulary
+        as_words = not (self.policy.redact or self.policy.class_names) and len(words) == out.shape[-1]
+        name = (lambda k: words[k]) if as_words else self.policy.class_name
+
         def text(indices: np.ndarray, most: int = 12) -> str:
-            shown = " ".join(self.policy.class_name(int(k)) for k in indices[:most])
+            shown = " ".join(name(int(k)) for k in indices[:most])
             return shown + (f" ... ({len(indices)} positions)" if len(indices) > most else "")
 
         if label is None:
@@ -197,8 +203,12 @@ class AnalysisCore:
         if self.policy.redact:
             return SampleDisplay("hidden", np.zeros(0, np.float32), (), 0.0, 1.0, prediction)
         if self.data.as_table:
-            rows = tuple((name, value_text(a[sample])) for name, a in zip(self.data.input_names, self.data.x))
-            return SampleDisplay("table", np.zeros(0, np.float32), (), 0.0, 1.0, prediction, rows)
+            inputs = self._inputs_by_name()
+            shown = {name for t in token_inputs(inputs) for name in (t, t.replace("token_ids", "padding_mask"))}
+            tokens = tuple((t, self.sample_tokens(sample, t)) for t in token_inputs(inputs))
+            # A token input is shown as its tokens (padding hidden), so its ids and padding mask are not repeated.
+            rows = tuple((name, value_text(a[sample])) for name, a in inputs.items() if name not in shown)
+            return SampleDisplay("table", np.zeros(0, np.float32), (), 0.0, 1.0, prediction, rows, tokens=tokens)
         output, error = self._output_pictures(sample)
         if x.ndim == 1:
             mean, std = self._ask(("feature scale",), self._feature_scale, versioned=False)
@@ -207,6 +217,36 @@ class AnalysisCore:
             return SampleDisplay("bars", z, labels, 0, 1, prediction, output=output, error=error)
         image = grey_picture(x, SAMPLE_CELLS)
         return SampleDisplay("image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error)
+
+    # ----------------------------------------------------------------------------------------- tokens
+    def _inputs_by_name(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.data.input_names, self.data.x))
+
+    def token_input(self, length: int, layer: str = "") -> str | None:
+        """The token input whose sequences have ``length`` positions (for an encoder-decoder model where both
+        fit, the encoder's for a ``layer`` named as an encoder's, else the decoder's); None without one."""
+        inputs = self._inputs_by_name()
+        fits = [k for k in token_inputs(inputs) if inputs[k].shape[1] == length]
+        prefer = "encoder" if "encoder" in layer else "decoder"
+        return next((k for k in fits if prefer in k), fits[0] if fits else None)
+
+    def real_positions(self, sample: int, token_input: str) -> np.ndarray:
+        """The positions of a token input that hold real tokens (its padding mask's; every one without)."""
+        inputs = self._inputs_by_name()
+        mask = padding_of(inputs, token_input)
+        return np.arange(inputs[token_input].shape[1]) if mask is None else np.flatnonzero(mask[sample])
+
+    def token_labels(self, sample: int, positions: np.ndarray, length: int, layer: str = "") -> tuple[str, ...]:
+        """A label per position of a sequence of ``length``: the token's text where a token input of that length
+        exists (its id without a vocabulary), else the position; positions only in redact mode."""
+        name = self.token_input(length, layer)
+        ids = None if name is None else self._inputs_by_name()[name][sample, positions]
+        return self.policy.token_labels(ids, positions)
+
+    def sample_tokens(self, sample: int, token_input: str) -> tuple[str, ...]:
+        """The real tokens of one sample's token input, as text."""
+        positions = self.real_positions(sample, token_input)
+        return self.policy.token_labels(self._inputs_by_name()[token_input][sample, positions], positions)
 
     def _output_pictures(self, sample: int) -> tuple[Picture | None, Picture | None]:
         """An image-shaped output as a picture, and |output - target| per pixel where there is a target."""

@@ -68,6 +68,8 @@ class SampleDisplay:
     #: its per-pixel |output - target| where there is a target.
     output: Picture | None = None
     error: Picture | None = None
+    #: Per token input (name, its real tokens as text; positions only in redact mode, where the view is hidden).
+    tokens: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------- tensors

@@ -15,6 +15,7 @@ import numpy as np
 from ._arrays import frozen
 from ._validate import as_inputs, input_specs, padding_mask
 from .probe import Probe
+from .weights import _block_shape
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,3 +70,167 @@ def head_summaries(probe: Probe, x: Any, batch_size: int = 32) -> dict[str, Head
         )
         for layer in entropy
     }
+
+
+# --------------------------------------------------------------------------------------------- views
+@dataclass(frozen=True, eq=False)
+class HeadView:
+    """One head's (query x key) weights over a region of one sample's real tokens, as the head view draws it.
+
+    Attributes
+    ----------
+    values : np.ndarray
+        float32 (rows, cols): the weights, each cell the largest weight of a ``block`` of them when the region
+        holds more than the cell budget (a sharp pattern stays visible; a mean would blur it away).
+    region : (int, int, int, int)
+        (first query, end query, first key, end key), indices into the real tokens.
+    block : (int, int)
+        Queries and keys per cell; (1, 1) at full resolution.
+    query_labels, key_labels : tuple of str
+        The tokens of the region's rows and columns, one per cell at full resolution; () when reduced.
+    """
+
+    layer: str
+    head: int
+    heads: int
+    values: np.ndarray
+    region: tuple[int, int, int, int]
+    block: tuple[int, int]
+    query_labels: tuple[str, ...]
+    key_labels: tuple[str, ...]
+    queries: int
+    keys: int
+
+    @property
+    def downsampled(self) -> bool:
+        return self.block != (1, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelView:
+    """Every attention layer's heads as thumbnails on one grid: a row per layer, a column per head.
+
+    ``image`` (float32) holds the thumbnails, each (``tile``) with a one-cell NaN gutter between them and NaN
+    where a layer has fewer heads; ``centers`` are (x, y) of each thumbnail in the image's cells, in the order
+    of ``cells`` ((layer, head) pairs).
+    """
+
+    layers: tuple[str, ...]
+    heads: int
+    image: np.ndarray
+    tile: tuple[int, int]
+    cells: tuple[tuple[str, int], ...]
+    centers: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionEdges:
+    """The ``k`` strongest keys of each query of a region (what the lines view draws): ``queries``, ``keys``
+    (int indices into the real tokens) and ``weights``, one per edge, grouped by query."""
+
+    queries: np.ndarray
+    keys: np.ndarray
+    weights: np.ndarray
+    k: int
+
+
+def block_max(w: np.ndarray, max_cells: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reduce a (rows, cols) matrix of non-negative weights to at most ``max_cells`` cells, each the largest
+    weight of its block; returns the reduced matrix (float32) and the block shape."""
+    rows, cols = w.shape
+    br, bc = _block_shape(rows, cols, max_cells)
+    if (br, bc) == (1, 1):
+        return np.ascontiguousarray(w, np.float32), (1, 1)
+    r, c = -(-rows // br), -(-cols // bc)
+    padded = np.zeros((r * br, c * bc), np.float32)  # zeros lose to any weight: an edge block keeps its maximum
+    padded[:rows, :cols] = w
+    return padded.reshape(r, br, c, bc).max(axis=(1, 3)), (br, bc)
+
+
+def check_region(region: Any, queries: int, keys: int) -> tuple[int, int, int, int]:
+    """``region`` (first query, end query, first key, end key) clipped to the tokens; None is all of them."""
+    if region is None:
+        return 0, queries, 0, keys
+    if (
+        not isinstance(region, tuple | list)
+        or len(region) != 4
+        or not all(isinstance(v, int | np.integer) for v in region)
+    ):
+        raise TypeError(f"region: expected (first query, end query, first key, end key) as 4 ints, got {region!r}")
+    q0, q1 = max(0, int(region[0])), min(queries, int(region[1]))
+    k0, k1 = max(0, int(region[2])), min(keys, int(region[3]))
+    if q0 >= q1 or k0 >= k1:
+        raise ValueError(f"region: expected a non-empty region of {queries} queries x {keys} keys, got {region!r}")
+    return q0, q1, k0, k1
+
+
+def head_view(
+    weights: np.ndarray,
+    head: int,
+    layer: str,
+    query_labels: tuple[str, ...],
+    key_labels: tuple[str, ...],
+    max_cells: int,
+    region: Any = None,
+) -> HeadView:
+    """Head ``head`` of ``weights`` (heads, queries, keys) over ``region`` (None: every token), reduced by
+    :func:`block_max` to ``max_cells``."""
+    heads, queries, keys = weights.shape
+    if not isinstance(head, int | np.integer) or not 0 <= head < heads:
+        raise ValueError(f"head: expected a head index in [0, {heads}), got {head!r}")
+    q0, q1, k0, k1 = check_region(region, queries, keys)
+    values, block = block_max(weights[head, q0:q1, k0:k1], max_cells)
+    full = block == (1, 1)
+    return HeadView(
+        layer,
+        int(head),
+        heads,
+        frozen(values, np.float32),
+        (q0, q1, k0, k1),
+        block,
+        tuple(query_labels[q0:q1]) if full else (),
+        tuple(key_labels[k0:k1]) if full else (),
+        queries,
+        keys,
+    )
+
+
+def model_view(weights: dict[str, np.ndarray], max_cells: int, most_tile: int = 48) -> ModelView:
+    """Thumbnails of every head of every layer in ``weights`` (layer -> (heads, queries, keys)), each reduced by
+    :func:`block_max` so that the whole grid holds at most ``max_cells`` cells (and a thumbnail at most
+    ``most_tile`` cells a side: a thumbnail is for spotting a pattern, the head view for reading it)."""
+    layers = tuple(weights)
+    heads = max((w.shape[0] for w in weights.values()), default=0)
+    if not layers or heads == 0:
+        return ModelView((), 0, frozen(np.full((1, 1), np.nan), np.float32), (1, 1), (), frozen(np.zeros((0, 2))))
+    longest = max(max(w.shape[1:]) for w in weights.values())
+    side = max(1, min(most_tile, longest, int(np.sqrt(max_cells / (len(layers) * heads))) - 1))
+    tiles = {name: [block_max(w[h], side * side)[0] for h in range(w.shape[0])] for name, w in weights.items()}
+    th = max(t.shape[0] for ts in tiles.values() for t in ts)
+    tw = max(t.shape[1] for ts in tiles.values() for t in ts)
+    image = np.full((len(layers) * (th + 1) - 1, heads * (tw + 1) - 1), np.nan, np.float32)
+    cells, centers = [], []
+    for i, name in enumerate(layers):
+        for h, tile in enumerate(tiles[name]):
+            top, left = i * (th + 1), h * (tw + 1)
+            image[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
+            cells.append((name, h))
+            centers.append((left + (tw - 1) / 2, top + (th - 1) / 2))
+    return ModelView(layers, heads, frozen(image, np.float32), (th, tw), tuple(cells), frozen(centers, np.float32))
+
+
+def top_edges(weights: np.ndarray, k: int, region: tuple[int, int, int, int]) -> AttentionEdges:
+    """The ``k`` largest weights of each query row of one head's (queries, keys) ``weights`` within ``region``."""
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k: expected a positive number of edges per query, got {k!r}")
+    q0, q1, k0, k1 = region
+    part = weights[q0:q1, k0:k1]
+    k = int(min(k, part.shape[1]))
+    top = np.argpartition(-part, k - 1, axis=1)[:, :k]
+    rows = np.repeat(np.arange(q0, q1), k)
+    return AttentionEdges(
+        frozen(rows, np.int64),
+        frozen(top.ravel() + k0, np.int64),
+        frozen(np.take_along_axis(part, top, axis=1).ravel(), np.float32),
+        k,
+    )

@@ -8,7 +8,7 @@ to the widgets: quantiles of the feature instead of values, names without values
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,14 @@ class DisplayPolicy:
         Send no raw input value to the browser (see :mod:`nbviz.compute.redact`).
     class_names : tuple of str
         One per class (empty: classes are named by their index).
+    vocabulary : tuple of str
+        The text of each token id (empty: tokens are shown by their id); see :mod:`nbviz.compute.tokens`.
     """
 
     max_cells: int = 65_536
     redact: bool = False
     class_names: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not is_int(self.max_cells):
@@ -46,6 +49,16 @@ class DisplayPolicy:
         """The name of class ``index`` (its number when unnamed)."""
         names = self.class_names
         return names[index] if 0 <= index < len(names) else str(index)
+
+    def token_labels(self, ids: np.ndarray | None, positions: np.ndarray) -> tuple[str, ...]:
+        """A label per token at ``positions``: its text (its id without a vocabulary, ``[id]`` for one outside
+        it), or in redact mode its position only (``#3``): token text is raw input."""
+        if self.redact or ids is None:
+            return tuple(f"#{int(p)}" for p in positions)
+        words, n = self.vocabulary, len(self.vocabulary)
+        if not n:
+            return tuple(str(int(i)) for i in ids)
+        return tuple(words[i] if 0 <= i < n else f"[{i}]" for i in np.asarray(ids, dtype=np.int64).tolist())
 
     def feature_label(self, name: str, value: float) -> str:
         """A feature named with its value ("worst radius = 16.8"), or by name only in redact mode."""
