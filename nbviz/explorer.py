@@ -101,7 +101,7 @@ class Explorer(widgets.VBox):
         training: LiveTraining | None = None,
     ) -> None:
         self.analysis = analysis
-        self.panels: dict[str, Panel] = {cls.name: cls(analysis) for cls in panels}
+        self.panels: dict[str, Panel] = {cls.name: cls(analysis) for cls in panels if cls.applies(analysis)}
         if training is not None:
             self.panels["training"] = TrainingPanel(analysis, training)
         graph = analysis.graph

@@ -24,6 +24,11 @@ from .attention import (
 class AttentionQuestions(AnalysisCore):
     """Attention weights (:meth:`Probe.attention_scores`) laid out for the attention tab."""
 
+    @property
+    def has_attention(self) -> bool:
+        """Whether a layer of the model can record attention weights (known without running the model)."""
+        return any(hasattr(type(layer), "_compute_attention") for layer in self.probe.layers.values())
+
     def attention_layers(self) -> tuple[str, ...]:
         """The layers whose attention weights the probe records (known from one sample's pass)."""
         return tuple(self._attention_weights(0))

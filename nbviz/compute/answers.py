@@ -262,6 +262,16 @@ class AttentionMap:
     query_positions: np.ndarray
     key_positions: np.ndarray
 
+    def strongest(
+        self, head: int, query: int, k: int, keys: tuple[int, int] | None = None
+    ) -> tuple[tuple[str, float], ...]:
+        """The ``k`` keys (within ``keys``, first and end) that query ``query`` of head ``head`` attends to most,
+        as (label, weight), strongest first."""
+        k0, k1 = keys if keys is not None else (0, self.weights.shape[2])
+        row = self.weights[head, query, k0:k1]
+        top = np.argsort(-row, kind="stable")[:k]
+        return tuple((self.key_labels[k0 + int(i)], float(row[i])) for i in top)
+
 
 @dataclass(frozen=True, eq=False)
 class ShapLocal:

@@ -105,6 +105,12 @@ class HeadView:
     def downsampled(self) -> bool:
         return self.block != (1, 1)
 
+    @property
+    def vmax(self) -> float:
+        """The top of the colour scale: the largest weight shown (1.0 for none)."""
+        top = float(self.values.max(initial=0.0))
+        return top if top > 0 else 1.0
+
 
 @dataclass(frozen=True, eq=False)
 class ModelView:
@@ -121,6 +127,20 @@ class ModelView:
     tile: tuple[int, int]
     cells: tuple[tuple[str, int], ...]
     centers: np.ndarray
+
+    @property
+    def vmax(self) -> float:
+        """The top of the colour scale: the largest weight of any thumbnail (1.0 for none)."""
+        finite = self.image[np.isfinite(self.image)]
+        top = float(finite.max()) if finite.size else 0.0
+        return top if top > 0 else 1.0
+
+    def layer_tiles(self, layer: str) -> np.ndarray:
+        """The thumbnails of ``layer``'s heads as drawn, (heads, rows, cols)."""
+        i, (th, tw) = self.layers.index(layer), self.tile
+        heads = [h for name, h in self.cells if name == layer]
+        top = i * (th + 1)
+        return np.stack([self.image[top : top + th, h * (tw + 1) : h * (tw + 1) + tw] for h in heads])
 
 
 @dataclass(frozen=True, eq=False)

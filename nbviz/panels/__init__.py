@@ -1,6 +1,7 @@
 """Explorer panels: one module, one class each."""
 
 from .activations import ActivationsPanel
+from .attention import AttentionPanel
 from .base import Panel, State
 from .diagnostics import DiagnosticsPanel
 from .findings import FindingsPanel
@@ -13,6 +14,7 @@ from .weights import WeightsPanel
 PANELS: tuple[type[Panel], ...] = (
     WeightsPanel,
     ActivationsPanel,
+    AttentionPanel,
     GradientsPanel,
     ShapPanel,
     SaliencyPanel,
@@ -24,6 +26,7 @@ PANELS: tuple[type[Panel], ...] = (
 __all__ = [
     "PANELS",
     "ActivationsPanel",
+    "AttentionPanel",
     "DiagnosticsPanel",
     "FindingsPanel",
     "GradientsPanel",

@@ -73,6 +73,11 @@ class Panel:
     title: ClassVar[str] = ""
     depends_on: ClassVar[tuple[str, ...]] = ("layer", "sample")  # a change elsewhere leaves the panel as it is
 
+    @classmethod
+    def applies(cls, analysis: Analysis) -> bool:
+        """Whether the tab belongs in an Explorer of this model (the attention tab only where there is attention)."""
+        return True
+
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         self.values: np.ndarray = np.zeros(0, np.float32)

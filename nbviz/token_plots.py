@@ -1,0 +1,322 @@
+"""Plots of attention over tokens: a labelled (query x key) map, a grid of thumbnails, and token-to-token lines.
+
+Like :mod:`nbviz.plots`, marks are made once and updated in place, float32 is sent, and what is drawn (cells,
+labels, edges) comes laid out from the compute core. Token labels are drawn as bqplot ``Label`` marks outside
+the clipped plot area; hovering one sends its index, which the owner turns into a highlight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from .plots import Plot
+
+# White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
+WEIGHT_COLORS = ["#ffffff", "#08306b"]
+MOST_LABELS = 64  # beyond this many tokens a side, labels would overlap: the map is drawn without them
+LABEL_CHARS = 12
+_EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
+
+
+def short(label: str, most: int = LABEL_CHARS) -> str:
+    """A token label that fits beside a map row ("international" -> "internation…")."""
+    return label if len(label) <= most else label[: most - 1] + "\u2026"
+
+
+def _texts(labels: Sequence[str]) -> np.ndarray:
+    # bqplot squeezes arrays: a single label would become a 0-d array that its front end cannot iterate.
+    return np.array([short(t) for t in labels] or [""], dtype=str)
+
+
+class _HoverLabels:
+    """A column or row of token labels that reports the index of the one under the mouse."""
+
+    def __init__(
+        self, scales: dict[str, Any], align: str, rotate: float = 0.0, on_hover: Callable[[int], None] | None = None
+    ):
+        self.tooltip = widgets.HTML()
+        self.mark = bq.Label(
+            x=np.zeros(1, np.float32),
+            y=np.zeros(1, np.float32),
+            text=np.array([""]),
+            scales=scales,
+            align=align,
+            rotate_angle=rotate,
+            default_size=11,
+            font_weight="normal",
+            colors=["#333333"],
+            apply_clip=False,
+            interactions={"hover": "tooltip"} if on_hover else {},
+            tooltip=self.tooltip if on_hover else None,
+        )
+        self.count = 0
+        if on_hover is not None:
+            self.mark.on_hover(lambda _mark, event: self._hovered(event, on_hover))
+
+    def _hovered(self, event: dict[str, Any], on_hover: Callable[[int], None]) -> None:
+        index = int(event.get("data", {}).get("index", -1))
+        if 0 <= index < self.count:
+            on_hover(index)
+
+    def show(self, labels: Sequence[str], x: np.ndarray, y: np.ndarray) -> None:
+        self.count = len(labels)
+        with self.mark.hold_sync():
+            self.mark.text = _texts(labels)
+            self.mark.x = np.asarray(x if len(labels) else [0.0], np.float32)
+            self.mark.y = np.asarray(y if len(labels) else [0.0], np.float32)
+        self.mark.visible = bool(labels)
+
+
+class AttentionMapPlot(Plot):
+    """A (query x key) weight map with the query tokens left of its rows and the key tokens above its columns.
+
+    ``on_hover(row)`` is called when the mouse is over a query token; ``outline(row)`` frames that row.
+    """
+
+    def __init__(
+        self, title: str, size: tuple[str, str] = ("560px", "560px"), on_hover: Callable[[int], None] | None = None
+    ) -> None:
+        self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
+        self.color_scale = bq.ColorScale(colors=WEIGHT_COLORS, min=0.0, max=1.0)
+        scales = {"x": self.x_scale, "y": self.y_scale}
+        self.mark = bq.HeatMap(
+            color=_EMPTY,
+            x=np.arange(2, dtype=np.float32),
+            y=np.arange(2, dtype=np.float32),
+            scales={**scales, "color": self.color_scale},
+            null_color="#e8e8e8",
+        )
+        self.rows = _HoverLabels(scales, align="end", on_hover=on_hover)
+        self.columns = _HoverLabels(scales, align="start", rotate=-60.0)
+        self.frame = bq.Lines(
+            x=np.zeros(5, np.float32), y=np.zeros(5, np.float32), scales=scales, colors=["#d62728"], stroke_width=2
+        )
+        self.frame.visible = False
+        self.figure = bq.Figure(
+            marks=[self.mark, self.frame, self.rows.mark, self.columns.mark],
+            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)],
+            fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 70},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+        self.shape = (0, 0)
+        self._titled(title, *size)
+
+    @property
+    def tooltip(self) -> widgets.HTML:
+        """What a hovered query token shows (its strongest keys); the owner fills it."""
+        return self.rows.tooltip
+
+    def show(
+        self,
+        values: np.ndarray,
+        query_labels: Sequence[str],
+        key_labels: Sequence[str],
+        vmax: float,
+        title: str | None = None,
+    ) -> None:
+        """Draw ``values`` (rows, cols); labels are drawn when there is one per row (and column) and few enough."""
+        image = np.ascontiguousarray(values, dtype=np.float32)
+        if image.size == 0:
+            image = _EMPTY
+        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image  # bqplot refuses a 1-row map
+        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+        rows, cols = image.shape
+        self.shape = (int(values.shape[0]), int(values.shape[1]))
+        labelled_rows = len(query_labels) == values.shape[0] and len(query_labels) <= MOST_LABELS
+        labelled_cols = len(key_labels) == values.shape[1] and len(key_labels) <= MOST_LABELS
+        with self.mark.hold_sync(), self.color_scale.hold_sync():
+            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
+                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
+            self.color_scale.max = float(vmax) if vmax > 0 else 1.0
+            self.mark.x = np.arange(cols, dtype=np.float32)
+            self.mark.y = np.arange(rows, dtype=np.float32)
+            self.mark.color = image
+        n_rows = len(query_labels) if labelled_rows else 0
+        n_cols = len(key_labels) if labelled_cols else 0
+        self.rows.show(query_labels if labelled_rows else (), np.full(n_rows, -0.7), np.arange(n_rows))
+        self.columns.show(key_labels if labelled_cols else (), np.arange(n_cols), np.full(n_cols, -0.7))
+        self.frame.visible = False
+        self._reveal()
+        if title is not None:
+            self.set_title(title)
+
+    def outline(self, row: int | None) -> None:
+        """Frame row ``row`` (None: no frame)."""
+        if row is None or not 0 <= row < self.shape[0]:
+            self.frame.visible = False
+            return
+        right = self.shape[1] - 0.5
+        with self.frame.hold_sync():
+            self.frame.x = np.array([-0.5, right, right, -0.5, -0.5], np.float32)
+            self.frame.y = np.array([row - 0.5, row - 0.5, row + 0.5, row + 0.5, row - 0.5], np.float32)
+        self.frame.visible = True
+
+    @property
+    def shown(self) -> np.ndarray:
+        return np.asarray(self.mark.color)
+
+
+class ThumbnailGridPlot(Plot):
+    """Thumbnails tiled on one canvas heatmap (a row per layer, a column per head), with a clickable square over
+    each; ``on_click(index)`` gets the index of the clicked thumbnail."""
+
+    def __init__(self, title: str, on_click: Callable[[int], None], size: tuple[str, str] = ("560px", "420px")) -> None:
+        self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
+        self.color_scale = bq.ColorScale(colors=WEIGHT_COLORS, min=0.0, max=1.0)
+        scales = {"x": self.x_scale, "y": self.y_scale}
+        self.mark = bq.HeatMap(
+            color=_EMPTY,
+            x=np.arange(2, dtype=np.float32),
+            y=np.arange(2, dtype=np.float32),
+            scales={**scales, "color": self.color_scale},
+            null_color="#ffffff",
+        )
+        self.tooltip = widgets.HTML()
+        # Squares as large as a thumbnail, nearly transparent: they take the clicks and hovers the canvas cannot.
+        self.cells = bq.Scatter(
+            x=np.zeros(1, np.float32),
+            y=np.zeros(1, np.float32),
+            scales=scales,
+            marker="square",
+            default_size=400,
+            colors=["#08306b"],
+            default_opacities=[0.02],
+            stroke="#999999",
+            interactions={"click": "select", "hover": "tooltip"},
+            selected_style={"stroke": "#d62728", "stroke-width": 3, "opacity": 1.0},
+            unselected_style={"opacity": 1.0},
+            tooltip=self.tooltip,
+        )
+        self.row_labels = _HoverLabels(scales, align="end")
+        self.column_labels = _HoverLabels(scales, align="middle")
+        self._on_click = on_click
+        self.cells.observe(self._clicked, names="selected")
+        self.figure = bq.Figure(
+            marks=[self.mark, self.cells, self.row_labels.mark, self.column_labels.mark],
+            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)],
+            fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 70},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+        self._titled(title, *size)
+
+    def show(
+        self,
+        image: np.ndarray,
+        centers: np.ndarray,
+        tile: tuple[int, int],
+        row_labels: Sequence[str],
+        column_labels: Sequence[str],
+        vmax: float,
+        selected: int | None,
+        title: str | None = None,
+    ) -> None:
+        """Draw the tiled ``image``; ``centers`` (k, 2) are the thumbnails' centres, ``tile`` their size in cells."""
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        rows, cols = image.shape
+        width_px = int(str(self.figure.layout.width).rstrip("px") or 560) - 120
+        side = max(8.0, width_px * tile[1] / max(cols, 1))  # a square marker's area is its size, in px squared
+        with self.mark.hold_sync(), self.color_scale.hold_sync():
+            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
+                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
+            self.color_scale.max = float(vmax) if vmax > 0 else 1.0
+            self.mark.x = np.arange(cols, dtype=np.float32)
+            self.mark.y = np.arange(rows, dtype=np.float32)
+            self.mark.color = image
+        self.cells.unobserve(self._clicked, names="selected")
+        with self.cells.hold_sync():
+            self.cells.x = np.asarray(centers[:, 0], np.float32)
+            self.cells.y = np.asarray(centers[:, 1], np.float32)
+            self.cells.default_size = int(side * side)
+            self.cells.selected = None if selected is None else np.array([selected])
+        self.cells.observe(self._clicked, names="selected")
+        th, tw = tile
+        row_y = np.arange(len(row_labels)) * (th + 1) + (th - 1) / 2
+        col_x = np.arange(len(column_labels)) * (tw + 1) + (tw - 1) / 2
+        self.row_labels.show(row_labels, np.full(len(row_labels), -1.0), row_y)
+        self.column_labels.show(column_labels, col_x, np.full(len(column_labels), -1.0))
+        self._reveal()
+        if title is not None:
+            self.set_title(title)
+
+    def _clicked(self, change: dict[str, Any]) -> None:
+        selected = change["new"]
+        if selected is not None and len(selected) > 0:
+            self._on_click(int(selected[-1]))
+
+    @property
+    def shown(self) -> np.ndarray:
+        return np.asarray(self.mark.color)
+
+
+class TokenLinesPlot(Plot):
+    """Query tokens on the left, key tokens on the right, a line from each query to its strongest keys, as dark as
+    its weight; ``highlight(query)`` fades every other query's lines."""
+
+    def __init__(self, title: str, on_hover: Callable[[int], None], size: tuple[str, str] = ("420px", "560px")) -> None:
+        self.x_scale = bq.LinearScale(min=0.0, max=1.0)
+        self.y_scale = bq.LinearScale(min=-0.5, max=1.5, reverse=True)
+        scales = {"x": self.x_scale, "y": self.y_scale}
+        self.lines = bq.Lines(
+            x=np.zeros((1, 2), np.float32),
+            y=np.zeros((1, 2), np.float32),
+            scales=scales,
+            colors=["#08306b"],
+            stroke_width=2,
+            opacities=[0.0],
+        )
+        self.left = _HoverLabels(scales, align="end", on_hover=on_hover)
+        self.right = _HoverLabels(scales, align="start")
+        self.figure = bq.Figure(
+            marks=[self.lines, self.left.mark, self.right.mark],
+            fig_margin={"top": 10, "bottom": 10, "left": 100, "right": 100},
+            layout=widgets.Layout(width=size[0], height=size[1]),
+        )
+        self.queries = np.zeros(0, np.int64)
+        self.weights = np.zeros(0, np.float32)
+        self._titled(title, *size)
+
+    @property
+    def tooltip(self) -> widgets.HTML:
+        return self.left.tooltip
+
+    def show(
+        self,
+        query_labels: Sequence[str],
+        key_labels: Sequence[str],
+        queries: np.ndarray,
+        keys: np.ndarray,
+        weights: np.ndarray,
+        title: str | None = None,
+    ) -> None:
+        """Draw edge i from query row ``queries[i]`` to key row ``keys[i]`` (rows counted from the region's first
+        query and key), ``weights[i]`` its opacity."""
+        rows = max(len(query_labels), len(key_labels), 2)
+        self.queries, self.weights = np.asarray(queries), np.asarray(weights, np.float32)
+        with self.lines.hold_sync():
+            self.y_scale.max = rows - 0.5
+            self.lines.x = np.tile(np.array([[0.0, 1.0]], np.float32), (max(len(queries), 1), 1))
+            self.lines.y = (
+                np.stack([queries, keys], axis=1).astype(np.float32) if len(queries) else np.zeros((1, 2), np.float32)
+            )
+            self.lines.opacities = self._opacities(None)
+        self.left.show(query_labels, np.full(len(query_labels), -0.03), np.arange(len(query_labels)))
+        self.right.show(key_labels, np.full(len(key_labels), 1.03), np.arange(len(key_labels)))
+        self._reveal()
+        if title is not None:
+            self.set_title(title)
+
+    def _opacities(self, query: int | None) -> list[float]:
+        top = float(self.weights.max()) if self.weights.size else 1.0
+        alpha = self.weights / (top if top > 0 else 1.0)
+        if query is not None:
+            alpha = np.where(self.queries == query, alpha, 0.03)
+        return [float(a) for a in alpha] or [0.0]
+
+    def highlight(self, query: int | None) -> None:
+        """Show only the lines of query row ``query`` (None: every query's)."""
+        self.lines.opacities = self._opacities(query)
