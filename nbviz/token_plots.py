@@ -185,7 +185,7 @@ class ThumbnailGridPlot(Plot):
             marker="square",
             default_size=400,
             colors=["#08306b"],
-            default_opacities=[0.02],
+            opacities=[0.02],
             stroke="#999999",
             interactions={"click": "select", "hover": "tooltip"},
             selected_style={"stroke": "#d62728", "stroke-width": 3, "opacity": 1.0},
@@ -212,10 +212,10 @@ class ThumbnailGridPlot(Plot):
         row_labels: Sequence[str],
         column_labels: Sequence[str],
         vmax: float,
-        selected: int | None,
         title: str | None = None,
     ) -> None:
-        """Draw the tiled ``image``; ``centers`` (k, 2) are the thumbnails' centres, ``tile`` their size in cells."""
+        """Draw the tiled ``image``; ``centers`` (k, 2) are the thumbnails' centres, ``tile`` their size in cells.
+        No thumbnail stays selected, so that a click on any of them (the last one opened too) opens it."""
         image = np.ascontiguousarray(image, dtype=np.float32)
         rows, cols = image.shape
         width_px = int(str(self.figure.layout.width).rstrip("px") or 560) - 120
@@ -232,7 +232,7 @@ class ThumbnailGridPlot(Plot):
             self.cells.x = np.asarray(centers[:, 0], np.float32)
             self.cells.y = np.asarray(centers[:, 1], np.float32)
             self.cells.default_size = int(side * side)
-            self.cells.selected = None if selected is None else np.array([selected])
+            self.cells.selected = None
         self.cells.observe(self._clicked, names="selected")
         th, tw = tile
         row_y = np.arange(len(row_labels)) * (th + 1) + (th - 1) / 2

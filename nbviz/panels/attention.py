@@ -162,7 +162,6 @@ class AttentionPanel(Panel):
     def _draw_model(self, state: State, layer: str) -> str:
         grid = self.analysis.model_view(state.sample)
         self._cells = grid.cells
-        selected = next((i for i, (name, h) in enumerate(grid.cells) if name == layer and h == self.head.value), None)
         self.model_plot.show(
             grid.image,
             grid.centers,
@@ -170,7 +169,6 @@ class AttentionPanel(Panel):
             [f"L{i}" for i in range(len(grid.layers))],
             [f"H{h}" for h in range(grid.heads)],
             grid.vmax,
-            selected,
             title=f"model view: {len(grid.layers)} layers x {grid.heads} heads, sample {state.sample} (click to open)",
         )
         self.model_plot.tooltip.value = "".join(f"L{i}: {html.escape(name)}<br>" for i, name in enumerate(grid.layers))
