@@ -54,7 +54,7 @@ class SampleView:
             )
             texts = "".join(
                 f"<div style='margin:2px 0'><i>{html.escape(name)}</i> ({len(tokens)} tokens)<br>"
-                f"{token_chips(tokens)}</div>"
+                f"{token_chips(tokens[:SHOWN_TOKENS])}{' ...' if len(tokens) > SHOWN_TOKENS else ''}</div>"
                 for name, tokens in shown.tokens
             )
             table = f"<table style='font-size:0.9em'>{cells}</table>" if cells else ""
@@ -89,6 +89,7 @@ def describe(prediction: Prediction) -> str:
     return "<br>".join(parts)
 
 
+SHOWN_TOKENS = 512  # the sample view's first tokens: 2,048 of them would be a page of text and 80 KB per sample
 CHIP_STYLE = (
     "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; border:1px solid #ccc; "
     "border-radius:3px; white-space:pre}</style>"

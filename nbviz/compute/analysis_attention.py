@@ -41,12 +41,16 @@ class AttentionQuestions(AnalysisCore):
         if weights is None:
             names = ", ".join(self.attention_layers()) or "none in this model"
             return Unavailable(f"{layer} has no attention weights; attention layers: {names}.")
-        w = weights[0]  # (heads, queries, keys)
+        return self._ask(("attention map", sample, layer), lambda: self._attention_map(sample, layer, weights[0]))
+
+    def _attention_map(self, sample: int, layer: str, w: np.ndarray) -> AttentionMap:
+        """``w`` (heads, queries, keys) over the real tokens; a view, not a copy, where they come first (padding
+        at the end, the usual case): at 2,048 tokens a copy of every head costs more than drawing one."""
         query_side, key_side = _sides(layer)
         queries, keys = self._real(sample, w.shape[1], query_side), self._real(sample, w.shape[2], key_side)
         return AttentionMap(
             layer,
-            frozen(w[:, queries][:, :, keys], np.float32),
+            frozen(w[:, _index(queries)][:, :, _index(keys)], np.float32, copy=False),
             self.token_labels(sample, queries, w.shape[1], query_side),
             self.token_labels(sample, keys, w.shape[2], key_side),
             frozen(queries, np.int64),
@@ -113,3 +117,9 @@ def _sides(layer: str) -> tuple[str, str]:
     if "cross" not in layer:
         return layer, layer
     return layer.replace("encoder", "decoder"), layer.replace("decoder", "encoder")
+
+
+def _index(positions: np.ndarray) -> slice | np.ndarray:
+    """``positions`` as a slice where they run 0, 1, ..., n - 1 (a view), else as they are (a copy)."""
+    n = len(positions)
+    return slice(0, n) if n == 0 or (positions[0] == 0 and positions[-1] == n - 1) else positions
