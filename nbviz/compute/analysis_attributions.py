@@ -1,4 +1,4 @@
-"""Questions about attributions: saliency maps and SHAP values, laid out for the saliency and SHAP tabs."""
+"""Questions about attributions: saliency maps, SHAP values and token attributions, laid out for their tabs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import is_int
 from .analysis_core import AnalysisCore
 from .answers import (
     SaliencyMap,
@@ -23,6 +24,8 @@ from .answers import (
 from .attribution import Estimate, Explanation, ShapExplainer, concatenate, default_background
 from .display import overlay
 from .saliency import cam_layers, saliency
+from .token_attribution import METHODS as TOKEN_METHODS
+from .token_attribution import TokenAttribution, embedding_layer, token_attributions
 
 SALIENCY_BARS = 15  # the features a tabular saliency map shows
 CAM = ("gradcam", "gradcam++")
@@ -287,3 +290,67 @@ class AttributionQuestions(AnalysisCore):
             attribution.explainer, attribution.fallback, name == "auto", count, importance.astype(np.float32),
             top, x, y, color, tuple(labels[i] for i in order),
         )  # fmt: skip
+
+    # ----------------------------------------------------------------------------------------- tokens
+    def token_attribution(
+        self, sample: int, method: str, class_index: int | None = None, position: int | None = None
+    ) -> TokenAttribution | Unavailable:
+        """How much each token of one sample drives one class of the first output, at the embedding's output
+        (:func:`~nbviz.compute.token_attribution.token_attributions`: ``method`` is "integrated_gradients" or
+        "gradient_x_input").
+
+        ``class_index`` None is the predicted class. For an output with a position axis (a language model's
+        (seq, vocab)), the class is the one at ``position`` (the predicted token there by default), and
+        ``position`` None is the sample's last real position (its padding mask's; the last one without a mask).
+        Returns a :class:`TokenAttribution` (one value per position, padding included), or :class:`Unavailable`
+        where the model has no embedding of token ids or an output with no single class to explain.
+        """
+        sample = self.data.check_sample(sample)
+        if not isinstance(method, str) or method not in TOKEN_METHODS:
+            raise ValueError(f"method: expected one of {TOKEN_METHODS}, got {method!r}")
+        for name, value in (("class_index", class_index), ("position", position)):
+            if value is not None and not is_int(value):
+                raise TypeError(f"{name}: expected an int or None, got {type(value).__name__} {value!r}")
+        layer = self._ask(("embedding layer",), lambda: embedding_layer(self.probe), versioned=False)
+        if layer is None:
+            return Unavailable(
+                "Token attributions need a text model whose token ids feed an embedding layer; this model has "
+                "none (for other inputs, see the saliency and SHAP tabs)."
+            )
+        out = np.asarray(self.output(sample))
+        if out.ndim > 2:
+            return Unavailable(
+                f"Token attributions explain one class, or one class at one position; this model's first output "
+                f"has shape {out.shape} per sample."
+            )
+        positional = out.ndim == 2
+        if not positional and position is not None:
+            return Unavailable(
+                f"This model's first output has no position axis (shape {out.shape} per sample): explain a class, "
+                "with no position."
+            )
+        if positional:
+            if position is None:
+                mask = self.data.padding_mask(out.shape[0])
+                real = np.flatnonzero(mask[sample]) if mask is not None else np.arange(out.shape[0])
+                position = int(real[-1]) if len(real) else out.shape[0] - 1
+            elif not 0 <= position < out.shape[0]:
+                raise ValueError(f"position: expected a position in [0, {out.shape[0]}), got {position}")
+        row = out[position] if positional else out.reshape(-1)
+        k = int(row.shape[-1])
+        if class_index is not None and not 0 <= class_index < k:
+            raise ValueError(f"class_index: expected a class in [0, {k}), got {class_index}")
+        inputs = self.data.inputs(sample)
+        at = position
+
+        def compute() -> TokenAttribution:
+            if class_index is not None:
+                cls = int(class_index)
+            elif k == 1:
+                cls = 0  # one unit (a sigmoid's probability, a regressor's value): the unit itself
+            else:
+                cls = int(self.probe.top_classes(row[np.newaxis])[0][0])
+            unit = (int(at) * k + cls) if positional and at is not None else cls
+            return token_attributions(self.probe, inputs, unit, method=method, layer=layer)
+
+        return self._ask(("token attribution", sample, method, class_index, position), compute)

@@ -25,7 +25,7 @@ from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, mod
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
-_ROWWISE = {"forward", "input grad", "attention"}
+_ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 
@@ -255,6 +255,78 @@ class Probe:
                 seconds = (time.perf_counter() - began) / len(g)
                 self._row_seconds[key] = 0.5 * (self._row_seconds.get(key, seconds) + seconds)
         return _frozen(grads), _frozen(values)
+
+    def embedding_gradients(
+        self, x: Any, layer: str, scales: Any, units: Any, out_index: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """d F_i / d the output of ``layer`` scaled by ``scales[i]``, for each row i: the pass behind token
+        attributions (gradients cannot reach token ids, so they are taken at the embedding's output).
+
+        While the pass is traced, the output E of the FIRST call of ``layer`` is multiplied by ``scales[i]`` in
+        row i (over every axis past the batch) and watched; the rest of the model sees the scaled tensor. Later
+        calls of the layer are left as they are: GPT-2 calls its token embedding again, reversed, as its output
+        head, which must not be scaled. F_i is the flat unit ``units[i]`` of output ``out_index``'s row i: a
+        classifier's class c is unit c of (n, k), a language model's next token c at position p is unit
+        ``p * vocab + c`` of (n, seq, vocab). The model runs in inference mode (rows do not interact) and in
+        chunks of :meth:`gradient_rows`; one function is traced per input signature, layer and output.
+
+        Parameters
+        ----------
+        x : array-like, list or dict
+            Samples, in any structure the model's inputs take, batch first (repeat a sample to scale it anew).
+        layer : str
+            A name from :attr:`layers`, e.g. :func:`nbviz.compute.token_attribution.embedding_layer`'s choice.
+        scales : float or array-like of floats
+            The factor for each row (one for all rows, or (n,)).
+        units : int or array-like of ints
+            The flat unit of the output row to differentiate, one for all rows or one per row.
+        out_index : int
+            Which output the units belong to.
+
+        Returns
+        -------
+        (np.ndarray, np.ndarray, np.ndarray)
+            d F_i / d (scales[i] * E) (float32, (n, *E's shape past the batch); zeros where no gradient reaches
+            it), E itself, unscaled (float32, same shape), and F_i (float32, (n,)).
+        """
+        inputs = as_inputs(self._specs, x)
+        if not isinstance(layer, str) or layer not in self.layers:
+            raise ValueError(f"layer: expected a layer name from {self.layer_names}, got {layer!r}")
+        n = len(inputs[0])
+        shapes = self.output_shapes(inputs)
+        if not is_int(out_index) or not 0 <= out_index < len(shapes):
+            raise ValueError(f"out_index: expected an output index in [0, {len(shapes)}), got {out_index!r}")
+        size = math.prod(shapes[out_index][1:])
+        try:
+            per_row = np.broadcast_to(np.asarray(units), (n,))
+            factors = np.broadcast_to(np.asarray(scales, dtype=np.float32), (n,))
+        except ValueError:
+            raise ValueError(
+                f"units, scales: expected one value for all {n} rows or one per row, got shapes "
+                f"{np.shape(units)} and {np.shape(scales)}"
+            ) from None
+        if per_row.dtype.kind not in "iu":
+            raise TypeError(f"units: expected ints, got an array of dtype {per_row.dtype}")
+        if per_row.size and (per_row.min() < 0 or per_row.max() >= size):
+            raise ValueError(
+                f"units: expected flat units in [0, {size}) of output {out_index} "
+                f"(shape {shapes[out_index][1:]} per row), got {units!r}"
+            )
+        per_row = per_row.astype(np.int32)
+        kind = ("embedding grad", layer, int(out_index))
+        step = self.gradient_rows(inputs[0] if len(inputs) == 1 else inputs)
+        grads: list[Any] = []
+        embedded: list[Any] = []
+        values = np.empty(n, np.float32)
+        for start in range(0, n, step):
+            stop = start + step
+            args = [a[start:stop] for a in inputs] + [factors[start:stop], per_row[start:stop]]
+            g, e, v = self._call(kind, args)
+            grads.append(g.numpy())
+            embedded.append(e.numpy())
+            values[start:stop] = v
+        join = (lambda parts: parts[0]) if len(grads) == 1 else np.concatenate
+        return _frozen(join(grads)), _frozen(join(embedded)), _frozen(values)
 
     def row_seconds(self, x: Any, out_index: int = 0) -> float | None:
         """Seconds per row of an input-gradient pass on inputs like ``x``, a running mean of the passes so far
@@ -494,6 +566,8 @@ class Probe:
             body = self._attention_body()
         elif kind[0] == "input grad":
             body = self._input_grad_body(kind[1])
+        elif kind[0] == "embedding grad":
+            body = self._embedding_grad_body(kind[1], kind[2], len(arrays) - 2)
         elif kind[0] == "target":
             body = self._target_body(kind[1], kind[2])
             specs.append(tf.TensorSpec((), tf.int32))
@@ -613,6 +687,28 @@ class Probe:
             return (tf.zeros_like(x) if grad is None else _dense(grad)), picked, defined
 
         return input_grads
+
+    def _embedding_grad_body(self, layer: str, out_index: int, n_inputs: int) -> Callable[..., Any]:
+        target = self.layers[layer]
+
+        def embedding_grads(*args: tf.Tensor) -> Any:
+            inputs, (scales, units) = args[:n_inputs], args[n_inputs:]
+            with tf.GradientTape() as tape:
+                # The scaling wrapper goes on first: _recording leaves a layer that has its own "call" alone.
+                with _TRACE_LOCK, _scaled_first_call(target, layer, scales, tape) as held:
+                    outputs, _ = self._run(inputs)
+                out = tf.cast(outputs[out_index], tf.float32)
+                flat = tf.reshape(out, [tf.shape(out)[0], -1])
+                picked = tf.gather(flat, units[:, None], batch_dims=1)[:, 0]
+                objective = tf.reduce_sum(picked)
+            if not held:
+                raise ValueError(f"layer: expected a layer that the model calls, got {layer!r}, which it never calls")
+            scaled, plain = held
+            grad = tape.gradient(objective, scaled)
+            grad = tf.zeros_like(scaled) if grad is None else _dense(grad)
+            return tf.cast(grad, tf.float32), tf.cast(plain, tf.float32), picked
+
+        return embedding_grads
 
     def _loss_body(
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
@@ -821,6 +917,48 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
     finally:
         for layer in patched:
             del vars(layer)["call"]
+
+
+@contextmanager
+def _scaled_first_call(
+    layer: keras.layers.Layer, name: str, scales: tf.Tensor, tape: tf.GradientTape
+) -> Iterator[list[tf.Tensor]]:
+    """Wrap ``layer.call`` so that its FIRST call's output is multiplied by ``scales`` (one factor per row,
+    broadcast over the other axes) and watched on ``tape``; the yielded list then holds (scaled, unscaled).
+    Later calls pass through (a tied embedding called again as the output head). Unwrapped on exit."""
+    held: list[tf.Tensor] = []
+    before = vars(layer).get("call")
+    original = layer.call
+
+    @functools.wraps(original)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        if held:
+            return out
+        if not tf.is_tensor(out) or not out.dtype.is_floating:
+            raise ValueError(f"layer: expected a layer with one float output, got {name!r}, which outputs {out!r}")
+        if out.shape.rank is None or out.shape.rank < 1 or out.shape[0] is not None:
+            raise ValueError(
+                f"layer: expected a layer whose output has the batch axis first, got {name!r}, which outputs shape "
+                f"{tuple(out.shape)} on its first call (an embedding of positions, not of the input's tokens?)"
+            )
+        factors = tf.reshape(tf.cast(scales, out.dtype), [-1] + [1] * (out.shape.rank - 1))
+        scaled = out * factors
+        mask = getattr(out, "_keras_mask", None)
+        if mask is not None:  # set in call by a masking ReversibleEmbedding: the layers after it read it there
+            scaled._keras_mask = mask
+        tape.watch(scaled)
+        held[:] = [scaled, out]
+        return scaled
+
+    vars(layer)["call"] = call
+    try:
+        yield held
+    finally:
+        if before is None:
+            del vars(layer)["call"]
+        else:
+            vars(layer)["call"] = before
 
 
 @contextmanager
