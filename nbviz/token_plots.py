@@ -33,8 +33,17 @@ def _texts(labels: Sequence[str]) -> np.ndarray:
     return np.array([short(t) for t in labels] or [""], dtype=str)
 
 
+def _pixels(figure: bq.Figure, side: str, margins: float) -> float:
+    """The figure's plot area along ``side`` ("width" or "height") in px, its CSS size less ``margins``."""
+    return max(float(str(getattr(figure.layout, side)).rstrip("px") or 560) - margins, 40.0)
+
+
 class _HoverLabels:
-    """A column or row of token labels that reports the index of the one under the mouse."""
+    """A column or row of token labels; with ``on_hover``, the index of the one under the mouse is reported.
+
+    bqplot's Label mark sends no hover message of its own, so a nearly transparent square sits over each label
+    (a Scatter, as the layer graph's nodes, whose hover message names the point's index).
+    """
 
     def __init__(
         self, scales: dict[str, Any], align: str, rotate: float = 0.0, on_hover: Callable[[int], None] | None = None
@@ -51,25 +60,47 @@ class _HoverLabels:
             font_weight="normal",
             colors=["#333333"],
             apply_clip=False,
-            interactions={"hover": "tooltip"} if on_hover else {},
-            tooltip=self.tooltip if on_hover else None,
         )
-        self.count = 0
+        self.targets: bq.Scatter | None = None
         if on_hover is not None:
-            self.mark.on_hover(lambda _mark, event: self._hovered(event, on_hover))
+            self.targets = bq.Scatter(
+                x=np.zeros(1, np.float32),
+                y=np.zeros(1, np.float32),
+                scales=scales,
+                marker="square",
+                default_size=64,
+                colors=["#000000"],
+                opacities=[0.01],
+                apply_clip=False,
+                interactions={"hover": "tooltip"},
+                tooltip=self.tooltip,
+            )
+            self.targets.on_hover(lambda _mark, event: self._hovered(event, on_hover))
+        self.count = 0
+
+    @property
+    def marks(self) -> list[bq.Mark]:
+        return [self.mark] if self.targets is None else [self.mark, self.targets]
 
     def _hovered(self, event: dict[str, Any], on_hover: Callable[[int], None]) -> None:
         index = int(event.get("data", {}).get("index", -1))
         if 0 <= index < self.count:
             on_hover(index)
 
-    def show(self, labels: Sequence[str], x: np.ndarray, y: np.ndarray) -> None:
+    def show(self, labels: Sequence[str], x: np.ndarray, y: np.ndarray, target_px: float = 8.0) -> None:
+        """Draw ``labels`` at (x, y); hover targets of ``target_px`` a side sit over their anchor points."""
         self.count = len(labels)
+        x = np.asarray(x if len(labels) else [0.0], np.float32)
+        y = np.asarray(y if len(labels) else [0.0], np.float32)
         with self.mark.hold_sync():
             self.mark.text = _texts(labels)
-            self.mark.x = np.asarray(x if len(labels) else [0.0], np.float32)
-            self.mark.y = np.asarray(y if len(labels) else [0.0], np.float32)
+            self.mark.x, self.mark.y = x, y
         self.mark.visible = bool(labels)
+        if self.targets is not None:
+            with self.targets.hold_sync():
+                self.targets.x, self.targets.y = x, y
+                self.targets.default_size = int(target_px * target_px)
+            self.targets.visible = bool(labels)
 
 
 class AttentionMapPlot(Plot):
@@ -98,9 +129,9 @@ class AttentionMapPlot(Plot):
         )
         self.frame.visible = False
         self.figure = bq.Figure(
-            marks=[self.mark, self.frame, self.rows.mark, self.columns.mark],
-            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)],
-            fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 70},
+            marks=[self.mark, self.frame, *self.columns.marks, *self.rows.marks],
+            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")],
+            fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 90},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
         self.shape = (0, 0)
@@ -138,7 +169,10 @@ class AttentionMapPlot(Plot):
             self.mark.color = image
         n_rows = len(query_labels) if labelled_rows else 0
         n_cols = len(key_labels) if labelled_cols else 0
-        self.rows.show(query_labels if labelled_rows else (), np.full(n_rows, -0.7), np.arange(n_rows))
+        row_px = _pixels(self.figure, "height", 90) / max(rows, 1)
+        self.rows.show(
+            query_labels if labelled_rows else (), np.full(n_rows, -0.7), np.arange(n_rows), min(24.0, row_px)
+        )
         self.columns.show(key_labels if labelled_cols else (), np.arange(n_cols), np.full(n_cols, -0.7))
         self.frame.visible = False
         self._reveal()
@@ -197,9 +231,9 @@ class ThumbnailGridPlot(Plot):
         self._on_click = on_click
         self.cells.observe(self._clicked, names="selected")
         self.figure = bq.Figure(
-            marks=[self.mark, self.cells, self.row_labels.mark, self.column_labels.mark],
-            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)],
-            fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 70},
+            marks=[self.mark, self.cells, *self.row_labels.marks, *self.column_labels.marks],
+            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")],
+            fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 90},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
         self._titled(title, *size)
@@ -218,7 +252,7 @@ class ThumbnailGridPlot(Plot):
         No thumbnail stays selected, so that a click on any of them (the last one opened too) opens it."""
         image = np.ascontiguousarray(image, dtype=np.float32)
         rows, cols = image.shape
-        width_px = int(str(self.figure.layout.width).rstrip("px") or 560) - 120
+        width_px = _pixels(self.figure, "width", 140)
         side = max(8.0, width_px * tile[1] / max(cols, 1))  # a square marker's area is its size, in px squared
         with self.mark.hold_sync(), self.color_scale.hold_sync():
             if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
@@ -272,7 +306,7 @@ class TokenLinesPlot(Plot):
         self.left = _HoverLabels(scales, align="end", on_hover=on_hover)
         self.right = _HoverLabels(scales, align="start")
         self.figure = bq.Figure(
-            marks=[self.lines, self.left.mark, self.right.mark],
+            marks=[self.lines, *self.right.marks, *self.left.marks],
             fig_margin={"top": 10, "bottom": 10, "left": 100, "right": 100},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
@@ -304,7 +338,8 @@ class TokenLinesPlot(Plot):
                 np.stack([queries, keys], axis=1).astype(np.float32) if len(queries) else np.zeros((1, 2), np.float32)
             )
             self.lines.opacities = self._opacities(None)
-        self.left.show(query_labels, np.full(len(query_labels), -0.03), np.arange(len(query_labels)))
+        row_px = _pixels(self.figure, "height", 20) / rows
+        self.left.show(query_labels, np.full(len(query_labels), -0.03), np.arange(len(query_labels)), min(24.0, row_px))
         self.right.show(key_labels, np.full(len(key_labels), 1.03), np.arange(len(key_labels)))
         self._reveal()
         if title is not None:

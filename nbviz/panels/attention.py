@@ -37,9 +37,11 @@ class AttentionPanel(Panel):
         return analysis.has_attention
 
     def build(self) -> list[widgets.Widget]:
-        self.view = widgets.ToggleButtons(options=VIEWS, value="model", style={"button_width": "90px"})
-        self.layer_choice = widgets.Dropdown(options=[], description="attention", layout=widgets.Layout(width="360px"))
-        self.head = widgets.Dropdown(options=[0], value=0, description="head", layout=widgets.Layout(width="140px"))
+        self.view = widgets.ToggleButtons(options=VIEWS, value="model", style={"button_width": "100px"})
+        self.layer_choice = widgets.Dropdown(
+            options=[], description="attention", layout=widgets.Layout(width="auto", max_width="520px")
+        )
+        self.head = widgets.Dropdown(options=[0], value=0, description="head", layout=widgets.Layout(width="130px"))
         self.top_k = widgets.Dropdown(
             options=[1, 2, 3, 5, 10], value=3, description="top keys", layout=widgets.Layout(width="160px")
         )
@@ -62,7 +64,8 @@ class AttentionPanel(Panel):
         self.hovered_query: int | None = None
         self.summary_box = widgets.VBox([self.summarise, self.summary])
         return [
-            widgets.HBox([self.view, self.layer_choice, self.head, self.top_k]),
+            widgets.HBox([self.view, self.head, self.top_k], layout=widgets.Layout(flex_flow="row wrap")),
+            self.layer_choice,
             self.zoom_row,
             widgets.HBox([self.model_plot.widget, self.head_plot.widget, self.lines_plot.widget]),
             self.hovered,

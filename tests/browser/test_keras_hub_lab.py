@@ -1,5 +1,6 @@
-"""The KerasHub notebook in JupyterLab: a BERT classifier's sample shows as a table of its inputs, with the
-prediction under it, and the tabs answer; a GPT-2 Explorer opens on its per-token diagnostics."""
+"""The KerasHub notebook in JupyterLab: a BERT classifier's sample shows its tokens as text, with the prediction
+under it; its attention tab opens a head on a click and answers a hovered token; a GPT-2 Explorer opens on its
+per-token diagnostics."""
 
 from __future__ import annotations
 
@@ -35,15 +36,17 @@ def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -
     lab.check_console()
 
 
-def test_a_text_classifiers_sample_is_a_table_of_its_inputs(lab: BrowserPage, artifacts: Path) -> None:
+def test_a_text_classifiers_sample_shows_its_tokens_as_text(lab: BrowserPage, artifacts: Path) -> None:
     ex = cell_widget(lab.page, NOTEBOOK, "ex = nbviz.explore(classifier", TIMEOUT)
+    chips = ex.locator(".nbviz-token")
+    chips.first.wait_for(timeout=TIMEOUT)
+    tokens = chips.all_inner_texts()
+    # The model's own tokenizer reads the ids: [CLS], the words of a text of the notebook, [SEP]; no padding.
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "[PAD]" not in tokens, tokens
+    assert " ".join(tokens[1:-1]) in lab.page.content()  # one of the notebook's texts
     table = ex.locator("table").first
-    table.wait_for(timeout=TIMEOUT)
     rows = table.locator("tr")
-    names = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
-    assert sorted(names) == ["padding_mask", "segment_ids", "token_ids"]
-    token_ids = table.locator("tr", has_text="token_ids").locator("td").nth(1).inner_text()
-    assert token_ids.startswith("(8) 2 ")  # eight ids, [CLS] (id 2) first
+    assert [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())] == ["segment_ids"]
     widget_html = "ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' widget-html ')][1]"
     caption = table.locator(f"xpath={widget_html}/following-sibling::*[1]")
     assert re.fullmatch(
@@ -55,6 +58,30 @@ def test_a_text_classifiers_sample_is_a_table_of_its_inputs(lab: BrowserPage, ar
     wait_for_title(panel, "bert_backbone/transformer_layer_1 output", prefix=True, timeout_ms=TIMEOUT)
     wait_for_new_heatmap(panel, [], TIMEOUT)
     ex.screenshot(path=artifacts / "keras-hub-bert.png")
+
+
+def test_the_attention_tab_opens_a_head_and_answers_a_hovered_token(lab: BrowserPage, artifacts: Path) -> None:
+    ex = cell_widget(lab.page, NOTEBOOK, "ex = nbviz.explore(classifier", TIMEOUT)
+    tokens = ex.locator(".nbviz-token").all_inner_texts()
+    panel = open_tab(ex, "Attention")
+    wait_for_title(panel, "model view: 2 layers x 2 heads", prefix=True, timeout_ms=TIMEOUT)
+    wait_for_new_heatmap(panel, [], TIMEOUT)
+    ex.screenshot(path=artifacts / "keras-hub-attention-model-view.png")
+    thumbnails = panel.locator(".nbviz-plot:visible path.dot")
+    assert thumbnails.count() == 4  # 2 layers x 2 heads
+    thumbnails.nth(3).click()  # layer 1, head 1
+    shown = panel.locator(".nbviz-plot:visible")
+    wait_for_title(shown, "bert_backbone/transformer_layer_1/self_attention_layer head 1", prefix=True)
+    # The tokens label the map's rows and columns: the sample view's tokens, in order.
+    labels = panel.locator(".nbviz-plot:visible text.element")
+    labels.first.wait_for(timeout=TIMEOUT)
+    assert labels.evaluate_all("els => els.map(e => e.textContent)") == tokens + tokens  # SVG: no innerText
+    # Each query token has a hover target over it (bqplot's labels send no hover of their own): the second one.
+    shown.locator("path.dot").nth(1).hover()
+    hovered = panel.locator(".widget-html", has_text="attends most to").first
+    hovered.wait_for(timeout=TIMEOUT)
+    assert hovered.inner_text().startswith(f"{tokens[1]} (query 1) attends most to: ")
+    ex.screenshot(path=artifacts / "keras-hub-attention-head-view.png")
 
 
 def test_a_language_model_opens_on_its_per_token_diagnostics(lab: BrowserPage, artifacts: Path) -> None:
