@@ -10,6 +10,9 @@ import numpy as np
 from .compute.analysis import Analysis
 from .compute.answers import Prediction
 from .plots import GREYS, BarsPlot, HeatmapPlot
+from .token_plots import token_chips
+
+SHOWN_TOKENS = 512  # the sample view's first tokens: 2,048 of them would be a page of text and 80 KB per sample
 
 
 class SampleView:
@@ -87,18 +90,3 @@ def describe(prediction: Prediction) -> str:
             parts.append(f"target <b>{html.escape(prediction.label)}</b>")
         parts.append(f"predicted <b>{html.escape(prediction.predicted)}</b>")
     return "<br>".join(parts)
-
-
-SHOWN_TOKENS = 512  # the sample view's first tokens: 2,048 of them would be a page of text and 80 KB per sample
-CHIP_STYLE = (
-    "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; border:1px solid #ccc; "
-    "border-radius:3px; white-space:pre}</style>"
-)
-
-
-def token_chips(tokens: tuple[str, ...], colors: tuple[str, ...] | None = None) -> str:
-    """Tokens as boxed text (spaces kept, so that " the" and "the" differ), each on its own background colour;
-    the style is written once, so that 2,048 tokens stay a small message."""
-    fills = [f" style='background:{c}'" if c else "" for c in colors or ("",) * len(tokens)]
-    spans = "".join(f"<span class='nbviz-token'{fill}>{html.escape(t)}</span>" for t, fill in zip(tokens, fills))
-    return CHIP_STYLE + spans

@@ -7,6 +7,7 @@ the clipped plot area; hovering one sends its index, which the owner turns into 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -355,3 +356,17 @@ class TokenLinesPlot(Plot):
     def highlight(self, query: int | None) -> None:
         """Show only the lines of query row ``query`` (None: every query's)."""
         self.lines.opacities = self._opacities(query)
+
+
+CHIP_STYLE = (
+    "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; border:1px solid #ccc; "
+    "border-radius:3px; white-space:pre}</style>"
+)
+
+
+def token_chips(tokens: tuple[str, ...], colors: tuple[str, ...] | None = None) -> str:
+    """Tokens as boxed text (spaces kept, so that " the" and "the" differ), each on its own background colour;
+    the style is written once, so that 2,048 tokens stay a small message."""
+    fills = [f" style='background:{c}'" if c else "" for c in colors or ("",) * len(tokens)]
+    spans = "".join(f"<span class='nbviz-token'{fill}>{html.escape(t)}</span>" for t, fill in zip(tokens, fills))
+    return CHIP_STYLE + spans

@@ -13,8 +13,10 @@ from .answers import (
     SaliencyMap,
     ShapGlobal,
     ShapLocal,
+    TokenSaliency,
     Unavailable,
     beeswarm,
+    diverging_colors,
     feature_labels,
     input_picture,
     saliency_picture,
@@ -26,6 +28,7 @@ from .display import overlay
 from .saliency import cam_layers, saliency
 from .token_attribution import METHODS as TOKEN_METHODS
 from .token_attribution import TokenAttribution, embedding_layer, token_attributions
+from .tokens import token_inputs
 
 SALIENCY_BARS = 15  # the features a tabular saliency map shows
 CAM = ("gradcam", "gradcam++")
@@ -124,7 +127,13 @@ class AttributionQuestions(AnalysisCore):
         x = self.data.x
         if len(x) > 1:
             names = ", ".join(self.data.input_names)
-            return f"SHAP values here need a model with one input; this one takes {len(x)} ({names})."
+            text = (
+                " For text, the saliency tab explains each token (Integrated Gradients and gradient x input at the "
+                "embedding's output)."
+                if self.token_model
+                else ""
+            )
+            return f"SHAP values here need a model with one input; this one takes {len(x)} ({names}).{text}"
         return None
 
     def shap_class(self, sample: int, class_index: int | None) -> int:
@@ -354,3 +363,42 @@ class AttributionQuestions(AnalysisCore):
             return token_attributions(self.probe, inputs, unit, method=method, layer=layer)
 
         return self._ask(("token attribution", sample, method, class_index, position), compute)
+
+    @property
+    def token_model(self) -> bool:
+        """A text model: token ids (see :func:`~nbviz.compute.tokens.token_inputs`) feed an embedding layer."""
+        layer = self._ask(("embedding layer",), lambda: embedding_layer(self.probe), versioned=False)
+        return layer is not None and bool(token_inputs(self._inputs_by_name()))
+
+    def token_saliency(
+        self, sample: int, method: str, class_index: int | None = None, position: int | None = None
+    ) -> TokenSaliency | Unavailable:
+        """:meth:`token_attribution` over the sample's real tokens, labelled and coloured for the saliency tab."""
+        answer = self.token_attribution(sample, method, class_index, position)
+        if isinstance(answer, Unavailable):
+            return answer
+        seq = len(answer.values)
+        name = self.token_input(seq)
+        positions = self.real_positions(sample, name) if name is not None else np.arange(seq)
+        values = answer.values[positions]
+        out = np.asarray(self.output(sample))
+        k = int(out.shape[-1])
+        cls, at = answer.unit % k, (answer.unit // k if out.ndim == 2 else None)
+        words = self.policy.vocabulary
+        # A language model's classes are its tokens: named by their text (not in redact mode, where text is raw).
+        as_word = out.ndim == 2 and not self.policy.redact and not self.policy.class_names and len(words) == k
+        return TokenSaliency(
+            method,
+            int(cls),
+            words[cls] if as_word else self.policy.class_name(int(cls)),
+            None if at is None else int(at),
+            self.token_labels(sample, positions, seq),
+            values,
+            diverging_colors(values),
+            float(answer.output),
+            float(answer.baseline),
+            float(answer.values.sum()),
+            float(answer.gap),
+            answer.layer,
+            int(answer.steps),
+        )

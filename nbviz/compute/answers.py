@@ -232,6 +232,45 @@ def input_picture(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
+class TokenSaliency:
+    """How much each real token of one sample drives one class (at one position, for a language model), laid
+    out as coloured text: ``labels``, ``values`` and a background ``colors`` per token (red drives the class up,
+    blue down, white nothing), with the completeness check of Integrated Gradients (``total`` against
+    ``output - baseline``)."""
+
+    method: str
+    class_index: int
+    class_name: str
+    position: int | None
+    labels: tuple[str, ...]
+    values: np.ndarray
+    colors: tuple[str, ...]
+    output: float
+    baseline: float
+    total: float
+    gap: float
+    layer: str
+    steps: int
+
+    @property
+    def change(self) -> float:
+        """f(x) - f(baseline): what Integrated Gradients' values add up to (completeness)."""
+        return self.output - self.baseline
+
+
+def diverging_colors(values: np.ndarray) -> tuple[str, ...]:
+    """A hex colour per value on the weights' blue-white-red ramp, symmetric around zero (the largest |value|
+    is full colour)."""
+    values = np.asarray(values, np.float64)
+    top = float(np.abs(values).max(initial=0.0))
+    t = values / top if top > 0 else np.zeros_like(values)
+    white, red, blue = np.array([247, 247, 247]), np.array([178, 24, 43]), np.array([33, 102, 172])
+    ends = np.where(t[:, None] >= 0, red, blue)
+    rgb = np.rint(white + np.abs(t)[:, None] * (ends - white)).astype(int)
+    return tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb)
+
+
+@dataclass(frozen=True, eq=False)
 class SaliencyMap:
     """A saliency map of one sample for one class.
 

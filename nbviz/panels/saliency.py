@@ -1,6 +1,9 @@
-"""Saliency panel: gradient, SmoothGrad, Integrated Gradients, Grad-CAM and Grad-CAM++ over the input."""
+"""Saliency panel: gradient, SmoothGrad, Integrated Gradients, Grad-CAM and Grad-CAM++ over the input; for a text
+model, Integrated Gradients and gradient x input per token, drawn as coloured text."""
 
 from __future__ import annotations
+
+import html
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -9,7 +12,12 @@ import numpy as np
 from ..compute.analysis import CAM, METHOD_NAMES
 from ..compute.answers import Unavailable
 from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot
+from ..token_plots import token_chips
 from .base import Panel, State
+
+TOKEN_METHOD_NAMES = {"integrated_gradients": "Integrated Gradients", "gradient_x_input": "gradient x input"}
+MOST_CLASSES = 100  # beyond this (a language model's vocabulary) the class is the predicted one
+MOST_TOKEN_BARS = 64
 
 
 class SaliencyPanel(Panel):
@@ -19,31 +27,44 @@ class SaliencyPanel(Panel):
     title = "Saliency"
 
     def build(self) -> list[widgets.Widget]:
-        data, policy = self.analysis.data, self.analysis.policy
+        data, policy, analysis = self.analysis.data, self.analysis.policy, self.analysis
         self.tabular = len(data.sample_shape) == 1
-        self.method = widgets.ToggleButtons(options=[(v, k) for k, v in METHOD_NAMES.items()], value="gradient")
-        classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(data.output_units)]
+        # Token ids take no gradient: a text model is explained at its embedding's output, token by token.
+        self.text = analysis.token_model
+        methods = TOKEN_METHOD_NAMES if self.text else METHOD_NAMES
+        self.method = widgets.ToggleButtons(options=[(v, k) for k, v in methods.items()], value=next(iter(methods)))
+        shown = data.output_units if data.output_units <= MOST_CLASSES else 0
+        classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(shown)]
         self.class_choice = widgets.Dropdown(options=classes, value=-1, description="class")
-        self.class_choice.layout.display = None if data.output_units > 1 else "none"
-        for control in (self.method, self.class_choice):
+        self.class_choice.layout.display = None if 1 < shown else "none"
+        # A language model explains the next token at one position (-1: the last real one).
+        self.position = widgets.BoundedIntText(
+            value=-1, min=-1, max=max(data.sample_shape[0] - 1, 0), description="position"
+        )
+        self.position.layout.display = None if self.text and len(data.output_shape) == 2 else "none"
+        for control in (self.method, self.class_choice, self.position):
             control.observe(lambda change: self.refresh(), names="value")
         self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"))
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
-        self.heatmap.widget.layout.display = self.overlay.widget.layout.display = "none" if self.tabular else None
-        self.bars.widget.layout.display = None if self.tabular else "none"
+        self.heatmap.widget.layout.display = self.overlay.widget.layout.display = (
+            "none" if self.tabular or self.text else None
+        )
+        self.bars.widget.layout.display = None if self.tabular or self.text else "none"
         if policy.redact:  # the overlay is a picture of the input itself
             self.overlay.widget.layout.display = "none"
         self.info = widgets.HTML()
+        self.tokens = widgets.HTML(layout=widgets.Layout(max_width="900px"))
         return [
-            widgets.HBox([self.method, self.class_choice]),
+            widgets.HBox([self.method, self.class_choice, self.position]),
             self.info,
+            self.tokens,
             widgets.HBox([self.heatmap.widget, self.overlay.widget, self.bars.widget]),
         ]
 
     @property
     def figure(self) -> bq.Figure:
-        return self.bars.figure if self.tabular else self.heatmap.figure
+        return self.bars.figure if self.tabular or self.text else self.heatmap.figure
 
     @property
     def plots(self) -> list[Plot]:
@@ -57,13 +78,24 @@ class SaliencyPanel(Panel):
         method = str(self.method.value)
         return method, state.layer if method in CAM else None
 
+    @property
+    def at(self) -> int | None:
+        return None if self.position.value < 0 or self.position.layout.display == "none" else int(self.position.value)
+
     def pending(self, state: State) -> str:
+        if self.text:
+            method = str(self.method.value)
+            if self.analysis.cached("token attribution", state.sample, method, self.class_index, self.at):
+                return ""
+            return f"{TOKEN_METHOD_NAMES[method]} per token of sample {state.sample}"
         method, layer = self._question(state)
         if self.analysis.cached("saliency", method, state.sample, self.class_index, layer):
             return ""
         return f"{METHOD_NAMES[method]} of sample {state.sample}"
 
     def render(self, state: State) -> str:
+        if self.text:
+            return self._render_tokens(state)
         method, layer = self._question(state)
         answer = self.analysis.saliency_map(state.sample, method, self.class_index, layer)
         self.info.value = ""
@@ -82,4 +114,35 @@ class SaliencyPanel(Panel):
         if method in CAM:
             rows, cols = picture.values.shape
             self.info.value = f"{METHOD_NAMES[method]} maps are {rows} x {cols} (layer {state.layer})"
+        return ""
+
+    def _render_tokens(self, state: State) -> str:
+        method = str(self.method.value)
+        answer = self.analysis.token_saliency(state.sample, method, self.class_index, self.at)
+        self.info.value = self.tokens.value = ""
+        if isinstance(answer, Unavailable):
+            return answer.reason
+        self.values = answer.values
+        target = (
+            f"class {answer.class_name}"
+            if answer.position is None
+            else (f"next token {answer.class_name} at position {answer.position}")
+        )
+        what = f"{TOKEN_METHOD_NAMES[method]}, {target}, sample {state.sample}"
+        self.tokens.value = f"<b>{html.escape(what)}</b><br>{token_chips(answer.labels, answer.colors)}"
+        check = (
+            f"; they add up to {answer.total:.4g}, f(x) - f(baseline) = {answer.change:.4g} "
+            f"(gap {answer.gap:.2%}, {answer.steps} steps)"
+            if method == "integrated_gradients"
+            else ""
+        )
+        self.info.value = (
+            f"At the output of {html.escape(answer.layer)}, summed per token (baseline: a zero embedding); red "
+            f"drives the class up, blue down{check}."
+        )
+        if len(answer.labels) <= MOST_TOKEN_BARS:
+            labels = np.array([f"{i} {label}" for i, label in enumerate(answer.labels)])  # ordinal: one per token
+            self.bars.show(answer.values, labels=labels, title=what)
+        else:
+            self.bars.clear(f"{len(answer.labels)} tokens: the coloured text above shows them all")
         return ""
