@@ -27,17 +27,17 @@ class AttentionQuestions(AnalysisCore):
     @property
     def has_attention(self) -> bool:
         """Whether a layer of the model can record attention weights (known without running the model)."""
-        return any(hasattr(type(layer), "_compute_attention") for layer in self.probe.layers.values())
+        return self.probe.has_attention
 
     def attention_layers(self) -> tuple[str, ...]:
         """The layers whose attention weights the probe records (known from one sample's pass)."""
-        return tuple(self._attention_weights(0))
+        return self._ask(("attention layers",), lambda: tuple(self._attention_weights(0)), versioned=False)
 
     def attention(self, sample: int, layer: str) -> Any:
         """One sample's weights of attention layer ``layer``, (heads, queries, keys) over its real tokens (padding
         left out), with a label per token; :class:`Unavailable` when ``layer`` records none."""
         sample = self.data.check_sample(sample)
-        weights = self._attention_weights(sample).get(layer)
+        weights = self._attention_weights(sample, layer).get(layer)
         if weights is None:
             names = ", ".join(self.attention_layers()) or "none in this model"
             return Unavailable(f"{layer} has no attention weights; attention layers: {names}.")
@@ -102,8 +102,21 @@ class AttentionQuestions(AnalysisCore):
         return self._ask(("head summaries",), lambda: head_summaries(self.probe, self.data.x))
 
     # ----------------------------------------------------------------------------------------- internals
-    def _attention_weights(self, sample: int) -> dict[str, np.ndarray]:
-        return self._ask(("attention", sample), lambda: self.probe.attention_scores(self.data.inputs(sample)))
+    def _attention_weights(self, sample: int, layer: str | None = None) -> dict[str, np.ndarray]:
+        """Every attention layer's weights for one sample, or only ``layer``'s (the head view: the other layers
+        keep their fused kernels, and the pass costs about one layer's unfused attention more than the forward
+        pass), unless every layer's are at hand already."""
+        if layer is None or self.cached("attention", sample) or layer not in self.attention_layers():
+            return self._ask(("attention", sample), lambda: self._attention_pass(sample, None))
+        return self._ask(("attention", sample, layer), lambda: self._attention_pass(sample, layer.split("@")[0]))
+
+    def _attention_pass(self, sample: int, layer: str | None) -> dict[str, np.ndarray]:
+        """One attention pass; every layer's output from it is kept too, so the sample view's prediction and the
+        activations tab need no forward pass of their own."""
+        scores, outputs = self.probe.attention_pass(self.data.inputs(sample), None if layer is None else [layer])
+        if not self.cached("activations", sample):
+            self.memo.put((self.version, "activations", sample), outputs)
+        return scores
 
     def _real(self, sample: int, positions: int, layer: str) -> np.ndarray:
         """The indices of a sequence's real positions (all when no padding mask of its length exists)."""

@@ -334,17 +334,32 @@ class Probe:
         x = as_inputs(self._specs, x)[0]
         return self._row_seconds.get(_input_grad_signature(x, out_index))
 
-    def attention_scores(self, x: Any) -> dict[str, np.ndarray]:
-        """Attention weights of every attention layer for the samples ``x``, from one compiled forward pass.
+    def attention_scores(self, x: Any, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Attention weights of every attention layer (of ``layers``, all by default) for the samples ``x``, from
+        one compiled forward pass.
 
         An attention layer is one with Keras's ``_compute_attention`` (``keras.layers.MultiHeadAttention`` and
         the KerasHub layers built on it); while this pass is traced, its calls are asked for their scores
         (``return_attention_scores=True``, which Keras computes without its fused kernel: the same output, with
-        the weights kept). Returns layer name -> float32 (n, heads, queries, keys); ``name@1`` for a second call.
+        the weights kept), or one that applies a Dropout to its weights (see :func:`attention_style`). Layers
+        not asked for keep their fused kernels: one layer's weights cost about one layer's unfused attention.
+        Returns layer name -> float32 (n, heads, queries, keys); ``name@1`` for a second call.
         """
+        return self.attention_pass(x, layers)[0]
+
+    def attention_pass(
+        self, x: Any, layers: Sequence[str] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """:meth:`attention_scores` and, from the same pass, every layer's output (as :meth:`activations`)."""
         inputs = as_inputs(self._specs, x)
-        _, scores = self._call("attention", inputs)
-        return {k: _frozen(v) for k, v in scores.items()}
+        kind: Any = "attention" if layers is None else ("attention", tuple(sorted(set(layers))))
+        _, scores, record = self._call(kind, inputs)
+        return {k: _frozen(v) for k, v in scores.items()}, {k: _frozen(v) for k, v in record.items()}
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether a layer of the model can record attention weights (known without running it)."""
+        return any(attention_style(layer) for layer in self.layers.values())
 
     def reaches_input(self, x: Any, out_index: int = 0) -> bool:
         """Whether any gradient of output ``out_index`` reaches the model's input (not for token ids feeding an
@@ -562,8 +577,8 @@ class Probe:
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
         if kind == "forward":
             body = self._forward_body()
-        elif kind == "attention":
-            body = self._attention_body()
+        elif kind == "attention" or kind[0] == "attention":
+            body = self._attention_body(None if kind == "attention" else kind[1])
         elif kind[0] == "input grad":
             body = self._input_grad_body(kind[1])
         elif kind[0] == "embedding grad":
@@ -665,11 +680,11 @@ class Probe:
 
         return target_grads
 
-    def _attention_body(self) -> Callable[..., Any]:
-        def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
-            with _TRACE_LOCK, _attention_recording(self.layers) as scores:
-                outputs, _ = self._run(inputs)
-            return outputs, dict(scores)
+    def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
+        def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+            with _TRACE_LOCK, _attention_recording(self.layers, only) as scores:
+                outputs, record = self._run(inputs)
+            return outputs, dict(scores), record
 
         return attention
 
@@ -961,18 +976,63 @@ def _scaled_first_call(
             vars(layer)["call"] = before
 
 
+def attention_style(layer: Any) -> str | None:
+    """How a layer's attention weights are read: "compute" for a layer with Keras's ``_compute_attention``
+    (MultiHeadAttention and the KerasHub layers built on it: asked for its scores), "dropout" for an attention
+    layer of its own making that passes its weights through a Dropout sub-layer (KerasHub's T5 attention, and
+    most hand-written ones: that dropout's input is recorded); None for any other layer."""
+    if hasattr(type(layer), "_compute_attention"):
+        return "compute"
+    dropout = _weights_dropout(layer)
+    return "dropout" if dropout is not None else None
+
+
+def _weights_dropout(layer: Any) -> Any:
+    """The Dropout sub-layer an attention layer (by its class name) applies to its weights, if it has one."""
+    if "attention" not in type(layer).__name__.lower():
+        return None
+    for attribute in ("dropout_layer", "_dropout_layer", "attention_dropout", "dropout"):
+        candidate = getattr(layer, attribute, None)
+        if isinstance(candidate, keras.layers.Dropout):
+            return candidate
+    return None
+
+
 @contextmanager
-def _attention_recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
-    """Wrap each attention layer's ``_compute_attention`` so that its scores land in the yielded dict (the
-    wrappers run at trace time only), and unwrap on exit."""
+def _attention_recording(
+    layers: dict[str, keras.layers.Layer], only: Sequence[str] | None = None
+) -> Iterator[dict[str, tf.Tensor]]:
+    """Wrap each attention layer (of ``only``, all by default) so that its weights land in the yielded dict (the
+    wrappers run at trace time only), and unwrap on exit; the other attention layers keep their fused kernels."""
     scores: dict[str, tf.Tensor] = {}
-    patched: list[Any] = []
+    patched: list[tuple[Any, str]] = []
+
+    def keep(name: str, weights: Any) -> None:
+        k = sum(1 for key in scores if key == name or key.startswith(name + "@"))
+        scores[name if k == 0 else f"{name}@{k}"] = weights
+
     try:
         for name, layer in layers.items():
-            method = getattr(type(layer), "_compute_attention", None)
-            if method is None or "_compute_attention" in vars(layer):
+            style = attention_style(layer)
+            if style is None or (only is not None and name not in only):
                 continue
+            if style == "dropout":
+                dropout = _weights_dropout(layer)
+                if "call" in vars(dropout):
+                    continue
 
+                def dropped(
+                    weights: Any, *args: Any, _original: Any = dropout.call, _name: str = name, **kw: Any
+                ) -> Any:
+                    if len(getattr(weights, "shape", ())) == 4:  # (batch, heads, queries, keys)
+                        keep(_name, weights)
+                    return _original(weights, *args, **kw)
+
+                vars(dropout)["call"] = dropped
+                patched.append((dropout, "call"))
+                continue
+            if "_compute_attention" in vars(layer):
+                continue
             original = layer._compute_attention
 
             def compute(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
@@ -981,16 +1041,15 @@ def _attention_recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict
                     bound.arguments["return_attention_scores"] = True  # else a fused kernel keeps no weights
                 output, weights = _original(*bound.args, **bound.kwargs)
                 if weights is not None:
-                    k = sum(1 for key in scores if key == _name or key.startswith(_name + "@"))
-                    scores[_name if k == 0 else f"{_name}@{k}"] = weights
+                    keep(_name, weights)
                 return output, weights
 
             vars(layer)["_compute_attention"] = compute
-            patched.append(layer)
+            patched.append((layer, "_compute_attention"))
         yield scores
     finally:
-        for layer in patched:
-            del vars(layer)["_compute_attention"]
+        for owner, attribute in patched:
+            del vars(owner)[attribute]
 
 
 def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tuple[Any, ...]) -> None:

@@ -65,7 +65,7 @@ def test_gradient_x_input_is_the_derivative_along_the_embedding(bert):
     np.testing.assert_array_equal(panel.values, full.values[real])
     assert f"class {predicted}" in panel.bars.title_text
     # Summed over every position, it is d/da f(a E) at a = 1: scaling the token table by a scales E exactly.
-    table = case.model.get_layer("bert_backbone").get_layer("token_embedding").embeddings
+    table = case.model.backbone.token_embedding.embeddings
     original, h = table.numpy(), 0.05
     x0 = {k: v[:1] for k, v in case.x.items()}
     f = []
