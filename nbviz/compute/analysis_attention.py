@@ -81,6 +81,7 @@ class AttentionQuestions(AnalysisCore):
         """Thumbnails of every head of every attention layer for one sample, within the cell budget."""
 
         def compute() -> ModelView:
+            self._attention_weights(sample)  # one pass for every layer, not one per layer
             maps = {name: self.attention(sample, name) for name in self.attention_layers()}
             return model_view({name: m.weights for name, m in maps.items()}, self.policy.max_cells)
 

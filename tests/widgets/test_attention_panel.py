@@ -211,3 +211,24 @@ def test_every_head_of_a_real_model_is_its_probes_scores_over_the_real_tokens(bu
         if "cross" in layer:  # Whisper: the decoder's tokens attend to the encoder's frames
             assert panel.values.shape == (6, 8) and panel.head_plot.columns.mark.text[0] == "#0"
         assert len(panel.head_plot.rows.mark.text) == len(answer.query_positions)
+
+
+def test_t5s_own_attention_layers_give_causal_decoder_and_encoder_keyed_cross_attention():
+    # KerasHub's T5 attention has no _compute_attention: its weights are read at its Dropout sub-layer.
+    from tests.zoo import t5_seq2seq
+
+    case = t5_seq2seq()
+    ex = nbviz.explore(case.model, case.x, case.y)
+    layers = ex.analysis.attention_layers()
+    assert len(layers) == 6 and "attention" in ex.panels
+    encoder = case.x["encoder_token_ids"][1][case.x["encoder_padding_mask"][1].astype(bool)]
+    decoder = case.x["decoder_token_ids"][1][case.x["decoder_padding_mask"][1].astype(bool)]
+    for layer in layers:
+        answer = ex.analysis.attention(1, layer)
+        np.testing.assert_allclose(answer.weights.sum(axis=-1), 1.0, atol=1e-5)
+        queries = decoder if "decoder" in layer else encoder
+        keys = encoder if "encoder" in layer or "cross" in layer else decoder
+        assert answer.query_labels == tuple(str(i) for i in queries)
+        assert answer.key_labels == tuple(str(i) for i in keys)
+        if "decoder" in layer and "self" in layer:
+            assert np.all(np.triu(answer.weights, k=1) == 0)  # causal: no query sees a later token
