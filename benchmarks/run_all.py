@@ -16,6 +16,7 @@ BENCHMARKS = [
     "version_check",
     "shap_speed",
     "big_models",
+    "attention_speed",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",
