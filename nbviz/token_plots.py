@@ -104,15 +104,11 @@ class _HoverLabels:
             self.targets.visible = bool(labels)
 
 
-class AttentionMapPlot(Plot):
-    """A (query x key) weight map with the query tokens left of its rows and the key tokens above its columns.
+class _WeightMap(Plot):
+    """A canvas heatmap of weights (white 0 to dark blue at ``vmax``) with a colour bar, and cell coordinates
+    0..n-1 on both axes (rows downwards) that the marks drawn over it share."""
 
-    ``on_hover(row)`` is called when the mouse is over a query token; ``outline(row)`` frames that row.
-    """
-
-    def __init__(
-        self, title: str, size: tuple[str, str] = ("560px", "560px"), on_hover: Callable[[int], None] | None = None
-    ) -> None:
+    def _weight_map(self, null_color: str) -> dict[str, bq.Scale]:
         self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
         self.color_scale = bq.ColorScale(colors=WEIGHT_COLORS, min=0.0, max=1.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
@@ -121,8 +117,44 @@ class AttentionMapPlot(Plot):
             x=np.arange(2, dtype=np.float32),
             y=np.arange(2, dtype=np.float32),
             scales={**scales, "color": self.color_scale},
-            null_color="#e8e8e8",
+            null_color=null_color,
         )
+        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")
+        return scales
+
+    def _paint(self, image: np.ndarray, vmax: float) -> tuple[int, int]:
+        """Draw ``image`` (a 1-row or 1-column one doubled: bqplot refuses them); returns the cells drawn."""
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        if image.size == 0:
+            image = _EMPTY
+        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
+        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+        rows, cols = image.shape
+        with self.mark.hold_sync(), self.color_scale.hold_sync():
+            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
+                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
+            self.color_scale.max = float(vmax) if vmax > 0 else 1.0
+            self.mark.x = np.arange(cols, dtype=np.float32)
+            self.mark.y = np.arange(rows, dtype=np.float32)
+            self.mark.color = image
+        return rows, cols
+
+    @property
+    def shown(self) -> np.ndarray:
+        """The array the heatmap holds now."""
+        return np.asarray(self.mark.color)
+
+
+class AttentionMapPlot(_WeightMap):
+    """A (query x key) weight map with the query tokens left of its rows and the key tokens above its columns.
+
+    ``on_hover(row)`` is called when the mouse is over a query token; ``outline(row)`` frames that row.
+    """
+
+    def __init__(
+        self, title: str, size: tuple[str, str] = ("560px", "560px"), on_hover: Callable[[int], None] | None = None
+    ) -> None:
+        scales = self._weight_map(null_color="#e8e8e8")
         self.rows = _HoverLabels(scales, align="end", on_hover=on_hover)
         self.columns = _HoverLabels(scales, align="start", rotate=-60.0)
         self.frame = bq.Lines(
@@ -131,7 +163,7 @@ class AttentionMapPlot(Plot):
         self.frame.visible = False
         self.figure = bq.Figure(
             marks=[self.mark, self.frame, *self.columns.marks, *self.rows.marks],
-            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")],
+            axes=[self.color_axis],
             fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 90},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
@@ -152,22 +184,10 @@ class AttentionMapPlot(Plot):
         title: str | None = None,
     ) -> None:
         """Draw ``values`` (rows, cols); labels are drawn when there is one per row (and column) and few enough."""
-        image = np.ascontiguousarray(values, dtype=np.float32)
-        if image.size == 0:
-            image = _EMPTY
-        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image  # bqplot refuses a 1-row map
-        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
-        rows, cols = image.shape
+        rows, _ = self._paint(values, vmax)
         self.shape = (int(values.shape[0]), int(values.shape[1]))
         labelled_rows = len(query_labels) == values.shape[0] and len(query_labels) <= MOST_LABELS
         labelled_cols = len(key_labels) == values.shape[1] and len(key_labels) <= MOST_LABELS
-        with self.mark.hold_sync(), self.color_scale.hold_sync():
-            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
-                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
-            self.color_scale.max = float(vmax) if vmax > 0 else 1.0
-            self.mark.x = np.arange(cols, dtype=np.float32)
-            self.mark.y = np.arange(rows, dtype=np.float32)
-            self.mark.color = image
         n_rows = len(query_labels) if labelled_rows else 0
         n_cols = len(key_labels) if labelled_cols else 0
         row_px = _pixels(self.figure, "height", 90) / max(rows, 1)
@@ -191,26 +211,13 @@ class AttentionMapPlot(Plot):
             self.frame.y = np.array([row - 0.5, row - 0.5, row + 0.5, row + 0.5, row - 0.5], np.float32)
         self.frame.visible = True
 
-    @property
-    def shown(self) -> np.ndarray:
-        return np.asarray(self.mark.color)
 
-
-class ThumbnailGridPlot(Plot):
+class ThumbnailGridPlot(_WeightMap):
     """Thumbnails tiled on one canvas heatmap (a row per layer, a column per head), with a clickable square over
     each; ``on_click(index)`` gets the index of the clicked thumbnail."""
 
     def __init__(self, title: str, on_click: Callable[[int], None], size: tuple[str, str] = ("560px", "420px")) -> None:
-        self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
-        self.color_scale = bq.ColorScale(colors=WEIGHT_COLORS, min=0.0, max=1.0)
-        scales = {"x": self.x_scale, "y": self.y_scale}
-        self.mark = bq.HeatMap(
-            color=_EMPTY,
-            x=np.arange(2, dtype=np.float32),
-            y=np.arange(2, dtype=np.float32),
-            scales={**scales, "color": self.color_scale},
-            null_color="#ffffff",
-        )
+        scales = self._weight_map(null_color="#ffffff")
         self.tooltip = widgets.HTML()
         # Squares as large as a thumbnail, nearly transparent: they take the clicks and hovers the canvas cannot.
         self.cells = bq.Scatter(
@@ -233,7 +240,7 @@ class ThumbnailGridPlot(Plot):
         self.cells.observe(self._clicked, names="selected")
         self.figure = bq.Figure(
             marks=[self.mark, self.cells, *self.row_labels.marks, *self.column_labels.marks],
-            axes=[bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")],
+            axes=[self.color_axis],
             fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 90},
             layout=widgets.Layout(width=size[0], height=size[1]),
         )
@@ -251,17 +258,8 @@ class ThumbnailGridPlot(Plot):
     ) -> None:
         """Draw the tiled ``image``; ``centers`` (k, 2) are the thumbnails' centres, ``tile`` their size in cells.
         No thumbnail stays selected, so that a click on any of them (the last one opened too) opens it."""
-        image = np.ascontiguousarray(image, dtype=np.float32)
-        rows, cols = image.shape
-        width_px = _pixels(self.figure, "width", 140)
-        side = max(8.0, width_px * tile[1] / max(cols, 1))  # a square marker's area is its size, in px squared
-        with self.mark.hold_sync(), self.color_scale.hold_sync():
-            if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
-                self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
-            self.color_scale.max = float(vmax) if vmax > 0 else 1.0
-            self.mark.x = np.arange(cols, dtype=np.float32)
-            self.mark.y = np.arange(rows, dtype=np.float32)
-            self.mark.color = image
+        _, cols = self._paint(image, vmax)
+        side = max(8.0, _pixels(self.figure, "width", 140) * tile[1] / max(cols, 1))  # a square's size is its area
         self.cells.unobserve(self._clicked, names="selected")
         with self.cells.hold_sync():
             self.cells.x = np.asarray(centers[:, 0], np.float32)
@@ -282,10 +280,6 @@ class ThumbnailGridPlot(Plot):
         selected = change["new"]
         if selected is not None and len(selected) > 0:
             self._on_click(int(selected[-1]))
-
-    @property
-    def shown(self) -> np.ndarray:
-        return np.asarray(self.mark.color)
 
 
 class TokenLinesPlot(Plot):
