@@ -256,6 +256,79 @@ class Probe:
                 self._row_seconds[key] = 0.5 * (self._row_seconds.get(key, seconds) + seconds)
         return _frozen(grads), _frozen(values)
 
+    def unit_gradient(self, x: Any, layer: str, unit: int) -> tuple[np.ndarray, np.ndarray]:
+        """d a_i / d x_i for each row i, where a_i is unit ``unit`` of ``layer``'s output in row i, averaged over
+        every axis between the batch and the units (a conv filter's mean response over its map; a dense unit as
+        it is): what activation maximisation climbs.
+
+        One function is traced per layer and input signature, with the unit passed as a tensor: every unit of a
+        layer shares that trace. The layer's output is recorded while the pass is traced (its first call, as
+        :meth:`activations` names it ``layer``); the model runs in inference mode, in chunks of
+        :meth:`gradient_rows`.
+
+        Parameters
+        ----------
+        x : array-like
+            Float samples of the model's one input, batch first.
+        layer : str
+            A name from :attr:`layers`, whose (first) output is float with the units last, (n, ..., units).
+        unit : int
+            The unit (channel) of that output.
+
+        Returns
+        -------
+        (np.ndarray, np.ndarray)
+            The gradients (float32, x's shape; zeros where no gradient reaches the input) and a_i (float32, (n,)).
+        """
+        inputs = as_inputs(self._specs, x)
+        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
+            raise ValueError("x: unit gradients need a model with one float input")
+        if not isinstance(layer, str) or layer not in self.layers:
+            raise ValueError(f"layer: expected a layer name from {self.layer_names}, got {layer!r}")
+        if not is_int(unit):
+            raise TypeError(f"unit: expected an int, got {unit!r}")
+        x = inputs[0]
+        kind = ("unit grad", layer)
+        key = _signature(kind, [x])
+        shape_key = (kind, x.shape[1:])
+        if key not in self._functions:
+            with _TRACE_LOCK:
+                if key not in self._functions:
+
+                    def unit_grads(x: tf.Tensor, unit: tf.Tensor) -> Any:
+                        with tf.GradientTape() as tape:
+                            tape.watch(x)
+                            _, record = self._run([x])
+                            if layer not in record or not record[layer].dtype.is_floating:
+                                raise ValueError(
+                                    f"layer: expected a layer that the model calls with a float output, got {layer!r}"
+                                )
+                            out = tf.cast(record[layer], tf.float32)
+                            if out.shape.rank is None or out.shape.rank < 2:
+                                raise ValueError(
+                                    f"layer: expected an output with a batch axis and units, (n, ..., units), got "
+                                    f"{layer!r} with shape {tuple(out.shape)}"
+                                )
+                            self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
+                            flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
+                            value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
+                            objective = tf.reduce_sum(value)
+                        grad = tape.gradient(objective, x)
+                        return (tf.zeros_like(x) if grad is None else _dense(grad)), value
+
+                    specs = [tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)), tf.TensorSpec((), tf.int32)]
+                    self._functions[key] = tf.function(unit_grads, autograph=False).get_concrete_function(*specs)
+        units = self._shapes[shape_key][0][-1]
+        if not 0 <= unit < units:
+            raise ValueError(f"unit: expected a unit in [0, {units}) of layer {layer!r}, got {unit}")
+        n = len(x)
+        grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
+        step = self.gradient_rows(x)
+        for start in range(0, n, step):
+            g, v = self._call(kind, [x[start : start + step]], tf.constant(int(unit), tf.int32))
+            grads[start : start + step], values[start : start + step] = g, v
+        return _frozen(grads), _frozen(values)
+
     def embedding_gradients(
         self, x: Any, layer: str, scales: Any, units: Any, out_index: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
