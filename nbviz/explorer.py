@@ -92,6 +92,8 @@ class Explorer(widgets.VBox):
     layer = _Checked("")
     sample = _Checked(0)
     tab = _Checked("weights")
+    #: Named selections of samples (a brush in the projector, or :meth:`select`): name -> int64 indices.
+    selections = traitlets.Dict()
 
     def __init__(
         self,
@@ -143,12 +145,13 @@ class Explorer(widgets.VBox):
         for panel in self.panels.values():
             panel.navigate = self.navigate
             panel.set_sample_filter = self.set_sample_filter
+            panel.select_samples = self.select
         self._sample_shown: tuple[int, str] | None = None
         self._slide = _Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
         self.tabs.observe(self._tab_selected, names="selected_index")
-        self.observe(self._on_state, names=["layer", "sample"])
+        self.observe(self._on_state, names=["layer", "sample", "selections"])
         self.observe(self._on_tab, names="tab")
         self.layer = initial
         self.graph_view.highlight(initial)
@@ -181,7 +184,7 @@ class Explorer(widgets.VBox):
     # ----------------------------------------------------------------------------------------- events
     @property
     def state(self) -> State:
-        return State(layer=self.layer, sample=self.sample)
+        return State(layer=self.layer, sample=self.sample, selections=self.selections)
 
     def _select_layer(self, name: str) -> None:
         self.layer = name
@@ -218,6 +221,20 @@ class Explorer(widgets.VBox):
         if not np.any(order == self.sample):
             self.sample = int(order[0])
         self._sync_slider()
+
+    def select(self, name: str, samples: Any) -> None:
+        """Name a selection of samples (indices into x): the diagnostics tab reports it beside all samples, and
+        ``set_sample_filter(ex.selections[name])`` lets the slider walk it. An empty list removes the name."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name: expected a non-empty str, got {name!r}")
+        data = self.analysis.data
+        chosen = np.unique(np.asarray(samples, dtype=np.int64).ravel()) if samples is not None else np.zeros(0, int)
+        if chosen.size:
+            data.check_sample(int(chosen[0]))
+            data.check_sample(int(chosen[-1]))
+        chosen.setflags(write=False)
+        kept = {k: v for k, v in self.selections.items() if k != name}
+        self.selections = {**kept, name: chosen} if chosen.size else kept
 
     def _sync_slider(self) -> None:
         position = int(np.searchsorted(self.order, self.sample))

@@ -11,6 +11,7 @@ coordinates; the other samples are placed at the mean of their nearest fitted ne
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +170,11 @@ def project(
 
     fitted = fit_pca(features, seed=seed, store_bytes=store_bytes)
     return reduce(layer, method, described[0], fitted, seed=seed)
+
+
+def available_methods() -> tuple[str, ...]:
+    """The methods this installation runs: UMAP only where umap-learn is installed (``nbviz[umap]``)."""
+    return tuple(m for m in METHODS if m != "umap" or importlib.util.find_spec("umap") is not None)
 
 
 # --------------------------------------------------------------------------------------------- streaming

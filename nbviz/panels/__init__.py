@@ -6,6 +6,7 @@ from .base import Panel, State
 from .diagnostics import DiagnosticsPanel
 from .findings import FindingsPanel
 from .gradients import GradientsPanel
+from .projector import ProjectorPanel
 from .rules import RulesPanel
 from .saliency import SaliencyPanel
 from .shap import ShapPanel
@@ -20,6 +21,7 @@ PANELS: tuple[type[Panel], ...] = (
     SaliencyPanel,
     RulesPanel,
     DiagnosticsPanel,
+    ProjectorPanel,
     FindingsPanel,
 )
 
@@ -31,6 +33,7 @@ __all__ = [
     "FindingsPanel",
     "GradientsPanel",
     "Panel",
+    "ProjectorPanel",
     "RulesPanel",
     "SaliencyPanel",
     "ShapPanel",

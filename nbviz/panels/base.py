@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import bqplot as bq
@@ -54,6 +54,8 @@ class State:
 
     layer: str
     sample: int
+    #: Named selections of samples (brushed in the projector): name -> int64 indices, ascending.
+    selections: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Panel:
@@ -89,6 +91,7 @@ class Panel:
         # Set by the Explorer: move it to a layer, sample or tab (clicks on rules, cells and findings).
         self.navigate: Callable[..., None] = lambda **target: None
         self.set_sample_filter: Callable[[Any], None] = lambda samples: None
+        self.select_samples: Callable[[str, Any], None] = lambda name, samples: None
         self.message = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
         self.widget = widgets.VBox([self.message, *self.build()])
 

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..compute.answers import Unavailable
+from ..compute.answers import MetricsTable, Unavailable
 from ..plots import BarsPlot, FigurePlot, Plot
 from .base import Panel, State
 
@@ -40,7 +40,7 @@ class DiagnosticsPanel(Panel):
 
     name = "diagnostics"
     title = "Diagnostics"
-    depends_on = ()
+    depends_on = ("selections",)  # a brushed selection of samples is reported beside the datasets
 
     def build(self) -> list[widgets.Widget]:
         data = self.analysis.data
@@ -123,7 +123,9 @@ class DiagnosticsPanel(Panel):
         reports = analysis.reports()
         if isinstance(reports, Unavailable):
             return reports.reason
-        self.table.value = self._table()
+        self.table.value = self._table(analysis.metrics_table(), "dataset") + self._table(
+            analysis.selection_table(state.selections), "selection of data"
+        )
         name = str(self.dataset.value)
         self.misclassified.layout.display = None if reports[name].task == "classification" else "none"
         confusion = analysis.confusion(name)
@@ -155,14 +157,16 @@ class DiagnosticsPanel(Panel):
                 self.slice_plot.show(sliced.values, labels=np.array(sliced.labels), title=sliced.title)
         return ""
 
-    def _table(self) -> str:
-        table = self.analysis.metrics_table()
+    @staticmethod
+    def _table(table: MetricsTable, what: str) -> str:
+        if not table.rows:
+            return ""
         head = "".join(f"<th>{html.escape(k)}</th>" for k in table.columns)
         rows = "".join(
             f"<tr><td><b>{html.escape(name)}</b> ({n})</td>" + "".join(f"<td>{v:.4g}</td>" for v in values) + "</tr>"
             for name, n, values in table.rows
         )
-        return f"<table><tr><th>dataset</th>{head}</tr>{rows}</table>"
+        return f"<table><tr><th>{what}</th>{head}</tr>{rows}</table>"
 
     def _cell_clicked(self, change: dict[str, Any]) -> None:
         selected = change["new"]

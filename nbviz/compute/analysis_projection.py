@@ -1,0 +1,277 @@
+"""Questions about the whole explored dataset through one layer: the projector's points, their colours, a
+sample's neighbours, and named selections of samples with their metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._arrays import frozen
+from .analysis_core import AnalysisCore
+from .answers import MetricsTable, Unavailable, grey_picture
+from .diagnostics import _first_output
+from .projection import METHODS, POOLINGS, Projection, fit_pca, pool, reduce
+
+#: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
+TABLEAU10 = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+             "#bab0ac")  # fmt: skip
+TABLEAU20 = ("#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63", "#499894",
+             "#86bcb6", "#e15759", "#ff9d9a", "#79706e", "#bab0ac", "#d37295", "#fabfd2", "#b07aa1", "#d4a6c8",
+             "#9d7660", "#d7b5a6")  # fmt: skip
+CONTINUOUS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")  # viridis, light on both themes at the top
+NEIGHBOURS = 8
+STRIP_CELLS = 256  # per neighbour picture
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionDisplay:
+    """What the projector draws: the points (n, 2) float32 in sample order, their bounds, and the title."""
+
+    projection: Projection
+    title: str
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+
+    @property
+    def coords(self) -> np.ndarray:
+        return self.projection.coords
+
+
+@dataclass(frozen=True, eq=False)
+class PointColors:
+    """A colour value per point: category indices (as float32) with their names and colours, or a continuous
+    quantity on [vmin, vmax]."""
+
+    kind: str
+    values: np.ndarray
+    categorical: bool
+    names: tuple[str, ...]
+    colors: tuple[str, ...]
+    vmin: float
+    vmax: float
+
+
+@dataclass(frozen=True, eq=False)
+class Neighbours:
+    """A sample's nearest samples in a layer's space: indices and distances, nearest first; their pictures
+    side by side (one row, NaN between them) for image data, None otherwise or in redact mode; a text each."""
+
+    sample: int
+    indices: np.ndarray
+    distances: np.ndarray
+    strip: np.ndarray | None
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SampleScores:
+    """Per explored sample: true and predicted class (-1 where unknown), confidence and loss (NaN where
+    unknown); for a regression, the prediction (first unit) and the squared error."""
+
+    classifier: bool
+    true: np.ndarray | None
+    predicted: np.ndarray
+    confidence: np.ndarray | None
+    loss: np.ndarray | None
+
+
+class ProjectionQuestions(AnalysisCore):
+    """The projector's questions over the explored samples (``x``)."""
+
+    def projection(self, layer: str, method: str = "pca", pooling: str = "mean") -> ProjectionDisplay | Unavailable:
+        """``layer``'s activations over every explored sample in 2-D (:func:`nbviz.compute.projection.project`),
+        or why there are none (a layer withheld in redact mode, a layer without a row per sample)."""
+        if method not in METHODS:
+            raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling: expected one of {list(POOLINGS)}, got {pooling!r}")
+        if layer in self.hidden_layers:
+            return Unavailable(f"{layer} passes the raw input on: redact mode withholds its projection.")
+        first = self.activations(0).get(layer)
+        if first is None or first.dtype.kind not in "fiub":
+            return Unavailable(f"{layer} outputs no numbers to project.")
+        if self.data.n_samples < 2:
+            return Unavailable("A projection needs at least 2 samples; x has 1.")
+
+        def compute() -> ProjectionDisplay | Unavailable:
+            mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
+            described = ["none"]
+
+            def features() -> Any:
+                step = self.probe.batch_size * 4
+                for start in range(0, self.data.n_samples, step):
+                    inputs = [a[start : start + step] for a in self.data.x]
+                    acts = self.probe.activations(inputs, [layer])[layer]
+                    if len(acts) != len(inputs[0]):  # a position embedding's table, the same for every sample
+                        raise _NoRows
+                    pooled, described[0] = pool(acts, pooling, None if mask is None else mask[start : start + step])
+                    yield pooled
+
+            try:
+                fitted = fit_pca(features)
+            except _NoRows:
+                return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
+            shown = reduce(layer, method, described[0], fitted)
+            return ProjectionDisplay(shown, _title(shown), _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1]))
+
+        return self._ask(("projection", layer, method, pooling), compute)
+
+    def color_options(self) -> tuple[str, ...]:
+        """What the points can be coloured by, for this model and data."""
+        scores = self.sample_scores()
+        options = ["none"]
+        if scores is not None and scores.classifier:
+            options += (["true label"] if scores.true is not None else []) + ["predicted label"]
+            options += (["correct / wrong"] if scores.true is not None else []) + ["confidence"]
+        elif scores is not None:
+            options += ["prediction"]
+        if scores is not None and scores.loss is not None:
+            options += ["loss"]
+        if self.data.tabular and not self.policy.redact:  # feature values are raw input
+            names = self.data.feature_names or tuple(str(i) for i in range(self.data.sample_shape[-1]))
+            options += [f"feature: {name}" for name in names]
+        return tuple(options)
+
+    def point_colors(self, kind: str) -> PointColors:
+        """A colour value per explored sample for one of :meth:`color_options`."""
+        options = self.color_options()
+        if kind not in options:
+            raise ValueError(f"color_by: expected one of {list(options)[:8]}, got {kind!r}")
+        n = self.data.n_samples
+        if kind == "none":
+            return PointColors(kind, np.zeros(n, np.float32), True, (), (TABLEAU10[0],), 0.0, 1.0)
+        if kind.startswith("feature: "):
+            names = self.data.feature_names or tuple(str(i) for i in range(self.data.sample_shape[-1]))
+            return _continuous(kind, self.data.x[0][:, names.index(kind[len("feature: ") :])])
+        scores = self.sample_scores()
+        assert scores is not None
+        if kind in ("true label", "predicted label"):
+            classes = scores.true if kind == "true label" else scores.predicted
+            assert classes is not None
+            k = max(int(self.data.n_classes or 0), int(classes.max()) + 1)
+            return _categories(kind, classes, tuple(self.policy.class_name(i) for i in range(k)))
+        if kind == "correct / wrong":
+            assert scores.true is not None
+            wrong = (scores.true != scores.predicted).astype(np.int64)
+            return PointColors(kind, frozen(wrong, np.float32), True, ("correct", "wrong"), ("#59a14f", "#e15759"),
+                               0.0, 1.0)  # fmt: skip
+        values = {"confidence": scores.confidence, "loss": scores.loss, "prediction": scores.predicted}[kind]
+        assert values is not None
+        return _continuous(kind, values)
+
+    def sample_scores(self) -> SampleScores | None:
+        """Each explored sample's label, prediction, confidence and loss, from one pass over the data (shared
+        with the rules); None for an output that is not one row of units per sample."""
+        if len(self.data.output_shape) != 1 or self.probe.output_kinds[0] == "map":
+            return None
+
+        def compute() -> SampleScores:
+            x = self.data.x[0] if len(self.data.x) == 1 else self.data.x
+            out = self._ask(("first output over data",), lambda: _first_output(self.probe, x))
+            y = None if self.data.y is None else np.asarray(self.data.y[0])
+            if self.data.is_classifier:
+                probs = self.probe.probabilities(out)
+                probs = np.concatenate([1 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
+                predicted = np.argmax(probs, axis=1)
+                confidence = probs[np.arange(len(probs)), predicted]
+                true = None if y is None else y.reshape(len(y), -1)[:, 0].astype(np.int64)
+                loss = None if true is None else -np.log(np.clip(probs[np.arange(len(probs)), true], 1e-7, 1.0))
+                return SampleScores(True, _opt(true), frozen(predicted, np.int64), frozen(confidence),
+                                    _opt(loss, np.float32))  # fmt: skip
+            loss = None if y is None else np.mean(np.square(out - y.reshape(len(y), -1)), axis=1)
+            return SampleScores(False, None, frozen(out[:, 0]), None, _opt(loss, np.float32))
+
+        return self._ask(("sample scores",), compute)
+
+    def neighbours(
+        self, layer: str, sample: int, method: str = "pca", pooling: str = "mean", k: int = NEIGHBOURS
+    ) -> Neighbours | Unavailable:
+        """``sample``'s ``k`` nearest samples in ``layer``'s space (its principal coordinates)."""
+        sample = self.data.check_sample(sample)
+        shown = self.projection(layer, method, pooling)
+        if isinstance(shown, Unavailable):
+            return shown
+        near, dist = shown.projection.nearest(sample, k)
+        scores = self.sample_scores()
+        texts = []
+        for i, d in zip(near, dist):
+            label = ""
+            if scores is not None and scores.classifier:
+                label = f" predicted {self.policy.class_name(int(scores.predicted[i]))}"
+            texts.append(f"#{i}{label}, distance {d:.3g}")
+        strip = None
+        x = self.data.x[0]
+        if not self.policy.redact and len(self.data.x) == 1 and x.ndim >= 3 and x.dtype.kind == "f":
+            pictures = [grey_picture(x[i], STRIP_CELLS) for i in near]
+            pictures = [(p.values - p.vmin) / (p.vmax - p.vmin) for p in pictures]  # each on its own range
+            gap = np.full((pictures[0].shape[0], 1), np.nan, np.float32) if pictures else None
+            strip = np.hstack([part for p in pictures for part in (p, gap)][:-1]) if pictures else None
+        return Neighbours(sample, near, dist, None if strip is None else frozen(strip), tuple(texts))
+
+    def nearest_point(self, layer: str, method: str, pooling: str, x: float, y: float) -> int | None:
+        """The sample whose point is nearest to (x, y) in the projector's plane (a click)."""
+        shown = self.projection(layer, method, pooling)
+        if isinstance(shown, Unavailable):
+            return None
+        c = shown.coords
+        return int(np.argmin(np.square(c[:, 0] - x) + np.square(c[:, 1] - y)))
+
+    def selection_table(self, selections: Mapping[str, Any]) -> MetricsTable:
+        """Metrics on named selections of the explored samples (brushed in the projector), beside all of them:
+        accuracy and mean loss for a classifier, mean squared error for a regression."""
+        scores = self.sample_scores()
+        if scores is None or not selections:
+            return MetricsTable(())
+        columns = ("accuracy", "loss") if scores.classifier else ("mse",)
+        rows = []
+        for name, samples in {"all samples": np.arange(self.data.n_samples), **selections}.items():
+            idx = np.asarray(samples, np.int64)
+            values: list[float] = []
+            if scores.classifier:
+                correct = np.nan if scores.true is None else float(np.mean(scores.true[idx] == scores.predicted[idx]))
+                values.append(correct)
+            values.append(float("nan") if scores.loss is None else float(np.mean(scores.loss[idx])))
+            rows.append((str(name), len(idx), tuple(values)))
+        return MetricsTable(columns, tuple(rows))
+
+
+class _NoRows(Exception):
+    """A layer output without a row per sample."""
+
+
+def _opt(values: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:
+    return None if values is None else frozen(values, dtype)
+
+
+def _bounds(values: np.ndarray) -> tuple[float, float]:
+    """The range of ``values`` with 5% to spare on each side (never empty)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = 0.05 * (hi - lo) or 1.0
+    return lo - pad, hi + pad
+
+
+def _title(shown: Projection) -> str:
+    name = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}[shown.method]
+    explained = ""
+    if shown.method == "pca":
+        share = shown.explained_variance[:2]
+        explained = f", {100 * float(share.sum()):.1f}% of the variance ({', '.join(f'{100 * s:.1f}' for s in share)})"
+    pooled = "" if shown.pooling == "none" else f", {shown.pooling}"
+    return f"{shown.layer}: {name} of {shown.n:,} samples x {shown.n_features} features{pooled}{explained}"
+
+
+def _categories(kind: str, classes: np.ndarray, names: tuple[str, ...]) -> PointColors:
+    k = len(names)
+    if k > len(TABLEAU20):  # too many to tell apart: the class index on a continuous scale
+        return PointColors(kind, frozen(classes, np.float32), False, (), CONTINUOUS, 0.0, float(k - 1))
+    palette = TABLEAU10 if k <= len(TABLEAU10) else TABLEAU20
+    return PointColors(kind, frozen(classes, np.float32), True, names, palette[:k], 0.0, float(max(k - 1, 1)))
+
+
+def _continuous(kind: str, values: np.ndarray) -> PointColors:
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return PointColors(kind, frozen(values, np.float32), False, (), CONTINUOUS, lo, hi if hi > lo else lo + 1.0)
