@@ -32,7 +32,9 @@ class ProjectorPanel(Panel):
         methods = [(label, m) for label, m in METHODS if m in available_methods()]
         self.method = widgets.Dropdown(options=methods, value="pca", description="method")
         self.pooling = widgets.Dropdown(options=list(POOLINGS), value="mean", description="pooling")
-        self.color_by = widgets.Dropdown(options=list(self.analysis.color_options()), value="none", description="colour")
+        self.color_by = widgets.Dropdown(
+            options=list(self.analysis.color_options()), value="none", description="colour"
+        )
         for control in (self.method, self.pooling, self.color_by):
             control.layout = widgets.Layout(width="260px")
             control.observe(lambda change: self.refresh(), names="value")
@@ -154,8 +156,7 @@ class ProjectorPanel(Panel):
         self.selected = inside
         self.select_samples(name, inside)
         self.selection.value = (
-            f"<b>{html.escape(name)}</b>: {inside.size:,} samples of {layer} ({method}); the diagnostics tab "
-            "reports it"
+            f"<b>{html.escape(name)}</b>: {inside.size:,} samples of {layer} ({method}); the diagnostics tab reports it"
         )
         if self.walk.value:
             self.set_sample_filter(inside)
