@@ -55,7 +55,7 @@ class ProjectorPlot(Plot):
             scales={**scales, "color": self.color_scale},
             default_size=12,
             stroke=None,
-            default_opacities=[0.8],
+            opacities=[0.8],
         )
         self.neighbours = bq.Scatter(
             x=np.zeros(0, np.float32),
@@ -85,7 +85,7 @@ class ProjectorPlot(Plot):
         self.brush.observe(self._brushed, names="brushing")
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, visible=False)
         self.x_axis = bq.Axis(scale=self.x_scale, label="component 1", num_ticks=5)
-        self.y_axis = bq.Axis(scale=self.y_scale, orientation="vertical", label="component 2", num_ticks=5)
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2", num_ticks=5)
         self.figure = bq.Figure(
             marks=[self.points, self.neighbours, self.current, self.catcher],
             axes=[self.x_axis, self.y_axis, self.color_axis],
