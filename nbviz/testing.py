@@ -19,7 +19,7 @@ import numpy as np
 from comm.base_comm import BaseComm
 
 # Every tab but SHAP (its explainers are slow to build, and tested on their own) and training (none here).
-TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics", "findings")
+TABS = ("weights", "activations", "gradients", "saliency", "rules", "diagnostics", "projector", "findings")
 
 
 class RecordingComm(BaseComm):

@@ -109,10 +109,16 @@ def test_fixture_models(fixture, request, rng):
         assert panel_errors(ex) == []
 
 
-def test_integer_inputs_get_a_plain_saliency_note(rng):
+def test_integer_inputs_get_token_attributions_or_a_plain_saliency_note(rng):
     model, x = _tokens(rng)
     ex = nbviz.explore(model, x)
-    ex.tab = "saliency"
+    ex.tab = "saliency"  # token ids into an Embedding: attributions per token (tested in test_token_saliency)
+    assert ex.panels["saliency"].error is None and ex.panels["saliency"].values.shape == (7,)
+    ids = keras.Input((7,), dtype="int32")
+    counts = keras.layers.CategoryEncoding(num_tokens=20, output_mode="count")(ids)
+    bag = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(counts))
+    ex = nbviz.explore(bag, x)
+    ex.tab = "saliency"  # no embedding to attribute through
     assert "integer inputs (token ids) have no gradient" in ex.panels["saliency"].message.value
 
 
