@@ -10,6 +10,7 @@ from .projector import ProjectorPanel
 from .rules import RulesPanel
 from .saliency import SaliencyPanel
 from .shap import ShapPanel
+from .units import UnitsPanel
 from .weights import WeightsPanel
 
 PANELS: tuple[type[Panel], ...] = (
@@ -22,6 +23,7 @@ PANELS: tuple[type[Panel], ...] = (
     RulesPanel,
     DiagnosticsPanel,
     ProjectorPanel,
+    UnitsPanel,
     FindingsPanel,
 )
 
@@ -38,5 +40,6 @@ __all__ = [
     "SaliencyPanel",
     "ShapPanel",
     "State",
+    "UnitsPanel",
     "WeightsPanel",
 ]

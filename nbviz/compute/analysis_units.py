@@ -1,0 +1,135 @@
+"""Questions about one unit of a layer: the explored samples that activate it most, and an input optimised to
+activate it (:mod:`nbviz.compute.units`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._arrays import frozen
+from .analysis_core import AnalysisCore
+from .answers import Unavailable, grey_picture
+from .units import maximize_activation, top_examples
+
+TOP_K = 9
+STRIP_CELLS = 256  # per picture
+#: Below this image side, no blur: half a pixel of blur on an 8 x 8 digit erases the strokes a filter looks for
+#: (measured on the demo CNN's conv2: 2 of 32 filters beat their best sample with it, most without).
+BLUR_FROM_SIDE = 16
+
+
+@dataclass(frozen=True, eq=False)
+class UnitExamples:
+    """The explored samples that activate a unit most, best first: indices and activations; for image data
+    their pictures side by side (NaN between them, each on its own 0-1 range) with the activated region of a
+    convolution's filter as a box in the strip's cells (k, 4: top, left, bottom, right), None in redact mode or
+    for other data; a line of text each."""
+
+    layer: str
+    unit: int
+    units: int
+    indices: np.ndarray
+    activations: np.ndarray
+    strip: np.ndarray | None
+    boxes: np.ndarray | None
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class UnitMaximum:
+    """An input optimised to activate a unit: as a picture (images) or its values (tabular, one per feature,
+    scaled to the data's range: 0 its min, 1 its max), its activation beside the best explored sample's, and
+    the activation along the way."""
+
+    layer: str
+    unit: int
+    picture: np.ndarray
+    image: bool
+    activation: float
+    best_sample: float
+    history_steps: np.ndarray
+    history: np.ndarray
+    steps: int
+    stopped: bool
+
+
+class UnitQuestions(AnalysisCore):
+    """One unit (a neuron, or a convolution's filter) of a layer over the explored data."""
+
+    def unit_count(self, layer: str) -> int | None:
+        """The units of ``layer``'s output (its last axis), or None for an output without a unit axis."""
+        first = self.activations(0).get(layer)
+        if first is None or first.ndim < 2 or first.dtype.kind != "f" or len(self.data.x) != 1:
+            return None
+        return int(first.shape[-1])
+
+    def _unit_reason(self, layer: str) -> str:
+        if len(self.data.x) != 1:
+            return f"The unit view needs a model with one input; this one has {len(self.data.x)}."
+        return f"{layer} has no units to look at (its output is not float values with a unit axis)."
+
+    def unit_examples(self, layer: str, unit: int, k: int = TOP_K) -> UnitExamples | Unavailable:
+        """The ``k`` explored samples that activate ``unit`` of ``layer`` most (a filter: its max over its map)."""
+        units = self.unit_count(layer)
+        if units is None:
+            return Unavailable(self._unit_reason(layer))
+
+        def compute() -> UnitExamples:
+            top = top_examples(self.model, self.data.x[0], layer, unit, k, probe=self.probe)
+            x = self.data.x[0]
+            strip = boxes = None
+            if not self.policy.redact and x.ndim >= 3:
+                pictures = [grey_picture(x[i], STRIP_CELLS) for i in top.indices]
+                pictures = [(p.values - p.vmin) / (p.vmax - p.vmin) for p in pictures]
+                h, w = pictures[0].shape
+                gap = np.full((h, 1), np.nan, np.float32)
+                strip = frozen(np.hstack([part for p in pictures for part in (p, gap)][:-1]))
+                if top.boxes is not None and (h, w) == x.shape[1:3]:  # pictures at full size: pixels are cells
+                    offsets = np.arange(len(top.indices), dtype=np.float32) * (w + 1)
+                    boxes = top.boxes - 0.5 + np.column_stack([0 * offsets, offsets, 0 * offsets, offsets])
+            texts = tuple(f"#{i}: {a:.4g}" for i, a in zip(top.indices, top.activations))
+            return UnitExamples(
+                layer, unit, units, top.indices, top.activations, strip, None if boxes is None else frozen(boxes), texts
+            )
+
+        return self._ask(("unit examples", layer, unit, k), compute)
+
+    def maximize(
+        self,
+        layer: str,
+        unit: int,
+        cancelled: Callable[[], bool] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+        steps: int = 256,
+    ) -> UnitMaximum | Unavailable:
+        """An input optimised to activate ``unit`` of ``layer`` (:func:`nbviz.compute.units.maximize_activation`,
+        seed 0, within the explored data's range); kept once it ran to the end, not when ``cancelled`` stopped it."""
+        if self.unit_count(layer) is None:
+            return Unavailable(self._unit_reason(layer))
+        key = (self.version, "maximized", layer, unit, steps)
+        done = self.memo.peek(key)
+        if done is not None:
+            return done
+        x = self.data.x[0]
+        image = x.ndim >= 3
+        blur = 0 if image and min(x.shape[1:3]) < BLUR_FROM_SIDE else 4
+        found = maximize_activation(
+            self.model, layer, unit, data=x, steps=steps, blur_every=blur, probe=self.probe,
+            on_step=on_step, cancelled=cancelled,
+        )  # fmt: skip
+        best = self.unit_examples(layer, unit, 1)
+        best_value = float(best.activations[0]) if isinstance(best, UnitExamples) else float("nan")
+        if image:
+            picture = grey_picture(found.input, STRIP_CELLS).values
+        else:
+            lo, hi = x.min(axis=0), x.max(axis=0)
+            picture = frozen((found.input - lo) / np.where(hi > lo, hi - lo, 1.0))
+        shown = UnitMaximum(
+            layer, unit, picture, image, found.activation, best_value, found.history_steps, found.history,
+            found.steps, found.stopped,
+        )  # fmt: skip
+        if not found.stopped:
+            self.memo.put(key, shown)
+        return shown
