@@ -120,20 +120,24 @@ class ProjectionQuestions(AnalysisCore):
         return self._ask(("projection", layer, method, pooling), compute)
 
     def color_options(self) -> tuple[str, ...]:
-        """What the points can be coloured by, for this model and data."""
-        scores = self.sample_scores()
+        """What the points can be coloured by, for this model and data (known without running the model)."""
         options = ["none"]
-        if scores is not None and scores.classifier:
-            options += (["true label"] if scores.true is not None else []) + ["predicted label"]
-            options += (["correct / wrong"] if scores.true is not None else []) + ["confidence"]
-        elif scores is not None:
-            options += ["prediction"]
-        if scores is not None and scores.loss is not None:
-            options += ["loss"]
+        if self._scored():
+            labelled = self.data.y is not None
+            if self.data.is_classifier:
+                options += (["true label"] if labelled else []) + ["predicted label"]
+                options += (["correct / wrong"] if labelled else []) + ["confidence"]
+            else:
+                options += ["prediction"]
+            options += ["loss"] if labelled else []
         if self.data.tabular and not self.policy.redact:  # feature values are raw input
             names = self.data.feature_names or tuple(str(i) for i in range(self.data.sample_shape[-1]))
             options += [f"feature: {name}" for name in names]
         return tuple(options)
+
+    def _scored(self) -> bool:
+        """Whether the first output is one row of units per sample (what :meth:`sample_scores` scores)."""
+        return len(self.data.output_shape) == 1 and self.probe.output_kinds[0] != "map"
 
     def point_colors(self, kind: str) -> PointColors:
         """A colour value per explored sample for one of :meth:`color_options`."""
@@ -165,7 +169,7 @@ class ProjectionQuestions(AnalysisCore):
     def sample_scores(self) -> SampleScores | None:
         """Each explored sample's label, prediction, confidence and loss, from one pass over the data (shared
         with the rules); None for an output that is not one row of units per sample."""
-        if len(self.data.output_shape) != 1 or self.probe.output_kinds[0] == "map":
+        if not self._scored():
             return None
 
         def compute() -> SampleScores:
