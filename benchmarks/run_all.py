@@ -17,6 +17,7 @@ BENCHMARKS = [
     "shap_speed",
     "big_models",
     "attention_speed",
+    "projector_speed",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",
