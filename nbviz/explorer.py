@@ -92,7 +92,7 @@ class Explorer(widgets.VBox):
     layer = _Checked("")
     sample = _Checked(0)
     tab = _Checked("weights")
-    #: Named selections of samples (a brush in the projector, or :meth:`select`): name -> int64 indices.
+    #: Named selections of samples (a region chosen in the projector, or :meth:`select`): name -> int64 indices.
     selections = traitlets.Dict()
 
     def __init__(

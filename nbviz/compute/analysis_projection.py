@@ -224,7 +224,7 @@ class ProjectionQuestions(AnalysisCore):
         return int(np.argmin(np.square(c[:, 0] - x) + np.square(c[:, 1] - y)))
 
     def selection_table(self, selections: Mapping[str, Any]) -> MetricsTable:
-        """Metrics on named selections of the explored samples (brushed in the projector), beside all of them:
+        """Metrics on named selections of the explored samples (a region chosen in the projector), beside all of them:
         accuracy and mean loss for a classifier, mean squared error for a regression."""
         scores = self.sample_scores()
         if scores is None or not selections:

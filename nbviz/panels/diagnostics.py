@@ -40,7 +40,7 @@ class DiagnosticsPanel(Panel):
 
     name = "diagnostics"
     title = "Diagnostics"
-    depends_on = ("selections",)  # a brushed selection of samples is reported beside the datasets
+    depends_on = ("selections",)  # a selection of samples (a region of the projector) is reported beside the datasets
 
     def build(self) -> list[widgets.Widget]:
         data = self.analysis.data

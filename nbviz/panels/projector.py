@@ -1,5 +1,5 @@
 """Projector panel: the current layer's activations over every explored sample in 2-D, coloured by label,
-prediction, correctness, confidence, loss or a feature; click a point to go to its sample, brush a region to
+prediction, correctness, confidence, loss or a feature; click a point to go to its sample, choose a region to
 make a named selection, and see the current sample's nearest neighbours in that layer."""
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ class ProjectorPanel(Panel):
             control.layout = widgets.Layout(width="260px")
             control.observe(lambda change: self.refresh(), names="value")
         self.mode = widgets.ToggleButtons(
-            options=[("click a point", "click"), ("brush a region", "brush")],
+            options=[("click a point", "click"), ("select a region", "region")],
             value="click",
             style={"button_width": "110px"},
         )
-        self.mode.observe(lambda change: self.plot.set_mode(change["new"]), names="value")
-        self.plot = ProjectorPlot(on_click=self._point_clicked, on_brush=self._brushed)
+        self.mode.observe(self._mode_changed, names="value")
+        self.plot = ProjectorPlot(on_click=self._point_clicked, on_region=self._region_chosen)
+        self.hint = widgets.HTML()
         self.legend = widgets.HTML(layout=widgets.Layout(max_width="560px"))
         self.selection = widgets.HTML()
         self.walk = widgets.Checkbox(value=False, description="slider: this selection only", indent=False)
@@ -58,7 +59,7 @@ class ProjectorPanel(Panel):
         self._drawn: tuple[Any, ...] | None = None
         self._painted: tuple[Any, ...] | None = None
         controls = widgets.HBox([self.method, self.pooling, self.color_by], layout=widgets.Layout(flex_flow="row wrap"))
-        selection = widgets.HBox([self.mode, self.walk], layout=widgets.Layout(flex_flow="row wrap"))
+        selection = widgets.HBox([self.mode, self.hint, self.walk], layout=widgets.Layout(flex_flow="row wrap"))
         return [controls, selection, self.selection, self.plot.widget, self.legend, self.strip.widget, self.strip_list]
 
     @property
@@ -93,21 +94,23 @@ class ProjectorPanel(Panel):
             return shown.reason
         self.pooling.layout.display = None if shown.projection.pooling != "none" else "none"
         drawn = (self.analysis.version, layer, method, pooling)
+        painted = (self.analysis.version, str(self.color_by.value))
         if self._drawn != drawn:  # a million points are sent only when the projection changes, not per sample
-            self.plot.show(shown.coords, shown.x_range, shown.y_range, shown.title)
+            colors = self.analysis.point_colors(str(self.color_by.value))
+            self.plot.show(shown.coords, shown.x_range, shown.y_range, shown.title, _paint_args(colors))
             axis = "component" if method == "pca" else method.upper().replace("TSNE", "t-SNE")
             self.plot.set_axis_labels(f"{axis} 1", f"{axis} 2")
             self.values = shown.coords
-            self._drawn, self._painted = drawn, None
-        painted = (self.analysis.version, str(self.color_by.value), len(shown.coords))
-        if self._painted != painted:
-            self._paint(self.analysis.point_colors(str(self.color_by.value)))
-            self._painted = painted
+            self._legend(colors)
+        elif self._painted != painted:
+            colors = self.analysis.point_colors(str(self.color_by.value))
+            self.plot.paint(*_paint_args(colors))
+            self._legend(colors)
+        self._drawn, self._painted = drawn, painted
         self._show_neighbours(state)
         return shown.projection.note
 
-    def _paint(self, colors: PointColors) -> None:
-        self.plot.paint(colors.values, colors.colors, colors.vmin, colors.vmax, bar=not colors.categorical)
+    def _legend(self, colors: PointColors) -> None:
         if colors.categorical and colors.names:
             swatches = "".join(
                 f'<span style="white-space:nowrap; margin-right:10px"><span style="display:inline-block; width:10px;'
@@ -140,7 +143,11 @@ class ProjectorPanel(Panel):
         if sample is not None:
             self.navigate(sample=sample)
 
-    def _brushed(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+    def _mode_changed(self, change: dict[str, Any]) -> None:
+        self.plot.set_mode(change["new"])
+        self.hint.value = "<i>click two corners of the region</i>" if change["new"] == "region" else ""
+
+    def _region_chosen(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
         if self.state is None:
             return
         layer, method, pooling = self._question(self.state)
@@ -169,3 +176,8 @@ class ProjectorPanel(Panel):
     def _neighbour_clicked(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
             self.navigate(sample=int(change["new"]))
+
+
+def _paint_args(colors: PointColors) -> tuple[Any, ...]:
+    """:meth:`ProjectorPlot.paint`'s arguments for ``colors`` (a colour bar for quantities, not categories)."""
+    return colors.values, colors.colors, colors.vmin, colors.vmax, not colors.categorical

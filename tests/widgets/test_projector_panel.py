@@ -1,4 +1,4 @@
-"""The projector tab: what it draws equals PCA of the layer, clicks and brushes move the Explorer, colours are the
+"""The projector tab: what it draws equals PCA of the layer, clicks on points and regions move the Explorer, colours are the
 model's own numbers, and a sample change sends no point again."""
 
 from __future__ import annotations
@@ -51,25 +51,29 @@ def test_a_click_goes_to_the_nearest_point(ex):
     c = panel.values
     for target in (17, 123):
         x, y = c[target] + np.float32(1e-4)
-        # The message bqplot's Image mark sends for a click, with its data coordinates.
-        panel.plot.catcher._handle_custom_msg({"event": "element_click", "data": {"click_x": x, "click_y": y}}, [])
+        _click(panel, x, y)
         expected = int(np.argmin((c[:, 0] - x) ** 2 + (c[:, 1] - y) ** 2))
         assert ex.sample == expected
         assert ex.slider.value == expected
         np.testing.assert_array_equal(synced_array(panel.plot.current, "x"), c[expected : expected + 1, 0])
 
 
-def test_a_brush_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, digits):
+def _click(panel, x, y):
+    """The message bqplot's Image mark sends for a click, with its data coordinates."""
+    panel.plot.catcher._handle_custom_msg({"event": "element_click", "data": {"click_x": x, "click_y": y}}, [])
+
+
+def test_a_region_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, digits):
     panel = _panel(ex)
     c = panel.values
     x_range = (float(np.min(c[:, 0])) - 1, float(np.median(c[:, 0])))
     y_range = (float(np.median(c[:, 1])), float(np.max(c[:, 1])) + 1)
-    panel.mode.value = "brush"
-    assert panel.plot.figure.interaction is panel.plot.brush
-    brush = panel.plot.brush
-    brush.brushing = True
-    brush.selected_x, brush.selected_y = np.array(x_range), np.array(y_range)
-    brush.brushing = False
+    panel.mode.value = "region"
+    _click(panel, x_range[1], y_range[0])  # the first corner: nothing selected yet, the sample stays
+    sample = ex.sample
+    assert ex.selections == {} and ex.sample == sample and synced_array(panel.plot.region, "x").shape == (2, 2)
+    _click(panel, x_range[0], y_range[1])  # the opposite corner
+    np.testing.assert_array_equal(synced_array(panel.plot.region, "x"), np.float32([x_range[1], x_range[0], x_range[0], x_range[1], x_range[1]]))
     inside = np.flatnonzero((c[:, 0] >= x_range[0]) & (c[:, 0] <= x_range[1]) & (c[:, 1] >= y_range[0]))
     assert inside.size > 10
     np.testing.assert_array_equal(ex.selections["selection 1"], inside)
@@ -87,12 +91,12 @@ def test_a_brush_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, 
     row = re.search(r"<b>selection 1</b> \((\d+)\)</td><td>([^<]+)</td><td>([^<]+)</td>", table)
     assert row is not None and int(row[1]) == inside.size
     np.testing.assert_allclose([float(row[2]), float(row[3])], [accuracy, loss], rtol=1e-3)
-    # Unticked, the slider walks every sample again; the mode goes back to clicks.
+    # Unticked, the slider walks every sample again; back in click mode, a click picks a point again.
     ex.tab = "projector"
     panel.walk.value = False
     assert len(ex.order) == 200
     panel.mode.value = "click"
-    assert panel.plot.figure.interaction is None
+    assert synced_array(panel.plot.region, "x").size == 0
     ex.select("selection 1", [])
     assert "selection 1" not in ex.selections
 
