@@ -11,7 +11,7 @@ import numpy as np
 
 from ._arrays import frozen
 from .analysis_core import AnalysisCore
-from .answers import MetricsTable, Unavailable, grey_picture
+from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
 from .projection import METHODS, POOLINGS, Projection, fit_pca, pool, reduce
 
@@ -206,14 +206,10 @@ class ProjectionQuestions(AnalysisCore):
             if scores is not None and scores.classifier:
                 label = f" predicted {self.policy.class_name(int(scores.predicted[i]))}"
             texts.append(f"#{i}{label}, distance {d:.3g}")
-        strip = None
         x = self.data.x[0]
-        if not self.policy.redact and len(self.data.x) == 1 and x.ndim >= 3 and x.dtype.kind == "f":
-            pictures = [grey_picture(x[i], STRIP_CELLS) for i in near]
-            pictures = [(p.values - p.vmin) / (p.vmax - p.vmin) for p in pictures]  # each on its own range
-            gap = np.full((pictures[0].shape[0], 1), np.nan, np.float32) if pictures else None
-            strip = np.hstack([part for p in pictures for part in (p, gap)][:-1]) if pictures else None
-        return Neighbours(sample, near, dist, None if strip is None else frozen(strip), tuple(texts))
+        pictured = not self.policy.redact and len(self.data.x) == 1 and x.ndim >= 3 and x.dtype.kind == "f"
+        strip = picture_strip([x[i] for i in near], STRIP_CELLS) if pictured and len(near) else None
+        return Neighbours(sample, near, dist, strip, tuple(texts))
 
     def nearest_point(self, layer: str, method: str, pooling: str, x: float, y: float) -> int | None:
         """The sample whose point is nearest to (x, y) in the projector's plane (a click)."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._arrays import frozen
 from .analysis_core import AnalysisCore
-from .answers import Unavailable, grey_picture
+from .answers import Unavailable, grey_picture, picture_strip
 from .units import maximize_activation, top_examples
 
 TOP_K = 9
@@ -39,9 +39,9 @@ class UnitExamples:
 
 @dataclass(frozen=True, eq=False)
 class UnitMaximum:
-    """An input optimised to activate a unit: as a picture (images) or its values (tabular, one per feature,
-    scaled to the data's range: 0 its min, 1 its max), its activation beside the best explored sample's, and
-    the activation along the way."""
+    """An input optimised to activate a unit: as a picture (images, on its own range: 0 its darkest, 1 its
+    brightest) or its values (tabular, one per feature, scaled to the data's range: 0 its min, 1 its max), its
+    activation beside the best explored sample's, and the activation along the way."""
 
     layer: str
     unit: int
@@ -81,11 +81,8 @@ class UnitQuestions(AnalysisCore):
             x = self.data.x[0]
             strip = boxes = None
             if not self.policy.redact and x.ndim >= 3:
-                pictures = [grey_picture(x[i], STRIP_CELLS) for i in top.indices]
-                pictures = [(p.values - p.vmin) / (p.vmax - p.vmin) for p in pictures]
-                h, w = pictures[0].shape
-                gap = np.full((h, 1), np.nan, np.float32)
-                strip = frozen(np.hstack([part for p in pictures for part in (p, gap)][:-1]))
+                strip = picture_strip([x[i] for i in top.indices], STRIP_CELLS)
+                h, w = grey_picture(x[0], STRIP_CELLS).values.shape
                 if top.boxes is not None and (h, w) == x.shape[1:3]:  # pictures at full size: pixels are cells
                     offsets = np.arange(len(top.indices), dtype=np.float32) * (w + 1)
                     boxes = top.boxes - 0.5 + np.column_stack([0 * offsets, offsets, 0 * offsets, offsets])
@@ -115,14 +112,18 @@ class UnitQuestions(AnalysisCore):
         x = self.data.x[0]
         image = x.ndim >= 3
         blur = 0 if image and min(x.shape[1:3]) < BLUR_FROM_SIDE else 4
+        # A filter's map: climb its middle neuron (the mean of a filter with mostly positive weights is climbed by
+        # an image bright everywhere, which says nothing); the activation shown is still its max over the map.
+        spatial = self.activations(0)[layer].ndim > 2
         found = maximize_activation(
             self.model, layer, unit, data=x, steps=steps, blur_every=blur, probe=self.probe,
-            on_step=on_step, cancelled=cancelled,
+            on_step=on_step, cancelled=cancelled, objective="center" if spatial else "mean",
         )  # fmt: skip
         best = self.unit_examples(layer, unit, 1)
         best_value = float(best.activations[0]) if isinstance(best, UnitExamples) else float("nan")
-        if image:
-            picture = grey_picture(found.input, STRIP_CELLS).values
+        if image:  # on its own range, as the samples of the strip
+            shown_picture = grey_picture(found.input, STRIP_CELLS)
+            picture = frozen((shown_picture.values - shown_picture.vmin) / (shown_picture.vmax - shown_picture.vmin))
         else:
             lo, hi = x.min(axis=0), x.max(axis=0)
             picture = frozen((found.input - lo) / np.where(hi > lo, hi - lo, 1.0))

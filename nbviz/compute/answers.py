@@ -7,6 +7,7 @@ and read-only, already bounded for display.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,6 +202,18 @@ def grey_picture(image: np.ndarray, max_cells: int) -> Picture:
     finite = values[np.isfinite(values)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     return Picture(frozen(values), lo, hi if hi > lo else lo + 1.0)
+
+
+def picture_strip(images: Sequence[np.ndarray], max_cells: int) -> np.ndarray:
+    """Samples' pictures (:func:`grey_picture`, each on its own range scaled to 0-1) side by side, a NaN column
+    between them: one heatmap for a row of samples (a sample's neighbours, a unit's top samples)."""
+    parts: list[np.ndarray] = []
+    for image in images:
+        p = grey_picture(image, max_cells)
+        if parts:
+            parts.append(np.full((p.values.shape[0], 1), np.nan, np.float32))
+        parts.append((p.values - p.vmin) / (p.vmax - p.vmin))
+    return frozen(np.hstack(parts) if parts else np.zeros((0, 0), np.float32))
 
 
 def signed_picture(values: np.ndarray) -> Picture:

@@ -256,10 +256,11 @@ class Probe:
                 self._row_seconds[key] = 0.5 * (self._row_seconds.get(key, seconds) + seconds)
         return _frozen(grads), _frozen(values)
 
-    def unit_gradient(self, x: Any, layer: str, unit: int) -> tuple[np.ndarray, np.ndarray]:
+    def unit_gradient(self, x: Any, layer: str, unit: int, where: str = "mean") -> tuple[np.ndarray, np.ndarray]:
         """d a_i / d x_i for each row i, where a_i is unit ``unit`` of ``layer``'s output in row i, averaged over
-        every axis between the batch and the units (a conv filter's mean response over its map; a dense unit as
-        it is): what activation maximisation climbs.
+        every axis between the batch and the units (``where="mean"``: a conv filter's mean response over its map;
+        a dense unit as it is), or taken at the middle position of those axes (``where="center"``: the one
+        neuron of the filter that sees the middle of the input): what activation maximisation climbs.
 
         One function is traced per layer and input signature, with the unit passed as a tensor: every unit of a
         layer shares that trace. The layer's output is recorded while the pass is traced (its first call, as
@@ -274,6 +275,8 @@ class Probe:
             A name from :attr:`layers`, whose (first) output is float with the units last, (n, ..., units).
         unit : int
             The unit (channel) of that output.
+        where : str
+            "mean" or "center", as above.
 
         Returns
         -------
@@ -287,8 +290,10 @@ class Probe:
             raise ValueError(f"layer: expected a layer name from {self.layer_names}, got {layer!r}")
         if not is_int(unit):
             raise TypeError(f"unit: expected an int, got {unit!r}")
+        if where not in ("mean", "center"):
+            raise ValueError(f"where: expected 'mean' or 'center', got {where!r}")
         x = inputs[0]
-        kind = ("unit grad", layer)
+        kind = ("unit grad", layer, where)
         key = _signature(kind, [x])
         shape_key = (kind, x.shape[1:])
         if key not in self._functions:
@@ -311,7 +316,11 @@ class Probe:
                                 )
                             self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
                             flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
-                            value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
+                            if where == "center":  # the middle position, (h // 2, w // 2) of a map
+                                middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
+                                value = tf.gather(flat[:, int(middle)], unit, axis=-1)
+                            else:
+                                value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
                             objective = tf.reduce_sum(value)
                         grad = tape.gradient(objective, x)
                         return (tf.zeros_like(x) if grad is None else _dense(grad)), value

@@ -185,6 +185,7 @@ def maximize_activation(
     on_step: Callable[[int, float], Any] | None = None,
     cancelled: Callable[[], bool] | None = None,
     record_every: int = 16,
+    objective: str = "mean",
 ) -> MaximizedInput:
     """An input that activates unit ``unit`` of ``layer`` strongly, by gradient ascent (Erhan et al. 2009, with
     the regularisers of Yosinski et al. 2015 and Olah et al. 2017).
@@ -237,6 +238,10 @@ def maximize_activation(
         Asked before every step; when it returns True the climb stops there (``stopped=True``).
     record_every : int
         Steps between recorded activations.
+    objective : str
+        What is climbed: "mean", the unit's mean over its map, or "center", the filter's neuron at the middle
+        of its map (:meth:`Probe.unit_gradient`'s ``where``): the pattern one neuron prefers, where the mean of
+        a filter with mostly positive weights is climbed by a bright image everywhere.
 
     Returns
     -------
@@ -307,7 +312,7 @@ def maximize_activation(
             break
         shifts = tuple(int(s) for s in rng.integers(-jitter, jitter + 1, len(spatial))) if spatial else ()
         moved = np.roll(z, shifts, axis=spatial) if any(shifts) else z
-        grad, _ = probe.unit_gradient(_to_x(moved, lo, span)[None], layer, unit)
+        grad, _ = probe.unit_gradient(_to_x(moved, lo, span)[None], layer, unit, objective)
         g = grad[0].astype(np.float64) * span  # d a / d z = d a / d x * dx / dz
         if any(shifts):
             g = np.roll(g, tuple(-s for s in shifts), axis=spatial)

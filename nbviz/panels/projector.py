@@ -41,7 +41,7 @@ class ProjectorPanel(Panel):
         self.mode = widgets.ToggleButtons(
             options=[("click a point", "click"), ("select a region", "region")],
             value="click",
-            style={"button_width": "110px"},
+            style={"button_width": "130px"},
         )
         self.mode.observe(self._mode_changed, names="value")
         self.plot = ProjectorPlot(on_click=self._point_clicked, on_region=self._region_chosen)

@@ -138,6 +138,27 @@ def test_unit_gradient_against_a_tape_on_a_sub_model(cnn, layer, unit):
     assert grad.shape == batch.shape and grad.dtype == np.float32 and value.shape == (20,)
 
 
+@pytest.mark.parametrize(("layer", "unit", "middle"), [("conv1", 3, (4, 4)), ("pool", 4, (2, 2))])
+def test_unit_gradient_at_the_center_of_a_map(cnn, layer, unit, middle):
+    model, x, probe = cnn
+    batch = x[:20]
+    grad, value = probe.unit_gradient(batch, layer, unit, where="center")
+    sub = keras.Model(model.input, model.get_layer(layer).output)
+    xt = tf.constant(batch)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        per_row = sub(xt, training=False)[:, middle[0], middle[1], unit]
+        objective = tf.reduce_sum(per_row)
+    expected = tape.gradient(objective, xt).numpy()
+    np.testing.assert_allclose(value, per_row.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    if layer == "conv1":  # a 3 x 3 filter's middle neuron sees the 3 x 3 pixels around the middle, nothing else
+        seen = np.abs(grad).sum(axis=(0, 3)) > 0
+        assert np.array_equal(np.argwhere(seen).min(axis=0), [3, 3]) and np.array_equal(
+            np.argwhere(seen).max(axis=0), [5, 5]
+        )
+
+
 def test_unit_gradient_traces_once_per_layer_for_every_unit_and_batch(digits):
     probe = Probe(digits.model)
     x = digits.x_test

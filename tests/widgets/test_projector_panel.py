@@ -1,5 +1,5 @@
-"""The projector tab: what it draws equals PCA of the layer, clicks on points and regions move the Explorer, colours are the
-model's own numbers, and a sample change sends no point again."""
+"""The projector tab: what it draws equals PCA of the layer, clicks on points and regions move the Explorer,
+colours are the model's own numbers, and a sample change sends no point again."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_a_region_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex,
     sample = ex.sample
     assert ex.selections == {} and ex.sample == sample and synced_array(panel.plot.region, "x").shape == (2, 2)
     _click(panel, x_range[0], y_range[1])  # the opposite corner
-    np.testing.assert_array_equal(synced_array(panel.plot.region, "x"), np.float32([x_range[1], x_range[0], x_range[0], x_range[1], x_range[1]]))
+    outline = np.float32([x_range[1], x_range[0], x_range[0], x_range[1], x_range[1]])
+    np.testing.assert_array_equal(synced_array(panel.plot.region, "x"), outline)
     inside = np.flatnonzero((c[:, 0] >= x_range[0]) & (c[:, 0] <= x_range[1]) & (c[:, 1] >= y_range[0]))
     assert inside.size > 10
     np.testing.assert_array_equal(ex.selections["selection 1"], inside)

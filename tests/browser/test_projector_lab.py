@@ -1,0 +1,105 @@
+"""The projector in JupyterLab: the WebGL scatter draws the digits through a layer, and a click on a point moves
+the Explorer to that sample (the slider, the ring on the point and the sample view follow)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nbviz.compute.analysis_projection import TABLEAU10
+
+from .conftest import BrowserPage, screenshot_on_failure
+from .lab import cell_widget, open_notebook, open_tab, wait_for_new_heatmap, wait_for_readout, wait_for_title
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "notebooks/02_cnn_digits.ipynb"
+TIMEOUT = 30_000  # ms
+
+
+@pytest.fixture(scope="module")
+def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
+    page = BrowserPage(browser)
+    open_notebook(page.page, lab_url, notebook=NOTEBOOK, timeout_ms=240_000)
+    page.rendered()
+    yield page
+    page.close(log=artifacts / "projector-console.txt")
+
+
+@pytest.fixture(autouse=True)
+def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -> Iterator[None]:
+    yield
+    screenshot_on_failure(request, lab.page, artifacts)
+    lab.check_console()
+
+
+def _center(box: dict[str, float]) -> tuple[float, float]:
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_the_projector_draws_and_a_click_moves_the_slider(lab: BrowserPage, artifacts: Path) -> None:
+    ex = cell_widget(lab.page, NOTEBOOK, "ex = nbviz.explore(d.model", TIMEOUT)
+    panel = open_tab(ex, "Projector")
+    # The notebook's last cell left the Explorer on conv2: its filters' mean responses over the 450 digits.
+    wait_for_title(panel, "conv2: PCA of 450 samples x 32 features", prefix=True, timeout_ms=TIMEOUT)
+    figure = panel.locator("div.bqplot.figure").first
+    canvas = figure.locator("canvas").first
+    canvas.wait_for(timeout=TIMEOUT)
+    assert canvas.evaluate(
+        "c => c.width > 100 && c.height > 100 && !!(c.getContext('webgl') || c.getContext('webgl2'))"
+    )
+    # The strongest test that points are on the canvas: pixels of the class colours in the figure's screenshot.
+    panel.locator("select").filter(has=lab.page.locator("option", has_text="true label")).select_option("true label")
+    lab.page.wait_for_timeout(1500)  # the WebGL canvas redraws on the next frames
+    shot = figure.screenshot(path=artifacts / "projector.png")
+    # A WebGL canvas keeps no pixels to read after compositing: read the screenshot's, decoded in the page.
+    colours = lab.page.evaluate(
+        """async png => {
+            const img = new Image();
+            img.src = 'data:image/png;base64,' + png;
+            await img.decode();
+            const g = Object.assign(document.createElement('canvas'), {width: img.width, height: img.height})
+                .getContext('2d');
+            g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, img.width, img.height).data;
+            const seen = new Set();
+            for (let i = 0; i < d.length; i += 4) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+            return [...seen];
+        }""",
+        base64.b64encode(shot).decode(),
+    )
+    # The class colours (Tableau's ten) among the figure's pixels, as drawn at opacity 0.8 on white: the points
+    # are on the canvas, coloured by label.
+    drawn = np.array([[int(v) for v in c.split(",")] for c in colours])
+    palette = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in TABLEAU10])
+    blended = 0.8 * palette + 0.2 * 255
+    found = [c for c in blended if np.min(np.abs(drawn - c).max(axis=1)) <= 3]
+    assert len(found) >= 8, f"{len(found)} class colours among the figure's pixels"
+
+    # Each neighbour of the current sample is framed by a square at its point: click the second one's centre.
+    options = panel.locator("select option").filter(has_text="distance")
+    options.first.wait_for(timeout=TIMEOUT)
+    target = int(re.match(r"#(\d+)", options.nth(1).inner_text()).group(1))
+    frames = figure.locator("path.dot")
+    clicked = _center(frames.nth(1).bounding_box())  # the squares come before the ring in the figure
+    lab.page.mouse.click(*clicked)
+    wait_for_readout(ex, str(target), TIMEOUT)
+    # The ring now sits on the clicked point.
+    ring = figure.locator("path.dot").last.bounding_box()
+    x, y = _center(ring)
+    assert abs(x - clicked[0]) < 3 and abs(y - clicked[1]) < 3, (ring, clicked)
+    figure.screenshot(path=artifacts / "projector-clicked.png")
+    panel.screenshot(path=artifacts / "projector-tab.png")
+    # The units tab on the same layer: the top samples' strip with their boxes, and the optimised input.
+    units = open_tab(ex, "Units")
+    wait_for_title(units, "samples that activate conv2 unit 18 most", prefix=True, timeout_ms=TIMEOUT)
+    wait_for_new_heatmap(units, [], TIMEOUT)
+    assert units.locator("path.line").count() >= 9  # a box on each top sample
+    lab.page.wait_for_timeout(500)
+    units.screenshot(path=artifacts / "units-tab.png")
