@@ -26,9 +26,9 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 warnings.filterwarnings("ignore")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks._digits import noisy_digits  # noqa: E402
 from benchmarks._timing import Row, interleaved, ms, table  # noqa: E402
 from nbviz.testing import RecordingComm, like_a_kernel, record_widget_messages  # noqa: E402
 
@@ -41,16 +41,6 @@ from nbviz.compute.projection import pool  # noqa: E402
 
 BATCH = 256  # the probe's batch: both sides run the same compiled calls on the same batches
 LAYER = "dense"
-
-
-def noisy_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    d = demo.digits_cnn()
-    x = np.concatenate([d.x_train, d.x_test])
-    y = np.concatenate([d.y_train, d.y_test])
-    rng = np.random.default_rng(seed)
-    pick = np.arange(n) % len(x)
-    noisy = x[pick] + rng.normal(0, 0.05, size=(n, *x.shape[1:])).astype(np.float32)
-    return np.clip(noisy, 0, 1).astype(np.float32), y[pick]
 
 
 def bench(n: int, repeat: int) -> list[Row]:

@@ -13,8 +13,10 @@ from .findings import Finding, findings
 from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
 from .policy import DisplayPolicy
 from .probe import Gradients, Probe, shared_probe
+from .projection import Projection, project
 from .rules import Rule, Rules, surrogate_rules
 from .saliency import METHODS, integrated_gradients, saliency
+from .units import MaximizedInput, TopExamples, maximize_activation, top_examples, unit_activations
 from .version import ModelVersion
 from .weights import Histogram, WeightImage, histogram, weight_image
 
@@ -58,4 +60,11 @@ __all__ = [
     "model_graph",
     "qualified_layers",
     "weight_image",
+    "Projection",
+    "project",
+    "MaximizedInput",
+    "TopExamples",
+    "maximize_activation",
+    "top_examples",
+    "unit_activations",
 ]
