@@ -227,9 +227,12 @@ class Explorer(widgets.VBox):
         ``set_sample_filter(ex.selections[name])`` lets the slider walk it. An empty list removes the name."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"name: expected a non-empty str, got {name!r}")
-        data = self.analysis.data
-        chosen = np.unique(np.asarray(samples, dtype=np.int64).ravel()) if samples is not None else np.zeros(0, int)
+        given = np.asarray([] if samples is None else samples)
+        if given.size and given.dtype.kind not in "iu":
+            raise TypeError(f"samples: expected sample indices (ints), got an array of {given.dtype}")
+        chosen = np.unique(given.astype(np.int64).ravel())
         if chosen.size:
+            data = self.analysis.data
             data.check_sample(int(chosen[0]))
             data.check_sample(int(chosen[-1]))
         chosen.setflags(write=False)

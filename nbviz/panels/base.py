@@ -55,7 +55,7 @@ class State:
     layer: str
     sample: int
     #: Named selections of samples (a region chosen in the projector): name -> int64 indices, ascending.
-    selections: Mapping[str, np.ndarray] = field(default_factory=dict)
+    selections: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 class Panel:

@@ -201,6 +201,24 @@ def test_running_explorer_refuses_bad_state_and_stays_usable(ex, attribute, valu
     assert ex.panels[ex.tab].state == ex.state
 
 
+@pytest.mark.parametrize(
+    ("name", "samples", "exc", "match"),
+    [
+        ("", [1], TypeError, "name: expected a non-empty str"),
+        ("few", [0.5, 2.0], TypeError, "samples: expected sample indices"),
+        ("few", ["a"], TypeError, "samples: expected sample indices"),
+        ("few", [3, 10], ValueError, r"sample: expected an index in \[0, 10\), got 10"),
+    ],
+)
+def test_a_bad_selection_is_refused_and_changes_nothing(ex, name, samples, exc, match):
+    ex.select("kept", [1, 2])
+    with pytest.raises(exc, match=match):
+        ex.select(name, samples)
+    assert list(ex.selections) == ["kept"]
+    ex.select("kept", [])
+    assert ex.selections == {}
+
+
 def test_nan_weights_are_shown_and_found(digits):
     model = copy_of(digits.model)
     plant_weight(model.get_layer("conv1").kernel, (0, 0, 0, 0), np.nan)
