@@ -6,7 +6,8 @@ A notebook explores the demo CNN on N noisy digits (as ``benchmarks.projector_sp
 dense layer's projection in the kernel before the browser asks for it. Then, in the page's own clock:
 
 - draw: from the click on the "Projector" tab to the first animation frame after the WebGL call that draws the N
-  points (the points cross the websocket as float32 buffers and the scatter draws them in one instanced call);
+  points (the points cross the websocket as float32 buffers and the scatter draws them in one instanced call),
+  and to the end of a screenshot of the figure, which waits for the pixels (rasterised in the GPU process);
 - click: from the mouse press on a point (the centre of the square that frames the current sample's first
   neighbour) to the first animation frame after the slider's readout shows that sample (the kernel finds the
   nearest point, moves the Explorer, and the ring and neighbour squares move). Target: under 100 ms.
@@ -21,6 +22,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +81,24 @@ def _notebook(folder: Path, n: int) -> str:
     return "projector.ipynb"
 
 
-def measure(page: Any, n: int, clicks: int) -> tuple[float, list[float]]:
+def measure(page: Any, n: int, clicks: int) -> tuple[float, float, list[float], int]:
+    """Seconds to the draw call of ``n`` points and to their pixels on screen, each click's round trip, and how
+    often the clicks redrew the points."""
     ex = explorer(page)
-    start = page.evaluate("performance.now()")
+    began, start = time.perf_counter(), page.evaluate("performance.now()")
     panel = open_tab(ex, "Projector")
     wait_for_title(panel, f"dense: PCA of {n:,} samples", prefix=True, timeout_ms=180_000)
     page.wait_for_function("n => window.__draws.some(d => d.n >= n)", arg=n, timeout=180_000, polling=500)
     drawn = page.evaluate("n => window.__draws.find(d => d.n >= n).frame", n)
     draw = (drawn - start) / 1e3
-    page.wait_for_timeout(2000)  # the frames after the first draw (the axes, the colour scale) have settled
+    # The frame after the draw call is the page's; the pixels come from the GPU process (SwiftShader: the CPU), and
+    # a screenshot waits for them: the time the points are on screen, to within the screenshot's own cost.
+    panel.locator("div.bqplot.figure").first.screenshot()
+    shown = time.perf_counter() - began
+    # The frames after the first draw (the axes, the colour scale) settle: no new draw for 3 s.
+    page.wait_for_function(
+        "() => performance.now() - Math.max(...window.__draws.map(d => d.frame)) > 3000", timeout=600_000, polling=500
+    )
     drawn_before = page.evaluate("n => window.__draws.filter(d => d.n >= n).length", n)
     latencies = []
     for i in range(clicks):
@@ -117,8 +128,7 @@ def measure(page: Any, n: int, clicks: int) -> tuple[float, list[float]]:
         latencies.append((t1 - t0) / 1e3)
         page.wait_for_timeout(300)
     redraws = page.evaluate("n => window.__draws.filter(d => d.n >= n).length", n) - drawn_before
-    assert redraws == 0, f"the clicks redrew the points {redraws} times"
-    return draw, latencies
+    return draw, shown, latencies, redraws
 
 
 def bench(playwright: Any, n: int, clicks: int) -> list[Row]:
@@ -131,18 +141,24 @@ def bench(playwright: Any, n: int, clicks: int) -> list[Row]:
             page = browser.new_page(viewport=VIEWPORT)
             page.add_init_script(HOOK)
             open_notebook(page, url, notebook=notebook, timeout_ms=600_000)
-            draw, latencies = measure(page, n, clicks)
+            draw, shown, latencies, redraws = measure(page, n, clicks)
         finally:
             browser.close()
             stop()
     median = statistics.median(latencies)
     case = f"demo CNN dense, {n:,} points in JupyterLab + Chromium (WebGL on SwiftShader, no GPU)"
     return [
-        Row(NAME, f"{case}: tab opened -> points drawn", ms(draw), f"{draw / n * 1e6:.1f} us per point", "-"),
+        Row(
+            NAME,
+            f"{case}: tab opened -> draw call done; -> pixels on screen",
+            f"{ms(draw)}; {ms(shown)}",
+            f"{shown / n * 1e6:.1f} us per point on screen",
+            "-",
+        ),
         Row(
             NAME,
             f"{case}: click on a point -> slider there ({clicks} clicks)",
-            f"{ms(median)} (max {ms(max(latencies))})",
+            f"{ms(median)} (max {ms(max(latencies))}); the points redrawn {redraws} times",
             f"{median / TARGET_CLICK:.2f} x target",
             f"under 100 ms: {'yes' if median < TARGET_CLICK else 'no'}",
         ),

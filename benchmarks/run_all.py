@@ -22,6 +22,7 @@ BENCHMARKS = [
     "training_redraw",
     "rapid_interaction",
     "browser_latency",
+    "projector_browser",
 ]
 
 

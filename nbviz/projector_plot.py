@@ -122,21 +122,26 @@ class ProjectorPlot(Plot):
         y_range: Sequence[float],
         title: str,
         colors: tuple[np.ndarray, Sequence[str], float, float, bool],
+        axes: tuple[str, str] = ("component 1", "component 2"),
     ) -> None:
-        """Draw new points (n, 2) coloured as :meth:`paint` says (``colors`` are its arguments), in one message."""
+        """Draw new points (n, 2) coloured as :meth:`paint` says (``colors`` are its arguments), in one message,
+        with the axes labelled ``axes``."""
         xy = np.ascontiguousarray(coords, dtype=np.float32)
         (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
+        # Shown before the points come: a hidden figure has no size, and the points drawn into it would be drawn
+        # again when it appears (twice 10 s for a million points in software WebGL).
+        self._reveal()
+        self.x_axis.label, self.y_axis.label = axes
         with self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max, self.y_scale.min, self.y_scale.max = x0, x1, y0, y1
         values, palette, vmin, vmax, bar = colors
         self._scale_colors(palette, vmin, vmax, bar)
-        with self.points.hold_sync():
-            self.points.x, self.points.y = xy[:, 0], xy[:, 1]
-            self.points.color = np.ascontiguousarray(values, dtype=np.float32)
         with self.catcher.hold_sync():
             self.catcher.x, self.catcher.y = [x0, x1], [y0, y1]
         self._forget_region()
-        self._reveal()
+        with self.points.hold_sync():  # last: every change above may redraw the points it has
+            self.points.x, self.points.y = xy[:, 0], xy[:, 1]
+            self.points.color = np.ascontiguousarray(values, dtype=np.float32)
         self.set_title(title)
 
     def paint(self, values: np.ndarray, colors: Sequence[str], vmin: float, vmax: float, bar: bool) -> None:
@@ -168,9 +173,6 @@ class ProjectorPlot(Plot):
         self.corner = None
         with self.region.hold_sync():
             self.region.x, self.region.y = np.zeros(0, np.float32), np.zeros(0, np.float32)
-
-    def set_axis_labels(self, x: str, y: str) -> None:
-        self.x_axis.label, self.y_axis.label = x, y
 
     @property
     def shown(self) -> np.ndarray:

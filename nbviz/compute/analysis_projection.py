@@ -13,7 +13,7 @@ from ._arrays import frozen
 from .analysis_core import AnalysisCore
 from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
-from .projection import METHODS, POOLINGS, Projection, fit_pca, pool, reduce
+from .projection import METHODS, POOLINGS, NoRowPerSample, Projection, project
 
 #: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
 TABLEAU10 = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -98,23 +98,13 @@ class ProjectionQuestions(AnalysisCore):
 
         def compute() -> ProjectionDisplay | Unavailable:
             mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
-            described = ["none"]
-
-            def features() -> Any:
-                step = self.probe.batch_size * 4
-                for start in range(0, self.data.n_samples, step):
-                    inputs = [a[start : start + step] for a in self.data.x]
-                    acts = self.probe.activations(inputs, [layer])[layer]
-                    if len(acts) != len(inputs[0]):  # a position embedding's table, the same for every sample
-                        raise _NoRows
-                    pooled, described[0] = pool(acts, pooling, None if mask is None else mask[start : start + step])
-                    yield pooled
-
             try:
-                fitted = fit_pca(features)
-            except _NoRows:
+                shown = project(
+                    self.model, self.data.x, layer, method, pooling=pooling, probe=self.probe, padding_mask=mask,
+                    batch_size=self.probe.batch_size * 4,
+                )  # fmt: skip
+            except NoRowPerSample:
                 return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
-            shown = reduce(layer, method, described[0], fitted)
             return ProjectionDisplay(shown, _title(shown), _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1]))
 
         return self._ask(("projection", layer, method, pooling), compute)
@@ -236,10 +226,6 @@ class ProjectionQuestions(AnalysisCore):
             values.append(float("nan") if scores.loss is None else float(np.mean(scores.loss[idx])))
             rows.append((str(name), len(idx), tuple(values)))
         return MetricsTable(columns, tuple(rows))
-
-
-class _NoRows(Exception):
-    """A layer output without a row per sample."""
 
 
 def _opt(values: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:

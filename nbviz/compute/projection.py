@@ -41,6 +41,10 @@ MAX_COMPONENTS = 32
 COMPONENT_BYTES = 64 * 2**20
 
 
+class NoRowPerSample(ValueError):
+    """A layer whose output has no row per sample (a position embedding's table, the same for every sample)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Projection:
     """A layer's activations over a dataset in 2-D; arrays are read-only, rows in sample order.
@@ -163,6 +167,8 @@ def project(
         start = 0
         for inputs in batches(probe, data, int(batch_size), None if max_samples is None else int(max_samples)):
             acts = probe.activations(inputs, [layer])[layer]
+            if len(acts) != len(inputs[0]):
+                raise NoRowPerSample(f"layer: {layer}'s output has no row per sample (it is the same for all)")
             mask = None if padding_mask is None else padding_mask[start : start + len(acts)]
             start += len(acts)
             pooled, described[0] = pool(acts, pooling, mask)

@@ -97,9 +97,9 @@ class ProjectorPanel(Panel):
         painted = (self.analysis.version, str(self.color_by.value))
         if self._drawn != drawn:  # a million points are sent only when the projection changes, not per sample
             colors = self.analysis.point_colors(str(self.color_by.value))
-            self.plot.show(shown.coords, shown.x_range, shown.y_range, shown.title, _paint_args(colors))
             axis = "component" if method == "pca" else method.upper().replace("TSNE", "t-SNE")
-            self.plot.set_axis_labels(f"{axis} 1", f"{axis} 2")
+            axes = (f"{axis} 1", f"{axis} 2")
+            self.plot.show(shown.coords, shown.x_range, shown.y_range, shown.title, _paint_args(colors), axes)
             self.values = shown.coords
             self._legend(colors)
         elif self._painted != painted:
