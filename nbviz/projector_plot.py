@@ -72,26 +72,8 @@ class ProjectorPlot(Plot):
             stroke=None,
             opacities=[0.8],
         )
-        self.neighbours = bq.Scatter(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales=scales,
-            marker="square",
-            default_size=90,
-            fill=False,
-            colors=[NEIGHBOUR],
-            stroke_width=2,
-        )
-        self.current = bq.Scatter(
-            x=np.zeros(0, np.float32),
-            y=np.zeros(0, np.float32),
-            scales=scales,
-            marker="circle",
-            default_size=260,
-            fill=False,
-            colors=[CURRENT],
-            stroke_width=3,
-        )
+        self.neighbours = _outlines(scales, "square", 90, NEIGHBOUR, 2)
+        self.current = _outlines(scales, "circle", 260, CURRENT, 3)
         self.catcher = bq.Image(
             image=widgets.Image(value=CLEAR_PNG, format="png"), x=[0.0, 1.0], y=[0.0, 1.0], scales=scales
         )
@@ -199,3 +181,18 @@ class ProjectorPlot(Plot):
                 self.region.x = np.array([x0, x, x, x0, x0], np.float32)
                 self.region.y = np.array([y0, y0, y, y, y0], np.float32)
             self._on_region((min(x0, x), max(x0, x)), (min(y0, y), max(y0, y)))
+
+
+def _outlines(scales: dict[str, bq.Scale], marker: str, size: int, color: str, width: float) -> bq.Scatter:
+    """An SVG scatter of unfilled markers (none yet), drawn over the points: the ring and the frames."""
+    empty = np.zeros(0, np.float32)
+    return bq.Scatter(
+        x=empty,
+        y=empty,
+        scales=scales,
+        marker=marker,
+        default_size=size,
+        fill=False,
+        colors=[color],
+        stroke_width=width,
+    )

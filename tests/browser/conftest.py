@@ -9,12 +9,23 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .lab import ROOT, VIEWPORT, Console, chromium_path, chromium_wanted, launch_chromium, start_lab, start_voila
+from .lab import (
+    ROOT,
+    VIEWPORT,
+    Console,
+    chromium_path,
+    chromium_wanted,
+    launch_chromium,
+    open_notebook,
+    start_lab,
+    start_voila,
+)
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -117,6 +128,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@contextmanager
+def notebook_page(browser: Any, lab_url: str, notebook: str, log: Path) -> Iterator[BrowserPage]:
+    """A page with ``notebook`` open in JupyterLab and run (one per test module); its console errors go to ``log``."""
+    page = BrowserPage(browser)
+    open_notebook(page.page, lab_url, notebook=notebook, timeout_ms=240_000)
+    page.rendered()
+    yield page
+    page.close(log=log)
 
 
 def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, artifacts: Path) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import BrowserPage, screenshot_on_failure
-from .lab import cell_widget, open_notebook, open_tab, wait_for_new_heatmap, wait_for_title
+from .conftest import BrowserPage, notebook_page, screenshot_on_failure
+from .lab import cell_widget, open_tab, wait_for_new_heatmap, wait_for_title
 
 pytestmark = pytest.mark.browser
 
@@ -22,11 +22,8 @@ TIMEOUT = 30_000  # ms
 
 @pytest.fixture(scope="module")
 def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
-    page = BrowserPage(browser)
-    open_notebook(page.page, lab_url, notebook=NOTEBOOK, timeout_ms=240_000)
-    page.rendered()
-    yield page
-    page.close(log=artifacts / "keras-hub-console.txt")
+    with notebook_page(browser, lab_url, NOTEBOOK, artifacts / "keras-hub-console.txt") as page:
+        yield page
 
 
 @pytest.fixture(autouse=True)
