@@ -1,22 +1,15 @@
-"""The projector's figure: up to a million points on a WebGL scatter, the current sample and its neighbours on
-top, clicks sent back as data coordinates.
+"""The projector's figure: the points as one picture made in the kernel, the current sample and its neighbours
+drawn over it, clicks sent back as data coordinates.
 
-bqplot-gl's ScatterGL draws the points (bqplot's SVG Scatter slows down past about ten thousand) on a canvas
-under the figure's SVG marks, with no clicks of its own; a transparent Image mark over the plot area takes them:
-bqplot's Image sends the data coordinates of a click, and the kernel finds the nearest point. A region is
-chosen by two clicks, its corners, on the same Image: bqplot 0.13.1's BrushSelector draws its rectangle in
-JupyterLab but never sends the selection to the kernel (its d3 event lookup misses the bundled d3's events; seen
-in Chromium with SVG and WebGL scatters alike).
-
-Every redraw of the points costs the browser a pass over all of them (10-12 s for a million in Chromium's
-software WebGL, milliseconds on a GPU), so the points, their colours and the scales change in one message each
-time: the scales first, in the same call, and the arrays held together.
+The picture (:func:`nbviz.compute.raster.rasterize`) costs the same at a thousand points and at a million, and
+bqplot's Image mark sends the data coordinates of a click on it: the kernel finds the nearest point. A region is
+chosen by two clicks, its corners, on the same picture (bqplot's BrushSelector would need the figure's mouse, which
+the click on a point needs too). bqplot-gl's WebGL scatter was tried first and dropped: installed, its front end
+breaks bqplot's own clicks in JupyterLab (see :mod:`nbviz.compute.raster`).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,34 +17,18 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .plots import Plot
+from .plots import Plot, png
 
-try:  # bqplot-gl is a dependency; should it be missing, the SVG scatter still works on smaller data
-    from bqplot_gl import ScatterGL as _Points
-except ImportError:  # pragma: no cover - exercised only where bqplot-gl is not installed
-    _Points = bq.Scatter
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-#: A 1 x 1 RGBA PNG with alpha 0: the click catcher's picture, made here so that it is surely transparent.
-CLEAR_PNG = (
-    b"\x89PNG\r\n\x1a\n"
-    + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0))
-    + _png_chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00\x00"))
-    + _png_chunk(b"IEND", b"")
-)
 CURRENT = "#000000"
 NEIGHBOUR = "#ff7f0e"
 
 
 class ProjectorPlot(Plot):
-    """Points coloured by a value, the current sample ringed, its neighbours framed.
+    """The points' picture, the current sample ringed, its neighbours framed.
 
     ``on_click(x, y)`` gets a click's data coordinates (in "click" mode); ``on_region(x_range, y_range)`` the
-    rectangle whose corners two clicks chose (in "region" mode).
+    rectangle whose corners two clicks chose (in "region" mode). bqplot 0.13 redraws an Image mark only when it
+    gets a new ``ipywidgets.Image``: each picture is a new one, and the old one is closed.
     """
 
     def __init__(
@@ -63,32 +40,22 @@ class ProjectorPlot(Plot):
         self.x_scale, self.y_scale = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
         self.color_scale = bq.ColorScale(colors=["#4e79a7", "#4e79a7"], min=0.0, max=1.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.points = _Points(
-            x=np.zeros(1, np.float32),
-            y=np.zeros(1, np.float32),
-            color=np.zeros(1, np.float32),
-            scales={**scales, "color": self.color_scale},
-            default_size=12,
-            stroke=None,
-            opacities=[0.8],
-        )
-        self.neighbours = _outlines(scales, "square", 90, NEIGHBOUR, 2)
-        self.current = _outlines(scales, "circle", 260, CURRENT, 3)
-        self.catcher = bq.Image(
-            image=widgets.Image(value=CLEAR_PNG, format="png"), x=[0.0, 1.0], y=[0.0, 1.0], scales=scales
-        )
-        self.catcher.on_element_click(self._clicked)
+        self.image_widget = widgets.Image(value=png(np.full((2, 2, 3), 255, np.uint8)), format="png")
+        self.points = bq.Image(image=self.image_widget, x=[0.0, 1.0], y=[0.0, 1.0], scales=scales)
+        self.points.on_element_click(self._clicked)
         # The region being chosen: its first corner, then its outline.
         self.region = bq.Lines(
             x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales=scales, colors=["#d62728"], stroke_width=2
         )
+        self.neighbours = _outlines(scales, "square", 90, NEIGHBOUR, 2)
+        self.current = _outlines(scales, "circle", 260, CURRENT, 3)
         self.mode = "click"
         self.corner: tuple[float, float] | None = None
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, visible=False)
         self.x_axis = bq.Axis(scale=self.x_scale, label="component 1", num_ticks=5)
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2", num_ticks=5)
         self.figure = bq.Figure(
-            marks=[self.points, self.region, self.neighbours, self.current, self.catcher],
+            marks=[self.points, self.region, self.neighbours, self.current],
             axes=[self.x_axis, self.y_axis, self.color_axis],
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 80},
             layout=widgets.Layout(width=size[0], height=size[1]),
@@ -99,43 +66,34 @@ class ProjectorPlot(Plot):
     # ----------------------------------------------------------------------------------------- drawing
     def show(
         self,
-        coords: np.ndarray,
+        rgb: np.ndarray,
         x_range: Sequence[float],
         y_range: Sequence[float],
         title: str,
-        colors: tuple[np.ndarray, Sequence[str], float, float, bool],
+        colors: tuple[Sequence[str], float, float, bool],
         axes: tuple[str, str] = ("component 1", "component 2"),
     ) -> None:
-        """Draw new points (n, 2) coloured as :meth:`paint` says (``colors`` are its arguments), in one message,
-        with the axes labelled ``axes``."""
-        xy = np.ascontiguousarray(coords, dtype=np.float32)
+        """Show the points' picture ``rgb`` (h, w, 3) uint8 of the rectangle ``x_range`` x ``y_range``, with the
+        colour bar of ``colors`` (the ramp, its range and whether to show it) and the axes labelled ``axes``."""
         (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
-        # Shown before the points come: a hidden figure has no size, and the points drawn into it would be drawn
-        # again when it appears (twice 10 s for a million points in software WebGL).
-        self._reveal()
-        self.x_axis.label, self.y_axis.label = axes
         with self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max, self.y_scale.min, self.y_scale.max = x0, x1, y0, y1
-        values, palette, vmin, vmax, bar = colors
-        self._scale_colors(palette, vmin, vmax, bar)
-        with self.catcher.hold_sync():
-            self.catcher.x, self.catcher.y = [x0, x1], [y0, y1]
+        self.x_axis.label, self.y_axis.label = axes
         self._forget_region()
-        with self.points.hold_sync():  # last: every change above may redraw the points it has
-            self.points.x, self.points.y = xy[:, 0], xy[:, 1]
-            self.points.color = np.ascontiguousarray(values, dtype=np.float32)
-        self.set_title(title)
-
-    def paint(self, values: np.ndarray, colors: Sequence[str], vmin: float, vmax: float, bar: bool) -> None:
-        """Colour the points by ``values`` on ``colors`` from ``vmin`` to ``vmax``; ``bar`` shows a colour bar."""
-        self._scale_colors(colors, vmin, vmax, bar)
-        self.points.color = np.ascontiguousarray(values, dtype=np.float32)
-
-    def _scale_colors(self, colors: Sequence[str], vmin: float, vmax: float, bar: bool) -> None:
+        old = self.image_widget
+        self.image_widget = widgets.Image(value=png(np.asarray(rgb, np.uint8)), format="png")
+        with self.points.hold_sync():
+            self.points.image = self.image_widget
+            self.points.x, self.points.y = [x0, x1], [y0, y1]
+        old.layout.close()  # each Image brings its own Layout widget: close both
+        old.close()
+        palette, vmin, vmax, bar = colors
         with self.color_scale.hold_sync():
-            self.color_scale.colors = list(colors) if len(colors) > 1 else [colors[0], colors[0]]
+            self.color_scale.colors = list(palette) if len(palette) > 1 else [palette[0], palette[0]]
             self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
         self.color_axis.visible = bar
+        self._reveal()
+        self.set_title(title)
 
     def mark(self, current: np.ndarray, neighbours: np.ndarray) -> None:
         """Ring the point at ``current`` (2,) and frame the points ``neighbours`` (k, 2)."""
@@ -158,8 +116,8 @@ class ProjectorPlot(Plot):
 
     @property
     def shown(self) -> np.ndarray:
-        """The points drawn now, (n, 2) float32."""
-        return np.column_stack([np.asarray(self.points.x), np.asarray(self.points.y)]).astype(np.float32)
+        """The picture on show, (h, w, 3) uint8 (decoded from the PNG sent)."""
+        return png_pixels(bytes(self.image_widget.value))
 
     # ----------------------------------------------------------------------------------------- events
     def _clicked(self, _: Any, content: dict[str, Any]) -> None:
@@ -181,6 +139,22 @@ class ProjectorPlot(Plot):
                 self.region.x = np.array([x0, x, x, x0, x0], np.float32)
                 self.region.y = np.array([y0, y0, y, y, y0], np.float32)
             self._on_region((min(x0, x), max(x0, x)), (min(y0, y), max(y0, y)))
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """The (h, w, 3) uint8 pixels of a PNG that :func:`nbviz.plots.png` wrote (what tests read back)."""
+    import struct
+    import zlib
+
+    width, height = struct.unpack(">II", data[16:24])
+    chunks, at = [], 8
+    while at < len(data):
+        (length,), kind = struct.unpack(">I", data[at : at + 4]), data[at + 4 : at + 8]
+        if kind == b"IDAT":
+            chunks.append(data[at + 8 : at + 8 + length])
+        at += 12 + length
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + 3 * width)
+    return raw[:, 1:].reshape(height, width, 3)  # filter type 0 on every scanline, as png() writes them
 
 
 def _outlines(scales: dict[str, bq.Scale], marker: str, size: int, color: str, width: float) -> bq.Scatter:

@@ -14,6 +14,7 @@ from .analysis_core import AnalysisCore
 from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
 from .projection import METHODS, POOLINGS, NoRowPerSample, Projection, project
+from .raster import Raster, color_map, rasterize
 
 #: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
 TABLEAU10 = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -23,6 +24,8 @@ TABLEAU20 = ("#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "
              "#9d7660", "#d7b5a6")  # fmt: skip
 CONTINUOUS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")  # viridis, light on both themes at the top
 NEIGHBOURS = 8
+PICTURE_SIZE = (480, 480)  # pixels of the points' picture (about the plot's size on screen)
+FEW_POINTS = 2000  # up to this many, each point is 5 x 5 pixels; beyond, 3 x 3
 STRIP_CELLS = 256  # per neighbour picture
 
 
@@ -108,6 +111,22 @@ class ProjectionQuestions(AnalysisCore):
             return ProjectionDisplay(shown, _title(shown), _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1]))
 
         return self._ask(("projection", layer, method, pooling), compute)
+
+    def projection_picture(
+        self, layer: str, method: str = "pca", pooling: str = "mean", color_by: str = "none"
+    ) -> Raster | Unavailable:
+        """The points of :meth:`projection` drawn in their colours (:meth:`point_colors`) as one picture."""
+        shown = self.projection(layer, method, pooling)
+        if isinstance(shown, Unavailable):
+            return shown
+
+        def compute() -> Raster:
+            c = self.point_colors(color_by)
+            rgb = color_map(c.values, c.colors, c.vmin, c.vmax, c.categorical)
+            radius = 2 if len(shown.coords) <= FEW_POINTS else 1
+            return rasterize(shown.coords, rgb, shown.x_range, shown.y_range, PICTURE_SIZE, radius)
+
+        return self._ask(("projection picture", layer, method, pooling, color_by), compute)
 
     def color_options(self) -> tuple[str, ...]:
         """What the points can be coloured by, for this model and data (known without running the model)."""

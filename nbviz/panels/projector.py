@@ -57,7 +57,6 @@ class ProjectorPanel(Panel):
         self.selected: np.ndarray | None = None
         self._count = 0
         self._drawn: tuple[Any, ...] | None = None
-        self._painted: tuple[Any, ...] | None = None
         controls = widgets.HBox([self.method, self.pooling, self.color_by], layout=widgets.Layout(flex_flow="row wrap"))
         selection = widgets.HBox([self.mode, self.hint, self.walk], layout=widgets.Layout(flex_flow="row wrap"))
         return [controls, selection, self.selection, self.plot.widget, self.legend, self.strip.widget, self.strip_list]
@@ -73,7 +72,7 @@ class ProjectorPanel(Panel):
     def _clear(self) -> None:
         super()._clear()
         self.values = np.zeros((0, 2), np.float32)
-        self._drawn = self._painted = None
+        self._drawn = None
         self.legend.value = ""
         offer(self.strip_list, [], self._neighbour_clicked)
 
@@ -93,20 +92,19 @@ class ProjectorPanel(Panel):
         if isinstance(shown, Unavailable):
             return shown.reason
         self.pooling.layout.display = None if shown.projection.pooling != "none" else "none"
-        drawn = (self.analysis.version, layer, method, pooling)
-        painted = (self.analysis.version, str(self.color_by.value))
-        if self._drawn != drawn:  # a million points are sent only when the projection changes, not per sample
-            colors = self.analysis.point_colors(str(self.color_by.value))
+        color_by = str(self.color_by.value)
+        drawn = (self.analysis.version, layer, method, pooling, color_by)
+        if self._drawn != drawn:  # the picture is sent only when the projection or its colours change
+            picture = self.analysis.projection_picture(layer, method, pooling, color_by)
+            if isinstance(picture, Unavailable):
+                return picture.reason
+            colors = self.analysis.point_colors(color_by)
             axis = "component" if method == "pca" else method.upper().replace("TSNE", "t-SNE")
-            axes = (f"{axis} 1", f"{axis} 2")
-            self.plot.show(shown.coords, shown.x_range, shown.y_range, shown.title, _paint_args(colors), axes)
+            bar = (colors.colors, colors.vmin, colors.vmax, not colors.categorical)
+            self.plot.show(picture.rgb, picture.x_range, picture.y_range, shown.title, bar, (f"{axis} 1", f"{axis} 2"))
             self.values = shown.coords
             self._legend(colors)
-        elif self._painted != painted:
-            colors = self.analysis.point_colors(str(self.color_by.value))
-            self.plot.paint(*_paint_args(colors))
-            self._legend(colors)
-        self._drawn, self._painted = drawn, painted
+            self._drawn = drawn
         self._show_neighbours(state)
         return shown.projection.note
 
@@ -176,8 +174,3 @@ class ProjectorPanel(Panel):
     def _neighbour_clicked(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
             self.navigate(sample=int(change["new"]))
-
-
-def _paint_args(colors: PointColors) -> tuple[Any, ...]:
-    """:meth:`ProjectorPlot.paint`'s arguments for ``colors`` (a colour bar for quantities, not categories)."""
-    return colors.values, colors.colors, colors.vmin, colors.vmax, not colors.categorical

@@ -1,5 +1,5 @@
 """The projector tab: what it draws equals PCA of the layer, clicks on points and regions move the Explorer,
-colours are the model's own numbers, and a sample change sends no point again."""
+colours are the model's own numbers, and a sample change sends no picture again."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 
 import nbviz
 from nbviz.compute.probe import shared_probe
+from nbviz.compute.raster import color_map
 from nbviz.testing import raising_panel_errors, recording, synced_array
 
 
@@ -34,11 +35,12 @@ def test_points_are_the_layers_pca(ex, digits):
     ref = PCA(n_components=2).fit_transform(acts)
     signs = np.sign(np.sum(panel.values * ref, axis=0))
     assert np.max(np.abs(panel.values * signs - ref)) <= 1e-4 * np.max(np.abs(ref))
-    # What the browser gets: float32 buffers equal to the values, in sample order.
-    for axis, trait in enumerate(("x", "y")):
-        sent = synced_array(panel.plot.points, trait)
-        assert sent.dtype == np.float32
-        np.testing.assert_array_equal(sent, panel.values[:, axis])
+    # What the browser gets: one picture of the points (the PNG sent decodes to the analysis's), over their range.
+    picture = ex.analysis.projection_picture("dense")
+    np.testing.assert_array_equal(panel.plot.shown, picture.rgb)
+    assert list(panel.plot.points.x) == list(picture.x_range) and list(panel.plot.points.y) == list(picture.y_range)
+    lo, hi = panel.values.min(axis=0), panel.values.max(axis=0)
+    assert picture.x_range[0] < lo[0] and hi[0] < picture.x_range[1] and picture.drawn == 200
     assert panel.plot.title_text.startswith("dense: PCA of 200 samples x 64 features")
     assert panel.pooling.layout.display == "none"  # a dense layer has nothing to pool
     ex.layer = "conv2"
@@ -60,7 +62,7 @@ def test_a_click_goes_to_the_nearest_point(ex):
 
 def _click(panel, x, y):
     """The message bqplot's Image mark sends for a click, with its data coordinates."""
-    panel.plot.catcher._handle_custom_msg({"event": "element_click", "data": {"click_x": x, "click_y": y}}, [])
+    panel.plot.points._handle_custom_msg({"event": "element_click", "data": {"click_x": x, "click_y": y}}, [])
 
 
 def test_a_region_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, digits):
@@ -114,13 +116,36 @@ def test_colours_are_the_models_numbers(ex, digits):
         "loss": keras.losses.sparse_categorical_crossentropy(y, probs).numpy(),
     }
     assert list(panel.color_by.options) == ["none", *expected]
+    picture = ex.analysis.projection_picture("dense")
+    rows, cols = _pixels(panel.values, picture)
+    # The points on top at their pixel (no later point within the 5 x 5 square of another): their own colour.
+    on_top = [
+        i
+        for i in range(200)
+        if not np.any((np.abs(rows[i + 1 :] - rows[i]) <= 4) & (np.abs(cols[i + 1 :] - cols[i]) <= 4))
+    ]
+    assert len(on_top) > 100
     for kind, values in expected.items():
         panel.color_by.value = kind
-        np.testing.assert_allclose(synced_array(panel.plot.points, "color"), values, rtol=1e-4, atol=1e-5)
+        colors = ex.analysis.point_colors(kind)
+        np.testing.assert_allclose(colors.values, values, rtol=1e-4, atol=1e-5)
         assert panel.plot.color_axis.visible == (kind in ("confidence", "loss"))
+        drawn = panel.plot.shown[rows[on_top], cols[on_top]]
+        np.testing.assert_array_equal(
+            drawn, color_map(values[on_top], colors.colors, colors.vmin, colors.vmax, colors.categorical)
+        )
     panel.color_by.value = "true label"
     assert panel.legend.value.count("background:") == 10 and ">7</span>" in panel.legend.value
     panel.color_by.value = "none"
+
+
+def _pixels(coords, picture):
+    """The pixel (row, column) of each point in the picture."""
+    height, width, _ = picture.rgb.shape
+    (x0, x1), (y0, y1) = picture.x_range, picture.y_range
+    cols = np.floor((coords[:, 0].astype(np.float64) - x0) / (x1 - x0) * width).astype(int)
+    rows = np.floor((y1 - coords[:, 1].astype(np.float64)) / (y1 - y0) * height).astype(int)
+    return rows, cols
 
 
 def test_a_sample_change_moves_the_marks_only(digits):
@@ -131,8 +156,8 @@ def test_a_sample_change_moves_the_marks_only(digits):
         panel = _panel(ex)
         comm.reset()
         ex.sample = 9
-        points = panel.plot.points.comm.comm_id
-        assert not [m for m in comm.messages if m[0] == points]  # no point sent again
+        picture = {panel.plot.points.comm.comm_id, panel.plot.image_widget.comm.comm_id}
+        assert not [m for m in comm.messages if m[0] in picture]  # the picture is not sent again
         assert comm.sent < 20_000
         near = ex.analysis.neighbours("dense", 9).indices
         np.testing.assert_array_equal(synced_array(panel.plot.neighbours, "x"), panel.values[near, 0])
@@ -167,7 +192,8 @@ def test_feature_colours_and_redact(cancer):
         panel = _panel(ex)
         name = cancer.feature_names[3]
         panel.color_by.value = f"feature: {name}"
-        np.testing.assert_allclose(synced_array(panel.plot.points, "color"), cancer.x_test[:, 3], rtol=1e-6)
+        np.testing.assert_allclose(ex.analysis.point_colors(f"feature: {name}").values, cancer.x_test[:, 3], rtol=1e-6)
+        assert panel.plot.color_axis.visible and panel.plot.color_scale.max == float(cancer.x_test[:, 3].max())
         assert panel.strip.note_text == "" and not panel.strip.has_data  # not images: the list only
         ex.close()
 
