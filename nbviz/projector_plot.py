@@ -2,10 +2,10 @@
 drawn over it, clicks sent back as data coordinates.
 
 The picture (:func:`nbviz.compute.raster.rasterize`) costs the same at a thousand points and at a million, and
-bqplot's Image mark sends the data coordinates of a click on it: the kernel finds the nearest point. A region is
-chosen by two clicks, its corners, on the same picture (bqplot's BrushSelector would need the figure's mouse, which
-the click on a point needs too). bqplot-gl's WebGL scatter was tried first and dropped: installed, its front end
-breaks bqplot's own clicks in JupyterLab (see :mod:`nbviz.compute.raster`).
+bqplot's Image mark sends the data coordinates of a click on it: the kernel finds the nearest point. In "brush"
+mode a BrushSelector takes the figure's mouse instead, and the rectangle dragged comes back as data ranges.
+bqplot-gl's WebGL scatter was tried first and dropped: installed, its front end breaks bqplot's own clicks and
+brushes in JupyterLab (see :mod:`nbviz.compute.raster`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class ProjectorPlot(Plot):
     """The points' picture, the current sample ringed, its neighbours framed.
 
     ``on_click(x, y)`` gets a click's data coordinates (in "click" mode); ``on_region(x_range, y_range)`` the
-    rectangle whose corners two clicks chose (in "region" mode). bqplot 0.13 redraws an Image mark only when it
+    rectangle brushed (in "brush" mode). bqplot 0.13 redraws an Image mark only when it
     gets a new ``ipywidgets.Image``: each picture is a new one, and the old one is closed.
     """
 
@@ -43,19 +43,15 @@ class ProjectorPlot(Plot):
         self.image_widget = widgets.Image(value=png(np.full((2, 2, 3), 255, np.uint8)), format="png")
         self.points = bq.Image(image=self.image_widget, x=[0.0, 1.0], y=[0.0, 1.0], scales=scales)
         self.points.on_element_click(self._clicked)
-        # The region being chosen: its first corner, then its outline.
-        self.region = bq.Lines(
-            x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales=scales, colors=["#d62728"], stroke_width=2
-        )
+        self.brush = bq.interacts.BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale, color="#d62728")
+        self.brush.observe(self._brushed, names="brushing")
         self.neighbours = _outlines(scales, "square", 90, NEIGHBOUR, 2)
         self.current = _outlines(scales, "circle", 260, CURRENT, 3)
-        self.mode = "click"
-        self.corner: tuple[float, float] | None = None
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, visible=False)
         self.x_axis = bq.Axis(scale=self.x_scale, label="component 1", num_ticks=5)
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2", num_ticks=5)
         self.figure = bq.Figure(
-            marks=[self.points, self.region, self.neighbours, self.current],
+            marks=[self.points, self.neighbours, self.current],
             axes=[self.x_axis, self.y_axis, self.color_axis],
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 80},
             layout=widgets.Layout(width=size[0], height=size[1]),
@@ -79,7 +75,6 @@ class ProjectorPlot(Plot):
         with self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max, self.y_scale.min, self.y_scale.max = x0, x1, y0, y1
         self.x_axis.label, self.y_axis.label = axes
-        self._forget_region()
         old = self.image_widget
         self.image_widget = widgets.Image(value=png(np.asarray(rgb, np.uint8)), format="png")
         with self.points.hold_sync():
@@ -105,14 +100,8 @@ class ProjectorPlot(Plot):
             self.neighbours.x, self.neighbours.y = near[:, 0], near[:, 1]
 
     def set_mode(self, mode: str) -> None:
-        """ "click": a click picks the nearest point; "region": two clicks choose a rectangle's corners."""
-        self.mode = mode
-        self._forget_region()
-
-    def _forget_region(self) -> None:
-        self.corner = None
-        with self.region.hold_sync():
-            self.region.x, self.region.y = np.zeros(0, np.float32), np.zeros(0, np.float32)
+        """"click": a click picks the nearest point; "brush": a dragged rectangle selects the points inside."""
+        self.figure.interaction = self.brush if mode == "brush" else None
 
     @property
     def shown(self) -> np.ndarray:
@@ -122,23 +111,14 @@ class ProjectorPlot(Plot):
     # ----------------------------------------------------------------------------------------- events
     def _clicked(self, _: Any, content: dict[str, Any]) -> None:
         data = content.get("data", {})
-        if "click_x" not in data or "click_y" not in data:
-            return
-        x, y = float(data["click_x"]), float(data["click_y"])
-        if self.mode != "region":
-            self._on_click(x, y)
-        elif self.corner is None:
-            self.corner = (x, y)
-            with self.region.hold_sync():  # the first corner as a small cross until the second click
-                d = 0.01 * (self.x_scale.max - self.x_scale.min), 0.01 * (self.y_scale.max - self.y_scale.min)
-                self.region.x = np.array([[x - d[0], x + d[0]], [x, x]], np.float32)
-                self.region.y = np.array([[y, y], [y - d[1], y + d[1]]], np.float32)
-        else:
-            (x0, y0), self.corner = self.corner, None
-            with self.region.hold_sync():
-                self.region.x = np.array([x0, x, x, x0, x0], np.float32)
-                self.region.y = np.array([y0, y0, y, y, y0], np.float32)
-            self._on_region((min(x0, x), max(x0, x)), (min(y0, y), max(y0, y)))
+        if "click_x" in data and "click_y" in data:
+            self._on_click(float(data["click_x"]), float(data["click_y"]))
+
+    def _brushed(self, change: dict[str, Any]) -> None:
+        xs, ys = self.brush.selected_x, self.brush.selected_y
+        if change["new"] or xs is None or ys is None or len(xs) != 2 or len(ys) != 2:
+            return  # still dragging, or a click without a rectangle
+        self._on_region((float(min(xs)), float(max(xs))), (float(min(ys)), float(max(ys))))
 
 
 def png_pixels(data: bytes) -> np.ndarray:

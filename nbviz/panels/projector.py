@@ -1,5 +1,5 @@
 """Projector panel: the current layer's activations over every explored sample in 2-D, coloured by label,
-prediction, correctness, confidence, loss or a feature; click a point to go to its sample, choose a region to
+prediction, correctness, confidence, loss or a feature; click a point to go to its sample, brush a region to
 make a named selection, and see the current sample's nearest neighbours in that layer."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ProjectorPanel(Panel):
             control.layout = widgets.Layout(width="260px")
             control.observe(lambda change: self.refresh(), names="value")
         self.mode = widgets.ToggleButtons(
-            options=[("click a point", "click"), ("select a region", "region")],
+            options=[("click a point", "click"), ("brush a region", "brush")],
             value="click",
             style={"button_width": "130px"},
         )
@@ -143,7 +143,7 @@ class ProjectorPanel(Panel):
 
     def _mode_changed(self, change: dict[str, Any]) -> None:
         self.plot.set_mode(change["new"])
-        self.hint.value = "<i>click two corners of the region</i>" if change["new"] == "region" else ""
+        self.hint.value = "<i>drag a rectangle over the points</i>" if change["new"] == "brush" else ""
 
     def _region_chosen(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
         if self.state is None:

@@ -91,6 +91,23 @@ def test_the_projector_draws_and_a_click_moves_the_slider(lab: BrowserPage, arti
     x, y = _center(ring)
     assert abs(x - clicked[0]) < 3 and abs(y - clicked[1]) < 3, (ring, clicked)
     figure.screenshot(path=artifacts / "projector-clicked.png")
+    # Brush: drag a rectangle over the middle of the points; the kernel names the selection and the slider walks it.
+    panel.get_by_role("button", name="brush a region").click()
+    figure.locator("rect.overlay").first.wait_for(timeout=TIMEOUT)  # the brush is in place (d3's overlay)
+    box = figure.locator("image").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    lab.page.mouse.move(x0, y0)
+    lab.page.mouse.down()
+    lab.page.mouse.move(x0 + box["width"] * 0.4, y0 + box["height"] * 0.4, steps=10)
+    lab.page.mouse.up()
+    named = panel.locator(".widget-html", has_text="selection 1").first
+    named.wait_for(timeout=TIMEOUT)
+    count = int(re.search(r"selection 1: ([\d,]+) samples", named.inner_text()).group(1).replace(",", ""))
+    assert 0 < count < 450
+    walk = panel.locator(".widget-checkbox", has_text="slider: this selection only").locator("input")
+    assert walk.is_checked()  # the slider walks the new selection
+    panel.screenshot(path=artifacts / "projector-brushed.png")
+    panel.get_by_role("button", name="click a point").click()
     panel.screenshot(path=artifacts / "projector-tab.png")
     # The units tab on the same layer: the top samples' strip with their boxes, and the optimised input.
     units = open_tab(ex, "Units")

@@ -1,4 +1,4 @@
-"""The projector tab: what it draws equals PCA of the layer, clicks on points and regions move the Explorer,
+"""The projector tab: what it draws equals PCA of the layer, clicks and brushes move the Explorer,
 colours are the model's own numbers, and a sample change sends no picture again."""
 
 from __future__ import annotations
@@ -65,18 +65,18 @@ def _click(panel, x, y):
     panel.plot.points._handle_custom_msg({"event": "element_click", "data": {"click_x": x, "click_y": y}}, [])
 
 
-def test_a_region_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, digits):
+def test_a_brush_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex, digits):
     panel = _panel(ex)
     c = panel.values
     x_range = (float(np.min(c[:, 0])) - 1, float(np.median(c[:, 0])))
     y_range = (float(np.median(c[:, 1])), float(np.max(c[:, 1])) + 1)
-    panel.mode.value = "region"
-    _click(panel, x_range[1], y_range[0])  # the first corner: nothing selected yet, the sample stays
-    sample = ex.sample
-    assert ex.selections == {} and ex.sample == sample and synced_array(panel.plot.region, "x").shape == (2, 2)
-    _click(panel, x_range[0], y_range[1])  # the opposite corner
-    outline = np.float32([x_range[1], x_range[0], x_range[0], x_range[1], x_range[1]])
-    np.testing.assert_array_equal(synced_array(panel.plot.region, "x"), outline)
+    panel.mode.value = "brush"
+    assert panel.plot.figure.interaction is panel.plot.brush
+    brush = panel.plot.brush
+    brush.brushing = True  # what the browser sends while the rectangle is dragged, then when it is let go
+    brush.selected_x, brush.selected_y = np.array(x_range[::-1]), np.array(y_range)
+    assert ex.selections == {}
+    brush.brushing = False
     inside = np.flatnonzero((c[:, 0] >= x_range[0]) & (c[:, 0] <= x_range[1]) & (c[:, 1] >= y_range[0]))
     assert inside.size > 10
     np.testing.assert_array_equal(ex.selections["selection 1"], inside)
@@ -99,7 +99,7 @@ def test_a_region_makes_a_selection_the_slider_walks_and_diagnostics_reports(ex,
     panel.walk.value = False
     assert len(ex.order) == 200
     panel.mode.value = "click"
-    assert synced_array(panel.plot.region, "x").size == 0
+    assert panel.plot.figure.interaction is None
     ex.select("selection 1", [])
     assert "selection 1" not in ex.selections
 
