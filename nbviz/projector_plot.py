@@ -100,7 +100,7 @@ class ProjectorPlot(Plot):
             self.neighbours.x, self.neighbours.y = near[:, 0], near[:, 1]
 
     def set_mode(self, mode: str) -> None:
-        """"click": a click picks the nearest point; "brush": a dragged rectangle selects the points inside."""
+        """ "click": a click picks the nearest point; "brush": a dragged rectangle selects the points inside."""
         self.figure.interaction = self.brush if mode == "brush" else None
 
     @property
