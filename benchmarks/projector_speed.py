@@ -7,10 +7,10 @@ Samples are the 1,797 digits repeated with Gaussian noise (std 0.05, clipped to 
 - activations: the projection's streamed pass (the probe's compiled forward pass per batch, the dense layer kept)
   against the floor, the bare model's compiled forward pass (a tf.function with a free batch axis) over the same
   batches, interleaved in one run. Target: at most 1.3 x the floor.
-- reduction: the rest of the first projector draw in an Explorer (incremental PCA, the 2-D points, the colours,
-  the neighbours) = that draw's time minus the activations' time measured beside it.
-- bytes: what the widgets send for the first draw (the points as float32), and for a sample change after it
-  (the current sample's ring and its neighbours only), with that sample change's time.
+- reduction: the rest of the first projector draw in an Explorer (incremental PCA, the 2-D points, their colours
+  and picture, the neighbours) = that draw's time minus the activations' time measured beside it.
+- bytes: what the widgets send for the first draw (the points' picture, a 480 x 480 PNG, and the neighbour strip),
+  and for a sample change after it (the current sample's ring and its neighbours only), with that change's time.
 
 The browser's side (drawing a million points, a click's round trip) is ``benchmarks.projector_browser``.
 """
@@ -90,16 +90,16 @@ def bench(n: int, repeat: int) -> list[Row]:
         ),
         Row(
             "projector_speed",
-            f"{case}: first draw (PCA, points, neighbours)",
-            f"{ms(first)} (reduction {ms(reduction)}), {first_bytes / 1e6:.1f} MB sent",
-            f"{first_bytes / n:.1f} bytes per point",
-            "points as float32 x, y and colour (12 bytes)",
+            f"{case}: first draw (PCA, picture, neighbours)",
+            f"{ms(first)} (reduction {ms(reduction)}), {first_bytes / 1000:.0f} KB sent",
+            "",
+            "bytes independent of n",
         ),
         Row(
             "projector_speed",
             f"{case}: sample change",
             f"{ms(statistics.median(changes))}, {max(sizes) / 1000:.1f} KB",
-            "no point sent again",
+            "no picture sent again",
             "bytes independent of n",
         ),
     ]
