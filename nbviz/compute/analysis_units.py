@@ -59,13 +59,18 @@ class UnitQuestions(AnalysisCore):
     """One unit (a neuron, or a convolution's filter) of a layer over the explored data."""
 
     def unit_count(self, layer: str) -> int | None:
-        """The units of ``layer``'s output (its last axis), or None for an output without a unit axis."""
+        """The units of ``layer``'s output (its last axis), or None for an output without a unit axis (or one
+        that redact mode withholds: an input-like layer's units are raw input values)."""
         first = self.activations(0).get(layer)
         if first is None or first.ndim < 2 or first.dtype.kind != "f" or len(self.data.x) != 1:
+            return None
+        if layer in self.hidden_layers:  # its units' activations are raw input values
             return None
         return int(first.shape[-1])
 
     def _unit_reason(self, layer: str) -> str:
+        if layer in self.hidden_layers:
+            return f"{layer} passes the raw input on: redact mode withholds its units."
         if len(self.data.x) != 1:
             return f"The unit view needs a model with one input; this one has {len(self.data.x)}."
         return f"{layer} has no units to look at (its output is not float values with a unit axis)."

@@ -93,3 +93,14 @@ def test_tabular_units_stay_in_the_datas_range(cancer):
         assert panel.optimised_bars.has_data and not panel.strip.has_data  # no pictures of tabular samples
         assert found.activation > found.best_sample
         ex.close()
+
+
+def test_redact_withholds_the_units_of_input_like_layers(digits):
+    ex = nbviz.explore(digits.model, digits.x_test[:30], digits.y_test[:30], redact=True)
+    ex.tab = "units"
+    ex.layer = "image"  # its one "unit" is the raw pixels: its top samples' activations would be pixel values
+    panel = ex.panels["units"]
+    assert "redact mode withholds its units" in panel.message.value and panel.values.size == 0
+    ex.layer = "conv1"
+    assert panel.values.shape == (9,) and not panel.strip.has_data  # learned units, but no sample pictures
+    ex.close()
