@@ -13,7 +13,7 @@ from ._arrays import frozen
 from .analysis_core import AnalysisCore
 from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
-from .projection import METHODS, POOLINGS, NoRowPerSample, Projection, project
+from .projection import METHODS, POOLINGS, NoFiniteRow, NoRowPerSample, Projection, project
 from .raster import Raster, color_map, rasterize
 
 #: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
@@ -108,6 +108,8 @@ class ProjectionQuestions(AnalysisCore):
                 )  # fmt: skip
             except NoRowPerSample:
                 return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
+            except NoFiniteRow:
+                return Unavailable(f"{layer}'s output holds NaN or Inf for every sample: nothing to project.")
             return ProjectionDisplay(shown, _title(shown), _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1]))
 
         return self._ask(("projection", layer, method, pooling), compute)
@@ -226,7 +228,8 @@ class ProjectionQuestions(AnalysisCore):
         if isinstance(shown, Unavailable):
             return None
         c = shown.coords
-        return int(np.argmin(np.square(c[:, 0] - x) + np.square(c[:, 1] - y)))
+        d2 = np.square(c[:, 0] - x) + np.square(c[:, 1] - y)
+        return None if np.isnan(d2).all() else int(np.nanargmin(d2))
 
     def selection_table(self, selections: Mapping[str, Any]) -> MetricsTable:
         """Metrics on named selections of the explored samples (a region chosen in the projector), beside all of them:
@@ -253,7 +256,8 @@ def _opt(values: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:
 
 def _bounds(values: np.ndarray) -> tuple[float, float]:
     """The range of ``values`` with 5% to spare on each side (never empty)."""
-    lo, hi = float(np.min(values)), float(np.max(values))
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(np.min(finite)), float(np.max(finite))) if finite.size else (0.0, 1.0)
     pad = 0.05 * (hi - lo) or 1.0
     return lo - pad, hi + pad
 

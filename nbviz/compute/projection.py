@@ -45,6 +45,10 @@ class NoRowPerSample(ValueError):
     """A layer whose output has no row per sample (a position embedding's table, the same for every sample)."""
 
 
+class NoFiniteRow(ValueError):
+    """A layer whose output holds NaN or Inf for every sample."""
+
+
 @dataclass(frozen=True, eq=False)
 class Projection:
     """A layer's activations over a dataset in 2-D; arrays are read-only, rows in sample order.
@@ -84,8 +88,9 @@ class Projection:
         if not is_int(sample) or not 0 <= sample < self.n:
             raise ValueError(f"sample: expected an index in [0, {self.n}), got {sample!r}")
         d2 = np.asarray(np.sum(np.square(self.components - self.components[sample]), axis=1, dtype=np.float64))
+        d2[np.isnan(d2)] = np.inf  # samples without finite activations (NaN, Inf) are nobody's neighbours
         d2[sample] = np.inf  # the largest: never among the k <= n - 1 nearest
-        k = max(0, min(k, self.n - 1))
+        k = max(0, min(k, int(np.sum(np.isfinite(d2)))))
         near = np.argpartition(d2, k - 1)[:k] if k else np.zeros(0, np.int64)
         near = near[np.lexsort((near, d2[near]))]  # nearest first, ties by index
         return near.astype(np.int64), np.sqrt(d2[near]).astype(np.float32)
@@ -257,6 +262,8 @@ class _Moments:
         self.cross = np.zeros((d, d), np.float64)
 
     def add(self, batch: np.ndarray) -> None:
+        if len(batch) == 0:
+            return
         b = batch.astype(np.float64)
         if self.shift is None:
             self.shift = b.mean(axis=0)
@@ -286,7 +293,7 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
     moments: _Moments | None = None
     sketch: np.ndarray | None = None
     kept: list[np.ndarray] | None = []
-    size = 0
+    size = n = dropped = 0
     d = 0
     for block in features():
         if moments is None:
@@ -296,7 +303,10 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
                 sketch /= np.sqrt(SKETCH)
             moments = _Moments(SKETCH if sketch is not None else d)
         block = block @ sketch if sketch is not None else block
-        moments.add(block)
+        finite = np.isfinite(block).all(axis=1)
+        # A row with NaN or Inf would make every component NaN: left out, not drawn (copied only when there is one).
+        moments.add(block if finite.all() else block[finite])
+        n, dropped = n + len(block), dropped + int(len(block) - finite.sum())
         size += block.nbytes
         if kept is not None and size <= store_bytes:
             kept.append(block)
@@ -304,8 +314,9 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
             kept = None  # too large to keep: the projection streams the features again
     if moments is None:
         raise ValueError("data: expected at least one sample, got none")
+    if moments.n == 0:
+        raise NoFiniteRow(f"data: every sample's features hold NaN or Inf ({n} samples)")
     mean, values, vectors = moments.eigen()
-    n = moments.n
     k = max(1, min(vectors.shape[1], MAX_COMPONENTS, max(2, COMPONENT_BYTES // (4 * n))))
     basis = vectors[:, :k].astype(np.float32)
     center = mean.astype(np.float32)
@@ -313,14 +324,21 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
     start = 0
     for block in kept if kept is not None else features():
         block = block @ sketch if sketch is not None and kept is None else block
-        coords[start : start + len(block)] = (block - center) @ basis
+        part = coords[start : start + len(block)]
+        with np.errstate(invalid="ignore", over="ignore"):
+            part[:] = (block - center) @ basis
+        part[~np.isfinite(part).all(axis=1)] = np.nan  # NaN or Inf features give no finite coordinate: no place
         start += len(block)
     total = float(values.sum())
     ratio = (values[:k] / total if total > 0 else np.zeros(k)).astype(np.float32)
-    note = (
-        f"features sketched from {d} to {SKETCH} dimensions by a seeded random projection" if sketch is not None else ""
+    notes = (
+        [f"features sketched from {d} to {SKETCH} dimensions by a seeded random projection"]
+        if sketch is not None
+        else []
     )
-    return _Fitted(coords, ratio, d, note)
+    if dropped:
+        notes.append(f"{dropped:,} of {n:,} samples have NaN or Inf features here: left out, not drawn")
+    return _Fitted(coords, ratio, d, "; ".join(notes))
 
 
 # --------------------------------------------------------------------------------------------- 2-D
@@ -334,16 +352,18 @@ def reduce(layer: str, method: str, pooling: str, fitted: _Fitted, *, seed: int 
         coords = comps[:, :2] if comps.shape[1] >= 2 else np.column_stack([comps[:, 0], np.zeros(n, np.float32)])
     else:
         limit = FIT_SAMPLES[method]
-        chosen = np.arange(n) if n <= limit else np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+        valid = np.flatnonzero(np.isfinite(comps).all(axis=1))
+        rng = np.random.default_rng(seed)
+        chosen = valid if len(valid) <= limit else np.sort(rng.choice(valid, limit, replace=False))
         embedded = _embed(method, comps[chosen], seed)
-        coords = np.empty((n, 2), np.float32)
+        coords = np.full((n, 2), np.nan, np.float32)
         coords[chosen] = embedded
-        if len(chosen) < n:
-            rest = np.setdiff1d(np.arange(n), chosen)
+        if len(chosen) < len(valid):
+            rest = np.setdiff1d(valid, chosen)
             coords[rest] = _place(comps[chosen], embedded, comps[rest])
             name = "UMAP" if method == "umap" else "t-SNE"
             notes.append(
-                f"{name} fitted on {len(chosen):,} of {n:,} samples; the others placed at the mean of their "
+                f"{name} fitted on {len(chosen):,} of {len(valid):,} samples; the others placed at the mean of their "
                 f"{PLACEMENT_NEIGHBOURS} nearest fitted neighbours"
             )
     return Projection(

@@ -71,9 +71,11 @@ def rasterize(
     width, height = size
     (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
     xy = np.asarray(coords, np.float64)
+    finite = np.asarray(np.isfinite(xy).all(axis=1))  # a sample without a place (NaN) is not drawn
+    xy = np.where(finite[:, np.newaxis], xy, x0 - 1.0)
     col = np.floor((xy[:, 0] - x0) / ((x1 - x0) or 1.0) * width).astype(np.int64)
     row = np.floor((y1 - xy[:, 1]) / ((y1 - y0) or 1.0) * height).astype(np.int64)
-    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    inside = finite & (col >= 0) & (col < width) & (row >= 0) & (row < height)
     # The last point (in sample order) on each pixel: the highest index, whatever order numpy writes in.
     top = np.full(height * width, -1, np.int64)
     np.maximum.at(top, row[inside] * width + col[inside], np.flatnonzero(inside))

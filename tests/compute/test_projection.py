@@ -179,3 +179,18 @@ def test_bad_arguments(digits):
     shown = project(digits.model, digits.x_test[:10], "dense")
     with pytest.raises(ValueError, match=r"sample: expected an index in \[0, 10\)"):
         shown.nearest(10)
+
+
+def test_samples_with_nan_or_inf_features_are_left_out(cancer):
+    x = cancer.x_test[:60].copy()
+    x[5, 3], x[17, 0] = np.nan, np.inf  # the Normalization layer passes them on
+    shown = project(cancer.model, x, "normalize")
+    fine = project(cancer.model, np.delete(x, [5, 17], axis=0), "normalize")
+    assert np.isnan(shown.coords[[5, 17]]).all() and "2 of 60 samples have NaN or Inf features" in shown.note
+    keep = np.setdiff1d(np.arange(60), [5, 17])
+    scale = float(np.max(np.abs(fine.components)))
+    np.testing.assert_allclose(shown.components[keep], fine.components, atol=1e-5 * scale)  # PCA of the others
+    near, _ = shown.nearest(0, 59)
+    assert 5 not in near and 17 not in near and len(near) == 57
+    tsne = project(cancer.model, x, "normalize", method="tsne")
+    assert np.isnan(tsne.coords[[5, 17]]).all() and np.isfinite(np.delete(tsne.coords, [5, 17], axis=0)).all()
