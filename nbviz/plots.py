@@ -37,6 +37,19 @@ def _f32(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
+def heatmap_cells(image: np.ndarray) -> np.ndarray:
+    """``image`` as a HeatMap mark can take it: float32, never empty, at least 2 x 2.
+
+    bqplot squeezes arrays before checking they are 2-D, so a 1 x n strip (a bias) would be refused: a single row
+    or column is repeated. The mark's top-left (rows x cols) block is always the image itself.
+    """
+    image = _f32(image)
+    if image.size == 0:
+        return _EMPTY
+    image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
+    return np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+
+
 class Plot:
     """A bqplot figure under a title that ipywidgets draws, with a sentence in its place while it has no data.
 
@@ -147,13 +160,7 @@ class HeatmapPlot(Plot):
 
     def show(self, image: np.ndarray, vmin: float, vmax: float, title: str | None = None) -> None:
         """Draw a 2-D array; ``vmin``/``vmax`` set the colour range."""
-        image = _f32(image)
-        if image.size == 0:
-            image = _EMPTY
-        # bqplot squeezes arrays before checking they are 2-D, so a 1 x n strip (a bias) would be refused:
-        # repeat a single row or column. The mark's top-left (rows x cols) block is always the image itself.
-        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
-        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+        image = heatmap_cells(image)
         rows, cols = image.shape
         with self.mark.hold_sync(), self.color_scale.hold_sync():
             if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):

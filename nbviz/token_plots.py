@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .plots import Plot
+from .plots import Plot, heatmap_cells
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
 WEIGHT_COLORS = ["#ffffff", "#08306b"]
@@ -124,11 +124,7 @@ class _WeightMap(Plot):
 
     def _paint(self, image: np.ndarray, vmax: float) -> tuple[int, int]:
         """Draw ``image`` (a 1-row or 1-column one doubled: bqplot refuses them); returns the cells drawn."""
-        image = np.ascontiguousarray(image, dtype=np.float32)
-        if image.size == 0:
-            image = _EMPTY
-        image = np.repeat(image, 2, axis=0) if image.shape[0] == 1 else image
-        image = np.repeat(image, 2, axis=1) if image.shape[1] == 1 else image
+        image = heatmap_cells(image)
         rows, cols = image.shape
         with self.mark.hold_sync(), self.color_scale.hold_sync():
             if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
