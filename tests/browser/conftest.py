@@ -140,6 +140,25 @@ def notebook_page(browser: Any, lab_url: str, notebook: str, log: Path) -> Itera
     page.close(log=log)
 
 
+def notebook_fixtures(notebook: str, log_name: str) -> tuple[Any, Any]:
+    """A test module's ``lab`` fixture (``notebook`` open and run, once per module; console errors to ``log_name``
+    under the artifacts) and its autouse ``_checks`` (a screenshot on failure, no new console error): assign both
+    at module level, ``lab, _checks = notebook_fixtures(NOTEBOOK, "name-console.txt")``."""
+
+    @pytest.fixture(scope="module")
+    def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
+        with notebook_page(browser, lab_url, notebook, artifacts / log_name) as page:
+            yield page
+
+    @pytest.fixture(autouse=True)
+    def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -> Iterator[None]:
+        yield
+        screenshot_on_failure(request, lab.page, artifacts)
+        lab.check_console()
+
+    return lab, _checks
+
+
 def screenshot_on_failure(request: pytest.FixtureRequest, page: Any, artifacts: Path) -> None:
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:

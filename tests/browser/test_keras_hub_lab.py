@@ -5,13 +5,11 @@ per-token diagnostics."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .conftest import BrowserPage, notebook_page, screenshot_on_failure
+from .conftest import BrowserPage, notebook_fixtures
 from .lab import cell_widget, open_tab, wait_for_new_heatmap, wait_for_title
 
 pytestmark = pytest.mark.browser
@@ -20,17 +18,7 @@ NOTEBOOK = "notebooks/06_keras_hub.ipynb"
 TIMEOUT = 30_000  # ms
 
 
-@pytest.fixture(scope="module")
-def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
-    with notebook_page(browser, lab_url, NOTEBOOK, artifacts / "keras-hub-console.txt") as page:
-        yield page
-
-
-@pytest.fixture(autouse=True)
-def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -> Iterator[None]:
-    yield
-    screenshot_on_failure(request, lab.page, artifacts)
-    lab.check_console()
+lab, _checks = notebook_fixtures(NOTEBOOK, "keras-hub-console.txt")
 
 
 def test_a_text_classifiers_sample_shows_its_tokens_as_text(lab: BrowserPage, artifacts: Path) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from nbviz.compute.analysis_projection import TABLEAU10
 
-from .conftest import BrowserPage, notebook_page, screenshot_on_failure
+from .conftest import BrowserPage, notebook_fixtures
 from .lab import cell_widget, open_tab, wait_for_new_heatmap, wait_for_readout, wait_for_title
 
 pytestmark = pytest.mark.browser
@@ -23,17 +21,7 @@ NOTEBOOK = "notebooks/02_cnn_digits.ipynb"
 TIMEOUT = 30_000  # ms
 
 
-@pytest.fixture(scope="module")
-def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
-    with notebook_page(browser, lab_url, NOTEBOOK, artifacts / "projector-console.txt") as page:
-        yield page
-
-
-@pytest.fixture(autouse=True)
-def _checks(request: pytest.FixtureRequest, lab: BrowserPage, artifacts: Path) -> Iterator[None]:
-    yield
-    screenshot_on_failure(request, lab.page, artifacts)
-    lab.check_console()
+lab, _checks = notebook_fixtures(NOTEBOOK, "projector-console.txt")
 
 
 def _center(box: dict[str, float]) -> tuple[float, float]:
