@@ -19,6 +19,7 @@ from .analysis_attention import AttentionQuestions
 from .analysis_attributions import CAM, METHOD_NAMES, AttributionQuestions
 from .analysis_core import AnalysisCore, weight_name
 from .analysis_datasets import DatasetQuestions
+from .analysis_graph import GraphQuestions
 from .analysis_projection import ProjectionQuestions
 from .analysis_units import UnitQuestions
 from .dataset import check_data
@@ -29,7 +30,9 @@ from .tokens import vocabulary_of
 __all__ = ["CAM", "METHOD_NAMES", "Analysis", "AnalysisCore", "analyse", "weight_name"]
 
 
-class Analysis(AttributionQuestions, DatasetQuestions, AttentionQuestions, ProjectionQuestions, UnitQuestions):
+class Analysis(
+    AttributionQuestions, GraphQuestions, DatasetQuestions, AttentionQuestions, ProjectionQuestions, UnitQuestions
+):
     """A model with its checked data and display policy: every question a panel asks.
 
     Parameters

@@ -129,12 +129,19 @@ class AnalysisCore:
 
     def output(self, sample: int) -> np.ndarray:
         """The model's first output for one sample, without the batch axis."""
-        acts = self.activations(sample)
-        name = self.probe.output_names[0]
-        if name in acts:
-            return acts[name][0]
-        out = self.probe.predict(self.data.inputs(sample))  # the output comes from a bare op, not a layer
-        return (out[0] if isinstance(out, list) else out)[0]
+        sample = self.data.check_sample(sample)
+
+        def compute() -> np.ndarray:
+            # Read from every layer's outputs when a tab has them; else the outputs alone, which on a large model
+            # run eagerly until a tab needs the compiled pass (see Probe.predict).
+            acts = self.memo.peek((self.version, "activations", sample))
+            name = self.probe.output_names[0]
+            if acts is not None and name in acts:
+                return acts[name][0]
+            out = self.probe.predict(self.data.inputs(sample))
+            return (out[0] if isinstance(out, list) else out)[0]
+
+        return self._ask(("output", sample), compute)
 
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""

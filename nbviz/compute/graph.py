@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ import keras
 import numpy as np
 
 from ._validate import check_model
+from .graph_groups import GroupTree, group_tree
 
 Shape = tuple[int | None, ...]
 
@@ -104,6 +106,12 @@ class ModelGraph:
             raise KeyError(f"layer: expected one of {self.names}, got {name!r}")
         return self.nodes[self._index[name]]
 
+    @functools.cached_property
+    def groups(self) -> GroupTree:
+        """The layers' groups (nested models, blocks, name scopes, repeated blocks folded, long levels chunked):
+        see :mod:`nbviz.compute.graph_groups`. Found once, on first use."""
+        return group_tree(self)
+
     @property
     def total_params(self) -> int:
         """Parameters of the top-level nodes (equals ``model.count_params()``)."""
@@ -122,9 +130,16 @@ def model_graph(model: keras.Model) -> ModelGraph:
     ModelGraph
         ``.nodes`` and ``.edges`` (source, target) in topological order.
     """
+    return graph_and_layers(model)[0]
+
+
+def graph_and_layers(model: keras.Model) -> tuple[ModelGraph, dict[str, keras.layers.Layer]]:
+    """:func:`model_graph` and :func:`qualified_layers` from one walk of the model (a second walk of a
+    3,000-layer model costs half a second)."""
     builder = _build(model)
     nodes, edges = builder.sorted()
-    return ModelGraph(name=model.name, nodes=tuple(nodes), edges=tuple(edges))
+    graph = ModelGraph(name=model.name, nodes=tuple(nodes), edges=tuple(edges))
+    return graph, {n.name: builder.layers[n.name] for n in nodes}
 
 
 def activation_of(layer: Any) -> str:
@@ -163,9 +178,7 @@ def _sublayers(layer: Any) -> list[Any]:
 
 def qualified_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """Every layer of ``model`` by qualified name, in topological order (nested models included)."""
-    builder = _build(model)
-    nodes, _ = builder.sorted()
-    return {n.name: builder.layers[n.name] for n in nodes}
+    return graph_and_layers(model)[1]
 
 
 def _build(model: keras.Model) -> _Builder:

@@ -20,13 +20,15 @@ import tensorflow as tf
 
 from ._arrays import frozen, is_int, l2_norm, one_or_list
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
-from .graph import ModelGraph, _symbolic_graph, activation_of, holds_layers, model_graph, qualified_layers
+from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
+COMPILED_GATHER_LIMIT = 1024  # variables a fingerprint reads in one compiled call; more are read one by one
+EAGER_CALLS = 2  # forward passes a signature runs eagerly before it is traced (see Probe._outputs)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 
 
@@ -94,7 +96,9 @@ class Probe:
         self._model: keras.Model | None = model
         self._model_ref: weakref.ref[keras.Model] | None = None
         self.batch_size = batch_size
-        self.layers: dict[str, keras.layers.Layer] = qualified_layers(model)
+        #: The model's layer graph (:func:`nbviz.compute.model_graph`).
+        self.graph: ModelGraph
+        self.graph, self.layers = graph_and_layers(model)
         self._specs = input_specs(model)
         self._structure = _input_structure(model)
         self.traces = 0  # how many times a function was traced; tests and benchmarks read it
@@ -108,6 +112,7 @@ class Probe:
         self._row_seconds: dict[Any, float] = {}
         self._reaches: dict[Any, bool] = {}
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
+        self._eager_calls: dict[Any, int] = {}
         self._custom_losses: dict[int, Any] = {}
         #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
         self.holders = frozenset(name for name, layer in self.layers.items() if holds_layers(layer))
@@ -126,11 +131,6 @@ class Probe:
         if model is None:
             raise ReferenceError("probe: its model no longer exists")
         return model
-
-    @functools.cached_property
-    def graph(self) -> ModelGraph:
-        """The model's layer graph (:func:`nbviz.compute.model_graph`), built once."""
-        return model_graph(self.model)
 
     @property
     def layer_names(self) -> list[str]:
@@ -204,9 +204,21 @@ class Probe:
     def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """The model's outputs for ``x`` from the same compiled forward pass (never ``model.predict``)."""
         inputs = as_inputs(self._specs, x)
-        outputs, _ = self._call("forward", inputs)
-        arrays = [_frozen(o) for o in outputs]
+        arrays = [_frozen(o) for o in self._outputs(inputs)]
         return arrays[0] if len(arrays) == 1 else arrays
+
+    def _outputs(self, inputs: list[np.ndarray]) -> list[Any]:
+        """The model's outputs on ``inputs``: from the compiled forward pass, or eagerly on a few rows while that
+        pass has no trace for their signature (at most :data:`EAGER_CALLS` times). An Explorer's start, which
+        checks the data and shows the first sample, then costs no trace: on a 3,000-layer model the trace and
+        its first call take 10 s, an eager call 1.2 s. The tabs that need the pass trace it when first shown."""
+        key = _signature("forward", inputs)
+        if key not in self._functions and len(inputs[0]) <= 4 and self._eager_calls.get(key, 0) < EAGER_CALLS:
+            self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
+            with _TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
+                outputs = self.model(self._structured([tf.constant(a) for a in inputs]), training=False)
+            return keras.tree.flatten(outputs)
+        return list(self._call("forward", inputs)[0])
 
     def input_gradients(self, x: Any, units: Any, out_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """d f_i / d x_i for each row i, where f_i is unit ``units[i]`` of output ``out_index`` in row i.
@@ -615,8 +627,7 @@ class Probe:
         # Known once per input signature: a target check must not cost a forward pass on every call.
         key = tuple(a.shape[1:] for a in inputs)
         if key not in self._shapes:
-            outputs, _ = self._call("forward", [a[:1] for a in inputs])
-            self._shapes[key] = [tuple(o.shape) for o in outputs]
+            self._shapes[key] = [tuple(o.shape) for o in self._outputs([a[:1] for a in inputs])]
         return self._shapes[key]
 
     def _call(self, kind: Any, arrays: list[np.ndarray], *extra: tf.Tensor) -> Any:
@@ -923,6 +934,17 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
             parts.append(flat if pick is None else tf.gather(flat, pick))
         return tf.concat(parts, 0)
 
+    if len(variables) > COMPILED_GATHER_LIMIT:
+        # Tracing one op per variable and the first call's graph optimisation took 11 s for a 3,000-layer model's
+        # 4,000 variables; reading them one by one takes 0.2 s, and about 40 us each beside 0.25 us compiled.
+        def read() -> np.ndarray:
+            parts = [np.zeros(0, np.float32)]
+            for v, pick in zip(variables, picks):
+                flat = np.asarray(_tf_variable(v).numpy()).reshape(-1)
+                parts.append((flat if pick is None else flat[pick]).astype(np.float32))
+            return np.concatenate(parts)
+
+        return read
     function = tf.function(gather, autograph=False).get_concrete_function()
     return lambda: function().numpy()
 

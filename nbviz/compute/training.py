@@ -279,6 +279,14 @@ class TrainingRecorder:
             series.append(hists[name])
 
     # ----------------------------------------------------------------------------------------- results
+    def latest(self, key: str) -> dict[str, float]:
+        """The last record's ``key`` ("grad_norm", "update_ratio", "act_mean", "act_std" or "dead_share") per
+        layer, its finite values only (the first record has no update ratio); empty before any record."""
+        values = self._stats[key].values
+        if not len(values):
+            return {}
+        return {layer: float(v) for layer, v in zip(self.layers, values[-1]) if np.isfinite(v)}
+
     @property
     def history(self) -> dict[str, Any]:
         """Everything recorded so far as numpy arrays (see :class:`nbviz.LiveTraining` for the keys).
