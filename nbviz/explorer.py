@@ -120,7 +120,9 @@ class Explorer(widgets.VBox):
         self.slider = widgets.IntSlider(
             value=0, min=0, max=max(n_samples - 1, 0), description="sample", continuous_update=True
         )
-        self.graph_view = LayerGraph(graph, on_select=self._select_layer)
+        self.training = training
+        recorder = training.recorder if training is not None else None
+        self.graph_view = LayerGraph(analysis, on_select=self._select_layer, recorder=recorder, current=initial)
         self.sample_view = SampleView(analysis)
         self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
         self.tabs.titles = tuple(p.title for p in self.panels.values())
@@ -157,6 +159,8 @@ class Explorer(widgets.VBox):
         self.graph_view.highlight(initial)
         self._refresh_visible()
         self._unhook = _after_each_cell(self)
+        if training is not None:  # a graph coloured by a training metric follows the records while fit runs
+            training.listeners.append(self.graph_view.training_drawn)
 
     # ----------------------------------------------------------------------------------------- validation
     @traitlets.validate("layer")
@@ -270,6 +274,7 @@ class Explorer(widgets.VBox):
                 panel.update(self.state)
             if self._sample_shown != (self.sample, version):
                 self._show_sample(version)
+            self.graph_view.update(self.sample, version)  # its colours, where the metric reads either
 
     def _show_sample(self, version: str) -> None:
         # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
@@ -290,6 +295,9 @@ class Explorer(widgets.VBox):
 
     def close(self) -> None:
         getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
+        training = getattr(self, "training", None)
+        if training is not None and self.graph_view.training_drawn in training.listeners:
+            training.listeners.remove(self.graph_view.training_drawn)
         super().close()
 
 

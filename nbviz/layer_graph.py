@@ -1,4 +1,11 @@
-"""The layer graph: every layer a node, top to bottom in topological order, coloured by kind; click to select."""
+"""The layer graph: an outline of the model's layers and groups, top to bottom, that opens where you click.
+
+Groups (nested models, blocks, name scopes, repeated blocks folded as "xN", ranges of long levels: see
+:mod:`nbviz.compute.graph_groups`) are squares; a click opens one in place, and a click on an open group's
+header closes it. Layers are circles; a click selects the layer. Only what is open is laid out and sent, so a
+10,000-layer model costs what its few dozen visible rows cost. Nodes are coloured by their kind, or by a
+per-layer metric with a colour scale (a group shows its layers' max or sum, as the legend says).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .compute.graph import LayerNode, ModelGraph
+from .compute.analysis import Analysis
+from .compute.analysis_graph import METRICS, LayerMetric
+from .compute.answers import Unavailable
+from .compute.graph import LayerNode
+from .compute.graph_layout import GraphLayout, Painted, initial_expanded, layout_graph, paint
+from .panels.base import error_html
 
 KIND_COLORS = {
     "input": "#9e9e9e",
@@ -23,7 +35,12 @@ KIND_COLORS = {
     "model": "#17becf",
     "other": "#8c8c8c",
 }
-ROW_PX = 22  # vertical space per node: compact enough for ResNet50's 177 layers in a scrolled box
+GROUP_COLOR = "#dddddd"  # a group's square when colouring by kind
+#: Low to high values of a metric (viridis, readable on a light and a dark background).
+SCALE_COLORS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+ROW_PX = 22  # vertical space per row
+UNIT_PX = 26  # horizontal space per column of the layout
+CHAR_PX = 7  # a label's character, to size the figure so that no label is cut
 
 
 def kind_of(node: LayerNode) -> str:
@@ -45,121 +62,366 @@ def kind_of(node: LayerNode) -> str:
     return "other"
 
 
-def layout(graph: ModelGraph) -> tuple[np.ndarray, np.ndarray]:
-    """Node positions: levels (the longest path from an input) top to bottom, a slot within the level as the
-    column, and a row of its own for every node, so that the labels of a level's nodes (BERT's three inputs
-    side by side) never overlap. Layers that only their parent's call connects (a custom block's sub-layers, a
-    subclassed model's) sit indented right under their parent."""
-    index = {name: i for i, name in enumerate(graph.names)}
-    level = np.zeros(len(graph.nodes), dtype=np.int64)
-    linked = np.zeros(len(graph.nodes), dtype=bool)
-    for source, target in graph.edges:  # edges come in topological order of their sources
-        level[index[target]] = max(level[index[target]], level[index[source]] + 1)
-        linked[index[source]] = linked[index[target]] = True
-    inside = {
-        i: index[n.parent] for i, n in enumerate(graph.nodes) if n.parent in index and not linked[i] and not n.is_input
-    }
-    for i, parent in inside.items():  # parents come first: a block's own sub-blocks follow it
-        level[i] = level[parent]
-    column = np.zeros(len(graph.nodes), dtype=np.float64)
-    row = np.zeros(len(graph.nodes), dtype=np.float64)
-    start = 0
-    for lvl in np.unique(level):
-        members = np.flatnonzero(level == lvl)  # in graph order: a parent's inner layers right after it
-        own = np.array([m for m in members if m not in inside], dtype=np.int64)
-        column[own] = np.arange(len(own)) - (len(own) - 1) / 2
-        row[members] = start + np.arange(len(members))
-        start += len(members)
-    for i, parent in inside.items():
-        column[i] = column[parent] + 0.6
-    return column, row
-
-
 class LayerGraph:
-    """Scatter nodes over line edges; ``on_select(name)`` is called when a person clicks a node."""
+    """The graph view; ``on_select(name)`` is called when a person clicks a layer.
 
-    def __init__(self, graph: ModelGraph, on_select: Callable[[str], None]) -> None:
-        self.graph = graph
-        self.names = graph.names
+    Attributes read by code and tests: :attr:`visible` (what is drawn, in row order), :attr:`expanded`,
+    :attr:`color_by` (settable) and :attr:`values` (the painted metric per visible row).
+    """
+
+    def __init__(
+        self, analysis: Analysis, on_select: Callable[[str], None], recorder: Any = None, current: str | None = None
+    ) -> None:
+        self.analysis = analysis
+        self.graph = analysis.graph
+        self.tree = self.graph.groups
+        self.recorder = recorder  # a LiveTraining's recorder, for the training metrics
         self._on_select = on_select
-        x, y = layout(graph)
-        self.x, self.y = x, y
-        index = {name: i for i, name in enumerate(self.names)}
-        kinds = [kind_of(n) for n in graph.nodes]
-        x_scale = bq.LinearScale(min=float(x.min()) - 1.5, max=float(x.max()) + 3.0)
-        y_scale = bq.LinearScale(min=-0.5, max=float(y.max()) + 0.5, reverse=True)
-        scales = {"x": x_scale, "y": y_scale}
-        sources = [index[s] for s, _ in graph.edges]
-        targets = [index[t] for _, t in graph.edges]
-        self.edges = bq.Lines(
-            x=np.stack([x[sources], x[targets]], axis=1).astype(np.float32) if sources else np.zeros((0, 2)),
-            y=np.stack([y[sources], y[targets]], axis=1).astype(np.float32) if sources else np.zeros((0, 2)),
-            scales=scales,
-            colors=["#b0b0b0"],
-            stroke_width=1,
-            interactions={},
-        )
+        self._expanded = initial_expanded(self.graph, keep_open=current)
+        self._current = current
+        self._sample = 0
+        self._version = ""
+        self._painted_for: tuple[Any, ...] | None = None  # what the colours were computed for
+        self._metric: LayerMetric | None = None
+        self.layout: GraphLayout = layout_graph(self.graph, self._expanded)
+        self.painted: Painted | None = None
+
+        self.x_scale = bq.LinearScale(min=-0.5, max=10.0)
+        self.y_scale = bq.LinearScale(min=-0.5, max=1.0, reverse=True)
+        scales = {"x": self.x_scale, "y": self.y_scale}
+        self.edges = bq.Lines(x=[], y=[], scales=scales, colors=["#b0b0b0"], stroke_width=1, interactions={})
+        self.brackets = bq.Lines(x=[], y=[], scales=scales, colors=["#d0d0d0"], stroke_width=2, interactions={})
         self.tooltip = widgets.HTML()
         self.nodes = bq.Scatter(
-            x=x.astype(np.float32),
-            y=y.astype(np.float32),
-            color=np.array(kinds),
-            names=[name.split("/")[-1] for name in self.names],
+            x=[],
+            y=[],
+            scales=scales,
             display_names=True,
-            scales={
-                **scales,
-                "color": bq.OrdinalColorScale(domain=list(KIND_COLORS), colors=list(KIND_COLORS.values())),
-            },
             default_size=90,
             stroke="#333333",
             interactions={"click": "select", "hover": "tooltip"},
             selected_style={"stroke": "#000000", "stroke-width": 4, "opacity": 1.0},
-            unselected_style={"opacity": 0.75},
+            unselected_style={"opacity": 0.8},
             tooltip=self.tooltip,
         )
+        self.groups = bq.Scatter(
+            x=[],
+            y=[],
+            scales=scales,
+            marker="square",
+            display_names=True,
+            default_size=110,
+            stroke="#333333",
+            interactions={"click": "select", "hover": "tooltip"},
+            tooltip=self.tooltip,
+        )
+        self.flags = bq.Scatter(  # findings: a red triangle beside each row that holds one
+            x=[], y=[], scales=scales, marker="triangle-up", default_size=40, colors=["#d62728"], interactions={}
+        )
         self.nodes.on_hover(self._hover)
+        self.groups.on_hover(self._hover)
         self.nodes.observe(self._clicked, names="selected")
-        height = max(240, int(ROW_PX * (y.max() + 2)))
-        width = max(240, int(70 * (x.max() - x.min() + 4)))
+        self.groups.observe(self._group_clicked, names="selected")
         self.figure = bq.Figure(
-            marks=[self.edges, self.nodes],
+            marks=[self.brackets, self.edges, self.nodes, self.groups, self.flags],
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
-            layout=widgets.Layout(width=f"{width}px", height=f"{height}px"),
+            layout=widgets.Layout(width="280px", height="240px"),
             padding_y=0.0,
         )
-        legend = " ".join(
-            f'<span style="color:{color}">&#9679;</span>&nbsp;{kind}'
-            for kind, color in KIND_COLORS.items()
-            if kind in kinds
+        self.color_choice = widgets.Dropdown(
+            options=[("colour: kind", "kind"), *((f"colour: {m.label}", name) for name, m in METRICS.items())],
+            value="kind",
+            layout=widgets.Layout(width="290px"),
         )
-        # Scrolled, so a 175-layer ResNet50 stays usable without shrinking its nodes to dots.
-        self.widget = widgets.VBox(
-            [
-                widgets.HTML(f'<div style="font-size:0.85em">{legend}</div>'),
-                widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", max_height="380px", width="300px")),
-            ]
+        self.search = widgets.Text(
+            placeholder="find a layer (name or part)", continuous_update=False, layout=widgets.Layout(width="290px")
         )
+        self.found = widgets.HTML()
+        self.legend = widgets.HTML()
+        self.color_choice.observe(lambda _: self._recolor(), names="value")
+        self.search.observe(lambda change: self.find(change["new"]), names="value")
+        # Scrolled, so a long open graph stays usable without shrinking its nodes to dots.
+        box = widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", max_height="380px", width="300px"))
+        self.widget = widgets.VBox([self.search, self.found, box, self.color_choice, self.legend])
+        self._draw()
+
+    # --------------------------------------------------------------------------------------------- public
+    @property
+    def visible(self) -> tuple[str, ...]:
+        """The names drawn now, in row order: layers, closed groups, and the headers of open groups."""
+        return self.layout.items
+
+    @property
+    def names(self) -> list[str]:
+        """The layers drawn, in the order of the circles (``nodes``)."""
+        return [item for item, kind in zip(self.layout.items, self.layout.kinds) if kind == "layer"]
+
+    @property
+    def group_rows(self) -> list[str]:
+        """The groups drawn, closed and open, in the order of the squares (``groups``)."""
+        return [item for item, kind in zip(self.layout.items, self.layout.kinds) if kind != "layer"]
+
+    @property
+    def expanded(self) -> frozenset[str]:
+        """The open groups (an open group inside a closed one is remembered, not drawn)."""
+        return frozenset(self._expanded)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The painted metric per visible row (float64; NaN where none applies, and for headers); the kind's
+        index in :data:`KIND_COLORS` per layer when colouring by kind."""
+        if self.painted is not None:
+            return self.painted.values
+        kinds = list(KIND_COLORS)
+        return np.array(
+            [kinds.index(kind_of(self.graph.node(n))) if k == "layer" else np.nan for n, k in self._rows()],
+            dtype=np.float64,
+        )
+
+    @property
+    def color_by(self) -> str:
+        return str(self.color_choice.value)
+
+    @color_by.setter
+    def color_by(self, metric: str) -> None:
+        if metric != "kind" and metric not in METRICS:
+            raise ValueError(f"color_by: expected one of {['kind', *METRICS]}, got {metric!r}")
+        self.color_choice.value = metric
+
+    def expand(self, name: str) -> None:
+        """Open group ``name`` and the groups around it."""
+        self._check_group(name)
+        self._expanded.update([*self.tree.path(name), name])
+        self._draw()
+
+    def collapse(self, name: str) -> None:
+        """Close group ``name`` (the groups open inside it are remembered)."""
+        self._check_group(name)
+        self._expanded.discard(name)
+        self._draw()
+
+    def find(self, text: str) -> list[str]:
+        """Layers whose name holds ``text`` (case-insensitive); one alone (or an exact name) is selected and
+        its groups opened, several are listed (the first 12) to click in the dropdown or type further."""
+        text = text.strip()
+        if not text:
+            self.found.value = ""
+            return []
+        names = self.graph.names
+        exact = [n for n in names if n == text or n.rsplit("/", 1)[-1] == text]
+        matches = exact or [n for n in names if text.lower() in n.lower()]
+        if len(matches) == 1:
+            self.found.value = ""
+            self._on_select(matches[0])
+        elif not matches:
+            self.found.value = f"<small>no layer name holds {html.escape(text)!r}</small>"
+        else:
+            shown = ", ".join(html.escape(m) for m in matches[:12])
+            more = f" and {len(matches) - 12} more" if len(matches) > 12 else ""
+            self.found.value = f"<small>{len(matches)} layers: {shown}{more}</small>"
+        return matches
 
     def highlight(self, name: str) -> None:
-        """Mark ``name`` as the selected node (without calling back)."""
-        index = self.names.index(name)
-        if self.nodes.selected is None or list(self.nodes.selected) != [index]:
+        """Show ``name`` as the current layer: the groups holding it open, its circle selected (no callback)."""
+        self._current = name
+        path = self.tree.layer_path(name)
+        if not self._expanded.issuperset(path):
+            self._expanded.update(path)
+            self._draw()
+            return
+        self._select_current()
+
+    def update(self, sample: int, version: str) -> None:
+        """Bring the colours to the sample and the model's version, when the metric depends on them."""
+        self._sample, self._version = sample, version
+        if self._painted_for != self._paint_key():
+            self._recolor()
+
+    def training_drawn(self) -> None:
+        """LiveTraining recorded more: a training metric's colours follow it."""
+        if self.color_by in METRICS and METRICS[self.color_by].source == "training":
+            self._recolor()
+
+    # --------------------------------------------------------------------------------------------- drawing
+    def _rows(self) -> list[tuple[str, str]]:
+        return list(zip(self.layout.items, self.layout.kinds))
+
+    def _draw(self) -> None:
+        layout = self.layout = layout_graph(self.graph, self._expanded)
+        is_layer = np.array([k == "layer" for k in layout.kinds], dtype=bool)
+        labels = [self._label(item, kind) for item, kind in self._rows()]
+        width = (
+            max((float(x) + 1.0) * UNIT_PX + CHAR_PX * len(label) for x, label in zip(layout.x, labels))
+            if labels
+            else 240.0
+        )
+        width_px = int(max(280, width + 30))
+        rows = max(len(layout.items), 1)
+        s, t = layout.edges[:, 0], layout.edges[:, 1]
+        spans = layout.spans
+        bracket_x = layout.x[spans[:, 0]] - 0.35 if len(spans) else np.zeros(0)
+        with self.nodes.hold_sync(), self.groups.hold_sync(), self.edges.hold_sync(), self.brackets.hold_sync():
+            self.x_scale.min, self.x_scale.max = -0.6, -0.6 + (width_px - 20) / UNIT_PX
+            self.y_scale.max = rows - 0.5
+            self.edges.x = np.stack([layout.x[s], layout.x[t]], axis=1) if len(s) else np.zeros((0, 2))
+            self.edges.y = np.stack([layout.y[s], layout.y[t]], axis=1) if len(s) else np.zeros((0, 2))
+            self.brackets.x = np.stack([bracket_x, bracket_x], axis=1) if len(spans) else np.zeros((0, 2))
+            self.brackets.y = (
+                np.stack([layout.y[spans[:, 0]] + 0.3, layout.y[spans[:, 1]] + 0.3], axis=1)
+                if len(spans)
+                else np.zeros((0, 2))
+            )
+            self._set_points(self.nodes, layout.x[is_layer], layout.y[is_layer], np.array(labels)[is_layer])
+            self._set_points(self.groups, layout.x[~is_layer], layout.y[~is_layer], np.array(labels)[~is_layer])
+        self.figure.layout.height = f"{max(120, ROW_PX * (rows + 1))}px"
+        self.figure.layout.width = f"{width_px}px"
+        self._recolor()
+        self._select_current()
+
+    @staticmethod
+    def _set_points(mark: bq.Scatter, x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> None:
+        mark.x, mark.y = x.astype(np.float32), y.astype(np.float32)
+        mark.names = [str(label) for label in labels]
+
+    def _label(self, item: str, kind: str) -> str:
+        if kind == "layer":
+            return item.rsplit("/", 1)[-1]
+        group = self.tree[item]
+        return ("\u25be " if kind == "open" else "\u25b8 ") + group.label
+
+    def _select_current(self) -> None:
+        names = self.names
+        index = names.index(self._current) if self._current in names else None
+        wanted = None if index is None else [index]
+        current = None if self.nodes.selected is None else list(self.nodes.selected)
+        if current != wanted:
             self.nodes.unobserve(self._clicked, names="selected")
-            self.nodes.selected = np.array([index])
+            self.nodes.selected = None if wanted is None else np.array(wanted)
             self.nodes.observe(self._clicked, names="selected")
 
+    def _paint_key(self) -> tuple[Any, ...]:
+        """What the colours depend on: the metric, and the sample and the model's version where it reads them."""
+        metric = self.color_by
+        source = METRICS[metric].source if metric in METRICS else "kind"
+        return (metric, self._sample if source == "sample" else None, None if source == "kind" else self._version)
+
+    def _recolor(self) -> None:
+        """Colour the rows by the chosen metric (its values are the analysis's, memoised per model version)."""
+        metric = self.color_by
+        self._painted_for = self._paint_key()
+        is_layer = np.array([k == "layer" for k in self.layout.kinds], dtype=bool)
+        if metric == "kind":
+            self.painted, self._metric = None, None
+            self.nodes.colors = [KIND_COLORS[kind_of(self.graph.node(n))] for n in self.names] or ["#8c8c8c"]
+            self.groups.colors = [GROUP_COLOR]
+            present = {kind_of(self.graph.node(n)) for n in self.graph.names}
+            self.legend.value = (
+                '<div style="font-size:0.85em">'
+                + " ".join(
+                    f'<span style="color:{c}">&#9679;</span>&nbsp;{k}' for k, c in KIND_COLORS.items() if k in present
+                )
+                + "</div>"
+            )
+            self._flag()
+            return
+        try:
+            answer = self.analysis.layer_metric(metric, self._sample, self.recorder)
+            note = html.escape(answer.reason) if isinstance(answer, Unavailable) else ""
+        except Exception as err:  # noqa: BLE001 - shown in the widget, which stays usable
+            answer, note = Unavailable(str(err)), error_html(f"colour by {metric}", err)
+        if isinstance(answer, Unavailable):
+            self.painted, self._metric = None, None
+            self.nodes.colors, self.groups.colors = ["#cccccc"], ["#cccccc"]
+            self.legend.value = f'<div style="font-size:0.85em;color:#777">{note}</div>'
+            return
+        self._metric = answer
+        painted = self.painted = paint(
+            self.graph, self.layout, answer.values, answer.reduction, SCALE_COLORS, answer.log
+        )
+        colors = np.array(painted.colors)
+        self.nodes.colors = list(colors[is_layer]) or ["#cccccc"]
+        self.groups.colors = list(colors[~is_layer]) or ["#cccccc"]
+        gradient = ", ".join(SCALE_COLORS)
+        scale = "log scale" if answer.log else "linear"
+        self.legend.value = (
+            f'<div style="font-size:0.85em">{html.escape(answer.label)} ({scale}; a group shows the '
+            f"{answer.reduction} of its layers; grey: none)<br>"
+            f'<span>{_number(painted.vmin)}</span>&nbsp;<span style="display:inline-block;width:150px;height:10px;'
+            f'background:linear-gradient(to right, {gradient})"></span>&nbsp;<span>{_number(painted.vmax)}</span></div>'
+        )
+        self._flag()
+
+    def _flag(self) -> None:
+        """A red triangle beside each row holding a layer with a finding, once the findings are known."""
+        found: set[str] = set()
+        if self.analysis.cached("findings"):
+            found = {f.layer for f in self.analysis.findings() if f.layer is not None}
+        rows = [
+            i
+            for i, (item, kind) in enumerate(self._rows())
+            if (item in found if kind == "layer" else kind == "group" and not found.isdisjoint(self.tree[item].layers))
+        ]
+        with self.flags.hold_sync():
+            self.flags.x = (self.layout.x[rows] - 0.45).astype(np.float32) if rows else np.zeros(0, np.float32)
+            self.flags.y = self.layout.y[rows].astype(np.float32) if rows else np.zeros(0, np.float32)
+
+    # --------------------------------------------------------------------------------------------- events
     def _clicked(self, change: dict[str, Any]) -> None:
         selected = change["new"]
         if selected is not None and len(selected) > 0:
             self._on_select(self.names[int(selected[-1])])
 
-    def _hover(self, _mark: Any, event: dict[str, Any]) -> None:
+    def _group_clicked(self, change: dict[str, Any]) -> None:
+        selected = change["new"]
+        if selected is None or len(selected) == 0:
+            return
+        rows = [(item, kind) for item, kind in self._rows() if kind != "layer"]
+        item, kind = rows[int(selected[-1])]
+        self.groups.unobserve(self._group_clicked, names="selected")
+        self.groups.selected = None  # every click is a new change: the next one toggles again
+        self.groups.observe(self._group_clicked, names="selected")
+        self.collapse(item) if kind == "open" else self.expand(item)
+
+    def _check_group(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a group name (str), got {type(name).__name__}")
+        if name not in self.tree:
+            known = list(self.tree.groups)
+            raise ValueError(
+                f"name: expected a group, one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}"
+            )
+
+    def _hover(self, mark: Any, event: dict[str, Any]) -> None:
         index = int(event.get("data", {}).get("index", -1))
-        if 0 <= index < len(self.names):
-            node = self.graph.nodes[index]
+        rows = self.names if mark is self.nodes else self.group_rows
+        if not 0 <= index < len(rows):
+            return
+        name = rows[index]
+        value = ""
+        if self.painted is not None and self._metric is not None:
+            kinds = "layer" if mark is self.nodes else None
+            row = self.layout.row(name, kinds) if kinds else self.layout.row(name)
+            value = f"<br>{html.escape(self._metric.label)}: {_number(self.painted.values[row])}"
+        if mark is self.nodes:
+            node = self.graph.node(name)
             shapes = lambda s: ", ".join(str(tuple(shape)) for shape in s)  # noqa: E731
             self.tooltip.value = (
                 f"<b>{html.escape(node.name)}</b> ({node.class_name})<br>in: {shapes(node.input_shapes)}"
                 f"<br>out: {shapes(node.output_shapes)}<br>params: {node.trainable_params:,} trainable, "
-                f"{node.non_trainable_params:,} non-trainable"
+                f"{node.non_trainable_params:,} non-trainable{value}"
             )
+        else:
+            group = self.tree[name]
+            fold = f", {group.fold} identical blocks" if group.fold > 1 else ""
+            nodes = [self.graph.node(n) for n in group.layers]
+            params = sum(n.params for n in nodes if not n.is_model and not n.is_block)  # holders count theirs
+            self.tooltip.value = (
+                f"<b>{html.escape(group.name)}</b> ({group.kind}{fold})<br>{len(group.layers)} layers, "
+                f"{params:,} parameters<br>click to {'close' if name in self._expanded else 'open'}{value}"
+            )
+
+
+def _number(value: float) -> str:
+    if not np.isfinite(value):
+        return "none" if np.isnan(value) else str(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:.3g}"

@@ -135,3 +135,25 @@ def raising_panel_errors() -> Iterator[None]:
         yield
     finally:
         base.RAISE_ERRORS = previous
+
+
+def residual_chain(blocks: int, width: int = 4, named: bool = True) -> Any:
+    """A functional model of ``blocks`` identical residual blocks (Dense, Dense, Add) between an input and a
+    softmax head: 3 * blocks + 2 layers, what the layer graph's scale tests and benchmarks open. ``named`` gives
+    each block's layers the scope ``block{i}_`` (as keras.applications names theirs), else Keras's own names.
+
+    Keras builds and calls a functional graph recursively, so the recursion limit is raised for deep ones."""
+    import sys
+
+    import keras
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * blocks + 1000))
+    inputs = keras.Input((width,), name="features")
+    h = inputs
+    for i in range(blocks):
+        names = [f"block{i}_{part}" if named else None for part in ("dense1", "dense2", "add")]
+        a = keras.layers.Dense(width, activation="relu", name=names[0])(h)
+        b = keras.layers.Dense(width, name=names[1])(a)
+        h = keras.layers.Add(name=names[2])([h, b])
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(h)
+    return keras.Model(inputs, outputs, name=f"chain_{3 * blocks + 2}")

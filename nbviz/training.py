@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 import bqplot as bq
@@ -278,6 +279,8 @@ class LiveTraining(keras.callbacks.Callback):
         self._last_draw = 0.0
         self._ui = _UiPoller(poll_ui)
         self.draws = 0  # how many times the display was redrawn (tests and benchmarks read it)
+        #: Called after each redraw (an Explorer's layer graph coloured by a training metric).
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def history(self) -> dict[str, Any]:
@@ -302,6 +305,8 @@ class LiveTraining(keras.callbacks.Callback):
             self._last_draw = now
             self.draws += 1
             self.view.draw()
+            for listener in list(self.listeners):
+                listener()
         self._ui.poll()
 
     # ----------------------------------------------------------------------------------------- Keras hooks

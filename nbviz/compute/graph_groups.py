@@ -83,7 +83,7 @@ class GroupTree:
     groups : dict of str -> Group
         Every group by name.
     owner : dict of str -> str
-        Each layer's and group's innermost enclosing group (absent at the top level).
+        Each layer's innermost enclosing group (absent at the top level); a group's is its ``parent``.
     """
 
     top: tuple[str, ...]
@@ -107,12 +107,22 @@ class GroupTree:
         return name in self.groups
 
     def path(self, name: str) -> list[str]:
-        """The groups enclosing a layer or group, outermost first (empty at the top level)."""
+        """The groups enclosing a group, or a layer, outermost first (empty at the top level). A holder's name
+        is taken as its group's; :meth:`layer_path` takes it as its layer's."""
         chain = []
-        current = self.owner.get(name)
+        current = self.groups[name].parent if name in self.groups else self.owner.get(name)
         while current is not None:
             chain.append(current)
-            current = self.owner.get(current)
+            current = self.groups[current].parent
+        return chain[::-1]
+
+    def layer_path(self, layer: str) -> list[str]:
+        """The groups to open for ``layer``'s own row to show (a holder's layer lies in its own group)."""
+        chain = []
+        current = self.owner.get(layer)
+        while current is not None:
+            chain.append(current)
+            current = self.groups[current].parent
         return chain[::-1]
 
     def children(self, name: str | None) -> tuple[str, ...]:
@@ -147,7 +157,13 @@ class _Grouper:
         holders = {n.name: ("model" if n.is_model else "block") for n in self.graph.nodes if n.name in inside}
         top = self._level(None, inside, holders)
         groups = {name: self.groups[name] for name in sorted(self.groups, key=self._first)}
-        owner = {child: group.name for group in groups.values() for child in group.children}
+        # A layer's innermost group (a holder's own layer: its group); groups know their parents.
+        owner = {
+            child: group.name
+            for group in groups.values()
+            for child in group.children
+            if child not in groups or child == group.name
+        }
         return GroupTree(top=tuple(top), groups=groups, owner=owner)
 
     def _first(self, item: str) -> int:
@@ -218,7 +234,10 @@ class _Grouper:
                 while j < len(items) and items[j] in self.groups and self._signature(items[j]) == signature:
                     j += 1
             run = items[i:j]
-            result.append(self._add(f"{run[0]}..{run[-1]}", "repeat", run, fold=len(run)) if len(run) > 1 else run[0])
+            if len(run) > 1:  # a thousand identical blocks open as ranges of them
+                result.append(self._add(f"{run[0]}..{run[-1]}", "repeat", self._ranges(run), fold=len(run)))
+            else:
+                result.append(run[0])
             i = j
         return result
 

@@ -19,7 +19,7 @@ from .graph_groups import GroupTree
 from .raster import color_map
 
 INDENT = 0.7  # x offset of each nesting level, in node widths
-OPEN_BUDGET = 40  # rows the graph opens with: groups are opened, outermost first, while they fit
+OPEN_BUDGET = 24  # rows the graph opens with: groups are opened, outermost first, while they fit
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def initial_expanded(graph: ModelGraph, keep_open: str | None = None, budget: in
                 following.extend(c for c in group.children if c in tree.groups and c != name)
         queue = following
     if keep_open is not None:
-        expanded.update(tree.path(keep_open))
+        expanded.update(tree.layer_path(keep_open))
     return expanded
 
 

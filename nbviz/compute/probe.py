@@ -28,7 +28,7 @@ _TRACE_LOCK = threading.RLock()
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
 COMPILED_GATHER_LIMIT = 1024  # variables a fingerprint reads in one compiled call; more are read one by one
-EAGER_CALLS = 2  # forward passes a signature runs eagerly before it is traced (see Probe._outputs)
+EAGER_CALLS = 8  # one-row forward passes a signature runs eagerly before it is traced (see Probe._outputs)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 
 
@@ -209,9 +209,12 @@ class Probe:
 
     def _outputs(self, inputs: list[np.ndarray]) -> list[Any]:
         """The model's outputs on ``inputs``: from the compiled forward pass, or eagerly on a few rows while that
-        pass has no trace for their signature (at most :data:`EAGER_CALLS` times). An Explorer's start, which
-        checks the data and shows the first sample, then costs no trace: on a 3,000-layer model the trace and
-        its first call take 10 s, an eager call 1.2 s. The tabs that need the pass trace it when first shown."""
+        pass has no trace for their signature, at most :data:`EAGER_CALLS` times. On a 3,000-layer model the trace
+        and its first call take 10 s, an eager call 1.2 s: an Explorer then starts (checking the data and showing
+        the first sample) without a trace, and its first slider moves cost an eager call each. As in renting
+        before buying, the eager calls stop at about what one trace costs (8 of them), so that whether a model
+        is small or large, this costs at most twice what the better choice would have. A tab that needs every
+        layer's output traces the pass when first shown."""
         key = _signature("forward", inputs)
         if key not in self._functions and len(inputs[0]) <= 4 and self._eager_calls.get(key, 0) < EAGER_CALLS:
             self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
