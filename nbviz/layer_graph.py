@@ -98,6 +98,8 @@ class LayerGraph:
             scales=scales,
             display_names=True,
             default_size=90,
+            label_display_horizontal_offset=8,  # the name right of its dot, centred on it
+            label_display_vertical_offset=-4,
             stroke="#333333",
             interactions={"click": "select", "hover": "tooltip"},
             selected_style={"stroke": "#000000", "stroke-width": 4, "opacity": 1.0},
@@ -111,6 +113,8 @@ class LayerGraph:
             marker="square",
             display_names=True,
             default_size=110,
+            label_display_horizontal_offset=9,
+            label_display_vertical_offset=-4,
             stroke="#333333",
             interactions={"click": "select", "hover": "tooltip"},
             tooltip=self.tooltip,
@@ -344,10 +348,10 @@ class LayerGraph:
         gradient = ", ".join(SCALE_COLORS)
         scale = "log scale" if answer.log else "linear"
         self.legend.value = (
-            f'<div style="font-size:0.85em">{html.escape(answer.label)} ({scale}; a group shows the '
-            f"{answer.reduction} of its layers; grey: none)<br>"
-            f'<span>{_number(painted.vmin)}</span>&nbsp;<span style="display:inline-block;width:150px;height:10px;'
-            f'background:linear-gradient(to right, {gradient})"></span>&nbsp;<span>{_number(painted.vmax)}</span></div>'
+            f'<div style="font-size:0.85em;line-height:1.3">{html.escape(answer.label)} ({scale}; a group shows '
+            f"the {answer.reduction} of its layers; grey: none)<br>{_number(painted.vmin)}&nbsp;"
+            f'<span style="display:inline-block;width:140px;height:10px;vertical-align:middle;'
+            f'background:linear-gradient(to right, {gradient})"></span>&nbsp;{_number(painted.vmax)}</div>'
         )
         self._flag()
 

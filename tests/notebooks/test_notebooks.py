@@ -22,6 +22,7 @@ def test_the_demo_notebooks_exist():
         "04_live_training.ipynb",
         "05_your_own_model.ipynb",
         "06_keras_hub.ipynb",
+        "07_large_models.ipynb",
     ]
 
 
