@@ -95,9 +95,10 @@ class AnalysisCore:
     def _ask(self, key: tuple[Hashable, ...], compute: Callable[[], T], versioned: bool = True) -> T:
         return self.memo.get(((self.version if versioned else None), *key), compute)
 
-    def cached(self, *key: Hashable) -> bool:
-        """Whether the question ``key`` (as the methods below name it) is answered for the current version."""
-        return (self.version, *key) in self.memo
+    def cached(self, *key: Hashable, version: str | None = None) -> bool:
+        """Whether the question ``key`` (as the methods below name it) is answered for ``version`` (by default the
+        current one, which outside a kernel costs a read of the weights' fingerprint)."""
+        return (self.version if version is None else version, *key) in self.memo
 
     # ----------------------------------------------------------------------------------------- per sample
     def activations(self, sample: int) -> dict[str, np.ndarray]:
