@@ -16,6 +16,7 @@ Four things make a group, found in this order within each nested model or block:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ class Group:
         The group it lies in, None at the top level.
     fold : int
         A repeat's number of identical blocks; 1 for the other kinds.
+    label : str
+        What a closed group shows: its local name and layer count, or for a repeat its first and last blocks and
+        ``xN``, for a range its first and last items.
     """
 
     name: str
@@ -58,18 +62,7 @@ class Group:
     layers: tuple[str, ...]
     parent: str | None = None
     fold: int = 1
-
-    @property
-    def label(self) -> str:
-        """What a collapsed group shows: its name, with ``xN`` for a repeat, or its layer count."""
-        short = self.name.rsplit("/", 1)[-1] if self.kind != "repeat" and self.kind != "range" else self.name
-        if self.kind == "repeat":
-            first, last = self.name.split("..", 1)
-            return f"{first.rsplit('/', 1)[-1]} .. {last.rsplit('/', 1)[-1]} x{self.fold}"
-        if self.kind == "range":
-            first, last = self.name.split("..", 1)
-            return f"{first.rsplit('/', 1)[-1]} .. {last.rsplit('/', 1)[-1]} ({len(self.layers)})"
-        return f"{short} ({len(self.layers)})"
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,7 +228,8 @@ class _Grouper:
                     j += 1
             run = items[i:j]
             if len(run) > 1:  # a thousand identical blocks open as ranges of them
-                result.append(self._add(f"{run[0]}..{run[-1]}", "repeat", self._ranges(run), fold=len(run)))
+                label = f"{_local(run[0])} .. {_local(run[-1])} x{len(run)}"
+                result.append(self._add(f"{run[0]}..{run[-1]}", "repeat", self._ranges(run), len(run), label))
             else:
                 result.append(run[0])
             i = j
@@ -265,13 +259,26 @@ class _Grouper:
         size = math.ceil(len(items) ** (1 / levels) - 1e-9)
         while len(items) > self.max_items:
             items = [
-                self._add(f"{chunk[0]}..{chunk[-1]}", "range", chunk) if len(chunk) > 1 else chunk[0]
+                self._range(chunk) if len(chunk) > 1 else chunk[0]
                 for chunk in (items[k : k + size] for k in range(0, len(items), size))
             ]
         return items
 
+    def _range(self, chunk: list[str]) -> str:
+        first, last = self._end(chunk[0], 0), self._end(chunk[-1], -1)
+        layers = sum(len(self.groups[c].layers) if c in self.groups else 1 for c in chunk)
+        return self._add(f"{first}..{last}", "range", chunk, label=f"{_local(first)} .. {_local(last)} ({layers})")
+
+    def _end(self, item: str, side: int) -> str:
+        """The first (``side`` 0) or last (-1) item a range spans, through the ranges inside it."""
+        while item in self.groups and self.groups[item].kind == "range":
+            item = self.groups[item].children[side]
+        return item
+
     # --------------------------------------------------------------------------------------------- helpers
-    def _add(self, name: str, kind: str, children: Sequence[str], fold: int = 1) -> str:
+    def _add(self, name: str, kind: str, children: Sequence[str], fold: int = 1, label: str = "") -> str:
+        if name in self.groups:  # never met in practice (a range spans less than its level); kept unique anyway
+            name = f"{name} ({sum(g.startswith(name) for g in self.groups) + 1})"
         layers: list[str] = []
         for child in children:
             group = self.groups.get(child) if child != name else None
@@ -279,12 +286,13 @@ class _Grouper:
             if group is not None:
                 self.groups[child] = _with_parent(group, name)
         layers.sort(key=self.position.__getitem__)
-        self.groups[name] = Group(name, kind, tuple(children), tuple(layers), None, fold)
+        label = label or f"{_local(name)} ({len(layers)})"
+        self.groups[name] = Group(name, kind, tuple(children), tuple(layers), None, fold, label)
         return name
 
 
 def _with_parent(group: Group, parent: str) -> Group:
-    return Group(group.name, group.kind, group.children, group.layers, parent, group.fold)
+    return dataclasses.replace(group, parent=parent)
 
 
 def _local(name: str) -> str:
