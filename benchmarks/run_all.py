@@ -18,11 +18,13 @@ BENCHMARKS = [
     "big_models",
     "attention_speed",
     "projector_speed",
+    "graph_scale",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",
     "browser_latency",
     "projector_browser",
+    "graph_browser",
 ]
 
 

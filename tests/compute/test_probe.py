@@ -391,3 +391,18 @@ def test_attention_scores_of_a_kerashub_bert_skip_padding():
         assert weights.shape == (N, 2, 12, 12)
         np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
         assert np.abs(weights[..., 9:]).max() < 1e-6  # no query attends to padding
+
+
+def test_a_fingerprint_read_variable_by_variable_equals_the_compiled_one(monkeypatch):
+    """Past COMPILED_GATHER_LIMIT variables the fingerprint is read one variable at a time (a 3,000-layer model's
+    compiled gather took 11 s to trace); both ways give the same values, mixed dtypes included."""
+    from nbviz.compute import probe as probe_module
+
+    rng = np.random.default_rng(0)
+    variables = [keras.Variable(rng.normal(size=(3, 7)).astype("float32")) for _ in range(5)]
+    variables += [keras.Variable(rng.normal(size=(4,)).astype("float16")), keras.Variable(np.arange(40.0))]
+    compiled = probe_module.gather_function(variables, 16)()
+    monkeypatch.setattr(probe_module, "COMPILED_GATHER_LIMIT", 3)
+    one_by_one = probe_module.gather_function(variables, 16)()
+    np.testing.assert_array_equal(one_by_one, compiled)
+    assert compiled.size == 5 * 16 + 4 + 16
