@@ -239,7 +239,9 @@ def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) 
 
 def _keras_reason(err: Exception) -> str:
     """The line of a Keras or TensorFlow error that says what went wrong, without its layer header and colours."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    # An eager op's error starts with "{{function_node ...}}" and ends with " [Op:AddV2] name:": only the words.
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]( name:.*)?$", "", str(err), flags=re.M)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines()]
     useful = [line for line in lines if line and not line.startswith(("Exception encountered", "Arguments received"))]
     reason = useful[0] if useful else type(err).__name__
     return reason if len(reason) <= 300 else reason[:297] + "..."

@@ -199,18 +199,16 @@ class _Grouper:
             while key is not None and j < len(items) and word(items[j]) == key:
                 j += 1
             run = items[i:j]
-            if len(run) < 2 or not _names_a_scope(run, words, depth):
+            shared = _shared_words(run, words, depth + 1) if len(run) > 1 else 0
+            if len(run) < 2 or not _names_a_scope(run, words, shared):
                 result.append(items[i])
                 i += 1
                 continue
-            shared = _shared_words(run, words, depth + 1)
             if len(run) == len(items):  # every item shares the prefix: the level itself is the scope
                 return self._scopes(run, words, shared, holder)
             inner = self._fold(self._scopes(run, words, shared, holder))
             prefix = "_".join(words[run[0]][:shared])
             name = f"{holder}/{prefix}" if holder else prefix
-            if name in self.groups or name in self.position:
-                name += " (scope)"
             result.append(self._add(name, "scope", inner) if len(inner) > 1 else inner[0])
             i = j
         return result
@@ -277,8 +275,12 @@ class _Grouper:
 
     # --------------------------------------------------------------------------------------------- helpers
     def _add(self, name: str, kind: str, children: Sequence[str], fold: int = 1, label: str = "") -> str:
-        if name in self.groups:  # never met in practice (a range spans less than its level); kept unique anyway
-            name = f"{name} ({sum(g.startswith(name) for g in self.groups) + 1})"
+        if name in self.groups or (kind == "scope" and name in self.position):
+            # A prefix met again further on (Keras's own names between its runs), or a layer's name: numbered.
+            k = 2
+            while f"{name} #{k}" in self.groups:
+                k += 1
+            name = f"{name} #{k}"
         layers: list[str] = []
         for child in children:
             group = self.groups.get(child) if child != name else None
@@ -299,10 +301,11 @@ def _local(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def _names_a_scope(members: list[str], words: dict[str, list[str]], depth: int) -> bool:
-    """Whether a shared first word names a scope: the rest of some name must say more than a number
-    (``conv2_block1_add`` does; ``dense_1`` and ``dense_2`` only count layers)."""
-    return any(_DIGITS.sub("", "".join(words[m][depth + 1 :])) for m in members)
+def _names_a_scope(members: list[str], words: dict[str, list[str]], shared: int) -> bool:
+    """Whether the first ``shared`` words the members share name a scope: the rest of some name must say more
+    than a number (``conv2_block1_add`` does; Keras's ``batch_normalization_7`` and ``batch_normalization_8``,
+    or ``transformer_layer_0`` and ``transformer_layer_1``, only count layers)."""
+    return any(_DIGITS.sub("", "".join(words[m][shared:])) for m in members)
 
 
 def _shared_words(members: list[str], words: dict[str, list[str]], start: int) -> int:

@@ -238,3 +238,18 @@ def test_nan_and_inf_are_counted_per_layer_and_summed_by_groups(nested_model):
     assert counts["backbone/conv1"] >= 2
     inner = [n for n in analysis.graph.groups["backbone"].layers if n in counts]
     assert group_value(analysis.graph.groups, "backbone", counts, "sum") == sum(counts[n] for n in inner)
+
+
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "InceptionV3", "EfficientNetB0"])
+def test_applications_with_keras_own_names_between_scopes_keep_every_layer(name):
+    """Keras's numbered names (activation_3, batch_normalization_7) between named layers split a prefix into
+    several runs: each is a group of its own, numbered, and no layer is lost (a lost one broke the layout)."""
+    size = 75 if name == "InceptionV3" else 32
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+    graph = model_graph(model)
+    tree = graph.groups
+    check_partition(tree, graph.names)
+    assert all(len(level) <= MAX_ITEMS for level in levels(tree))
+    assert not [g for g in tree.by_kind("scope") if re.fullmatch(r"(batch_normalization|activation|conv2d)", g.name)]
+    layout = layout_graph(graph, set(tree.groups))  # every group open: every layer has its row
+    assert sorted(i for i, k in zip(layout.items, layout.kinds) if k == "layer") == sorted(graph.names)
