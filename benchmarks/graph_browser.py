@@ -20,11 +20,8 @@ from typing import Any
 from benchmarks._timing import Row, ms, table
 from tests.browser.lab import (
     ROOT,
-    VIEWPORT,
     chromium_path,
-    launch_chromium,
-    open_notebook,
-    start_lab,
+    notebook_in_lab,
 )
 
 NAME = "graph_browser"
@@ -102,11 +99,7 @@ def run(quick: bool = False) -> list[Row]:
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         notebook = _notebook(folder, sizes)
-        url, stop = start_lab(folder)
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            open_notebook(page, url, notebook=notebook, timeout_ms=900_000)
+        with notebook_in_lab(playwright, folder, notebook, timeout_ms=900_000) as page:
             for index, blocks in enumerate(sizes):
                 latencies, dots = measure(page, index, clicks)
                 median = statistics.median(latencies)
@@ -119,9 +112,6 @@ def run(quick: bool = False) -> list[Row]:
                         f"under 200 ms: {'yes' if median < TARGET else 'no'}",
                     )
                 )
-        finally:
-            browser.close()
-            stop()
     return rows
 
 

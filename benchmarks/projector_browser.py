@@ -24,14 +24,11 @@ from typing import Any
 from benchmarks._timing import Row, ms, table
 from tests.browser.lab import (
     ROOT,
-    VIEWPORT,
     chromium_path,
     explorer,
-    launch_chromium,
-    open_notebook,
+    notebook_in_lab,
     open_tab,
     sample_readout,
-    start_lab,
     wait_for_settled,
     wait_for_title,
 )
@@ -125,15 +122,8 @@ def bench(playwright: Any, n: int, clicks: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         notebook = _notebook(folder, n)
-        url, stop = start_lab(folder)
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            open_notebook(page, url, notebook=notebook, timeout_ms=600_000)
+        with notebook_in_lab(playwright, folder, notebook, timeout_ms=600_000) as page:
             draw, latencies, redrawn = measure(page, n, clicks)
-        finally:
-            browser.close()
-            stop()
     median = statistics.median(latencies)
     case = f"demo CNN dense, {n:,} points in JupyterLab + Chromium"
     return [

@@ -17,7 +17,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,21 @@ def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_
 
 
 VIEWPORT = {"width": 1500, "height": 1400}
+
+
+@contextmanager
+def notebook_in_lab(playwright: Any, folder: Path, notebook: str, timeout_ms: float) -> Iterator[Any]:
+    """A Chromium page of a JupyterLab serving ``folder``, with ``notebook`` open and run (what the browser
+    benchmarks measure in); the browser and the lab stop after."""
+    url, stop = start_lab(folder)
+    browser = launch_chromium(playwright)
+    try:
+        page = browser.new_page(viewport=VIEWPORT)
+        open_notebook(page, url, notebook=notebook, timeout_ms=timeout_ms)
+        yield page
+    finally:
+        browser.close()
+        stop()
 
 
 # ------------------------------------------------------------------------------------------- the Explorer page
