@@ -383,12 +383,11 @@ class LayerGraph:
         selected = change["new"]
         if selected is None or len(selected) == 0:
             return
-        rows = [(item, kind) for item, kind in self._rows() if kind != "layer"]
-        item, kind = rows[int(selected[-1])]
+        item = self.group_rows[int(selected[-1])]  # a visible group is drawn open exactly when it is expanded
         self.groups.unobserve(self._group_clicked, names="selected")
         self.groups.selected = None  # every click is a new change: the next one toggles again
         self.groups.observe(self._group_clicked, names="selected")
-        self.collapse(item) if kind == "open" else self.expand(item)
+        self.collapse(item) if item in self._expanded else self.expand(item)
 
     def _check_group(self, name: str) -> None:
         if not isinstance(name, str):
