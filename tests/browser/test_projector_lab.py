@@ -36,10 +36,12 @@ def test_the_projector_draws_and_a_click_moves_the_slider(lab: BrowserPage, arti
     figure = panel.locator("div.bqplot.figure").first
     picture = figure.locator("image").first
     picture.wait_for(timeout=TIMEOUT)
+    # Read before the change: the kernel can answer before the next line of this test runs.
+    before = picture.get_attribute("href")
     panel.locator("select").filter(has=lab.page.locator("option", has_text="true label")).select_option("true label")
     lab.page.wait_for_function(
         "([img, before]) => img.getAttribute('href') !== before",
-        arg=[picture.element_handle(), picture.get_attribute("href")],
+        arg=[picture.element_handle(), before],
         timeout=TIMEOUT,
     )
     lab.page.wait_for_timeout(300)
