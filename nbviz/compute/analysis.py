@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from ._validate import resolve_model
+from ._validate import input_specs, resolve_model
 from .analysis_attention import AttentionQuestions
 from .analysis_attributions import CAM, METHOD_NAMES, AttributionQuestions
 from .analysis_core import AnalysisCore, weight_name
@@ -22,12 +22,12 @@ from .analysis_datasets import DatasetQuestions
 from .analysis_graph import GraphQuestions
 from .analysis_projection import ProjectionQuestions
 from .analysis_units import UnitQuestions
-from .dataset import check_data
+from .dataset import _keras_reason, check_data
 from .policy import DisplayPolicy
 from .probe import shared_probe
 from .tokens import vocabulary_of
 
-__all__ = ["CAM", "METHOD_NAMES", "Analysis", "AnalysisCore", "analyse", "weight_name"]
+__all__ = ["CAM", "METHOD_NAMES", "Analysis", "AnalysisCore", "analyse", "analysis_of", "weight_name"]
 
 
 class Analysis(
@@ -77,3 +77,43 @@ def analyse(
     data = check_data(probe, x, y, feature_names, class_names, background, datasets, max_samples, loss)
     policy = DisplayPolicy(max_cells=max_cells, redact=redact, class_names=data.class_names or (), vocabulary=words)
     return Analysis(probe, data, policy, cache_bytes=cache_bytes)
+
+
+def analysis_of(model: keras.Model | str | os.PathLike[str], like: Analysis, argument: str = "model") -> Analysis:
+    """The same questions about another model that takes the same inputs: ``like``'s checked data and display
+    policy, with ``model``'s own probe and memo (a checkpoint's copy of the model, or the B of a comparison).
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument``, when ``model`` does not take ``like``'s inputs or gives outputs of other shapes.
+    """
+    model = resolve_model(model, argument)
+    probe = shared_probe(model)
+    inputs = like.data.inputs(0)
+    specs = input_specs(model)
+    if specs is not None:
+        given = [a.shape[1:] for a in inputs]
+        wanted = [spec[1][1:] for spec in specs]
+        fits = len(given) == len(wanted) and all(
+            len(g) == len(w) and all(d is None or d == e for d, e in zip(w, g)) for g, w in zip(given, wanted)
+        )
+        if not fits:
+            raise ValueError(
+                f"{argument}: expected a model that takes the inputs of {like.model.name!r} (per sample "
+                f"{[tuple(g) for g in given]}), got {model.name!r}, which takes {[tuple(w) for w in wanted]}"
+            )
+    try:
+        shapes = probe.output_shapes(inputs)
+    except Exception as err:  # noqa: BLE001 - whatever the model raises, the person needs the argument named
+        raise ValueError(
+            f"{argument}: expected a model that takes the inputs of {like.model.name!r}, but calling it on one "
+            f"sample failed: {type(err).__name__}: {_keras_reason(err)}"
+        ) from err
+    expected = like.probe.output_shapes(inputs)
+    if shapes != expected:
+        raise ValueError(
+            f"{argument}: expected outputs shaped as {like.model.name!r}'s {expected}, got {shapes} from "
+            f"{model.name!r}"
+        )
+    return Analysis(probe, like.data, like.policy, cache_bytes=like.memo.max_bytes)
