@@ -10,7 +10,7 @@ per-layer metric with a colour scale (a group shows its layers' max or sum, as t
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import bqplot as bq
@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .compute.analysis import Analysis
-from .compute.analysis_graph import METRICS, LayerMetric
+from .compute.analysis_graph import METRICS, LayerMetric, Metric
 from .compute.answers import Unavailable
 from .compute.graph import LayerNode
 from .compute.graph_layout import GraphLayout, Painted, initial_expanded, layout_graph, paint
@@ -70,9 +70,20 @@ class LayerGraph:
     """
 
     def __init__(
-        self, analysis: Analysis, on_select: Callable[[str], None], recorder: Any = None, current: str | None = None
+        self,
+        analysis: Analysis,
+        on_select: Callable[[str], None],
+        recorder: Any = None,
+        current: str | None = None,
+        metrics: Mapping[str, Metric] | None = None,
+        measure: Callable[[str, int], LayerMetric | Unavailable] | None = None,
     ) -> None:
         self.analysis = analysis
+        #: The metrics the colour menu offers: the analysis's own (:data:`METRICS`), or those of another view that
+        #: paints the same graph (nbviz.compare: the change from model A to B), which ``measure(metric, sample)``
+        #: answers.
+        self.metrics: Mapping[str, Metric] = METRICS if metrics is None else metrics
+        self._measure = measure if measure is not None else self._analysis_metric
         self.graph = analysis.graph
         self.tree = self.graph.groups
         self.recorder = recorder  # a LiveTraining's recorder, for the training metrics
@@ -134,7 +145,7 @@ class LayerGraph:
             padding_y=0.0,
         )
         self.color_choice = widgets.Dropdown(
-            options=[("colour: kind", "kind"), *((f"colour: {m.label}", name) for name, m in METRICS.items())],
+            options=[("colour: kind", "kind"), *((f"colour: {m.label}", name) for name, m in self.metrics.items())],
             value="kind",
             layout=widgets.Layout(width="290px"),
         )
@@ -189,8 +200,8 @@ class LayerGraph:
 
     @color_by.setter
     def color_by(self, metric: str) -> None:
-        if metric != "kind" and metric not in METRICS:
-            raise ValueError(f"color_by: expected one of {['kind', *METRICS]}, got {metric!r}")
+        if metric != "kind" and metric not in self.metrics:
+            raise ValueError(f"color_by: expected one of {['kind', *self.metrics]}, got {metric!r}")
         self.color_choice.value = metric
 
     def expand(self, name: str) -> None:
@@ -244,8 +255,11 @@ class LayerGraph:
 
     def training_drawn(self) -> None:
         """LiveTraining recorded more: a training metric's colours follow it."""
-        if self.color_by in METRICS and METRICS[self.color_by].source == "training":
+        if self.color_by in self.metrics and self.metrics[self.color_by].source == "training":
             self._recolor()
+
+    def _analysis_metric(self, metric: str, sample: int) -> LayerMetric | Unavailable:
+        return self.analysis.layer_metric(metric, sample, self.recorder)
 
     # --------------------------------------------------------------------------------------------- drawing
     def _rows(self) -> list[tuple[str, str]]:
@@ -307,7 +321,7 @@ class LayerGraph:
     def _paint_key(self) -> tuple[Any, ...]:
         """What the colours depend on: the metric, and the sample and the model's version where it reads them."""
         metric = self.color_by
-        source = METRICS[metric].source if metric in METRICS else "kind"
+        source = self.metrics[metric].source if metric in self.metrics else "kind"
         return (metric, self._sample if source == "sample" else None, None if source == "kind" else self._version)
 
     def _recolor(self) -> None:
@@ -332,7 +346,7 @@ class LayerGraph:
             self._flag()
             return
         try:
-            answer = self.analysis.layer_metric(metric, self._sample, self.recorder)
+            answer = self._measure(metric, self._sample)
             note = html.escape(answer.reason) if isinstance(answer, Unavailable) else ""
         except Exception as err:  # noqa: BLE001 - shown in the widget, which stays usable
             answer, note = Unavailable(str(err)), error_html(f"colour by {metric}", err)
