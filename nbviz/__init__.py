@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Explorer", "LiveTraining", "explore", "findings"]
+__all__ = ["CompareView", "Explorer", "LiveTraining", "compare", "explore", "findings"]
 
 _LAZY = {
     "Explorer": "nbviz.explorer",
     "explore": "nbviz.explorer",
     "LiveTraining": "nbviz.training",
     "findings": "nbviz.compute.findings",
+    "compare": "nbviz.compare_view",
+    "CompareView": "nbviz.compare_view",
 }
 
 if TYPE_CHECKING:
+    from .compare_view import CompareView, compare
     from .compute.findings import findings
     from .explorer import Explorer, explore
     from .training import LiveTraining
