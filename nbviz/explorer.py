@@ -13,7 +13,9 @@ import keras
 import numpy as np
 import traitlets
 
-from .compute.analysis import Analysis, analyse
+from .compute import version as versions
+from .compute.analysis import Analysis, analyse, analysis_of
+from .compute.checkpoints import copy_model
 from .layer_graph import LayerGraph
 from .panels import PANELS
 from .panels.base import Panel, State, error_html
@@ -94,6 +96,8 @@ class Explorer(widgets.VBox):
     tab = _Checked("weights")
     #: Named selections of samples (a region chosen in the projector, or :meth:`select`): name -> int64 indices.
     selections = traitlets.Dict()
+    #: The training snapshot on show (an index into ``training.snapshots``), or -1 for the model as it is now.
+    checkpoint = _Checked(-1)
 
     def __init__(
         self,
@@ -103,6 +107,9 @@ class Explorer(widgets.VBox):
         training: LiveTraining | None = None,
     ) -> None:
         self.analysis = analysis
+        #: The analysis of the model itself (``analysis`` is a copy's while a checkpoint is on show).
+        self.live_analysis = analysis
+        self._copy: Analysis | None = None  # a copy of the model that checkpoints are loaded into, made once
         self.panels: dict[str, Panel] = {cls.name: cls(analysis) for cls in panels if cls.applies(analysis)}
         if training is not None:
             self.panels["training"] = TrainingPanel(analysis, training)
@@ -131,8 +138,14 @@ class Explorer(widgets.VBox):
             f"{len(names)} layers &middot; {n_samples} samples"
         )
         self.message = widgets.HTML()
+        # Shown once the training has snapshots: "live" last, where a person starts.
+        self.checkpoint_slider = widgets.SelectionSlider(
+            options=[("live", -1)], value=-1, description="checkpoint", continuous_update=False
+        )
+        self.checkpoint_slider.layout = widgets.Layout(width="360px", display="none")
         header = widgets.HBox(
-            [title, self.dropdown, self.slider, self.message], layout=widgets.Layout(align_items="center")
+            [title, self.dropdown, self.slider, self.checkpoint_slider, self.message],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
         # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
         left = widgets.VBox(
@@ -155,12 +168,16 @@ class Explorer(widgets.VBox):
         self.tabs.observe(self._tab_selected, names="selected_index")
         self.observe(self._on_state, names=["layer", "sample", "selections"])
         self.observe(self._on_tab, names="tab")
+        self.observe(self._on_checkpoint, names="checkpoint")
+        self.checkpoint_slider.observe(self._checkpoint_chosen, names="value")
         self.layer = initial
         self.graph_view.highlight(initial)
         self._refresh_visible()
         self._unhook = _after_each_cell(self)
         if training is not None:  # a graph coloured by a training metric follows the records while fit runs
             training.listeners.append(self.graph_view.training_drawn)
+            training.listeners.append(self._snapshots_changed)
+            self._snapshots_changed()
 
     # ----------------------------------------------------------------------------------------- validation
     @traitlets.validate("layer")
@@ -184,6 +201,21 @@ class Explorer(widgets.VBox):
         if proposal["value"] not in self.panels:
             raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
         return str(proposal["value"])
+
+    @traitlets.validate("checkpoint")
+    def _valid_checkpoint(self, proposal: dict[str, Any]) -> int:
+        index = proposal["value"]
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise InvalidType(f"checkpoint: expected a snapshot index (int, -1 for live), got {type(index).__name__}")
+        count = 0 if self.training is None else len(self.training.snapshots)
+        if not -1 <= index < count:
+            if self.training is None:
+                raise InvalidValue(
+                    f"checkpoint: expected -1 (live): this Explorer has no training (explore(..., training=live) "
+                    f"with a LiveTraining that took snapshots), got {index}"
+                )
+            raise InvalidValue(f"checkpoint: expected -1 (live) or a snapshot index in [0, {count - 1}], got {index}")
+        return int(index)
 
     # ----------------------------------------------------------------------------------------- events
     @property
@@ -261,6 +293,58 @@ class Explorer(widgets.VBox):
             panel.stale = panel.stale or change["name"] in panel.depends_on
         self._refresh_visible()
 
+    # ----------------------------------------------------------------------------------------- checkpoints
+    def _snapshots_changed(self) -> None:
+        """The training's snapshots after a redraw of its view: offer them (a reset removes them)."""
+        snapshots = self.training.snapshots if self.training is not None else []
+        options = [(s.label, s.index) for s in snapshots] + [("live", -1)]
+        if self.checkpoint >= len(snapshots):
+            self.checkpoint = -1
+        if tuple(self.checkpoint_slider.options) != tuple(options):
+            # New options move the slider to the first one: not a person's choice, so not a checkpoint change.
+            self.checkpoint_slider.unobserve(self._checkpoint_chosen, names="value")
+            self.checkpoint_slider.options = options
+            self.checkpoint_slider.value = self.checkpoint
+            self.checkpoint_slider.observe(self._checkpoint_chosen, names="value")
+        self.checkpoint_slider.layout.display = None if len(snapshots) else "none"
+
+    def _checkpoint_chosen(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.checkpoint = int(change["new"])
+
+    def _on_checkpoint(self, change: dict[str, Any]) -> None:
+        self.checkpoint_slider.value = self.checkpoint
+        try:
+            target = self.live_analysis if self.checkpoint < 0 else self._load_checkpoint(self.checkpoint)
+        except Exception as err:  # noqa: BLE001 - the widget stays on the live model and says why
+            self.message.value = error_html(f"checkpoint {self.checkpoint}", err)
+            self.checkpoint = -1
+            return
+        self._use(target)
+        self._refresh_visible()
+
+    def _load_checkpoint(self, index: int) -> Analysis:
+        """The analysis of a copy of the model holding snapshot ``index``'s weights (the model is not touched)."""
+        live = self.live_analysis
+        if self._copy is None:
+            model = copy_model(live.model, live.probe.structured(live.data.inputs(0)))
+            self._copy = analysis_of(model, live)
+        for panel in self.panels.values():
+            panel.halt()  # no worker may go on computing while the copy's weights change under it
+        self.training.snapshots.load_into(self._copy.model, index)
+        versions.bump(self._copy.model)  # in a kernel, the version's gate must move to see the new weights
+        return self._copy
+
+    def _use(self, analysis: Analysis) -> None:
+        """Show ``analysis`` (the live model's or the checkpoint copy's) in every part of the widget."""
+        if analysis is self.analysis:
+            return
+        for panel in self.panels.values():
+            panel.halt()
+            panel.analysis, panel.stale = analysis, True
+        self._sample_shown = None
+        self.graph_view.analysis = self.sample_view.analysis = self.analysis = analysis
+
     def _on_tab(self, change: dict[str, Any]) -> None:
         self.tabs.selected_index = list(self.panels).index(self.tab)
         self._refresh_visible()
@@ -296,8 +380,11 @@ class Explorer(widgets.VBox):
     def close(self) -> None:
         getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
         training = getattr(self, "training", None)
-        if training is not None and self.graph_view.training_drawn in training.listeners:
-            training.listeners.remove(self.graph_view.training_drawn)
+        if training is not None:
+            for listener in (self.graph_view.training_drawn, self._snapshots_changed):
+                if listener in training.listeners:
+                    training.listeners.remove(listener)
+        self._copy = None
         super().close()
 
 

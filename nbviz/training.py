@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from .compute import version
+from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
 from .plots import GREYS, HeatmapPlot
 
@@ -261,6 +262,14 @@ class LiveTraining(keras.callbacks.Callback):
         ``loss(y_true, y_pred)`` for the gradient norms, for a model that trains on a loss of its own (a
         custom ``train_step``); by default the loss the Explorer's gradients tab uses. The status line says
         which loss is differentiated.
+    snapshots : "epoch", int or None
+        When to keep the weights, so that an Explorer given ``training=`` this callback can show the model as
+        it was (its checkpoint slider): at each epoch's end (the default), every ``snapshots`` optimizer steps,
+        or never (None). One is also kept when ``fit`` begins, before the first batch.
+    max_snapshot_bytes : int
+        The most bytes of snapshots held in memory (default 256 MB); later ones are written to a temporary
+        folder as Keras ``.weights.h5`` files (one model's weights each), removed by :meth:`close` or
+        :meth:`reset`, or when Python exits.
     """
 
     def __init__(
@@ -271,8 +280,13 @@ class LiveTraining(keras.callbacks.Callback):
         max_fps: float = 5.0,
         poll_ui: bool = True,
         loss: Any = None,
+        snapshots: str | int | None = "epoch",
+        max_snapshot_bytes: int = MAX_BYTES,
     ) -> None:
         super().__init__()
+        #: The weights kept while training (:class:`~nbviz.compute.checkpoints.Snapshots`: a list of
+        #: :class:`~nbviz.compute.checkpoints.Snapshot` with their steps and epochs).
+        self.snapshots = Snapshots(snapshots, max_snapshot_bytes)
         self.recorder = TrainingRecorder(monitor, every=every, bins=bins, loss=loss)
         self.view = TrainingView(self.recorder)
         self.min_interval = 1.0 / max_fps
@@ -294,9 +308,28 @@ class LiveTraining(keras.callbacks.Callback):
         return self.view.widget._repr_mimebundle_(**kwargs)
 
     def reset(self) -> None:
-        """Forget everything recorded and clear the display (steps stay the optimizer's)."""
+        """Forget everything recorded, snapshots included, and clear the display (steps stay the optimizer's)."""
         self.recorder.reset()
-        self.view.draw()
+        self.snapshots.clear()
+        self.draw(force=True)
+
+    def close(self) -> None:
+        """Remove the snapshots (their temporary files too) and close the display."""
+        self.snapshots.close()
+        self.view.widget.close()
+
+    def checkpoint_model(self, index: int) -> keras.Model:
+        """A copy of the trained model with snapshot ``index``'s weights (for :func:`nbviz.compare`, or to keep):
+        the model itself is not touched."""
+        if self.model is None or not len(self.snapshots):
+            raise ValueError("index: expected a snapshot, but this LiveTraining has none yet (fit a model with it)")
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"index: expected a snapshot index (int), got {type(index).__name__}")
+        if not -len(self.snapshots) <= index < len(self.snapshots):
+            raise ValueError(f"index: expected a snapshot index in [0, {len(self.snapshots) - 1}], got {index}")
+        copy = copy_model(self.model)
+        self.snapshots.load_into(copy, int(index))
+        return copy
 
     def draw(self, force: bool = False) -> None:
         """Redraw now if the throttle allows (or ``force``) and the display is not paused."""
@@ -315,7 +348,10 @@ class LiveTraining(keras.callbacks.Callback):
     # anyway: its backend is not IS_THREAD_SAFE; with JAX or torch, async_safe would let batch ends lag behind).
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.recorder.model is not None and self.recorder.model is not self.model:
+            self.snapshots.clear()  # another model's weights: no checkpoint of this one
         self.recorder.begin(self.model)
+        self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
         self._ui.__enter__()
         self.draw(force=True)
 
@@ -326,9 +362,13 @@ class LiveTraining(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.recorder.batch_end(batch, logs)
         version.bump(self.model)  # the weights changed: the Explorer's analysis must look again
+        if self.snapshots.due(self.recorder.step, epoch_end=False):
+            self.snapshots.take(self.model, self.recorder.step, None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.recorder.epoch(logs)
+        if self.snapshots.due(self.recorder.step, epoch_end=True):
+            self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
         self.draw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

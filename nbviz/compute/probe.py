@@ -219,7 +219,7 @@ class Probe:
         if key not in self._functions and len(inputs[0]) <= 4 and self._eager_calls.get(key, 0) < EAGER_CALLS:
             self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
             with _TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
-                outputs = self.model(self._structured([tf.constant(a) for a in inputs]), training=False)
+                outputs = self.model(self.structured([tf.constant(a) for a in inputs]), training=False)
             return keras.tree.flatten(outputs)
         return list(self._call("forward", inputs)[0])
 
@@ -694,7 +694,7 @@ class Probe:
         stateless scope and dropped: the model is read, never changed."""
         self.traces += 1
         with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training):
-            outputs = self.model(self._structured(inputs), training=training)
+            outputs = self.model(self.structured(inputs), training=training)
         for name, tensor in zip(self._input_layer_names(), inputs):
             if _numeric(tensor):
                 record.setdefault(name, tensor)
@@ -702,7 +702,7 @@ class Probe:
         ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
         return keras.tree.flatten(outputs), ordered
 
-    def _structured(self, inputs: Sequence[Any]) -> Any:
+    def structured(self, inputs: Sequence[Any]) -> Any:
         """The inputs (one per ``model.inputs``, in that order) in the structure the model was built with: a dict
         keyed by input name for a KerasHub model, a list, a nested structure, or the one tensor."""
         if self._structure is not None:
@@ -843,7 +843,7 @@ class Probe:
                     # the trainable weights are mapped to themselves, so regularisers still read them.
                     mapping = [(v, v.value) for v in self.model.trainable_variables]
                     with keras.StatelessScope(state_mapping=mapping):
-                        return tf.cast(own(self._structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
+                        return tf.cast(own(self.structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n([_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs)])

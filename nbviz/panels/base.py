@@ -105,6 +105,9 @@ class Panel:
         """Every plot of the panel: what a note clears."""
         raise NotImplementedError
 
+    def halt(self) -> None:
+        """Stop background work and wait for it to end (before the Explorer shows other weights)."""
+
     def build(self) -> list[widgets.Widget]:
         """Create the panel's widgets (once); return them in display order."""
         raise NotImplementedError

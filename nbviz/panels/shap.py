@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
 SYNC_SECONDS = 1.0  # a new sample waits this long for its values; then the worker draws each estimate as it comes
+HALT_SECONDS = 30.0  # the longest a checkpoint change waits for a cancelled worker to reach its next check
 
 
 def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
@@ -184,6 +185,14 @@ class ShapPanel(Panel):
             self._draw(key, estimate)
         self._show_global_if_computed()
         return ""
+
+    def halt(self) -> None:
+        """Stop both workers and wait for them: they read the panel's analysis, which the Explorer may replace."""
+        self._local.cancel()
+        self._cancel.set()
+        self._local.wait(HALT_SECONDS)
+        if self._worker is not None:
+            self._worker.join(HALT_SECONDS)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the local view's worker has drawn the full result (or stopped); False on ``timeout``."""

@@ -1,0 +1,176 @@
+"""Checkpoints: the weights of a model at chosen points of its training, and a copy of the model to show them on.
+
+:class:`Snapshots` keeps the weights taken while a model trains (LiveTraining takes them): in memory up to a
+byte bound, past it in a temporary folder as Keras ``.weights.h5`` files, removed on :meth:`Snapshots.close`
+(or when the object is collected, or Python exits). A checkpoint is shown on a copy of the model
+(:func:`copy_model`) with the snapshot's weights loaded: the live model's weights are never touched, so a
+worker thread computing for the live model, or training itself, never sees other weights.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = ["Snapshot", "Snapshots", "copy_model"]
+
+MAX_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One set of weights taken while the model trained.
+
+    ``step`` is the optimizer's step when it was taken, ``epoch`` the number of epochs completed then (None when
+    it was taken within an epoch), ``nbytes`` the weights' size and ``path`` the ``.weights.h5`` file it was
+    written to once the memory bound was full (None while it is held in memory).
+    """
+
+    index: int
+    step: int
+    epoch: int | None
+    nbytes: int
+    path: str | None
+
+    @property
+    def label(self) -> str:
+        """How a slider names it: "epoch 3 (step 120)", or "step 40" within an epoch."""
+        return f"step {self.step}" if self.epoch is None else f"epoch {self.epoch} (step {self.step})"
+
+
+def _check_every(every: Any) -> str | int | None:
+    if every is None or every == "epoch":
+        return every
+    if isinstance(every, (int, np.integer)) and not isinstance(every, bool) and every > 0:
+        return int(every)
+    raise ValueError(f"snapshots: expected 'epoch', a number of batches (int > 0) or None, got {every!r}")
+
+
+class Snapshots:
+    """Weight snapshots of one model, in memory up to ``max_bytes`` and on disk past it.
+
+    Parameters
+    ----------
+    every : "epoch", int or None
+        When LiveTraining takes one: at each epoch's end, every ``every`` optimizer steps, or never. Either way
+        one is taken when training begins, so that "before training" can be looked at too.
+    max_bytes : int
+        The most bytes of weights held in memory; later snapshots are written to a temporary folder.
+    """
+
+    def __init__(self, every: str | int | None = "epoch", max_bytes: int = MAX_BYTES) -> None:
+        self.every = _check_every(every)
+        if not isinstance(max_bytes, (int, np.integer)) or isinstance(max_bytes, bool) or max_bytes < 0:
+            raise ValueError(f"max_snapshot_bytes: expected a number of bytes (int >= 0), got {max_bytes!r}")
+        self.max_bytes = int(max_bytes)
+        self.items: list[Snapshot] = []
+        self._arrays: dict[int, list[np.ndarray]] = {}
+        self._folder: str | None = None
+        self._cleanup: weakref.finalize | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Snapshot:
+        return self.items[index]
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes of weights held in memory now."""
+        return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
+
+    @property
+    def folder(self) -> str | None:
+        """The temporary folder of the snapshots written to disk (None before the first)."""
+        return self._folder
+
+    def due(self, step: int, epoch_end: bool) -> bool:
+        """Whether a snapshot belongs at ``step`` (at an epoch's end when ``epoch_end``)."""
+        if self.every is None or (self.items and self.items[-1].step == step):
+            return False
+        return epoch_end if self.every == "epoch" else step % self.every == 0
+
+    def take(self, model: keras.Model, step: int, epoch: int | None) -> Snapshot | None:
+        """Keep ``model``'s weights now; None when one was already taken at this step (a second ``fit`` begins
+        where the first ended) or snapshots are off."""
+        if self.every is None or (self.items and self.items[-1].step == step):
+            return None
+        index = len(self.items)
+        size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+        path = None
+        if self.resident_bytes + size <= self.max_bytes:
+            # get_weights copies every variable to numpy: later training cannot change what is kept.
+            self._arrays[index] = model.get_weights()
+        else:
+            path = os.path.join(self._ensure_folder(), f"snapshot-{index:05d}-step-{step}.weights.h5")
+            model.save_weights(path)
+        snapshot = Snapshot(index, int(step), epoch, size, path)
+        self.items.append(snapshot)
+        return snapshot
+
+    def load_into(self, model: keras.Model, index: int) -> None:
+        """Give ``model`` (the trained model or a copy of it) the weights of snapshot ``index``."""
+        snapshot = self.items[index]
+        if snapshot.path is None:
+            model.set_weights(self._arrays[index])
+        else:
+            model.load_weights(snapshot.path)
+
+    def weights(self, index: int, model: keras.Model) -> list[np.ndarray]:
+        """Snapshot ``index``'s weights as numpy arrays, in ``model.get_weights()``'s order (``model``: a copy of
+        the trained model, used to read a snapshot written to disk)."""
+        if self.items[index].path is None:
+            return list(self._arrays[index])
+        self.load_into(model, index)
+        return model.get_weights()
+
+    def clear(self) -> None:
+        """Forget every snapshot and remove the files."""
+        self.items, self._arrays = [], {}
+        if self._cleanup is not None:
+            self._cleanup()
+        self._folder = self._cleanup = None
+
+    close = clear
+
+    def _ensure_folder(self) -> str:
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="nbviz-snapshots-")
+            # Removed with this object or at exit, whichever comes first, even if close is never called.
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
+        return self._folder
+
+
+def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
+    """A copy of ``model`` with its own variables (same layer names and weight order), compiled as it is.
+
+    ``keras.models.clone_model`` copies Sequential and Functional models layer by layer and others through
+    their config; a copy that is not built yet (a subclassed model) is built by calling it on ``sample`` (one
+    sample in the structure the model takes: :meth:`~nbviz.compute.probe.Probe.structured`). The copy's weights
+    are the original's.
+
+    Raises
+    ------
+    ValueError
+        When the model cannot be copied (a layer without a config, for instance), with Keras's reason.
+    """
+    try:
+        clone = keras.models.clone_model(model)
+        if len(clone.weights) != len(model.weights) and sample is not None:
+            clone(sample, training=False)
+        if not getattr(clone, "compiled", False) and getattr(model, "compiled", False):
+            clone.compile_from_config(model.get_compile_config())
+        clone.set_weights(model.get_weights())
+    except Exception as err:  # noqa: BLE001 - whatever Keras raises, the person needs to know why
+        raise ValueError(
+            f"model: a checkpoint is shown on a copy of {model.name!r}, and keras.models.clone_model could not "
+            f"copy it: {type(err).__name__}: {err}"
+        ) from err
+    return clone
