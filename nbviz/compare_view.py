@@ -354,12 +354,7 @@ class CompareView(widgets.VBox):
 
     def set_sample_filter(self, samples: Any = None) -> None:
         """Let the slider walk only ``samples`` (indices into x, e.g. ``view.flips``), or every sample with None."""
-        data = self.comparison.data
-        order = np.arange(data.n_samples) if samples is None else np.unique(np.asarray(samples, dtype=np.int64))
-        if order.size == 0:
-            raise ValueError("samples: expected at least one sample index for the slider, got none")
-        data.check_sample(int(order[0]))
-        data.check_sample(int(order[-1]))
+        order = self.comparison.sample_order(samples)
         self.order = order
         self.slider.max = len(order) - 1
         if not np.any(order == self.sample):

@@ -117,6 +117,11 @@ class SideBySide:
     index: int = 0
 
     @property
+    def span(self) -> float:
+        """The top of A's and B's symmetric colour scale (bars are coloured blue to red around zero)."""
+        return max(abs(self.vmin), abs(self.vmax))
+
+    @property
     def values(self) -> np.ndarray:
         """(3, ...) float32: A, B and B - A as shown."""
         return frozen(np.stack([self.a, self.b, self.diff]))
@@ -520,6 +525,23 @@ class Comparison:
             return OutputsCompared(side, self.a.prediction(sample), self.b.prediction(sample))
 
         return self._ask(("outputs", sample), compute)
+
+    def sample_order(self, samples: Any = None) -> np.ndarray:
+        """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
+
+        Raises
+        ------
+        ValueError
+            Naming ``samples`` when it is empty, or ``sample`` for an index out of range.
+        """
+        if samples is None:
+            return np.arange(self.data.n_samples)
+        order = np.unique(np.asarray(samples, dtype=np.int64))
+        if order.size == 0:
+            raise ValueError("samples: expected at least one sample index for the slider, got none")
+        self.data.check_sample(int(order[0]))
+        self.data.check_sample(int(order[-1]))
+        return order
 
     def output_labels(self, units: int) -> tuple[str, ...]:
         """A name per bar of the outputs: the class names, or positions."""
