@@ -3,12 +3,13 @@
 :class:`Snapshots` keeps the weights taken while a model trains (LiveTraining takes them): in memory up to a
 byte bound, past it in a temporary folder as Keras ``.weights.h5`` files, removed on :meth:`Snapshots.close`
 (or when the object is collected, or Python exits). A checkpoint is shown on a copy of the model
-(:func:`copy_model`) with the snapshot's weights loaded: the live model's weights are never touched, so a
+(:func:`copy_model`, made once) with the snapshot's weights loaded: the live model's weights are never touched, so a
 worker thread computing for the live model, or training itself, never sees other weights.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -149,18 +150,23 @@ class Snapshots:
 
 
 def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
-    """A copy of ``model`` with its own variables (same layer names and weight order), compiled as it is.
+    """A copy of ``model`` with its own variables (same layers, names and weight order), compiled as it is.
 
-    ``keras.models.clone_model`` copies Sequential and Functional models layer by layer and others through
-    their config; a copy that is not built yet (a subclassed model) is built by calling it on ``sample`` (one
-    sample in the structure the model takes: :meth:`~nbviz.compute.probe.Probe.structured`). The copy's weights
-    are the original's.
+    ``copy.deepcopy`` of a Keras model saves it in the ``.keras`` format in memory and loads it back: that keeps
+    what saving keeps, shared (tied) weights included, and copies the weights exactly. A model that cannot be
+    saved that way (a subclassed model without ``get_config``) is tried with ``keras.models.clone_model``; a
+    copy that is not built yet is built by calling it on ``sample`` (one sample in the structure the model
+    takes: :meth:`~nbviz.compute.probe.Probe.structured`) and given the model's weights.
 
     Raises
     ------
     ValueError
-        When the model cannot be copied (a layer without a config, for instance), with Keras's reason.
+        When neither way copies the model, with both reasons.
     """
+    try:
+        return copy.deepcopy(model)
+    except Exception as err:  # noqa: BLE001 - whatever Keras raises, the second way may still work
+        first = f"{type(err).__name__}: {_first_line(err)}"
     try:
         clone = keras.models.clone_model(model)
         if len(clone.weights) != len(model.weights) and sample is not None:
@@ -170,7 +176,13 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
         clone.set_weights(model.get_weights())
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the person needs to know why
         raise ValueError(
-            f"model: a checkpoint is shown on a copy of {model.name!r}, and keras.models.clone_model could not "
-            f"copy it: {type(err).__name__}: {err}"
+            f"model: a checkpoint is shown on a copy of {model.name!r}, and Keras could not copy it (saving it "
+            f"in memory: {first}; keras.models.clone_model: {type(err).__name__}: {_first_line(err)}). A model "
+            "whose __init__ takes layers or models needs a get_config and from_config to be copied."
         ) from err
     return clone
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else ""

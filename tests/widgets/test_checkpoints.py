@@ -198,3 +198,20 @@ def test_snapshot_settings_are_checked():
     with pytest.raises(ValueError, match="max_snapshot_bytes"):
         nbviz.LiveTraining(max_snapshot_bytes=-1)
     assert len(Snapshots(None)) == 0
+
+
+def test_a_model_keras_cannot_copy_says_why_and_the_explorer_stays_live():
+    from tests.zoo import tied_embedding_example
+
+    case = tied_embedding_example()
+    live = nbviz.LiveTraining(poll_ui=False)
+    ex = nbviz.explore(case.model, case.x, case.y, training=live)
+    case.model.fit(case.x, case.y, epochs=1, verbose=0, callbacks=[live])
+    ex.tab = "activations"
+    shown = np.array(ex.panels["activations"].values, copy=True)
+    ex.checkpoint = 0
+    assert "could not copy it" in ex.message.value and ex.checkpoint == -1 and ex.analysis is ex.live_analysis
+    np.testing.assert_array_equal(ex.panels["activations"].values, shown)
+    ex.sample = 1  # still usable
+    assert ex.panels["activations"].error is None
+    ex.close()
