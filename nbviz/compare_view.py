@@ -337,6 +337,12 @@ class CompareView(widgets.VBox):
         return State(layer=self.layer, sample=self.sample)
 
     @property
+    def analysis(self) -> Comparison:
+        """The :class:`Comparison` shown, under the name the Explorer's holds its analysis (what
+        ``nbviz.testing`` walks read: ``.graph``, ``.data``)."""
+        return self.comparison
+
+    @property
     def flips(self) -> np.ndarray:
         """Indices (int64, ascending) of the samples whose predicted class differs between A and B (empty for a
         regressor), for the models as they are now."""

@@ -230,3 +230,16 @@ def test_the_comparison_imports_no_widget_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_regressor_lists_the_samples_whose_output_moved_most(rng):
+    keras.utils.set_random_seed(7)
+    model_a = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, name="h"), keras.layers.Dense(1, name="out")])
+    model_b = keras.models.clone_model(model_a)
+    model_b.set_weights([w * 1.2 for w in model_a.get_weights()])
+    x = rng.normal(size=(30, 4)).astype("float32")
+    changes = comparison_of(model_a, model_b, x, rng.normal(size=30).astype("float32")).predictions()
+    moved = np.abs(np.asarray(model_b(x)) - np.asarray(model_a(x)))[:, 0]
+    assert not changes.is_classifier and len(changes.flips) == 0
+    close(changes.change, moved)
+    np.testing.assert_array_equal(changes.walk, np.argsort(-moved, kind="stable")[:20])
