@@ -19,6 +19,8 @@ BENCHMARKS = [
     "attention_speed",
     "projector_speed",
     "graph_scale",
+    "checkpoint_speed",
+    "compare_speed",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",

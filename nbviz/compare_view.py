@@ -21,12 +21,11 @@ from .compute._validate import resolve_model
 from .compute.analysis import analyse, analysis_of
 from .compute.answers import Unavailable
 from .compute.comparison import CHANGE_METRICS, Comparison, SideBySide
-from .explorer import _after_each_cell, _Checked, _Coalescer
 from .layer_graph import LayerGraph
 from .panels.base import Panel, State, error_html, offer
 from .plots import BarsPlot, HeatmapPlot, Plot
 from .sample_view import SampleView, describe
-from .state import InvalidType, InvalidValue, checked
+from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
 
 __all__ = ["CompareView", "compare"]
 
@@ -69,8 +68,8 @@ class Triptych:
         else:
             shape = " x ".join(str(d) for d in side.shape)
             cells = ", max |.| per block" if side.downsampled else ""
-            for plot, values, (lo, hi, _), title in zip(self.heatmaps, arrays, ranges, titles):
-                plot.show(values, lo, hi, title=f"{title} ({shape}{cells})")
+            for heatmap, values, (lo, hi, _), title in zip(self.heatmaps, arrays, ranges, titles):
+                heatmap.show(values, lo, hi, title=f"{title} ({shape}{cells})")
         self.image_row.layout.display = "none" if bars else None
         self.bar_row.layout.display = None if bars else "none"
         return side.values
@@ -248,9 +247,9 @@ class CompareView(widgets.VBox):
     Use :func:`compare` to make one.
     """
 
-    layer = _Checked("")
-    sample = _Checked(0)
-    tab = _Checked("weights")
+    layer = Checked("")
+    sample = Checked(0)
+    tab = Checked("weights")
 
     def __init__(self, comparison: Comparison, slider_delay: float = 0.03) -> None:
         self.comparison = comparison
@@ -297,7 +296,7 @@ class CompareView(widgets.VBox):
             panel.navigate = self.navigate
             panel.set_sample_filter = self.set_sample_filter
         self._sample_shown: tuple[int, str] | None = None
-        self._slide = _Coalescer(self._set_sample, slider_delay)
+        self._slide = Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
         self.tabs.observe(self._tab_selected, names="selected_index")
@@ -306,7 +305,7 @@ class CompareView(widgets.VBox):
         self.layer = initial
         self.graph_view.highlight(initial)
         self._refresh_visible()
-        self._unhook = _after_each_cell(self)  # type: ignore[arg-type]
+        self._unhook = after_each_cell(self)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------------------------------- validation
     @traitlets.validate("layer")

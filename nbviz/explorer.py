@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,57 +19,8 @@ from .panels import PANELS
 from .panels.base import Panel, State, error_html
 from .panels.training import TrainingPanel
 from .sample_view import SampleView
-from .state import InvalidType, InvalidValue, checked
+from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
 from .training import LiveTraining
-
-
-def _in_kernel() -> bool:
-    """True inside a Jupyter kernel, where a dragged slider sends bursts of messages."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-class _Coalescer:
-    """Applies only the last of a burst of values (a dragged slider), ``delay`` seconds after the burst.
-
-    It defers only in a kernel with a running event loop (``defer=None``), where the kernel handles the queued
-    slider messages before the timer fires; elsewhere (plain Python, tests) each value is applied at once.
-    """
-
-    def __init__(self, apply: Callable[[Any], None], delay: float, defer: bool | None = None) -> None:
-        self.apply = apply
-        self.delay = delay
-        self.defer = _in_kernel() if defer is None else defer
-        self.pending: Any = None
-        self.handle: asyncio.TimerHandle | None = None
-
-    def __call__(self, value: Any) -> None:
-        self.pending = value
-        loop = None
-        if self.defer and self.delay > 0:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-        if loop is None:
-            self.flush()
-        elif self.handle is None:
-            self.handle = loop.call_later(self.delay, self.flush)
-
-    def flush(self) -> None:
-        self.handle = None
-        self.apply(self.pending)
-
-
-class _Checked(traitlets.TraitType):  # type: ignore[type-arg]
-    """Any value, always handed to the owner's validators (None included, unlike traitlets.Any)."""
-
-    allow_none = False
-    info_text = "a value checked by the Explorer"
 
 
 class Explorer(widgets.VBox):
@@ -91,13 +40,13 @@ class Explorer(widgets.VBox):
 
     # Checked by the validators below, so that a wrong type raises TypeError naming the attribute (a typed
     # trait would raise traitlets' own TraitError first).
-    layer = _Checked("")
-    sample = _Checked(0)
-    tab = _Checked("weights")
+    layer = Checked("")
+    sample = Checked(0)
+    tab = Checked("weights")
     #: Named selections of samples (a region chosen in the projector, or :meth:`select`): name -> int64 indices.
     selections = traitlets.Dict()
     #: The training snapshot on show (an index into ``training.snapshots``), or -1 for the model as it is now.
-    checkpoint = _Checked(-1)
+    checkpoint = Checked(-1)
 
     def __init__(
         self,
@@ -162,7 +111,7 @@ class Explorer(widgets.VBox):
             panel.set_sample_filter = self.set_sample_filter
             panel.select_samples = self.select
         self._sample_shown: tuple[int, str] | None = None
-        self._slide = _Coalescer(self._set_sample, slider_delay)
+        self._slide = Coalescer(self._set_sample, slider_delay)
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
         self.tabs.observe(self._tab_selected, names="selected_index")
@@ -173,7 +122,7 @@ class Explorer(widgets.VBox):
         self.layer = initial
         self.graph_view.highlight(initial)
         self._refresh_visible()
-        self._unhook = _after_each_cell(self)
+        self._unhook = after_each_cell(self)
         if training is not None:  # a graph coloured by a training metric follows the records while fit runs
             training.listeners.append(self.graph_view.training_drawn)
             training.listeners.append(self._snapshots_changed)
@@ -296,7 +245,7 @@ class Explorer(widgets.VBox):
     # ----------------------------------------------------------------------------------------- checkpoints
     def _snapshots_changed(self) -> None:
         """The training's snapshots after a redraw of its view: offer them (a reset removes them)."""
-        snapshots = self.training.snapshots if self.training is not None else []
+        snapshots = list(self.training.snapshots.items) if self.training is not None else []
         options = [(s.label, s.index) for s in snapshots] + [("live", -1)]
         if self.checkpoint >= len(snapshots):
             self.checkpoint = -1
@@ -325,13 +274,14 @@ class Explorer(widgets.VBox):
 
     def _load_checkpoint(self, index: int) -> Analysis:
         """The analysis of a copy of the model holding snapshot ``index``'s weights (the model is not touched)."""
-        live = self.live_analysis
+        live, training = self.live_analysis, self.training
+        assert training is not None  # the checkpoint's validator allows no index without it
         if self._copy is None:
             model = copy_model(live.model, live.probe.structured(live.data.inputs(0)))
             self._copy = analysis_of(model, live)
         for panel in self.panels.values():
             panel.halt()  # no worker may go on computing while the copy's weights change under it
-        self.training.snapshots.load_into(self._copy.model, index)
+        training.snapshots.load_into(self._copy.model, index)
         versions.bump(self._copy.model)  # in a kernel, the version's gate must move to see the new weights
         return self._copy
 
@@ -386,34 +336,6 @@ class Explorer(widgets.VBox):
                     training.listeners.remove(listener)
         self._copy = None
         super().close()
-
-
-def _after_each_cell(explorer: Explorer) -> Callable[[], None]:
-    """Call ``explorer._after_cell`` after every cell of an IPython kernel (held weakly: a forgotten Explorer
-    unhooks itself); returns the function that unhooks it. Outside IPython, nothing to hook."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return lambda: None
-    shell = get_ipython()
-    events = getattr(shell, "events", None)
-    if events is None:
-        return lambda: None
-    ref = weakref.ref(explorer)
-
-    def after_cell(*_: Any) -> None:
-        target = ref()
-        if target is None:
-            unhook()
-        else:
-            target._after_cell()
-
-    def unhook() -> None:
-        if after_cell in events.callbacks.get("post_run_cell", []):
-            events.unregister("post_run_cell", after_cell)
-
-    events.register("post_run_cell", after_cell)
-    return unhook
 
 
 def explore(

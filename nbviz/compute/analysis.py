@@ -113,7 +113,6 @@ def analysis_of(model: keras.Model | str | os.PathLike[str], like: Analysis, arg
     expected = like.probe.output_shapes(inputs)
     if shapes != expected:
         raise ValueError(
-            f"{argument}: expected outputs shaped as {like.model.name!r}'s {expected}, got {shapes} from "
-            f"{model.name!r}"
+            f"{argument}: expected outputs shaped as {like.model.name!r}'s {expected}, got {shapes} from {model.name!r}"
         )
     return Analysis(probe, like.data, like.policy, cache_bytes=like.memo.max_bytes)

@@ -13,12 +13,15 @@ import copy
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
+
+from .probe import assign_function
 
 __all__ = ["Snapshot", "Snapshots", "copy_model"]
 
@@ -75,6 +78,8 @@ class Snapshots:
         self._arrays: dict[int, list[np.ndarray]] = {}
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
+        # One assign function per model loaded into (the Explorer's copy, loaded again at every slider move).
+        self._assigners: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -96,7 +101,7 @@ class Snapshots:
         """Whether a snapshot belongs at ``step`` (at an epoch's end when ``epoch_end``)."""
         if self.every is None or (self.items and self.items[-1].step == step):
             return False
-        return epoch_end if self.every == "epoch" else step % self.every == 0
+        return epoch_end if isinstance(self.every, str) else step % self.every == 0
 
     def take(self, model: keras.Model, step: int, epoch: int | None) -> Snapshot | None:
         """Keep ``model``'s weights now; None when one was already taken at this step (a second ``fit`` begins
@@ -120,7 +125,9 @@ class Snapshots:
         """Give ``model`` (the trained model or a copy of it) the weights of snapshot ``index``."""
         snapshot = self.items[index]
         if snapshot.path is None:
-            model.set_weights(self._arrays[index])
+            if model not in self._assigners:
+                self._assigners[model] = assign_function(model.weights)
+            self._assigners[model](self._arrays[index])
         else:
             model.load_weights(snapshot.path)
 
@@ -153,7 +160,8 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
     """A copy of ``model`` with its own variables (same layers, names and weight order), compiled as it is.
 
     ``copy.deepcopy`` of a Keras model saves it in the ``.keras`` format in memory and loads it back: that keeps
-    what saving keeps, shared (tied) weights included, and copies the weights exactly. A model that cannot be
+    what saving keeps, shared (tied) weights included; the model's weights are then set on the copy, so that
+    they are exact even where loading skipped a part. A model that cannot be
     saved that way (a subclassed model without ``get_config``) is tried with ``keras.models.clone_model``; a
     copy that is not built yet is built by calling it on ``sample`` (one sample in the structure the model
     takes: :meth:`~nbviz.compute.probe.Probe.structured`) and given the model's weights.
@@ -163,8 +171,15 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
     ValueError
         When neither way copies the model, with both reasons.
     """
+    weights = model.get_weights()
     try:
-        return copy.deepcopy(model)
+        with warnings.catch_warnings():
+            # Loading warns of what it skips (the unbuilt optimizer, a nested container): the weights are set below.
+            warnings.filterwarnings("ignore", message="Skipping")
+            clone = copy.deepcopy(model)
+        # Exactly the model's values, whatever loading skipped (set_weights checks the count and the shapes).
+        clone.set_weights(weights)
+        return clone
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the second way may still work
         first = f"{type(err).__name__}: {_first_line(err)}"
     try:
@@ -173,7 +188,7 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
             clone(sample, training=False)
         if not getattr(clone, "compiled", False) and getattr(model, "compiled", False):
             clone.compile_from_config(model.get_compile_config())
-        clone.set_weights(model.get_weights())
+        clone.set_weights(weights)
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the person needs to know why
         raise ValueError(
             f"model: a checkpoint is shown on a copy of {model.name!r}, and Keras could not copy it (saving it "

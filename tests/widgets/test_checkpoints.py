@@ -108,8 +108,12 @@ def test_the_checkpoint_slider_and_the_traitlet_move_together(trained):
 
 @pytest.mark.parametrize(
     ("value", "error", "words"),
-    [("1", TypeError, "snapshot index"), (True, TypeError, "snapshot index"), (4, ValueError, r"\[0, 3\]"),
-     (-2, ValueError, "-1")],
+    [
+        ("1", TypeError, "snapshot index"),
+        (True, TypeError, "snapshot index"),
+        (4, ValueError, r"\[0, 3\]"),
+        (-2, ValueError, "-1"),
+    ],
 )
 def test_a_bad_checkpoint_is_refused_and_changes_nothing(trained, value, error, words):
     _, _, ex, _, _ = trained
@@ -154,8 +158,14 @@ def test_snapshots_past_the_memory_bound_go_to_disk_and_memory_stays_within_it(d
     )
     tracemalloc.start()
     try:
-        model.fit(digits.x_train[:320], digits.y_train[:320], epochs=2, batch_size=64, verbose=0,
-                  callbacks=[record, live, measure])
+        model.fit(
+            digits.x_train[:320],
+            digits.y_train[:320],
+            epochs=2,
+            batch_size=64,
+            verbose=0,
+            callbacks=[record, live, measure],
+        )
     finally:
         tracemalloc.stop()
     snapshots = live.snapshots
@@ -215,3 +225,19 @@ def test_a_model_keras_cannot_copy_says_why_and_the_explorer_stays_live():
     ex.sample = 1  # still usable
     assert ex.panels["activations"].error is None
     ex.close()
+
+
+def test_compare_the_model_with_one_of_its_checkpoints(trained):
+    """nbviz.compare(model, live.checkpoint_model(k), x, y): what changed since epoch 1, against numpy."""
+    model, live, _, _, (x, y) = trained
+    then = live.checkpoint_model(1)
+    view = nbviz.compare(model, then, x, y)
+    changes = view.comparison.weight_changes().as_dict()
+    for layer in ("conv1", "conv2", "dense", "probs"):
+        now = np.concatenate([w.ravel() for w in model.get_layer(layer).get_weights()])
+        old = np.concatenate([w.ravel() for w in then.get_layer(layer).get_weights()])
+        expected = np.linalg.norm(old - now) / np.linalg.norm(now)
+        assert changes[layer] == pytest.approx(expected, rel=1e-4), layer
+    flips = np.flatnonzero(np.argmax(model(x).numpy(), -1) != np.argmax(then(x).numpy(), -1))
+    np.testing.assert_array_equal(view.flips, flips)
+    view.close()

@@ -226,12 +226,12 @@ def test_slider_bursts_are_coalesced_to_the_last_value():
     import asyncio
     import threading
 
-    from nbviz.explorer import _Coalescer
+    from nbviz.state import Coalescer
 
     applied = []
 
     async def drag():
-        slide = _Coalescer(applied.append, delay=0.02, defer=True)  # as in a kernel
+        slide = Coalescer(applied.append, delay=0.02, defer=True)  # as in a kernel
         for value in range(10):
             slide(value)
         assert applied == []  # nothing yet: the burst is still coming
@@ -244,7 +244,7 @@ def test_slider_bursts_are_coalesced_to_the_last_value():
     worker.start()
     worker.join()
     assert applied == [9, 42]
-    direct = _Coalescer(applied.append, delay=0.02)  # outside a kernel: applied at once
+    direct = Coalescer(applied.append, delay=0.02)  # outside a kernel: applied at once
     direct(5)
     assert applied[-1] == 5
 
