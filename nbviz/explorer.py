@@ -278,7 +278,13 @@ class Explorer(widgets.VBox):
         assert training is not None  # the checkpoint's validator allows no index without it
         if self._copy is None:
             model = copy_model(live.model, live.probe.structured(live.data.inputs(0)))
-            self._copy = analysis_of(model, live)
+            copy = analysis_of(model, live)
+            if list(copy.graph.names) != list(live.graph.names):
+                raise ValueError(
+                    f"model: the copy of {live.model.name!r} that checkpoints are shown on names its layers "
+                    "differently (a layer that does not pass its name on to Keras)"
+                )
+            self._copy = copy
         for panel in self.panels.values():
             panel.halt()  # no worker may go on computing while the copy's weights change under it
         training.snapshots.load_into(self._copy.model, index)

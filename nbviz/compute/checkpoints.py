@@ -10,6 +10,8 @@ worker thread computing for the live model, or training itself, never sees other
 from __future__ import annotations
 
 import copy
+import difflib
+import inspect
 import os
 import shutil
 import tempfile
@@ -179,16 +181,20 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
             clone = copy.deepcopy(model)
         # Exactly the model's values, whatever loading skipped (set_weights checks the count and the shapes).
         clone.set_weights(weights)
-        return clone
+        return _named_as(model, clone)
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the second way may still work
         first = f"{type(err).__name__}: {_first_line(err)}"
     try:
-        clone = keras.models.clone_model(model)
+        try:
+            clone = keras.models.clone_model(model, clone_function=_clone_layer)
+        except ValueError:  # a custom model class: Keras takes no clone_function for it, and copies its config
+            clone = keras.models.clone_model(model)
         if len(clone.weights) != len(model.weights) and sample is not None:
             clone(sample, training=False)
         if not getattr(clone, "compiled", False) and getattr(model, "compiled", False):
             clone.compile_from_config(model.get_compile_config())
         clone.set_weights(weights)
+        clone = _named_as(model, clone)
     except Exception as err:  # noqa: BLE001 - whatever Keras raises, the person needs to know why
         raise ValueError(
             f"model: a checkpoint is shown on a copy of {model.name!r}, and Keras could not copy it (saving it "
@@ -196,6 +202,39 @@ def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:
             "whose __init__ takes layers or models needs a get_config and from_config to be copied."
         ) from err
     return clone
+
+
+def _named_as(model: keras.Model, clone: keras.Model) -> keras.Model:
+    """``clone`` with every layer named as the model's layer in its place: Keras names a layer made without a
+    name by counting (the copy of ``input_layer`` is ``input_layer_1``, of a ``dropout_23`` made inside a KerasHub
+    block ``dropout_39``), and the Explorer shows the copy under the model's layer names.
+
+    The two layer lists are aligned by class (a trained KerasHub task can track a layer that its copy, made from
+    config, does not have yet: those are outside the graph the Explorer shows, which the caller checks)."""
+    ours = list(model._flatten_layers(include_self=True, recursive=True))
+    theirs = list(clone._flatten_layers(include_self=True, recursive=True))
+    matcher = difflib.SequenceMatcher(
+        None, [type(layer).__name__ for layer in ours], [type(layer).__name__ for layer in theirs], autojunk=False
+    )
+    for block in matcher.get_matching_blocks():
+        for layer, twin in zip(ours[block.a : block.a + block.size], theirs[block.b : block.b + block.size]):
+            if twin.name != layer.name:
+                twin.name = layer.name
+    return clone
+
+
+def _clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """Keras's own clone of a layer (from its config), or, for a layer whose ``__init__`` takes no ``**kwargs``
+    (as in several Keras examples: the config's ``name``, ``trainable`` and ``dtype`` cannot be passed back),
+    one made from the config's entries that ``__init__`` takes, with the layer's trainability."""
+    config = layer.get_config()
+    try:
+        return layer.__class__.from_config(config)
+    except TypeError:
+        accepted = inspect.signature(layer.__class__.__init__).parameters
+        clone = layer.__class__(**{k: v for k, v in config.items() if k in accepted and k != "self"})
+        clone.trainable = layer.trainable  # the name is set with the others' (_named_as)
+        return clone
 
 
 def _first_line(err: BaseException) -> str:
