@@ -9,13 +9,12 @@ the numbers come from :mod:`nbviz.compute.comparison`, keyed by both models' ver
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 
 from .compute._validate import resolve_model
 from .compute.analysis import analyse, analysis_of
@@ -25,7 +24,7 @@ from .layer_graph import LayerGraph
 from .panels.base import Panel, State, error_html, offer
 from .plots import BarsPlot, HeatmapPlot, Plot
 from .sample_view import SampleView, describe
-from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+from .view import ModelView
 
 __all__ = ["CompareView", "compare"]
 
@@ -236,7 +235,7 @@ class PredictionsPanel(Panel):
 PANELS: tuple[type[Panel], ...] = (WeightsPanel, ActivationsPanel, GradientsPanel, PredictionsPanel)
 
 
-class CompareView(widgets.VBox):
+class CompareView(ModelView):
     """Model A and model B side by side: a layer dropdown, A's layer graph painted by how much each layer
     changed, a sample slider and tabs (weights, activations, gradients, predictions).
 
@@ -247,98 +246,33 @@ class CompareView(widgets.VBox):
     Use :func:`compare` to make one.
     """
 
-    layer = Checked("")
-    sample = Checked(0)
-    tab = Checked("weights")
-
     def __init__(self, comparison: Comparison, slider_delay: float = 0.03) -> None:
+        super().__init__()
         self.comparison = comparison
         a, b = comparison.a, comparison.b
-        self.panels: dict[str, Panel] = {cls.name: cls(comparison) for cls in PANELS}  # type: ignore[arg-type]
+        self.panels = {cls.name: cls(comparison) for cls in PANELS}  # type: ignore[arg-type]
         initial = comparison.first_layer()
-        self.dropdown = widgets.Dropdown(
-            options=[(f"{n.name} ({n.class_name})", n.name) for n in a.graph.nodes],
-            value=initial,
-            description="layer",
-            layout=widgets.Layout(width="340px"),
-        )
-        n_samples = comparison.data.n_samples
-        self.slider = widgets.IntSlider(value=0, min=0, max=max(n_samples - 1, 0), description="sample")
         self.graph_view = LayerGraph(
             a, on_select=self._select_layer, current=initial, metrics=CHANGE_METRICS, measure=comparison.layer_metric
         )
         self.graph_view.color_by = "weight_change"
         self.sample_view = SampleView(a)
         self.versus = widgets.HTML()
-        self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
-        self.tabs.titles = tuple(p.title for p in self.panels.values())
         matched = sum(m.in_b for m in comparison.matches().values())
         only_b = comparison.only_b
-        title = widgets.HTML(
+        title = (
             f"<b>A</b> {html.escape(a.model.name)} vs <b>B</b> {html.escape(b.model.name)} &middot; {matched} of "
             f"{len(comparison.matches())} layers matched by name"
             + (f" ({len(only_b)} only in B)" if only_b else "")
-            + f" &middot; {n_samples} samples"
+            + f" &middot; {comparison.data.n_samples} samples"
         )
-        self.message = widgets.HTML()
-        header = widgets.HBox(
-            [title, self.dropdown, self.slider, self.message], layout=widgets.Layout(align_items="center")
-        )
-        left = widgets.VBox(
-            [self.graph_view.widget, self.sample_view.widget, self.versus],
-            layout=widgets.Layout(flex="0 0 310px", width="310px"),
-        )
-        self.tabs.layout = widgets.Layout(flex="1 1 auto", min_width="0", overflow="auto")
-        super().__init__([header, widgets.HBox([left, self.tabs], layout=widgets.Layout(width="100%"))])
-
-        self.order = np.arange(n_samples)  # the samples the slider walks: all, or the flips only
-        for panel in self.panels.values():
-            panel.navigate = self.navigate
-            panel.set_sample_filter = self.set_sample_filter
-        self._sample_shown: tuple[int, str] | None = None
-        self._slide = Coalescer(self._set_sample, slider_delay)
-        self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
-        self.slider.observe(lambda change: self._slide(change["new"]), names="value")
-        self.tabs.observe(self._tab_selected, names="selected_index")
-        self.observe(self._on_state, names=["layer", "sample"])
-        self.observe(self._on_tab, names="tab")
-        self.layer = initial
-        self.graph_view.highlight(initial)
-        self._refresh_visible()
-        self._unhook = after_each_cell(self)  # type: ignore[arg-type]
-
-    # ----------------------------------------------------------------------------------------- validation
-    @traitlets.validate("layer")
-    def _valid_layer(self, proposal: dict[str, Any]) -> str:
-        name = proposal["value"]
-        if not isinstance(name, str):
-            raise InvalidType(f"layer: expected a layer name (str), got {type(name).__name__}")
-        known = self.comparison.graph.names
-        if name not in self.comparison.matches():
-            raise InvalidValue(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
-        return str(name)
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict[str, Any]) -> int:
-        return checked(self.comparison.data.check_sample, proposal["value"])
-
-    @traitlets.validate("tab")
-    def _valid_tab(self, proposal: dict[str, Any]) -> str:
-        if not isinstance(proposal["value"], str):
-            raise InvalidType(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
-        if proposal["value"] not in self.panels:
-            raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
-        return str(proposal["value"])
-
-    # ----------------------------------------------------------------------------------------- public
-    @property
-    def state(self) -> State:
-        return State(layer=self.layer, sample=self.sample)
+        self._compose(title, [], [self.versus])
+        self._start(initial, slider_delay)
 
     @property
-    def analysis(self) -> Comparison:
-        """The :class:`Comparison` shown, under the name the Explorer's holds its analysis (what
-        ``nbviz.testing`` walks read: ``.graph``, ``.data``)."""
+    def analysis(self) -> Comparison:  # type: ignore[override]
+        """The :class:`Comparison` shown, under the name the Explorer's holds its analysis (what the shared view
+        and ``nbviz.testing``'s walks read: ``.graph``, ``.data``, ``pinned``, ``check_version``, ``refresh``)."""
         return self.comparison
 
     @property
@@ -347,88 +281,11 @@ class CompareView(widgets.VBox):
         regressor), for the models as they are now."""
         return self.comparison.predictions().flips
 
-    def navigate(self, layer: str | None = None, sample: int | None = None, tab: str | None = None) -> None:
-        """Move the view (what a click on a flip does); all or nothing."""
-        with self.hold_trait_notifications():
-            if layer is not None:
-                self.layer = layer
-            if sample is not None:
-                self.sample = sample
-            if tab is not None:
-                self.tab = tab
+    def _layer_names(self) -> Collection[str]:
+        return self.comparison.matches()
 
-    def set_sample_filter(self, samples: Any = None) -> None:
-        """Let the slider walk only ``samples`` (indices into x, e.g. ``view.flips``), or every sample with None."""
-        order = self.comparison.sample_order(samples)
-        self.order = order
-        self.slider.max = len(order) - 1
-        if not np.any(order == self.sample):
-            self.sample = int(order[0])
-        self._sync_slider()
-
-    def refresh(self) -> None:
-        """Compute everything shown again from both models as they are now."""
-        self.comparison.refresh()
-        self._refresh_visible()
-
-    # ----------------------------------------------------------------------------------------- events
-    def _select_layer(self, name: str) -> None:
-        self.layer = name
-
-    def _set_sample(self, position: int) -> None:
-        self.sample = int(self.order[min(position, len(self.order) - 1)])
-
-    def _sync_slider(self) -> None:
-        position = int(np.searchsorted(self.order, self.sample))
-        if position < len(self.order) and self.order[position] == self.sample:
-            self.slider.value = position
-
-    def _tab_selected(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None:
-            self.tab = list(self.panels)[change["new"]]
-
-    def _on_state(self, change: dict[str, Any]) -> None:
-        self.dropdown.value = self.layer
-        self._sync_slider()
-        self.graph_view.highlight(self.layer)
-        for panel in self.panels.values():
-            panel.stale = panel.stale or change["name"] in panel.depends_on
-        self._refresh_visible()
-
-    def _on_tab(self, change: dict[str, Any]) -> None:
-        self.tabs.selected_index = list(self.panels).index(self.tab)
-        self._refresh_visible()
-
-    def _refresh_visible(self) -> None:
-        """Bring the visible panel, the sample and the graph's colours to the state and both models' versions."""
-        with self.comparison.pinned() as version:
-            panel = self.panels[self.tab]
-            if panel.stale or panel.version != version:
-                panel.update(self.state)
-            if self._sample_shown != (self.sample, version):
-                self._show_sample(version)
-            self.graph_view.update(self.sample, version)
-
-    def _show_sample(self, version: str) -> None:
-        self._sample_shown = (self.sample, version)
-        try:
-            self.sample_view.show(self.sample)
-            self.versus.value = f"<b>B</b>: {describe(self.comparison.b.prediction(self.sample))}"
-            self.message.value = ""
-        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
-            self.message.value = error_html(f"sample {self.sample}", err)
-
-    def _after_cell(self) -> None:
-        """After a notebook cell: if it changed either model's weights, what is on show is drawn again."""
-        try:
-            self.comparison.check_version()
-            self._refresh_visible()
-        except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
-            self.message.value = error_html("after the last cell", err)
-
-    def close(self) -> None:
-        getattr(self, "_unhook", lambda: None)()
-        super().close()
+    def _sample_shown_too(self) -> None:
+        self.versus.value = f"<b>B</b>: {describe(self.comparison.b.prediction(self.sample))}"
 
 
 def compare(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -19,11 +20,12 @@ from .panels import PANELS
 from .panels.base import Panel, State, error_html
 from .panels.training import TrainingPanel
 from .sample_view import SampleView
-from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+from .state import Checked, InvalidType, InvalidValue
 from .training import LiveTraining
+from .view import ModelView
 
 
-class Explorer(widgets.VBox):
+class Explorer(ModelView):
     """An interactive view of a Keras model: layer dropdown, layer graph, sample slider and panels.
 
     The traitlets ``layer``, ``sample`` and ``tab`` are the single source of truth: the dropdown, a click on
@@ -33,16 +35,12 @@ class Explorer(widgets.VBox):
 
     Every number shown is the model as it is now: panels ask the :class:`~nbviz.compute.analysis.Analysis`,
     whose answers are keyed by the model's version, and a panel drawn for an older version is drawn again when
-    it is next shown, after every notebook cell that changed the weights, or on :meth:`refresh`.
+    it is next shown, after every notebook cell that changed the weights, or on :meth:`refresh`. Given a
+    LiveTraining with snapshots, ``checkpoint`` shows the model as it was at one of them (on a copy).
 
     Use :func:`explore` to make one.
     """
 
-    # Checked by the validators below, so that a wrong type raises TypeError naming the attribute (a typed
-    # trait would raise traitlets' own TraitError first).
-    layer = Checked("")
-    sample = Checked(0)
-    tab = Checked("weights")
     #: Named selections of samples (a region chosen in the projector, or :meth:`select`): name -> int64 indices.
     selections = traitlets.Dict()
     #: The training snapshot on show (an index into ``training.snapshots``), or -1 for the model as it is now.
@@ -55,101 +53,43 @@ class Explorer(widgets.VBox):
         slider_delay: float = 0.03,
         training: LiveTraining | None = None,
     ) -> None:
+        super().__init__()
         self.analysis = analysis
         #: The analysis of the model itself (``analysis`` is a copy's while a checkpoint is on show).
         self.live_analysis = analysis
         self._copy: Analysis | None = None  # a copy of the model that checkpoints are loaded into, made once
-        self.panels: dict[str, Panel] = {cls.name: cls(analysis) for cls in panels if cls.applies(analysis)}
+        self.training = training
+        self.panels = {cls.name: cls(analysis) for cls in panels if cls.applies(analysis)}
         if training is not None:
             self.panels["training"] = TrainingPanel(analysis, training)
-        graph = analysis.graph
-        names = graph.names
         initial = analysis.first_layer()
-
-        self.dropdown = widgets.Dropdown(
-            options=[(f"{n.name} ({n.class_name})", n.name) for n in graph.nodes],
-            value=initial,
-            description="layer",
-            layout=widgets.Layout(width="340px"),
-        )
-        n_samples = analysis.data.n_samples
-        self.slider = widgets.IntSlider(
-            value=0, min=0, max=max(n_samples - 1, 0), description="sample", continuous_update=True
-        )
-        self.training = training
         recorder = training.recorder if training is not None else None
         self.graph_view = LayerGraph(analysis, on_select=self._select_layer, recorder=recorder, current=initial)
         self.sample_view = SampleView(analysis)
-        self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
-        self.tabs.titles = tuple(p.title for p in self.panels.values())
-        title = widgets.HTML(
-            f"<b>{analysis.model.name}</b> &middot; {graph.total_params:,} parameters &middot; "
-            f"{len(names)} layers &middot; {n_samples} samples"
-        )
-        self.message = widgets.HTML()
         # Shown once the training has snapshots: "live" last, where a person starts.
         self.checkpoint_slider = widgets.SelectionSlider(
             options=[("live", -1)], value=-1, description="checkpoint", continuous_update=False
         )
         self.checkpoint_slider.layout = widgets.Layout(width="360px", display="none")
-        header = widgets.HBox(
-            [title, self.dropdown, self.slider, self.checkpoint_slider, self.message],
-            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        graph = analysis.graph
+        title = (
+            f"<b>{html.escape(analysis.model.name)}</b> &middot; {graph.total_params:,} parameters &middot; "
+            f"{len(graph.names)} layers &middot; {analysis.data.n_samples} samples"
         )
-        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
-        left = widgets.VBox(
-            [self.graph_view.widget, self.sample_view.widget], layout=widgets.Layout(flex="0 0 310px", width="310px")
-        )
-        self.tabs.layout = widgets.Layout(flex="1 1 auto", min_width="0", overflow="auto")
-        body = widgets.HBox([left, self.tabs], layout=widgets.Layout(width="100%"))
-        super().__init__([header, body])
-
-        # The slider walks positions in `order`: every sample, or a filtered subset (e.g. misclassified only).
-        self.order = np.arange(n_samples)
+        self._compose(title, [self.checkpoint_slider], [])
         for panel in self.panels.values():
-            panel.navigate = self.navigate
-            panel.set_sample_filter = self.set_sample_filter
             panel.select_samples = self.select
-        self._sample_shown: tuple[int, str] | None = None
-        self._slide = Coalescer(self._set_sample, slider_delay)
-        self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
-        self.slider.observe(lambda change: self._slide(change["new"]), names="value")
-        self.tabs.observe(self._tab_selected, names="selected_index")
-        self.observe(self._on_state, names=["layer", "sample", "selections"])
-        self.observe(self._on_tab, names="tab")
         self.observe(self._on_checkpoint, names="checkpoint")
         self.checkpoint_slider.observe(self._checkpoint_chosen, names="value")
-        self.layer = initial
-        self.graph_view.highlight(initial)
-        self._refresh_visible()
-        self._unhook = after_each_cell(self)
+        self._start(initial, slider_delay, observed=("layer", "sample", "selections"))
         if training is not None:  # a graph coloured by a training metric follows the records while fit runs
             training.listeners.append(self.graph_view.training_drawn)
             training.listeners.append(self._snapshots_changed)
             self._snapshots_changed()
 
     # ----------------------------------------------------------------------------------------- validation
-    @traitlets.validate("layer")
-    def _valid_layer(self, proposal: dict[str, Any]) -> str:
-        name = proposal["value"]
-        if not isinstance(name, str):
-            raise InvalidType(f"layer: expected a layer name (str), got {type(name).__name__}")
-        if name not in self.analysis.probe.layers:
-            known = list(self.analysis.probe.layers)
-            raise InvalidValue(f"layer: expected one of {known[:8]}{'...' if len(known) > 8 else ''}, got {name!r}")
-        return str(name)
-
-    @traitlets.validate("sample")
-    def _valid_sample(self, proposal: dict[str, Any]) -> int:
-        return checked(self.analysis.data.check_sample, proposal["value"])
-
-    @traitlets.validate("tab")
-    def _valid_tab(self, proposal: dict[str, Any]) -> str:
-        if not isinstance(proposal["value"], str):
-            raise InvalidType(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
-        if proposal["value"] not in self.panels:
-            raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
-        return str(proposal["value"])
+    def _layer_names(self) -> Collection[str]:
+        return self.analysis.probe.layers
 
     @traitlets.validate("checkpoint")
     def _valid_checkpoint(self, proposal: dict[str, Any]) -> int:
@@ -171,42 +111,6 @@ class Explorer(widgets.VBox):
     def state(self) -> State:
         return State(layer=self.layer, sample=self.sample, selections=self.selections)
 
-    def _select_layer(self, name: str) -> None:
-        self.layer = name
-
-    def _set_sample(self, position: int) -> None:
-        self.sample = int(self.order[min(position, len(self.order) - 1)])
-
-    def navigate(self, layer: str | None = None, sample: int | None = None, tab: str | None = None) -> None:
-        """Move the Explorer (what a click on a rule, a confusion cell or a finding does); all or nothing."""
-        with self.hold_trait_notifications():  # checked together at the end, and rolled back together
-            if layer is not None:
-                self.layer = layer
-            if sample is not None:
-                self.sample = sample
-            if tab is not None:
-                self.tab = tab
-
-    def refresh(self) -> None:
-        """Compute everything shown again from the model as it is now (after a change the version cannot see,
-        such as one weight assigned in place; see :mod:`nbviz.compute.version`)."""
-        self.analysis.refresh()
-        self._refresh_visible()
-
-    def set_sample_filter(self, samples: Any = None) -> None:
-        """Let the slider walk only ``samples`` (indices into x), or every sample again with None."""
-        data = self.analysis.data
-        order = np.arange(data.n_samples) if samples is None else np.unique(np.asarray(samples, dtype=np.int64))
-        if order.size == 0:
-            raise ValueError("samples: expected at least one sample index for the slider, got none")
-        data.check_sample(int(order[0]))
-        data.check_sample(int(order[-1]))
-        self.order = order
-        self.slider.max = len(order) - 1
-        if not np.any(order == self.sample):
-            self.sample = int(order[0])
-        self._sync_slider()
-
     def select(self, name: str, samples: Any) -> None:
         """Name a selection of samples (indices into x): the diagnostics tab reports it beside all samples, and
         ``set_sample_filter(ex.selections[name])`` lets the slider walk it. An empty list removes the name."""
@@ -223,24 +127,6 @@ class Explorer(widgets.VBox):
         chosen.setflags(write=False)
         kept = {k: v for k, v in self.selections.items() if k != name}
         self.selections = {**kept, name: chosen} if chosen.size else kept
-
-    def _sync_slider(self) -> None:
-        position = int(np.searchsorted(self.order, self.sample))
-        if position < len(self.order) and self.order[position] == self.sample:
-            self.slider.value = position
-
-    def _tab_selected(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None:
-            self.tab = list(self.panels)[change["new"]]
-
-    def _on_state(self, change: dict[str, Any]) -> None:
-        # Controls follow the traitlets (setting an equal value fires nothing, so there is no loop).
-        self.dropdown.value = self.layer
-        self._sync_slider()
-        self.graph_view.highlight(self.layer)
-        for panel in self.panels.values():
-            panel.stale = panel.stale or change["name"] in panel.depends_on
-        self._refresh_visible()
 
     # ----------------------------------------------------------------------------------------- checkpoints
     def _snapshots_changed(self) -> None:
@@ -301,40 +187,7 @@ class Explorer(widgets.VBox):
         self._sample_shown = None
         self.graph_view.analysis = self.sample_view.analysis = self.analysis = analysis
 
-    def _on_tab(self, change: dict[str, Any]) -> None:
-        self.tabs.selected_index = list(self.panels).index(self.tab)
-        self._refresh_visible()
-
-    def _refresh_visible(self) -> None:
-        """Bring the sample view and the visible panel to the state and the model's version (checked once)."""
-        with self.analysis.pinned() as version:
-            # The panel first: on the gradients tab its backward pass gives the sample view's forward pass too.
-            panel = self.panels[self.tab]
-            if panel.stale or panel.version != version:
-                panel.update(self.state)
-            if self._sample_shown != (self.sample, version):
-                self._show_sample(version)
-            self.graph_view.update(self.sample, version)  # its colours, where the metric reads either
-
-    def _show_sample(self, version: str) -> None:
-        # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
-        self._sample_shown = (self.sample, version)
-        try:
-            self.sample_view.show(self.sample)
-            self.message.value = ""
-        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
-            self.message.value = error_html(f"sample {self.sample}", err)
-
-    def _after_cell(self) -> None:
-        """After a notebook cell: if its code changed the weights, what is on show is drawn again."""
-        try:
-            self.analysis.check_version()
-            self._refresh_visible()
-        except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
-            self.message.value = error_html("after the last cell", err)
-
     def close(self) -> None:
-        getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
         training = getattr(self, "training", None)
         if training is not None:
             for listener in (self.graph_view.training_drawn, self._snapshots_changed):

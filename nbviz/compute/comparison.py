@@ -526,23 +526,6 @@ class Comparison:
 
         return self._ask(("outputs", sample), compute)
 
-    def sample_order(self, samples: Any = None) -> np.ndarray:
-        """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
-
-        Raises
-        ------
-        ValueError
-            Naming ``samples`` when it is empty, or ``sample`` for an index out of range.
-        """
-        if samples is None:
-            return np.arange(self.data.n_samples)
-        order = np.unique(np.asarray(samples, dtype=np.int64))
-        if order.size == 0:
-            raise ValueError("samples: expected at least one sample index for the slider, got none")
-        self.data.check_sample(int(order[0]))
-        self.data.check_sample(int(order[-1]))
-        return order
-
     def output_labels(self, units: int) -> tuple[str, ...]:
         """A name per bar of the outputs: the class names, or positions."""
         return tuple(self.policy.class_name(i) for i in range(units))

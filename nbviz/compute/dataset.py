@@ -80,6 +80,23 @@ class CheckedData:
     reconstruction: bool = False
     loss: Any = None
 
+    def sample_order(self, samples: Any = None) -> np.ndarray:
+        """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
+
+        Raises
+        ------
+        ValueError
+            Naming ``samples`` when it is empty, or ``sample`` for an index out of range.
+        """
+        if samples is None:
+            return np.arange(self.n_samples)
+        order = np.unique(np.asarray(samples, dtype=np.int64))
+        if order.size == 0:
+            raise ValueError("samples: expected at least one sample index for the slider, got none")
+        self.check_sample(int(order[0]))
+        self.check_sample(int(order[-1]))
+        return order
+
     def inputs(self, sample: int) -> list[np.ndarray]:
         """Sample ``sample`` as a batch of one, one array per model input."""
         return [a[sample : sample + 1] for a in self.x]

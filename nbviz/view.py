@@ -1,0 +1,208 @@
+"""ModelView: what the Explorer and the CompareView share, a header (title, layer dropdown, sample slider and
+more), a layer graph and a sample view on the left, tabs of panels on the right, and the traitlets ``layer``,
+``sample`` and ``tab`` that every control only sets."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from .layer_graph import LayerGraph
+from .panels.base import Panel, State, error_html
+from .sample_view import SampleView
+from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+
+
+class ModelView(widgets.VBox):
+    """The traitlets ``layer``, ``sample`` and ``tab`` are the single source of truth: the dropdown, a click on
+    the graph and the slider only set them, and observers bring the visible panel up to date. A hidden panel is
+    marked stale and catches up when it is shown. A bad value raises (a TypeError or ValueError that is also
+    traitlets' TraitError) and changes nothing.
+
+    A subclass makes ``analysis`` (what the panels ask: its ``data``, ``graph``, ``pinned``, ``check_version`` and
+    ``refresh``), the ``panels`` and the ``graph_view``, then calls :meth:`_compose` and :meth:`_start`.
+    """
+
+    # Checked by the validators below, so that a wrong type raises TypeError naming the attribute (a typed
+    # trait would raise traitlets' own TraitError first).
+    layer = Checked("")
+    sample = Checked(0)
+    tab = Checked("weights")
+
+    analysis: Any
+    panels: dict[str, Panel]
+    graph_view: LayerGraph
+    sample_view: SampleView
+
+    def _compose(self, title: str, controls: Sequence[widgets.Widget], left: Sequence[widgets.Widget]) -> None:
+        """Lay out the header (``title``, the dropdown, the slider, ``controls`` and the message line) and the
+        body (the graph, the sample view and ``left`` on the left, the tabs on the right)."""
+        graph, n_samples = self.analysis.graph, self.analysis.data.n_samples
+        self.dropdown = widgets.Dropdown(
+            options=[(f"{n.name} ({n.class_name})", n.name) for n in graph.nodes],
+            description="layer",
+            layout=widgets.Layout(width="340px"),
+        )
+        self.slider = widgets.IntSlider(value=0, min=0, max=max(n_samples - 1, 0), description="sample")
+        self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
+        self.tabs.titles = tuple(p.title for p in self.panels.values())
+        self.message = widgets.HTML()
+        header = widgets.HBox(
+            [widgets.HTML(title), self.dropdown, self.slider, *controls, self.message],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
+        side = widgets.VBox(
+            [self.graph_view.widget, self.sample_view.widget, *left],
+            layout=widgets.Layout(flex="0 0 310px", width="310px"),
+        )
+        self.tabs.layout = widgets.Layout(flex="1 1 auto", min_width="0", overflow="auto")
+        self.children = [header, widgets.HBox([side, self.tabs], layout=widgets.Layout(width="100%"))]
+
+    def _start(self, initial: str, slider_delay: float, observed: Sequence[str] = ("layer", "sample")) -> None:
+        """Wire the controls and the observers, show ``initial`` and hook the after-cell check."""
+        # The slider walks positions in `order`: every sample, or a filtered subset (e.g. misclassified only).
+        self.order = np.arange(self.analysis.data.n_samples)
+        for panel in self.panels.values():
+            panel.navigate = self.navigate
+            panel.set_sample_filter = self.set_sample_filter
+        self._sample_shown: tuple[int, str] | None = None
+        self._slide = Coalescer(self._set_sample, slider_delay)
+        self.dropdown.value = initial
+        self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
+        self.slider.observe(lambda change: self._slide(change["new"]), names="value")
+        self.tabs.observe(self._tab_selected, names="selected_index")
+        self.observe(self._on_state, names=list(observed))
+        self.observe(self._on_tab, names="tab")
+        self.layer = initial
+        self.graph_view.highlight(initial)
+        self._refresh_visible()
+        self._unhook = after_each_cell(self)
+
+    # ----------------------------------------------------------------------------------------- validation
+    def _layer_names(self) -> Collection[str]:
+        """The names ``layer`` may take."""
+        return self.analysis.graph.names
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> str:
+        name = proposal["value"]
+        if not isinstance(name, str):
+            raise InvalidType(f"layer: expected a layer name (str), got {type(name).__name__}")
+        known = self._layer_names()
+        if name not in known:
+            first = list(known)[:8]
+            raise InvalidValue(f"layer: expected one of {first}{'...' if len(known) > 8 else ''}, got {name!r}")
+        return str(name)
+
+    @traitlets.validate("sample")
+    def _valid_sample(self, proposal: dict[str, Any]) -> int:
+        return checked(self.analysis.data.check_sample, proposal["value"])
+
+    @traitlets.validate("tab")
+    def _valid_tab(self, proposal: dict[str, Any]) -> str:
+        if not isinstance(proposal["value"], str):
+            raise InvalidType(f"tab: expected a tab name (str), got {type(proposal['value']).__name__}")
+        if proposal["value"] not in self.panels:
+            raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
+        return str(proposal["value"])
+
+    # ----------------------------------------------------------------------------------------- moving
+    @property
+    def state(self) -> State:
+        return State(layer=self.layer, sample=self.sample)
+
+    def navigate(self, layer: str | None = None, sample: int | None = None, tab: str | None = None) -> None:
+        """Move the view (what a click on a rule, a confusion cell, a finding or a flip does); all or nothing."""
+        with self.hold_trait_notifications():  # checked together at the end, and rolled back together
+            if layer is not None:
+                self.layer = layer
+            if sample is not None:
+                self.sample = sample
+            if tab is not None:
+                self.tab = tab
+
+    def set_sample_filter(self, samples: Any = None) -> None:
+        """Let the slider walk only ``samples`` (indices into x), or every sample again with None."""
+        order = self.analysis.data.sample_order(samples)
+        self.order = order
+        self.slider.max = len(order) - 1
+        if not np.any(order == self.sample):
+            self.sample = int(order[0])
+        self._sync_slider()
+
+    def refresh(self) -> None:
+        """Compute everything shown again from the model(s) as they are now (after a change the version cannot
+        see, such as one weight assigned in place; see :mod:`nbviz.compute.version`)."""
+        self.analysis.refresh()
+        self._refresh_visible()
+
+    # ----------------------------------------------------------------------------------------- events
+    def _select_layer(self, name: str) -> None:
+        self.layer = name
+
+    def _set_sample(self, position: int) -> None:
+        self.sample = int(self.order[min(position, len(self.order) - 1)])
+
+    def _sync_slider(self) -> None:
+        position = int(np.searchsorted(self.order, self.sample))
+        if position < len(self.order) and self.order[position] == self.sample:
+            self.slider.value = position
+
+    def _tab_selected(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.tab = list(self.panels)[change["new"]]
+
+    def _on_state(self, change: dict[str, Any]) -> None:
+        # Controls follow the traitlets (setting an equal value fires nothing, so there is no loop).
+        self.dropdown.value = self.layer
+        self._sync_slider()
+        self.graph_view.highlight(self.layer)
+        for panel in self.panels.values():
+            panel.stale = panel.stale or change["name"] in panel.depends_on
+        self._refresh_visible()
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        self.tabs.selected_index = list(self.panels).index(self.tab)
+        self._refresh_visible()
+
+    def _refresh_visible(self) -> None:
+        """Bring the visible panel, the sample view and the graph's colours to the state and the version (checked
+        once)."""
+        with self.analysis.pinned() as version:
+            # The panel first: on the gradients tab its backward pass gives the sample view's forward pass too.
+            panel = self.panels[self.tab]
+            if panel.stale or panel.version != version:
+                panel.update(self.state)
+            if self._sample_shown != (self.sample, version):
+                self._show_sample(version)
+            self.graph_view.update(self.sample, version)  # its colours, where the metric reads either
+
+    def _show_sample(self, version: str) -> None:
+        # Like the panels, the sample view reports a failure in the widget and leaves the rest usable.
+        self._sample_shown = (self.sample, version)
+        try:
+            self.sample_view.show(self.sample)
+            self._sample_shown_too()
+            self.message.value = ""
+        except Exception as err:  # noqa: BLE001 - must not escape into the widget loop
+            self.message.value = error_html(f"sample {self.sample}", err)
+
+    def _sample_shown_too(self) -> None:
+        """What else follows the sample (the CompareView's line for model B)."""
+
+    def _after_cell(self) -> None:
+        """After a notebook cell: if its code changed the weights, what is on show is drawn again."""
+        try:
+            self.analysis.check_version()
+            self._refresh_visible()
+        except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
+            self.message.value = error_html("after the last cell", err)
+
+    def close(self) -> None:
+        getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
+        super().close()
