@@ -216,7 +216,8 @@ def test_gradient_norms_equal_a_gradient_tape_and_groups_show_the_max(nested_mod
     layout = layout_graph(analysis.graph, set())
     painted = paint(analysis.graph, layout, metric.values, "max", ("#000000", "#ffffff"), log=True)
     assert painted.values[layout.row("backbone")] == inner
-    assert painted.vmax == pytest.approx(max(expected.values()), rel=1e-9)
+    # The colour scale spans the layers' own values (which equal the tape's to float32 rounding, above).
+    assert painted.vmax == pytest.approx(max(metric.values.values()), rel=1e-6)
 
 
 def test_nan_and_inf_are_counted_per_layer_and_summed_by_groups(nested_model):
