@@ -38,9 +38,14 @@ class Triptych:
         self.kind = kind
         self.heatmaps = [HeatmapPlot(f"{kind}: {side}", size=size) for side in SIDES]
         self.bars = [BarsPlot(f"{kind}: {side}", size=size) for side in SIDES]
-        self.image_row = widgets.HBox([p.widget for p in self.heatmaps])
-        self.bar_row = widgets.HBox([p.widget for p in self.bars], layout=widgets.Layout(display="none"))
-        self.widget = widgets.VBox([self.image_row, self.bar_row])
+        # What is shown, once above the three (a title per figure would be cut at these widths); a row too
+        # narrow for three wraps rather than squeezing the figures (which clips their right edge).
+        self.caption = widgets.HTML()
+        self.image_row = widgets.HBox([p.widget for p in self.heatmaps], layout=widgets.Layout(flex_flow="row wrap"))
+        self.bar_row = widgets.HBox(
+            [p.widget for p in self.bars], layout=widgets.Layout(display="none", flex_flow="row wrap")
+        )
+        self.widget = widgets.VBox([self.caption, self.image_row, self.bar_row])
 
     @property
     def plots(self) -> list[Plot]:
@@ -54,9 +59,12 @@ class Triptych:
             (side.vmin, side.vmax, side.span),
             (-side.dmax, side.dmax, side.dmax),
         ]
-        titles = [f"A: {side.title}", f"B: {side.title}", f"B - A (|B - A| / |A| = {side.change:.3g})"]
+        titles = ["A", "B", f"B - A: |B - A| / |A| = {side.change:.3g}"]
         arrays = [side.a, side.b, side.diff]
         bars = side.kind == "bars"
+        shape = " x ".join(str(d) for d in side.shape)
+        cells = ", max |.| per block" if side.downsampled and not bars else ""
+        self.caption.value = f"<b>{html.escape(side.title)}</b> ({shape}{cells}): A and B on one colour scale"
         if bars:
             names = np.array(labels) if labels is not None and len(labels) == len(side.a) else None
             for plot, values, (lo, hi, top), title in zip(self.bars, arrays, ranges, titles):
@@ -65,10 +73,8 @@ class Triptych:
                     plot.y_scale.min, plot.y_scale.max = lo, hi
                     plot.color_scale.min, plot.color_scale.max = -top, top
         else:
-            shape = " x ".join(str(d) for d in side.shape)
-            cells = ", max |.| per block" if side.downsampled else ""
             for heatmap, values, (lo, hi, _), title in zip(self.heatmaps, arrays, ranges, titles):
-                heatmap.show(values, lo, hi, title=f"{title} ({shape}{cells})")
+                heatmap.show(values, lo, hi, title=title)
         self.image_row.layout.display = "none" if bars else None
         self.bar_row.layout.display = None if bars else "none"
         return side.values
@@ -122,6 +128,10 @@ class ComparePanel(Panel):
 
     def ask(self, state: State) -> SideBySide | Unavailable:
         raise NotImplementedError
+
+    def _clear(self) -> None:
+        super()._clear()
+        self.triptych.caption.value = ""
 
     def render(self, state: State) -> str:
         answer = self.ask(state)
@@ -181,9 +191,12 @@ class PredictionsPanel(Panel):
         self.confusions = [HeatmapPlot(f"confusion: {side}", size=("280px", "260px")) for side in SIDES]
         self.outputs = Triptych("output", size=("280px", "240px"))
         self.output_values = np.zeros(0, np.float32)
-        self.confusion_row = widgets.HBox([p.widget for p in self.confusions])
+        self.confusion_caption = widgets.HTML("<b>confusion matrices</b> (true rows, predicted columns)")
+        self.confusion_row = widgets.HBox(
+            [p.widget for p in self.confusions], layout=widgets.Layout(flex_flow="row wrap")
+        )
         side = widgets.VBox([self.summary, self.flips_only, self.flip_list])
-        return [side, self.confusion_row, self.outputs.widget]
+        return [side, self.confusion_caption, self.confusion_row, self.outputs.widget]
 
     @property
     def figure(self) -> bq.Figure:
@@ -214,7 +227,7 @@ class PredictionsPanel(Panel):
         ranges = [(0.0, confusion.most), (0.0, confusion.most), (-confusion.dmax, confusion.dmax)]
         titles = [f"A: accuracy {confusion.accuracy_a:.1%}", f"B: accuracy {confusion.accuracy_b:.1%}", "B - A"]
         for plot, counts, (lo, hi), title in zip(self.confusions, confusion.values, ranges, titles):
-            plot.show(counts, lo, hi, title=f"confusion {title} (true rows, predicted columns)")
+            plot.show(counts, lo, hi, title=title)
         self.values = confusion.values
         return ""
 
