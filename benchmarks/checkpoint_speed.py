@@ -3,7 +3,7 @@
 Run: python benchmarks/checkpoint_speed.py [--quick]   (or python -m benchmarks.checkpoint_speed)
 
 For the demo CNN and ResNet50 (weights=None, 64 x 64 x 3, 10 classes): an Explorer given a LiveTraining whose
-snapshots differ from each other (one kernel scaled by another factor in each), on the activations tab. A
+snapshots differ from each other in every weight (as after full training), on the activations tab. A
 checkpoint change is timed from setting ``ex.checkpoint`` to the last widget message built, each to a snapshot
 not shown before (nothing memoised): it loads the snapshot's weights into the Explorer's copy of the model (from
 memory, or from its ``.weights.h5`` file past the memory bound), reads the copy's version and computes the
@@ -36,14 +36,14 @@ from nbviz import demo  # noqa: E402
 NAME = "checkpoint_speed"
 
 
-def _snapshots(model: keras.Model, live: nbviz.LiveTraining, layer: str, count: int) -> None:
-    """``count`` snapshots, each with ``layer``'s kernel scaled by its own factor; the model's weights restored."""
-    kernel = model.get_layer(layer).kernel
-    original = kernel.numpy()
+def _snapshots(model: keras.Model, live: nbviz.LiveTraining, count: int) -> None:
+    """``count`` snapshots in which every weight differs (each scaled by its own factor), as after full training
+    (a frozen layer would be kept and loaded once); the model's weights restored."""
+    original = model.get_weights()
     for k in range(count):
-        kernel.assign(original * (1.0 + 0.01 * (k + 1)))
+        model.set_weights([w * (1.0 + 0.01 * (k + 1)) for w in original])
         live.snapshots.take(model, step=k + 1, epoch=None)
-    kernel.assign(original)
+    model.set_weights(original)
 
 
 def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, layer: str, count: int) -> list[Row]:
@@ -51,7 +51,7 @@ def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, layer: st
     warm = 2
     # The first `warm + count` snapshots fit in memory; as many again go to disk.
     live = nbviz.LiveTraining(poll_ui=False, max_snapshot_bytes=(warm + count) * size)
-    _snapshots(model, live, layer, 2 * (warm + count))
+    _snapshots(model, live, 2 * (warm + count))
     with like_a_kernel():
         ex = nbviz.explore(model, x, y, training=live)
         ex.tab = "activations"

@@ -80,8 +80,10 @@ class Snapshots:
         self._arrays: dict[int, list[np.ndarray]] = {}
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
-        # One assign function per model loaded into (the Explorer's copy, loaded again at every slider move).
+        # One assign function per model loaded into (the Explorer's copy, loaded again at every slider move), and
+        # the arrays it holds now: an array shared with the snapshot to load is not assigned again.
         self._assigners: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
+        self._loaded: weakref.WeakKeyDictionary[keras.Model, list[np.ndarray]] = weakref.WeakKeyDictionary()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -91,8 +93,9 @@ class Snapshots:
 
     @property
     def resident_bytes(self) -> int:
-        """Bytes of weights held in memory now."""
-        return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
+        """Bytes of weights held in memory now (an array that snapshots share counts once)."""
+        unique = {id(a): a for arrays in self._arrays.values() for a in arrays}
+        return sum(a.nbytes for a in unique.values())
 
     @property
     def folder(self) -> str | None:
@@ -113,9 +116,12 @@ class Snapshots:
         index = len(self.items)
         size = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
         path = None
-        if self.resident_bytes + size <= self.max_bytes:
-            # get_weights copies every variable to numpy: later training cannot change what is kept.
-            self._arrays[index] = model.get_weights()
+        # get_weights copies every variable to numpy: later training cannot change what is kept. A weight equal
+        # to the last snapshot's (a frozen layer while fine-tuning) shares its array: kept once, loaded once.
+        arrays = _shared_with(model.get_weights(), self._arrays[max(self._arrays)] if self._arrays else None)
+        kept = {id(a) for held in self._arrays.values() for a in held}
+        if self.resident_bytes + sum(a.nbytes for a in arrays if id(a) not in kept) <= self.max_bytes:
+            self._arrays[index] = arrays
         else:
             path = os.path.join(self._ensure_folder(), f"snapshot-{index:05d}-step-{step}.weights.h5")
             model.save_weights(path)
@@ -129,21 +135,27 @@ class Snapshots:
         if snapshot.path is None:
             if model not in self._assigners:
                 self._assigners[model] = assign_function(model.weights)
-            self._assigners[model](self._arrays[index])
+            arrays, held = self._arrays[index], self._loaded.get(model)
+            changed = arrays if held is None else [a if a is not b else None for a, b in zip(arrays, held)]
+            self._assigners[model](changed)
+            self._loaded[model] = list(arrays)
         else:
+            self._loaded.pop(model, None)
             model.load_weights(snapshot.path)
 
-    def weights(self, index: int, model: keras.Model) -> list[np.ndarray]:
-        """Snapshot ``index``'s weights as numpy arrays, in ``model.get_weights()``'s order (``model``: a copy of
-        the trained model, used to read a snapshot written to disk)."""
+    def weights(self, index: int, like: keras.Model) -> list[np.ndarray]:
+        """Snapshot ``index``'s weights as numpy arrays, in ``like.get_weights()``'s order (``like``: the trained
+        model; a snapshot on disk is read through a copy of it, and ``like`` itself is never changed)."""
         if self.items[index].path is None:
             return list(self._arrays[index])
-        self.load_into(model, index)
-        return model.get_weights()
+        holder = copy_model(like)
+        holder.load_weights(self.items[index].path)
+        return holder.get_weights()
 
     def clear(self) -> None:
         """Forget every snapshot and remove the files."""
         self.items, self._arrays = [], {}
+        self._loaded = weakref.WeakKeyDictionary()
         if self._cleanup is not None:
             self._cleanup()
         self._folder = self._cleanup = None
@@ -156,6 +168,15 @@ class Snapshots:
             # Removed with this object or at exit, whichever comes first, even if close is never called.
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
         return self._folder
+
+
+def _shared_with(arrays: list[np.ndarray], previous: list[np.ndarray] | None) -> list[np.ndarray]:
+    """``arrays``, where one equals ``previous``'s array in its place replaced by that array."""
+    if previous is None or len(previous) != len(arrays):
+        return arrays
+    return [
+        p if p.shape == a.shape and p.dtype == a.dtype and np.array_equal(p, a) else a for a, p in zip(arrays, previous)
+    ]
 
 
 def copy_model(model: keras.Model, sample: Any = None) -> keras.Model:

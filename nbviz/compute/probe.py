@@ -955,17 +955,19 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
     return lambda: function().numpy()
 
 
-def assign_function(variables: Sequence[Any]) -> Callable[[Sequence[np.ndarray]], None]:
-    """A function that gives every variable of ``variables`` a new value (arrays in the same order and dtypes):
-    a checkpoint loaded into a copy of the model. Keras's ``set_weights`` costs 0.4 ms a variable (its checks and
-    conversions: 130 ms for ResNet50's 320); the bare assign op on each variable's handle costs the copy."""
+def assign_function(variables: Sequence[Any]) -> Callable[[Sequence[np.ndarray | None]], None]:
+    """A function that gives the variables of ``variables`` new values (arrays in the same order and dtypes; None
+    leaves its variable as it is): a checkpoint loaded into a copy of the model. Keras's ``set_weights`` costs
+    0.4 ms a variable (its checks and conversions: 130 ms for ResNet50's 320); the bare assign op on each
+    variable's handle costs the copy."""
     handles = [_tf_variable(v).handle for v in variables]
 
-    def assign(arrays: Sequence[np.ndarray]) -> None:
+    def assign(arrays: Sequence[np.ndarray | None]) -> None:
         if len(arrays) != len(handles):
             raise ValueError(f"arrays: expected {len(handles)} arrays, one per variable, got {len(arrays)}")
         for handle, array in zip(handles, arrays):
-            tf.raw_ops.AssignVariableOp(resource=handle, value=array)
+            if array is not None:
+                tf.raw_ops.AssignVariableOp(resource=handle, value=array)
 
     return assign
 

@@ -177,12 +177,16 @@ def test_snapshots_past_the_memory_bound_go_to_disk_and_memory_stays_within_it(d
     assert held[-1] - held[1] < 2 * size, (held, size)
     on_disk = [s for s in snapshots if s.path is not None]
     assert len(on_disk) == 9 and all(s.path.endswith(".weights.h5") and os.path.exists(s.path) for s in on_disk)
+    now = [w.copy() for w in model.get_weights()]
     copy = copy_model(model)
-    for snapshot in snapshots:
-        expected = kept[snapshot.index - 1] if snapshot.index else None
-        if expected is not None:
-            for a, b in zip(snapshots.weights(snapshot.index, copy), expected):
-                np.testing.assert_array_equal(a, b)
+    for snapshot in snapshots.items[1:]:  # each as the record has it, read from memory, from its file, or loaded
+        for a, b in zip(snapshots.weights(snapshot.index, model), kept[snapshot.index - 1]):
+            np.testing.assert_array_equal(a, b)
+    for index in (9, 1, 10, 4, 3):  # loaded into a copy, in any order, from disk and from memory
+        snapshots.load_into(copy, index)
+        for a, b in zip(copy.get_weights(), kept[index - 1]):
+            np.testing.assert_array_equal(a, b)
+    assert all(np.array_equal(a, b) for a, b in zip(now, model.get_weights()))  # the model itself untouched
     folder = snapshots.folder
     live.close()
     assert len(snapshots) == 0 and not os.path.exists(folder)
@@ -241,3 +245,26 @@ def test_compare_the_model_with_one_of_its_checkpoints(trained):
     flips = np.flatnonzero(np.argmax(model(x).numpy(), -1) != np.argmax(then(x).numpy(), -1))
     np.testing.assert_array_equal(view.flips, flips)
     view.close()
+
+
+def test_frozen_layers_are_kept_once_and_loaded_once(digits):
+    """Fine-tuning a head on a frozen backbone: the backbone's weights are the same in every snapshot, so they
+    are held once; loads give each snapshot's exact weights whatever the order."""
+    model = _compiled_copy(digits)
+    for name in ("conv1", "conv2"):
+        model.get_layer(name).trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    kept: list[list[np.ndarray]] = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: kept.append(model.get_weights()))
+    live = nbviz.LiveTraining(poll_ui=False)
+    model.fit(digits.x_train[:128], digits.y_train[:128], epochs=4, batch_size=64, verbose=0, callbacks=[record, live])
+    snapshots = live.snapshots
+    frozen = sum(w.nbytes for name in ("conv1", "conv2") for w in model.get_layer(name).get_weights())
+    size = _weights_bytes(model)
+    assert len(snapshots) == 5 and snapshots.resident_bytes == 5 * size - 4 * frozen
+    copy = copy_model(model)
+    for index in (4, 1, 3, 2, 4):
+        snapshots.load_into(copy, index)
+        for a, b in zip(copy.get_weights(), kept[index - 1]):
+            np.testing.assert_array_equal(a, b)
+    live.close()
