@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["CompareView", "Explorer", "LiveTraining", "compare", "explore", "findings"]
+__all__ = ["CompareView", "Explorer", "LiveTraining", "compare", "explore", "findings", "report"]
 
 _LAZY = {
     "Explorer": "nbviz.explorer",
     "explore": "nbviz.explorer",
+    "report": "nbviz.explorer",
     "LiveTraining": "nbviz.training",
     "findings": "nbviz.compute.findings",
     "compare": "nbviz.compare_view",
@@ -24,7 +25,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .compare_view import CompareView, compare
     from .compute.findings import findings
-    from .explorer import Explorer, explore
+    from .explorer import Explorer, explore, report
     from .training import LiveTraining
 
 

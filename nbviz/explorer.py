@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -282,3 +283,34 @@ def explore(
         vocabulary=vocabulary,
     )
     return Explorer(analysis, training=training)
+
+
+def report(
+    model: keras.Model | str | os.PathLike[str],
+    x: Any,
+    y: Any = None,
+    path: str | os.PathLike[str] = "nbviz-report.html",
+    *,
+    layers: Sequence[str] | None = None,
+    samples: Sequence[int] | None = None,
+    tabs: Sequence[str] | None = None,
+    **options: Any,
+) -> Path:
+    """Write a static HTML report of ``model`` on ``x`` without showing a widget (for scripts and CI).
+
+    The same as ``explore(model, x, y, **options).save_html(path, layers, samples, tabs)``: see
+    :meth:`Explorer.save_html` for what the file holds and :func:`explore` for ``options`` (``redact=True``
+    holds in the file too).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    if "training" in options:
+        raise TypeError("options: a report has no training tab; call save_html on an Explorer given training=")
+    explorer = explore(model, x, y, **options)
+    try:
+        return explorer.save_html(path, layers=layers, samples=samples, tabs=tabs)
+    finally:
+        explorer.close()

@@ -4,13 +4,16 @@ more), a layer graph and a sample view on the left, tabs of panels on the right,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import traitlets
 
+from .html_report import write_report
 from .layer_graph import LayerGraph
 from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
@@ -140,6 +143,38 @@ class ModelView(widgets.VBox):
         see, such as one weight assigned in place; see :mod:`nbviz.compute.version`)."""
         self.analysis.refresh()
         self._refresh_visible()
+
+    def save_html(
+        self,
+        path: str | os.PathLike[str],
+        layers: Sequence[str] | None = None,
+        samples: Sequence[int] | None = None,
+        tabs: Sequence[str] | None = None,
+    ) -> Path:
+        """Write the chosen views to one self-contained HTML file: no kernel, server or network is needed to read it.
+
+        Every combination of the chosen tabs, layers and samples is drawn as the widget draws it (a tab that does
+        not depend on the layer or the sample, as diagnostics and findings, once) with the sample view and the
+        model summary; redact mode holds in the file. A reader switches among the exported tabs, layers and
+        samples and hovers bars for their values; everything else needs the notebook.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (its folder must exist).
+        layers : list of str, optional
+            By default up to 8 learned layers, spread over the model.
+        samples : list of int, optional
+            By default the first 5.
+        tabs : list of str, optional
+            By default weights, activations, gradients, saliency, diagnostics and findings (those this view has).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written. The view is back where it was.
+        """
+        return write_report(self, path, layers, samples, tabs)
 
     # ----------------------------------------------------------------------------------------- events
     def _select_layer(self, name: str) -> None:
