@@ -21,6 +21,7 @@ BENCHMARKS = [
     "graph_scale",
     "checkpoint_speed",
     "compare_speed",
+    "report_size",
     "training_overhead",
     "training_redraw",
     "rapid_interaction",
