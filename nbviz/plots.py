@@ -262,15 +262,36 @@ def png(rgb: np.ndarray) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
+class Pictures:
+    """The pictures of a bqplot Image mark: bqplot 0.13 redraws an Image mark only when it gets a new
+    ``ipywidgets.Image``, so each picture is a new widget. The one before the last is closed, not the last: a
+    front end still building the mark's view for the last one (two pictures in quick succession, as a slider
+    moved twice) would not find it ("widget model not found" in the console). Two stay alive: the count of live
+    widgets is constant from the first picture on."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.current = widgets.Image(value=png(rgb), format="png")
+        self._retired: widgets.Image | None = None
+
+    def next(self, rgb: np.ndarray) -> widgets.Image:
+        """A new picture widget showing ``rgb``; the one before the last is closed."""
+        if self._retired is not None:
+            self._retired.layout.close()  # each Image brings its own Layout widget: close both
+            self._retired.close()
+        self._retired, self.current = self.current, widgets.Image(value=png(rgb), format="png")
+        return self.current
+
+
 class ImagePlot(Plot):
     """A picture made in Python, shown through bqplot's Image mark.
 
-    bqplot 0.13 redraws an Image mark only when it gets a new ``ipywidgets.Image``, so each ``show`` assigns a
-    new one and closes the old: the count of live widgets stays constant.
+    Each ``show`` assigns a new ``ipywidgets.Image`` (see :class:`Pictures`): the count of live widgets stays
+    constant.
     """
 
     def __init__(self, title: str, size: tuple[str, str] = ("300px", "300px")) -> None:
-        self.image_widget = widgets.Image(value=png(np.full((2, 2, 3), 255, np.uint8)), format="png")
+        self.pictures = Pictures(np.full((2, 2, 3), 255, np.uint8))
+        self.image_widget = self.pictures.current
         scales = {"x": bq.LinearScale(min=0.0, max=1.0), "y": bq.LinearScale(min=0.0, max=1.0)}
         self.mark = bq.Image(image=self.image_widget, scales=scales, x=[0.0, 1.0], y=[0.0, 1.0])
         self.figure = bq.Figure(
@@ -281,11 +302,8 @@ class ImagePlot(Plot):
         self._titled(title, *size)
 
     def show(self, rgb: np.ndarray, title: str | None = None) -> None:
-        old = self.image_widget
-        self.image_widget = widgets.Image(value=png(rgb), format="png")
+        self.image_widget = self.pictures.next(rgb)
         self.mark.image = self.image_widget
         self._reveal()
         if title is not None:
             self.set_title(title)
-        old.layout.close()  # each Image brings its own Layout widget: close both
-        old.close()

@@ -17,7 +17,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .plots import Plot, png
+from .plots import Pictures, Plot
 
 CURRENT = "#000000"
 NEIGHBOUR = "#ff7f0e"
@@ -27,8 +27,8 @@ class ProjectorPlot(Plot):
     """The points' picture, the current sample ringed, its neighbours framed.
 
     ``on_click(x, y)`` gets a click's data coordinates (in "click" mode); ``on_region(x_range, y_range)`` the
-    rectangle brushed (in "brush" mode). bqplot 0.13 redraws an Image mark only when it
-    gets a new ``ipywidgets.Image``: each picture is a new one, and the old one is closed.
+    rectangle brushed (in "brush" mode). Each picture is a new ``ipywidgets.Image``
+    (see :class:`~nbviz.plots.Pictures`).
     """
 
     def __init__(
@@ -40,7 +40,8 @@ class ProjectorPlot(Plot):
         self.x_scale, self.y_scale = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
         self.color_scale = bq.ColorScale(colors=["#4e79a7", "#4e79a7"], min=0.0, max=1.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.image_widget = widgets.Image(value=png(np.full((2, 2, 3), 255, np.uint8)), format="png")
+        self.pictures = Pictures(np.full((2, 2, 3), 255, np.uint8))
+        self.image_widget = self.pictures.current
         self.points = bq.Image(image=self.image_widget, x=[0.0, 1.0], y=[0.0, 1.0], scales=scales)
         self.points.on_element_click(self._clicked)
         self.brush = bq.interacts.BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale, color="#d62728")
@@ -75,13 +76,10 @@ class ProjectorPlot(Plot):
         with self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max, self.y_scale.min, self.y_scale.max = x0, x1, y0, y1
         self.x_axis.label, self.y_axis.label = axes
-        old = self.image_widget
-        self.image_widget = widgets.Image(value=png(np.asarray(rgb, np.uint8)), format="png")
+        self.image_widget = self.pictures.next(np.asarray(rgb, np.uint8))
         with self.points.hold_sync():
             self.points.image = self.image_widget
             self.points.x, self.points.y = [x0, x1], [y0, y1]
-        old.layout.close()  # each Image brings its own Layout widget: close both
-        old.close()
         palette, vmin, vmax, bar = colors
         with self.color_scale.hold_sync():
             self.color_scale.colors = list(palette) if len(palette) > 1 else [palette[0], palette[0]]
