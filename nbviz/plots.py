@@ -74,7 +74,7 @@ class Plot:
         self.note = widgets.HTML(layout=widgets.Layout(width=width, height=height, margin="0"))
         self.note.add_class("nbviz-note")
         self.set_title(title)
-        self.widget = widgets.VBox([self.title, self.figure, self.note])
+        self.widget = widgets.VBox([self.title, self.note])
         self.widget.add_class("nbviz-plot")
         self.clear(note, title=title)
 
@@ -89,16 +89,27 @@ class Plot:
         return self.figure.layout.display != "none"
 
     def clear(self, text: str = "", title: str = "") -> None:
-        """Hide the figure and show ``text`` in its place (nothing old stays on screen)."""
+        """Hide the figure and show ``text`` in its place (nothing old stays on screen).
+
+        The figure also leaves the page: a bqplot figure drawn while hidden has no size, and draws rectangles of
+        negative size (a console error each, 174 on the quickstart's first load); it is drawn when shown again.
+        """
         self.note_text = text
         self.note.value = f'<div style="{_NOTE_STYLE}">{html.escape(text)}</div>' if text else ""
         self.figure.layout.display = "none"
         self.note.layout.display = None
+        self._place(False)
         self.set_title(title)
 
     def _reveal(self) -> None:
         self.figure.layout.display = None
         self.note.layout.display = "none"
+        self._place(True)
+
+    def _place(self, shown: bool) -> None:
+        children = (self.title, self.figure, self.note) if shown else (self.title, self.note)
+        if self.widget.children != children:
+            self.widget.children = children
 
 
 class FigurePlot(Plot):

@@ -20,6 +20,18 @@ from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
 
 
+#: The narrowest the tabs get beside the graph column; narrower, they go under it.
+MIN_TABS_WIDTH = 480
+
+#: The view's own CSS, scoped by its class: tab names are never cut (the tab bar wraps to a second row
+#: instead of shrinking them to "Diagnos", as ipywidgets' fixed tab width did).
+STYLE = """<style>
+.nbviz-view .lm-TabBar-content { flex-wrap: wrap; }
+.nbviz-view .lm-TabBar-tab { flex: 0 0 auto !important; min-width: 0 !important; max-width: none !important; }
+.nbviz-view .lm-TabBar { height: auto !important; max-height: none !important; min-height: fit-content; }
+</style>"""
+
+
 class ModelView(widgets.VBox):
     """The traitlets ``layer``, ``sample`` and ``tab`` are the single source of truth: the dropdown, a click on
     the graph and the slider only set them, and observers bring the visible panel up to date. A hidden panel is
@@ -54,17 +66,20 @@ class ModelView(widgets.VBox):
         self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
         self.tabs.titles = tuple(p.title for p in self.panels.values())
         self.message = widgets.HTML()
+        self.add_class("nbviz-view")
         header = widgets.HBox(
-            [widgets.HTML(title), self.dropdown, self.slider, *controls, self.message],
+            [widgets.HTML(STYLE), widgets.HTML(title), self.dropdown, self.slider, *controls, self.message],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
-        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider.
+        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider. In
+        # an output narrower than both (a small window, the file browser open) the tabs go under them.
         side = widgets.VBox(
             [self.graph_view.widget, self.sample_view.widget, *left],
             layout=widgets.Layout(flex="0 0 310px", width="310px"),
         )
-        self.tabs.layout = widgets.Layout(flex="1 1 auto", min_width="0", overflow="auto")
-        self.children = [header, widgets.HBox([side, self.tabs], layout=widgets.Layout(width="100%"))]
+        self.tabs.layout = widgets.Layout(flex=f"1 1 {MIN_TABS_WIDTH}px", min_width="0", overflow="auto")
+        body = widgets.HBox([side, self.tabs], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
+        self.children = [header, body]
 
     def _start(self, initial: str, slider_delay: float, observed: Sequence[str] = ("layer", "sample")) -> None:
         """Wire the controls and the observers, show ``initial`` and hook the after-cell check."""
