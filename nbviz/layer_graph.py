@@ -23,6 +23,7 @@ from .compute.answers import Unavailable
 from .compute.graph import LayerNode
 from .compute.graph_layout import GraphLayout, Painted, initial_expanded, layout_graph, paint
 from .panels.base import error_html
+from .plots import MUTED
 
 KIND_COLORS = {
     "input": "#9e9e9e",
@@ -353,7 +354,7 @@ class LayerGraph:
         if isinstance(answer, Unavailable):
             self.painted, self._metric = None, None
             self.nodes.colors, self.groups.colors = ["#cccccc"], ["#cccccc"]
-            self.legend.value = f'<div style="font-size:0.85em;color:#777">{note}</div>'
+            self.legend.value = f'<div style="font-size:0.85em;color:{MUTED}">{note}</div>'
             return
         self._metric = answer
         painted = self.painted = paint(

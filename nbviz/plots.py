@@ -21,7 +21,9 @@ DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
 GREYS = ["#ffffff", "#000000"]
 _EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
 _TITLE_STYLE = "text-align:center; font: var(--bq-mainheading-font, 16px sans-serif)"  # as bqplot's own titles
-_NOTE_STYLE = "color:#777; padding:2em 1em; text-align:center"
+#: Secondary text: JupyterLab's own colour for it (readable in its light and dark themes), grey elsewhere.
+MUTED = "var(--jp-ui-font-color2, #666)"
+_NOTE_STYLE = f"color:{MUTED}; padding:2em 1em; text-align:center"
 
 
 def _ramp(vmin: float, vmax: float) -> list[str]:
@@ -218,7 +220,10 @@ class BarsPlot(Plot):
             stroke="#555555" if horizontal else None,
         )
         # In bqplot 0.13 an axis's side sets its orientation.
-        value_axis = bq.Axis(scale=self.y_scale, side="bottom" if horizontal else "left", grid_lines="dashed")
+        # At most 5 value ticks: a narrow chart's 11 default ticks ran into each other ("0.10.20.3...").
+        value_axis = bq.Axis(
+            scale=self.y_scale, side="bottom" if horizontal else "left", grid_lines="dashed", num_ticks=5
+        )
         index_axis = bq.Axis(scale=self.x_scale, side="left" if horizontal else "bottom")
         self.figure = bq.Figure(
             marks=[self.mark],

@@ -349,8 +349,8 @@ class TokenLinesPlot(Plot):
 
 
 CHIP_STYLE = (
-    "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; border:1px solid #ccc; "
-    "border-radius:3px; white-space:pre}</style>"
+    "<style>.nbviz-token{display:inline-block; margin:1px; padding:0 3px; "
+    "border:1px solid var(--jp-border-color1, #ccc); border-radius:3px; white-space:pre}</style>"
 )
 
 

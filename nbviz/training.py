@@ -15,7 +15,7 @@ import numpy as np
 from .compute import version
 from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
-from .plots import GREYS, HeatmapPlot
+from .plots import GREYS, MUTED, HeatmapPlot
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
 GRAD_TITLE = "log10 |d loss / d weights|: layers x records"
@@ -169,8 +169,8 @@ class TrainingView:
         self.status.value = (
             f"step {rec.step}, epochs done {n_epochs}, records {n_records}"
             + (" &middot; display paused (training goes on)" if self.pause.value else "")
-            + ("" if rec.note is None else f'<br><span style="color:#555">{html.escape(rec.note)}</span>')
-            + ("" if rec.loss_text is None else f'<br><span style="color:#555">{html.escape(rec.loss_text)}</span>')
+            + ("" if rec.note is None else f'<br><span style="color:{MUTED}">{html.escape(rec.note)}</span>')
+            + ("" if rec.loss_text is None else f'<br><span style="color:{MUTED}">{html.escape(rec.loss_text)}</span>')
         )
 
     def _draw_metrics(self) -> None:

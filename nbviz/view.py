@@ -19,7 +19,6 @@ from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
 
-
 #: The narrowest the tabs get beside the graph column; narrower, they go under it.
 MIN_TABS_WIDTH = 480
 

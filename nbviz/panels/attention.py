@@ -37,7 +37,7 @@ class AttentionPanel(Panel):
         return analysis.has_attention
 
     def build(self) -> list[widgets.Widget]:
-        self.view = widgets.ToggleButtons(options=VIEWS, value="model", style={"button_width": "100px"})
+        self.view = widgets.ToggleButtons(options=VIEWS, value="model", style={"button_width": "auto"})
         self.layer_choice = widgets.Dropdown(
             options=[], description="attention", layout=widgets.Layout(width="auto", max_width="520px")
         )

@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.analysis import Analysis
-from ..plots import Plot
+from ..plots import MUTED, Plot
 
 #: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
 RAISE_ERRORS = False
@@ -25,19 +25,19 @@ RAISE_ERRORS = False
 
 def computing_html(work: str) -> str:
     """The message line while a panel computes: what it computes, so a first-time cost is never a mystery."""
-    return f'<span style="color:#555">computing: {html.escape(work)}...</span>'
+    return f'<span style="color:{MUTED}">computing: {html.escape(work)}...</span>'
 
 
 def error_html(context: str, err: BaseException) -> str:
     """One readable line for an error shown inside the widget."""
     return (
-        f'<span style="color:#b00020">&#9888; {html.escape(context)}: '
+        f'<span style="color:var(--jp-error-color1, #b00020)">&#9888; {html.escape(context)}: '
         f"{type(err).__name__}: {html.escape(str(err))}</span>"
     )
 
 
 def note_html(note: str) -> str:
-    return f'<span style="color:#555">{html.escape(note)}</span>' if note else ""
+    return f'<span style="color:{MUTED}">{html.escape(note)}</span>' if note else ""
 
 
 def offer(select: widgets.Select, options: list[tuple[str, int]], on_click: Callable[[Any], None]) -> None:

@@ -92,7 +92,9 @@ class DiagnosticsPanel(Panel):
         slices = widgets.VBox(
             [self.slice_feature, self.slice_plot.widget], layout=widgets.Layout(display=None if tabular else "none")
         )
-        self.misclassified = widgets.Checkbox(value=False, description="slider: misclassified samples only")
+        self.misclassified = widgets.Checkbox(
+            value=False, description="slider: misclassified samples only", indent=False
+        )
         self.misclassified.observe(self._filter, names="value")
         self.values = np.zeros((0, 0), np.float32)
         return [

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import Unavailable
-from ..plots import BarsPlot, Plot
+from ..plots import MUTED, BarsPlot, Plot
 from .activations import ActivationFigure
 from .base import Panel, State
 from .weights import TensorView
@@ -69,7 +69,7 @@ class GradientsPanel(Panel):
             self.norms = across.norms
             self.norms_plot.show(across.log_norms, labels=np.array(across.layers))
             self._sample_shown = (state.sample, self.version)
-            self.loss_line = f"<span style='color:#555'>Differentiated: {html.escape(across.loss)}.</span>"
+            self.loss_line = f"<span style='color:{MUTED}'>Differentiated: {html.escape(across.loss)}.</span>"
 
         answer = analysis.layer_gradients(state.layer, state.sample, self.weight_view.index)
         if isinstance(answer, Unavailable):

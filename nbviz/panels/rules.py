@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import bqplot as bq
@@ -23,15 +24,24 @@ class RulesPanel(Panel):
     def build(self) -> list[widgets.Widget]:
         self.tabular = self.analysis.data.tabular
         self.depth = widgets.IntSlider(value=3, min=1, max=6, description="depth")
-        self.on_layer = widgets.Checkbox(value=not self.tabular, description="fit on the current layer's activations")
+        self.on_layer = widgets.Checkbox(
+            value=not self.tabular, description="fit on the current layer's activations", indent=False
+        )
         for control in (self.depth, self.on_layer):
             control.observe(lambda change: self.refresh(), names="value")
         self.summary = widgets.HTML()
         self.rule_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
         self.rule_list.observe(self._rule_clicked, names="value")
+        self.rule_text = widgets.HTML()  # the clicked rule in full: a list's line cuts a long one
         self.coverage = BarsPlot("samples per rule", horizontal=True, size=("460px", "300px"))
         self.shown: RulesDisplay | None = None
-        return [widgets.HBox([self.depth, self.on_layer]), self.summary, self.rule_list, self.coverage.widget]
+        return [
+            widgets.HBox([self.depth, self.on_layer], layout=widgets.Layout(flex_flow="row wrap")),
+            self.summary,
+            self.rule_list,
+            self.rule_text,
+            self.coverage.widget,
+        ]
 
     @property
     def figure(self) -> bq.Figure:
@@ -49,7 +59,7 @@ class RulesPanel(Panel):
     def _clear(self) -> None:
         super()._clear()
         self.shown = None
-        self.summary.value = ""
+        self.summary.value = self.rule_text.value = ""
         offer(self.rule_list, [], self._rule_clicked)  # no old rule stays listed, nor clickable
 
     def _question(self, state: State) -> tuple[int, str | None]:
@@ -78,6 +88,7 @@ class RulesPanel(Panel):
             )
         )
         offer(self.rule_list, [(text, i) for i, text in enumerate(answer.texts)], self._rule_clicked)
+        self.rule_text.value = ""
         self.values = answer.coverage
         labels = np.array([f"rule {i + 1}" for i in range(len(rules.rules))])
         self.coverage.show(answer.coverage[::-1], labels=labels[::-1])
@@ -91,6 +102,9 @@ class RulesPanel(Panel):
     def _rule_clicked(self, change: dict[str, Any]) -> None:
         if change["new"] is None or self.state is None:
             return
+        if self.shown is not None:
+            index = int(change["new"])
+            self.rule_text.value = f"<b>rule {index + 1}</b>: {html.escape(self.shown.texts[index])}"
         sample = self.sample_for(int(change["new"]), self.state.sample)
         if sample is not None:
             self.navigate(sample=sample)

@@ -32,7 +32,9 @@ class SaliencyPanel(Panel):
         # Token ids take no gradient: a text model is explained at its embedding's output, token by token.
         self.text = analysis.token_model
         methods = TOKEN_METHOD_NAMES if self.text else METHOD_NAMES
-        self.method = widgets.ToggleButtons(options=[(v, k) for k, v in methods.items()], value=next(iter(methods)))
+        self.method = widgets.ToggleButtons(
+            options=[(v, k) for k, v in methods.items()], value=next(iter(methods)), style={"button_width": "auto"}
+        )
         shown = data.output_units if data.output_units <= MOST_CLASSES else 0
         classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(shown)]
         self.class_choice = widgets.Dropdown(options=classes, value=-1, description="class")

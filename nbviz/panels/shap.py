@@ -86,8 +86,12 @@ class ShapPanel(Panel):
             value=min(200, data.n_samples), min=1, max=data.n_samples, description="samples"
         )
         self.subset.layout.width = "180px"
-        self.run_button = widgets.Button(description="Global importance", icon="play")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.run_button = widgets.Button(
+            description="Global importance", icon="play", layout=widgets.Layout(width="auto", flex="0 0 auto")
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop", disabled=True, layout=widgets.Layout(width="auto", flex="0 0 auto")
+        )
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="200px"))
         self.global_status = widgets.HTML()
         self.run_button.on_click(lambda _: self.start_global())
@@ -99,11 +103,16 @@ class ShapPanel(Panel):
         self._build_beeswarm()
         self.global_values = np.zeros(0, np.float32)
         return [
-            widgets.HBox([self.explainer_choice, self.class_choice, self.top_k]),
+            widgets.HBox(
+                [self.explainer_choice, self.class_choice, self.top_k], layout=widgets.Layout(flex_flow="row wrap")
+            ),
             self.info,
             self.local_row,
             self.local_plot.widget,
-            widgets.HBox([self.subset, self.run_button, self.cancel_button, self.progress]),
+            widgets.HBox(
+                [self.subset, self.run_button, self.cancel_button, self.progress],
+                layout=widgets.Layout(flex_flow="row wrap"),
+            ),
             self.global_status,
             widgets.HBox([self.importance_plot.widget, self.beeswarm.widget]),
         ]

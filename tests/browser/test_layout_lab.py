@@ -1,0 +1,70 @@
+"""The Explorer fits: in JupyterLab at 900 and 1,600 px, light and dark theme, every tab of the quickstart is
+shown and no text of the Explorer overflows its box (its scroll width is its client width), tab names included,
+and the console has no error at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .lab import Console, cell_widget, open_notebook
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "notebooks/01_quickstart.ipynb"
+TIMEOUT = 120_000  # ms
+TABS = ("Weights", "Activations", "Gradients", "SHAP", "Saliency", "Rules", "Diagnostics", "Projector", "Units",
+        "Findings")  # fmt: skip
+
+# Elements whose text does not fit their box. Boxes that scroll (overflow auto or scroll) are meant to, the
+# slider's own parts (noUiSlider) are wider than their track by design, and a list's entries are one line each (a
+# clicked rule is shown in full under the list).
+OVERFLOWING = """root => {
+    const name = e => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}: ${e.textContent.trim().slice(0, 50)}`;
+    const boxes = [...root.querySelectorAll('*')].filter(e => {
+        if (e instanceof SVGElement || e.tagName === 'OPTION' || e.closest('.noUi-target')) return false;
+        if (!e.textContent.trim()) return false;
+        const style = getComputedStyle(e);
+        if (['auto', 'scroll'].includes(style.overflowX) || style.display === 'none') return false;
+        return e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1;
+    }).map(name);
+    // A figure's text (titles, ticks, colour-bar labels) must lie inside the figure, or the SVG cuts it.
+    const svgText = [...root.querySelectorAll('svg.svg-figure')].flatMap(svg => {
+        const frame = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')].filter(t => {
+            const box = t.getBoundingClientRect();
+            return t.textContent.trim() && box.width > 0 &&
+                (box.right > frame.right + 1 || box.left < frame.left - 1);
+        }).map(t => 'svg ' + name(t));
+    });
+    return boxes.concat(svgText);
+}"""
+
+
+@pytest.mark.parametrize(("width", "theme"), [(900, "JupyterLab Light"), (1600, "JupyterLab Dark")])
+def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: Path, width: int, theme: str) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    console = Console().attach(page)
+    try:
+        open_notebook(page, lab_url, notebook=NOTEBOOK, timeout_ms=TIMEOUT)
+        page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
+        page.wait_for_function(
+            f"() => document.body.dataset.jpThemeLight === '{'true' if 'Light' in theme else 'false'}'",
+            timeout=TIMEOUT,
+        )
+        ex = cell_widget(page, NOTEBOOK, "ex = nbviz.explore(", TIMEOUT)
+        overflow: dict[str, list[str]] = {}
+        for name in TABS:
+            ex.get_by_role("tab", name=name, exact=True).click()
+            page.wait_for_timeout(1500)  # the panel computes and draws (SHAP's first estimate, a projection)
+            found = ex.evaluate(OVERFLOWING)
+            if found:
+                overflow[name] = found
+            if name in ("Activations", "Diagnostics"):
+                ex.screenshot(path=artifacts / f"layout-{width}-{theme.split()[-1].lower()}-{name.lower()}.png")
+        assert overflow == {}, "\n".join(f"{tab}: {found}" for tab, found in overflow.items())
+        assert console.errors == [] and console.page_errors == [], console.errors[:5] + console.page_errors[:5]
+    finally:
+        page.close()
