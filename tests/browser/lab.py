@@ -162,6 +162,50 @@ def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: fl
     return url, _stopper(process, workdir)
 
 
+def start_notebook7(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
+    """Start Jupyter Notebook 7 (``jupyter notebook``) serving ``root``; its base URL and a stop function."""
+    workdir = Path(tempfile.mkdtemp(prefix="nbviz-nb7-"))
+    settings = workdir / "settings"  # empty: Notebook 7's defaults, none of this machine's
+    settings.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "jupyter", "notebook", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+        "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+    ]  # fmt: skip
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings))
+    process = _start(command, env, f"{url}/api/status", workdir, log or workdir / "server.log", timeout)
+
+    def shutdown_kernels() -> None:
+        for kernel in get_json(f"{url}/api/kernels"):
+            request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
+            urllib.request.urlopen(request, timeout=20).close()
+
+    return url, _stopper(process, workdir, before=shutdown_kernels)
+
+
+def open_notebook7(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_ms: float = 120_000) -> None:
+    """Open ``notebook`` in Notebook 7, run all cells once its kernel is idle, and wait until every cell ran."""
+    page.goto(f"{base_url}/notebooks/{notebook}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=timeout_ms,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector("div.bqplot.figure svg.svg-figure", timeout=timeout_ms)
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+        }""",
+        timeout=timeout_ms,
+    )
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=20) as response:
         return json.load(response)

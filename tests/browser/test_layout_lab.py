@@ -43,7 +43,8 @@ OVERFLOWING = """root => {
 }"""
 
 
-@pytest.mark.parametrize(("width", "theme"), [(900, "JupyterLab Light"), (1600, "JupyterLab Dark")])
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+@pytest.mark.parametrize("width", [900, 1600])
 def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: Path, width: int, theme: str) -> None:
     page = browser.new_page(viewport={"width": width, "height": 1000})
     console = Console().attach(page)
