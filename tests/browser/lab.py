@@ -117,30 +117,28 @@ def _start(command: list[str], env: dict[str, str], url: str, workdir: Path, log
     return process
 
 
-def start_lab(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
-    """Start JupyterLab serving ``root`` on a free port; returns its base URL and a function that stops it.
-
-    The server log goes to ``log`` (default: a file in the temporary folder, removed by ``stop``).
-    """
-    workdir = Path(tempfile.mkdtemp(prefix="nbviz-lab-"))
-    settings, workspaces = workdir / "settings", workdir / "workspaces"
-    workspaces.mkdir()
-    for name, value in LAB_SETTINGS.items():
-        path = settings / name
+def _start_jupyter(
+    app: str, root: Path, log: Path | None, timeout: float, settings: dict[str, Any], flags: list[str]
+) -> tuple[str, Stop]:
+    """Start ``jupyter <app>`` (lab or notebook) serving ``root`` on a free port, with ``settings`` as its only
+    user settings; returns its base URL and a function that stops it (and its kernels)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"nbviz-{app}-"))
+    folder = workdir / "settings"
+    folder.mkdir()
+    for name, value in settings.items():
+        path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        sys.executable, "-m", "jupyter", app, "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-        "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={workspaces}",
-        "--LabApp.expose_app_in_browser=True",
+        "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}", *flags,
     ]  # fmt: skip
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings))
-    log = log or workdir / "server.log"
-    process = _start(command, env, f"{url}/api/status", workdir, log, timeout)
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(folder))
+    process = _start(command, env, f"{url}/api/status", workdir, log or workdir / "server.log", timeout)
 
     def shutdown_kernels() -> None:
         for kernel in get_json(f"{url}/api/kernels"):
@@ -148,6 +146,27 @@ def start_lab(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0)
             urllib.request.urlopen(request, timeout=20).close()
 
     return url, _stopper(process, workdir, before=shutdown_kernels)
+
+
+def start_lab(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
+    """Start JupyterLab serving ``root`` on a free port; returns its base URL and a function that stops it.
+
+    The server log goes to ``log`` (default: a file in the temporary folder, removed by ``stop``).
+    """
+    workspaces = Path(tempfile.mkdtemp(prefix="nbviz-workspaces-"))
+    flags = [f"--LabApp.workspaces_dir={workspaces}", "--LabApp.expose_app_in_browser=True"]
+    url, stop = _start_jupyter("lab", root, log, timeout, LAB_SETTINGS, flags)
+
+    def stop_and_clean() -> None:
+        stop()
+        shutil.rmtree(workspaces, ignore_errors=True)
+
+    return url, stop_and_clean
+
+
+def start_notebook7(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
+    """Start Jupyter Notebook 7 (``jupyter notebook``) serving ``root``, with its own default settings."""
+    return _start_jupyter("notebook", root, log, timeout, {}, ["--JupyterNotebookApp.expose_app_in_browser=True"])
 
 
 def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
@@ -160,50 +179,6 @@ def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: fl
     # Voila's start page runs the whole notebook, so ask for a static file to know that the server is up.
     process = _start(command, dict(os.environ), f"{url}/voila/static/voila.js", workdir, log, timeout)
     return url, _stopper(process, workdir)
-
-
-def start_notebook7(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
-    """Start Jupyter Notebook 7 (``jupyter notebook``) serving ``root``; its base URL and a stop function."""
-    workdir = Path(tempfile.mkdtemp(prefix="nbviz-nb7-"))
-    settings = workdir / "settings"  # empty: Notebook 7's defaults, none of this machine's
-    settings.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable, "-m", "jupyter", "notebook", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-        "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
-        "--JupyterNotebookApp.expose_app_in_browser=True",
-    ]  # fmt: skip
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings))
-    process = _start(command, env, f"{url}/api/status", workdir, log or workdir / "server.log", timeout)
-
-    def shutdown_kernels() -> None:
-        for kernel in get_json(f"{url}/api/kernels"):
-            request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
-            urllib.request.urlopen(request, timeout=20).close()
-
-    return url, _stopper(process, workdir, before=shutdown_kernels)
-
-
-def open_notebook7(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_ms: float = 120_000) -> None:
-    """Open ``notebook`` in Notebook 7, run all cells once its kernel is idle, and wait until every cell ran."""
-    page.goto(f"{base_url}/notebooks/{notebook}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
-        timeout=timeout_ms,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_selector("div.bqplot.figure svg.svg-figure", timeout=timeout_ms)
-    page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
-        }""",
-        timeout=timeout_ms,
-    )
 
 
 def get_json(url: str) -> Any:
@@ -248,6 +223,21 @@ def open_notebook(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_
     page.wait_for_function(
         "() => (document.querySelector('#jp-main-statusbar')?.innerText || '').includes('Idle')", timeout=timeout_ms
     )
+    _run_all(page, timeout_ms)
+
+
+def open_notebook7(page: Any, base_url: str, notebook: str = QUICKSTART, timeout_ms: float = 120_000) -> None:
+    """Open ``notebook`` in Notebook 7, run all cells once its kernel is idle, and wait until every cell ran."""
+    page.goto(f"{base_url}/notebooks/{notebook}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=timeout_ms,
+    )
+    _run_all(page, timeout_ms)
+
+
+def _run_all(page: Any, timeout_ms: float) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_selector("div.bqplot.figure svg.svg-figure", timeout=timeout_ms)
     # Run-all returns before the kernel is done; the last cell's prompt shows a number once all cells ran.
