@@ -6,6 +6,9 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from nbviz.testing import RecordingComm
 
 
 def interleaved(candidates: dict[str, Callable[[], object]], repeat: int = 30, warmup: int = 3) -> dict[str, float]:
@@ -23,6 +26,19 @@ def interleaved(candidates: dict[str, Callable[[], object]], repeat: int = 30, w
             fn()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def measure(change: Callable[[int], Any], count: int) -> tuple[float, float, int]:
+    """Median and worst seconds, and the most bytes widgets sent (``RecordingComm``), over ``count`` calls of
+    ``change(i)``."""
+    times, sizes = [], []
+    for i in range(count):
+        RecordingComm.sent = 0
+        start = time.perf_counter()
+        change(i)
+        times.append(time.perf_counter() - start)
+        sizes.append(RecordingComm.sent)
+    return statistics.median(times), max(times), max(sizes)
 
 
 @dataclass

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
-from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._timing import Row, ms, table  # noqa: E402
+from benchmarks._timing import Row, measure, ms, table  # noqa: E402
 from nbviz.testing import like_a_kernel, record_widget_messages  # noqa: E402
 
 record_widget_messages()  # before any widget exists
@@ -68,36 +66,26 @@ def bench(name: str, model: keras.Model, x: np.ndarray, y: np.ndarray, layer: st
         def floor_once(i: int) -> None:
             probe.predict(x[i % n : i % n + 1])
 
-        floor = statistics.median(_times(floor_once, 30))
-        in_memory = _times(lambda i: setattr(ex, "checkpoint", warm + i), count)
-        on_disk = _times(lambda i: setattr(ex, "checkpoint", 2 * warm + count + i), count)
+        floor = measure(floor_once, 30)[0]
+        in_memory = measure(lambda i: setattr(ex, "checkpoint", warm + i), count)
+        on_disk = measure(lambda i: setattr(ex, "checkpoint", 2 * warm + count + i), count)
         assert live.snapshots[2 * warm + count].path is not None and live.snapshots[warm + count - 1].path is None
         ex.checkpoint = -1
         ex.close()
     live.close()
     budget = 1.5 * floor + 0.020
     rows = [Row(NAME, f"{name}: first checkpoint (copy the model, trace its passes)", ms(first), "-", "-")]
-    for where, times in (("from memory", in_memory), ("from a .weights.h5 file", on_disk)):
-        t = statistics.median(times)
+    for where, (t, worst, _) in (("from memory", in_memory), ("from a .weights.h5 file", on_disk)):
         rows.append(
             Row(
                 NAME,
                 f"{name} ({size / 2**20:.1f} MB of weights), activations tab: checkpoint change {where}",
-                f"{ms(t)} (max {ms(max(times))})",
+                f"{ms(t)} (max {ms(worst)})",
                 f"{t / floor:.2f} x one forward pass ({ms(floor)})",
                 f"<= {ms(budget)}: {'yes' if t <= budget else 'NO'}",
             )
         )
     return rows
-
-
-def _times(change: Any, count: int) -> list[float]:
-    times = []
-    for i in range(count):
-        start = time.perf_counter()
-        change(i)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def run(quick: bool = False) -> list[Row]:

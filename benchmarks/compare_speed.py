@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
-from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._timing import Row, ms, table  # noqa: E402
-from nbviz.testing import RecordingComm, like_a_kernel, record_widget_messages  # noqa: E402
+from benchmarks._timing import Row, measure, ms, table  # noqa: E402
+from nbviz.testing import like_a_kernel, record_widget_messages  # noqa: E402
 
 record_widget_messages()  # before any widget exists
 
@@ -34,18 +32,6 @@ import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
 
 NAME = "compare_speed"
-
-
-def _measure(change: Any, count: int) -> tuple[float, float, int]:
-    """Median and worst seconds, and the most bytes sent, over ``count`` calls of change(i)."""
-    times, sizes = [], []
-    for i in range(count):
-        RecordingComm.sent = 0
-        start = time.perf_counter()
-        change(i)
-        times.append(time.perf_counter() - start)
-        sizes.append(RecordingComm.sent)
-    return statistics.median(times), max(times), max(sizes)
 
 
 def bench(name: str, model_a: keras.Model, model_b: keras.Model, x: np.ndarray, y: np.ndarray, count: int) -> list[Row]:
@@ -63,16 +49,16 @@ def bench(name: str, model_a: keras.Model, model_b: keras.Model, x: np.ndarray, 
     a.probe.activations(x[:1]), b.probe.activations(x[:1])  # the compiled pass traced, as the view's own is
     for i in range(3):
         two_forward_passes(i)
-    floor = _measure(two_forward_passes, 30)[0]
+    floor = measure(two_forward_passes, 30)[0]
 
     view.tab = "activations"
     layers = [node.name for node in comparison.graph.nodes if comparison.matches()[node.name].outputs]
     view.layer = layers[len(layers) // 2]
     for memo in (a.memo, b.memo, comparison.memo):  # every sample new: both models' passes are computed
         memo.clear()
-    sample = _measure(lambda i: setattr(view, "sample", 1 + i % (n - 1)), min(count, n - 1))
+    sample = measure(lambda i: setattr(view, "sample", 1 + i % (n - 1)), min(count, n - 1))
     order = np.random.default_rng(1).permutation(len(layers))
-    switch = _measure(lambda i: setattr(view, "layer", layers[order[i % len(layers)]]), count)
+    switch = measure(lambda i: setattr(view, "layer", layers[order[i % len(layers)]]), count)
     view.close()
 
     budget = 1.5 * floor + 0.020

@@ -27,8 +27,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks._floors import compiled_passes  # noqa: E402
-from benchmarks._timing import Row, ms, table  # noqa: E402
-from nbviz.testing import RecordingComm, like_a_kernel, record_widget_messages  # noqa: E402
+from benchmarks._timing import Row, measure, ms, table  # noqa: E402
+from nbviz.testing import like_a_kernel, record_widget_messages  # noqa: E402
 
 record_widget_messages()  # before any widget exists
 
@@ -43,18 +43,6 @@ def _median_time(fn: Any, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _measure(change: Any, count: int) -> tuple[float, float, int]:
-    """Median and worst seconds, and the most bytes sent, over ``count`` calls of change(i)."""
-    times, sizes = [], []
-    for i in range(count):
-        RecordingComm.sent = 0
-        start = time.perf_counter()
-        change(i)
-        times.append(time.perf_counter() - start)
-        sizes.append(RecordingComm.sent)
-    return statistics.median(times), max(times), max(sizes)
 
 
 def _rows(x: Any, rows: slice) -> Any:
@@ -77,10 +65,10 @@ def bench(name: str, model: keras.Model, x: Any, y: np.ndarray, n_changes: int) 
         layers = with_weights if tab == "weights" else all_layers
         order = np.random.default_rng(1).permutation(len(layers))
         sequence = [layers[k] for k in order]
-        switch = _measure(lambda i, seq=sequence: setattr(ex, "layer", seq[i % len(seq)]), n_changes)
+        switch = measure(lambda i, seq=sequence: setattr(ex, "layer", seq[i % len(seq)]), n_changes)
         ex.layer = with_weights[len(with_weights) // 2]
         ex.analysis.memo.clear()  # every sample new: its passes are computed
-        change = _measure(lambda i: setattr(ex, "sample", 1 + i % (n - 1)), min(n_changes, n - 1))
+        change = measure(lambda i: setattr(ex, "sample", 1 + i % (n - 1)), min(n_changes, n - 1))
         floor = floors[tab]
         budget = 1.5 * floor + 0.020
         floor_name = "forward+backward" if tab == "gradients" else "forward"
