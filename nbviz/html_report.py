@@ -21,7 +21,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .compute.raster import hex_rgb
+from .compute.raster import color_map
 from .plots import png
 
 __all__ = ["DEFAULT_TABS", "write_report"]
@@ -60,22 +60,17 @@ def _domain(scale: Any, values: np.ndarray) -> tuple[float, float]:
 
 def _colors(values: np.ndarray, scale: Any) -> np.ndarray:
     """(..., 3) uint8 colours of ``values`` on a bqplot ColorScale (piecewise through ``mid``), NaN light grey."""
-    ramp = hex_rgb(list(scale.colors))
+    colors = list(scale.colors)
     lo, hi = _domain(scale, values.ravel())
     mid = getattr(scale, "mid", None)
     v = np.asarray(values, np.float64)
     finite = np.isfinite(v)
-    v = np.where(finite, v, lo)
-    if mid is not None and len(ramp) == 3 and lo < mid < hi:
-        t = np.where(v < mid, (v - lo) / (mid - lo) * 0.5, 0.5 + (v - mid) / (hi - mid) * 0.5)
-    else:
-        t = (v - lo) / (hi - lo)
-    t = np.clip(t, 0.0, 1.0) * (len(ramp) - 1)
-    low = np.minimum(np.floor(t).astype(np.int64), max(len(ramp) - 2, 0))
-    frac = (t - low)[..., np.newaxis]
-    out = ramp[low] * (1 - frac) + ramp[np.minimum(low + 1, len(ramp) - 1)] * frac
-    out[~finite] = (232, 232, 232)
-    return np.round(out).astype(np.uint8)
+    if mid is not None and len(colors) == 3 and lo < mid < hi:  # each half of the ramp spans its side of mid
+        v = np.where(v < mid, (v - lo) / (mid - lo) * 0.5, 0.5 + (v - mid) / (hi - mid) * 0.5)
+        lo, hi = 0.0, 1.0
+    out = color_map(v.ravel(), colors, lo, hi, categorical=False).reshape(*v.shape, 3)
+    out[~finite] = (232, 232, 232)  # as the HeatMap's null colour
+    return out
 
 
 def _hex(rgb: np.ndarray) -> str:
