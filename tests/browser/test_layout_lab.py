@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .lab import Console, cell_widget, open_notebook
+from .lab import BQPLOT_AXIS_RACE, Console, cell_widget, open_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -48,8 +48,15 @@ OVERFLOWING = """root => {
 def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: Path, width: int, theme: str) -> None:
     page = browser.new_page(viewport={"width": width, "height": 1000})
     console = Console().attach(page)
+    # Every console error, the "harmless" negative sizes of figures drawn hidden included (Console leaves those
+    # out): none is expected.
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
     try:
         open_notebook(page, lab_url, notebook=NOTEBOOK, timeout_ms=TIMEOUT)
+        # bqplot's known race while the notebook first renders (see lab.BQPLOT_AXIS_RACE) is not this test's.
+        errors[:] = [e for e in errors if e != BQPLOT_AXIS_RACE]
+        console.ready = True
         page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
         page.wait_for_function(
             f"() => document.body.dataset.jpThemeLight === '{'true' if 'Light' in theme else 'false'}'",
@@ -66,6 +73,6 @@ def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: 
             if name in ("Activations", "Diagnostics"):
                 ex.screenshot(path=artifacts / f"layout-{width}-{theme.split()[-1].lower()}-{name.lower()}.png")
         assert overflow == {}, "\n".join(f"{tab}: {found}" for tab, found in overflow.items())
-        assert console.errors == [] and console.page_errors == [], console.errors[:5] + console.page_errors[:5]
+        assert errors == [] and console.page_errors == [], errors[:5] + console.page_errors[:5]
     finally:
         page.close()
