@@ -31,6 +31,13 @@ LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     # Otherwise a news pop-up covers the page.
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    # A page open for two minutes saved the run notebook, outputs and all, into the repository: the next page then
+    # asked for the widgets of that output, gone with the old kernel ("widget model not found").
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+}
+# Notebook 7 reads the same settings; the others are JupyterLab's own.
+NOTEBOOK7_SETTINGS = {
+    name: value for name, value in LAB_SETTINGS.items() if name.startswith("@jupyterlab/docmanager-extension")
 }
 # Console errors that say nothing about nbviz: the missing favicon, and bqplot drawing a figure that is hidden
 # (display: none gives it a zero size, so its marks get negative widths for a moment).
@@ -165,8 +172,9 @@ def start_lab(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0)
 
 
 def start_notebook7(root: Path = ROOT, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
-    """Start Jupyter Notebook 7 (``jupyter notebook``) serving ``root``, with its own default settings."""
-    return _start_jupyter("notebook", root, log, timeout, {}, ["--JupyterNotebookApp.expose_app_in_browser=True"])
+    """Start Jupyter Notebook 7 (``jupyter notebook``) serving ``root``, with autosave off and its defaults else."""
+    flags = ["--JupyterNotebookApp.expose_app_in_browser=True"]
+    return _start_jupyter("notebook", root, log, timeout, NOTEBOOK7_SETTINGS, flags)
 
 
 def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: float = 90.0) -> tuple[str, Stop]:
@@ -179,6 +187,14 @@ def start_voila(notebook: str = QUICKSTART, log: Path | None = None, timeout: fl
     # Voila's start page runs the whole notebook, so ask for a static file to know that the server is up.
     process = _start(command, dict(os.environ), f"{url}/voila/static/voila.js", workdir, log, timeout)
     return url, _stopper(process, workdir)
+
+
+def end_sessions(base_url: str) -> None:
+    """End every notebook session of the server at ``base_url`` (their kernels stop): a page opened after this
+    runs its notebook in a new kernel, not in one whose widgets the run would close under the page's feet."""
+    for session in get_json(f"{base_url}/api/sessions"):
+        request = urllib.request.Request(f"{base_url}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=20).close()
 
 
 def get_json(url: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .lab import BQPLOT_AXIS_RACE, Console, cell_widget, open_notebook
+from .lab import BQPLOT_AXIS_RACE, Console, cell_widget, end_sessions, open_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +46,7 @@ OVERFLOWING = """root => {
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
 @pytest.mark.parametrize("width", [900, 1600])
 def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: Path, width: int, theme: str) -> None:
+    end_sessions(lab_url)  # a new kernel for each page (see lab.end_sessions)
     page = browser.new_page(viewport={"width": width, "height": 1000})
     console = Console().attach(page)
     # Every console error, the "harmless" negative sizes of figures drawn hidden included (Console leaves those
