@@ -8,7 +8,8 @@ import sys
 
 def test_importing_compute_leaves_widget_libraries_out():
     code = (
-        "import sys, nbviz.compute, nbviz.compute.graph, nbviz.compute.probe, nbviz.compute.weights; "
+        "import sys, nbviz.compute, nbviz.compute.graph, nbviz.compute.probe, nbviz.compute.weights, "
+        "nbviz.compute.comparison, nbviz.compute.checkpoints; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'bqplot')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
