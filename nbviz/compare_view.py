@@ -22,7 +22,7 @@ from .compute.answers import Unavailable
 from .compute.comparison import CHANGE_METRICS, Comparison, SideBySide
 from .layer_graph import LayerGraph
 from .panels.base import Panel, State, error_html, offer
-from .plots import BarsPlot, HeatmapPlot, Plot
+from .plots import BarsPlot, HeatmapPlot, Plot, row
 from .sample_view import SampleView, describe
 from .view import ModelView
 
@@ -41,10 +41,9 @@ class Triptych:
         # What is shown, once above the three (a title per figure would be cut at these widths); a row too
         # narrow for three wraps rather than squeezing the figures (which clips their right edge).
         self.caption = widgets.HTML()
-        self.image_row = widgets.HBox([p.widget for p in self.heatmaps], layout=widgets.Layout(flex_flow="row wrap"))
-        self.bar_row = widgets.HBox(
-            [p.widget for p in self.bars], layout=widgets.Layout(display="none", flex_flow="row wrap")
-        )
+        self.image_row = row(*(p.widget for p in self.heatmaps))
+        self.bar_row = row(*(p.widget for p in self.bars))
+        self.bar_row.layout.display = "none"
         self.widget = widgets.VBox([self.caption, self.image_row, self.bar_row])
 
     @property
@@ -192,9 +191,7 @@ class PredictionsPanel(Panel):
         self.outputs = Triptych("output", size=("280px", "240px"))
         self.output_values = np.zeros(0, np.float32)
         self.confusion_caption = widgets.HTML("<b>confusion matrices</b> (true rows, predicted columns)")
-        self.confusion_row = widgets.HBox(
-            [p.widget for p in self.confusions], layout=widgets.Layout(flex_flow="row wrap")
-        )
+        self.confusion_row = row(*(p.widget for p in self.confusions))
         side = widgets.VBox([self.summary, self.flips_only, self.flip_list])
         return [side, self.confusion_caption, self.confusion_row, self.outputs.widget]
 

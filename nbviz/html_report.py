@@ -85,7 +85,7 @@ class _Frame:
     """Maps data coordinates of a figure's scales to SVG pixels inside its margins."""
 
     def __init__(self, figure: bq.Figure) -> None:
-        self.width = _px(figure.layout.width, 400.0)
+        self.width = _px(figure.layout.max_width or figure.layout.width, 400.0)
         self.height = _px(figure.layout.height, 300.0)
         margin = dict(figure.fig_margin or {})
         self.left, self.right = float(margin.get("left", 60)), float(margin.get("right", 60))

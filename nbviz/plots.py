@@ -26,6 +26,26 @@ MUTED = "var(--jp-ui-font-color2, #666)"
 _NOTE_STYLE = f"color:{MUTED}; padding:2em 1em; text-align:center"
 
 
+#: The whole width of a widget's box: 100% less the margin ipywidgets gives each widget (2 px a side), which a
+#: plain 100% pushed past the box's right edge (a sideways scroll bar on every panel).
+FULL_WIDTH = "calc(100% - 2 * var(--jp-widgets-margin, 2px))"
+
+
+def fluid(width: str, height: str) -> widgets.Layout:
+    """A figure's layout that follows the output area: as wide as its box, at most ``width`` (its natural size).
+
+    bqplot redraws a figure whenever its element's size changes (a ResizeObserver), so a figure whose width is a
+    share of its box shrinks and grows with the notebook's output area: narrowed by the file browser, a split
+    view or a small window, it is redrawn narrower instead of being clipped or scrolled.
+    """
+    return widgets.Layout(width=FULL_WIDTH, max_width=width, height=height, min_width="0")
+
+
+def row(*children: widgets.Widget) -> widgets.HBox:
+    """Plots side by side while they fit, one under the other when the output area is too narrow for both."""
+    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap"))
+
+
 def _ramp(vmin: float, vmax: float) -> list[str]:
     """Zero is white: a two-sided range gets blue-white-red, a one-sided range white-red or blue-white."""
     if vmin >= 0:
@@ -71,12 +91,16 @@ class Plot:
     note_text: str
 
     def _titled(self, title: str, width: str, height: str, note: str = "computing...") -> None:
-        self.title = widgets.HTML(layout=widgets.Layout(width=width, margin="0"))
+        self.title = widgets.HTML(layout=widgets.Layout(width="100%", margin="0"))
         self.title.add_class("nbviz-title")
-        self.note = widgets.HTML(layout=widgets.Layout(width=width, height=height, margin="0"))
+        self.note = widgets.HTML(layout=widgets.Layout(width="100%", height=height, margin="0"))
         self.note.add_class("nbviz-note")
         self.set_title(title)
-        self.widget = widgets.VBox([self.title, self.note])
+        # At most its natural width, less when its row or column is narrower (see ``fluid``); never so narrow
+        # that the figure's margins leave no room for data.
+        self.widget = widgets.VBox(
+            [self.title, self.note], layout=widgets.Layout(width="100%", max_width=width, min_width="180px")
+        )
         self.widget.add_class("nbviz-plot")
         self.clear(note, title=title)
 
@@ -119,8 +143,9 @@ class FigurePlot(Plot):
 
     def __init__(self, figure: bq.Figure, title: str, note: str = "computing...") -> None:
         self.figure = figure
-        layout = figure.layout
-        self._titled(title, layout.width or "400px", layout.height or "300px", note)
+        width, height = figure.layout.width or "400px", figure.layout.height or "300px"
+        figure.layout = fluid(width, height)
+        self._titled(title, width, height, note)
         self._title = title
 
     def show(self, title: str | None = None) -> None:
@@ -167,7 +192,7 @@ class HeatmapPlot(Plot):
             marks=[self.mark],
             axes=axes,
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self._titled(title, *size)
 
@@ -229,7 +254,7 @@ class BarsPlot(Plot):
             marks=[self.mark],
             axes=[index_axis, value_axis],
             fig_margin={"top": 10, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self._titled(title, *size)
 
@@ -313,7 +338,7 @@ class ImagePlot(Plot):
         self.figure = bq.Figure(
             marks=[self.mark],
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self._titled(title, *size)
 

@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import bqplot as bq
-import ipywidgets as widgets
 import numpy as np
 
-from .plots import Pictures, Plot
+from .plots import Pictures, Plot, fluid
 
 CURRENT = "#000000"
 NEIGHBOUR = "#ff7f0e"
@@ -55,7 +54,7 @@ class ProjectorPlot(Plot):
             marks=[self.points, self.neighbours, self.current],
             axes=[self.x_axis, self.y_axis, self.color_axis],
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 80},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self._on_click, self._on_region = on_click, on_region
         self._titled("projection", *size)

@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .plots import Plot, heatmap_cells
+from .plots import Plot, fluid, heatmap_cells
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
 WEIGHT_COLORS = ["#ffffff", "#08306b"]
@@ -161,7 +161,7 @@ class AttentionMapPlot(_WeightMap):
             marks=[self.mark, self.frame, *self.columns.marks, *self.rows.marks],
             axes=[self.color_axis],
             fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 90},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self.shape = (0, 0)
         self._titled(title, *size)
@@ -238,7 +238,7 @@ class ThumbnailGridPlot(_WeightMap):
             marks=[self.mark, self.cells, *self.row_labels.marks, *self.column_labels.marks],
             axes=[self.color_axis],
             fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 90},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self._titled(title, *size)
 
@@ -299,7 +299,7 @@ class TokenLinesPlot(Plot):
         self.figure = bq.Figure(
             marks=[self.lines, *self.right.marks, *self.left.marks],
             fig_margin={"top": 10, "bottom": 10, "left": 100, "right": 100},
-            layout=widgets.Layout(width=size[0], height=size[1]),
+            layout=fluid(*size),
         )
         self.queries = np.zeros(0, np.int64)
         self.weights = np.zeros(0, np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 from .compute import version
 from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
-from .plots import GREYS, MUTED, HeatmapPlot
+from .plots import GREYS, MUTED, HeatmapPlot, fluid, row
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
 GRAD_TITLE = "log10 |d loss / d weights|: layers x records"
@@ -97,7 +97,7 @@ class TrainingView:
             title="loss",
             legend_location="top-right",
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=widgets.Layout(width="440px", height="300px"),
+            layout=fluid("440px", "300px"),
         )
         for line in self.lines.values():
             line.display_legend = True
@@ -109,7 +109,7 @@ class TrainingView:
             title="metrics per epoch",
             legend_location="bottom-right",
             fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
-            layout=widgets.Layout(width="440px", height="300px"),
+            layout=fluid("440px", "300px"),
         )
         self._metric_scales = {"x": mx, "y": my}
         self.grad_map = HeatmapPlot(GRAD_TITLE, size=("440px", "320px"))
@@ -126,7 +126,7 @@ class TrainingView:
             ],
             title="update ratio |dw| / |w|",
             fig_margin={"top": 40, "bottom": 40, "left": 70, "right": 20},
-            layout=widgets.Layout(width="440px", height="300px"),
+            layout=fluid("440px", "300px"),
         )
         self.activations = widgets.HTML()
         self.pause = widgets.ToggleButton(value=False, description="Pause display", icon="pause")
@@ -134,9 +134,9 @@ class TrainingView:
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.pause, self.status]),
-                widgets.HBox([self.loss_figure, self.metric_figure]),
-                widgets.HBox([self.grad_map.widget, widgets.VBox([self.layer_choice, self.hist_map.widget])]),
-                widgets.HBox([self.ratio_figure, self.activations]),
+                row(self.loss_figure, self.metric_figure),
+                row(self.grad_map.widget, widgets.VBox([self.layer_choice, self.hist_map.widget])),
+                row(self.ratio_figure, self.activations),
             ]
         )
 

@@ -12,7 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 
 from ..compute.answers import Unavailable
-from ..plots import Plot
+from ..plots import Plot, row
 from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
 
@@ -67,7 +67,7 @@ class AttentionPanel(Panel):
             widgets.HBox([self.view, self.head, self.top_k], layout=widgets.Layout(flex_flow="row wrap")),
             self.layer_choice,
             self.zoom_row,
-            widgets.HBox([self.model_plot.widget, self.head_plot.widget, self.lines_plot.widget]),
+            row(self.model_plot.widget, self.head_plot.widget, self.lines_plot.widget),
             self.hovered,
             self.summary_box,
         ]

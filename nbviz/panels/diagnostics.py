@@ -11,7 +11,7 @@ import numpy as np
 import traitlets
 
 from ..compute.answers import MetricsTable, Unavailable
-from ..plots import BarsPlot, FigurePlot, Plot
+from ..plots import BarsPlot, FigurePlot, Plot, row
 from .base import Panel, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
@@ -101,11 +101,8 @@ class DiagnosticsPanel(Panel):
             widgets.HBox([self.dataset, self.misclassified]),
             self.table,
             # Wrapped, not squeezed: a narrow panel puts the per-class bars under the matrix instead of clipping it.
-            widgets.HBox(
-                [self.cm_plot.widget, self.recall_plot.widget, self.precision_plot.widget],
-                layout=widgets.Layout(flex_flow="row wrap"),
-            ),
-            widgets.HBox([self.calibration_plot.widget, slices], layout=widgets.Layout(flex_flow="row wrap")),
+            row(self.cm_plot.widget, self.recall_plot.widget, self.precision_plot.widget),
+            row(self.calibration_plot.widget, slices),
         ]
 
     @property

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.findings import Finding
-from ..plots import BarsPlot, Plot
+from ..plots import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, State, offer
 
 ICONS = {"critical": "\u26d4", "warning": "\u26a0", "info": "\u2139"}
@@ -25,7 +25,7 @@ class FindingsPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         self.summary = widgets.HTML()
-        self.finding_list = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
+        self.finding_list = widgets.Select(options=[], rows=8, layout=widgets.Layout(width=FULL_WIDTH))
         self.finding_list.observe(self._clicked, names="value")
         self.evidence = BarsPlot("evidence figure per finding", horizontal=True, size=("460px", "260px"))
         self.found: tuple[Finding, ...] | None = None

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import Unavailable
-from ..plots import MUTED, BarsPlot, Plot
+from ..plots import MUTED, BarsPlot, Plot, row
 from .activations import ActivationFigure
 from .base import Panel, State
 from .weights import TensorView
@@ -39,7 +39,7 @@ class GradientsPanel(Panel):
         return [
             self.info,
             self.weight_view.widget,
-            widgets.HBox([self.output_view.widget, self.saliency_view.widget]),
+            row(self.output_view.widget, self.saliency_view.widget),
             self.norms_plot.widget,
         ]
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..compute.analysis_projection import PointColors
 from ..compute.answers import Unavailable
 from ..compute.projection import available_methods
-from ..plots import GREYS, HeatmapPlot, Plot
+from ..plots import FULL_WIDTH, GREYS, HeatmapPlot, Plot
 from ..projector_plot import ProjectorPlot
 from .base import Panel, State, offer
 
@@ -51,7 +51,7 @@ class ProjectorPanel(Panel):
         self.walk = widgets.Checkbox(value=False, description="slider: this selection only", indent=False)
         self.walk.observe(self._walk, names="value")
         self.strip = HeatmapPlot("nearest samples in this layer", colors=GREYS, size=("560px", "110px"), colorbar=False)
-        self.strip_list = widgets.Select(options=[], rows=4, layout=widgets.Layout(width="560px"))
+        self.strip_list = widgets.Select(options=[], rows=4, layout=widgets.Layout(width=FULL_WIDTH, max_width="560px"))
         self.strip_list.observe(self._neighbour_clicked, names="value")
         self.values = np.zeros((0, 2), np.float32)
         self.selected: np.ndarray | None = None

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import RulesDisplay, Unavailable
-from ..plots import BarsPlot, Plot
+from ..plots import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, State, offer
 
 
@@ -30,7 +30,7 @@ class RulesPanel(Panel):
         for control in (self.depth, self.on_layer):
             control.observe(lambda change: self.refresh(), names="value")
         self.summary = widgets.HTML()
-        self.rule_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
+        self.rule_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width=FULL_WIDTH))
         self.rule_list.observe(self._rule_clicked, names="value")
         self.rule_text = widgets.HTML()  # the clicked rule in full: a list's line cuts a long one
         self.coverage = BarsPlot("samples per rule", horizontal=True, size=("460px", "300px"))

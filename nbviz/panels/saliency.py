@@ -11,7 +11,7 @@ import numpy as np
 
 from ..compute.analysis import CAM, METHOD_NAMES
 from ..compute.answers import Unavailable
-from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot
+from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot, row
 from ..token_plots import token_chips
 from .base import Panel, State
 
@@ -61,7 +61,7 @@ class SaliencyPanel(Panel):
             widgets.HBox([self.method, self.class_choice, self.position]),
             self.info,
             self.tokens,
-            widgets.HBox([self.heatmap.widget, self.overlay.widget, self.bars.widget]),
+            row(self.heatmap.widget, self.overlay.widget, self.bars.widget),
         ]
 
     @property

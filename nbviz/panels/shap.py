@@ -13,7 +13,7 @@ import numpy as np
 
 from ..compute import EXPLAINERS
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
-from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot
+from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
 
@@ -114,7 +114,7 @@ class ShapPanel(Panel):
                 layout=widgets.Layout(flex_flow="row wrap"),
             ),
             self.global_status,
-            widgets.HBox([self.importance_plot.widget, self.beeswarm.widget]),
+            row(self.importance_plot.widget, self.beeswarm.widget),
         ]
 
     def _build_beeswarm(self) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..compute.analysis_units import UnitExamples, UnitMaximum
 from ..compute.answers import Unavailable
-from ..plots import GREYS, BarsPlot, HeatmapPlot, Plot
+from ..plots import FULL_WIDTH, GREYS, BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State, error_html, offer
 from .worker import LatestJob
 
@@ -39,7 +39,7 @@ class UnitsPanel(Panel):
             stroke_width=2,
         )
         self.strip.figure.marks = [*self.strip.figure.marks, self.boxes]
-        self.top_list = widgets.Select(options=[], rows=5, layout=widgets.Layout(width="560px"))
+        self.top_list = widgets.Select(options=[], rows=5, layout=widgets.Layout(width=FULL_WIDTH, max_width="560px"))
         self.top_list.observe(self._top_clicked, names="value")
         self.run = widgets.Button(description="maximise activation", layout=widgets.Layout(width="170px"))
         self.stop = widgets.Button(description="stop", disabled=True, layout=widgets.Layout(width="80px"))
@@ -57,7 +57,7 @@ class UnitsPanel(Panel):
             self.top_list,
             widgets.HBox([self.run, self.stop, self.progress], layout=widgets.Layout(align_items="center")),
             self.result,
-            widgets.HBox([self.optimised_image.widget, self.optimised_bars.widget]),
+            row(self.optimised_image.widget, self.optimised_bars.widget),
         ]
 
     @property

@@ -9,7 +9,7 @@ import bqplot as bq
 import ipywidgets as widgets
 
 from ..compute.answers import TensorDisplay
-from ..plots import BarsPlot, HeatmapPlot, Plot
+from ..plots import BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State
 
 
@@ -26,7 +26,7 @@ class TensorView:
         self.selector.observe(on_select, names="value")
         self.heatmap = HeatmapPlot(kind)
         self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"))
-        self.widget = widgets.VBox([self.selector, widgets.HBox([self.heatmap.widget, self.histogram.widget])])
+        self.widget = widgets.VBox([self.selector, row(self.heatmap.widget, self.histogram.widget)])
 
     @property
     def plots(self) -> list[Plot]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .lab import BQPLOT_AXIS_RACE, Console, cell_widget, end_sessions, open_notebook
+from .lab import BQPLOT_AXIS_RACE, Console, cell_widget, end_sessions, open_notebook, visible_panel
 
 pytestmark = pytest.mark.browser
 
@@ -75,5 +75,55 @@ def test_every_tab_fits_and_logs_nothing(browser: Any, lab_url: str, artifacts: 
                 ex.screenshot(path=artifacts / f"layout-{width}-{theme.split()[-1].lower()}-{name.lower()}.png")
         assert overflow == {}, "\n".join(f"{tab}: {found}" for tab, found in overflow.items())
         assert errors == [] and console.page_errors == [], errors[:5] + console.page_errors[:5]
+    finally:
+        page.close()
+
+
+# Where the visible panel's figures or content pass its right edge (the tab would need a horizontal scroll).
+PAST_THE_EDGE = """panel => {
+    const edge = panel.getBoundingClientRect().right + 1;
+    const figures = [...panel.querySelectorAll('.bqplot.figure')].filter(f => f.getBoundingClientRect().width > 0);
+    const past = figures.filter(f => f.getBoundingClientRect().right > edge).map(f => f.innerText.slice(0, 40));
+    return panel.scrollWidth > panel.clientWidth + 1 ? past.concat(`scroll ${panel.scrollWidth}`) : past;
+}"""
+WIDEST_FIGURE = """panel => Math.max(...[...panel.querySelectorAll('.bqplot.figure svg.svg-figure')].map(
+    svg => svg.getBoundingClientRect().width))"""
+
+
+def test_figures_follow_the_output_area(browser: Any, lab_url: str, artifacts: Path) -> None:
+    """The window narrows from 1,600 to 900 px with the file browser open: every tab's figures shrink into the
+    output area (none passes its right edge, no tab scrolls sideways), and they grow back when the window widens
+    again. Measured on the Units tab, whose strip of top samples is the widest figure (560 px)."""
+    end_sessions(lab_url)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    console = Console().attach(page)
+    try:
+        open_notebook(page, lab_url, notebook=NOTEBOOK, timeout_ms=TIMEOUT)
+        console.ready = True
+        ex = cell_widget(page, NOTEBOOK, "ex = nbviz.explore(", TIMEOUT)
+        page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
+        ex.get_by_role("tab", name="Units", exact=True).click()
+        page.wait_for_timeout(1500)
+        wide = visible_panel(ex).evaluate(WIDEST_FIGURE)
+        page.set_viewport_size({"width": 900, "height": 1000})
+        page.wait_for_timeout(1500)  # bqplot redraws a resized figure after a debounce
+        narrow = visible_panel(ex).evaluate(WIDEST_FIGURE)
+        past: dict[str, list[str]] = {}
+        for name in TABS:
+            ex.get_by_role("tab", name=name, exact=True).click()
+            page.wait_for_timeout(1500)
+            found = visible_panel(ex).evaluate(PAST_THE_EDGE)
+            if found:
+                past[name] = found
+            if name in ("Activations", "Saliency", "Diagnostics"):
+                ex.screenshot(path=artifacts / f"layout-900-narrowed-{name.lower()}.png")
+        ex.get_by_role("tab", name="Units", exact=True).click()
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        page.wait_for_timeout(1500)
+        again = visible_panel(ex).evaluate(WIDEST_FIGURE)
+        assert past == {}, past
+        assert narrow < wide - 10, (wide, narrow)
+        assert again == pytest.approx(wide, abs=2), (wide, again)
+        assert console.fatal() == [], console.fatal()[:5]
     finally:
         page.close()
