@@ -31,5 +31,15 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as err:
+            if err.name not in ("tensorflow", "jax"):
+                raise
+            # Keras imports its backend when it is first imported: the one KERAS_BACKEND names is missing.
+            raise ImportError(
+                f"nbviz reads Keras models, and Keras cannot load its backend ({err}): pip install "
+                f"'nbviz[tensorflow]', or 'nbviz[jax]' and set KERAS_BACKEND=jax"
+            ) from err
+        return getattr(module, name)
     raise AttributeError(f"module 'nbviz' has no attribute {name!r}")

@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .compute.raster import color_map
-from .plots import png
+from .plots import natural_px, png
 
 __all__ = ["DEFAULT_TABS", "write_report"]
 
@@ -33,11 +33,6 @@ DEFAULT_SAMPLES = 5
 
 
 # --------------------------------------------------------------------------------------------- figures
-def _px(value: Any, default: float) -> float:
-    text = str(value or "").strip()
-    return float(text[:-2]) if text.endswith("px") else default
-
-
 def _log(scale: Any, values: Any) -> np.ndarray:
     """Positions along ``scale``: log10 of the values on a log scale (where they are drawn evenly)."""
     values = np.asarray(values, np.float64)
@@ -85,8 +80,8 @@ class _Frame:
     """Maps data coordinates of a figure's scales to SVG pixels inside its margins."""
 
     def __init__(self, figure: bq.Figure) -> None:
-        self.width = _px(figure.layout.max_width or figure.layout.width, 400.0)
-        self.height = _px(figure.layout.height, 300.0)
+        self.width = natural_px(figure, "width", 400.0)
+        self.height = natural_px(figure, "height", 300.0)
         margin = dict(figure.fig_margin or {})
         self.left, self.right = float(margin.get("left", 60)), float(margin.get("right", 60))
         self.top, self.bottom = float(margin.get("top", 60)), float(margin.get("bottom", 60))

@@ -41,6 +41,14 @@ def fluid(width: str, height: str) -> widgets.Layout:
     return widgets.Layout(width=FULL_WIDTH, max_width=width, height=height, min_width="0")
 
 
+def natural_px(figure: bq.Figure, side: str, default: float) -> float:
+    """A figure's natural size in px along ``side`` ("width" or "height"): the most a :func:`fluid` figure
+    takes (its max width), or the fixed size of another; ``default`` when it is not in px."""
+    value = (figure.layout.max_width or figure.layout.width) if side == "width" else figure.layout.height
+    text = str(value or "").strip()
+    return float(text[:-2]) if text.endswith("px") else default
+
+
 def row(*children: widgets.Widget) -> widgets.HBox:
     """Plots side by side while they fit, one under the other when the output area is too narrow for both."""
     return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap"))

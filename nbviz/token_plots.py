@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .plots import Plot, fluid, heatmap_cells
+from .plots import Plot, fluid, heatmap_cells, natural_px
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
 WEIGHT_COLORS = ["#ffffff", "#08306b"]
@@ -36,7 +36,7 @@ def _texts(labels: Sequence[str]) -> np.ndarray:
 
 def _pixels(figure: bq.Figure, side: str, margins: float) -> float:
     """The figure's plot area along ``side`` ("width" or "height") in px, its CSS size less ``margins``."""
-    return max(float(str(getattr(figure.layout, side)).rstrip("px") or 560) - margins, 40.0)
+    return max(natural_px(figure, side, 560.0) - margins, 40.0)
 
 
 class _HoverLabels:

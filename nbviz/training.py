@@ -355,23 +355,33 @@ class LiveTraining(keras.callbacks.Callback):
         self._ui.__enter__()
         self.draw(force=True)
 
+    # On JAX the weights (and the optimizer's step) live in the trainer's state during fit, and the model's
+    # variables are emptied; Keras's ``Callback.model`` writes the state back into them when read
+    # (``jax_state_sync``, a no-op when nothing changed since). So every hook that reads weights or the step
+    # reads ``self.model`` first; with TensorFlow that is the model itself.
+
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.recorder.due():
+            self.model  # noqa: B018 - synced on JAX, see above
         self.recorder.batch_begin(batch)
         self.draw()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        model = self.model  # synced on JAX, see above
         self.recorder.batch_end(batch, logs)
-        version.bump(self.model)  # the weights changed: the Explorer's analysis must look again
+        version.bump(model)  # the weights changed: the Explorer's analysis must look again
         if self.snapshots.due(self.recorder.step, epoch_end=False):
             self.snapshots.take(self.model, self.recorder.step, None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model  # noqa: B018 - synced on JAX, see above
         self.recorder.epoch(logs)
         if self.snapshots.due(self.recorder.step, epoch_end=True):
             self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
         self.draw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.model  # noqa: B018 - synced on JAX, see above
         self.recorder.end()
         version.bump(self.model)
         self._ui.__exit__(None, None, None)

@@ -15,7 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_binder_files():
     assert (REPO / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
     requirements = (REPO / "binder" / "requirements.txt").read_text().split()
-    assert requirements[0] == "-e" and requirements[1] == "." and any(r.startswith("jupyterlab") for r in requirements)
+    assert (
+        requirements[0] == "-e"
+        and requirements[1] == ".[tensorflow]"
+        and any(r.startswith("jupyterlab") for r in requirements)
+    )
 
 
 @pytest.mark.slow

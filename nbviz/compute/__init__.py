@@ -5,7 +5,15 @@ without a front end.
 """
 
 from .analysis import Analysis, analyse
-from .attribution import EXPLAINERS, Attribution, Explanation, ShapExplainer, default_background, shap_values
+from .attribution import (
+    EXPLAINERS,
+    Attribution,
+    Explanation,
+    ShapExplainer,
+    available_explainers,
+    default_background,
+    shap_values,
+)
 from .dataset import CheckedData, check_data
 from .diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
 from .display import ActivationView, DeadUnits, activation_view, dead_units
@@ -41,6 +49,7 @@ __all__ = [
     "slice_metrics",
     "surrogate_rules",
     "EXPLAINERS",
+    "available_explainers",
     "Attribution",
     "Explanation",
     "ShapExplainer",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ._validate import InputSpecs
 
@@ -18,12 +18,13 @@ UNBATCHED_BATCH = 256  # an unbatched dataset is read in batches of at most this
 
 
 def is_dataset(value: Any) -> bool:
-    return isinstance(value, tf.data.Dataset)
+    """Whether ``value`` is a ``tf.data.Dataset``, without importing TensorFlow: a dataset exists only where its
+    maker imported it (on the JAX backend nbviz never does)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(value, tf.data.Dataset)
 
 
-def take(
-    dataset: tf.data.Dataset, specs: InputSpecs | None, max_samples: int | None, name: str = "x"
-) -> tuple[Any, Any, Any]:
+def take(dataset: Any, specs: InputSpecs | None, max_samples: int | None, name: str = "x") -> tuple[Any, Any, Any]:
     """The first ``max_samples`` samples of ``dataset`` as numpy: ``(x, y, sample_weight)``, ``y`` None when it
     yields no labels and ``sample_weight`` None when it yields no weights (a KerasHub preprocessor yields the
     padding mask there).
@@ -46,11 +47,11 @@ def take(
     count = size = 0
     for element in dataset:
         x, y, w = keras.utils.unpack_x_y_sample_weight(element)
-        xs.append(tf.nest.map_structure(np.asarray, x))
-        ys.append(None if y is None else tf.nest.map_structure(np.asarray, y))
-        ws.append(None if w is None else tf.nest.map_structure(np.asarray, w))
-        count += len(tf.nest.flatten(xs[-1])[0])
-        size += sum(a.nbytes for a in tf.nest.flatten(xs[-1]))
+        xs.append(keras.tree.map_structure(np.asarray, x))
+        ys.append(None if y is None else keras.tree.map_structure(np.asarray, y))
+        ws.append(None if w is None else keras.tree.map_structure(np.asarray, w))
+        count += len(keras.tree.flatten(xs[-1])[0])
+        size += sum(a.nbytes for a in keras.tree.flatten(xs[-1]))
         if count >= limit or (max_samples is None and size >= DATASET_BYTES):
             break
     if count == 0:
@@ -65,17 +66,17 @@ def _unbatched(x_spec: Any, specs: InputSpecs | None) -> bool:
     """True when the dataset's elements are single samples: one rank below the model input they feed."""
     if specs is None:  # a subclassed model's input rank is unknown: take the dataset as batched, as fit does
         return False
-    if isinstance(x_spec, dict):  # tf.nest orders a dict by key: compare its first entry with that input
+    if isinstance(x_spec, dict):  # keras.tree orders a dict by key: compare its first entry with that input
         name = sorted(x_spec)[0]
         spec, rank = x_spec[name], next((len(s[1]) for s in specs if s[0] == name), len(specs[0][1]))
     else:
-        spec, rank = tf.nest.flatten(x_spec)[0], len(specs[0][1])
+        spec, rank = keras.tree.flatten(x_spec)[0], len(specs[0][1])
     return getattr(spec, "shape", None) is not None and spec.shape.rank == rank - 1
 
 
 def _concat(parts: list[Any], limit: int) -> Any:
     """Batches (nested structures of arrays) joined along the batch axis and cut to ``limit`` samples."""
-    joined = tf.nest.map_structure(lambda *arrays: np.concatenate(arrays)[:limit], *parts)
+    joined = keras.tree.map_structure(lambda *arrays: np.concatenate(arrays)[:limit], *parts)
     # as_inputs and as_targets take several arrays as a list; a dict stays keyed by input name.
     return list(joined) if isinstance(joined, tuple) else joined
 
@@ -88,4 +89,4 @@ def _decode(y: Any) -> Any:
             return np.array([v.decode() for v in a.ravel()]).reshape(a.shape)
         return a
 
-    return tf.nest.map_structure(decode, y)
+    return keras.tree.map_structure(decode, y)

@@ -18,11 +18,19 @@ import keras
 import numpy as np
 
 from ._arrays import frozen
+from ._backend import backend
 from ._validate import as_inputs, check_model, input_specs
 from .path_gradients import SHAP_SAMPLES, ExpectedGradients, PathSums, last
 from .probe import Probe, probe_for
 
 EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
+
+
+def available_explainers() -> tuple[str, ...]:
+    """The explainers of ``EXPLAINERS`` that run on the Keras backend in use ("deep" reads TensorFlow graphs)."""
+    return EXPLAINERS if backend() == "tensorflow" else tuple(e for e in EXPLAINERS if e != "deep")
+
+
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
 #: shap's DeepExplainer swaps TensorFlow's global gradient registry while it runs: two at once (the SHAP tab's
 #: worker and the global view's) break each other ("Incompatible shapes between op input and calculated input
@@ -179,6 +187,12 @@ class ShapExplainer:
         check_model(model)
         if explainer not in EXPLAINERS:
             raise ValueError(f"explainer: expected one of {list(EXPLAINERS)}, got {explainer!r}")
+        if explainer == "deep" and backend() != "tensorflow":
+            raise ValueError(
+                f"explainer: 'deep' is shap's DeepExplainer, which reads TensorFlow (or PyTorch) graphs; with "
+                f"KERAS_BACKEND={backend()!r} use 'gradient' (the same expected gradients shap's GradientExplainer "
+                f"computes, on the probe) or 'permutation'"
+            )
         specs = input_specs(model)
         if specs is not None and len(specs) > 1:
             raise ValueError(f"model: SHAP values need a model with one input, got {len(specs)} inputs")

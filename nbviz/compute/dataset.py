@@ -15,13 +15,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ._arrays import is_int
 from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
 from .policy import check_names
-from .probe import Probe
+from .probe import CALL_ERRORS, Probe
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +248,7 @@ def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) 
     that each fit their own spec but not each other: token ids of 5 with a padding mask of 12)."""
     try:
         return probe.predict(inputs[0][:1] if len(inputs) == 1 else [a[:1] for a in inputs])
-    except (ValueError, tf.errors.InvalidArgumentError) as err:
+    except CALL_ERRORS as err:
         given = ", ".join(f"{name} {a.shape}" for name, a in zip(names or range(len(inputs)), inputs))
         raise ValueError(f"x: the model cannot be called on inputs of shapes {given}: {_keras_reason(err)}") from err
 

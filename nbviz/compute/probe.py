@@ -16,9 +16,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ._arrays import frozen, is_int, l2_norm, one_or_list
+from ._backend import backend, call_errors, tf
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
 from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
 
@@ -30,6 +30,8 @@ GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in a
 COMPILED_GATHER_LIMIT = 1024  # variables a fingerprint reads in one compiled call; more are read one by one
 EAGER_CALLS = 8  # one-row forward passes a signature runs eagerly before it is traced (see Probe._outputs)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
+#: What a model call raises on inputs that do not fit it, on the backend in use.
+CALL_ERRORS = call_errors()
 
 
 def _frozen(value: Any) -> np.ndarray:
@@ -90,6 +92,19 @@ class Probe:
     batch_size : int
         Samples per compiled call in :meth:`activations` (bounds memory on large ``x``).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Probe:
+        # The backend picks the probe: Probe(model) on JAX is a JaxProbe (the same contract, jax.jit and
+        # jax.value_and_grad in place of tf.function and GradientTape).
+        if cls is Probe and backend() != "tensorflow":
+            if backend() != "jax":
+                raise ValueError(
+                    f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={backend()!r}"
+                )
+            from .probe_jax import JaxProbe
+
+            cls = JaxProbe
+        return super().__new__(cls)
 
     def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
         model = resolve_model(model)
@@ -197,7 +212,7 @@ class Probe:
             _, record = self._call("forward", [a[start : start + self.batch_size] for a in inputs])
             chunks.append({k: t for k, t in record.items() if _base(k) in wanted})  # only what was asked is kept
         return {
-            k: _frozen(np.concatenate([c[k].numpy() for c in chunks]) if len(chunks) > 1 else chunks[0][k])
+            k: _frozen(np.concatenate([np.asarray(c[k]) for c in chunks]) if len(chunks) > 1 else chunks[0][k])
             for k in chunks[0]
         }
 
@@ -219,7 +234,7 @@ class Probe:
         if key not in self._functions and len(inputs[0]) <= 4 and self._eager_calls.get(key, 0) < EAGER_CALLS:
             self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
             with _TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
-                outputs = self.model(self.structured([tf.constant(a) for a in inputs]), training=False)
+                outputs = self.model(self.structured([keras.ops.convert_to_tensor(a) for a in inputs]), training=False)
             return keras.tree.flatten(outputs)
         return list(self._call("forward", inputs)[0])
 
@@ -309,47 +324,15 @@ class Probe:
             raise ValueError(f"where: expected 'mean' or 'center', got {where!r}")
         x = inputs[0]
         kind = ("unit grad", layer, where)
-        key = _signature(kind, [x])
-        shape_key = (kind, x.shape[1:])
-        if key not in self._functions:
-            with _TRACE_LOCK:
-                if key not in self._functions:
-
-                    def unit_grads(x: tf.Tensor, unit: tf.Tensor) -> Any:
-                        with tf.GradientTape() as tape:
-                            tape.watch(x)
-                            _, record = self._run([x])
-                            if layer not in record or not record[layer].dtype.is_floating:
-                                raise ValueError(
-                                    f"layer: expected a layer that the model calls with a float output, got {layer!r}"
-                                )
-                            out = tf.cast(record[layer], tf.float32)
-                            if out.shape.rank is None or out.shape.rank < 2:
-                                raise ValueError(
-                                    f"layer: expected an output with a batch axis and units, (n, ..., units), got "
-                                    f"{layer!r} with shape {tuple(out.shape)}"
-                                )
-                            self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
-                            flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
-                            if where == "center":  # the middle position, (h // 2, w // 2) of a map
-                                middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
-                                value = tf.gather(flat[:, int(middle)], unit, axis=-1)
-                            else:
-                                value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
-                            objective = tf.reduce_sum(value)
-                        grad = tape.gradient(objective, x)
-                        return (tf.zeros_like(x) if grad is None else _dense(grad)), value
-
-                    specs = [tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)), tf.TensorSpec((), tf.int32)]
-                    self._functions[key] = tf.function(unit_grads, autograph=False).get_concrete_function(*specs)
-        units = self._shapes[shape_key][0][-1]
+        self._function(kind, [x])  # traced once per signature: the layer's output shape is known from then on
+        units = self._shapes[(kind, x.shape[1:])][0][-1]
         if not 0 <= unit < units:
             raise ValueError(f"unit: expected a unit in [0, {units}) of layer {layer!r}, got {unit}")
         n = len(x)
         grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
         step = self.gradient_rows(x)
         for start in range(0, n, step):
-            g, v = self._call(kind, [x[start : start + step]], tf.constant(int(unit), tf.int32))
+            g, v = self._call(kind, [x[start : start + step]], np.int32(unit))
             grads[start : start + step], values[start : start + step] = g, v
         return _frozen(grads), _frozen(values)
 
@@ -419,8 +402,8 @@ class Probe:
             stop = start + step
             args = [a[start:stop] for a in inputs] + [factors[start:stop], per_row[start:stop]]
             g, e, v = self._call(kind, args)
-            grads.append(g.numpy())
-            embedded.append(e.numpy())
+            grads.append(np.asarray(g))
+            embedded.append(np.asarray(e))
             values[start:stop] = v
         join = (lambda parts: parts[0]) if len(grads) == 1 else np.concatenate
         return _frozen(join(grads)), _frozen(join(embedded)), _frozen(values)
@@ -477,7 +460,7 @@ class Probe:
         key = _signature("forward", x)
         if key not in self._rows:
             _, record = self._call("forward", [a[:1] for a in x])
-            per_row = 3 * sum(int(np.prod(t.shape)) * t.dtype.size for t in record.values())
+            per_row = 3 * sum(int(np.prod(t.shape)) * _itemsize(t) for t in record.values())
             fit = max(1, min(GRADIENT_ROWS, GRADIENT_BYTES // max(per_row, 1)))
             self._rows[key] = 1 << (fit.bit_length() - 1)
         return self._rows[key]
@@ -530,7 +513,7 @@ class Probe:
         n_out = len(self._output_layers)
         if target is not None:
             out_index, unit = _check_target(target, self.output_shapes(inputs))
-            grads = self._call(("target", out_index, bool(training)), inputs, tf.constant(unit, tf.int32))
+            grads = self._call(("target", out_index, bool(training)), inputs, np.int32(unit))
         else:
             targets = as_targets(y, len(inputs[0]), n_out)
             if targets is None and not self.is_classifier and loss is None:
@@ -551,7 +534,7 @@ class Probe:
         variables = self._variables()
         by_id = {
             id(v): (_frozen(g), bool(none), float(sq))
-            for v, g, none, sq in zip(variables, weight_grads, weight_none, squares.numpy().tolist())
+            for v, g, none, sq in zip(variables, weight_grads, weight_none, np.asarray(squares).tolist())
         }
         weights, undefined, weight_squares = {}, set(), {}
         for name, layer_weights in self.weights_of.items():
@@ -633,28 +616,20 @@ class Probe:
             self._shapes[key] = [tuple(o.shape) for o in self._outputs([a[:1] for a in inputs])]
         return self._shapes[key]
 
-    def _call(self, kind: Any, arrays: list[np.ndarray], *extra: tf.Tensor) -> Any:
+    def _call(self, kind: Any, arrays: list[np.ndarray], *extra: np.ndarray) -> Any:
         """Run the compiled function for ``kind`` on ``arrays``, tracing it once per signature.
 
         The concrete function is called directly with tensors: that skips tf.function's argument dispatch,
         which on a small model costs as much as a fifth of the forward pass itself.
         """
         key = _signature(kind, arrays)
-        fn = self._functions.get(key)
-        if fn is None:
-            with _TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
-                fn = self._functions.get(key)
-                if fn is None:
-                    fn = self._trace(kind, arrays)
-                    if _holds_xla(fn):
-                        self._xla.add(key)
-                    self._functions[key] = fn
+        fn = self._function(kind, arrays)
         n = len(arrays[0])
         rowwise = (kind if isinstance(kind, str) else kind[0]) in _ROWWISE
         if key not in self._xla or not rowwise or n & (n - 1) == 0:
             if key in self._xla:
                 self.xla_batches.setdefault(key, set()).add(n)
-            return fn(*[tf.constant(a) for a in arrays], *extra)
+            return self._invoke(fn, arrays, extra)
         # 25 rows run as 16 + 8 + 1: every piece a size compiled once, and no padded row computed for nothing
         # (padding 25 to 32 cost ConvNeXtTiny's SmoothGrad 1.29x the floor).
         results, start = [], 0
@@ -663,27 +638,58 @@ class Probe:
                 piece = [a[start : start + (1 << bit)] for a in arrays]
                 results.append(self._call(kind, piece, *extra))
                 start += 1 << bit
+        return self._join(fn, results)
+
+    def _invoke(self, fn: Any, arrays: Sequence[np.ndarray], extra: Sequence[np.ndarray]) -> Any:
+        return fn(*[tf.constant(a) for a in [*arrays, *extra]])
+
+    def _join(self, fn: Any, results: list[Any]) -> Any:
+        """The results of a batch run in pieces, joined along the batch axis."""
         # Only what has a row per sample is joined (a layer may output a table of its own, without a batch axis).
         batched = tf.nest.map_structure(lambda t: bool(t.shape.rank) and t.shape[0] is None, fn.structured_outputs)
         return tf.nest.map_structure(
             lambda rows, *parts: tf.concat(parts, axis=0) if rows else parts[0], batched, *results
         )
 
+    def _function(self, kind: Any, arrays: list[np.ndarray]) -> Any:
+        """The compiled function for ``kind`` on arrays like ``arrays``, traced on first use."""
+        key = _signature(kind, arrays)
+        fn = self._functions.get(key)
+        if fn is None:
+            with _TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
+                fn = self._functions.get(key)
+                if fn is None:
+                    fn = self._trace(kind, arrays)
+                    if self._holds_xla(fn):
+                        self._xla.add(key)
+                    self._functions[key] = fn
+        return fn
+
+    def _holds_xla(self, fn: Any) -> bool:
+        return _holds_xla(fn)
+
+    def _body(self, kind: Any, arrays: list[np.ndarray]) -> tuple[Callable[..., Any], bool]:
+        """The Python function that the compiled function for ``kind`` runs, and whether it takes one int32 scalar
+        after the arrays (a unit)."""
+        if kind == "forward":
+            return self._forward_body(), False
+        if kind == "attention" or kind[0] == "attention":
+            return self._attention_body(None if kind == "attention" else kind[1]), False
+        if kind[0] == "input grad":
+            return self._input_grad_body(kind[1]), False
+        if kind[0] == "embedding grad":
+            return self._embedding_grad_body(kind[1], kind[2], len(arrays) - 2), False
+        if kind[0] == "target":
+            return self._target_body(kind[1], kind[2]), True
+        if kind[0] == "unit grad":
+            return self._unit_body(kind[1], kind[2], (kind, arrays[0].shape[1:])), True
+        return self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5])), False
+
     def _trace(self, kind: Any, arrays: list[np.ndarray]) -> Any:
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
-        if kind == "forward":
-            body = self._forward_body()
-        elif kind == "attention" or kind[0] == "attention":
-            body = self._attention_body(None if kind == "attention" else kind[1])
-        elif kind[0] == "input grad":
-            body = self._input_grad_body(kind[1])
-        elif kind[0] == "embedding grad":
-            body = self._embedding_grad_body(kind[1], kind[2], len(arrays) - 2)
-        elif kind[0] == "target":
-            body = self._target_body(kind[1], kind[2])
+        body, takes_unit = self._body(kind, arrays)
+        if takes_unit:
             specs.append(tf.TensorSpec((), tf.int32))
-        else:
-            body = self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5]))
         # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
         # converting our wrappers and the loss code took most of the tracing time.
         return tf.function(body, autograph=False).get_concrete_function(*specs)
@@ -776,6 +782,25 @@ class Probe:
 
         return target_grads
 
+    def _unit_body(self, layer: str, where: str, shape_key: Any) -> Callable[..., Any]:
+        def unit_grads(x: tf.Tensor, unit: tf.Tensor) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                _, record = self._run([x])
+                out = _unit_layer_output(record, layer)
+                self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
+                flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
+                if where == "center":  # the middle position, (h // 2, w // 2) of a map
+                    middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
+                    value = tf.gather(flat[:, int(middle)], unit, axis=-1)
+                else:
+                    value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
+                objective = tf.reduce_sum(value)
+            grad = tape.gradient(objective, x)
+            return (tf.zeros_like(x) if grad is None else _dense(grad)), value
+
+        return unit_grads
+
     def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
         def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]:
             with _TRACE_LOCK, _attention_recording(self.layers, only) as scores:
@@ -806,7 +831,7 @@ class Probe:
             inputs, (scales, units) = args[:n_inputs], args[n_inputs:]
             with tf.GradientTape() as tape:
                 # The scaling wrapper goes on first: _recording leaves a layer that has its own "call" alone.
-                with _TRACE_LOCK, _scaled_first_call(target, layer, scales, tape) as held:
+                with _TRACE_LOCK, _scaled_first_call(target, layer, scales, lambda t: (tape.watch(t), t)[1]) as held:
                     outputs, _ = self._run(inputs)
                 out = tf.cast(outputs[out_index], tf.float32)
                 flat = tf.reshape(out, [tf.shape(out)[0], -1])
@@ -937,6 +962,16 @@ def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]
             parts.append(flat if pick is None else tf.gather(flat, pick))
         return tf.concat(parts, 0)
 
+    if backend() != "tensorflow":  # JAX: a variable's value is an array already, read without a copy
+
+        def read_values() -> np.ndarray:
+            parts = [np.zeros(0, np.float32)]
+            for v, pick in zip(variables, picks):
+                flat = np.asarray(v.value).reshape(-1)
+                parts.append((flat if pick is None else flat[pick]).astype(np.float32))
+            return np.concatenate(parts)
+
+        return read_values
     if len(variables) > COMPILED_GATHER_LIMIT:
         # Tracing one op per variable and the first call's graph optimisation took 11 s for a 3,000-layer model's
         # 4,000 variables; reading them one by one with the bare read op takes 0.05 s (12 us each; the variable's
@@ -960,6 +995,16 @@ def assign_function(variables: Sequence[Any]) -> Callable[[Sequence[np.ndarray |
     leaves its variable as it is): a checkpoint loaded into a copy of the model. Keras's ``set_weights`` costs
     0.4 ms a variable (its checks and conversions: 130 ms for ResNet50's 320); the bare assign op on each
     variable's handle costs the copy."""
+    if backend() != "tensorflow":
+
+        def assign_values(arrays: Sequence[np.ndarray | None]) -> None:
+            if len(arrays) != len(variables):
+                raise ValueError(f"arrays: expected {len(variables)} arrays, one per variable, got {len(arrays)}")
+            for v, array in zip(variables, arrays):
+                if array is not None:
+                    v.assign(array)
+
+        return assign_values
     handles = [_tf_variable(v).handle for v in variables]
 
     def assign(arrays: Sequence[np.ndarray | None]) -> None:
@@ -1011,8 +1056,11 @@ def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
 
 
 @contextmanager
-def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.Tensor]]:
+def _recording(layers: dict[str, keras.layers.Layer], taps: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit.
+
+    ``taps`` (JAX, which differentiates functions of their arguments only): a zero tensor per record key, added
+    to that output where it is made, so that d objective / d tap is d objective / d that output.
 
     A layer called k times is recorded as ``name``, ``name@1``, ... A layer that the graph holds under several
     names (weight tying: GPT-2's token embedding, called inside the backbone and then by the task model as its
@@ -1041,7 +1089,10 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
                 out = _original(*args, **kwargs)
                 k = calls.get(_name, 0)
                 calls[_name] = k + 1
-                _store(record, _name if k == 0 else f"{_name}@{k}", out)
+                key = _name if k == 0 else f"{_name}@{k}"
+                if taps:
+                    out = _tapped(out, key, taps)
+                _store(record, key, out)
                 return out
 
             # An instance attribute shadows the class method; Keras's __setattr__ tracking is bypassed on purpose.
@@ -1063,11 +1114,12 @@ def _recording(layers: dict[str, keras.layers.Layer]) -> Iterator[dict[str, tf.T
 
 @contextmanager
 def _scaled_first_call(
-    layer: keras.layers.Layer, name: str, scales: tf.Tensor, tape: tf.GradientTape
-) -> Iterator[list[tf.Tensor]]:
+    layer: keras.layers.Layer, name: str, scales: Any, watch: Callable[[Any], Any], batch: int | None = None
+) -> Iterator[list[Any]]:
     """Wrap ``layer.call`` so that its FIRST call's output is multiplied by ``scales`` (one factor per row,
-    broadcast over the other axes) and watched on ``tape``; the yielded list then holds (scaled, unscaled).
-    Later calls pass through (a tied embedding called again as the output head). Unwrapped on exit."""
+    broadcast over the other axes) and passed to ``watch`` (TensorFlow's tape watches it; JAX adds a tap); the
+    yielded list then holds (scaled, unscaled). Later calls pass through (a tied embedding called again as the
+    output head). Unwrapped on exit. ``batch`` is the batch size where it is known at trace time (JAX)."""
     held: list[tf.Tensor] = []
     before = vars(layer).get("call")
     original = layer.call
@@ -1077,19 +1129,18 @@ def _scaled_first_call(
         out = original(*args, **kwargs)
         if held:
             return out
-        if not tf.is_tensor(out) or not out.dtype.is_floating:
+        if not keras.ops.is_tensor(out) or not _floating(out):
             raise ValueError(f"layer: expected a layer with one float output, got {name!r}, which outputs {out!r}")
-        if out.shape.rank is None or out.shape.rank < 1 or out.shape[0] is not None:
+        if len(out.shape) < 1 or out.shape[0] != batch:
             raise ValueError(
                 f"layer: expected a layer whose output has the batch axis first, got {name!r}, which outputs shape "
                 f"{tuple(out.shape)} on its first call (an embedding of positions, not of the input's tokens?)"
             )
-        factors = tf.reshape(tf.cast(scales, out.dtype), [-1] + [1] * (out.shape.rank - 1))
-        scaled = out * factors
+        factors = keras.ops.reshape(keras.ops.cast(scales, out.dtype), [-1] + [1] * (len(out.shape) - 1))
+        scaled = watch(out * factors)
         mask = getattr(out, "_keras_mask", None)
         if mask is not None:  # set in call by a masking ReversibleEmbedding: the layers after it read it there
             scaled._keras_mask = mask
-        tape.watch(scaled)
         held[:] = [scaled, out]
         return scaled
 
@@ -1179,6 +1230,27 @@ def _attention_recording(
             del vars(owner)[attribute]
 
 
+def _unit_layer_output(record: dict[str, Any], layer: str) -> Any:
+    """``layer``'s (first) output in ``record`` as float32, checked: float, with a batch axis and units."""
+    if layer not in record or not _floating(record[layer]):
+        raise ValueError(f"layer: expected a layer that the model calls with a float output, got {layer!r}")
+    out = keras.ops.cast(record[layer], "float32")
+    if len(out.shape) < 2:
+        raise ValueError(
+            f"layer: expected an output with a batch axis and units, (n, ..., units), got {layer!r} with shape "
+            f"{tuple(out.shape)}"
+        )
+    return out
+
+
+def _floating(tensor: Any) -> bool:
+    return "float" in keras.backend.standardize_dtype(tensor.dtype)
+
+
+def _itemsize(tensor: Any) -> int:
+    return np.dtype(keras.backend.standardize_dtype(tensor.dtype)).itemsize
+
+
 def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tuple[Any, ...]) -> None:
     """A nested model's inner input layers output what the nested model is given."""
     graph = _symbolic_graph(layer) if isinstance(layer, keras.Model) else None
@@ -1191,13 +1263,24 @@ def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tu
 
 def _numeric(tensor: Any) -> bool:
     """A tensor with numbers in it: strings (a raw text feature) are model inputs, not activations to show."""
-    return tf.is_tensor(tensor) and tensor.dtype != tf.string
+    return keras.ops.is_tensor(tensor) and keras.backend.standardize_dtype(tensor.dtype) != "string"
 
 
 def _store(record: dict[str, tf.Tensor], key: str, out: Any) -> None:
     tensors = [t for t in keras.tree.flatten(out) if _numeric(t)]
     for i, tensor in enumerate(tensors):
         record[key if i == 0 else f"{key}[{i}]"] = tensor
+
+
+def _tapped(out: Any, key: str, taps: dict[str, Any]) -> Any:
+    """``out`` with each numeric tensor's tap added (numbered as :func:`_store` numbers them)."""
+    flat = keras.tree.flatten(out)
+    numeric = [i for i, t in enumerate(flat) if _numeric(t)]
+    for j, i in enumerate(numeric):
+        tap = taps.get(key if j == 0 else f"{key}[{j}]")
+        if tap is not None:
+            flat[i] = flat[i] + tap
+    return keras.tree.pack_sequence_as(out, flat) if keras.tree.is_nested(out) else flat[0]
 
 
 def _base(key: str) -> str:
@@ -1338,7 +1421,7 @@ def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     if "categorical_crossentropy" in name:
 
         def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-            if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == y_pred.shape[-1]:
+            if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]:
                 return keras.losses.categorical_crossentropy(tf.cast(y_true, y_pred.dtype), y_pred)
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
 

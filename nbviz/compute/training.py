@@ -161,7 +161,7 @@ class TrainingRecorder:
         self.step = self._step_offset + int(iterations)
         return self.step
 
-    def _due(self) -> bool:
+    def due(self) -> bool:
         """A record is due: none yet, or a multiple of ``every`` reached since the last one."""
         if not len(self.grad_step):
             return True
@@ -196,7 +196,7 @@ class TrainingRecorder:
         The step is the one read when the previous batch ended (or fit began): no optimizer step runs in
         between, and a read costs about 30 us during fit, so each batch reads it once.
         """
-        if self.probe is not None and self._due():
+        if self.probe is not None and self.due():
             self.record()
             return True
         return False

@@ -11,7 +11,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute import EXPLAINERS
+from ..compute import available_explainers
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import Panel, State, computing_html, error_html, note_html
@@ -53,7 +53,7 @@ class ShapPanel(Panel):
         n_features = len(feature_labels(data.feature_names, shape))
         n_classes = data.output_units
         class_options = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(n_classes)]
-        self.explainer_choice = widgets.Dropdown(options=EXPLAINERS, value="auto", description="explainer")
+        self.explainer_choice = widgets.Dropdown(options=available_explainers(), value="auto", description="explainer")
         self.class_choice = widgets.Dropdown(options=class_options, value=-1, description="class")
         self.class_choice.layout.display = None if n_classes > 1 else "none"
         self.top_k = widgets.BoundedIntText(value=min(10, n_features), min=1, max=n_features, description="top")
