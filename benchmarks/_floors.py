@@ -7,7 +7,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def compiled_passes(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Callable[[], object], Callable[[], object]]:
@@ -16,15 +15,19 @@ def compiled_passes(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Callable
     The fastest form: concrete functions traced once, called with tensors, numpy in and numpy out like the
     Probe they are compared with. ``x`` is an array or a dict of them (a KerasHub model's inputs); the loss is
     the model's compiled Keras loss (a KerasHub task's crossentropy on logits), else sparse crossentropy.
+    On JAX: ``jax.jit`` of the model's stateless call, and of ``jax.grad`` of its loss.
     """
+    compiled = getattr(model, "loss", None)
+    loss_fn = compiled if isinstance(compiled, keras.losses.Loss) else keras.losses.SparseCategoricalCrossentropy()
+    if keras.backend.backend() == "jax":
+        return _jax_passes(model, x, y, loss_fn)
+    import tensorflow as tf
 
     def constants(value: Any) -> Any:
         return tf.nest.map_structure(tf.constant, value)
 
     xt, yt = constants(x), tf.constant(y)
     forward = tf.function(lambda t: model(t, training=False)).get_concrete_function(xt)
-    compiled = getattr(model, "loss", None)
-    loss_fn = compiled if isinstance(compiled, keras.losses.Loss) else keras.losses.SparseCategoricalCrossentropy()
 
     def forward_backward_body(t: Any, labels: tf.Tensor) -> list[tf.Tensor]:
         with tf.GradientTape() as tape:
@@ -36,4 +39,23 @@ def compiled_passes(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Callable
     return (
         lambda: [o.numpy() for o in tf.nest.flatten(forward(constants(x)))],
         lambda: [g.numpy() for g in forward_backward(constants(x), tf.constant(y))],
+    )
+
+
+def _jax_passes(model: keras.Model, x: Any, y: np.ndarray, loss_fn: Any) -> tuple[Callable[[], object], ...]:
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    others = [v.value for v in model.non_trainable_variables]
+
+    def outputs(trainable: Any, others: Any, x: Any) -> Any:
+        return model.stateless_call(trainable, others, x, training=False)[0]
+
+    def loss(trainable: Any, others: Any, x: Any, y: Any) -> Any:
+        return loss_fn(y, outputs(trainable, others, x))
+
+    forward, backward = jax.jit(outputs), jax.jit(jax.grad(loss))
+    return (
+        lambda: [np.asarray(o) for o in keras.tree.flatten(forward(trainable, others, x))],
+        lambda: [np.asarray(g) for g in backward(trainable, others, x, y)],
     )

@@ -11,6 +11,18 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On another backend than TensorFlow (the compute core's tests run again with KERAS_BACKEND=jax, see
+    tests/compute/test_backends.py), tests marked ``tensorflow_only`` are skipped: they check against
+    TensorFlow's own tape or graph, or use shap's TensorFlow explainers."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={keras.backend.backend()})")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

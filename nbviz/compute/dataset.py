@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from ._arrays import is_int
+from ._backend import backend
 from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
 from .policy import check_names
@@ -189,6 +190,7 @@ def check_data(
         feature_names = [str(c) for c in x.columns]
     inputs = as_inputs(specs, x, "x")
     n = len(inputs[0])
+    _check_strings_on_backend(inputs, [spec[0] for spec in specs] if specs else [])
     first = _first_prediction(probe, inputs, names=[spec[0] for spec in specs] if specs else [])
     outputs = first if isinstance(first, list) else [first]
     output_shape = tuple(int(d) for d in outputs[0].shape[1:])
@@ -241,6 +243,22 @@ def reconstructs(probe: Probe, inputs: list[np.ndarray]) -> bool:
     if len(inputs) != 1 or probe.output_kinds != ["map"]:
         return False
     return probe.output_shapes(inputs)[0][1:] == inputs[0].shape[1:]
+
+
+def _check_strings_on_backend(inputs: list[np.ndarray], names: list[str]) -> None:
+    """Strings reach a model only on TensorFlow: JAX arrays hold numbers, and Keras runs string preprocessing
+    (StringLookup, a KerasHub preprocessor) on JAX only in a tf.data pipeline, outside the model."""
+    if backend() == "tensorflow":
+        return
+    for i, a in enumerate(inputs):
+        if a.dtype.kind in "OUS":
+            name = names[i] if i < len(names) else str(i)
+            raise ValueError(
+                f"x: input {name!r} holds strings, which a model cannot take on Keras's {backend()} backend (string "
+                f"layers run there only in a tf.data pipeline); map them to numbers before the model (the "
+                f"lookup layers in that pipeline, or a KerasHub preprocessor applied to x), or use "
+                f"KERAS_BACKEND=tensorflow"
+            )
 
 
 def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) -> Any:

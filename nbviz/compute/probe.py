@@ -1422,7 +1422,7 @@ def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
         def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
             if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]:
-                return keras.losses.categorical_crossentropy(tf.cast(y_true, y_pred.dtype), y_pred)
+                return keras.losses.categorical_crossentropy(keras.ops.cast(y_true, y_pred.dtype), y_pred)
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
 
         loss.crossentropy = "categorical"  # type: ignore[attr-defined]

@@ -11,8 +11,8 @@ is made, whose gradient is the output's.
 
 What differs from TensorFlow: JAX compiles per batch size, so every row-wise pass runs its batch in pieces of
 powers of two (as the TensorFlow probe does for XLA-holding models); where no gradient reaches a weight or an
-output JAX gives zeros rather than None, so only integer tensors are reported as undefined, and an input is
-taken to be reached when its gradient is not all zero.
+output JAX gives zeros rather than None, so integer tensors are reported as undefined, and an input is taken
+to be unreached when its gradient is zero throughout.
 """
 
 from __future__ import annotations
@@ -37,6 +37,16 @@ from .probe import (
     _recording,
     _scaled_first_call,
     _unit_layer_output,
+)
+
+
+class Ordered(dict):
+    """A dict that ``jax.jit`` returns in its own key order: JAX flattens a plain dict by sorted keys, which would
+    give a record in name order ("backbone/bn" before "backbone/conv1") where the probe promises the model's."""
+
+
+jax.tree_util.register_pytree_node(
+    Ordered, lambda d: (list(d.values()), list(d.keys())), lambda keys, values: Ordered(zip(keys, values))
 )
 
 
@@ -92,7 +102,7 @@ class JaxProbe(Probe):
             if _floating(tensor) or jnp.issubdtype(tensor.dtype, jnp.integer):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
-        ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
+        ordered = Ordered(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
         return (outputs, ordered) if within is None else (outputs, ordered, extra)
 
     # --------------------------------------------------------------------------------------- the bodies
@@ -106,7 +116,7 @@ class JaxProbe(Probe):
         def attention(values: list[Any], *inputs: Any) -> Any:
             with _TRACE_LOCK, _attention_recording(self.layers, only) as scores:
                 outputs, record = self._run(inputs, values=values)
-            return outputs, dict(scores), record
+            return outputs, Ordered(scores), record
 
         return attention
 
@@ -254,7 +264,7 @@ class JaxProbe(Probe):
             weights[i] = g.astype(jnp.float32)
         weight_none = [i not in weight_at for i in range(len(values))]
         squares = jnp.stack([jnp.sum(jnp.square(g)) for g in weights] or [jnp.zeros([])])
-        outputs_by_key = {k: tap_grads.get(k, jnp.zeros(jnp.shape(t), jnp.float32)) for k, t in record.items()}
+        outputs_by_key = Ordered((k, tap_grads.get(k, jnp.zeros(jnp.shape(t), jnp.float32))) for k, t in record.items())
         output_none = [k not in tap_grads for k in record]
         if output_grads_fn is not None:
             # The crossentropies' gradients on the probabilities, written out as the TensorFlow probe writes
@@ -267,7 +277,9 @@ class JaxProbe(Probe):
         ins = [jnp.zeros(jnp.shape(t), jnp.float32) for t in inputs]
         for i, g in zip(input_at, input_grads):
             ins[i] = g.astype(jnp.float32)
-        input_none = [i not in input_at for i in range(len(inputs))]
+        # JAX gives zeros where TensorFlow's tape gives None: a float input that no gradient reaches (token ids
+        # cast to integers for an Embedding) is told by its gradient being zero throughout, as in reaches_input.
+        input_none = [jnp.all(ins[i] == 0) if i in input_at else True for i in range(len(inputs))]
         # An input layer's "output" is the input itself (recorded untapped): its gradient is the input's.
         for name, g, none in zip(self._input_layer_names(), ins, input_none):
             if name in outputs_by_key:

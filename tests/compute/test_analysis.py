@@ -139,6 +139,7 @@ def _fresh_cnn(digits):
     return model
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_every_way_of_changing_the_weights_changes_the_answers(digits, tmp_path):
     model = _fresh_cnn(digits)

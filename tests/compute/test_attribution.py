@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from nbviz.compute import ShapExplainer, default_background, shap_values
+from nbviz.compute import ShapExplainer, available_explainers, default_background, shap_values
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,9 @@ def linear_model():
 
 # The gradient explainer draws 200 background rows at random, so its answer here is only right in expectation
 # (measured: off by up to 0.43 for values near 3); its exact case is the one-background-row test below.
-@pytest.mark.parametrize("explainer", ["exact", "permutation", "kernel", "deep"])
+@pytest.mark.parametrize(
+    "explainer", ["exact", "permutation", "kernel", pytest.param("deep", marks=pytest.mark.tensorflow_only)]
+)
 def test_linear_model_has_the_analytic_shap_values(linear_model, rng, explainer):
     x = rng.normal(size=(4, 5)).astype("float32")
     background = rng.normal(size=(30, 5)).astype("float32")
@@ -95,6 +97,7 @@ def test_auto_uses_gradient_when_it_works(cancer):
     assert (explainer.name, explainer.fallback) == ("gradient", None)
 
 
+@pytest.mark.tensorflow_only  # shap's GradientExplainer and DeepExplainer read TensorFlow graphs
 def test_class_choice_and_default_background(cancer):
     bg = default_background(cancer.x_train)
     assert bg.shape == (100, 30) and bg.dtype == np.float32
@@ -126,3 +129,11 @@ def test_several_inputs_are_refused(two_input_model, rng):
     x = [rng.normal(size=(2, 4)).astype("float32") for _ in range(2)]
     with pytest.raises(ValueError, match="model: SHAP values need a model with one input, got 2"):
         shap_values(two_input_model, x)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the refusal is for other backends")
+def test_deep_is_refused_off_tensorflow_and_auto_uses_the_probe(cancer):
+    with pytest.raises(ValueError, match=r"explainer: 'deep' is shap's DeepExplainer, which reads TensorFlow"):
+        ShapExplainer(cancer.model, cancer.x_train[:10], "deep")
+    assert "deep" not in available_explainers()
+    assert ShapExplainer(cancer.model, cancer.x_train[:10], "auto").name == "gradient"

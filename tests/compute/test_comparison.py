@@ -99,6 +99,7 @@ def test_activation_change_and_one_samples_outputs_equal_keras_submodels(digits,
     assert side.vmin == 0.0 and side.vmax == pytest.approx(max(dense_a.max(), dense_b.max()), rel=1e-5)  # ReLU
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 def test_gradients_of_the_loss_equal_gradient_tape(digits, tuned, pair):
     sample = 11
     x, y = digits.x_test[sample : sample + 1], digits.y_test[sample : sample + 1]

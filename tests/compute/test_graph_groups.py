@@ -186,6 +186,7 @@ def test_parameter_counts_are_keras_own_and_groups_sum_them(bert_analysis):
     assert sum(metric.values.values()) == case.model.count_params()
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 def test_gradient_norms_equal_a_gradient_tape_and_groups_show_the_max(nested_model, rng):
     x = rng.normal(size=(5, 6, 6, 2)).astype("float32")
     y = np.array([0, 1, 1, 0, 1])

@@ -26,6 +26,7 @@ def _shap_reference(model, background, x, cls):
     return np.asarray(values)[0, ..., cls]
 
 
+@pytest.mark.tensorflow_only  # shap's GradientExplainer and DeepExplainer read TensorFlow graphs
 @pytest.mark.parametrize("demo", ["digits", "cancer"])
 def test_expected_gradients_equal_shaps_gradient_explainer(demo, request):
     data = request.getfixturevalue(demo)
@@ -147,6 +148,7 @@ def _walk_sizes(probe, x, classes):
         probe.predict(x[: min(n, len(x))])
 
 
+@pytest.mark.tensorflow_only  # counts tf.function traces; JAX compiles once per batch size
 def test_traces_stay_constant_across_samples_classes_and_batch_sizes(digits):
     probe = Probe(digits.model)
     explainer = ShapExplainer(digits.model, default_background(digits.x_train), "gradient", probe=probe)
@@ -160,6 +162,7 @@ def test_traces_stay_constant_across_samples_classes_and_batch_sizes(digits):
     assert probe.traces == traced and probe.xla_batches == {}
 
 
+@pytest.mark.tensorflow_only  # counts tf.function traces; JAX compiles once per batch size
 @pytest.mark.slow
 def test_traces_stay_constant_on_resnet50():
     model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
@@ -205,6 +208,7 @@ XLA_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.tensorflow_only  # counts tf.function traces; JAX compiles once per batch size
 def test_xla_compiled_grouped_convolutions_compile_once_per_piece_size(tmp_path):
     dump = tmp_path / "xla"
     env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump}", "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -30,11 +30,12 @@ def wrapped_cnn() -> keras.Model:
 
 @pytest.fixture(scope="module")
 def float64_mlp() -> keras.Model:
+    # Sigmoid, not tanh: these finite differences run on JAX too, where Keras computes tanh of float64 in float32.
     keras.utils.set_random_seed(5)
     return keras.Sequential(
         [
             keras.Input((4,), dtype="float64"),
-            keras.layers.Dense(5, activation="tanh", dtype="float64"),
+            keras.layers.Dense(5, activation="sigmoid", dtype="float64"),
             keras.layers.Dense(3, activation="softmax", dtype="float64"),
         ]
     )
@@ -122,6 +123,7 @@ def test_linear_model_has_exact_smoothgrad_and_integrated_gradients(rng):
     np.testing.assert_allclose(ig, (x - baseline) * w[:, 0], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.tensorflow_only  # counts tf.function traces; JAX compiles once per batch size
 def test_all_steps_and_targets_share_one_traced_function(digits):
     probe = Probe(digits.model)
     x = digits.x_test[:6]
@@ -222,6 +224,7 @@ def _cam_atol(acts: Any, grads: Any) -> float:
     return 1e-5 * float(np.einsum("nhwc,nc->nhw", acts, grads.max(axis=(1, 2))).max())
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
 def test_gradcam_matches_a_reference_on_the_demo_cnn(cnn, method):
     model, x, probe = cnn
@@ -254,6 +257,7 @@ def test_default_gradcam_layer_is_the_last_convolution(cnn, nested_model):
     )
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
 def test_gradcam_on_a_layer_inside_a_nested_model(nested_model, rng, method):
     model, backbone = nested_model, nested_model.get_layer("backbone")

@@ -70,6 +70,7 @@ def _tail_gradients(embedding, tail, ids, unit, alphas):
     return e.numpy()[0].astype(np.float64), grads
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 def test_gradient_x_input_and_ig_match_a_tape_on_the_embedding_output(attention_model):
     model, embedding, tail, x = attention_model
     probe = Probe(model)

@@ -88,12 +88,13 @@ def test_top_examples_of_tabular_rows(mlp):
 # --------------------------------------------------------------------------------------------- gradients
 @pytest.fixture(scope="module")
 def float64_cnn() -> keras.Model:
+    # Sigmoid, not tanh: these finite differences run on JAX too, where Keras computes tanh of float64 in float32.
     keras.utils.set_random_seed(7)
     image = keras.Input((5, 5, 2), dtype="float64")
-    h = keras.layers.Conv2D(3, 3, activation="tanh", padding="same", name="conv", dtype="float64")(image)
-    h = keras.layers.Conv2D(4, 2, activation="tanh", name="conv_b", dtype="float64")(h)
+    h = keras.layers.Conv2D(3, 3, activation="sigmoid", padding="same", name="conv", dtype="float64")(image)
+    h = keras.layers.Conv2D(4, 2, activation="sigmoid", name="conv_b", dtype="float64")(h)
     h = keras.layers.Flatten(dtype="float64")(h)
-    out = keras.layers.Dense(2, activation="tanh", name="head", dtype="float64")(h)
+    out = keras.layers.Dense(2, activation="sigmoid", name="head", dtype="float64")(h)
     return keras.Model(image, out)
 
 
@@ -120,6 +121,7 @@ def test_unit_gradient_against_central_differences(float64_cnn, layer, unit):
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-5 * np.abs(numeric).max())
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 @pytest.mark.parametrize(("layer", "unit"), [("conv1", 0), ("conv2", 17), ("pool", 4), ("dense", 3)])
 def test_unit_gradient_against_a_tape_on_a_sub_model(cnn, layer, unit):
     model, x, probe = cnn
@@ -138,6 +140,7 @@ def test_unit_gradient_against_a_tape_on_a_sub_model(cnn, layer, unit):
     assert grad.shape == batch.shape and grad.dtype == np.float32 and value.shape == (20,)
 
 
+@pytest.mark.tensorflow_only  # checks against TensorFlow's GradientTape
 @pytest.mark.parametrize(("layer", "unit", "middle"), [("conv1", 3, (4, 4)), ("pool", 4, (2, 2))])
 def test_unit_gradient_at_the_center_of_a_map(cnn, layer, unit, middle):
     model, x, probe = cnn
@@ -159,6 +162,7 @@ def test_unit_gradient_at_the_center_of_a_map(cnn, layer, unit, middle):
         )
 
 
+@pytest.mark.tensorflow_only  # counts tf.function traces; JAX compiles once per batch size
 def test_unit_gradient_traces_once_per_layer_for_every_unit_and_batch(digits):
     probe = Probe(digits.model)
     x = digits.x_test

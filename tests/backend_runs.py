@@ -1,0 +1,190 @@
+"""What tests/compute/test_backends.py runs in a process of its own, on the backend that KERAS_BACKEND names
+(Keras picks its backend once, when first imported).
+
+    python -m tests.backend_runs numbers FOLDER   # the probe's numbers on shared models, written to FOLDER
+    python -m tests.backend_runs walk REPORT      # every nbviz feature on the demo CNN; prints a JSON summary
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _Absent:
+    """A module finder that makes ``tensorflow`` impossible to import, as on a machine without it (Keras then
+    runs without it, as it does there), and records the importer of each try: nbviz's own code is a defect
+    (Keras asks too, for its optional uses of TensorFlow: copying a model checks whether it is there)."""
+
+    def __init__(self) -> None:
+        self.tries: list[str] = []
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            frames = [f"{f.filename}:{f.lineno}" for f in traceback.extract_stack()[:-1]]
+            outside = [f for f in frames if "importlib" not in f]  # the import machinery's frames
+            self.tries.append(outside[-1] if outside else "?")
+            raise ModuleNotFoundError(f"No module named {name!r} (absent for this test)", name=name)
+        return None
+
+
+# ------------------------------------------------------------------------------------------------- models
+def models() -> dict[str, Any]:
+    """Models built alike on every backend (their random weights differ: ``numbers`` loads shared ones)."""
+    import keras
+
+    from nbviz import demo
+
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(6, 3, padding="same", name="conv")(inputs)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.Activation("relu", name="relu")(h)
+    skip = keras.layers.Conv2D(6, 1, name="skip")(inputs)
+    h = keras.layers.Add(name="add")([h, skip])
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    h = keras.layers.Dropout(0.3, name="drop")(h)
+    out = keras.layers.Dense(4, activation="softmax", name="probs", kernel_regularizer=keras.regularizers.L2(0.01))(h)
+    residual = keras.Model(inputs, out, name="residual")
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = keras.layers.Embedding(30, 8, name="embed")(tokens)
+    a = keras.layers.MultiHeadAttention(2, 4, name="attention")(e, e)
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling1D(name="pool")(a))
+    text = keras.Model(tokens, logits, name="text")
+    text.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return {
+        "digits": demo.digits_cnn().model,
+        "mobilenet": keras.applications.MobileNetV3Small(
+            weights=None, input_shape=(32, 32, 3), classes=5, include_preprocessing=False
+        ),
+        "residual": residual,
+        "text": text,
+    }
+
+
+def inputs_for(name: str, model: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    if name == "text":
+        return rng.integers(0, 30, size=(5, 6)).astype("int32"), rng.integers(0, 3, 5)
+    shape = tuple(model.inputs[0].shape[1:])
+    units = int(model.outputs[0].shape[-1])
+    return rng.random((5, *shape), dtype=np.float32), rng.integers(0, units, 5)
+
+
+def numbers(folder: Path) -> None:
+    """Each model's weights from ``folder/<name>.weights.npz`` (written by the first backend to run, read by the
+    next), then the probe's activations, loss gradients (inference and training mode, as the findings take
+    them), target and input gradients and attention scores, saved to ``folder/<name>.<backend>.npz``."""
+    import keras
+    import numpy as np
+
+    from nbviz.compute import Probe
+
+    backend = keras.backend.backend()
+    for name, model in models().items():
+        stored = folder / f"{name}.weights.npz"
+        if stored.exists():
+            with np.load(stored) as w:
+                model.set_weights([w[f"w{i}"] for i in range(len(w.files))])
+        else:
+            np.savez(stored, **{f"w{i}": a for i, a in enumerate(model.get_weights())})
+        probe = Probe(model)
+        x, y = inputs_for(name, model)
+        out: dict[str, Any] = {}
+        out.update({f"act/{k}": v for k, v in probe.activations(x).items()})
+        grads = probe.gradients(x, y)
+        out.update({f"grad/{k}/{i}": g for k, gs in grads.weights.items() for i, g in enumerate(gs)})
+        out.update({f"out/{k}": g for k, g in grads.outputs.items() if k not in grads.undefined})
+        out["objective"] = np.float64(grads.objective)
+        out["norms"] = np.array(list(probe.gradient_norms(grads).values()))
+        # Training mode without dropout's randomness, which no two backends draw alike: the digits CNN's dropout
+        # and the residual's are left out by comparing BatchNorm's batch statistics on models that use them.
+        if name in ("mobilenet",):
+            train = probe.gradients(x, y, training=True)
+            out.update({f"train/{k}/{i}": g for k, gs in train.weights.items() for i, g in enumerate(gs)})
+        target = probe.gradients(x, target=1)
+        out.update({f"target/{k}": g for k, g in target.outputs.items() if k not in target.undefined})
+        if name != "text":
+            g, f = probe.input_gradients(x, np.arange(5) % 2)
+            out["input_grad"], out["input_f"] = g, f
+            out["inputs"] = grads.inputs
+        else:
+            out.update({f"attention/{k}": v for k, v in probe.attention_scores(x).items()})
+        np.savez(folder / f"{name}.{backend}.npz", **out)
+
+
+# --------------------------------------------------------------------------------------------------- walk
+def walk(report: Path) -> dict[str, Any]:
+    """Every tab on every layer of the demo CNN (SHAP included), the findings, LiveTraining inside ``fit`` with
+    snapshots, a checkpoint shown, a comparison and a static report; what went wrong, and which backend ran."""
+    absent = _Absent()
+    sys.meta_path.insert(0, absent)
+    import keras
+    import numpy as np
+
+    import nbviz
+    from nbviz import demo
+    from nbviz.testing import panel_errors
+
+    digits = demo.digits_cnn()
+    model = digits.model
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    live = nbviz.LiveTraining(monitor=(x[:32], y[:32]))
+    ex = nbviz.explore(model, x, y, training=live)
+    errors = [f"{tab} {layer}: {error[:300]}" for tab, layer, error in panel_errors(ex)]
+    found = nbviz.findings(model, x, y)
+    epochs: list[list[np.ndarray]] = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epochs.append(model.get_weights()))
+    model.fit(digits.x_train[:256], digits.y_train[:256], epochs=2, batch_size=64, callbacks=[live, record], verbose=0)
+    history = live.history
+    snapshot_errors = [
+        k
+        for k in (1, 2)
+        if not all(np.array_equal(a, b) for a, b in zip(live.snapshots.weights(k, model), epochs[k - 1]))
+    ]
+    sub = keras.Model(model.inputs, model.get_layer("dense").output)
+    ex.tab, ex.layer, ex.sample = "activations", "dense", 3  # the Explorer reads the trained weights
+    stale = float(np.abs(ex.panels["activations"].values.ravel() - np.asarray(sub(x[3:4])).ravel()).max())
+    ex.checkpoint = 1
+    sub_errors = [f"checkpoint {tab}: {e[:300]}" for tab, _, e in panel_errors(ex, tabs=["activations", "gradients"])]
+    ex.checkpoint = -1
+    before = live.checkpoint_model(0)
+    view = nbviz.compare(before, model, x, y)
+    flips = len(view.flips)
+    path = nbviz.report(
+        model, x, y, report, layers=["conv1", "dense"], samples=[0, 1], tabs=["activations", "findings"]
+    )
+    return {
+        "backend": keras.backend.backend(),
+        "probe": type(ex.analysis.probe).__name__,
+        "explainer": ex.analysis.shap_explainer().name,
+        "errors": errors + sub_errors,
+        "findings": len(found),
+        "grad_steps": len(history["grad_step"]),
+        "grad_norms_finite": bool(np.isfinite(history["grad_norm"]).all()),
+        "snapshots": len(live.snapshots),
+        "snapshot_errors": snapshot_errors,
+        "stale": stale,
+        "flips": flips,
+        "report_bytes": Path(path).stat().st_size,
+        "tensorflow_tries": absent.tries,
+        "tensorflow_loaded": "tensorflow" in sys.modules,
+    }
+
+
+if __name__ == "__main__":
+    command, where = sys.argv[1], Path(sys.argv[2])
+    if command == "numbers":
+        numbers(where)
+    elif command == "walk":
+        print("RESULT " + json.dumps(walk(where)))
+    else:
+        raise SystemExit(f"unknown command {command!r}")

@@ -1,0 +1,89 @@
+"""Keras 3 on JAX: the compute core's tests pass again with KERAS_BACKEND=jax, both backends give the same
+numbers on the same weights, and a walk over every feature on JAX imports no TensorFlow.
+
+Keras picks its backend once per process, so each JAX run is a process of its own (``tests/backend_runs.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tests import backend_runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="runs the JAX processes from the TensorFlow suite"
+)
+
+
+def _on_jax(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_compute_core_tests_pass_on_jax() -> None:
+    # The same tests as on TensorFlow (activations against Keras sub-models, gradients against central finite
+    # differences in float64, integrated gradients' completeness, SHAP's additivity, ...), less those marked
+    # tensorflow_only: they check against TensorFlow itself.
+    run = _on_jax("-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "tests/compute", timeout=2400)
+    tail = run.stdout[-4000:]
+    assert run.returncode == 0, tail + run.stderr[-2000:]
+    assert " passed" in tail and "skipped" in tail, tail  # it ran, and skipped the TensorFlow-only tests
+
+
+def test_the_model_zoo_walks_on_jax() -> None:
+    # KerasHub task models and backbones, keras.applications and the Keras examples: every tab on every layer
+    # shows numbers or a note, activations equal Keras sub-models, predictions equal predict. The example that
+    # takes strings is refused with its reason (string layers run on TensorFlow only).
+    tests = "every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict"
+    run = _on_jax(
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", tests, "tests/widgets/test_zoo.py",
+        timeout=2400,
+    )  # fmt: skip
+    tail = run.stdout[-4000:]
+    assert run.returncode == 0, tail + run.stderr[-2000:]
+    assert " passed" in tail, tail
+
+
+def test_tensorflow_and_jax_give_the_same_numbers(tmp_path: Path) -> None:
+    # JAX writes the weights it built and its numbers; TensorFlow loads those weights and computes its own.
+    run = _on_jax("-m", "tests.backend_runs", "numbers", str(tmp_path), timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    backend_runs.numbers(tmp_path)
+    compared = 0
+    for name in backend_runs.models():
+        with np.load(tmp_path / f"{name}.jax.npz") as jax_run, np.load(tmp_path / f"{name}.tensorflow.npz") as tf_run:
+            assert set(jax_run.files) == set(tf_run.files), (name, set(jax_run.files) ^ set(tf_run.files))
+            for key in tf_run.files:
+                expected, actual = tf_run[key], jax_run[key]
+                scale = float(np.abs(expected).max()) if expected.size else 1.0
+                # float32 on two compilers (oneDNN and XLA): relative to the array's own scale.
+                np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=2e-5 * max(scale, 1e-3), err_msg=key)
+                compared += 1
+    assert compared > 100
+
+
+def test_a_walk_on_jax_works_and_imports_no_tensorflow(tmp_path: Path) -> None:
+    # TensorFlow is made impossible to import in that process, as where it is not installed: Keras then runs
+    # without it, and nbviz must never reach for it.
+    run = _on_jax("-m", "tests.backend_runs", "walk", str(tmp_path / "report.html"), timeout=1200)
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout.split("RESULT ", 1)[1])
+    assert result["backend"] == "jax" and result["probe"] == "JaxProbe"
+    assert result["errors"] == []
+    assert result["explainer"] == "gradient"  # expected gradients on the probe: shap's own need TensorFlow
+    assert result["grad_steps"] >= 2 and result["grad_norms_finite"]
+    assert result["snapshots"] == 3 and result["snapshot_errors"] == []  # each equals get_weights at its epoch
+    assert result["stale"] < 1e-5  # after fit, the Explorer shows the trained weights
+    assert result["report_bytes"] > 10_000
+    assert [t for t in result["tensorflow_tries"] if "/nbviz/" in t] == [], result["tensorflow_tries"]
+    assert not result["tensorflow_loaded"]
