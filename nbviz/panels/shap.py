@@ -97,6 +97,7 @@ class ShapPanel(Panel):
         self.run_button.on_click(lambda _: self.start_global())
         self.cancel_button.on_click(lambda _: self._cancel.set())
         self._cancel = threading.Event()
+        self._global_note = ""  # what the last global run ended with, when it ended without values
         self._worker: threading.Thread | None = None
         self.importance_plot = BarsPlot("mean |SHAP| per feature", horizontal=True, size=("420px", "340px"))
         self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
@@ -320,6 +321,7 @@ class ShapPanel(Panel):
             self.global_status.value = note_html(reason)
             return
         self._cancel.clear()
+        self._global_note = ""
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value = 0.0
         self.global_status.value = computing_html(
@@ -344,9 +346,9 @@ class ShapPanel(Panel):
             if done:
                 self._show_global_if_computed()
             else:
-                self.global_status.value = "cancelled"
+                self._global_note = self.global_status.value = "cancelled"
         except Exception as err:  # noqa: BLE001 - a worker's failure is shown, never lost
-            self.global_status.value = error_html("global importance", err)
+            self._global_note = self.global_status.value = error_html("global importance", err)
         finally:
             self.run_button.disabled, self.cancel_button.disabled = False, True
 
@@ -360,7 +362,10 @@ class ShapPanel(Panel):
             self.global_values = np.zeros(0, np.float32)
             self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
             self.beeswarm.clear(NOT_RUN)
-            self.global_status.value = ""
+            # A sample change redraws the panel: a run in progress keeps its "computing" line, and one that
+            # was cancelled or failed keeps saying so (a render had blanked it, racing the worker).
+            if self._worker is None or not self._worker.is_alive():
+                self.global_status.value = self._global_note
             return
         self._show_global(answer)
 

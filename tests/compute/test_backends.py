@@ -25,16 +25,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _on_jax(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _on_jax(*args: str, timeout: float, x64: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_ENABLE_X64": "1" if x64 else "0"}
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_compute_core_tests_pass_on_jax() -> None:
     # The same tests as on TensorFlow (activations against Keras sub-models, gradients against central finite
     # differences in float64, integrated gradients' completeness, SHAP's additivity, ...), less those marked
-    # tensorflow_only: they check against TensorFlow itself.
-    run = _on_jax("-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "tests/compute", timeout=2400)
+    # tensorflow_only: they check against TensorFlow itself. float64 needs JAX's x64 mode (else JAX computes it
+    # in float32), which the finite differences need.
+    command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "tests/compute"]
+    run = _on_jax(*command, timeout=2400, x64=True)
     tail = run.stdout[-4000:]
     assert run.returncode == 0, tail + run.stderr[-2000:]
     assert " passed" in tail and "skipped" in tail, tail  # it ran, and skipped the TensorFlow-only tests
