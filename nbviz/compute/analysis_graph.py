@@ -80,7 +80,7 @@ class GraphQuestions(DatasetQuestions):
             return {n.name: float(n.params) for n in nodes}
         if metric == "output_size":
             return {
-                n.name: float(np.prod(n.output_shapes[0][1:]))
+                n.name: float(np.prod([d or 1 for d in n.output_shapes[0][1:]]))
                 for n in nodes
                 if n.output_shapes and all(d is not None for d in n.output_shapes[0][1:])
             }
@@ -88,15 +88,15 @@ class GraphQuestions(DatasetQuestions):
             return self.probe.gradient_norms(self.gradients(sample))
         if metric == "nonfinite":
             acts = self.activations(sample)
-            counts = {}
+            bad_counts: dict[str, float] = {}
             for n in nodes:
                 weights = self.probe.weights_of[n.name]
                 bad = sum(int(np.size(w)) - int(np.isfinite(np.asarray(w)).sum()) for w in weights)
                 out = acts.get(n.name)
                 if out is not None and np.issubdtype(out.dtype, np.floating):
                     bad += int(out.size - np.isfinite(out).sum())
-                counts[n.name] = float(bad)
-            return counts
+                bad_counts[n.name] = float(bad)
+            return bad_counts
         if metric == "dead_share":
             relu = {n.name for n in nodes if n.activation == "relu"}
             return {name: float(d.share) for name, d in self.dead_units().items() if name in relu}

@@ -271,7 +271,7 @@ def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) 
         raise ValueError(f"x: the model cannot be called on inputs of shapes {given}: {_keras_reason(err)}") from err
 
 
-def _keras_reason(err: Exception) -> str:
+def _keras_reason(err: BaseException) -> str:
     """The line of a Keras or TensorFlow error that says what went wrong, without its layer header and colours."""
     # An eager op's error starts with "{{function_node ...}}" and ends with " [Op:AddV2] name:": only the words.
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]( name:.*)?$", "", str(err), flags=re.M)

@@ -73,12 +73,15 @@ def layout_graph(graph: ModelGraph, expanded: Collection[str]) -> GraphLayout:
             if group is not None and child in expanded:
                 spans.append([len(items), 0])
                 span = spans[-1]
-                items.append(child), kinds.append("open"), depth.append(level)
+                items.append(child)
+                kinds.append("open")
+                depth.append(level)
                 walk(group.children, level + 1, child)
                 span[1] = len(items) - 1
                 continue
             row = len(items)
-            items.append(child), depth.append(level)
+            items.append(child)
+            depth.append(level)
             kinds.append("group" if group is not None else "layer")
             for layer in group.layers if group is not None else (child,):
                 where[layer] = row
@@ -123,7 +126,7 @@ def initial_expanded(graph: ModelGraph, keep_open: str | None = None, budget: in
     rows = len(tree.top)
     queue = [g for g in tree.top if g in tree.groups]
     while queue:
-        following = []
+        following: list[str] = []
         for name in queue:
             group = tree.groups[name]
             if rows + len(group.children) <= budget:  # its header stays, and its items come in

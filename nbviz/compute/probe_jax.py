@@ -46,7 +46,7 @@ class Ordered(dict):
 
 
 jax.tree_util.register_pytree_node(
-    Ordered, lambda d: (list(d.values()), list(d.keys())), lambda keys, values: Ordered(zip(keys, values))
+    Ordered, lambda d: (list(d.values()), tuple(d.keys())), lambda keys, values: Ordered(zip(keys, values))
 )
 
 
@@ -138,7 +138,7 @@ class JaxProbe(Probe):
             def unit_sum(x: Any) -> Any:
                 _, record = self._run([x], values=values)
                 out = _unit_layer_output(record, layer)
-                self._shapes[shape_key] = [(None, *out.shape[1:])]  # known at trace time: the unit check
+                self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
                 flat = out.reshape(out.shape[0], -1, out.shape[-1])
                 if where == "center":  # the middle position, (h // 2, w // 2) of a map
                     middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
@@ -265,7 +265,7 @@ class JaxProbe(Probe):
         weight_none = [i not in weight_at for i in range(len(values))]
         squares = jnp.stack([jnp.sum(jnp.square(g)) for g in weights] or [jnp.zeros([])])
         outputs_by_key = Ordered((k, tap_grads.get(k, jnp.zeros(jnp.shape(t), jnp.float32))) for k, t in record.items())
-        output_none = [k not in tap_grads for k in record]
+        output_none: list[Any] = [k not in tap_grads for k in record]
         if output_grads_fn is not None:
             # The crossentropies' gradients on the probabilities, written out as the TensorFlow probe writes
             # them (-1 / (n p) at the label, without Keras's renormalisation), so both backends show the same.
