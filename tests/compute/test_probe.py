@@ -128,6 +128,22 @@ def _central_difference(f, values: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return grad
 
 
+def _assert_weight_gradients(model, layers, grads, x, y) -> None:
+    """Each of ``layers``' weight gradients in ``grads`` equals central differences of the loss on (x, y)."""
+    for name, layer in layers.items():
+        assert len(grads.weights[name]) == len(layer.weights)
+        for variable, grad in zip(layer.weights, grads.weights[name]):
+            values = np.array(variable.numpy())
+
+            def loss_at(variable=variable, values=values):
+                variable.assign(values)
+                return _loss(model, x, y)
+
+            expected = _central_difference(loss_at, values)
+            variable.assign(values)
+            _assert_close(grad, expected)
+
+
 def _assert_close(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-7)
 
@@ -140,20 +156,9 @@ def test_weight_and_input_gradients_equal_finite_differences(float64_model, rng)
     grads = Probe(model).gradients(x, y)
     assert grads.objective == pytest.approx(_loss(model, x, y), rel=1e-6)
 
-    layers = {"backbone/conv": "backbone/conv", "backbone/bn": "backbone/bn", "head": "head"}
-    for name in layers:
-        layer = model.get_layer("backbone").get_layer(name.split("/")[1]) if "/" in name else model.get_layer(name)
-        assert len(grads.weights[name]) == len(layer.weights)
-        for variable, grad in zip(layer.weights, grads.weights[name]):
-            values = np.array(variable.numpy())
-
-            def loss_at(variable=variable, values=values):
-                variable.assign(values)
-                return _loss(model, x, y)
-
-            expected = _central_difference(loss_at, values)
-            variable.assign(values)
-            _assert_close(grad, expected)
+    backbone = model.get_layer("backbone")
+    layers = {"backbone/conv": backbone.get_layer("conv"), "backbone/bn": backbone.get_layer("bn")}
+    _assert_weight_gradients(model, {**layers, "head": model.get_layer("head")}, grads, x, y)
     # BatchNorm's moving statistics are used at inference: their gradients are real, not zero.
     assert np.abs(grads.weights["backbone/bn"][2]).max() > 1e-3
 
@@ -183,17 +188,7 @@ def test_weight_and_input_gradients_equal_finite_differences_without_batchnorm(f
     y = np.array([2, 0, 1])
     grads = Probe(model).gradients(x, y)
     assert grads.objective == pytest.approx(_loss(model, x, y), rel=1e-6)
-    for name in ("conv", "head"):
-        for variable, grad in zip(model.get_layer(name).weights, grads.weights[name]):
-            values = np.array(variable.numpy())
-
-            def loss_at(variable=variable, values=values):
-                variable.assign(values)
-                return _loss(model, x, y)
-
-            expected = _central_difference(loss_at, values)
-            variable.assign(values)
-            _assert_close(grad, expected)
+    _assert_weight_gradients(model, {name: model.get_layer(name) for name in ("conv", "head")}, grads, x, y)
     xs = x.copy()
     _assert_close(grads.inputs, _central_difference(lambda: _loss(model, xs, y), xs))
     target = Probe(model).gradients(x, target=2)
