@@ -60,7 +60,7 @@ def models() -> dict[str, Any]:
     return {
         "digits": demo.digits_cnn().model,
         "mobilenet": keras.applications.MobileNetV3Small(
-            weights=None, input_shape=(32, 32, 3), classes=5, include_preprocessing=False
+            weights=None, input_shape=(32, 32, 3), classes=5, include_preprocessing=False, dropout_rate=0.0
         ),
         "residual": residual,
         "text": text,
@@ -86,6 +86,7 @@ def numbers(folder: Path) -> None:
     import numpy as np
 
     from nbviz.compute import Probe
+    from nbviz.compute.probe import _base
 
     backend = keras.backend.backend()
     for name, model in models().items():
@@ -96,27 +97,34 @@ def numbers(folder: Path) -> None:
         else:
             np.savez(stored, **{f"w{i}": a for i, a in enumerate(model.get_weights())})
         probe = Probe(model)
+        # Keys by layer position: Keras numbers unnamed layers by a count per process ("input_layer_6").
+        position = {layer: i for i, layer in enumerate(probe.layer_names)}
+
+        def at(key: str, position: dict[str, int] = position) -> str:
+            base = _base(key)
+            return f"{position[base]}{key[len(base) :]}"
+
         x, y = inputs_for(name, model)
         out: dict[str, Any] = {}
-        out.update({f"act/{k}": v for k, v in probe.activations(x).items()})
+        out.update({f"act/{at(k)}": v for k, v in probe.activations(x).items()})
         grads = probe.gradients(x, y)
-        out.update({f"grad/{k}/{i}": g for k, gs in grads.weights.items() for i, g in enumerate(gs)})
-        out.update({f"out/{k}": g for k, g in grads.outputs.items() if k not in grads.undefined})
+        out.update({f"grad/{at(k)}/{i}": g for k, gs in grads.weights.items() for i, g in enumerate(gs)})
+        out.update({f"out/{at(k)}": g for k, g in grads.outputs.items() if k not in grads.undefined})
         out["objective"] = np.float64(grads.objective)
         out["norms"] = np.array(list(probe.gradient_norms(grads).values()))
-        # Training mode without dropout's randomness, which no two backends draw alike: the digits CNN's dropout
-        # and the residual's are left out by comparing BatchNorm's batch statistics on models that use them.
-        if name in ("mobilenet",):
+        # Training mode on MobileNetV3 alone (BatchNorm on batch statistics): the other models have dropout,
+        # whose random draws no two backends share.
+        if name == "mobilenet":
             train = probe.gradients(x, y, training=True)
-            out.update({f"train/{k}/{i}": g for k, gs in train.weights.items() for i, g in enumerate(gs)})
+            out.update({f"train/{at(k)}/{i}": g for k, gs in train.weights.items() for i, g in enumerate(gs)})
         target = probe.gradients(x, target=1)
-        out.update({f"target/{k}": g for k, g in target.outputs.items() if k not in target.undefined})
+        out.update({f"target/{at(k)}": g for k, g in target.outputs.items() if k not in target.undefined})
         if name != "text":
             g, f = probe.input_gradients(x, np.arange(5) % 2)
             out["input_grad"], out["input_f"] = g, f
             out["inputs"] = grads.inputs
         else:
-            out.update({f"attention/{k}": v for k, v in probe.attention_scores(x).items()})
+            out.update({f"attention/{at(k)}": v for k, v in probe.attention_scores(x).items()})
         np.savez(folder / f"{name}.{backend}.npz", **out)
 
 

@@ -65,11 +65,16 @@ def test_tensorflow_and_jax_give_the_same_numbers(tmp_path: Path) -> None:
     for name in backend_runs.models():
         with np.load(tmp_path / f"{name}.jax.npz") as jax_run, np.load(tmp_path / f"{name}.tensorflow.npz") as tf_run:
             assert set(jax_run.files) == set(tf_run.files), (name, set(jax_run.files) ^ set(tf_run.files))
+            # float32 on two compilers (oneDNN and XLA): within 2e-5 of the largest value of the same kind for
+            # this model. A conv bias before BatchNorm in training mode has a gradient of zero in exact
+            # arithmetic, so both backends give rounding noise (1e-8) there, which no relative bound compares.
+            scales: dict[str, float] = {}
             for key in tf_run.files:
-                expected, actual = tf_run[key], jax_run[key]
-                scale = float(np.abs(expected).max()) if expected.size else 1.0
-                # float32 on two compilers (oneDNN and XLA): relative to the array's own scale.
-                np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=2e-5 * max(scale, 1e-3), err_msg=key)
+                kind = key.split("/")[0]
+                scales[kind] = max(scales.get(kind, 0.0), float(np.abs(tf_run[key]).max(initial=0.0)))
+            for key in tf_run.files:
+                atol = 2e-5 * max(scales[key.split("/")[0]], 1e-6)
+                np.testing.assert_allclose(jax_run[key], tf_run[key], rtol=1e-4, atol=atol, err_msg=key)
                 compared += 1
     assert compared > 100
 
