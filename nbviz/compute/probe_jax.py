@@ -33,6 +33,7 @@ from .probe import (
     _base,
     _floating,
     _loss_functions,
+    _numeric,
     _own_compute_loss,
     _recording,
     _scaled_first_call,
@@ -55,8 +56,7 @@ class JaxProbe(Probe):
 
     # --------------------------------------------------------------------------- compiling and calling
     def _trace(self, kind: Any, arrays: list[np.ndarray]) -> Any:
-        body, takes_unit = self._body(kind, arrays)
-        fn = jax.jit(body)
+        fn = jax.jit(self._body(kind, arrays)[0])
         if kind[0] == "unit grad":  # the unit check needs the layer's output shape now: trace one row abstractly
             rows = [jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype) for a in arrays]
             jax.eval_shape(fn, self._values(), *rows, np.int32(0))
@@ -99,7 +99,7 @@ class JaxProbe(Probe):
             outputs = keras.tree.flatten(self.model(self.structured(list(inputs)), training=training))
             extra = within(outputs) if within is not None else None
         for name, tensor in zip(self._input_layer_names(), inputs):
-            if _floating(tensor) or jnp.issubdtype(tensor.dtype, jnp.integer):
+            if _numeric(tensor):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
         ordered = Ordered(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
