@@ -601,12 +601,17 @@ class Probe:
         return {name: list(layer.weights) for name, layer in self.layers.items()}
 
     def _variables(self) -> list[Any]:
-        """Every weight of the model once, in a fixed order."""
+        """Every weight of the model once, in a fixed order (a copy of the list, made once from
+        :attr:`weights_of`: JAX reads it on every call)."""
+        return list(self._unique_variables)
+
+    @functools.cached_property
+    def _unique_variables(self) -> tuple[Any, ...]:
         seen: dict[int, Any] = {}
         for weights in self.weights_of.values():
             for v in weights:
                 seen.setdefault(id(v), v)
-        return list(seen.values())
+        return tuple(seen.values())
 
     def output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
         """Each output's shape (batch of one) for inputs shaped as ``inputs``."""
