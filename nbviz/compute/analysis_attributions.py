@@ -162,9 +162,11 @@ class AttributionQuestions(AnalysisCore):
         Every estimate is stored (replacing the one before: the memo always holds a complete pass) and handed
         to ``on_estimate``; between passes ``cancelled()`` may stop the work, which a later call resumes. Safe
         in a worker thread: results are stored under ``version`` (the version when the work was asked for;
-        default now). Returns the full result, or None when cancelled.
+        default now), and only while it holds (:meth:`ModelVersion.unchanged`). Returns the full result, or
+        None when cancelled or when the model changed meanwhile (nothing of it is stored or handed on).
         """
         version = self.version if version is None else version
+        stamp = self.versions.stamp()
         sample = self.data.check_sample(sample)
         cls = self.shap_class(sample, class_index)
         final_key, partial_key = (version, "shap", name, sample, cls), (version, "shap partial", name, sample, cls)
@@ -174,14 +176,16 @@ class AttributionQuestions(AnalysisCore):
         explainer = self.shap_explainer(name)
         if not explainer.per_class:  # every class comes at once: one result, kept for the other classes too
             estimate = Estimate(self.shap_values(sample, name).for_class(cls), 1, 1)
-            self.memo.put(final_key, estimate)
+            if not self._store(final_key, estimate, stamp):
+                return None
             if on_estimate is not None:
                 on_estimate(estimate)
             return estimate
         started = self.memo.peek(partial_key)
         x = self.data.inputs(sample)[0]
         for estimate in explainer.estimates(x, cls, start=None if started is None else started.sums):
-            self.memo.put(final_key if estimate.final else partial_key, estimate)
+            if not self._store(final_key if estimate.final else partial_key, estimate, stamp):
+                return None
             if on_estimate is not None:
                 on_estimate(estimate)
             if estimate.final:
@@ -260,8 +264,10 @@ class AttributionQuestions(AnalysisCore):
         """Compute SHAP values of the first ``n`` samples in chunks (``progress`` gets the share done); False
         when ``cancelled()`` turned true. The gradient explainer explains ``class_index`` only (None: each
         sample's top output); the others every class. Safe in a worker thread: it builds an explainer of its
-        own, and stores its result under ``version`` (the version when the work was asked for; default now)."""
+        own, and stores its result under ``version`` (the version when the work was asked for; default now) if
+        that version still holds when it ends (else it returns False too: the work is for weights gone)."""
         version = self.version if version is None else version
+        stamp = self.versions.stamp()
         resolved = self.shap_explainer(name)
         key = (version, "shap global", name, n, class_index if resolved.per_class else "every class")
         if key in self.memo:
@@ -276,8 +282,7 @@ class AttributionQuestions(AnalysisCore):
             parts.append(explainer.attribution(rows, class_index) if resolved.per_class else explainer.explain(rows))
             if progress is not None:
                 progress(min(start + chunk, len(x)) / len(x))
-        self.memo.put(key, concatenate(parts))
-        return True
+        return self._store(key, concatenate(parts), stamp)
 
     def shap_global(self, name: str, n: int, class_index: int | None, top_k: int) -> ShapGlobal | None:
         """Global importance over the first ``n`` samples if computed for this version, else None."""

@@ -60,12 +60,17 @@ class AnalysisCore:
         #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels or loss.
         labelled = data.y is not None or data.is_classifier or data.loss is not None
         self.gradient_target = "loss" if labelled else "output unit 0"
-        #: Which loss, in words (the gradients tab says it).
-        self.loss_text = (probe.loss_name(data.loss) if labelled else "no labels: the sum of output unit 0") + (
-            ", against the input (an autoencoder's reconstruction)" if data.reconstruction else ""
-        )
         self.dead_unit_samples, self.dead_unit_bytes = DEAD_UNIT_SAMPLES, DEAD_UNIT_BYTES
         self._pins = threading.local()
+
+    @property
+    def loss_text(self) -> str:
+        """Which loss, in words (the gradients tab says it): read now, so a model compiled again names its new
+        loss."""
+        if self.gradient_target != "loss":
+            return "no labels: the sum of output unit 0"
+        own = ", against the input (an autoencoder's reconstruction)" if self.data.reconstruction else ""
+        return self.probe.loss_name(self.data.loss) + own
 
     # ----------------------------------------------------------------------------------------- versions
     @property
@@ -93,7 +98,21 @@ class AnalysisCore:
         return self.versions.refresh()
 
     def _ask(self, key: tuple[Hashable, ...], compute: Callable[[], T], versioned: bool = True) -> T:
-        return self.memo.get(((self.version if versioned else None), *key), compute)
+        if not versioned:
+            return self.memo.get((None, *key), compute)
+        if getattr(self._pins, "version", None) is not None:
+            # An interaction, on the kernel's thread: no cell runs until it returns, so nothing changes the model.
+            return self.memo.get((self.version, *key), compute)
+        version, stamp = self.version, self.versions.stamp()
+        return self.memo.get((version, *key), compute, keep=lambda: self.versions.unchanged(version, stamp))
+
+    def _store(self, key: tuple[Hashable, ...], value: Any, stamp: tuple[int, int, int]) -> bool:
+        """Store ``value`` under ``key`` (its version first) if that version still holds (see
+        :meth:`ModelVersion.unchanged`); False when it was dropped."""
+        if not self.versions.unchanged(str(key[0]), stamp):
+            return False
+        self.memo.put(key, value)
+        return True
 
     def cached(self, *key: Hashable, version: str | None = None) -> bool:
         """Whether the question ``key`` (as the methods below name it) is answered for ``version`` (by default the

@@ -35,8 +35,9 @@ class Memo:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The value stored under ``key``, computed (outside the lock) and stored when missing."""
+    def get(self, key: Hashable, compute: Callable[[], T], keep: Callable[[], bool] | None = None) -> T:
+        """The value stored under ``key``, computed (outside the lock) and stored when missing, unless
+        ``keep()`` says that what it was computed from changed meanwhile (it is returned all the same)."""
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -44,7 +45,8 @@ class Memo:
                 return self._entries[key][0]  # type: ignore[no-any-return]
             self.misses += 1
         value = compute()
-        self.put(key, value)
+        if keep is None or keep():
+            self.put(key, value)
         return value
 
     def peek(self, key: Hashable) -> Any:

@@ -129,6 +129,7 @@ class Probe:
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         self._eager_calls: dict[Any, int] = {}
         self._custom_losses: dict[int, Any] = {}
+        self._kinds: tuple[str, list[str]] | None = None
         #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
         self.holders = frozenset(name for name, layer in self.layers.items() if holds_layers(layer))
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
@@ -151,13 +152,20 @@ class Probe:
     def layer_names(self) -> list[str]:
         return list(self.layers)
 
-    @functools.cached_property
+    @property
     def output_kinds(self) -> list[str]:
         """What each output holds: "softmax" or "sigmoid" probabilities, "softmax logits" or "sigmoid logits"
         (a linear head compiled with a ``from_logits=True`` crossentropy, as every KerasHub classifier and the
         Keras ViT example are), "map" (an output shaped like an image, (h, w, channels) per sample: an
         autoencoder's reconstruction, a decoder's image, a segmentation mask, whatever its activation), or
-        "values" (regression)."""
+        "values" (regression). Read again after ``compile`` (a ``from_logits`` loss changes what the outputs are),
+        kept per compiled loss configuration (:func:`loss_config`)."""
+        config = loss_config(self.model)
+        if self._kinds is None or self._kinds[0] != config:
+            self._kinds = (config, self._output_kinds())
+        return self._kinds[1]
+
+    def _output_kinds(self) -> list[str]:
         specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
         shapes = [tuple(t.shape) for t in _model_outputs(self.model)] or [_known_output_shape(self._output_layers[0])]
         return [
@@ -522,7 +530,17 @@ class Probe:
                 )
             weighting = [] if sample_weight is None else [_sample_weights(sample_weight, len(inputs[0]))]
             args = inputs + (targets or []) + weighting
-            kind = ("loss", targets is None, len(inputs), bool(weighting), bool(training), self._loss_key(loss))
+            # The compiled loss is read when the function is traced: a model compiled again traces a new one.
+            compiled = loss_config(self.model) if loss is None else ""
+            kind = (
+                "loss",
+                targets is None,
+                len(inputs),
+                bool(weighting),
+                bool(training),
+                self._loss_key(loss),
+                compiled,
+            )
             grads = self._call(kind, args)
         (
             (weight_grads, weight_none, squares),
@@ -855,6 +873,7 @@ class Probe:
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
     ) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
+        scales = loss_weights(self.model, len(losses))
         own = _own_compute_loss(self.model) if custom is None else None
 
         def loss_grads(*args: tf.Tensor) -> Any:
@@ -876,7 +895,9 @@ class Probe:
                         return tf.cast(own(self.structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = tf.add_n([_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs)])
+                total = tf.add_n(
+                    [s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
+                )
                 if self.model.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
                 return total
@@ -884,10 +905,11 @@ class Probe:
             def output_grads(outputs: list[tf.Tensor]) -> list[tf.Tensor | None]:
                 # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
                 # Other losses use no cached logits: the tape's own output gradients stand.
-                return [
+                grads = [
                     _crossentropy_gradient(loss, y, tf.cast(o, tf.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
+                return [None if g is None else s * g for s, g in zip(scales, grads)]
 
             return self._differentiate(inputs, objective, output_grads, training)
 
@@ -1393,6 +1415,52 @@ def _compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> li
     if isinstance(compiled, (list, tuple)):
         return list(compiled)
     return [compiled] * n
+
+
+#: Loss functions a configuration token names by id, kept so that no other function takes their id.
+_NAMED_BY_ID: dict[int, Any] = {}
+
+
+def loss_config(model: keras.Model) -> str:
+    """What the compiled objective depends on, as a string that changes when ``compile`` changes it: each
+    output's loss (a built-in's name; a ``Loss`` object's class and configuration, ``from_logits`` and its
+    reduction among them; a function's name and identity) and the loss weights."""
+    compiled = getattr(model, "loss", None)
+    specs = list(compiled.items()) if isinstance(compiled, dict) else compiled
+    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    return repr([_loss_token(spec) for spec in specs]) + repr(_user_loss_weights(model))
+
+
+def _loss_token(spec: Any) -> Any:
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):  # (output name, its loss)
+        return (spec[0], _loss_token(spec[1]))
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, keras.losses.Loss):
+        # Everything the object holds: get_config() leaves out what a wrapper passes to its function (Huber's
+        # delta, a crossentropy's from_logits in some versions).
+        return (type(spec).__qualname__, sorted((k, repr(v)) for k, v in vars(spec).items()))
+    _NAMED_BY_ID.setdefault(id(spec), spec)
+    return (getattr(spec, "__qualname__", type(spec).__name__), id(spec))
+
+
+def _user_loss_weights(model: keras.Model) -> Any:
+    # Keras keeps compile()'s loss_weights nowhere public but in get_compile_config(), which serialises the
+    # optimizer too (0.5 ms) and fails on a lambda: read them where compile() put them.
+    return getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)
+
+
+def loss_weights(model: keras.Model, n: int) -> list[float]:
+    """The compiled weight of each of the ``n`` outputs' losses (1.0 where none is given), as ``fit`` sums them."""
+    given = _user_loss_weights(model)
+    if given is None:
+        return [1.0] * n
+    if isinstance(given, dict):
+        names = list(getattr(model, "output_names", None) or [])
+        return [float(given.get(name, 1.0)) for name in names] if len(names) == n else [1.0] * n
+    if isinstance(given, (list, tuple)):
+        return [float(w) for w in given] if len(given) == n else [1.0] * n
+    return [float(given)] * n
 
 
 def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callable[[Any, Any], Any]]:

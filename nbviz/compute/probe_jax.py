@@ -38,6 +38,7 @@ from .probe import (
     _recording,
     _scaled_first_call,
     _unit_layer_output,
+    loss_weights,
 )
 
 
@@ -195,6 +196,7 @@ class JaxProbe(Probe):
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
     ) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
+        scales = loss_weights(self.model, len(losses))
         own = _own_compute_loss(self.model) if custom is None else None
 
         def loss_grads(values: list[Any], *args: Any) -> Any:
@@ -214,16 +216,19 @@ class JaxProbe(Probe):
                     )
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = sum(_mean_loss(loss, y, o, weight) for loss, y, o in zip(losses, targets, outputs))
+                total = sum(
+                    s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
+                )
                 if self.model.losses:  # read inside the scope: the regularisers of the weights being differentiated
                     total = total + sum(jnp.asarray(r, jnp.float32) for r in self.model.losses)
                 return total
 
             def output_grads(outputs: list[Any]) -> list[Any]:
-                return [
+                grads = [
                     _crossentropy_gradient(loss, y, o.astype(jnp.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
+                return [None if g is None else s * g for s, g in zip(scales, grads)]
 
             return self._differentiate(values, inputs, objective, output_grads, training)
 

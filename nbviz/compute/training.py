@@ -184,9 +184,10 @@ class TrainingRecorder:
             self.layers = self.probe.learning_layers() if self.probe else []
             if self.probe is not None:
                 self._x, self._y, self._w = self._monitor(model)
-                self.loss_text = "Gradient norms of " + self.probe.loss_name(self.loss) + self._target_text
                 self._names = [spec[0] for spec in input_specs(model) or []]
             self.reset()  # records shaped for this model's layers
+        if self.probe is not None:  # compiled again between two fits: the norms are of the new loss
+            self.loss_text = "Gradient norms of " + self.probe.loss_name(self.loss) + self._target_text
         self._read_step()
 
     def batch_begin(self, batch: int) -> bool:

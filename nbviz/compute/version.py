@@ -13,8 +13,12 @@ loop. None of them leaves a mark that costs nothing to read, so the version has 
   costs microseconds. Outside a kernel (scripts, tests) there is no execution count, and every check reads
   the fingerprint.
 
-The version itself is a digest of the fingerprint: weights that come back (a checkpoint loaded again) get
-their old version back, and whatever was memoised for them is valid again.
+The version itself is a digest of the fingerprint and of the compiled loss's configuration (``compile`` with
+another loss, other loss weights or ``from_logits`` changes every gradient): weights that come back (a
+checkpoint loaded again) get their old version back, and whatever was memoised for them is valid again.
+
+Work that runs while the model may change (the SHAP tab's worker, a cell calling ``fit`` meanwhile) is stored
+only when :meth:`ModelVersion.unchanged` says the version it started on still holds when it ends.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .probe import gather_function
+from .probe import gather_function, loss_config
 
 __all__ = ["ModelVersion", "bump"]
 
@@ -64,16 +68,32 @@ class ModelVersion:
         self._function: Any = None
         self._gate: Any = None
         self._version = ""
+        self._changes = 0  # how many times a read found a new version (work spanning one is not stored)
 
     def current(self, force: bool = False) -> str:
         """The version now: the gate is checked, and the fingerprint read only when the gate moved (or ``force``:
         after a notebook cell, whose code may have changed the weights after the cell's last check)."""
         gate = self._gate_now()
         if force or gate is None or gate != self._gate:
-            digest = hashlib.blake2b(self.fingerprint().tobytes(), digest_size=8).hexdigest()
-            self._version = f"{digest}.{self._refreshes}"
-            self._gate = gate
+            digest = hashlib.blake2b(self.fingerprint().tobytes(), digest_size=8)
+            digest.update(loss_config(self.model).encode())
+            version = f"{digest.hexdigest()}.{self._refreshes}"
+            with _lock:
+                if version != self._version:
+                    self._changes += 1
+                self._version, self._gate = version, gate
         return self._version
+
+    def stamp(self) -> tuple[int, int, int]:
+        """What a worker notes when it starts (microseconds): the versions seen so far, the training counter of
+        :func:`bump` and the identity of ``model.history`` (a new one with every ``fit``)."""
+        return (self._changes, _bumps.get(self.model, 0), id(vars(self.model).get("history")))
+
+    def unchanged(self, version: str, stamp: tuple[int, int, int]) -> bool:
+        """Whether work that started on ``version`` (with ``stamp``) may be stored: the weights read now give
+        the same version, and no new version was seen nor any training ran in between (weights that changed
+        and came back while it ran would give a mix of both)."""
+        return self.current() == version and self.stamp() == stamp
 
     def refresh(self) -> str:
         """A new version whatever the weights: everything memoised for the old one is computed again."""

@@ -345,8 +345,10 @@ class ShapPanel(Panel):
             )
             if done:
                 self._show_global_if_computed()
-            else:
+            elif self._cancel.is_set():
                 self._global_note = self.global_status.value = "cancelled"
+            else:  # the weights or the loss changed while it ran: a mix of both is not kept
+                self._global_note = self.global_status.value = "not kept: the model changed while this ran; run again"
         except Exception as err:  # noqa: BLE001 - a worker's failure is shown, never lost
             self._global_note = self.global_status.value = error_html("global importance", err)
         finally:
