@@ -25,6 +25,7 @@ from .answers import (
 )
 from .attribution import Estimate, Explanation, ShapExplainer, concatenate, default_background
 from .display import overlay
+from .nonfinite import finite_rows
 from .saliency import cam_layers, saliency
 from .token_attribution import METHODS as TOKEN_METHODS
 from .token_attribution import TokenAttribution, embedding_layer, token_attributions
@@ -105,8 +106,10 @@ class AttributionQuestions(AnalysisCore):
     def background(self) -> np.ndarray:
         """The SHAP background: as given, or a summary of x (computed on first use: k-means takes a moment)."""
         if self.data.background is not None:
-            return self.data.background
-        return self._ask(("background",), lambda: default_background(self.data.background_rows), versioned=False)
+            return self.data.background  # its rows with NaN or Inf are left out by the explainer
+        rows = self.data.background_rows
+        # Rows holding NaN or Inf are left out before k-means, whose centres they would make NaN.
+        return self._ask(("background",), lambda: default_background(rows[finite_rows([rows])]), versioned=False)
 
     def shap_explainer(self, name: str = "auto") -> ShapExplainer:
         """The shap explainer ``name`` for the current weights, built once per version ("auto" resolved)."""
@@ -134,6 +137,9 @@ class AttributionQuestions(AnalysisCore):
                 else ""
             )
             return f"SHAP values here need a model with one input; this one takes {len(x)} ({names}).{text}"
+        gone = self.left_out()
+        if gone.outputs_nonfinite:
+            return gone.outputs_text()
         return None
 
     def shap_class(self, sample: int, class_index: int | None) -> int:
@@ -273,7 +279,7 @@ class AttributionQuestions(AnalysisCore):
         if key in self.memo:
             return True
         explainer = ShapExplainer(self.model, self.background, resolved.name, probe=self.probe)
-        x = self.data.x[0][:n]
+        x = self.data.x[0][self._shap_rows(n)]  # the first n samples, less those left out for NaN or Inf
         parts: list[Any] = []
         for start in range(0, len(x), chunk):
             if cancelled is not None and cancelled():
@@ -298,12 +304,26 @@ class AttributionQuestions(AnalysisCore):
         labels = feature_labels(self.data.feature_names, self.data.x[0].shape[1:])
         top = top_bars(importance, labels, top_k)
         order = np.argsort(importance, kind="stable")[-top_k:]
-        features = self.data.x[0][:count].reshape(count, -1)[:, order]
+        features = self.data.x[0][self._shap_rows(n)].reshape(count, -1)[:, order]
         x, y, color = beeswarm(flat[:, order], features, ranks=self.policy.redact)
         return ShapGlobal(
             attribution.explainer, attribution.fallback, name == "auto", count, importance.astype(np.float32),
-            top, x, y, color, tuple(labels[i] for i in order),
+            top, x, y, color, tuple(labels[i] for i in order), self._shap_note(name, n),
         )  # fmt: skip
+
+    def _shap_rows(self, n: int) -> np.ndarray:
+        """The samples the global view explains: the first ``n``, less those left out for NaN or Inf."""
+        return np.flatnonzero(self.left_out().keep[:n])
+
+    def _shap_note(self, name: str, n: int) -> str:
+        """What the global view left out for NaN or Inf, in words: samples, and background rows ('' for none)."""
+        notes = [self.left_out().note(n)]
+        rows, dropped = self.data.background_rows, self.shap_explainer(name).left_out
+        if self.data.background is None and rows is not self.data.x[0]:  # (x's rows are counted as samples)
+            dropped += len(rows) - int(finite_rows([rows]).sum())
+        if dropped:
+            notes.append(f"{dropped:,} background rows left out: NaN or Inf in their values or outputs")
+        return "; ".join(note for note in notes if note)
 
     # ----------------------------------------------------------------------------------------- tokens
     def token_attribution(

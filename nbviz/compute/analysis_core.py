@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import keras
@@ -26,9 +27,11 @@ from .answers import (
     tensor_display,
 )
 from .dataset import CheckedData
+from .diagnostics import _output_chunks
 from .display import DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph
 from .memo import Memo
+from .nonfinite import KEPT, OUTPUTS, LeftOut, finite_rows, left_out
 from .policy import DisplayPolicy
 from .probe import Gradients, Probe
 from .redact import input_like_layers
@@ -163,6 +166,34 @@ class AnalysisCore:
 
         return self._ask(("output", sample), compute)
 
+    def left_out(self) -> LeftOut:
+        """The explored samples every aggregate leaves out for this version: NaN or Inf in their inputs or labels
+        (found once, by :func:`~nbviz.compute.dataset.check_data`) or in their first output (read from the
+        outputs over the data when a tab holds them, else from one streamed pass that keeps a bool per sample)."""
+
+        def compute() -> LeftOut:
+            held = self.memo.peek((self.version, "first output over data"))
+            if held is not None:
+                return left_out(self.data.nonfinite, finite_rows([held]))
+            finite = np.ones(self.data.n_samples, bool)
+            for start, out in _output_chunks(self.probe, self.data.x):
+                finite[start : start + len(out)] = finite_rows([out])
+            return left_out(self.data.nonfinite, finite)
+
+        return self._ask(("left out",), compute)
+
+    def outputs_note(self, sample: int) -> str:
+        """A line for every tab ('' for none): that the model's output is NaN or Inf for every sample, or for
+        this one (which every aggregate then leaves out). The data is checked only when this sample's own
+        output is not finite, so a healthy model pays nothing for it."""
+        out = np.asarray(self.output(sample))
+        if out.dtype.kind not in "fc" or np.isfinite(out).all():
+            return ""
+        gone = self.left_out()
+        if gone.outputs_nonfinite:
+            return gone.outputs_text()
+        return f"Sample {sample}'s output holds NaN or Inf: every view over the data leaves it out ({gone.note()})."
+
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""
         out = self.output(sample)
@@ -175,12 +206,14 @@ class AnalysisCore:
         if self.data.is_classifier:
             probs = out if out.shape[-1] > 1 else np.array([1 - out[0], out[0]])
             k = int(np.argmax(probs))
-            truth = None if label is None else int(np.asarray(label).ravel()[0])
+            given = None if label is None else np.asarray(label).ravel()[0]
+            # A NaN label (left out of every aggregate) is shown as it is, and judges nothing.
+            truth = None if given is None or not np.isfinite(given) else int(given)
             return Prediction(
                 True,
                 self.policy.class_name(k),
                 float(probs[k]),
-                None if truth is None else self.policy.class_name(truth),
+                None if given is None else self.policy.class_name(truth) if truth is not None else str(given),
                 None if truth is None else truth == k,
                 k,
             )
@@ -332,33 +365,57 @@ class AnalysisCore:
         """Units that never output more than 0 over the first samples of x, for every layer with units.
 
         One streamed pass: each chunk of samples is reduced at once, so memory stays at one chunk. At most 256
-        samples, fewer when one sample's activations are large (about 256 MB in all; at least 8 samples).
+        samples, fewer when one sample's activations are large (about 256 MB in all; at least 8 samples). Samples
+        whose inputs, labels or output hold NaN or Inf are left out (each answer's ``note`` says how many).
         """
 
         def compute() -> dict[str, DeadUnits]:
             per_sample = max(1, sum(a.nbytes for a in self.activations(0).values()))
             n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
             chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
-            dead: dict[str, DeadUnits] = {}
-            for start in range(0, n, chunk):
-                stop = min(start + chunk, n)
-                acts = self.probe.activations([a[start:stop] for a in self.data.x])
-                for name, a in acts.items():
-                    if a.ndim < 2:
-                        continue
-                    mask = self.data.padding_mask(a.shape[1], name) if a.ndim >= 3 else None
-                    if mask is not None:
-                        # Padding tokens do not count (their units may rest): the real tokens of the chunk as one
-                        # batch, counted as the chunk's samples.
-                        before = dead.get(name)
-                        part = dead_units(a[mask[start:stop]][np.newaxis], previous=before)
-                        seen = (before.n_samples if before else 0) + (stop - start)
-                        dead[name] = DeadUnits(part.dead, part.share, seen)
-                    else:
-                        dead[name] = dead_units(a, previous=dead.get(name))
-            return dead
+            why = np.zeros(n, np.int8) if self.data.nonfinite is None else np.array(self.data.nonfinite[:n])
+            dead = self._dead_units_over(n, chunk, why, by_outputs=True)
+            if not dead and (why == OUTPUTS).any():
+                # The output is NaN or Inf for every sample: the layers before it are read without that test (the
+                # every-tab note says it), so that a unit dead before the NaN is still seen.
+                why[why == OUTPUTS] = KEPT
+                dead = self._dead_units_over(n, chunk, why, by_outputs=False)
+            note = LeftOut(why, -1).note()
+            return {name: replace(d, note=note) for name, d in dead.items()} if note else dead
 
         return self._ask(("dead units",), compute)
+
+    def _dead_units_over(self, n: int, chunk: int, why: np.ndarray, by_outputs: bool) -> dict[str, DeadUnits]:
+        """Dead units over the first ``n`` samples, ``chunk`` at a time, leaving out the samples ``why`` marks (int8
+        (n,), see :mod:`nbviz.compute.nonfinite`) and, ``by_outputs``, those whose output holds NaN or Inf (marked
+        in ``why`` as they are found): NaN is never <= 0, so one such sample would make every unit it reaches look
+        alive."""
+        dead: dict[str, DeadUnits] = {}
+        output = self.probe.output_names[0]
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            acts = self.probe.activations([a[start:stop] for a in self.data.x])
+            if by_outputs and output in acts:
+                why[start:stop][(why[start:stop] == KEPT) & ~finite_rows([acts[output]])] = OUTPUTS
+            keep = why[start:stop] == KEPT
+            if not keep.any():
+                continue
+            for name, a in acts.items():
+                if a.ndim < 2:
+                    continue
+                # (A layer without a row per sample, a position embedding's table, has nothing to leave out.)
+                a = a if keep.all() or len(a) != len(keep) else a[keep]
+                mask = self.data.padding_mask(a.shape[1], name) if a.ndim >= 3 else None
+                if mask is not None:
+                    # Padding tokens do not count (their units may rest): the real tokens of the chunk as one
+                    # batch, counted as the chunk's samples.
+                    before = dead.get(name)
+                    part = dead_units(a[mask[start:stop][keep]][np.newaxis], previous=before)
+                    seen = (before.n_samples if before else 0) + int(keep.sum())
+                    dead[name] = DeadUnits(part.dead, part.share, seen)
+                else:
+                    dead[name] = dead_units(a, previous=dead.get(name))
+        return dead
 
     def layer_gradients(self, layer: str, sample: int, index: int = 0) -> LayerGradients | Unavailable:
         """d target / d a layer's output and d target / d its weight ``index``, for one sample.

@@ -17,6 +17,7 @@ from .answers import (
 )
 from .diagnostics import MAX_CONFUSION_CLASSES, DatasetReport, _first_output, diagnose, slice_metrics
 from .findings import Finding, findings
+from .nonfinite import NothingFinite
 from .rules import surrogate_rules
 
 
@@ -47,21 +48,29 @@ class DatasetQuestions(AnalysisCore):
             features = self._rule_features(layer)
             if len(features) != self.data.n_samples:  # a position embedding's table, the same for every sample
                 return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no rules.")
+            outputs = self._ask(("first output over data",), lambda: _first_output(self.probe, x[0]))
+            gone = self.left_out()  # read from those outputs: no second pass
+            if gone.outputs_nonfinite:
+                return Unavailable(gone.outputs_text())
+            keep = gone.keep
+            rows, features = (x[0], features) if keep.all() else (x[0][keep], features[keep])
+            if len(rows) < 2:
+                return Unavailable(f"Rules need at least 2 samples with finite values; {gone.note()}.")
             rules = surrogate_rules(
                 self.model,
-                x[0],
+                rows,
                 max_depth=depth,
                 feature_names=self.data.feature_names if layer is None else None,
                 class_names=self.policy.class_names or None,
                 features=None if layer is None else features,
                 probe=self.probe,
                 quantiles=self.policy.redact,
-                outputs=self._ask(("first output over data",), lambda: _first_output(self.probe, x[0])),
+                outputs=outputs if keep.all() else outputs[keep],
             )
             texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)
             coverage = np.array([r.samples for r in rules.rules], dtype=np.float32)
             source = f"activations of {layer}" if layer else "input features"
-            return RulesDisplay(rules, source, layer, coverage, texts)
+            return RulesDisplay(rules, source, layer, coverage, texts, gone.note())
 
         return self._ask(("rules", depth, layer), compute)
 
@@ -82,7 +91,8 @@ class DatasetQuestions(AnalysisCore):
         shown = self.rules(depth, layer)
         if isinstance(shown, Unavailable):
             return None
-        covered = np.flatnonzero(shown.rules.rules[index].covers(self._rule_features(layer)))
+        # A sample left out of the rules (NaN or Inf) is not offered as one they cover.
+        covered = np.flatnonzero(shown.rules.rules[index].covers(self._rule_features(layer)) & self.left_out().keep)
         if covered.size == 0:
             return None
         if current in covered:
@@ -97,8 +107,13 @@ class DatasetQuestions(AnalysisCore):
         names = self.policy.class_names or None
 
         def compute() -> dict[str, DatasetReport] | Unavailable:
+            gone = self.left_out()
+            if gone.outputs_nonfinite:  # nothing to score: no accuracy of NaN predictions counted as class 0
+                return Unavailable(gone.outputs_text())
             try:
                 return diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
+            except NothingFinite as err:  # a named dataset whose every sample holds NaN or Inf
+                return Unavailable(f"Nothing to score: {err}.")
             except ValueError as err:  # labels the gradients can use but no metric can score: a note, not an error
                 return Unavailable(f"Diagnostics cannot score these labels against the model's output: {err}")
 
@@ -110,7 +125,22 @@ class DatasetQuestions(AnalysisCore):
             return MetricsTable(())
         columns = tuple(sorted({k for r in reports.values() for k in r.metrics}))
         rows = tuple((name, r.n, tuple(r.metrics.get(k, float("nan")) for k in columns)) for name, r in reports.items())
-        return MetricsTable(columns, rows)
+        return MetricsTable(columns, rows, self._left_out_note(reports))
+
+    def _left_out_note(self, reports: dict[str, DatasetReport]) -> str:
+        """What the reports left out for NaN or Inf, per dataset, in words ('' for nothing)."""
+        positions = self.data.is_classifier and len(self.data.output_shape) > 1  # rows are tokens, not samples
+        notes = []
+        for name, report in reports.items():
+            if not report.left_out:
+                continue
+            if name == "data" and not positions:  # the explored samples: why each was left out, too
+                notes.append(f"data: {self.left_out().note()}")
+                continue
+            rows, total = "positions" if positions else "samples", report.n + report.left_out
+            why = "NaN or Inf in inputs, labels or outputs"
+            notes.append(f"{name}: {report.left_out:,} of {total:,} {rows} left out: {why}")
+        return "; ".join(notes)
 
     def confusion(self, dataset: str) -> ConfusionDisplay | Unavailable:
         """One dataset's confusion matrix, recall, precision and calibration, or why there is none."""

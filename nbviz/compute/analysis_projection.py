@@ -13,6 +13,7 @@ from ._arrays import frozen
 from .analysis_core import AnalysisCore
 from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
+from .nonfinite import finite_rows
 from .projection import METHODS, POOLINGS, NoFiniteRow, NoRowPerSample, Projection, project
 from .raster import Raster, color_map, rasterize
 
@@ -31,12 +32,14 @@ STRIP_CELLS = 256  # per neighbour picture
 
 @dataclass(frozen=True, eq=False)
 class ProjectionDisplay:
-    """What the projector draws: the points (n, 2) float32 in sample order, their bounds, and the title."""
+    """What the projector draws: the points (n, 2) float32 in sample order, their bounds, the title, and a note
+    (samples left out for NaN or Inf, what was done beyond the plain method; '' for nothing)."""
 
     projection: Projection
     title: str
     x_range: tuple[float, float]
     y_range: tuple[float, float]
+    note: str = ""
 
     @property
     def coords(self) -> np.ndarray:
@@ -101,16 +104,24 @@ class ProjectionQuestions(AnalysisCore):
 
         def compute() -> ProjectionDisplay | Unavailable:
             mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
+            self.sample_scores()  # the outputs over the data, which tell the samples left out (and colour points)
+            gone = self.left_out()
+            if gone.outputs_nonfinite:
+                return Unavailable(gone.outputs_text())
+            if int(gone.keep.sum()) < 2:
+                return Unavailable(f"A projection needs at least 2 samples with finite values; {gone.note()}.")
             try:
                 shown = project(
                     self.model, self.data.x, layer, method, pooling=pooling, probe=self.probe, padding_mask=mask,
-                    batch_size=self.probe.batch_size * 4,
+                    batch_size=self.probe.batch_size * 4, leave_out=~gone.keep,
                 )  # fmt: skip
             except NoRowPerSample:
                 return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
             except NoFiniteRow:
                 return Unavailable(f"{layer}'s output holds NaN or Inf for every sample: nothing to project.")
-            return ProjectionDisplay(shown, _title(shown), _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1]))
+            note = "; ".join(text for text in (gone.note(), shown.note) if text)
+            x_range, y_range = _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1])
+            return ProjectionDisplay(shown, _title(shown), x_range, y_range, note)
 
         return self._ask(("projection", layer, method, pooling), compute)
 
@@ -170,7 +181,8 @@ class ProjectionQuestions(AnalysisCore):
             return _categories(kind, classes, tuple(self.policy.class_name(i) for i in range(k)))
         if kind == "correct / wrong":
             assert scores.true is not None
-            wrong = (scores.true != scores.predicted).astype(np.int64)
+            known = (scores.true >= 0) & (scores.predicted >= 0)
+            wrong = np.where(known, scores.true != scores.predicted, np.nan)
             return PointColors(kind, frozen(wrong, np.float32), True, ("correct", "wrong"), ("#59a14f", "#e15759"),
                                0.0, 1.0)  # fmt: skip
         values = {"confidence": scores.confidence, "loss": scores.loss, "prediction": scores.predicted}[kind]
@@ -190,10 +202,16 @@ class ProjectionQuestions(AnalysisCore):
             if self.data.is_classifier:
                 probs = self.probe.probabilities(out)
                 probs = np.concatenate([1 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
-                predicted = np.argmax(probs, axis=1)
-                confidence = probs[np.arange(len(probs)), predicted]
-                true = None if y is None else y.reshape(len(y), -1)[:, 0].astype(np.int64)
-                loss = None if true is None else -np.log(np.clip(probs[np.arange(len(probs)), true], 1e-7, 1.0))
+                # A NaN output predicts no class, a NaN label names none: -1 there (argmax would say class 0, and
+                # NaN cast to int64 is a huge negative index), with NaN confidence and loss.
+                scored = finite_rows([probs])
+                predicted = np.where(scored, np.argmax(probs, axis=1), -1)
+                confidence = np.where(scored, probs[np.arange(len(probs)), np.maximum(predicted, 0)], np.nan)
+                true = None if y is None else _classes(y.reshape(len(y), -1)[:, 0])
+                loss = None
+                if true is not None:
+                    p_true = probs[np.arange(len(probs)), np.maximum(true, 0)]
+                    loss = np.where(scored & (true >= 0), -np.log(np.clip(p_true, 1e-7, 1.0)), np.nan)
                 return SampleScores(True, _opt(true), frozen(predicted, np.int64), frozen(confidence),
                                     _opt(loss, np.float32))  # fmt: skip
             loss = None if y is None else np.mean(np.square(out - y.reshape(len(y), -1)), axis=1)
@@ -239,8 +257,13 @@ class ProjectionQuestions(AnalysisCore):
             return MetricsTable(())
         columns = ("accuracy", "loss") if scores.classifier else ("mse",)
         rows = []
+        keep = self.left_out().keep  # a sample left out for NaN or Inf is in no mean
         for name, samples in {"all samples": np.arange(self.data.n_samples), **selections}.items():
             idx = np.asarray(samples, np.int64)
+            idx = idx[keep[idx]]
+            if not len(idx):
+                rows.append((str(name), 0, tuple(float("nan") for _ in columns)))
+                continue
             values: list[float] = []
             if scores.classifier:
                 correct = np.nan if scores.true is None else float(np.mean(scores.true[idx] == scores.predicted[idx]))
@@ -248,6 +271,15 @@ class ProjectionQuestions(AnalysisCore):
             values.append(float("nan") if scores.loss is None else float(np.mean(scores.loss[idx])))
             rows.append((str(name), len(idx), tuple(values)))
         return MetricsTable(columns, tuple(rows))
+
+
+def _classes(labels: np.ndarray) -> np.ndarray:
+    """Class indices int64, -1 where a label is NaN or Inf."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "fc":
+        return labels.astype(np.int64)
+    finite = np.isfinite(labels)
+    return np.where(finite, np.where(finite, labels, 0).astype(np.int64), -1)
 
 
 def _opt(values: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:
@@ -274,10 +306,11 @@ def _title(shown: Projection) -> str:
 
 def _categories(kind: str, classes: np.ndarray, names: tuple[str, ...]) -> PointColors:
     k = len(names)
+    values = np.where(classes >= 0, classes, np.nan)  # no class (-1: a NaN label or output) is drawn grey
     if k > len(TABLEAU20):  # too many to tell apart: the class index on a continuous scale
-        return PointColors(kind, frozen(classes, np.float32), False, (), CONTINUOUS, 0.0, float(k - 1))
+        return PointColors(kind, frozen(values, np.float32), False, (), CONTINUOUS, 0.0, float(k - 1))
     palette = TABLEAU10 if k <= len(TABLEAU10) else TABLEAU20
-    return PointColors(kind, frozen(classes, np.float32), True, names, palette[:k], 0.0, float(max(k - 1, 1)))
+    return PointColors(kind, frozen(values, np.float32), True, names, palette[:k], 0.0, float(max(k - 1, 1)))
 
 
 def _continuous(kind: str, values: np.ndarray) -> PointColors:

@@ -372,6 +372,7 @@ class ShapGlobal:
     swarm_y: np.ndarray
     swarm_color: np.ndarray
     ticks: tuple[str, ...]
+    note: str = ""  # the samples left out for NaN or Inf, in words
 
 
 def beeswarm(values: np.ndarray, features: np.ndarray, ranks: bool, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -412,6 +413,7 @@ class RulesDisplay:
     layer: str | None
     coverage: np.ndarray
     texts: tuple[str, ...]
+    note: str = ""  # the samples left out for NaN or Inf, in words
 
 
 @dataclass(frozen=True, eq=False)
@@ -439,7 +441,9 @@ class SliceDisplay:
 
 @dataclass(frozen=True, eq=False)
 class MetricsTable:
-    """Metrics per dataset: ``rows`` of (dataset name, sample count, value per column; NaN where absent)."""
+    """Metrics per dataset: ``rows`` of (dataset name, sample count, value per column; NaN where absent), and
+    ``note``: the samples left out of them for NaN or Inf, in words."""
 
     columns: tuple[str, ...]
     rows: tuple[tuple[str, int, tuple[float, ...]], ...] = field(default=())
+    note: str = ""

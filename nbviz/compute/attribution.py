@@ -20,6 +20,7 @@ import numpy as np
 from ._arrays import frozen
 from ._backend import backend
 from ._validate import as_inputs, check_model, input_specs
+from .nonfinite import finite_rows
 from .path_gradients import SHAP_SAMPLES, ExpectedGradients, PathSums, last
 from .probe import Probe, probe_for
 
@@ -200,6 +201,19 @@ class ShapExplainer:
         self.seed = seed
         self.probe = probe_for(model, probe)
         self.background = as_inputs(specs, background, "background")[0]
+        # Background rows whose values or outputs hold NaN or Inf are left out: one would make the base value
+        # E[f] NaN, and every SHAP value with it (each draw blends a sample with a background row).
+        outputs = self._predict(self.background)
+        finite = finite_rows([self.background, outputs])
+        #: How many background rows were left out for NaN or Inf.
+        self.left_out = len(finite) - int(finite.sum())
+        if not finite.any():
+            raise ValueError(
+                f"background: expected rows whose values and model outputs are finite, got NaN or Inf in every one "
+                f"of its {len(finite):,} rows"
+            )
+        if self.left_out:
+            self.background, outputs = self.background[finite], outputs[finite]
         self.input_shape = self.background.shape[1:]
         self.n_features = int(np.prod(self.input_shape))
         self.fallback: str | None = None
@@ -212,7 +226,7 @@ class ShapExplainer:
             raise ValueError(f"explainer: 'gradient' does not apply to this model: {why_not}")
         if self.name == "gradient":
             self._gradients = ExpectedGradients(self.probe, self.background, seed, samples)
-        self._base = self._predict(self.background).mean(axis=0)
+        self._base = outputs.mean(axis=0)
         self._build()
 
     @property

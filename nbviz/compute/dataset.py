@@ -20,6 +20,7 @@ from ._arrays import is_int
 from ._backend import backend
 from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
+from .nonfinite import reasons
 from .policy import check_names
 from .probe import CALL_ERRORS, Probe
 
@@ -61,6 +62,10 @@ class CheckedData:
         is the target, as ``fit(x, x)`` takes it.
     loss : callable or None
         The loss the person passed (``loss(y_true, y_pred)``), for a model that trains on one of its own.
+    nonfinite : np.ndarray or None
+        int8 (n,): why each sample is left out of every aggregate by its data alone (see
+        :mod:`nbviz.compute.nonfinite`: NaN or Inf in an input or a label, 0 where none); None when every
+        sample is finite. The analysis adds the samples whose outputs are not finite, per model version.
     """
 
     x: list[np.ndarray]
@@ -79,6 +84,7 @@ class CheckedData:
     output_shape: tuple[int, ...] = ()
     reconstruction: bool = False
     loss: Any = None
+    nonfinite: np.ndarray | None = None
 
     def sample_order(self, samples: Any = None) -> np.ndarray:
         """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
@@ -205,7 +211,9 @@ def check_data(
     classes = check_names(class_names, "class_names", n_classes)
     features = check_names(feature_names, "feature_names", _n_features(inputs))
     output_names = _output_names(model)
-    labels = _labels(y, n, len(outputs), units, is_classifier, classes, output_names, tuple(outputs[0].shape[1:]))
+    labels, raw_labels = _labels(
+        y, n, len(outputs), units, is_classifier, classes, output_names, tuple(outputs[0].shape[1:])
+    )
     named = {} if datasets is None else _datasets(specs, datasets, len(outputs), max_samples, classes, output_names)
     if labels is not None:
         own = inputs[0] if len(inputs) == 1 else inputs
@@ -233,6 +241,7 @@ def check_data(
         output_shape=output_shape,
         reconstruction=reconstruction,
         loss=loss,
+        nonfinite=reasons(inputs, raw_labels),
     )
 
 
@@ -294,15 +303,17 @@ def _labels(
     class_names: tuple[str, ...] | None,
     output_names: list[str] | None,
     output_shape: tuple[int, ...] = (),
-) -> list[np.ndarray] | None:
-    """Labels as one array per output; a classifier's one-hot rows become class indices. ``output_shape`` is
-    the first output's shape without the batch axis."""
+) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+    """Labels as one array per output (a classifier's one-hot rows become class indices), and the labels as
+    given, before that (where a NaN still shows: ``argmax`` of a row holding NaN is a class). ``output_shape``
+    is the first output's shape without the batch axis."""
     if y is None:
-        return None
+        return None, None
     if n_outputs == 1 and class_names and _is_strings(y):
         y = _indices_of(y, class_names)
     targets = as_targets(y, n, n_outputs, name="y", output_names=output_names)
     assert targets is not None
+    given = list(targets)
     first = targets[0]
     if is_classifier and len(output_shape) > 1:  # a class per position (a language model's next tokens)
         targets[0] = position_labels(first, (n, *output_shape), "y")
@@ -310,7 +321,7 @@ def _labels(
         targets[0] = np.argmax(first, axis=1)  # one-hot rows become class indices
     elif is_classifier and first.ndim > 1 and first.shape[1:] != (1,):
         raise ValueError(f"y: expected class indices or one-hot rows of {units} columns, got shape {first.shape}")
-    return targets
+    return targets, given
 
 
 def _datasets(

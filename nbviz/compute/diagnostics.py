@@ -17,6 +17,7 @@ import numpy as np
 
 from ._arrays import frozen, is_int
 from ._validate import as_inputs, input_specs, padding_mask, position_labels
+from .nonfinite import NothingFinite, finite_rows
 from .probe import Probe, probe_for
 
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
@@ -49,7 +50,10 @@ class DatasetReport:
     true : int64 (n,) true class, or float32 (n,) / (n, m) targets.
     class_names : one per class; empty for regression.
     sample_of : int64 (n,) the sample each row belongs to when a classifier's output has positions (a language
-        model's tokens: each position is a row, padding left out, as ``padding_mask`` says); None otherwise.
+        model's tokens: each position is a row, padding left out, as ``padding_mask`` says), or when rows were
+        left out (``left_out``); None otherwise.
+    left_out : rows (samples, or the positions of a sequence output) left out of every figure above because
+        their inputs, label or output hold NaN or Inf (see :mod:`nbviz.compute.nonfinite`).
     """
 
     name: str
@@ -65,6 +69,7 @@ class DatasetReport:
     true: np.ndarray
     class_names: tuple[str, ...] = ()
     sample_of: np.ndarray | None = None
+    left_out: int = 0
 
     def samples(self, rows: np.ndarray) -> np.ndarray:
         """The samples (int64, ascending, unique) that rows of this report belong to: rows are samples, or the
@@ -203,6 +208,12 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         n = len(out)
         out = out.reshape(n, -1)  # an image output (an autoencoder's) is scored per pixel
         true, pred = _targets(y, n, out.shape[1], what), out.astype(np.float64)
+        # Samples whose inputs, target or prediction hold NaN or Inf are left out: one would make every metric NaN.
+        keep = finite_rows([pred, true, *as_inputs(input_specs(probe.model), x)])
+        left_out, sample_of = n - int(keep.sum()), None
+        if left_out:
+            _check_rows_left(int(keep.sum()), n, f"datasets[{name!r}]")
+            pred, true, sample_of, n = pred[keep], true[keep], np.flatnonzero(keep), int(keep.sum())
         err = pred - true
         ss_res, ss_tot = (err**2).sum(axis=0), ((true - true.mean(axis=0)) ** 2).sum(axis=0)
         # sklearn's force_finite convention for a constant target: 1 for a perfect fit, else 0.
@@ -211,7 +222,10 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
         metrics = {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
         squeeze = (lambda a: a[:, 0]) if out.shape[1] == 1 else (lambda a: a)
         arrays = (frozen(squeeze(pred)), frozen(np.abs(err).mean(axis=1)), frozen(squeeze(true)))
-        return DatasetReport(name, n, "regression", metrics, None, None, None, None, *arrays)
+        rows_of = None if sample_of is None else frozen(sample_of, np.int64)
+        return DatasetReport(
+            name, n, "regression", metrics, None, None, None, None, *arrays, sample_of=rows_of, left_out=left_out
+        )
     rows = _classifier_rows(probe, x, y, what)
     pred, true, k, n = rows.pred, rows.true, rows.k, len(rows.pred)
     # Per class without a k x k matrix, so a 50,000-token vocabulary costs O(k).
@@ -237,15 +251,17 @@ def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> Datase
     arrays = (frozen(pred), frozen(pred == true), frozen(true))
     sample_of = None if rows.sample_of is None else frozen(rows.sample_of, np.int64)
     return DatasetReport(
-        name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k), sample_of=sample_of
-    )
+        name, n, "classification", metrics, *per_class, *arrays, _class_names(class_names, k), sample_of=sample_of,
+        left_out=rows.left_out,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Rows:
     """A classifier's rows (samples, or the real positions of a sequence output), reduced to what a report
     reads: predicted class, its probability, the true class's probability, the true class, and each row's
-    sample (None when rows are samples). ``k`` is the count of classes."""
+    sample (None when rows are samples, every one kept). ``k`` is the count of classes; ``left_out`` the rows
+    left out for NaN or Inf in their inputs, label or output."""
 
     pred: np.ndarray
     p_pred: np.ndarray
@@ -253,6 +269,7 @@ class _Rows:
     true: np.ndarray
     k: int
     sample_of: np.ndarray | None
+    left_out: int = 0
 
 
 def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> _Rows:
@@ -264,31 +281,71 @@ def _classifier_rows(probe: Probe, x: Any, y: Any, what: str) -> _Rows:
     names = [spec[0] for spec in specs or []]
     labels: Any = None
     parts: list[tuple[np.ndarray, ...]] = []
-    k = 0
+    k = left_out = 0
+    per_sample, labelled = True, np.ones(n, bool)
     for start, out in _output_chunks(probe, inputs):
         stop = start + len(out)
+        # A row whose inputs, label or output hold NaN or Inf is left out: argmax would count a NaN output as
+        # class 0, and one NaN probability makes the loss NaN.
+        finite_inputs = finite_rows([a[start:stop] for a in inputs])
         if out.ndim <= 2:  # one class per sample
             probs = _class_probs(out.reshape(len(out), -1))
             k = probs.shape[1]
             if labels is None:
-                labels = _class_labels(y, n, k, what)
-            true, rows = labels[start:stop], None
+                labels, labelled = _class_labels_where_finite(y, n, k, what)
+            ok = labelled[start:stop] & finite_inputs & finite_rows([probs])
+            left_out += len(ok) - int(ok.sum())
+            true, rows = labels[start:stop][ok], np.arange(start, stop)[ok]
+            probs = probs if ok.all() else probs[ok]
         else:  # one class per position: the real positions' rows, flattened
+            per_sample = False
             if labels is None:
                 labels = position_labels(y, (n, *out.shape[1:]), what)
             keep = np.ones(out.shape[:-1], bool)
             mask = padding_mask(dict(zip(names, (a[start:stop] for a in inputs))), out.shape[:-1])
             if mask is not None:
                 keep &= mask
+            real = keep.copy()
+            keep &= np.isfinite(out).all(axis=-1) & finite_inputs.reshape(-1, *[1] * (out.ndim - 2))
+            if labels.dtype.kind in "fc":
+                keep &= np.isfinite(labels[start:stop])
+            left_out += int(real.sum() - keep.sum())
             probs = _class_probs(out[keep])
             k = probs.shape[1]
-            true = _class_labels(labels[start:stop][keep], int(keep.sum()), k, what)
+            true = np.zeros(0, np.int64)
+            if keep.any():
+                true = _class_labels(labels[start:stop][keep], int(keep.sum()), k, what)
             rows = np.broadcast_to(np.arange(start, stop).reshape(-1, *[1] * (out.ndim - 2)), keep.shape)[keep]
         pred = np.argmax(probs, axis=1).astype(np.int64)
         at = np.arange(len(pred))
-        parts.append((pred, probs[at, pred], probs[at, true], true, *(() if rows is None else (rows,))))
-    pred, p_pred, p_true, true, *rows_of = (np.concatenate(column) for column in zip(*parts))
-    return _Rows(pred, p_pred, p_true, true, k, rows_of[0] if rows_of else None)
+        parts.append((pred, probs[at, pred], probs[at, true], true, rows))
+    pred, p_pred, p_true, true, rows_of = (np.concatenate(column) for column in zip(*parts))
+    _check_rows_left(len(pred), len(pred) + left_out, what.rsplit(" ", 1)[0])
+    # Rows are the samples themselves unless some were left out or the output has positions.
+    sample_of = None if per_sample and not left_out else rows_of
+    return _Rows(pred, p_pred, p_true, true, k, sample_of, left_out)
+
+
+def _class_labels_where_finite(y: Any, n: int, k: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices int64 (n,) as :func:`_class_labels` reads them, -1 where the label holds NaN or Inf; and
+    bool (n,) where it does not."""
+    arr = np.asarray(y)
+    if arr.ndim == 0 or len(arr) != n or arr.dtype.kind not in "fc":
+        return _class_labels(y, n, k, what), np.ones(n, bool)
+    finite = finite_rows([arr])
+    labels = np.full(n, -1, np.int64)
+    if finite.any():
+        labels[finite] = _class_labels(arr[finite], int(finite.sum()), k, what)
+    return labels, finite
+
+
+def _check_rows_left(kept: int, total: int, name: str) -> None:
+    """A ValueError (:class:`NothingFinite`) naming the dataset when NaN or Inf left none of its rows to score."""
+    if total and not kept:
+        raise NothingFinite(
+            f"{name}: expected samples whose inputs, labels and outputs are finite, got NaN or Inf in every one of "
+            f"its {total:,} rows"
+        )
 
 
 def _calibration(confidence: np.ndarray, pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

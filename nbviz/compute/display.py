@@ -44,6 +44,7 @@ class DeadUnits:
     dead: np.ndarray  # bool (units,)
     share: float  # dead.mean(), in [0, 1]
     n_samples: int
+    note: str = ""  # the samples left out for NaN or Inf (see nbviz.compute.nonfinite), in words
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dead", readonly(self.dead))

@@ -17,6 +17,7 @@ from ._arrays import is_int, one_or_list
 from .dataset import check_data
 from .diagnostics import DatasetReport, diagnose
 from .graph import activation_of
+from .nonfinite import KEPT, NothingFinite, finite_rows
 from .probe import Gradients, Probe, probe_for
 
 __all__ = ["Finding", "findings"]
@@ -112,24 +113,35 @@ def findings(
     batch = [a[:limit] for a in inputs]
     xb = one_or_list(batch)
     acts = probe.activations(xb)
-    found = _weight_checks(probe) + _activation_checks(probe, acts)
-    if targets is not None or probe.is_classifier or loss is not None:
-        yb = None if targets is None else [t[:limit] for t in targets]
-        weights = None if data.weights is None else data.weights[:limit]
+    # Samples whose inputs, labels or output hold NaN or Inf are found out loud ("nonfinite_activations") and
+    # left out of the other checks: NaN is never <= 0, so one such sample would hide every dead unit it reaches.
+    keep = np.ones(len(batch[0]), bool) if data.nonfinite is None else data.nonfinite[:limit] == KEPT
+    if probe.output_names[0] in acts:
+        finite = finite_rows([acts[probe.output_names[0]]])
+        # (When no output is finite, the layers are read without that test: a unit dead before the NaN is news.)
+        keep &= finite if finite.any() else keep
+    found = _weight_checks(probe) + _activation_checks(probe, acts, keep)
+    if (targets is not None or probe.is_classifier or loss is not None) and keep.any():
+        yb = None if targets is None else [t[:limit][keep] for t in targets]
+        weights = None if data.weights is None else data.weights[:limit][keep]
+        xb = one_or_list([a[keep] for a in batch])
         grads = probe.gradients(
             xb, None if yb is None else one_or_list(yb), sample_weight=weights, loss=loss, training=True
         )
         found += _gradient_checks(probe, grads)
-    if datasets is not None:
-        found += _overfitting(diagnose(model, datasets, class_names, probe))
-    if probe.is_classifier:
-        if targets is not None:
-            pair = (one_or_list(inputs), one_or_list(targets))
-            found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])
-        elif datasets is not None:
-            others = {k: v for k, v in datasets.items() if str(k).lower() != "train"}
-            for report in diagnose(model, others, class_names, probe).values() if others else []:
-                found += _error_concentration(report)
+    try:
+        if datasets is not None:
+            found += _overfitting(diagnose(model, datasets, class_names, probe))
+        if probe.is_classifier:
+            if targets is not None:
+                pair = (one_or_list(inputs), one_or_list(targets))
+                found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])
+            elif datasets is not None:
+                others = {k: v for k, v in datasets.items() if str(k).lower() != "train"}
+                for report in diagnose(model, others, class_names, probe).values() if others else []:
+                    found += _error_concentration(report)
+    except NothingFinite:
+        pass  # a dataset whose every sample holds NaN or Inf has no accuracy: "nonfinite_activations" says why
     return sorted(found, key=lambda f: _SEVERITY_RANK[f.severity])  # stable: check order within a severity
 
 
@@ -160,7 +172,8 @@ def _weight_checks(probe: Probe) -> list[Finding]:
     return found
 
 
-def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Finding]:
+def _activation_checks(probe: Probe, acts: dict[str, np.ndarray], keep: np.ndarray) -> list[Finding]:
+    """Non-finite outputs over every sample; dead and saturated units over the samples ``keep`` says (bool (n,))."""
     found: list[Finding] = []
     layers = _layers(probe)
     nonfinite = [k for k, a in acts.items() if a.size and not np.all(np.isfinite(a))]
@@ -176,6 +189,10 @@ def _activation_checks(probe: Probe, acts: dict[str, np.ndarray]) -> list[Findin
         layer = layers.get(name)
         if layer is None or a.ndim < 2 or name in probe.output_names:
             continue  # a sigmoid output layer is supposed to be confident, so outputs are not checked
+        if len(a) == len(keep) and not keep.all():
+            if not keep.any():
+                continue
+            a = a[keep]
         kind = activation_of(layer)
         units = a.reshape(-1, a.shape[-1])  # samples and positions alike are occurrences of a unit
         if kind == "relu":

@@ -7,6 +7,7 @@ to the widgets: quantiles of the feature instead of values, names without values
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,4 +82,11 @@ def check_names(names: Any, arg: str, expected: int | None) -> tuple[str, ...] |
     out = tuple(str(n) for n in names)
     if expected is not None and len(out) != expected:
         raise ValueError(f"{arg}: expected {expected} names, got {len(out)}")
+    # A repeated name merges two classes (string labels map to the first) or hides a feature from every menu.
+    counts = Counter(out)
+    repeats = [(name, c) for name, c in counts.items() if c > 1]
+    if repeats:
+        said = [f"{name!r} {'twice' if c == 2 else f'{c} times'}" for name, c in repeats[:5]]
+        more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+        raise ValueError(f"{arg}: expected distinct names, got {', '.join(said)}{more}")
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -115,6 +115,7 @@ def project(
     padding_mask: np.ndarray | None = None,
     seed: int = 0,
     store_bytes: int = STORE_BYTES,
+    leave_out: np.ndarray | None = None,
 ) -> Projection:
     """Project ``layer``'s activations over ``data`` to 2-D.
 
@@ -145,6 +146,9 @@ def project(
         For the sketch of very wide layers and the UMAP/t-SNE sample.
     store_bytes : int
         Keep the pooled features for the projection up to this size; beyond it, stream the data a second time.
+    leave_out : np.ndarray, optional
+        (n,) bool: samples to leave out of the fit and the picture (whose inputs, labels or outputs hold NaN or
+        Inf); their rows of ``coords`` and ``components`` are NaN.
 
     Returns
     -------
@@ -175,12 +179,32 @@ def project(
             if len(acts) != len(inputs[0]):
                 raise NoRowPerSample(f"layer: {layer}'s output has no row per sample (it is the same for all)")
             mask = None if padding_mask is None else padding_mask[start : start + len(acts)]
+            gone = None if leave_out is None else leave_out[start : start + len(acts)]
             start += len(acts)
             pooled, described[0] = pool(acts, pooling, mask)
-            yield pooled
+            if gone is None or not gone.any():
+                yield pooled
+            elif not gone.all():
+                yield pooled[~gone]
 
+    if leave_out is not None and not np.any(leave_out):
+        leave_out = None
     fitted = fit_pca(features, seed=seed, store_bytes=store_bytes)
-    return reduce(layer, method, described[0], fitted, seed=seed)
+    shown = reduce(layer, method, described[0], fitted, seed=seed)
+    return shown if leave_out is None else _with_rows_left_out(shown, np.asarray(leave_out, bool))
+
+
+def _with_rows_left_out(shown: Projection, leave_out: np.ndarray) -> Projection:
+    """``shown`` (fitted on the samples kept) with a NaN row for each sample left out, in sample order."""
+    kept = np.flatnonzero(~leave_out)
+
+    def spread(values: np.ndarray) -> np.ndarray:
+        out = np.full((len(leave_out), values.shape[1]), np.nan, np.float32)
+        out[kept] = values
+        return frozen(out, np.float32, copy=False)
+
+    fitted = None if shown.fitted is None else frozen(kept[shown.fitted], np.int64)
+    return replace(shown, coords=spread(shown.coords), components=spread(shown.components), fitted=fitted)
 
 
 def available_methods() -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
@@ -90,7 +92,7 @@ class ActivationsPanel(Panel):
             ""
             if dead is None
             else f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{dead.count}</b> "
-            f"of {dead.dead.size} ({dead.share:.1%})"
+            f"of {dead.dead.size} ({dead.share:.1%})" + (f"; {html.escape(dead.note)}" if dead.note else "")
         )
         if answer.view is None:
             self.view.clear()

@@ -40,6 +40,11 @@ def note_html(note: str) -> str:
     return f'<span style="color:{MUTED}">{html.escape(note)}</span>' if note else ""
 
 
+class Remark(str):
+    """A note that goes with what a panel drew (how many samples a view left out), not instead of it: ``render``
+    returns one where the plots stay; a plain str note clears them."""
+
+
 def offer(select: widgets.Select, options: list[tuple[str, int]], on_click: Callable[[Any], None]) -> None:
     """New options for a list that a person clicks, none chosen; ``on_click`` does not see the change."""
     select.unobserve(on_click, names="value")
@@ -131,6 +136,8 @@ class Panel:
             self.message.value = computing_html(work)
         try:
             note = self.render(state)
+            # Every tab says so when the model's outputs are NaN or Inf (for every sample, or for this one).
+            said = self.analysis.outputs_note(state.sample) if isinstance(self.analysis, Analysis) else ""
         except Exception as err:  # noqa: BLE001 - any failure must stay inside the widget
             if RAISE_ERRORS:
                 raise
@@ -140,9 +147,9 @@ class Panel:
             self._clear()
             return
         self.error = self.last_error = None
-        if note:
+        if note and not isinstance(note, Remark):
             self._clear()
-        self.message.value = note_html(note)
+        self.message.value = note_html("; ".join(dict.fromkeys(text for text in (note, said) if text)))
 
     def _clear(self) -> None:
         self.values = np.zeros(0, np.float32)

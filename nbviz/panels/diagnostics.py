@@ -12,7 +12,7 @@ import traitlets
 
 from ..compute.answers import MetricsTable, Unavailable
 from ..plots import BarsPlot, FigurePlot, Plot, row
-from .base import Panel, State
+from .base import Panel, Remark, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
 
@@ -122,7 +122,8 @@ class DiagnosticsPanel(Panel):
         reports = analysis.reports()
         if isinstance(reports, Unavailable):
             return reports.reason
-        self.table.value = self._table(analysis.metrics_table(), "dataset") + self._table(
+        metrics = analysis.metrics_table()
+        self.table.value = self._table(metrics, "dataset") + self._table(
             analysis.selection_table(state.selections), "selection of data"
         )
         name = str(self.dataset.value)
@@ -154,7 +155,7 @@ class DiagnosticsPanel(Panel):
             sliced = analysis.slices(name, int(self.slice_feature.value))
             if sliced is not None:
                 self.slice_plot.show(sliced.values, labels=np.array(sliced.labels), title=sliced.title)
-        return ""
+        return Remark(metrics.note)  # the samples left out for NaN or Inf
 
     @staticmethod
     def _table(table: MetricsTable, what: str) -> str:

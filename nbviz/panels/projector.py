@@ -16,7 +16,7 @@ from ..compute.answers import Unavailable
 from ..compute.projection import available_methods
 from ..plots import FULL_WIDTH, GREYS, HeatmapPlot, Plot
 from ..projector_plot import ProjectorPlot
-from .base import Panel, State, offer
+from .base import Panel, Remark, State, offer
 
 METHODS = (("PCA", "pca"), ("UMAP (on a sample)", "umap"), ("t-SNE (on a sample)", "tsne"))
 POOLINGS = (("mean over positions", "mean"), ("max over positions", "max"), ("flatten", "flatten"))
@@ -106,7 +106,7 @@ class ProjectorPanel(Panel):
             self._legend(colors)
             self._drawn = drawn
         self._show_neighbours(state)
-        return shown.projection.note
+        return Remark(shown.note)  # with the picture, not instead of it
 
     def _legend(self, colors: PointColors) -> None:
         if colors.categorical and colors.names:

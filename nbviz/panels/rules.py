@@ -11,7 +11,7 @@ import numpy as np
 
 from ..compute.answers import RulesDisplay, Unavailable
 from ..plots import FULL_WIDTH, BarsPlot, Plot
-from .base import Panel, State, offer
+from .base import Panel, Remark, State, offer
 
 
 class RulesPanel(Panel):
@@ -92,7 +92,7 @@ class RulesPanel(Panel):
         self.values = answer.coverage
         labels = np.array([f"rule {i + 1}" for i in range(len(rules.rules))])
         self.coverage.show(answer.coverage[::-1], labels=labels[::-1])
-        return ""
+        return Remark(answer.note)  # the samples left out for NaN or Inf
 
     def sample_for(self, index: int, current: int) -> int | None:
         """A sample covered by rule ``index``: the current one if it is, else the next one after it."""

@@ -387,4 +387,5 @@ class ShapPanel(Panel):
         self.progress.value = 1.0
         self.global_status.value = (
             f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {answer.n} samples"
+            + (f" &middot; {html.escape(answer.note)}" if answer.note else "")
         )

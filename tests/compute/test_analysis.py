@@ -103,7 +103,7 @@ def test_padding_tokens_do_not_count_for_dead_units():
     [
         ({"max_cells": 4}, ValueError, "max_cells: expected at least 16 cells, got 4"),
         ({"max_cells": 2.5}, TypeError, "max_cells: expected an int, got float"),
-        ({"feature_names": ["a"] * 3}, None, None),  # image input: feature names are not checked against pixels
+        ({"feature_names": ["a", "b", "c"]}, None, None),  # image input: not counted against pixels
         ({"class_names": ["a"] * 3}, ValueError, "class_names: expected 10 names, got 3"),
         ({"redact": 1}, TypeError, "redact: expected True or False, got int"),
     ],
