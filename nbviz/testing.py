@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -107,6 +107,55 @@ def panel_errors(ex: Any, tabs: Any = None) -> list[tuple[str, str, str]]:
             if error is not None:
                 problems.append((tab, layer, error))
     return problems
+
+
+def wide_head(classes: int, hidden: int = 16, seed: int = 0) -> Any:
+    """A tiny classifier whose head has ``classes`` units (a vocabulary's size, a million classes): 8 features,
+    a ReLU layer of ``hidden`` units (a million-unit layer when asked), softmax. Its kernel is (hidden, classes)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((8,), name="features")
+    h = keras.layers.Dense(hidden, activation="relu", name="hidden")(x)
+    out = keras.layers.Dense(classes, activation="softmax", name="head")(h)
+    return keras.Model(x, out, name=f"head_{classes}")
+
+
+def footprint(
+    make: Callable[[], Any], tabs: Any = None
+) -> tuple[dict[str, tuple[int, int]], list[tuple[str, str, str]]]:
+    """What each step of a walk costs: ``make()`` (an Explorer) and then each tab shown on every layer (all
+    tabs by default, SHAP and findings included), as (bytes the widgets sent, tracemalloc peak in bytes); and
+    the errors the panels showed on the way (:func:`panel_errors`).
+
+    Widgets must send through a :class:`RecordingComm` (:func:`recording` or :func:`record_widget_messages`).
+    tracemalloc sees numpy's and Python's allocations, not those inside TensorFlow or XLA.
+    """
+    import tracemalloc
+
+    costs: dict[str, tuple[int, int]] = {}
+    problems: list[tuple[str, str, str]] = []
+    started = tracemalloc.is_tracing()
+    if not started:
+        tracemalloc.start()
+
+    def step(name: str, action: Callable[[], Any]) -> Any:
+        RecordingComm.sent = 0
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = action()
+        costs[name] = (RecordingComm.sent, tracemalloc.get_traced_memory()[1] - base)
+        return out
+
+    try:
+        ex = step("explore", make)
+        for tab in list(ex.panels) if tabs is None else tabs:
+            problems += step(tab, lambda tab=tab: panel_errors(ex, [tab]))
+        ex.close()
+    finally:
+        if not started:
+            tracemalloc.stop()
+    return costs, problems
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import nbytes
+from ._arrays import frozen, nbytes
 from .analysis_core import AnalysisCore
 from .answers import (
     ConfusionDisplay,
@@ -15,7 +15,15 @@ from .answers import (
     SliceDisplay,
     Unavailable,
 )
-from .diagnostics import MAX_CONFUSION_CLASSES, DatasetReport, _first_output, diagnose, slice_metrics
+from .diagnostics import (
+    SHOWN_CLASSES,
+    DatasetReport,
+    _first_output,
+    diagnose,
+    in_cell,
+    slice_metrics,
+    top_confusion,
+)
 from .findings import Finding, findings
 from .nonfinite import NothingFinite
 from .rules import surrogate_rules
@@ -150,16 +158,28 @@ class DatasetQuestions(AnalysisCore):
         report = reports[dataset]
         if report.task != "classification" or report.recall is None or report.precision is None:
             return Unavailable("A regression model has no classes: its metrics are in the table.")
-        if report.confusion is None:
-            k = len(report.class_names)
-            return Unavailable(
-                f"{k} classes: too many for a confusion matrix and per-class bars (at most {MAX_CONFUSION_CLASSES}); "
-                "accuracy, loss and macro precision and recall are in the table."
+        k = len(report.class_names)
+        shown, counts = top_confusion(report.true, report.predicted, k, SHOWN_CLASSES)
+        names = tuple(self.policy.class_name(int(i)) if i >= 0 else "other" for i in shown)
+        real = shown[shown >= 0]
+        note = ""
+        if len(real) < k:
+            note = (
+                f"{k:,} classes: the {len(real)} with the most rows (true or predicted) are shown, the other "
+                f"{k - len(real):,} as 'other'; accuracy, loss and macro precision and recall cover them all."
             )
-        classes = tuple(self.policy.class_name(i) for i in range(len(report.confusion)))
-        counts = report.confusion.astype(np.float32)
-        most = max(float(counts.max()), 1.0)
-        return ConfusionDisplay(dataset, classes, counts, most, report.recall, report.precision, report.calibration)
+        return ConfusionDisplay(
+            dataset, names, counts, max(float(counts.max()), 1.0), frozen(report.recall[real]),
+            frozen(report.precision[real]), report.calibration, frozen(shown, np.int64), note,
+        )  # fmt: skip
+
+    def confusion_cell_samples(self, dataset: str, row: int, column: int) -> np.ndarray:
+        """The samples in one cell of :meth:`confusion`'s matrix (by its row and column, 'other' included)."""
+        shown, reports = self.confusion(dataset), self.reports()
+        if isinstance(shown, Unavailable) or isinstance(reports, Unavailable):
+            raise ValueError(f"dataset: expected a dataset with a confusion matrix, got {dataset!r}")
+        report = reports[dataset]
+        return report.samples(np.flatnonzero(in_cell(report.true, report.predicted, shown.class_index, row, column)))
 
     def slices(self, dataset: str, feature: int) -> SliceDisplay | None:
         """The metric per quantile slice of a feature of tabular data (labelled by the policy); None otherwise."""
@@ -182,11 +202,6 @@ class DatasetQuestions(AnalysisCore):
             return None
         report = reports["data"]
         return report.samples(np.flatnonzero(~report.correct.astype(bool)))
-
-    def cell_samples(self, dataset: str, true: int, predicted: int) -> np.ndarray:
-        reports = self.reports()
-        assert not isinstance(reports, Unavailable)
-        return reports[dataset].cell_samples(true, predicted)
 
     def findings(self) -> tuple[Finding, ...]:
         """Every health check (:func:`nbviz.compute.findings`) on the explored data and named datasets."""

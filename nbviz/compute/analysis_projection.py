@@ -14,7 +14,7 @@ from .analysis_core import AnalysisCore
 from .answers import MetricsTable, Unavailable, picture_strip
 from .diagnostics import _first_output
 from .nonfinite import finite_rows
-from .projection import METHODS, POOLINGS, NoFiniteRow, NoRowPerSample, Projection, project
+from .projection import BATCH_BYTES, METHODS, POOLINGS, NoFiniteRow, NoRowPerSample, Projection, project
 from .raster import Raster, color_map, rasterize
 
 #: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
@@ -113,7 +113,7 @@ class ProjectionQuestions(AnalysisCore):
             try:
                 shown = project(
                     self.model, self.data.x, layer, method, pooling=pooling, probe=self.probe, padding_mask=mask,
-                    batch_size=self.probe.batch_size * 4, leave_out=~gone.keep,
+                    batch_size=_batch_size(first, self.probe.batch_size * 4), leave_out=~gone.keep,
                 )  # fmt: skip
             except NoRowPerSample:
                 return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
@@ -280,6 +280,12 @@ def _classes(labels: np.ndarray) -> np.ndarray:
         return labels.astype(np.int64)
     finite = np.isfinite(labels)
     return np.where(finite, np.where(finite, labels, 0).astype(np.int64), -1)
+
+
+def _batch_size(one: np.ndarray, most: int) -> int:
+    """Samples per streamed batch of a projection: at most ``most``, and at most BATCH_BYTES of the layer's output
+    (``one`` is one sample's)."""
+    return int(np.clip(BATCH_BYTES // max(1, one.nbytes), 1, most))
 
 
 def _opt(values: np.ndarray | None, dtype: Any = None) -> np.ndarray | None:

@@ -419,7 +419,9 @@ class RulesDisplay:
 @dataclass(frozen=True, eq=False)
 class ConfusionDisplay:
     """One dataset's confusion matrix (float32 counts, true rows x predicted columns; ``most`` is the top of its
-    colour scale), per-class recall and precision, and the calibration curve (None when it has no points)."""
+    colour scale), recall and precision of each class shown, and the calibration curve (None when it has no
+    points). At most :data:`~nbviz.compute.diagnostics.SHOWN_CLASSES` rows: ``class_index`` says which class each
+    row and column is (-1: "other", every class not shown, as ``note`` says)."""
 
     dataset: str
     classes: tuple[str, ...]
@@ -428,6 +430,8 @@ class ConfusionDisplay:
     recall: np.ndarray
     precision: np.ndarray
     calibration: tuple[np.ndarray, np.ndarray] | None
+    class_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    note: str = ""
 
 
 @dataclass(frozen=True, eq=False)

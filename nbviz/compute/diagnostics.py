@@ -23,6 +23,8 @@ from .probe import Probe, probe_for
 __all__ = ["CALIBRATION_BINS", "DatasetReport", "SliceReport", "diagnose", "slice_metrics"]
 
 CALIBRATION_BINS = 10  # equal-width confidence bins over [0, 1]
+#: The confusion matrix a view shows: the classes with the most rows, and the rest as one "other" class.
+SHOWN_CLASSES = 20
 MAX_CONFUSION_CLASSES = 256  # a k x k matrix beyond this is neither drawable nor cheap (a 50k vocabulary)
 _PREDICT_CHUNK = 4096  # samples per forward pass: the compiled function is traced once, whatever the chunk size
 _CHUNK_BYTES = 64 * 2**20  # ... fewer when their outputs pass this (a language model's 50,000 logits per token)
@@ -426,3 +428,42 @@ def slice_metrics(
     return SliceReport(
         name, frozen(edges), frozen(counts, np.int64), metric_name, frozen(values), frozen(slice_of, np.int64)
     )
+
+
+# --------------------------------------------------------------------------------------------- bounded views
+def top_confusion(true: np.ndarray, pred: np.ndarray, k: int, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """A confusion matrix of at most ``most`` rows and columns over ``k`` classes, whatever ``k``.
+
+    Returns the class each row and column stands for (int64 (m,), ascending; -1 last for "other": every class
+    not shown) and the counts (float32 (m, m), true rows x predicted columns). With ``k <= most`` every class is
+    shown; otherwise the ``most - 1`` classes that occur in the most rows, true or predicted (the lower index
+    first on ties), and "other". Costs O(rows log rows): no array of ``k`` (a vocabulary, a million classes).
+    """
+    true, pred = np.asarray(true, np.int64), np.asarray(pred, np.int64)
+    if k <= most:
+        counts = np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
+        return np.arange(k, dtype=np.int64), counts.astype(np.float32)
+    classes, support = np.unique(np.concatenate([true, pred]), return_counts=True)
+    top = np.sort(classes[np.lexsort((classes, -support))[: most - 1]])
+    m = len(top)
+
+    def slot(values: np.ndarray) -> np.ndarray:  # a class's row, or m for "other"
+        at = np.minimum(np.searchsorted(top, values), max(m - 1, 0))
+        return np.where(top[at] == values, at, m) if m else np.zeros(len(values), np.int64)
+
+    counts = np.bincount(slot(true) * (m + 1) + slot(pred), minlength=(m + 1) ** 2).reshape(m + 1, m + 1)
+    return np.append(top, -1).astype(np.int64), counts.astype(np.float32)
+
+
+def in_cell(true: np.ndarray, pred: np.ndarray, shown: np.ndarray, row: int, column: int) -> np.ndarray:
+    """bool (rows,): the rows in cell (``row``, ``column``) of a matrix whose rows and columns stand for the
+    classes ``shown`` (:func:`top_confusion`; -1 is every class not shown)."""
+    for arg, value in (("row", row), ("column", column)):
+        if not is_int(value) or not 0 <= value < len(shown):
+            raise ValueError(f"{arg}: expected a cell index in [0, {len(shown)}), got {value!r}")
+
+    def member(values: np.ndarray, index: int) -> np.ndarray:
+        c = int(shown[index])
+        return np.asarray(values == c) if c >= 0 else ~np.isin(values, shown[shown >= 0])
+
+    return member(true, row) & member(pred, column)

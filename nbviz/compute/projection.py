@@ -26,10 +26,14 @@ from .probe import Probe, probe_for
 
 METHODS = ("pca", "umap", "tsne")
 POOLINGS = ("mean", "max", "flatten")
-#: Features beyond this many are first sketched by a seeded Gaussian projection to SKETCH dimensions
-#: (distances kept within a few percent, Johnson-Lindenstrauss): the covariance is then at most 32 MB.
+#: Features beyond this many are first sketched to SKETCH dimensions by a seeded count sketch (each feature added,
+#: with a random sign, to one of SKETCH buckets: distances kept within a few percent on dense activations, as a
+#: Gaussian projection keeps them, without its (d, SKETCH) matrix: 5 bytes per feature): the covariance is then at
+#: most 32 MB whatever the layer's width.
 MAX_FEATURES = 4096
 SKETCH = 2048
+#: The layer's output one streamed batch may hold (a million-unit layer: 16 samples a batch, not 1,024).
+BATCH_BYTES = 64 * 2**20
 #: How many samples UMAP and t-SNE are fitted on (t-SNE is quadratic-ish; UMAP scales further).
 FIT_SAMPLES = {"umap": 20_000, "tsne": 5_000}
 PLACEMENT_NEIGHBOURS = 5
@@ -266,6 +270,30 @@ def pool(acts: np.ndarray, pooling: str, mask: np.ndarray | None = None) -> tupl
 
 
 # --------------------------------------------------------------------------------------------- PCA
+class CountSketch:
+    """A seeded random projection of ``d`` features to ``width`` (Weinberger et al. 2009, "feature hashing"):
+    feature j is added, times a random sign, to bucket h(j). Inner products and distances are kept in
+    expectation, as by a Gaussian projection scaled by 1 / sqrt(width), and it costs two arrays of ``d`` (a
+    bucket and a sign) instead of a (d, width) matrix, and one pass over each block."""
+
+    def __init__(self, d: int, width: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        bucket = rng.integers(0, width, d)
+        self.order = np.argsort(bucket, kind="stable").astype(np.int64)  # features grouped by bucket
+        self.sign = np.where(rng.random(d) < 0.5, -1.0, 1.0).astype(np.float32)[self.order]
+        counts = np.bincount(bucket, minlength=width)
+        self.used = np.flatnonzero(counts)  # buckets that got a feature (reduceat cannot sum an empty range)
+        self.starts = (np.cumsum(counts) - counts)[self.used].astype(np.int64)
+        self.width = width
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n, width) float32, in one gather and one segmented sum (memory: one block)."""
+        signed = np.asarray(block, np.float32)[:, self.order] * self.sign
+        out = np.zeros((len(signed), self.width), np.float32)
+        out[:, self.used] = np.add.reduceat(signed, self.starts, axis=1)
+        return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Fitted:
     """PCA fitted over a stream: coordinates (n, k), variance ratios (k,), the feature count, and a note."""
@@ -315,7 +343,7 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
     ``features`` is called once, or twice when the features pass ``store_bytes`` (the second pass projects).
     """
     moments: _Moments | None = None
-    sketch: np.ndarray | None = None
+    sketch: CountSketch | None = None
     kept: list[np.ndarray] | None = []
     size = n = dropped = 0
     d = 0
@@ -323,10 +351,9 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
         if moments is None:
             d = block.shape[1]
             if d > MAX_FEATURES:
-                sketch = np.random.default_rng(seed).standard_normal((d, SKETCH)).astype(np.float32)
-                sketch /= np.sqrt(SKETCH)
+                sketch = CountSketch(d, SKETCH, seed)
             moments = _Moments(SKETCH if sketch is not None else d)
-        block = block @ sketch if sketch is not None else block
+        block = sketch(block) if sketch is not None else block
         finite = np.isfinite(block).all(axis=1)
         # A row with NaN or Inf would make every component NaN: left out, not drawn (copied only when there is one).
         moments.add(block if finite.all() else block[finite])
@@ -347,7 +374,7 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
     coords = np.empty((n, k), np.float32)
     start = 0
     for block in kept if kept is not None else features():
-        block = block @ sketch if sketch is not None and kept is None else block
+        block = sketch(block) if sketch is not None and kept is None else block
         part = coords[start : start + len(block)]
         with np.errstate(invalid="ignore", over="ignore"):
             part[:] = (block - center) @ basis
@@ -356,7 +383,7 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
     total = float(values.sum())
     ratio = (values[:k] / total if total > 0 else np.zeros(k)).astype(np.float32)
     notes = (
-        [f"features sketched from {d} to {SKETCH} dimensions by a seeded random projection"]
+        [f"features sketched from {d:,} to {SKETCH:,} dimensions by a seeded random projection (count sketch)"]
         if sketch is not None
         else []
     )

@@ -21,6 +21,9 @@ from ..plots import MUTED, Plot
 
 #: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
 RAISE_ERRORS = False
+#: A menu of classes lists them up to this many; beyond (a vocabulary, a million classes) it offers the predicted
+#: class only, so that no widget's state grows with the number of classes.
+MOST_CLASSES = 100
 
 
 def computing_html(work: str) -> str:

@@ -47,10 +47,10 @@ class DiagnosticsPanel(Panel):
         self.dataset = widgets.Dropdown(options=list(data.dataset_names), description="dataset")
         self.dataset.observe(lambda change: self.refresh(), names="value")
         self.table = widgets.HTML()
-        k = max(data.output_units, 2)
         self.cm_scale = bq.ColorScale(colors=["#ffffff", "#08519c"], min=0.0, max=1.0)
         self.cm = _CellGrid(
-            color=np.zeros((k, k), np.float32),
+            # Shaped by the first render (at most SHOWN_CLASSES rows, whatever the classes): nothing of size k here.
+            color=np.zeros((2, 2), np.float32),
             scales={"row": bq.OrdinalScale(reverse=True), "column": bq.OrdinalScale(), "color": self.cm_scale},
             interactions={"click": "select"},
             selected_style={"stroke": "#d62728", "stroke-width": 3},
@@ -138,13 +138,16 @@ class DiagnosticsPanel(Panel):
             classes = np.array(confusion.classes)
             with self.cm.hold_sync(), self.cm_scale.hold_sync():
                 self.cm_scale.max = confusion.most
-                self.cm.row, self.cm.column = classes, classes
-                self.cm.color = confusion.confusion
+                # The cells first: bqplot checks row and column against their shape (the shape follows the data).
+                with self.cm.hold_trait_notifications():
+                    self.cm.color = confusion.confusion
+                    self.cm.row, self.cm.column = classes, classes
                 # Counts in the cells while they fit (a language model's vocabulary has too many to read).
                 self.cm.display_format = ".0f" if len(classes) <= MAX_LABELLED_CLASSES else None
             self.cm_plot.show()
-            self.recall_plot.show(confusion.recall, labels=classes)
-            self.precision_plot.show(confusion.precision, labels=classes)
+            real = classes[confusion.class_index >= 0]  # "other" has no recall of its own
+            self.recall_plot.show(confusion.recall, labels=real)
+            self.precision_plot.show(confusion.precision, labels=real)
             if confusion.calibration is None:
                 self.calibration_plot.clear("no predictions to calibrate")
             else:
@@ -155,7 +158,8 @@ class DiagnosticsPanel(Panel):
             sliced = analysis.slices(name, int(self.slice_feature.value))
             if sliced is not None:
                 self.slice_plot.show(sliced.values, labels=np.array(sliced.labels), title=sliced.title)
-        return Remark(metrics.note)  # the samples left out for NaN or Inf
+        shown = "" if isinstance(confusion, Unavailable) else confusion.note  # the classes past the bound
+        return Remark("; ".join(text for text in (metrics.note, shown) if text))  # and the samples left out
 
     @staticmethod
     def _table(table: MetricsTable, what: str) -> str:
@@ -179,7 +183,7 @@ class DiagnosticsPanel(Panel):
                 f"Cells of '{html.escape(name)}' are not the explored samples: choose '{OWN}' to click through."
             )
             return
-        samples = self.analysis.cell_samples(name, row, col)
+        samples = self.analysis.confusion_cell_samples(name, row, col)
         if samples.size:
             self.navigate(sample=int(samples[0]))
 

@@ -13,10 +13,9 @@ from ..compute.analysis import CAM, METHOD_NAMES
 from ..compute.answers import Unavailable
 from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot, row
 from ..token_plots import token_chips
-from .base import Panel, State
+from .base import MOST_CLASSES, Panel, State
 
 TOKEN_METHOD_NAMES = {"integrated_gradients": "Integrated Gradients", "gradient_x_input": "gradient x input"}
-MOST_CLASSES = 100  # beyond this (a language model's vocabulary) the class is the predicted one
 MOST_TOKEN_BARS = 64
 
 

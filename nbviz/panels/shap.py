@@ -14,7 +14,7 @@ import numpy as np
 from ..compute import available_explainers
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot, row
-from .base import Panel, State, computing_html, error_html, note_html
+from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
 
 if TYPE_CHECKING:
@@ -52,10 +52,13 @@ class ShapPanel(Panel):
         self.kind = "bars" if len(shape) == 1 else ("sequence" if len(shape) == 2 else "image")
         n_features = len(feature_labels(data.feature_names, shape))
         n_classes = data.output_units
-        class_options = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(n_classes)]
+        # A menu of every class while it is short; a vocabulary's (50,000 tokens, a million classes) explains the
+        # predicted class, as the saliency tab does: a menu of k names would be k strings of widget state.
+        listed = n_classes if n_classes <= MOST_CLASSES else 0
+        class_options = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(listed)]
         self.explainer_choice = widgets.Dropdown(options=available_explainers(), value="auto", description="explainer")
         self.class_choice = widgets.Dropdown(options=class_options, value=-1, description="class")
-        self.class_choice.layout.display = None if n_classes > 1 else "none"
+        self.class_choice.layout.display = None if listed > 1 else "none"
         self.top_k = widgets.BoundedIntText(value=min(10, n_features), min=1, max=n_features, description="top")
         self.top_k.layout.width = "140px"
         for control in (self.explainer_choice, self.class_choice, self.top_k):

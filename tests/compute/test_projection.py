@@ -140,7 +140,7 @@ def test_wide_layers_are_sketched():
     # Activations of rank 10 (as a layer's are, low-rank): the 32 principal coordinates hold all of them.
     x = (rng.standard_normal((64, 10)) @ rng.standard_normal((10, 5000))).astype(np.float32)
     shown = project(model, x, "wide")
-    assert shown.n_features == 5000 and "sketched from 5000 to 2048" in shown.note
+    assert shown.n_features == 5000 and "sketched from 5,000 to 2,048" in shown.note
     # The sketch keeps distances: every distance from sample 0 within 10% of the true one.
     near, dist = shown.nearest(0, 63)
     true = np.linalg.norm(x[near] - x[0], axis=1)
