@@ -256,6 +256,8 @@ class CompareView(ModelView):
     Use :func:`compare` to make one.
     """
 
+    _holding = ("comparison",)
+
     def __init__(self, comparison: Comparison, slider_delay: float = 0.03) -> None:
         super().__init__()
         self.comparison = comparison
@@ -284,6 +286,10 @@ class CompareView(ModelView):
         """The :class:`Comparison` shown, under the name the Explorer's holds its analysis (what the shared view
         and ``nbviz.testing``'s walks read: ``.graph``, ``.data``, ``pinned``, ``check_version``, ``refresh``)."""
         return self.comparison
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return (self.comparison.a.model.name, self.comparison.b.model.name)
 
     @property
     def flips(self) -> np.ndarray:

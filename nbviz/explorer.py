@@ -46,6 +46,7 @@ class Explorer(ModelView):
     selections = traitlets.Dict()
     #: The training snapshot on show (an index into ``training.snapshots``), or -1 for the model as it is now.
     checkpoint = Checked(-1)
+    _holding = ("analysis", "live_analysis", "_copy", "training")
 
     def __init__(
         self,
@@ -69,9 +70,12 @@ class Explorer(ModelView):
         self.sample_view = SampleView(analysis)
         # Shown once the training has snapshots: "live" last, where a person starts.
         self.checkpoint_slider = widgets.SelectionSlider(
-            options=[("live", -1)], value=-1, description="checkpoint", continuous_update=False
+            options=[("live", -1)],
+            value=-1,
+            description="checkpoint",
+            continuous_update=False,
+            layout=widgets.Layout(width="360px", display="none"),
         )
-        self.checkpoint_slider.layout = widgets.Layout(width="360px", display="none")
         graph = analysis.graph
         title = (
             f"<b>{html.escape(analysis.model.name)}</b> &middot; {graph.total_params:,} parameters &middot; "
@@ -188,13 +192,19 @@ class Explorer(ModelView):
         self._sample_shown = None
         self.graph_view.analysis = self.sample_view.analysis = self.analysis = analysis
 
+    def _not_owned(self) -> list[Any]:
+        training = getattr(self, "training", None)
+        return [] if training is None else [training, training.view.widget]
+
     def close(self) -> None:
+        """Close the Explorer and every widget it made (not its LiveTraining's view: the callback is yours, and
+        :meth:`LiveTraining.close` closes it), and let go of the model: see :meth:`ModelView.close`."""
         training = getattr(self, "training", None)
         if training is not None:
-            for listener in (self.graph_view.training_drawn, self._snapshots_changed):
+            graph = getattr(self, "graph_view", None)
+            for listener in (getattr(graph, "training_drawn", None), self._snapshots_changed):
                 if listener in training.listeners:
                     training.listeners.remove(listener)
-        self._copy = None
         super().close()
 
 

@@ -458,7 +458,10 @@ def write_report(
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__}")
     target = Path(path)
-    if not target.parent.exists():
+    # Checked before the views are drawn (which takes a while), each saying which path it is about.
+    if target.is_dir():
+        raise ValueError(f"path: expected a file path, got the folder {str(target)!r}")
+    if not target.parent.is_dir():
         raise ValueError(f"path: expected a file in an existing folder, got {str(target)!r}")
     analysis = view.analysis
     names = list(analysis.graph.names)
@@ -497,10 +500,11 @@ def write_report(
         for s, body in samples_html.items()
     )
     graph = analysis.graph
-    title = f"nbviz report: {analysis.model.name}" if hasattr(analysis, "model") else "nbviz report"
+    subject = " vs ".join(view.model_names)  # the model, or a comparison's A and B
+    title = f"nbviz report: {subject}"
     redacted = bool(getattr(getattr(analysis, "policy", None), "redact", False))
     summary = (
-        f"<b>{html.escape(getattr(analysis.model, 'name', ''))}</b> · {graph.total_params:,} parameters · "
+        f"<b>{html.escape(subject)}</b> · {graph.total_params:,} parameters · "
         f"{len(names)} layers · {n} samples · written {time.strftime('%Y-%m-%d %H:%M')}"
         + (" · redact mode: no raw input value in this file" if redacted else "")
     )
@@ -519,5 +523,9 @@ def write_report(
         f"notebook.</p><nav>{navigation}</nav>{sample_views}<main>{''.join(views)}</main>"
         f"<script>{_SCRIPT}</script></body></html>"
     )
-    target.write_text(document, encoding="utf-8")
+    try:
+        target.write_text(document, encoding="utf-8")
+    except OSError as err:  # the same kind of error (PermissionError, ...), saying which path
+        reason = err.strerror or str(err)
+        raise type(err)(err.errno, f"path: cannot write the report to {str(target)!r}: {reason}") from err
     return target

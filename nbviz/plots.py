@@ -151,8 +151,10 @@ class FigurePlot(Plot):
 
     def __init__(self, figure: bq.Figure, title: str, note: str = "computing...") -> None:
         self.figure = figure
-        width, height = figure.layout.width or "400px", figure.layout.height or "300px"
+        made = figure.layout
+        width, height = made.width or "400px", made.height or "300px"
         figure.layout = fluid(width, height)
+        made.close()  # replaced, so no longer reachable from the figure: it would stay open for good
         self._titled(title, width, height, note)
         self._title = title
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import bqplot as bq
@@ -15,11 +17,13 @@ import numpy as np
 from .compute import version
 from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
+from .lifecycle import close_owned
 from .plots import GREYS, MUTED, HeatmapPlot, fluid, row
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
 GRAD_TITLE = "log10 |d loss / d weights|: layers x records"
 HIST_TITLE = "kernel histogram x records"
+ERROR = "var(--jp-error-color1, #b00020)"  # as the panels' error lines
 
 
 class _UiPoller:
@@ -170,6 +174,7 @@ class TrainingView:
             f"step {rec.step}, epochs done {n_epochs}, records {n_records}"
             + (" &middot; display paused (training goes on)" if self.pause.value else "")
             + ("" if rec.note is None else f'<br><span style="color:{MUTED}">{html.escape(rec.note)}</span>')
+            + ("" if rec.failure is None else f'<br><span style="color:{ERROR}">{html.escape(rec.failure)}</span>')
             + ("" if rec.loss_text is None else f'<br><span style="color:{MUTED}">{html.escape(rec.loss_text)}</span>')
         )
 
@@ -314,9 +319,10 @@ class LiveTraining(keras.callbacks.Callback):
         self.draw(force=True)
 
     def close(self) -> None:
-        """Remove the snapshots (their temporary files too) and close the display."""
+        """Remove the snapshots (their temporary files too) and close the display: every widget of it (the
+        history stays readable)."""
         self.snapshots.close()
-        self.view.widget.close()
+        close_owned(self.view)
 
     def checkpoint_model(self, index: int) -> keras.Model:
         """A copy of the trained model with snapshot ``index``'s weights (for :func:`nbviz.compare`, or to keep):
@@ -337,9 +343,15 @@ class LiveTraining(keras.callbacks.Callback):
         if force or (not self.view.pause.value and now - self._last_draw >= self.min_interval):
             self._last_draw = now
             self.draws += 1
-            self.view.draw()
-            for listener in list(self.listeners):
-                listener()
+            try:
+                self.view.draw()
+                for listener in list(self.listeners):
+                    listener()
+            except Exception as err:  # noqa: BLE001 - a display must never abort the fit it shows
+                self.view.status.value = (
+                    f'<span style="color:{ERROR}">drawing the training view: {type(err).__name__}: '
+                    f"{html.escape(str(err))}</span>"
+                )
         self._ui.poll()
 
     # ----------------------------------------------------------------------------------------- Keras hooks
@@ -347,11 +359,25 @@ class LiveTraining(keras.callbacks.Callback):
     # them run on the training thread, in order (with TensorFlow, Keras never dispatches callbacks to threads
     # anyway: its backend is not IS_THREAD_SAFE; with JAX or torch, async_safe would let batch ends lag behind).
 
+    @contextlib.contextmanager
+    def _watching(self, what: str) -> Iterator[None]:
+        """Run one part of a hook so that it never ends the fit it watches: a failure stops the layer statistics
+        (losses are still recorded), is shown in the view's status line and warned about once."""
+        try:
+            yield
+        except Exception as err:  # noqa: BLE001 - a monitor must never abort the user's fit
+            first = self.recorder.failure is None
+            self.recorder.stop(f"{what}: {type(err).__name__}: {err}")
+            if first:
+                warnings.warn(f"nbviz.LiveTraining: {self.recorder.failure}; training goes on", stacklevel=2)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.recorder.model is not None and self.recorder.model is not self.model:
             self.snapshots.clear()  # another model's weights: no checkpoint of this one
-        self.recorder.begin(self.model)
-        self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
+        with self._watching("reading the monitoring data"):
+            self.recorder.begin(self.model)
+        with self._watching("keeping a snapshot"):
+            self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
         self._ui.__enter__()
         self.draw(force=True)
 
@@ -363,26 +389,32 @@ class LiveTraining(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.recorder.due():
             self.model  # noqa: B018 - synced on JAX, see above
-        self.recorder.batch_begin(batch)
+        with self._watching("recording layer statistics"):
+            self.recorder.batch_begin(batch)
         self.draw()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         model = self.model  # synced on JAX, see above
-        self.recorder.batch_end(batch, logs)
         version.bump(model)  # the weights changed: the Explorer's analysis must look again
-        if self.snapshots.due(self.recorder.step, epoch_end=False):
-            self.snapshots.take(self.model, self.recorder.step, None)
+        with self._watching("recording the batch's losses"):
+            self.recorder.batch_end(batch, logs)
+        with self._watching("keeping a snapshot"):
+            if self.snapshots.due(self.recorder.step, epoch_end=False):
+                self.snapshots.take(self.model, self.recorder.step, None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.model  # noqa: B018 - synced on JAX, see above
-        self.recorder.epoch(logs)
-        if self.snapshots.due(self.recorder.step, epoch_end=True):
-            self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
+        with self._watching("recording the epoch's losses"):
+            self.recorder.epoch(logs)
+        with self._watching("keeping a snapshot"):
+            if self.snapshots.due(self.recorder.step, epoch_end=True):
+                self.snapshots.take(self.model, self.recorder.step, len(self.recorder.epoch_step))
         self.draw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.model  # noqa: B018 - synced on JAX, see above
-        self.recorder.end()
+        with self._watching("recording layer statistics"):
+            self.recorder.end()
         version.bump(self.model)
         self._ui.__exit__(None, None, None)
         self.draw(force=True)  # the last state always shows

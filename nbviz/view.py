@@ -15,6 +15,7 @@ import traitlets
 
 from .html_report import write_report
 from .layer_graph import LayerGraph
+from .lifecycle import close_owned, forget_callbacks
 from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
@@ -49,6 +50,8 @@ class ModelView(widgets.VBox):
 
     analysis: Any
     panels: dict[str, Panel]
+    #: The attributes that hold the model(s) (through an analysis): dropped by :meth:`close`.
+    _holding: tuple[str, ...] = ()
     graph_view: LayerGraph
     sample_view: SampleView
 
@@ -62,7 +65,12 @@ class ModelView(widgets.VBox):
             layout=widgets.Layout(width="340px"),
         )
         self.slider = widgets.IntSlider(value=0, min=0, max=max(n_samples - 1, 0), description="sample")
-        self.tabs = widgets.Tab(children=[p.widget for p in self.panels.values()])
+        # The tabs take the rest and scroll when a panel is wider (their layout given here: a Layout replaced later
+        # would stay open, out of the view's reach).
+        self.tabs = widgets.Tab(
+            children=[p.widget for p in self.panels.values()],
+            layout=widgets.Layout(flex=f"1 1 {MIN_TABS_WIDTH}px", min_width="0", overflow="auto"),
+        )
         self.tabs.titles = tuple(p.title for p in self.panels.values())
         self.message = widgets.HTML()
         self.add_class("nbviz-view")
@@ -70,13 +78,12 @@ class ModelView(widgets.VBox):
             [widgets.HTML(STYLE), widgets.HTML(title), self.dropdown, self.slider, *controls, self.message],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
-        # The graph and the sample keep their width; the tabs take the rest and scroll when a panel is wider. In
-        # an output narrower than both (a small window, the file browser open) the tabs go under them.
+        # The graph and the sample keep their width; the tabs take the rest (above). In an output narrower than
+        # both (a small window, the file browser open) the tabs go under them.
         side = widgets.VBox(
             [self.graph_view.widget, self.sample_view.widget, *left],
             layout=widgets.Layout(flex="0 0 310px", width="310px"),
         )
-        self.tabs.layout = widgets.Layout(flex=f"1 1 {MIN_TABS_WIDTH}px", min_width="0", overflow="auto")
         body = widgets.HBox([side, self.tabs], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
         self.children = [header, body]
 
@@ -127,6 +134,11 @@ class ModelView(widgets.VBox):
         if proposal["value"] not in self.panels:
             raise InvalidValue(f"tab: expected one of {list(self.panels)}, got {proposal['value']!r}")
         return str(proposal["value"])
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The name of the model shown (a comparison: of A and of B)."""
+        return (self.analysis.model.name,)
 
     # ----------------------------------------------------------------------------------------- moving
     @property
@@ -252,6 +264,28 @@ class ModelView(widgets.VBox):
         except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
             self.message.value = error_html("after the last cell", err)
 
+    def _not_owned(self) -> list[Any]:
+        """What this view shows but did not make, so does not close (the Explorer's LiveTraining)."""
+        return []
+
     def close(self) -> None:
+        """Close the view and every widget it made, after stopping its background work, and let go of the model(s).
+
+        Afterwards ``ipywidgets.Widget.widgets`` holds none of this view's widgets, and the view, even while still
+        referenced, holds no analysis, panel or model: once nothing else holds a model, ``gc.collect()`` frees it.
+        Closing twice does nothing more.
+        """
+        if self.comm is None:  # closed already
+            return
         getattr(self, "_unhook", lambda: None)()  # also when __init__ failed before hooking (close runs in __del__)
+        panels = getattr(self, "panels", {})
+        for panel in panels.values():
+            panel.halt()  # no worker may go on computing (and drawing) into closed widgets
+        close_owned(self, keep=self._not_owned())
         super().close()
+        forget_callbacks(self)
+        # What the closed widgets reach no more, this view must not hold either.
+        self.panels = {}
+        for name in ("graph_view", "sample_view", "_slide", *self._holding):
+            self.__dict__.pop(name, None)
+        self.children = []

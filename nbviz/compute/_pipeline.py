@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import keras
 import numpy as np
 
-from ._validate import InputSpecs
+from ._validate import InputSpecs, is_dataset  # noqa: F401 - is_dataset: imported from here by the callers
 
 # Read from a dataset when the caller sets no limit (the Explorer holds its samples in memory): 1000 samples, or
 # fewer when they pass this many bytes (1000 ImageNet-sized images would take 600 MB).
 DATASET_SAMPLES = 1000
 DATASET_BYTES = 256 * 2**20
 UNBATCHED_BATCH = 256  # an unbatched dataset is read in batches of at most this size
-
-
-def is_dataset(value: Any) -> bool:
-    """Whether ``value`` is a ``tf.data.Dataset``, without importing TensorFlow: a dataset exists only where its
-    maker imported it (on the JAX backend nbviz never does)."""
-    tf = sys.modules.get("tensorflow")
-    return tf is not None and isinstance(value, tf.data.Dataset)
 
 
 def take(dataset: Any, specs: InputSpecs | None, max_samples: int | None, name: str = "x") -> tuple[Any, Any, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import sys
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +104,42 @@ _TEXT_FOR_IDS = (
 )
 
 
+def is_dataset(value: Any) -> bool:
+    """Whether ``value`` is a ``tf.data.Dataset``, without importing TensorFlow: a dataset exists only where its
+    maker imported it (on the JAX backend nbviz never does)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(value, tf.data.Dataset)
+
+
+def _unlike_an_array(value: Any) -> str | None:
+    """What ``value`` is, with what to pass instead, when it holds samples but is no array: numpy would turn it
+    into an array of dtype object, and an error saying so would not say what was given. None for anything else."""
+    kind, module = type(value).__name__, type(value).__module__
+    shape = getattr(value, "shape", None)
+    of_shape = f" of shape {tuple(shape)}" if shape is not None else ""
+    if module.startswith("scipy.sparse"):
+        return f"a scipy.sparse {kind}{of_shape}; pass a dense array (x.toarray())"
+    if kind == "SparseTensor":
+        return f"a sparse tensor (tf.SparseTensor){of_shape}; pass a dense one (tf.sparse.to_dense(x))"
+    if kind == "RaggedTensor":
+        return f"a tf.RaggedTensor{of_shape}; pass a padded tensor (x.to_tensor())"
+    if inspect.isgenerator(value) or inspect.isasyncgen(value):
+        return "a generator; collect its samples into an array first, or pass a tf.data.Dataset"
+    if isinstance(value, Iterator):
+        return f"an iterator ({kind}); collect its samples into an array first, or pass a tf.data.Dataset"
+    if isinstance(value, keras.utils.PyDataset):
+        return f"a keras.utils.PyDataset ({kind}); pass arrays or a tf.data.Dataset"
+    if is_dataset(value):
+        return "a tf.data.Dataset, which is not taken here; pass arrays"
+    return None
+
+
 def _as_numeric(value: Any, what: str, text_hint: str = "") -> np.ndarray:
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{what}: expected a numeric array, got {_describe(value)}")
+    unlike = _unlike_an_array(value)
+    if unlike is not None:
+        raise TypeError(f"{what}: expected a numeric array, got {unlike}")
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as err:

@@ -98,6 +98,17 @@ class UnitQuestions(AnalysisCore):
 
         return self._ask(("unit examples", layer, unit, k), compute)
 
+    def maximize_reason(self) -> str:
+        """Why no input can be optimised to activate a unit of this model, in one line ('' when one can): the
+        climb moves a float input along its gradient, and integer inputs (token ids) or boolean ones have none."""
+        x = self.data.x[0]
+        if x.dtype.kind != "f":
+            return (
+                f"Maximise activation is not offered: it climbs the input along its gradient, and this model's "
+                f"input is {x.dtype} (token ids or flags), which has none."
+            )
+        return ""
+
     def maximize(
         self,
         layer: str,
@@ -110,6 +121,8 @@ class UnitQuestions(AnalysisCore):
         seed 0, within the explored data's range); kept once it ran to the end, not when ``cancelled`` stopped it."""
         if self.unit_count(layer) is None:
             return Unavailable(self._unit_reason(layer))
+        if self.maximize_reason():
+            return Unavailable(self.maximize_reason())
         key = (self.version, "maximized", layer, unit, steps)
         done = self.memo.peek(key)
         if done is not None:

@@ -194,7 +194,8 @@ class ColumnBlocks:
         if self.transform is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 values = self.transform(values)
-        values = values.reshape(blocks, -1, values.shape[-1])
+        # Sized in full: with no column (k = 0) a -1 could not be inferred.
+        values = values.reshape(blocks, len(values) // blocks, values.shape[-1])
         finite = np.isfinite(values)
         return np.where(finite, values, 0.0).sum(axis=1), finite.sum(axis=1)
 

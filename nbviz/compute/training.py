@@ -121,10 +121,12 @@ class TrainingRecorder:
         self.model: keras.Model | None = None
         self.probe: Probe | None = None
         self.note: str | None = None  # why layer statistics are not recorded, when they cannot be
+        self.failure: str | None = None  # why they stopped during fit (see stop)
         self.layers: list[str] = []
         self.step = 0  # optimizer steps done (with the offset below), as last read
         self._optimizer: Any = None  # the optimizer whose count is read
         self._step_offset = 0  # added to its count: the steps of earlier optimizers
+        self._frozen = False  # the model has no trainable weight (read when fit begins)
         self.reset()
 
     def reset(self) -> None:
@@ -146,11 +148,18 @@ class TrainingRecorder:
         self.weight_edges: dict[str, np.ndarray] = {}
 
     # ----------------------------------------------------------------------------------------- steps
+    def _iterations(self) -> Any:
+        """The optimizer's step counter, or None where it does not count the batches: no optimizer (a custom loop
+        that never applies one), or no trainable weight (a frozen model: Keras applies no step, the count stays)."""
+        if self._frozen:
+            return None
+        return getattr(getattr(self.model, "optimizer", None), "iterations", None)
+
     def _read_step(self) -> int:
-        """Optimizer steps applied so far (plus those of earlier optimizers); without an optimizer, the
-        batches seen (a model trained by a custom loop that never applies one)."""
+        """Optimizer steps applied so far (plus those of earlier optimizers); without an optimizer step to read
+        (see ``_iterations``), the batches seen."""
         optimizer = getattr(self.model, "optimizer", None)
-        iterations = getattr(optimizer, "iterations", None)
+        iterations = self._iterations()
         if iterations is None:
             return self.step
         if optimizer is not self._optimizer:
@@ -175,18 +184,22 @@ class TrainingRecorder:
             if self.model is not None:  # another model: its steps and layers have nothing to do with these
                 self.step, self._optimizer, self._step_offset = 0, None, 0
             self.model = model
-            self.probe, self.note = None, None
+            self.probe, self.note, self.failure = None, None, None
             if self._monitor_raw is not None:
                 try:
                     self.probe = shared_probe(model)
                 except ValueError as err:  # a model without call(): its losses are still recorded, fit goes on
                     self.note = f"Layer statistics are not recorded: {err}"
             self.layers = self.probe.learning_layers() if self.probe else []
+            if self.probe is not None and not self.layers:  # a frozen model still trains: its losses are recorded
+                self.note = "No layer statistics: the model has no trainable weights; only losses are recorded."
+            self.reset()  # records shaped for this model's layers, before the monitor is read (which may fail)
             if self.probe is not None:
                 self._x, self._y, self._w = self._monitor(model)
                 self._names = [spec[0] for spec in input_specs(model) or []]
-            self.reset()  # records shaped for this model's layers
-        if self.probe is not None:  # compiled again between two fits: the norms are of the new loss
+        # trainable=False takes effect at the next compile, so it is read per fit (a stand-in model may have none).
+        self._frozen = hasattr(model, "trainable_weights") and not model.trainable_weights
+        if self.probe is not None and self.layers:  # compiled again between two fits: the norms are of the new loss
             self.loss_text = "Gradient norms of " + self.probe.loss_name(self.loss) + self._target_text
         self._read_step()
 
@@ -197,15 +210,15 @@ class TrainingRecorder:
         The step is the one read when the previous batch ended (or fit began): no optimizer step runs in
         between, and a read costs about 30 us during fit, so each batch reads it once.
         """
-        if self.probe is not None and self.due():
+        if self.probe is not None and self.layers and self.due():
             self.record()
             return True
         return False
 
     def batch_end(self, batch: int, logs: dict[str, Any] | None) -> None:
         """Called after a training batch (or execution): its losses, at the optimizer's step then."""
-        if getattr(getattr(self.model, "optimizer", None), "iterations", None) is None:
-            self.step += 1  # no optimizer to count: one per batch end
+        if self._iterations() is None:
+            self.step += 1  # no optimizer step to count: one per batch end
         self.add_batch(self._read_step(), logs)
 
     def epoch(self, logs: dict[str, Any] | None) -> None:
@@ -215,8 +228,18 @@ class TrainingRecorder:
     def end(self) -> None:
         """Called when fit ends: a last record, of the final weights."""
         self._read_step()
-        if self.probe is not None and (not len(self.grad_step) or self.step != int(self.grad_step.values[-1])):
+        if not (self.probe is not None and self.layers):
+            return
+        if not len(self.grad_step) or self.step != int(self.grad_step.values[-1]):
             self.record()
+
+    def stop(self, reason: str) -> None:
+        """Record no more layer statistics for this model (losses still are): monitoring failed, for ``reason``.
+
+        Recording watches a fit and must never end it, so the callback calls this instead of raising.
+        """
+        self.probe = None
+        self.failure = f"Layer statistics stopped at step {self.step}: {reason}"
 
     def record(self) -> None:
         """Per-layer statistics now, on the monitoring batch, at the current step."""

@@ -36,7 +36,7 @@ class ProjectorPanel(Panel):
             options=list(self.analysis.color_options()), value="none", description="colour"
         )
         for control in (self.method, self.pooling, self.color_by):
-            control.layout = widgets.Layout(width="260px")
+            control.layout.width = "260px"  # not a new Layout: the one replaced would stay open
             control.observe(lambda change: self.refresh(), names="value")
         self.mode = widgets.ToggleButtons(
             options=[("click a point", "click"), ("brush a region", "brush")],

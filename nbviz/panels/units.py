@@ -13,8 +13,10 @@ import numpy as np
 from ..compute.analysis_units import UnitExamples, UnitMaximum
 from ..compute.answers import Unavailable
 from ..plots import FULL_WIDTH, GREYS, BarsPlot, HeatmapPlot, Plot, row
-from .base import Panel, State, error_html, offer
+from .base import Panel, State, error_html, note_html, offer
 from .worker import LatestJob
+
+HALT_SECONDS = 30.0  # the longest a close or a checkpoint change waits for a cancelled maximisation's next step
 
 
 class UnitsPanel(Panel):
@@ -47,6 +49,7 @@ class UnitsPanel(Panel):
         self.stop.on_click(lambda _: self._job.cancel())
         self.progress = widgets.IntProgress(value=0, min=0, max=256, layout=widgets.Layout(width="200px"))
         self.result = widgets.HTML()
+        self.climb = widgets.HBox([self.run, self.stop, self.progress], layout=widgets.Layout(align_items="center"))
         self.optimised_image = HeatmapPlot("optimised input", colors=GREYS, size=("240px", "240px"), colorbar=False)
         self.optimised_bars = BarsPlot("optimised input (0 = the data's min, 1 its max)", horizontal=True)
         self._job = LatestJob()
@@ -55,7 +58,7 @@ class UnitsPanel(Panel):
             widgets.HBox([self.unit, self.count]),
             self.strip.widget,
             self.top_list,
-            widgets.HBox([self.run, self.stop, self.progress], layout=widgets.Layout(align_items="center")),
+            self.climb,
             self.result,
             row(self.optimised_image.widget, self.optimised_bars.widget),
         ]
@@ -90,6 +93,11 @@ class UnitsPanel(Panel):
         self.values = shown.activations
         self._show_examples(shown)
         self._show_maximum(None)
+        # An action that cannot apply is not offered: its controls go, one line says why.
+        cannot = self.analysis.maximize_reason()
+        self.climb.layout.display = "none" if cannot else None
+        if cannot:
+            self.result.value = note_html(cannot)
         return ""
 
     def _show_examples(self, shown: UnitExamples) -> None:
@@ -113,7 +121,7 @@ class UnitsPanel(Panel):
     # ----------------------------------------------------------------------------------------- maximisation
     def start(self, wait: bool = False) -> None:
         """Optimise an input for the unit on show, in a worker thread (the widget stays usable); ``wait`` joins it."""
-        if self.state is None:
+        if self.state is None or self.analysis.maximize_reason():
             return
         layer, unit = self.state.layer, int(self.unit.value)
         self.run.disabled, self.stop.disabled = True, False
@@ -140,6 +148,11 @@ class UnitsPanel(Panel):
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the maximisation to end; False when ``timeout`` passed first."""
         return self._job.wait(timeout)
+
+    def halt(self) -> None:
+        """Stop the maximisation and wait for it (it stops at its next step)."""
+        self._job.cancel()
+        self._job.wait(HALT_SECONDS)
 
     def _step(self, step: int, activation: float) -> None:
         self.progress.value = step
