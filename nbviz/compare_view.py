@@ -8,7 +8,6 @@ the numbers come from :mod:`nbviz.compute.comparison`, keyed by both models' ver
 
 from __future__ import annotations
 
-import html
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from .compute.analysis import analyse, analysis_of
 from .compute.answers import Unavailable
 from .compute.comparison import CHANGE_METRICS, Comparison, SideBySide
 from .layer_graph import LayerGraph
+from .markup import escape
 from .panels.base import Panel, State, error_html, offer
 from .plots import BarsPlot, HeatmapPlot, Plot, row
 from .sample_view import SampleView, describe
@@ -63,7 +63,7 @@ class Triptych:
         bars = side.kind == "bars"
         shape = " x ".join(str(d) for d in side.shape)
         cells = ", max |.| per block" if side.downsampled and not bars else ""
-        self.caption.value = f"<b>{html.escape(side.title)}</b> ({shape}{cells}): A and B on one colour scale"
+        self.caption.value = f"<b>{escape(side.title)}</b> ({shape}{cells}): A and B on one colour scale"
         if bars:
             names = np.array(labels) if labels is not None and len(labels) == len(side.a) else None
             for plot, values, (lo, hi, top), title in zip(self.bars, arrays, ranges, titles):
@@ -209,7 +209,7 @@ class PredictionsPanel(Panel):
         what = "flips (predicted class differs)" if changes.is_classifier else "largest output changes"
         self.flips_only.description = "slider: flips only" if changes.is_classifier else "slider: these only"
         count = len(changes.flips) if changes.is_classifier else len(changes.walk)
-        self.summary.value = f"<b>{count}</b> {what} of {len(changes.change)} samples" + (
+        self.summary.value = f"<b>{count}</b> {escape(what)} of {len(changes.change)} samples" + (
             "" if changes.is_classifier else " (a regressor has no classes: the samples whose output moved most)"
         )
         outputs = self.comparison.outputs(state.sample)
@@ -273,7 +273,7 @@ class CompareView(ModelView):
         matched = sum(m.in_b for m in comparison.matches().values())
         only_b = comparison.only_b
         title = (
-            f"<b>A</b> {html.escape(a.model.name)} vs <b>B</b> {html.escape(b.model.name)} &middot; {matched} of "
+            f"<b>A</b> {escape(a.model.name)} vs <b>B</b> {escape(b.model.name)} &middot; {matched} of "
             f"{len(comparison.matches())} layers matched by name"
             + (f" ({len(only_b)} only in B)" if only_b else "")
             + f" &middot; {comparison.data.n_samples} samples"

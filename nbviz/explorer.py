@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from .compute import version as versions
 from .compute.analysis import Analysis, analyse, analysis_of
 from .compute.checkpoints import copy_model
 from .layer_graph import LayerGraph
+from .markup import escape
 from .panels import PANELS
 from .panels.base import Panel, State, error_html
 from .panels.training import TrainingPanel
@@ -78,7 +78,7 @@ class Explorer(ModelView):
         )
         graph = analysis.graph
         title = (
-            f"<b>{html.escape(analysis.model.name)}</b> &middot; {graph.total_params:,} parameters &middot; "
+            f"<b>{escape(analysis.model.name)}</b> &middot; {graph.total_params:,} parameters &middot; "
             f"{len(graph.names)} layers &middot; {analysis.data.n_samples} samples"
         )
         self._compose(title, [self.checkpoint_slider], [])

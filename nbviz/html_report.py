@@ -10,7 +10,6 @@ and tabs; with scripts off every view is shown, one under the other. No file, fo
 from __future__ import annotations
 
 import base64
-import html
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .compute.raster import color_map
+from .markup import escape
 from .plots import natural_px, png
 
 __all__ = ["DEFAULT_TABS", "write_report"]
@@ -184,7 +184,7 @@ def _bars(mark: bq.Bars, frame: _Frame) -> str:
         if not np.isfinite(v):
             continue
         name = labels[i] if labels else f"{p:g}"
-        tip = f"<title>{html.escape(name)}: {v:.4g}</title>"
+        tip = f"<title>{escape(name)}: {v:.4g}</title>"
         if horizontal:
             c = float(frame.y(sx, np.array([p]), xd)[0])
             a, b = frame.x(sy, np.array([0.0, v]), yd)
@@ -261,7 +261,7 @@ def _scatter(mark: bq.Scatter, frame: _Frame) -> str:
 
 
 def _text(x: float, y: float, text: str, anchor: str) -> str:
-    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="11">{html.escape(text)}</text>'
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="11">{escape(text)}</text>'
 
 
 def _color_axis(axis: bq.ColorAxis, frame: _Frame) -> str:
@@ -301,7 +301,7 @@ def _axis(axis: bq.Axis, frame: _Frame) -> str:
             x, y = max(x - 44, 10), frame.top + frame.inner_h / 2
             out.append(
                 f'<text transform="translate({x:.1f},{y:.1f}) rotate(-90)" text-anchor="middle" font-size="11">'
-                f"{html.escape(axis.label)}</text>"
+                f"{escape(axis.label)}</text>"
             )
     else:
         y = frame.top + frame.inner_h
@@ -338,7 +338,7 @@ def figure_svg(figure: bq.Figure) -> str:
             parts.append(draw(mark, frame))
     for axis in figure.axes:
         parts.append(_color_axis(axis, frame) if isinstance(axis, bq.ColorAxis) else _axis(axis, frame))
-    title = f"<title>{html.escape(figure.title)}</title>" if figure.title else ""
+    title = f"<title>{escape(figure.title)}</title>" if figure.title else ""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{frame.width:.0f}" height="{frame.height:.0f}" '
         f'viewBox="0 0 {frame.width:.0f} {frame.height:.0f}">{title}{"".join(parts)}</svg>'
@@ -357,17 +357,17 @@ def widget_html(widget: widgets.Widget) -> str:
     if isinstance(widget, (widgets.HTML, widgets.HTMLMath)):
         return f"<div>{widget.value}</div>" if widget.value else ""
     if isinstance(widget, widgets.Label):
-        return f"<div>{html.escape(widget.value)}</div>" if widget.value else ""
+        return f"<div>{escape(widget.value)}</div>" if widget.value else ""
     if isinstance(widget, widgets.Image):
         return f'<img src="{_data_url(bytes(widget.value), widget.format or "png")}"/>'
     if isinstance(widget, widgets.Select):
         labels = [option[0] if isinstance(option, tuple) else option for option in widget.options]
-        items = "".join(f"<li>{html.escape(str(label))}</li>" for label in labels)
+        items = "".join(f"<li>{escape(str(label))}</li>" for label in labels)
         return f'<ul class="list">{items}</ul>' if items else ""
     if isinstance(widget, widgets.Dropdown):  # a choice made in the widget: say which
         if widget.value is None or not widget.description:
             return ""
-        return f'<div class="choice">{html.escape(widget.description)}: <b>{html.escape(str(widget.label))}</b></div>'
+        return f'<div class="choice">{escape(widget.description)}: <b>{escape(str(widget.label))}</b></div>'
     if isinstance(widget, widgets.Tab):
         index = widget.selected_index
         return widget_html(widget.children[index]) if index is not None and widget.children else ""
@@ -414,7 +414,7 @@ _SCRIPT = """
 
 
 def _select(name: str, options: Sequence[tuple[str, str]]) -> str:
-    items = "".join(f'<option value="{html.escape(v)}">{html.escape(label)}</option>' for label, v in options)
+    items = "".join(f'<option value="{escape(v)}">{escape(label)}</option>' for label, v in options)
     return f'<label>{name} <select name="{name}">{items}</select></label>'
 
 
@@ -487,9 +487,9 @@ def write_report(
                         [panel.title] + ([layer] if by_layer else []) + ([f"sample {sample}"] if by_sample else [])
                     )
                     views.append(
-                        f'<section class="view" data-view data-tab="{html.escape(tab)}" '
-                        f'data-layer="{html.escape(layer) if by_layer else "*"}" '
-                        f'data-sample="{sample if by_sample else "*"}"><h3>{html.escape(heading)}</h3>{body}</section>'
+                        f'<section class="view" data-view data-tab="{escape(tab)}" '
+                        f'data-layer="{escape(layer) if by_layer else "*"}" '
+                        f'data-sample="{sample if by_sample else "*"}"><h3>{escape(heading)}</h3>{body}</section>'
                     )
                     if sample not in samples_html:
                         samples_html[sample] = widget_html(view.sample_view.widget)
@@ -504,7 +504,7 @@ def write_report(
     title = f"nbviz report: {subject}"
     redacted = bool(getattr(getattr(analysis, "policy", None), "redact", False))
     summary = (
-        f"<b>{html.escape(subject)}</b> · {graph.total_params:,} parameters · "
+        f"<b>{escape(subject)}</b> · {graph.total_params:,} parameters · "
         f"{len(names)} layers · {n} samples · written {time.strftime('%Y-%m-%d %H:%M')}"
         + (" · redact mode: no raw input value in this file" if redacted else "")
     )
@@ -516,8 +516,8 @@ def write_report(
         ]
     )
     document = (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><header><h2>{html.escape(title)}</h2><div>{summary}</div></header>"
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><header><h2>{escape(title)}</h2><div>{summary}</div></header>"
         f'<p class="note">A snapshot: switch among the exported tabs, layers and samples here; hover a bar for its '
         f"value. Everything else (other layers and samples, clicks, SHAP refinement, training) needs the running "
         f"notebook.</p><nav>{navigation}</nav>{sample_views}<main>{''.join(views)}</main>"

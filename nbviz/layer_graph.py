@@ -9,7 +9,6 @@ per-layer metric with a colour scale (a group shows its layers' max or sum, as t
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from .compute.analysis_graph import METRICS, LayerMetric, Metric
 from .compute.answers import Unavailable
 from .compute.graph import LayerNode
 from .compute.graph_layout import GraphLayout, Painted, initial_expanded, layout_graph, paint
+from .markup import escape
 from .panels.base import error_html
 from .plots import MUTED
 
@@ -231,9 +231,9 @@ class LayerGraph:
             self.found.value = ""
             self._on_select(matches[0])
         elif not matches:
-            self.found.value = f"<small>no layer name holds {html.escape(text)!r}</small>"
+            self.found.value = f"<small>no layer name holds {escape(text)!r}</small>"
         else:
-            shown = ", ".join(html.escape(m) for m in matches[:12])
+            shown = ", ".join(escape(m) for m in matches[:12])
             more = f" and {len(matches) - 12} more" if len(matches) > 12 else ""
             self.found.value = f"<small>{len(matches)} layers: {shown}{more}</small>"
         return matches
@@ -340,7 +340,9 @@ class LayerGraph:
             self.legend.value = (
                 '<div style="font-size:0.85em">'
                 + " ".join(
-                    f'<span style="color:{c}">&#9679;</span>&nbsp;{k}' for k, c in KIND_COLORS.items() if k in present
+                    f'<span style="color:{c}">&#9679;</span>&nbsp;{escape(k)}'
+                    for k, c in KIND_COLORS.items()
+                    if k in present
                 )
                 + "</div>"
             )
@@ -348,7 +350,7 @@ class LayerGraph:
             return
         try:
             answer = self._measure(metric, self._sample)
-            note = html.escape(answer.reason) if isinstance(answer, Unavailable) else ""
+            note = escape(answer.reason) if isinstance(answer, Unavailable) else ""
         except Exception as err:  # noqa: BLE001 - shown in the widget, which stays usable
             answer, note = Unavailable(str(err)), error_html(f"colour by {metric}", err)
         if isinstance(answer, Unavailable):
@@ -366,8 +368,8 @@ class LayerGraph:
         gradient = ", ".join(SCALE_COLORS)
         scale = "log scale" if answer.log else "linear"
         self.legend.value = (
-            f'<div style="font-size:0.85em;line-height:1.3">{html.escape(answer.label)} ({scale}; a group shows '
-            f"the {answer.reduction} of its layers; grey: none)<br>{_number(painted.vmin)}&nbsp;"
+            f'<div style="font-size:0.85em;line-height:1.3">{escape(answer.label)} ({scale}; a group shows '
+            f"the {escape(answer.reduction)} of its layers; grey: none)<br>{_number(painted.vmin)}&nbsp;"
             f'<span style="display:inline-block;width:140px;height:10px;vertical-align:middle;'
             f'background:linear-gradient(to right, {gradient})"></span>&nbsp;{_number(painted.vmax)}</div>'
         )
@@ -423,12 +425,12 @@ class LayerGraph:
         if self.painted is not None and self._metric is not None:
             kinds = "layer" if mark is self.nodes else None
             row = self.layout.row(name, kinds) if kinds else self.layout.row(name)
-            value = f"<br>{html.escape(self._metric.label)}: {_number(self.painted.values[row])}"
+            value = f"<br>{escape(self._metric.label)}: {_number(self.painted.values[row])}"
         if mark is self.nodes:
             node = self.graph.node(name)
             shapes = lambda s: ", ".join(str(tuple(shape)) for shape in s)  # noqa: E731
             self.tooltip.value = (
-                f"<b>{html.escape(node.name)}</b> ({node.class_name})<br>in: {shapes(node.input_shapes)}"
+                f"<b>{escape(node.name)}</b> ({escape(node.class_name)})<br>in: {shapes(node.input_shapes)}"
                 f"<br>out: {shapes(node.output_shapes)}<br>params: {node.trainable_params:,} trainable, "
                 f"{node.non_trainable_params:,} non-trainable{value}"
             )
@@ -438,7 +440,7 @@ class LayerGraph:
             nodes = [self.graph.node(n) for n in group.layers]
             params = sum(n.params for n in nodes if not n.is_model and not n.is_block)  # holders count theirs
             self.tooltip.value = (
-                f"<b>{html.escape(group.name)}</b> ({group.kind}{fold})<br>{len(group.layers)} layers, "
+                f"<b>{escape(group.name)}</b> ({escape(group.kind)}{fold})<br>{len(group.layers)} layers, "
                 f"{params:,} parameters<br>click to {'close' if name in self._expanded else 'open'}{value}"
             )
 

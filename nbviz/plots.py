@@ -9,12 +9,13 @@ compute core.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+
+from .markup import escape
 
 # Blue for negative, white at zero, red for positive: the convention for weights and gradients.
 DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
@@ -115,7 +116,7 @@ class Plot:
     def set_title(self, text: str) -> None:
         """Show ``text`` as the title (a message is sent only when it changed)."""
         self.title_text = text
-        self.title.value = f'<div style="{_TITLE_STYLE}">{html.escape(text)}</div>'
+        self.title.value = f'<div style="{_TITLE_STYLE}">{escape(text)}</div>'
 
     @property
     def has_data(self) -> bool:
@@ -129,7 +130,7 @@ class Plot:
         negative size (a console error each, 174 on the quickstart's first load); it is drawn when shown again.
         """
         self.note_text = text
-        self.note.value = f'<div style="{_NOTE_STYLE}">{html.escape(text)}</div>' if text else ""
+        self.note.value = f'<div style="{_NOTE_STYLE}">{escape(text)}</div>' if text else ""
         self.figure.layout.display = "none"
         self.note.layout.display = None
         self._place(False)

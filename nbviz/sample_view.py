@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 import ipywidgets as widgets
 import numpy as np
 
 from .compute.analysis import Analysis
 from .compute.answers import Prediction
+from .markup import escape
 from .plots import GREYS, BarsPlot, HeatmapPlot
 from .token_plots import token_chips
 
@@ -52,11 +51,11 @@ class SampleView:
             return
         if shown.kind == "table":
             cells = "".join(
-                f"<tr><td><b>{html.escape(name)}</b></td><td style='word-break:break-all'>{html.escape(text)}</td></tr>"
+                f"<tr><td><b>{escape(name)}</b></td><td style='word-break:break-all'>{escape(text)}</td></tr>"
                 for name, text in shown.rows
             )
             texts = "".join(
-                f"<div style='margin:2px 0'><i>{html.escape(name)}</i> ({len(tokens)} tokens)<br>"
+                f"<div style='margin:2px 0'><i>{escape(name)}</i> ({len(tokens)} tokens)<br>"
                 f"{token_chips(tokens[:SHOWN_TOKENS])}{' ...' if len(tokens) > SHOWN_TOKENS else ''}</div>"
                 for name, tokens in shown.tokens
             )
@@ -82,11 +81,11 @@ def describe(prediction: Prediction) -> str:
     parts = []
     if prediction.is_classifier:
         if prediction.label is not None:
-            parts.append(f"label <b>{html.escape(prediction.label)}</b>")
+            parts.append(f"label <b>{escape(prediction.label)}</b>")
         mark = "" if prediction.correct is None else (" &#10003;" if prediction.correct else " &#10007;")
-        parts.append(f"predicted <b>{html.escape(prediction.predicted)}</b> ({prediction.confidence:.1%}){mark}")
+        parts.append(f"predicted <b>{escape(prediction.predicted)}</b> ({prediction.confidence:.1%}){mark}")
     else:
         if prediction.label is not None:
-            parts.append(f"target <b>{html.escape(prediction.label)}</b>")
-        parts.append(f"predicted <b>{html.escape(prediction.predicted)}</b>")
+            parts.append(f"target <b>{escape(prediction.label)}</b>")
+        parts.append(f"predicted <b>{escape(prediction.predicted)}</b>")
     return "<br>".join(parts)

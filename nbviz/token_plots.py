@@ -7,7 +7,6 @@ the clipped plot area; hovering one sends its index, which the owner turns into 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .markup import escape
 from .plots import Plot, fluid, heatmap_cells, natural_px
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
@@ -358,5 +358,5 @@ def token_chips(tokens: tuple[str, ...], colors: tuple[str, ...] | None = None) 
     """Tokens as boxed text (spaces kept, so that " the" and "the" differ), each on its own background colour;
     the style is written once, so that 2,048 tokens stay a small message."""
     fills = [f" style='background:{c}'" if c else "" for c in colors or ("",) * len(tokens)]
-    spans = "".join(f"<span class='nbviz-token'{fill}>{html.escape(t)}</span>" for t, fill in zip(tokens, fills))
+    spans = "".join(f"<span class='nbviz-token'{fill}>{escape(t)}</span>" for t, fill in zip(tokens, fills))
     return CHIP_STYLE + spans

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from .compute import version
 from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
 from .lifecycle import close_owned
+from .markup import escape
 from .plots import GREYS, MUTED, HeatmapPlot, fluid, row
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
@@ -173,9 +173,9 @@ class TrainingView:
         self.status.value = (
             f"step {rec.step}, epochs done {n_epochs}, records {n_records}"
             + (" &middot; display paused (training goes on)" if self.pause.value else "")
-            + ("" if rec.note is None else f'<br><span style="color:{MUTED}">{html.escape(rec.note)}</span>')
-            + ("" if rec.failure is None else f'<br><span style="color:{ERROR}">{html.escape(rec.failure)}</span>')
-            + ("" if rec.loss_text is None else f'<br><span style="color:{MUTED}">{html.escape(rec.loss_text)}</span>')
+            + ("" if rec.note is None else f'<br><span style="color:{MUTED}">{escape(rec.note)}</span>')
+            + ("" if rec.failure is None else f'<br><span style="color:{ERROR}">{escape(rec.failure)}</span>')
+            + ("" if rec.loss_text is None else f'<br><span style="color:{MUTED}">{escape(rec.loss_text)}</span>')
         )
 
     def _draw_metrics(self) -> None:
@@ -206,7 +206,7 @@ class TrainingView:
         _show_line(self.ratio_line, rec.ratio_line(name))
         history = rec.history
         rows = "".join(
-            f"<tr><td>{html.escape(layer)}</td><td>{history['act_mean'][-1, i]:.3g}</td>"
+            f"<tr><td>{escape(layer)}</td><td>{history['act_mean'][-1, i]:.3g}</td>"
             f"<td>{history['act_std'][-1, i]:.3g}</td><td>{history['dead_share'][-1, i]:.1%}</td></tr>"
             for i, layer in enumerate(history["layers"])
         )
@@ -350,7 +350,7 @@ class LiveTraining(keras.callbacks.Callback):
             except Exception as err:  # noqa: BLE001 - a display must never abort the fit it shows
                 self.view.status.value = (
                     f'<span style="color:{ERROR}">drawing the training view: {type(err).__name__}: '
-                    f"{html.escape(str(err))}</span>"
+                    f"{escape(str(err))}</span>"
                 )
         self._ui.poll()
 

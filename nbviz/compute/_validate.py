@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._backend import checks_names, untraceable_name
+
 
 def check_model(model: Any, name: str = "model") -> keras.Model:
     """Return ``model`` if it is a built Keras 3 model, else raise TypeError or ValueError."""
@@ -36,7 +38,29 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
         )
     if not model.layers:
         raise ValueError(f"{name}: expected a model with layers, got {model.name!r}, which has none")
+    _check_names(model, name)
     return model
+
+
+def _check_names(model: keras.Model, name: str) -> None:
+    """Refuse a model whose names the backend cannot trace, before anything is traced.
+
+    TensorFlow builds, loads and runs such a model eagerly (a ``.keras`` file whose layer names hold markup), and
+    fails only when it traces it; a trace that fails on a name leaves TensorFlow's name stack broken, so that
+    every later trace in the process fails too (an unrelated ``fit``). Refused here, nothing was traced.
+    """
+    if not checks_names():
+        return
+    inner = model._flatten_layers(include_self=False, recursive=True)  # nested models' layers trace too
+    for layer, root in [(model, True), *((layer, False) for layer in inner)]:
+        why = untraceable_name(str(layer.name), root)
+        if why is not None:
+            kind = "model" if root else "layer"
+            raise ValueError(
+                f"{name}: expected names that TensorFlow can trace, got the {kind} {layer.name!r} "
+                f"({type(layer).__name__}): {why}; rename it, or explore the model with KERAS_BACKEND=jax, "
+                "which traces any name"
+            )
 
 
 def _without_call(model: keras.Model) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
-
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import Unavailable
 from ..compute.display import ActivationView
+from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
 
@@ -92,7 +91,7 @@ class ActivationsPanel(Panel):
             ""
             if dead is None
             else f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{dead.count}</b> "
-            f"of {dead.dead.size} ({dead.share:.1%})" + (f"; {html.escape(dead.note)}" if dead.note else "")
+            f"of {dead.dead.size} ({dead.share:.1%})" + (f"; {escape(dead.note)}" if dead.note else "")
         )
         if answer.view is None:
             self.view.clear()

@@ -3,7 +3,6 @@ weights with tokens on both axes (head view) or as token-to-token lines, and eac
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +11,7 @@ import bqplot as bq
 import ipywidgets as widgets
 
 from ..compute.answers import Unavailable
+from ..markup import escape
 from ..plots import Plot, row
 from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
@@ -174,7 +174,7 @@ class AttentionPanel(Panel):
             grid.vmax,
             title=f"model view: {len(grid.layers)} layers x {grid.heads} heads, sample {state.sample} (click to open)",
         )
-        self.model_plot.tooltip.value = "".join(f"L{i}: {html.escape(name)}<br>" for i, name in enumerate(grid.layers))
+        self.model_plot.tooltip.value = "".join(f"L{i}: {escape(name)}<br>" for i, name in enumerate(grid.layers))
         self.values = grid.layer_tiles(layer)
         return ""
 
@@ -250,8 +250,8 @@ class AttentionPanel(Panel):
         self.lines_plot.highlight(row)
         self.hovered_query = query
         strongest = self._map.strongest(shown.head, query, TOP_KEYS, (k0, k1))
-        listed = ", ".join(f"{html.escape(label)} ({weight:.2f})" for label, weight in strongest)
-        text = f"<b>{html.escape(self._map.query_labels[query])}</b> (query {query}) attends most to: {listed}"
+        listed = ", ".join(f"{escape(label)} ({weight:.2f})" for label, weight in strongest)
+        text = f"<b>{escape(self._map.query_labels[query])}</b> (query {query}) attends most to: {listed}"
         self.hovered.value = text
         self.head_plot.tooltip.value = self.lines_plot.tooltip.value = text
 
@@ -274,7 +274,7 @@ class AttentionPanel(Panel):
         heads = max(len(s.entropy) for s in summaries.values())
         header = "".join(f"<th>H{h}</th>" for h in range(heads))
         body = "".join(
-            f"<tr><td title='{html.escape(name)}'>L{i}</td>"
+            f"<tr><td title='{escape(name)}'>L{i}</td>"
             + "".join(
                 f"<td style='background:rgba(8,48,107,{0.6 * float(s.first_share[h]):.2f})'>"
                 f"{float(s.entropy[h]):.2f} &middot; {float(s.first_share[h]):.0%}</td>"

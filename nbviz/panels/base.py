@@ -6,7 +6,6 @@ Keras, no TensorFlow and no arithmetic here (a test reads the sources for it).
 
 from __future__ import annotations
 
-import html
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.analysis import Analysis
+from ..markup import escape
 from ..plots import MUTED, Plot
 
 #: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
@@ -28,19 +28,19 @@ MOST_CLASSES = 100
 
 def computing_html(work: str) -> str:
     """The message line while a panel computes: what it computes, so a first-time cost is never a mystery."""
-    return f'<span style="color:{MUTED}">computing: {html.escape(work)}...</span>'
+    return f'<span style="color:{MUTED}">computing: {escape(work)}...</span>'
 
 
 def error_html(context: str, err: BaseException) -> str:
     """One readable line for an error shown inside the widget."""
     return (
-        f'<span style="color:var(--jp-error-color1, #b00020)">&#9888; {html.escape(context)}: '
-        f"{type(err).__name__}: {html.escape(str(err))}</span>"
+        f'<span style="color:var(--jp-error-color1, #b00020)">&#9888; {escape(context)}: '
+        f"{type(err).__name__}: {escape(str(err))}</span>"
     )
 
 
 def note_html(note: str) -> str:
-    return f'<span style="color:{MUTED}">{html.escape(note)}</span>' if note else ""
+    return f'<span style="color:{MUTED}">{escape(note)}</span>' if note else ""
 
 
 class Remark(str):

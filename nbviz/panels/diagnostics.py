@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import bqplot as bq
@@ -11,6 +10,7 @@ import numpy as np
 import traitlets
 
 from ..compute.answers import MetricsTable, Unavailable
+from ..markup import escape
 from ..plots import BarsPlot, FigurePlot, Plot, row
 from .base import Panel, Remark, State
 
@@ -165,12 +165,12 @@ class DiagnosticsPanel(Panel):
     def _table(table: MetricsTable, what: str) -> str:
         if not table.rows:
             return ""
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in table.columns)
+        head = "".join(f"<th>{escape(k)}</th>" for k in table.columns)
         rows = "".join(
-            f"<tr><td><b>{html.escape(name)}</b> ({n})</td>" + "".join(f"<td>{v:.4g}</td>" for v in values) + "</tr>"
+            f"<tr><td><b>{escape(name)}</b> ({n})</td>" + "".join(f"<td>{v:.4g}</td>" for v in values) + "</tr>"
             for name, n, values in table.rows
         )
-        return f"<table><tr><th>{what}</th>{head}</tr>{rows}</table>"
+        return f"<table><tr><th>{escape(what)}</th>{head}</tr>{rows}</table>"
 
     def _cell_clicked(self, change: dict[str, Any]) -> None:
         selected = change["new"]
@@ -180,7 +180,7 @@ class DiagnosticsPanel(Panel):
         name = str(self.dataset.value)
         if name != OWN:
             self.message.value = (
-                f"Cells of '{html.escape(name)}' are not the explored samples: choose '{OWN}' to click through."
+                f"Cells of '{escape(name)}' are not the explored samples: choose '{OWN}' to click through."
             )
             return
         samples = self.analysis.confusion_cell_samples(name, row, col)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import Unavailable
+from ..markup import escape
 from ..plots import MUTED, BarsPlot, Plot, row
 from .activations import ActivationFigure
 from .base import Panel, State
@@ -69,7 +68,7 @@ class GradientsPanel(Panel):
             self.norms = across.norms
             self.norms_plot.show(across.log_norms, labels=np.array(across.layers))
             self._sample_shown = (state.sample, self.version)
-            self.loss_line = f"<span style='color:{MUTED}'>Differentiated: {html.escape(across.loss)}.</span>"
+            self.loss_line = f"<span style='color:{MUTED}'>Differentiated: {escape(across.loss)}.</span>"
 
         answer = analysis.layer_gradients(state.layer, state.sample, self.weight_view.index)
         if isinstance(answer, Unavailable):
@@ -81,7 +80,9 @@ class GradientsPanel(Panel):
             title = f"d {answer.target} / d {state.layer} output"
             self.output_values = self.output_view.show(answer.output, title)
         self.weight_view.set_tensors(answer.names)
-        no_weights = "" if answer.names else f"<br>Layer {state.layer} has no weights; its output gradient is shown."
+        no_weights = (
+            "" if answer.names else f"<br>Layer {escape(state.layer)} has no weights; its output gradient is shown."
+        )
         self.info.value = self.loss_line + no_weights
         if not answer.names:
             self.values = self.output_values

@@ -4,7 +4,6 @@ make a named selection, and see the current sample's nearest neighbours in that 
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import bqplot as bq
@@ -14,6 +13,7 @@ import numpy as np
 from ..compute.analysis_projection import PointColors
 from ..compute.answers import Unavailable
 from ..compute.projection import available_methods
+from ..markup import escape
 from ..plots import FULL_WIDTH, GREYS, HeatmapPlot, Plot
 from ..projector_plot import ProjectorPlot
 from .base import Panel, Remark, State, offer
@@ -112,12 +112,12 @@ class ProjectorPanel(Panel):
         if colors.categorical and colors.names:
             swatches = "".join(
                 f'<span style="white-space:nowrap; margin-right:10px"><span style="display:inline-block; width:10px;'
-                f' height:10px; background:{c}; margin-right:4px"></span>{html.escape(n)}</span> '
+                f' height:10px; background:{c}; margin-right:4px"></span>{escape(n)}</span> '
                 for n, c in zip(colors.names, colors.colors)
             )
-            self.legend.value = f"<b>{html.escape(colors.kind)}</b>: {swatches}"
+            self.legend.value = f"<b>{escape(colors.kind)}</b>: {swatches}"
         else:
-            self.legend.value = "" if colors.kind == "none" else f"<b>{html.escape(colors.kind)}</b> (colour bar)"
+            self.legend.value = "" if colors.kind == "none" else f"<b>{escape(colors.kind)}</b> (colour bar)"
 
     def _show_neighbours(self, state: State) -> None:
         layer, method, pooling = self._question(state)
@@ -161,7 +161,8 @@ class ProjectorPanel(Panel):
         self.selected = inside
         self.select_samples(name, inside)
         self.selection.value = (
-            f"<b>{html.escape(name)}</b>: {inside.size:,} samples of {layer} ({method}); the diagnostics tab reports it"
+            f"<b>{escape(name)}</b>: {inside.size:,} samples of {escape(layer)} ({escape(method)}); "
+            "the diagnostics tab reports it"
         )
         if self.walk.value:
             self.set_sample_filter(inside)

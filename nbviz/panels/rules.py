@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import bqplot as bq
@@ -10,6 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import RulesDisplay, Unavailable
+from ..markup import escape
 from ..plots import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, Remark, State, offer
 
@@ -78,7 +78,7 @@ class RulesPanel(Panel):
         self.shown = answer
         rules = answer.rules
         self.summary.value = (
-            f"{len(rules.rules)} rules over {answer.source}, depth {rules.max_depth}: fidelity to the model "
+            f"{len(rules.rules)} rules over {escape(answer.source)}, depth {rules.max_depth}: fidelity to the model "
             f"<b>{rules.fidelity:.1%}</b> on held-out samples ({rules.train_fidelity:.1%} on those fitted). "
             "Click a rule to show a sample it covers."
             + (
@@ -104,7 +104,7 @@ class RulesPanel(Panel):
             return
         if self.shown is not None:
             index = int(change["new"])
-            self.rule_text.value = f"<b>rule {index + 1}</b>: {html.escape(self.shown.texts[index])}"
+            self.rule_text.value = f"<b>rule {index + 1}</b>: {escape(self.shown.texts[index])}"
         sample = self.sample_for(int(change["new"]), self.state.sample)
         if sample is not None:
             self.navigate(sample=sample)

@@ -3,14 +3,13 @@ model, Integrated Gradients and gradient x input per token, drawn as coloured te
 
 from __future__ import annotations
 
-import html
-
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
 from ..compute.analysis import CAM, METHOD_NAMES
 from ..compute.answers import Unavailable
+from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot, row
 from ..token_plots import token_chips
 from .base import MOST_CLASSES, Panel, State
@@ -114,7 +113,7 @@ class SaliencyPanel(Panel):
             self.overlay.show(answer.overlay, title="over the input")
         if method in CAM:
             rows, cols = picture.values.shape
-            self.info.value = f"{METHOD_NAMES[method]} maps are {rows} x {cols} (layer {state.layer})"
+            self.info.value = f"{escape(METHOD_NAMES[method])} maps are {rows} x {cols} (layer {escape(state.layer)})"
         return ""
 
     def _render_tokens(self, state: State) -> str:
@@ -130,7 +129,7 @@ class SaliencyPanel(Panel):
             else (f"next token {answer.class_name} at position {answer.position}")
         )
         what = f"{TOKEN_METHOD_NAMES[method]}, {target}, sample {state.sample}"
-        self.tokens.value = f"<b>{html.escape(what)}</b><br>{token_chips(answer.labels, answer.colors)}"
+        self.tokens.value = f"<b>{escape(what)}</b><br>{token_chips(answer.labels, answer.colors)}"
         check = (
             f"; they add up to {answer.total:.4g}, f(x) - f(baseline) = {answer.change:.4g} "
             f"(gap {answer.gap:.2%}, {answer.steps} steps)"
@@ -138,7 +137,7 @@ class SaliencyPanel(Panel):
             else ""
         )
         self.info.value = (
-            f"At the output of {html.escape(answer.layer)}, summed per token (baseline: a zero embedding); red "
+            f"At the output of {escape(answer.layer)}, summed per token (baseline: a zero embedding); red "
             f"drives the class up, blue down{check}."
         )
         if len(answer.labels) <= MOST_TOKEN_BARS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from ..compute import available_explainers
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
+from ..markup import escape
 from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
@@ -27,9 +27,9 @@ HALT_SECONDS = 30.0  # the longest a checkpoint change waits for a cancelled wor
 
 
 def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
-    text = f"explainer: <b>{explainer}</b>"
+    text = f"explainer: <b>{escape(explainer)}</b>"
     if fallback:
-        return text + f" (auto fell back: {html.escape(fallback)})"
+        return text + f" (auto fell back: {escape(fallback)})"
     return text + (" (auto)" if auto else "")
 
 
@@ -307,7 +307,7 @@ class ShapPanel(Panel):
         self.local_status.value = note_html(f"estimate from {estimate.done} of {estimate.total} draws ({state})")
 
     def _info(self, answer: ShapLocal) -> str:
-        target = f"class <b>{html.escape(answer.class_name)}</b>, " if answer.multiclass else ""
+        target = f"class <b>{escape(answer.class_name)}</b>, " if answer.multiclass else ""
         return (
             f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {target}"
             f"base value E[f] = {answer.base_value:.4g}, f(x) = {answer.output:.4g}, "
@@ -390,5 +390,5 @@ class ShapPanel(Panel):
         self.progress.value = 1.0
         self.global_status.value = (
             f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {answer.n} samples"
-            + (f" &middot; {html.escape(answer.note)}" if answer.note else "")
+            + (f" &middot; {escape(answer.note)}" if answer.note else "")
         )

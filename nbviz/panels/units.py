@@ -3,7 +3,6 @@ that activate it most, with the region a filter responds to boxed, and an input 
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import bqplot as bq
@@ -12,6 +11,7 @@ import numpy as np
 
 from ..compute.analysis_units import UnitExamples, UnitMaximum
 from ..compute.answers import Unavailable
+from ..markup import escape
 from ..plots import FULL_WIDTH, GREYS, BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State, error_html, note_html, offer
 from .worker import LatestJob
@@ -126,13 +126,13 @@ class UnitsPanel(Panel):
         layer, unit = self.state.layer, int(self.unit.value)
         self.run.disabled, self.stop.disabled = True, False
         self.progress.value = 0
-        self.result.value = f"optimising an input for {html.escape(layer)} unit {unit}..."
+        self.result.value = f"optimising an input for {escape(layer)} unit {unit}..."
 
         def work(cancelled: Any) -> None:
             try:
                 found = self.analysis.maximize(layer, unit, cancelled=cancelled, on_step=self._step)
                 if isinstance(found, Unavailable):
-                    self.result.value = html.escape(found.reason)
+                    self.result.value = escape(found.reason)
                 else:
                     self._show_maximum(found)
             except Exception as err:  # noqa: BLE001 - a worker's failure is shown, never raised into a thread
@@ -167,7 +167,7 @@ class UnitsPanel(Panel):
         self.progress.value = found.steps
         stopped = " (stopped)" if found.stopped else ""
         self.result.value = (
-            f"{html.escape(found.layer)} unit {found.unit}: activation <b>{found.activation:.4g}</b> after "
+            f"{escape(found.layer)} unit {found.unit}: activation <b>{found.activation:.4g}</b> after "
             f"{found.steps} steps{stopped}; the best explored sample's is {found.best_sample:.4g}"
         )
         title = f"optimised input for {found.layer} unit {found.unit}"
