@@ -34,11 +34,13 @@ from .memo import Memo
 from .nonfinite import KEPT, OUTPUTS, LeftOut, finite_rows, left_out
 from .policy import DisplayPolicy
 from .probe import Gradients, Probe
-from .redact import input_like_layers
+from .redact import labels_repeat_input, raw_value_layers
 from .tokens import padding_of, token_inputs
 from .version import ModelVersion
 
 T = TypeVar("T")
+#: What the sample view says for labels that redact mode withholds (they repeat the input).
+WITHHELD = "withheld: the labels repeat the input"
 MAX_BARS = 1024  # one SVG rect per bar: beyond about a thousand the browser slows down
 SAMPLE_CELLS = 4096  # the sample thumbnail
 DEAD_UNIT_SAMPLES = 256
@@ -59,7 +61,11 @@ class AnalysisCore:
         self.versions = ModelVersion(self.model)
         self.nodes: dict[str, LayerNode] = {n.name: n for n in self.graph.nodes}
         #: Layers whose outputs redact mode withholds (they show the raw input); empty without redact.
-        self.hidden_layers = input_like_layers(self.graph) if policy.redact else frozenset()
+        self.hidden_layers = raw_value_layers(self.graph) if policy.redact else frozenset()
+        #: Labels that repeat the input (an autoencoder's, a language model's next tokens) are raw input too.
+        self.hidden_labels = policy.redact and (
+            data.reconstruction or labels_repeat_input(list(data.x), None if data.y is None else list(data.y))
+        )
         #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels or loss.
         labelled = data.y is not None or data.is_classifier or data.loss is not None
         self.gradient_target = "loss" if labelled else "output unit 0"
@@ -209,15 +215,16 @@ class AnalysisCore:
             given = None if label is None else np.asarray(label).ravel()[0]
             # A NaN label (left out of every aggregate) is shown as it is, and judges nothing.
             truth = None if given is None or not np.isfinite(given) else int(given)
+            shown = None if given is None else self.policy.class_name(truth) if truth is not None else str(given)
             return Prediction(
                 True,
                 self.policy.class_name(k),
                 float(probs[k]),
-                None if given is None else self.policy.class_name(truth) if truth is not None else str(given),
+                WITHHELD if self.hidden_labels and shown is not None else shown,
                 None if truth is None else truth == k,
                 k,
             )
-        target = None if label is None else str(np.round(label, 4))
+        target = None if label is None else WITHHELD if self.hidden_labels else str(np.round(label, 4))
         return Prediction(False, str(np.round(out, 4)), None, target, None, None)
 
     def _sequence_prediction(self, sample: int, out: np.ndarray, label: np.ndarray | None) -> Prediction:
@@ -242,7 +249,8 @@ class AnalysisCore:
             return Prediction(True, text(classes), confidence, None, None, None)
         truth = np.asarray(label).reshape(-1)[real]
         share = float(np.mean(truth == classes)) if len(truth) else 0.0
-        label_text = f"{text(truth)} ({share:.0%} of positions predicted right)"
+        said = WITHHELD if self.hidden_labels else text(truth)  # a causal LM's labels are its input shifted
+        label_text = f"{said} ({share:.0%} of positions predicted right)"
         return Prediction(True, text(classes), confidence, label_text, None, None)
 
     def _map_prediction(self, out: np.ndarray, label: np.ndarray | None) -> Prediction:

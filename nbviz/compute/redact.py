@@ -34,6 +34,61 @@ def input_like_layers(graph: ModelGraph) -> frozenset[str]:
     return frozenset(like)
 
 
+#: Layers with weights that still pass each value on, rescaled one by one (a raw value is read back from the
+#: output with the layer's own statistics): the normalisations.
+_ELEMENTWISE = frozenset(
+    {"Normalization", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"}
+)
+
+
+def raw_value_layers(graph: ModelGraph) -> frozenset[str]:
+    """Layers from whose output a raw input value can be read back: what redact mode withholds.
+
+    Found by data flow: the input layers, and every layer that takes the output of such a layer through no
+    learned transformation: one without trainable weights (copy, reshape, slice, pad, cast, pool, concatenate,
+    add, an activation, dropout, a Lambda...) or an elementwise normalisation. A layer joining a raw input with
+    a learned one (a wide-and-deep model's ``Concatenate`` of a raw feature and an embedding) passes the raw value
+    on too. The first learned transformation on every path (a Dense, a convolution, an embedding) stops it.
+
+    A subclassed model's graph has no edges, so there every layer without trainable weights counts (hiding too
+    much rather than too little).
+    """
+    producers: dict[str, list[str]] = defaultdict(list)
+    for source, target in graph.edges:
+        producers[target].append(source)
+    raw: set[str] = set()
+    for node in graph.nodes:  # topological order: producers come first
+        passes_on = node.trainable_params == 0 or node.class_name in _ELEMENTWISE
+        fed = node.is_input or not producers[node.name] or any(p in raw for p in producers[node.name])
+        if not node.is_model and passes_on and fed:
+            raw.add(node.name)
+    return frozenset(raw)
+
+
+def labels_repeat_input(inputs: list[np.ndarray], labels: list[np.ndarray] | None, rows: int = 256) -> bool:
+    """Whether the labels are a copy of an input: equal to it, or to it shifted by one position (a causal
+    language model's next tokens, a seq2seq decoder's targets), on most of the first ``rows`` samples. Such labels
+    are raw input (an autoencoder's target is the input itself)."""
+    for y in labels or []:
+        y = np.asarray(y)[:rows]
+        for x in inputs:
+            x = np.asarray(x)[:rows]
+            if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub" or x.shape[0] != y.shape[0]:
+                continue
+            if x.shape == y.shape and _share_equal(x, y) > 0.5:
+                return True
+            if x.ndim >= 2 and y.ndim >= 2 and x.shape[1] == y.shape[1] and x.shape[1] > 1:
+                for a, b in ((x[:, 1:], y[:, :-1]), (x[:, :-1], y[:, 1:])):
+                    if a.shape == b.shape and _share_equal(a, b) > 0.5:
+                        return True
+    return False
+
+
+def _share_equal(a: np.ndarray, b: np.ndarray) -> float:
+    with np.errstate(invalid="ignore"):
+        return float(np.mean(a == b)) if a.size else 0.0
+
+
 def quantile_of(column: np.ndarray, value: float) -> float:
     """The share of ``column`` at or below ``value``: where a threshold sits among the data, not the value."""
     column = np.asarray(column)

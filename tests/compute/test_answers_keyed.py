@@ -126,7 +126,11 @@ def test_work_that_spans_a_fit_is_not_stored(rng, monkeypatch):
     when the old weights come back before it ends."""
     keras.utils.set_random_seed(11)
     model = keras.Sequential(
-        [keras.Input((4,), name="f"), keras.layers.Dense(6, activation="relu"), keras.layers.Dense(2, activation="softmax")]
+        [
+            keras.Input((4,), name="f"),
+            keras.layers.Dense(6, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
     )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x = rng.normal(size=(24, 4)).astype(np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nbviz
-from nbviz.compute.redact import input_like_layers, quantile_of, rank_quantiles
+from nbviz.compute.redact import input_like_layers, quantile_of, rank_quantiles, raw_value_layers
 from tests.sentinel import found_in, plant
 
 from .interaction import walk_everything
@@ -46,7 +46,7 @@ def test_redact_hides_input_like_layers_and_keeps_learned_ones(digits):
     ex = nbviz.explore(digits.model, x, y, redact=True)
     plain = nbviz.explore(digits.model, x, y)
     hidden = ex.analysis.hidden_layers
-    assert hidden == input_like_layers(ex.analysis.graph) and plain.analysis.hidden_layers == frozenset()
+    assert hidden == raw_value_layers(ex.analysis.graph) and plain.analysis.hidden_layers == frozenset()
     nodes = {n.name: n for n in ex.analysis.graph.nodes}
     assert {nodes[h].class_name for h in hidden} >= {"InputLayer"}
     first_learned = next(n.name for n in ex.analysis.graph.nodes if n.trainable_params > 0)
