@@ -25,6 +25,7 @@ BENCHMARKS = [
     "training_overhead",
     "training_redraw",
     "rapid_interaction",
+    "bounded_state",
     "browser_latency",
     "projector_browser",
     "graph_browser",

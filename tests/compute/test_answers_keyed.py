@@ -181,3 +181,22 @@ def test_the_version_reads_the_loss_only_when_the_gate_moves(digits, monkeypatch
     assert versions.current() == first  # same cell: the gate holds
     count[0] += 1  # the cell ends: the after-cell check reads again
     assert versions.current() != first
+
+
+def test_live_training_takes_the_loss_of_each_compile(rng):
+    """LiveTraining's gradient norms after compiling again: of the new loss (here ten times the old one), not of
+    the loss its probe was first traced with. A learning rate of 0 keeps the weights, so only the loss differs."""
+    import nbviz
+
+    model = _regressor(13)
+    x, y = _data(rng)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=["mse", "mse"])
+    live = nbviz.LiveTraining(monitor=(x, y), every=1)
+    model.fit(x, y, epochs=1, batch_size=6, callbacks=[live], verbose=0)
+    before = live.history["grad_norm"][-1]
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=["mse", "mse"], loss_weights=[10.0, 10.0])
+    model.fit(x, y, epochs=1, batch_size=6, callbacks=[live], verbose=0)
+    after = live.history["grad_norm"][-1]
+    assert np.all(np.isfinite(before)) and np.all(before > 0)
+    np.testing.assert_allclose(after, 10 * before, rtol=1e-4)
+    live.close()
