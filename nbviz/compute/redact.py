@@ -8,30 +8,22 @@ gradients, attributions, predictions) is still shown: that is what the Explorer 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
-from .graph import ModelGraph
+from .graph import LayerNode, ModelGraph
 
 
 def input_like_layers(graph: ModelGraph) -> frozenset[str]:
-    """Layers whose output is a fixed, unlearned function of the raw input.
+    """Layers whose output is a fixed, unlearned function of the raw input alone: the input's preprocessing
+    (what Grad-CAM does not point at).
 
     That is the input layers, and every layer without trainable weights (Rescaling, Normalization, Flatten,
-    Reshape, pooling, Dropout, ...) fed only by such layers: their outputs are the input's values scaled,
-    reshaped or subsampled. The first layer with trainable weights, and everything after it, is not.
-
-    A subclassed model's graph has no edges, so there every layer without trainable weights counts (hiding too
-    much rather than too little).
+    Reshape, pooling, Dropout, ...) fed only by such layers. Redact mode withholds more: :func:`raw_value_layers`.
+    A subclassed model's graph has no edges, so there every layer without trainable weights counts.
     """
-    producers: dict[str, list[str]] = defaultdict(list)
-    for source, target in graph.edges:
-        producers[target].append(source)
-    like: set[str] = set()
-    for node in graph.nodes:  # topological order: producers come first
-        if not node.is_model and node.trainable_params == 0 and all(p in like for p in producers[node.name]):
-            like.add(node.name)
-    return frozenset(like)
+    return _flow(graph, lambda node, fed: node.trainable_params == 0 and all(fed))
 
 
 #: Layers with weights that still pass each value on, rescaled one by one (a raw value is read back from the
@@ -53,16 +45,25 @@ def raw_value_layers(graph: ModelGraph) -> frozenset[str]:
     A subclassed model's graph has no edges, so there every layer without trainable weights counts (hiding too
     much rather than too little).
     """
+
+    def passes(node: LayerNode, fed: list[bool]) -> bool:
+        unlearned = node.trainable_params == 0 or node.class_name in _ELEMENTWISE
+        return unlearned and (node.is_input or not fed or any(fed))
+
+    return _flow(graph, passes)
+
+
+def _flow(graph: ModelGraph, passes: Callable[[LayerNode, list[bool]], bool]) -> frozenset[str]:
+    """The layers (nested models aside) that ``passes(node, fed)`` takes, in topological order: ``fed`` says for
+    each of the node's producers whether it was taken."""
     producers: dict[str, list[str]] = defaultdict(list)
     for source, target in graph.edges:
         producers[target].append(source)
-    raw: set[str] = set()
+    taken: set[str] = set()
     for node in graph.nodes:  # topological order: producers come first
-        passes_on = node.trainable_params == 0 or node.class_name in _ELEMENTWISE
-        fed = node.is_input or not producers[node.name] or any(p in raw for p in producers[node.name])
-        if not node.is_model and passes_on and fed:
-            raw.add(node.name)
-    return frozenset(raw)
+        if not node.is_model and passes(node, [p in taken for p in producers[node.name]]):
+            taken.add(node.name)
+    return frozenset(taken)
 
 
 def labels_repeat_input(inputs: list[np.ndarray], labels: list[np.ndarray] | None, rows: int = 256) -> bool:
