@@ -275,17 +275,25 @@ class BarsPlot(Plot):
         labels: Sequence[str] | np.ndarray | None = None,
         color: np.ndarray | None = None,
         title: str | None = None,
+        span: tuple[float, float] | None = None,
     ) -> None:
         """Draw one bar per value; ``labels`` name the bars (positions 0..n-1 otherwise).
 
-        Bars are coloured by ``color`` (default: the values themselves) on a symmetric diverging scale.
+        Bars are coloured by ``color`` (default: the values themselves) on a symmetric diverging scale. The value
+        axis spans ``span`` when given (a share: (0, 1)), else the values; values all equal get a span of 1
+        around them (bqplot draws bars of negative size on an empty domain).
         """
         values = _f32(values).ravel()
         color = values if color is None else _f32(color).ravel()
         finite = color[np.isfinite(color)]
         m = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
         x = np.asarray(labels) if labels is not None else np.arange(len(values), dtype=np.float32)
-        with self.mark.hold_sync(), self.color_scale.hold_sync():
+        shown = values[np.isfinite(values)]
+        if span is None and (shown.size == 0 or shown.min() == shown.max()):
+            low = min(0.0, float(shown.min())) if shown.size else 0.0
+            span = (low, low + 1.0)
+        with self.mark.hold_sync(), self.color_scale.hold_sync(), self.y_scale.hold_sync():
+            self.y_scale.min, self.y_scale.max = (None, None) if span is None else (float(span[0]), float(span[1]))
             self.color_scale.min, self.color_scale.max = -m, m
             self.mark.x = x
             self.mark.y = values

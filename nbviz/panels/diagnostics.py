@@ -62,10 +62,10 @@ class DiagnosticsPanel(Panel):
             marks=[self.cm],
             axes=[
                 bq.Axis(scale=self.cm.scales["row"], side="left", label="true"),
-                bq.Axis(scale=self.cm.scales["column"], side="bottom", label="predicted"),
+                bq.Axis(scale=self.cm.scales["column"], side="bottom", label="predicted", label_offset="40px"),
             ],
-            fig_margin={"top": 10, "bottom": 50, "left": 60, "right": 10},
-            layout=widgets.Layout(width="380px", height="360px"),
+            fig_margin={"top": 10, "bottom": 60, "left": 60, "right": 10},
+            layout=widgets.Layout(width="380px", height="370px"),
         )
         self.cm_plot = FigurePlot(self.cm_figure, "confusion matrix (click a cell)")
         self.recall_plot = BarsPlot("recall per class", horizontal=True, size=("300px", "300px"))
@@ -144,10 +144,12 @@ class DiagnosticsPanel(Panel):
                     self.cm.row, self.cm.column = classes, classes
                 # Counts in the cells while they fit (a language model's vocabulary has too many to read).
                 self.cm.display_format = ".0f" if len(classes) <= MAX_LABELLED_CLASSES else None
+            # Many columns (up to 20, "other" among them) are named slanted, or their names run together.
+            self.cm_figure.axes[1].tick_rotate = -45 if len(classes) > MAX_LABELLED_CLASSES else 0
             self.cm_plot.show()
             real = classes[confusion.class_index >= 0]  # "other" has no recall of its own
-            self.recall_plot.show(confusion.recall, labels=real)
-            self.precision_plot.show(confusion.precision, labels=real)
+            self.recall_plot.show(confusion.recall, labels=real, span=(0.0, 1.0))
+            self.precision_plot.show(confusion.precision, labels=real, span=(0.0, 1.0))
             if confusion.calibration is None:
                 self.calibration_plot.clear("no predictions to calibrate")
             else:

@@ -122,3 +122,19 @@ def test_the_count_sketch_is_the_signed_bucket_sum_and_keeps_distances():
 
     ratio = pdist(sketch(x)) / pdist(x)
     assert np.all(np.abs(ratio - 1) < 0.25) and abs(np.median(ratio) - 1) < 0.08
+
+
+def test_bars_of_equal_values_get_a_value_axis():
+    """Recall of 0 for every class shown (an untrained model): bqplot drew bars of negative size on the empty
+    domain [0, 0] (console errors, an empty figure); the axis spans 1 from the values, or what the caller says."""
+    from nbviz.plots import BarsPlot
+
+    bars = BarsPlot("recall per class", horizontal=True)
+    bars.show(np.zeros(5), labels=[str(i) for i in range(5)])
+    assert (bars.y_scale.min, bars.y_scale.max) == (0.0, 1.0)
+    bars.show(np.array([0.2, 0.9, 0.4]))
+    assert (bars.y_scale.min, bars.y_scale.max) == (None, None)  # the data's own range again
+    bars.show(np.array([0.2, 0.9, 0.4]), span=(0.0, 1.0))
+    assert (bars.y_scale.min, bars.y_scale.max) == (0.0, 1.0)
+    bars.show(np.full(3, -2.0))
+    assert (bars.y_scale.min, bars.y_scale.max) == (-2.0, -1.0)
