@@ -1182,12 +1182,20 @@ def _scaled_first_call(
 
 
 def attention_style(layer: Any) -> str | None:
-    """How a layer's attention weights are read: "compute" for a layer with Keras's ``_compute_attention``
-    (MultiHeadAttention and the KerasHub layers built on it: asked for its scores), "dropout" for an attention
-    layer of its own making that passes its weights through a Dropout sub-layer (KerasHub's T5 attention, and
-    most hand-written ones: that dropout's input is recorded); None for any other layer."""
-    if hasattr(type(layer), "_compute_attention"):
+    """How a layer's attention weights are read: "compute" for a layer with Keras's ``_compute_attention`` that
+    returns (output, scores) (MultiHeadAttention and the KerasHub layers built on it: asked for its scores);
+    "softmax" for a cached decoder attention of KerasHub's own (Gemma, Gemma 3, Llama, Qwen 3, Mistral, Mixtral,
+    Phi-3, GPT-NeoX, ...) whose ``_compute_attention`` returns the output alone and whose probabilities come from
+    a ``keras.layers.Softmax`` sub-layer (that sub-layer's output is recorded); "dropout" for an attention layer
+    of its own making that passes its weights through a Dropout sub-layer (KerasHub's T5 attention, and most
+    hand-written ones: that dropout's input is recorded); None for any other layer.
+
+    A layer with ``_compute_attention`` but neither (KerasHub's GPT-OSS, which calls ``ops.softmax`` bare) keeps
+    the "compute" style: it records nothing, and the attention tab names it among the layers it cannot read."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
         return "compute"
+    if hasattr(type(layer), "_compute_attention"):
+        return "softmax" if _weights_softmax(layer) is not None else "compute"
     dropout = _weights_dropout(layer)
     return "dropout" if dropout is not None else None
 
@@ -1203,6 +1211,49 @@ def _weights_dropout(layer: Any) -> Any:
     return None
 
 
+def _weights_softmax(layer: Any) -> Any:
+    """The Softmax sub-layer that a KerasHub cached attention layer turns its logits into weights with, if any
+    (``softmax`` in Gemma, Gemma 3, Mixtral and Phi-3, ``_softmax`` in Llama, Qwen 3, Mistral and GPT-NeoX)."""
+    for attribute in ("softmax", "_softmax"):
+        candidate = getattr(layer, attribute, None)
+        if isinstance(candidate, keras.layers.Softmax):
+            return candidate
+    return None
+
+
+def _heads_first(weights: Any) -> Any:
+    """Softmax weights as (batch, heads, queries, keys): Gemma's grouped-query attention gives (batch, kv heads,
+    groups, queries, keys), whose query head ``kv * groups + g`` is the order of the layer's query heads (it
+    splits its queries (..., heads, dim) into (..., kv heads, groups, dim)); None for any other shape."""
+    shape = tuple(weights.shape)
+    if len(shape) == 4:
+        return weights
+    if len(shape) == 5 and shape[1] is not None and shape[2] is not None:
+        return keras.ops.reshape(weights, (-1, shape[1] * shape[2], *shape[3:]))
+    return None
+
+
+def _unfused(layer: Any, patched: list[Any]) -> None:
+    """Make ``layer`` take its unfused path while it is traced: on JAX and torch KerasHub's cached attention
+    calls one fused ``ops.dot_product_attention`` that keeps no weights, chosen by the instance's
+    ``_use_fused_attention_op`` (Gemma, Mixtral) or by its module's ``fused_attention_op_available`` (Llama,
+    Qwen 3, Phi-3, ...). Both are shadowed (the instance attribute, the module name) and ``patched`` notes them
+    for the caller to restore; the module name is shared by every layer of the class, so it is shadowed once."""
+    if hasattr(type(layer), "_use_fused_attention_op") and "_use_fused_attention_op" not in vars(layer):
+        vars(layer)["_use_fused_attention_op"] = lambda: False
+        patched.append((layer, "_use_fused_attention_op"))
+    module = inspect.getmodule(type(layer))
+    if module is not None and callable(getattr(module, "fused_attention_op_available", None)):
+        if not getattr(module.fused_attention_op_available, "_nbviz_unfused", False):
+
+            def unavailable() -> bool:
+                return False
+
+            unavailable._nbviz_unfused = True  # type: ignore[attr-defined]
+            patched.append((module, "fused_attention_op_available", module.fused_attention_op_available))
+            setattr(module, "fused_attention_op_available", unavailable)  # noqa: B010 - a module's name, not ours
+
+
 @contextmanager
 def _attention_recording(
     layers: dict[str, keras.layers.Layer], only: Sequence[str] | None = None
@@ -1210,7 +1261,7 @@ def _attention_recording(
     """Wrap each attention layer (of ``only``, all by default) so that its weights land in the yielded dict (the
     wrappers run at trace time only), and unwrap on exit; the other attention layers keep their fused kernels."""
     scores: dict[str, tf.Tensor] = {}
-    patched: list[tuple[Any, str]] = []
+    patched: list[Any] = []  # (instance, attribute) to delete, or (module, name, original) to put back
 
     def keep(name: str, weights: Any) -> None:
         k = sum(1 for key in scores if key == name or key.startswith(name + "@"))
@@ -1236,6 +1287,22 @@ def _attention_recording(
                 vars(dropout)["call"] = dropped
                 patched.append((dropout, "call"))
                 continue
+            if style == "softmax":
+                softmax = _weights_softmax(layer)
+                if "call" in vars(softmax):
+                    continue
+
+                def softened(*args: Any, _original: Any = softmax.call, _name: str = name, **kw: Any) -> Any:
+                    weights = _original(*args, **kw)
+                    heads = _heads_first(weights)
+                    if heads is not None:
+                        keep(_name, heads)
+                    return weights
+
+                vars(softmax)["call"] = softened
+                patched.append((softmax, "call"))
+                _unfused(layer, patched)
+                continue
             if "_compute_attention" in vars(layer):
                 continue
             original = layer._compute_attention
@@ -1244,17 +1311,22 @@ def _attention_recording(
                 bound = inspect.signature(_original).bind(*args, **kwargs)
                 if "return_attention_scores" in inspect.signature(_original).parameters:
                     bound.arguments["return_attention_scores"] = True  # else a fused kernel keeps no weights
-                output, weights = _original(*bound.args, **bound.kwargs)
-                if weights is not None:
-                    keep(_name, weights)
-                return output, weights
+                result = _original(*bound.args, **bound.kwargs)
+                # A layer whose _compute_attention returns its output alone (GPT-OSS) keeps no weights to read:
+                # unpacking it would iterate over a symbolic tensor.
+                if isinstance(result, tuple) and len(result) == 2 and result[1] is not None:
+                    keep(_name, result[1])
+                return result
 
             vars(layer)["_compute_attention"] = compute
             patched.append((layer, "_compute_attention"))
         yield scores
     finally:
-        for owner, attribute in patched:
-            del vars(owner)[attribute]
+        for entry in reversed(patched):
+            if len(entry) == 3:
+                setattr(entry[0], entry[1], entry[2])
+            else:
+                del vars(entry[0])[entry[1]]
 
 
 def _unit_layer_output(record: dict[str, Any], layer: str) -> Any:
