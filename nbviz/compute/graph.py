@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import keras
@@ -34,7 +34,14 @@ class LayerNode:
     is_model : bool
         True for a nested model, whose inner layers are nodes of their own.
     calls : int
-        How many times the layer is called in the graph (2 for a shared layer called twice).
+        How many times the layer is called in the graph (2 for a shared layer called twice), on each of its
+        call nodes.
+    call_of : str or None
+        None for a layer's first call. A shared layer's later calls in a symbolic graph are nodes of their own,
+        ``"name@1"``, ``"name@2"``, ... (the keys its recorded outputs have), with ``call_of`` naming the first
+        call's node, which owns the weights: a call node counts no parameters (they would count twice), holds no
+        inner nodes (a nested model's or block's inner layers are shown for its first call) and takes its edges
+        from the tensors of its own call (ALBERT's one transformer layer called N times is a chain, not a cycle).
     activation : str
         What the layer's output ends in: "relu" (plain ReLU only: a leaky or capped one does not die the same
         way), "softmax", "sigmoid", "tanh", "linear", ... or "" when unknown. See :func:`activation_of`.
@@ -57,6 +64,7 @@ class LayerNode:
     activation: str = ""
     is_input: bool = False
     is_block: bool = False
+    call_of: str | None = None
 
     @property
     def params(self) -> int:
@@ -215,13 +223,12 @@ class _Builder:
         self.nodes: dict[str, LayerNode] = {}
         self.layers: dict[str, keras.layers.Layer] = {}
         self.edges: list[tuple[str, str]] = []
-        self._ports: dict[int, tuple[list[str], list[list[str]]]] = {}
 
     def add(self, layer: Any, name: str, parent: str | None, inputs: list[Any], outputs: list[Any]) -> bool:
         """Add a node (or count one more call of it); True when the node is new."""
         if name in self.nodes:
             old = self.nodes[name]
-            self.nodes[name] = LayerNode(**{**old.__dict__, "calls": old.calls + 1})
+            self.nodes[name] = replace(old, calls=old.calls + 1)
             return False
         self.layers[name] = layer
         self.nodes[name] = LayerNode(
@@ -238,6 +245,30 @@ class _Builder:
             is_block=is_block(layer),
         )
         return True
+
+    def add_call(self, layer: Any, first: str, parent: str | None, inputs: list[Any], outputs: list[Any]) -> str:
+        """A node for a later call of the layer whose first call is the node ``first``; its name.
+
+        Named ``first@k`` for the (k+1)-th call, as :func:`nbviz.compute.probe._recording` keys that call's output,
+        so that the node's activations are found under its name. The walk meets a layer's calls in the order
+        Keras runs them (depth first, then the order of ``_nodes_by_depth``), which is the order they are recorded.
+        """
+        old = self.nodes[first]
+        name = f"{first}@{old.calls}"
+        self.nodes[first] = replace(old, calls=old.calls + 1)
+        self.layers[name] = layer
+        self.nodes[name] = LayerNode(
+            name=name,
+            class_name=type(layer).__name__,
+            input_shapes=tuple(_shape(t) for t in inputs),
+            output_shapes=tuple(_shape(t) for t in outputs),
+            trainable_params=0,
+            non_trainable_params=0,
+            parent=parent,
+            activation=activation_of(layer),
+            call_of=first,
+        )
+        return name
 
     def add_inside(self, layer: Any, name: str) -> None:
         """The layers inside a new node ``name``: a subclassed model's, or a custom block's (no edges: only
@@ -282,17 +313,22 @@ class _Builder:
                 inner = _symbolic_graph(op) if isinstance(op, keras.Model) else None
                 if isinstance(op, keras.layers.InputLayer):
                     self.add(op, name, parent, outs, outs)
+                elif name in self.nodes:
+                    # A later call of a shared layer: a node of its own, so that each call's activations can be
+                    # shown and a layer that feeds itself (ALBERT) makes a chain instead of a cycle.
+                    name = self.add_call(op, name, parent, args, outs)
+                    for srcs in sources:
+                        self.link(srcs, name)
                 elif inner is not None:
-                    if self.add(op, name, parent, args, outs):
-                        self._ports[id(op)] = self.walk(inner, prefix=name + "/", parent=name)
-                    inner_inputs, inner_outputs = self._ports[id(op)]
+                    self.add(op, name, parent, args, outs)
+                    inner_inputs, inner_outputs = self.walk(inner, prefix=name + "/", parent=name)
                     for srcs, inner_input in zip(sources, inner_inputs):
                         self.link(srcs, inner_input)
                     for srcs in inner_outputs:
                         self.link(srcs, name)
                 else:
-                    if self.add(op, name, parent, args, outs):
-                        self.add_inside(op, name)
+                    self.add(op, name, parent, args, outs)
+                    self.add_inside(op, name)
                     for srcs in sources:
                         self.link(srcs, name)
                 producers[id(node)] = [name]
@@ -327,6 +363,10 @@ class _Builder:
                 indegree[child] -= 1
                 if indegree[child] == 0:
                     ready.append(child)
+        # Every call node tells how many calls its layer has, known only now that the walk is done.
+        for name, node in self.nodes.items():
+            if node.call_of is not None:
+                self.nodes[name] = replace(node, calls=self.nodes[node.call_of].calls)
         position = {n: i for i, n in enumerate(result)}
         edges = sorted(self.edges, key=lambda e: (position[e[0]], position[e[1]]))
         return [self.nodes[n] for n in result], edges

@@ -130,8 +130,13 @@ class Probe:
         self._eager_calls: dict[Any, int] = {}
         self._custom_losses: dict[int, Any] = {}
         self._kinds: tuple[str, list[str]] | None = None
-        #: Nested models and custom blocks: their weights are their inner layers', which get the norms.
-        self.holders = frozenset(name for name, layer in self.layers.items() if holds_layers(layer))
+        #: Nested models and custom blocks: their weights are their inner layers', which get the norms; and a
+        #: shared layer's later calls ("name@1"), whose weights are the first call's (counted once, there).
+        self.holders = frozenset(
+            name
+            for name, layer in self.layers.items()
+            if holds_layers(layer) or self.graph.node(name).call_of is not None
+        )
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
         self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
@@ -218,7 +223,8 @@ class Probe:
         chunks: list[dict[str, Any]] = []
         for start in range(0, n, self.batch_size):
             _, record = self._call("forward", [a[start : start + self.batch_size] for a in inputs])
-            chunks.append({k: t for k, t in record.items() if _base(k) in wanted})  # only what was asked is kept
+            # Only what was asked is kept: "dense" keeps its later calls too, "dense@1" (a call node) its own.
+            chunks.append({k: t for k, t in record.items() if _base(k) in wanted or k.split("[")[0] in wanted})
         return {
             k: _frozen(np.concatenate([np.asarray(c[k]) for c in chunks]) if len(chunks) > 1 else chunks[0][k])
             for k in chunks[0]

@@ -33,16 +33,20 @@ def test_sequential(sequential_mlp):
 def test_two_inputs_two_outputs_shared_layer(two_input_model):
     graph = model_graph(two_input_model)
     _assert_topological(graph)
-    assert sorted(graph.names) == ["a", "b", "cat", "label", "shared", "value"]
-    # The bare `ha + hb` op is not a node: its producer links straight to its consumer.
+    # The shared layer's second call is a node of its own, "shared@1", which counts no parameters.
+    assert sorted(graph.names) == ["a", "b", "cat", "label", "shared", "shared@1", "value"]
+    # The bare `ha + hb` op is not a node: its producers link straight to its consumer.
     assert set(graph.edges) == {
         ("a", "shared"),
-        ("b", "shared"),
+        ("b", "shared@1"),
         ("shared", "value"),
+        ("shared@1", "value"),
         ("shared", "cat"),
+        ("shared@1", "cat"),
         ("cat", "label"),
     }
-    assert graph.node("shared").calls == 2
+    assert graph.node("shared").calls == graph.node("shared@1").calls == 2
+    assert graph.node("shared@1").call_of == "shared" and graph.node("shared@1").params == 0
     assert graph.node("cat").input_shapes == ((None, 5), (None, 5))
     assert graph.total_params == two_input_model.count_params()
 
