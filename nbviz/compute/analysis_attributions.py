@@ -26,7 +26,9 @@ from .answers import (
 from .attribution import Estimate, Explanation, ShapExplainer, concatenate, default_background
 from .display import overlay
 from .nonfinite import finite_rows
+from .probe import Probe
 from .saliency import cam_layers, saliency
+from .scalar_inputs import is_scalar_table, table_model, table_rows
 from .token_attribution import METHODS as TOKEN_METHODS
 from .token_attribution import TokenAttribution, embedding_layer, token_attributions
 from .tokens import token_inputs
@@ -62,6 +64,8 @@ class AttributionQuestions(AnalysisCore):
         """A saliency map of one sample for ``class_index`` (None: the predicted class); CAM methods on
         ``layer``. Returns a :class:`SaliencyMap`, or :class:`Unavailable` saying why not."""
         x = self.data.x
+        if self.scalar_features:
+            return self._table_saliency(sample, method, class_index)
         if len(x) > 1:
             return Unavailable(f"Saliency here needs a model with one input; this one has {len(x)}.")
         if not np.issubdtype(x[0].dtype, np.floating):
@@ -100,6 +104,44 @@ class AttributionQuestions(AnalysisCore):
         # The overlay is a picture of the input itself: redact mode leaves it out.
         shown = None if self.policy.redact else overlay(input_picture(inputs[0]), np.abs(picture.values))
         return SaliencyMap(method, cls, self.policy.class_name(cls), values, None, picture, shown, layer)
+
+    @property
+    def scalar_features(self) -> bool:
+        """Whether every input is one number per sample (``keras.Input(shape=())`` per feature): saliency then
+        reads the inputs as one table, one feature per input (:mod:`nbviz.compute.scalar_inputs`)."""
+        return is_scalar_table(self.data.x)
+
+    def _table_saliency(self, sample: int, method: str, class_index: int | None) -> Any:
+        """Saliency of a model of scalar inputs: one value per input, from the model over one table of them."""
+        if method in CAM:
+            return Unavailable(
+                f"{METHOD_NAMES[method]} needs a convolutional layer (h x w x channels); this model's inputs are "
+                f"{len(self.data.x)} scalar features."
+            )
+        sample = self.data.check_sample(sample)
+
+        def wrap() -> tuple[Any, Probe]:
+            # The wrapper shares the model's weights, so a version of the model is a version of it too.
+            model = table_model(self.model, self.data.x)
+            return model, Probe(model, batch_size=self.probe.batch_size)
+
+        model, probe = self._ask(("scalar table model",), wrap, versioned=False)
+        rows = table_rows(self.data.x)[sample : sample + 1]
+
+        def compute() -> np.ndarray:
+            return saliency(model, rows, method=method, target=class_index, probe=probe)[0]
+
+        values = self._ask(("saliency", method, sample, class_index, None), compute)
+        cls = self.prediction(sample).class_index if class_index is None else class_index
+        cls = 0 if cls is None else int(cls)
+        bars = top_bars(values, list(self.data.input_names), SALIENCY_BARS)
+        ids = [name for name, a in zip(self.data.input_names, self.data.x) if a.dtype.kind in "iub"]
+        note = (
+            f"{', '.join(ids)}: integer ids (categories), which take no gradient through their cast: 0 here."
+            if ids
+            else ""
+        )
+        return SaliencyMap(method, cls, self.policy.class_name(cls), values, bars, None, None, None, note)
 
     # ----------------------------------------------------------------------------------------- SHAP
     @property

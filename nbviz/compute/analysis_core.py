@@ -172,6 +172,48 @@ class AnalysisCore:
 
         return self._ask(("output", sample), compute)
 
+    def batch_shaped(self) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The recorded outputs (layers, and the model's outputs under :attr:`Probe.output_names`) that are not
+        one row per sample: their shape past the batch axis follows the batch's size, as a two-tower model's
+        image x text logits, (images, texts), whose row for an image scores it against every text in its batch.
+
+        Such an output's rows cannot be concatenated across batches, and a row is not one sample's alone (it
+        changes with the samples batched with it), so no projection, unit ranking or per-sample score can be read
+        off it. Found by one forward pass on the first two samples, compared with the first sample's own.
+
+        Returns
+        -------
+        dict of str -> (shape for a batch of 1, shape for a batch of 2), each past the batch axis; empty with
+        fewer than 2 samples.
+        """
+        if self.data.n_samples < 2:
+            return {}
+
+        def compute() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+            one = self.activations(0)
+            two = self.probe.activations([a[:2] for a in self.data.x])
+            return {
+                name: (tuple(one[name].shape[1:]), tuple(b.shape[1:]))
+                for name, b in two.items()
+                if name in one and one[name].shape[1:] != b.shape[1:]
+            }
+
+        # The shapes follow from the model's structure and the data's, not from its weights: asked once.
+        return self._ask(("batch shaped",), compute, versioned=False)
+
+    def batch_shaped_note(self, layer: str, view: str) -> str | None:
+        """Why ``view`` (a projection, the unit view) cannot show ``layer`` when its output is not one row per
+        sample (:meth:`batch_shaped`), in one line; None when it is."""
+        shapes = self.batch_shaped().get(layer)
+        if shapes is None:
+            return None
+        one, two = ("x".join(map(str, s)) or "a scalar" for s in shapes)
+        return (
+            f"{layer}'s output is not one row per sample: past the batch axis it is {one} for a batch of 1 and {two} "
+            f"for a batch of 2 (it compares the samples of a batch with each other, as image x text logits do), so "
+            f"no {view} can be read off it. Layers before it (each tower's embeddings) have a row per sample."
+        )
+
     def left_out(self) -> LeftOut:
         """The explored samples every aggregate leaves out for this version: NaN or Inf in their inputs or labels
         (found once, by :func:`~nbviz.compute.dataset.check_data`) or in their first output (read from the

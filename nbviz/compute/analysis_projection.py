@@ -101,6 +101,9 @@ class ProjectionQuestions(AnalysisCore):
             return Unavailable(f"{layer} outputs no numbers to project.")
         if self.data.n_samples < 2:
             return Unavailable("A projection needs at least 2 samples; x has 1.")
+        across = self.batch_shaped_note(layer, "point per sample")
+        if across is not None:
+            return Unavailable(across)
 
         def compute() -> ProjectionDisplay | Unavailable:
             mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
@@ -158,8 +161,11 @@ class ProjectionQuestions(AnalysisCore):
         return tuple(options)
 
     def _scored(self) -> bool:
-        """Whether the first output is one row of units per sample (what :meth:`sample_scores` scores)."""
-        return len(self.data.output_shape) == 1 and self.probe.output_kinds[0] != "map"
+        """Whether the first output is one row of units per sample (what :meth:`sample_scores` scores): not a map,
+        and not an output whose row follows the batch (image x text logits, :meth:`batch_shaped`)."""
+        if len(self.data.output_shape) != 1 or self.probe.output_kinds[0] == "map":
+            return False
+        return self.probe.output_names[0] not in self.batch_shaped()
 
     def point_colors(self, kind: str) -> PointColors:
         """A colour value per explored sample for one of :meth:`color_options`."""

@@ -66,6 +66,8 @@ class UnitQuestions(AnalysisCore):
             return None
         if layer in self.hidden_layers:  # its units' activations are raw input values
             return None
+        if layer in self.batch_shaped():  # a unit's value is not one sample's: nothing to rank samples by
+            return None
         return int(first.shape[-1])
 
     def _unit_reason(self, layer: str) -> str:
@@ -73,6 +75,9 @@ class UnitQuestions(AnalysisCore):
             return f"{layer} passes the raw input on: redact mode withholds its units."
         if len(self.data.x) != 1:
             return f"The unit view needs a model with one input; this one has {len(self.data.x)}."
+        across = self.batch_shaped_note(layer, "ranking of samples by a unit")
+        if across is not None:
+            return across
         return f"{layer} has no units to look at (its output is not float values with a unit axis)."
 
     def unit_examples(self, layer: str, unit: int, k: int = TOP_K) -> UnitExamples | Unavailable:
@@ -88,7 +93,9 @@ class UnitQuestions(AnalysisCore):
             if not self.policy.redact and x.ndim >= 3:
                 strip = picture_strip([x[i] for i in top.indices], STRIP_CELLS)
                 h, w = grey_picture(x[0], STRIP_CELLS).values.shape
-                if top.boxes is not None and (h, w) == x.shape[1:3]:  # pictures at full size: pixels are cells
+                # Pictures at full size: pixels are cells. Only an image batch (n, h, w, c): a video's picture is
+                # its frames tiled, whose cells a filter's box does not name.
+                if top.boxes is not None and x.ndim == 4 and (h, w) == x.shape[1:3]:
                     offsets = np.arange(len(top.indices), dtype=np.float32) * (w + 1)
                     boxes = top.boxes - 0.5 + np.column_stack([0 * offsets, offsets, 0 * offsets, offsets])
             texts = tuple(f"#{i}: {a:.4g}" for i, a in zip(top.indices, top.activations))

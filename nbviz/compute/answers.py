@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._arrays import frozen
-from .display import ActivationView, DeadUnits, block_mean
+from .display import ActivationView, DeadUnits, block_mean, tile_frames
 from .rules import Rules
 from .weights import Histogram, WeightImage, histogram, weight_image
 
@@ -226,22 +226,38 @@ def signed_picture(values: np.ndarray) -> Picture:
 
 def saliency_picture(values: np.ndarray, method: str) -> Picture:
     """A saliency map as shown: gradient maps as magnitude summed over channels (as tf-keras-vis shows them),
-    Integrated Gradients with its sign, CAM maps as they are; volumes stacked into one 2-D picture."""
+    Integrated Gradients with its sign, CAM maps as they are; the frames of a volume or video (frames, h, w, c)
+    tiled as :func:`input_picture` tiles the input's, so the overlay's cells fall on the frames they belong to."""
     if method in ("gradcam", "gradcam++"):
         shown = values
     elif method == "integrated_gradients":
-        shown = values.sum(axis=-1) if values.ndim == 3 else values
+        shown = values.sum(axis=-1) if values.ndim >= 3 else values
     else:
-        shown = np.abs(values).sum(axis=-1) if values.ndim == 3 else np.abs(values)
-    shown = shown.reshape(-1, shown.shape[-1])
+        shown = np.abs(values).sum(axis=-1) if values.ndim >= 3 else np.abs(values)
+    shown = shown.reshape(1, -1) if shown.ndim < 2 else shown
+    if shown.ndim > 2:
+        shown = tile_frames(shown.reshape(-1, *shown.shape[-2:]))
     m = float(np.nanmax(np.abs(shown))) or 1.0
     return Picture(frozen(shown), -m if float(np.nanmin(shown)) < 0 else 0.0, m)
 
 
 def input_picture(x: np.ndarray) -> np.ndarray:
-    """One sample as a grey picture: channels averaged, depth slices stacked."""
-    image = x.mean(axis=-1) if x.ndim == 3 else x
-    return image.reshape(-1, image.shape[-1])
+    """One sample of any rank as a 2-D grey picture, float32.
+
+    A scalar is one cell, a vector one row, a matrix itself, an (h, w, c) image its channels' mean. A higher
+    rank, (..., h, w, c) (a video's frames, a volume's slices), has its channels averaged and its leading axes
+    read as frames in order, tiled on a near-square grid with NaN gutters (:func:`tile_frames`): a (frames, h,
+    w, 1) clip shows every frame at its own aspect, where stacking them into one (frames*h*w, 1) column did not.
+    """
+    image = np.asarray(x, dtype=np.float32)
+    if image.ndim <= 1:
+        return image.reshape(1, -1)
+    if image.ndim == 2:
+        return image
+    image = image.mean(axis=-1)
+    if image.ndim == 2:
+        return image
+    return tile_frames(image.reshape(-1, *image.shape[-2:]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -300,6 +316,7 @@ class SaliencyMap:
     picture: Picture | None
     overlay: np.ndarray | None
     layer: str | None
+    note: str = ""  # what the values cannot show, in one line (an integer input's zero gradient)
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ import numpy as np
 from ._arrays import readonly
 from .weights import _as_real_array, _block_reduce, _block_shape, _ceil_div, _check_count
 
-__all__ = ["ActivationView", "DeadUnits", "activation_view", "block_mean", "dead_units", "overlay"]
+__all__ = ["ActivationView", "DeadUnits", "activation_view", "block_mean", "dead_units", "overlay", "tile_frames"]
 
 _MAX_NDIM = 4
 
@@ -89,6 +89,24 @@ def _tile_maps(maps: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     full = padded.reshape(rows, cols, h + 1, w + 1).transpose(0, 2, 1, 3).reshape(rows * (h + 1), cols * (w + 1))
     # The trailing gutter row and column are dropped: gutters separate tiles, they do not frame the image.
     return np.ascontiguousarray(full[:-1, :-1]), (rows, cols)
+
+
+def tile_frames(frames: np.ndarray) -> np.ndarray:
+    """Lay out (n, h, w) frames (a video's, a volume's slices) as one picture: frame k at tile
+    (k // cols, k % cols) of the near-square grid :func:`activation_view` uses for conv maps, read like text.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (rows*(h+1) - 1, cols*(w+1) - 1), NaN in the one-cell gutters between frames and in unused
+        trailing tiles; a single frame comes back as it is.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 3 or frames.size == 0:
+        raise ValueError(f"frames: expected a non-empty (n, h, w) array, got shape {frames.shape}")
+    if len(frames) == 1:
+        return frames[0]
+    return _tile_maps(frames.transpose(1, 2, 0))[0]
 
 
 def _downsample(image: np.ndarray, max_cells: int) -> np.ndarray:
@@ -206,8 +224,11 @@ def block_mean(image: np.ndarray, max_cells: int) -> np.ndarray:
         factor += 1
     if factor == 1:
         return image
-    r, c = max(rows // factor, 1), max(cols // factor, 1)
-    blocks = image[: r * factor, : c * factor].reshape(r, factor, c, factor)
+    # A side shorter than the factor (a one-pixel-wide strip) is averaged over all it has, not over a block
+    # it cannot fill: the blocks are then (fr, fc), not square.
+    fr, fc = min(factor, rows), min(factor, cols)
+    r, c = rows // fr, cols // fc
+    blocks = image[: r * fr, : c * fc].reshape(r, fr, c, fc)
     return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 

@@ -83,10 +83,9 @@ class DiagnosticsPanel(Panel):
         )
         self.calibration_plot = FigurePlot(self.calibration_figure, "calibration")
         tabular = data.tabular
-        names = data.feature_names or [str(i) for i in range(data.sample_shape[-1])]
-        self.slice_feature = widgets.Dropdown(
-            options=[(n, i) for i, n in enumerate(names)] if tabular else [], description="slice by"
-        )
+        # Only one (samples, features) input has features to slice by: a scalar input has no feature axis.
+        names = (data.feature_names or [str(i) for i in range(data.sample_shape[-1])]) if tabular else []
+        self.slice_feature = widgets.Dropdown(options=[(n, i) for i, n in enumerate(names)], description="slice by")
         self.slice_feature.observe(lambda change: self.refresh(), names="value")
         self.slice_plot = BarsPlot("metric per quantile slice", horizontal=True, size=("380px", "260px"))
         slices = widgets.VBox(

@@ -26,7 +26,8 @@ class SaliencyPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         data, policy, analysis = self.analysis.data, self.analysis.policy, self.analysis
-        self.tabular = len(data.sample_shape) == 1
+        # Several scalar inputs (one number each per sample) read as one table: a bar per input.
+        self.tabular = len(data.sample_shape) == 1 or analysis.scalar_features
         # Token ids take no gradient: a text model is explained at its embedding's output, token by token.
         self.text = analysis.token_model
         methods = TOKEN_METHOD_NAMES if self.text else METHOD_NAMES
@@ -37,10 +38,10 @@ class SaliencyPanel(Panel):
         classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(shown)]
         self.class_choice = widgets.Dropdown(options=classes, value=-1, description="class")
         self.class_choice.layout.display = None if 1 < shown else "none"
-        # A language model explains the next token at one position (-1: the last real one).
-        self.position = widgets.BoundedIntText(
-            value=-1, min=-1, max=max(data.sample_shape[0] - 1, 0), description="position"
-        )
+        # A language model explains the next token at one position (-1: the last real one). A scalar first
+        # input (one feature per input, as in Keras' structured-data example) has no positions.
+        positions = data.sample_shape[0] if data.sample_shape else 1
+        self.position = widgets.BoundedIntText(value=-1, min=-1, max=max(positions - 1, 0), description="position")
         self.position.layout.display = None if self.text and len(data.output_shape) == 2 else "none"
         for control in (self.method, self.class_choice, self.position):
             control.observe(lambda change: self.refresh(), names="value")
@@ -103,6 +104,7 @@ class SaliencyPanel(Panel):
             return answer.reason
         self.values = answer.values
         what = f"{METHOD_NAMES[method]}, class {answer.class_name}, sample {state.sample}"
+        self.info.value = escape(answer.note)
         if answer.bars is not None:
             self.bars.show(answer.bars.values, labels=np.array(answer.bars.labels), title=what)
             return ""
