@@ -19,6 +19,7 @@ from .attention import (
     model_view,
     top_edges,
 )
+from .probe import attention_style
 
 
 class AttentionQuestions(AnalysisCore):
@@ -32,6 +33,21 @@ class AttentionQuestions(AnalysisCore):
     def attention_layers(self) -> tuple[str, ...]:
         """The layers whose attention weights the probe records (known from one sample's pass)."""
         return self._ask(("attention layers",), lambda: tuple(self._attention_weights(0)), versioned=False)
+
+    def unreadable_attention(self) -> dict[str, str]:
+        """Attention layers (by :func:`attention_style`) whose weights the probe cannot read, name -> class name:
+        those that compute them inside one call with a bare softmax (KerasHub's GPT-OSS) and keep no sub-layer
+        that holds them, so the pass records nothing for them."""
+
+        def compute() -> dict[str, str]:
+            recorded = {name.split("@")[0] for name in self.attention_layers()}
+            return {
+                name: type(layer).__name__
+                for name, layer in self.probe.layers.items()
+                if attention_style(layer) is not None and name not in recorded
+            }
+
+        return self._ask(("unreadable attention",), compute, versioned=False)
 
     def attention(self, sample: int, layer: str) -> Any:
         """One sample's weights of attention layer ``layer``, (heads, queries, keys) over its real tokens (padding

@@ -138,8 +138,11 @@ class AttentionPanel(Panel):
         analysis = self.analysis
         layers = analysis.attention_layers()
         self.hovered.value = ""
-        if not layers:
+        unreadable = analysis.unreadable_attention()
+        if not layers or state.layer in unreadable:
             self.summary_box.layout.display = "none"
+            if unreadable:
+                return _unreadable_note(unreadable, state.layer, layers)
             return (
                 "No attention layers in this model (Keras MultiHeadAttention, KerasHub's attention layers, or a "
                 "layer with Keras's _compute_attention)."
@@ -288,3 +291,21 @@ class AttentionPanel(Panel):
             f"<b>heads over {n} samples</b>: mean entropy of a query's weights (nats; low = sharp) &middot; "
             f"share on the first token (shaded)<table style='font-size:0.85em'><tr><th></th>{header}</tr>{body}</table>"
         )
+
+
+def _unreadable_note(unreadable: dict[str, str], layer: str, readable: tuple[str, ...]) -> str:
+    """Why no weights show: the attention layers (``layer`` if it is one, else the first few) compute theirs with
+    a bare softmax inside one call (KerasHub's GPT-OSS), which leaves nothing to read; and where the readable
+    ones are. Bounded: a model of a hundred such layers names three."""
+    names = [layer] if layer in unreadable else list(unreadable)[:3]
+    more = len(unreadable) - len(names) if layer not in unreadable else 0
+    classes = ", ".join(dict.fromkeys(unreadable[name] for name in names))
+    said = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    note = (
+        f"No attention weights to show for {said} ({classes}): the layer computes them inside one call (a bare "
+        "softmax or a fused kernel) and keeps no sub-layer that holds them, so nbviz cannot read them."
+    )
+    if readable:
+        shown = ", ".join(readable[:3]) + (f" and {len(readable) - 3} more" if len(readable) > 3 else "")
+        note += f" Attention layers with weights to show: {shown}."
+    return note

@@ -192,3 +192,25 @@ def test_no_tab_shows_an_error_on_any_layer_of_gemma3():
     x = _tokens()
     ex = nbviz.explore(_gemma3(), x, np.roll(x["token_ids"], -1, axis=1))  # next-token targets, as GPT-2's case
     assert panel_errors(ex) == []
+
+
+def test_gpt_oss_attention_shows_a_note_not_an_error():
+    # GPT-OSS computes its weights with a bare ops.softmax inside _compute_attention, which returns the output
+    # alone: nothing to read, and the tab says so on each of its attention layers instead of failing.
+    keras.utils.set_random_seed(7)
+    backbone = keras_hub.models.GptOssBackbone(
+        vocabulary_size=VOCAB, num_layers=2, num_query_heads=4, num_key_value_heads=2, hidden_dim=16,
+        intermediate_dim=32, num_experts=2, top_k=1, head_dim=8,
+    )  # fmt: skip
+    with raising_panel_errors():
+        ex = nbviz.explore(keras_hub.models.GptOssCausalLM(backbone=backbone, preprocessor=None), _tokens())
+        ex.tab = "attention"
+    panel = ex.panels["attention"]
+    attention = [n for n, layer in ex.analysis.probe.layers.items() if hasattr(layer, "_compute_attention")]
+    assert len(attention) == 2 and ex.analysis.attention_layers() == ()
+    for layer in attention:
+        with raising_panel_errors():
+            ex.layer = layer
+        assert panel.error is None
+        assert f"No attention weights to show for {layer} (GptOssAttention)" in panel.message.value
+        assert "cannot read them" in panel.message.value
