@@ -23,8 +23,15 @@ from .answers import (
     signed_picture,
     top_bars,
 )
-from .attribution import Estimate, Explanation, ShapExplainer, concatenate, default_background
-from .display import overlay
+from .attribution import (
+    Estimate,
+    Explanation,
+    ShapExplainer,
+    concatenate,
+    default_background,
+    explained_scalar,
+)
+from .display import overlay, tile_frames
 from .nonfinite import finite_rows
 from .probe import Probe
 from .saliency import cam_layers, saliency
@@ -188,7 +195,11 @@ class AttributionQuestions(AnalysisCore):
         """The class the SHAP tab explains: ``class_index``, or the sample's top output when None."""
         if class_index is not None:
             return int(class_index)
-        return int(np.argmax(np.asarray(self.output(self.data.check_sample(sample))).reshape(-1)))
+        out = np.asarray(self.output(self.data.check_sample(sample)))
+        # A dense output (a class per pixel) is explained per class, averaged over its positions: its top class
+        # is the one with the highest mean score, as the explainer's outputs rank them.
+        scores = out.reshape(-1, out.shape[-1]).mean(axis=0) if out.ndim > 1 else out.reshape(-1)
+        return int(np.argmax(scores))
 
     def shap_estimate(self, sample: int, name: str, class_index: int | None) -> Estimate | None:
         """The best SHAP values of one sample and class computed so far for this version: the full result, an
@@ -280,14 +291,22 @@ class AttributionQuestions(AnalysisCore):
         elif values.ndim == 2:
             steps = values.sum(axis=1).astype(np.float32)
         else:
-            picture = signed_picture(values.sum(axis=-1) if values.ndim == 3 else values.reshape(-1, values.shape[-1]))
+            # Channels summed; a video's frames (frames, h, w, channels) tiled as the input's picture tiles them.
+            summed = values.sum(axis=-1)
+            picture = signed_picture(
+                summed if summed.ndim == 2 else tile_frames(summed.reshape(-1, *summed.shape[-2:]))
+            )
+        multiclass = self.data.output_units > 1
+        explained = explained_scalar(
+            self.data.output_shape, f"class {self.policy.class_name(cls)}" if multiclass else None
+        )
         return ShapLocal(
             attribution.explainer,
             attribution.fallback,
             name == "auto",
             cls,
             self.policy.class_name(cls),
-            self.data.output_units > 1,
+            multiclass,
             float(attribution.base_values[0]),
             float(attribution.outputs[0]),
             float(values.sum()),
@@ -297,6 +316,7 @@ class AttributionQuestions(AnalysisCore):
             picture,
             estimate.done,
             estimate.total,
+            explained,
         )
 
     def compute_shap_global(
@@ -350,16 +370,23 @@ class AttributionQuestions(AnalysisCore):
         x, y, color = beeswarm(flat[:, order], features, ranks=self.policy.redact)
         return ShapGlobal(
             attribution.explainer, attribution.fallback, name == "auto", count, importance.astype(np.float32),
-            top, x, y, color, tuple(labels[i] for i in order), self._shap_note(name, n),
+            top, x, y, color, tuple(labels[i] for i in order), self._shap_note(name, n, class_index),
         )  # fmt: skip
 
     def _shap_rows(self, n: int) -> np.ndarray:
         """The samples the global view explains: the first ``n``, less those left out for NaN or Inf."""
         return np.flatnonzero(self.left_out().keep[:n])
 
-    def _shap_note(self, name: str, n: int) -> str:
-        """What the global view left out for NaN or Inf, in words: samples, and background rows ('' for none)."""
-        notes = [self.left_out().note(n)]
+    def _shap_note(self, name: str, n: int, class_index: int | None = None) -> str:
+        """What the global view left out for NaN or Inf, in words: samples, and background rows; and which
+        scalar it explains, for a dense output ('' for none of these)."""
+        if self.data.output_units == 1:
+            target = None
+        else:
+            target = (
+                "each sample's top class" if class_index is None else f"class {self.policy.class_name(class_index)}"
+            )
+        notes = [explained_scalar(self.data.output_shape, target), self.left_out().note(n)]
         rows, dropped = self.data.background_rows, self.shap_explainer(name).left_out
         if self.data.background is None and rows is not self.data.x[0]:  # (x's rows are counted as samples)
             dropped += len(rows) - int(finite_rows([rows]).sum())

@@ -363,6 +363,7 @@ class ShapLocal:
     picture: Picture | None
     done: int = 1
     draws: int = 1
+    explained: str = ""  # which scalar the values explain, where it is not plainly the class's unit
 
     @property
     def final(self) -> bool:

@@ -33,6 +33,11 @@ def available_explainers() -> tuple[str, ...]:
 
 
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
+#: The most masked input values shap's permutation and kernel explainers may build at once. Both evaluate each
+#: of their masks on every background row in one call (shap's masked model does not batch): a 32x32x3 image has
+#: 3,072 features, 6,145 permutation masks, and with 8 background rows 151 million float64 values (1.2 GB),
+#: before the model's outputs and the copies around them. Past this, fewer background rows (at least one).
+MASKED_VALUES = 2**25
 #: shap's DeepExplainer swaps TensorFlow's global gradient registry while it runs: two at once (the SHAP tab's
 #: worker and the global view's) break each other ("Incompatible shapes between op input and calculated input
 #: gradient"), so they take turns.
@@ -166,8 +171,10 @@ class ShapExplainer:
         Samples that stand for "absent" features (see :func:`default_background`).
     explainer : str
         One of ``EXPLAINERS``. "gradient" is expected gradients on the probe (shap.GradientExplainer's values);
-        "auto" uses it where it applies (a float input that gradients reach, an output of rank at most 2) and
-        falls back to the model-agnostic permutation explainer elsewhere; ``fallback`` then says why.
+        "auto" uses it where it applies (a float input that gradients reach) and falls back to the
+        model-agnostic permutation explainer elsewhere; ``fallback`` then says why. A dense output (a class
+        per pixel, a predicted frame) is explained as each class's score averaged over its positions
+        (:meth:`describe` says so in words).
     probe : Probe, optional
         Reuse a Probe of the model: every explainer calls its compiled passes.
     seed : int
@@ -201,6 +208,14 @@ class ShapExplainer:
         self.seed = seed
         self.probe = probe_for(model, probe)
         self.background = as_inputs(specs, background, "background")[0]
+        #: The first output's shape per sample; a dense output (a class per pixel, a predicted frame) has axes
+        #: of positions before its last (classes) axis.
+        self.output_shape = tuple(int(d) for d in self.probe.output_shapes([self.background[:1]])[0][1:])
+        #: How many positions each class's score is averaged over (1 for a (classes,) output). SHAP values of
+        #: every pixel at once would be (samples, *input_shape, pixels x classes): 32x32 inputs and a 32x32x3
+        #: output make 9.4 million values per sample, and shap's explainers hold several copies. Each class's
+        #: score averaged over the positions is one scalar per class, what a (classes,) output gives.
+        self.positions = int(np.prod(self.output_shape[:-1])) if len(self.output_shape) > 1 else 1
         # Background rows whose values or outputs hold NaN or Inf are left out: one would make the base value
         # E[f] NaN, and every SHAP value with it (each draw blends a sample with a background row).
         outputs = self._predict(self.background)
@@ -294,7 +309,8 @@ class ShapExplainer:
         base, out = frozen(self._base[units], np.float32), frozen(outputs[rows, units], np.float32)
         for sums in self._gradients.sums(x, units, start=start, first=first):
             attribution = Attribution(
-                values=frozen(sums.mean(), np.float32),
+                # The probe differentiates a unit summed over positions: over their count, the mean's values.
+                values=frozen(sums.mean() / self.positions, np.float32),
                 base_values=base,
                 outputs=out,
                 class_index=frozen(units, np.int64),
@@ -307,9 +323,14 @@ class ShapExplainer:
         return as_inputs(input_specs(self.model), x, "x")[0]
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
+        """The explained outputs, float64 (n, classes): a dense output's class scores averaged over positions."""
         out = self.probe.predict(x)
-        out = out[0] if isinstance(out, list) else out
-        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+        out = np.asarray(out[0] if isinstance(out, list) else out)
+        if self.positions > 1:
+            # The mean in float64 without a float64 copy of the whole output (the permutation explainer asks
+            # for thousands of rows at once).
+            return out.reshape(len(x), self.positions, -1).mean(axis=1, dtype=np.float64)
+        return out.astype(np.float64).reshape(len(x), -1)
 
     def _flat_predict(self, flat: np.ndarray) -> np.ndarray:
         return self._predict(flat.reshape(-1, *self.input_shape).astype(self.background.dtype))
@@ -318,9 +339,6 @@ class ShapExplainer:
         """Why expected gradients do not apply here (None when they do)."""
         if not np.issubdtype(self.background.dtype, np.floating):
             return f"integer inputs ({self.background.dtype}) have no gradient"
-        shape = self.probe.output_shapes([self.background[:1]])[0]
-        if len(shape) > 2:
-            return f"the output has shape {shape[1:]} per sample; expected gradients explain (classes,) outputs"
         if not self.probe.reaches_input(self.background[:1]):
             return "no gradient reaches the input (token ids feeding an embedding, or values cast to integers)"
         return None
@@ -335,20 +353,39 @@ class ShapExplainer:
             warnings.simplefilter("ignore")
             if self.name == "deep":
                 with _DEEP_LOCK:
-                    self._explainer = shap.DeepExplainer(self.model, self.background)
+                    self._explainer = shap.DeepExplainer(self._mean_model(), self.background)
             elif self.name == "kernel":
-                self._explainer = shap.KernelExplainer(self._flat_predict, flat_bg)
+                # shap's default nsamples ("auto") is 2 * features + 2048 coalitions.
+                rows = masked_rows("kernel", 2 * self.n_features + 2048, self.n_features, len(flat_bg))
+                self._explainer = shap.KernelExplainer(self._flat_predict, flat_bg[:rows])
             else:
                 if self.name == "exact" and self.n_features > EXACT_MAX_FEATURES:
                     raise ValueError(
                         f"explainer: 'exact' evaluates 2**{self.n_features} coalitions for {self.n_features} "
                         f"features (at most {EXACT_MAX_FEATURES}); use 'permutation'"
                     )
-                masker = shap.maskers.Independent(flat_bg, max_samples=len(flat_bg))
+                rows = len(flat_bg)
+                if self.name == "permutation":
+                    rows = masked_rows("permutation", 2 * self.n_features + 1, self.n_features, rows)
+                masker = shap.maskers.Independent(flat_bg, max_samples=rows)
                 if self.name == "exact":
                     self._explainer = shap.ExactExplainer(self._flat_predict, masker)
                 else:
                     self._explainer = shap.PermutationExplainer(self._flat_predict, masker, seed=self.seed)
+
+    def _mean_model(self) -> keras.Model:
+        """The model DeepExplainer reads: the model itself, or for a dense output a functional model whose
+        output is each class's score averaged over the positions (mean is linear: DeepLIFT passes it through)."""
+        if self.positions == 1:
+            return self.model
+        out = self.model.outputs[0]
+        flat = keras.layers.Reshape((self.positions, self.output_shape[-1]))(out)
+        mean = keras.layers.GlobalAveragePooling1D()(flat)
+        return keras.Model(self.model.inputs, mean)
+
+    def describe(self, target: str | None = None) -> str:
+        """Which scalar the values explain, in words (see :func:`explained_scalar`)."""
+        return explained_scalar(self.output_shape, target)
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)
@@ -364,6 +401,34 @@ class ShapExplainer:
             # One permutation evaluates every feature twice; more permutations average the estimate.
             result = self._explainer(flat, max_evals=max(500, 2 * self.n_features + 1), silent=True)
         return result.values, result.base_values
+
+
+def masked_rows(explainer: str, masks: int, n_features: int, rows: int) -> int:
+    """How many of ``rows`` background rows shap's permutation or kernel explainer may take: it builds
+    ``masks`` masked copies of the ``n_features`` input values per row at once, at most ``MASKED_VALUES`` values
+    in all (at least one row). Raises ValueError where not even one row fits."""
+    per_row = masks * n_features
+    if per_row > MASKED_VALUES:
+        raise ValueError(
+            f"explainer: {explainer!r} evaluates {masks:,} masked copies of the {n_features:,} input values at "
+            f"once ({per_row:,} values per background row, at most {MASKED_VALUES:,}); use 'gradient'"
+        )
+    return max(1, min(rows, MASKED_VALUES // per_row))
+
+
+def explained_scalar(output_shape: tuple[int, ...], target: str | None = None) -> str:
+    """Which scalar SHAP values of an output of ``output_shape`` per sample explain, in words: for a dense
+    output (positions before the classes axis), the score of ``target`` (a class in words, "class cat"; None:
+    a one-unit output) averaged over the positions; '' for a (classes,) output, whose unit is the class."""
+    if len(output_shape) < 2:
+        return ""
+    positions = int(np.prod(output_shape[:-1]))
+    where = " x ".join(str(d) for d in output_shape[:-1])
+    what = "the output" if target is None else f"{target}'s score"
+    return (
+        f"Explained: {what} averaged over the {positions:,} output positions ({where}), one scalar per sample "
+        f"(SHAP values of every position at once would be {positions:,} times as large)."
+    )
 
 
 def _class_per_row(outputs: np.ndarray, class_index: int | np.ndarray | None) -> np.ndarray:

@@ -312,6 +312,7 @@ class ShapPanel(Panel):
             f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {target}"
             f"base value E[f] = {answer.base_value:.4g}, f(x) = {answer.output:.4g}, "
             f"sum of SHAP values = {answer.total:.4g}"
+            + (f"<br>{note_html(answer.explained)}" if answer.explained else "")
         )
 
     # ----------------------------------------------------------------------------------------- global view
