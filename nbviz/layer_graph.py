@@ -432,7 +432,7 @@ class LayerGraph:
             self.tooltip.value = (
                 f"<b>{escape(node.name)}</b> ({escape(node.class_name)})<br>in: {shapes(node.input_shapes)}"
                 f"<br>out: {shapes(node.output_shapes)}<br>params: {node.trainable_params:,} trainable, "
-                f"{node.non_trainable_params:,} non-trainable{value}"
+                f"{node.non_trainable_params:,} non-trainable{_calls(node)}{value}"
             )
         else:
             group = self.tree[name]
@@ -443,6 +443,15 @@ class LayerGraph:
                 f"<b>{escape(group.name)}</b> ({escape(group.kind)}{fold})<br>{len(group.layers)} layers, "
                 f"{params:,} parameters<br>click to {'close' if name in self._expanded else 'open'}{value}"
             )
+
+
+def _calls(node: LayerNode) -> str:
+    """A shared layer's line in the tooltip: which call this node is, and where its weights are counted (a later
+    call's node counts none, so that a total is not doubled)."""
+    if node.call_of is not None:
+        call = int(node.name.rsplit("@", 1)[1]) + 1
+        return f"<br>call {call} of {node.calls}: weights are {escape(node.call_of)}'s"
+    return f"<br>called {node.calls} times (a shared layer)" if node.calls > 1 else ""
 
 
 def _number(value: float) -> str:

@@ -160,6 +160,12 @@ def test_dense_called_twice(dense_twice):
 
     ex = nbviz.explore(model, x, y)
     assert panel_errors(ex) == []
+    graph_view = ex.graph_view
+    tips = {}
+    for name in ("shared", "shared@1"):
+        graph_view._hover(graph_view.nodes, {"data": {"index": graph_view.names.index(name)}})  # as bqplot calls it
+        tips[name] = graph_view.tooltip.value
+    assert "called 2 times" in tips["shared"] and "call 2 of 2: weights are shared's" in tips["shared@1"]
     nbviz.findings(model, x, y)
     live = nbviz.LiveTraining(monitor=(x, y))
     with warnings.catch_warnings(record=True) as caught:
