@@ -214,3 +214,26 @@ def test_gpt_oss_attention_shows_a_note_not_an_error():
         assert panel.error is None
         assert f"No attention weights to show for {layer} (GptOssAttention)" in panel.message.value
         assert "cannot read them" in panel.message.value
+
+
+def test_gemma3_grouped_query_heads_keep_the_query_heads_order():
+    # Gemma 3's weights come out (batch, kv heads, groups, queries, keys); nbviz's head h must be query head h.
+    # A query head whose projection is zero has zero logits (its norm and rotary embedding keep zero at zero), so
+    # it attends uniformly to the keys it may see: query head 1 (kv head 0, group 1) is the only uniform one.
+    from nbviz.compute.probe import Probe
+
+    keras.utils.set_random_seed(7)
+    model = _gemma3()
+    x = _tokens()
+    layer = model.backbone.get_layer("decoder_block_0").attention
+    kernel = keras.ops.convert_to_numpy(layer.query_dense.kernel).copy()  # (query heads, hidden, head dim)
+    kernel[1] = 0.0
+    layer.query_dense.kernel.assign(kernel)
+    probe = Probe(model)
+    (name,) = [n for n, la in probe.layers.items() if la is layer]
+    scores = probe.attention_scores(x, [name])[name]
+    for sample, real in enumerate(REAL):
+        uniform = np.tril(np.ones((real, real))) / np.arange(1, real + 1)[:, None]
+        w = scores[sample, :, :real, :real]
+        np.testing.assert_allclose(w[1], uniform, atol=1e-6)
+        assert all(np.abs(w[h] - uniform).max() > 1e-3 for h in (0, 2, 3))
