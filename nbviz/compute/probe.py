@@ -435,8 +435,10 @@ class Probe:
         An attention layer is one with Keras's ``_compute_attention`` (``keras.layers.MultiHeadAttention`` and
         the KerasHub layers built on it); while this pass is traced, its calls are asked for their scores
         (``return_attention_scores=True``, which Keras computes without its fused kernel: the same output, with
-        the weights kept), or one that applies a Dropout to its weights (see :func:`attention_style`). Layers
-        not asked for keep their fused kernels: one layer's weights cost about one layer's unfused attention.
+        the weights kept); or a KerasHub cached decoder attention (Gemma 3, Llama, Qwen 3, Mixtral, ...), whose
+        Softmax sub-layer's output is kept while the layer is held to its unfused path; or one that applies a
+        Dropout to its weights (see :func:`attention_style`). Layers not asked for keep their fused kernels: one
+        layer's weights cost about one layer's unfused attention.
         Returns layer name -> float32 (n, heads, queries, keys); ``name@1`` for a second call.
         """
         return self.attention_pass(x, layers)[0]
