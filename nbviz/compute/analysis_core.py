@@ -66,17 +66,25 @@ class AnalysisCore:
         self.hidden_labels = policy.redact and (
             data.reconstruction or labels_repeat_input(list(data.x), None if data.y is None else list(data.y))
         )
-        #: What the gradients differentiate: the loss, or output unit 0 of a regressor given no labels or loss.
-        labelled = data.y is not None or data.is_classifier or data.loss is not None
-        self.gradient_target = "loss" if labelled else "output unit 0"
         self.dead_unit_samples, self.dead_unit_bytes = DEAD_UNIT_SAMPLES, DEAD_UNIT_BYTES
         self._pins = threading.local()
+
+    @property
+    def gradient_target(self) -> str:
+        """What the gradients differentiate: "loss", or "output unit 0" for a regressor given no labels nor loss
+        and for a model whose loss is unknown (its own train_step, no compiled loss: none is guessed). Read now:
+        a model compiled again may change it."""
+        source = self.probe.loss_source(self.data.loss)
+        labelled = self.data.y is not None or self.data.is_classifier or source in ("given", "added")
+        return "loss" if labelled and source != "unknown" else "output unit 0"
 
     @property
     def loss_text(self) -> str:
         """Which loss, in words (the gradients tab says it): read now, so a model compiled again names its new
         loss."""
         if self.gradient_target != "loss":
+            if self.probe.loss_source(self.data.loss) == "unknown":
+                return self.probe.loss_name() + "; shown instead: the sum of output unit 0"
             return "no labels: the sum of output unit 0"
         own = ", against the input (an autoencoder's reconstruction)" if self.data.reconstruction else ""
         return self.probe.loss_name(self.data.loss) + own
@@ -148,11 +156,11 @@ class AnalysisCore:
 
         def compute() -> Gradients:
             inputs, labels, loss = self.data.inputs(sample), self.data.labels(sample), self.data.loss
+            if self.gradient_target != "loss":
+                return self.probe.gradients(inputs, target=0)
             if labels is not None:
                 return self.probe.gradients(inputs, labels, sample_weight=self.data.sample_weights(sample), loss=loss)
-            if self.data.is_classifier or loss is not None:
-                return self.probe.gradients(inputs, loss=loss)
-            return self.probe.gradients(inputs, target=0)
+            return self.probe.gradients(inputs, loss=loss)
 
         return self._ask(("gradients", sample), compute)
 

@@ -73,6 +73,7 @@ class DatasetQuestions(AnalysisCore):
                 features=None if layer is None else features,
                 probe=self.probe,
                 quantiles=self.policy.redact,
+                classify=self.data.is_classifier,
                 outputs=outputs if keep.all() else outputs[keep],
             )
             texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)

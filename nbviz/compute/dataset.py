@@ -206,11 +206,11 @@ def check_data(
     if reconstruction:
         y = inputs[0]
     units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
-    is_classifier = probe.is_classifier
+    is_classifier = probe.classifies(y)
     n_classes = (2 if units == 1 else units) if is_classifier else None
     classes = check_names(class_names, "class_names", n_classes)
     features = check_names(feature_names, "feature_names", _n_features(inputs))
-    output_names = _output_names(model)
+    output_names = output_names_of(model)
     labels, raw_labels = _labels(
         y, n, len(outputs), units, is_classifier, classes, output_names, tuple(outputs[0].shape[1:])
     )
@@ -353,7 +353,7 @@ def _datasets(
     return checked
 
 
-def _output_names(model: keras.Model) -> list[str] | None:
+def output_names_of(model: keras.Model) -> list[str] | None:
     """The names ``model.fit`` keys a dict of labels by, or None for a model without symbolic outputs."""
     try:
         return list(model.output_names)

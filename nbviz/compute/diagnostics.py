@@ -205,7 +205,7 @@ def diagnose(
 
 def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> DatasetReport:
     what = f"datasets[{name!r}] y"
-    if not probe.is_classifier:
+    if not probe.classifies(y):
         out = _first_output(probe, x)
         n = len(out)
         out = out.reshape(n, -1)  # an image output (an autoencoder's) is scored per pixel
@@ -398,14 +398,15 @@ def slice_metrics(
     if not is_int(bins) or bins < 1:
         raise ValueError(f"bins: expected a positive int, got {bins!r}")
     probe = probe_for(model, probe)
+    classify = probe.classifies(y)
     if predicted is None:
         out = _first_output(probe, arr)
-        predicted = np.argmax(_class_probs(out), axis=1) if probe.is_classifier else out
+        predicted = np.argmax(_class_probs(out), axis=1) if classify else out
     predicted = np.asarray(predicted)
     if len(predicted) != n:
         raise ValueError(f"predicted: expected predictions for {n} samples, got shape {predicted.shape}")
 
-    if probe.is_classifier:
+    if classify:
         hits = _class_labels(predicted, n, None, "predicted") == _class_labels(y, n, None, "y")
         metric_name, sample_metric = "accuracy", hits.astype(np.float64)
     else:

@@ -55,7 +55,8 @@ class Finding:
     Attributes
     ----------
     kind : "dead_units", "saturated_units", "vanishing_gradients", "exploding_gradients", "nonfinite_weights",
-        "nonfinite_activations", "overfitting" or "error_concentration".
+        "nonfinite_activations", "overfitting", "error_concentration" or "no_loss_known" (a model with its own
+        ``train_step`` and no compiled loss: its gradients are not judged against a guessed loss).
     layer : qualified layer name, or None for a model-wide finding.
     severity : "info", "warning" or "critical".
     message : one readable line naming the layer or class and quoting ``value``.
@@ -121,7 +122,12 @@ def findings(
         # (When no output is finite, the layers are read without that test: a unit dead before the NaN is news.)
         keep &= finite if finite.any() else keep
     found = _weight_checks(probe) + _activation_checks(probe, acts, keep)
-    if (targets is not None or probe.is_classifier or loss is not None) and keep.any():
+    source = probe.loss_source(loss)
+    if source == "unknown":  # no guessed loss: gradient health of another loss than fit's would mislead
+        found.append(
+            Finding("no_loss_known", None, "info", probe.loss_name(loss) + "; gradients not judged", 0.0, "gradients")
+        )
+    elif (targets is not None or data.is_classifier or source in ("given", "added")) and keep.any():
         yb = None if targets is None else [t[:limit][keep] for t in targets]
         weights = None if data.weights is None else data.weights[:limit][keep]
         xb = one_or_list([a[keep] for a in batch])
@@ -132,7 +138,7 @@ def findings(
     try:
         if datasets is not None:
             found += _overfitting(diagnose(model, datasets, class_names, probe))
-        if probe.is_classifier:
+        if data.is_classifier:
             if targets is not None:
                 pair = (one_or_list(inputs), one_or_list(targets))
                 found += _error_concentration(diagnose(model, {"x": pair}, class_names, probe)["x"])

@@ -24,6 +24,9 @@ from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers,
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
+#: What the pass being traced on this thread added to the model's losses (add_loss, regularisers), read where the
+#: call ran: a stateless scope (training mode) holds them only while it is open.
+_PASS = threading.local()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
@@ -37,6 +40,11 @@ CALL_ERRORS = call_errors()
 def _frozen(value: Any) -> np.ndarray:
     """A read-only float32 array of a tensor: no copy when it is float32 already (the common case, kept cheap)."""
     return frozen(value, np.float32, copy=False)
+
+
+class UnknownLoss(ValueError):
+    """No loss is known for a model, and none is guessed: it trains with its own ``train_step`` and compiles no
+    loss (its loss lives in code nbviz cannot read), or it is compiled without one and its layers add none."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,20 @@ class Probe:
         """True when every output is a classifier's, probabilities or logits (so labels can default to the
         predictions)."""
         return all(kind not in ("values", "map") for kind in self.output_kinds)
+
+    def classifies(self, y: Any = None) -> bool:
+        """Whether the model is taken as a classifier of the labels ``y``: :attr:`is_classifier` (its loss and
+        output decide), except that a sigmoid output given labels that are not all 0 or 1 (a rating scaled to
+        [0, 1], a soft target: what binary crossentropy also trains on) regresses them. The Explorer's tabs,
+        the diagnostics and the findings all ask here, so they agree."""
+        if y is None or len(self.output_kinds) != 1 or not self.output_kinds[0].startswith("sigmoid"):
+            return self.is_classifier
+        try:
+            labels = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):  # class names, or labels nbviz refuses later with a clear message
+            return True
+        labels = labels[np.isfinite(labels)]  # a NaN label is reported elsewhere, not taken as a rating
+        return bool(np.all((labels == 0) | (labels == 1)))
 
     def probabilities(self, out: np.ndarray, index: int = 0) -> np.ndarray:
         """Output ``index``'s values as probabilities: softmax (last axis) or sigmoid of logits, else as they are."""
@@ -531,8 +553,11 @@ class Probe:
             out_index, unit = _check_target(target, self.output_shapes(inputs))
             grads = self._call(("target", out_index, bool(training)), inputs, np.int32(unit))
         else:
+            source = self.loss_source(loss)
+            if source == "unknown":
+                raise UnknownLoss(self.loss_name(loss))
             targets = as_targets(y, len(inputs[0]), n_out)
-            if targets is None and not self.is_classifier and loss is None:
+            if targets is None and not self.is_classifier and source not in ("given", "added"):
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
                 )
@@ -732,6 +757,8 @@ class Probe:
         self.traces += 1
         with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training):
             outputs = self.model(self.structured(inputs), training=training)
+            # Read inside the scope, which holds what the layers added (add_loss) in training mode.
+            _PASS.losses = list(self.model.losses)
         for name, tensor in zip(self._input_layer_names(), inputs):
             if _numeric(tensor):
                 record.setdefault(name, tensor)
@@ -883,6 +910,7 @@ class Probe:
         losses = _loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
         own = _own_compute_loss(self.model) if custom is None else None
+        added = custom is None and self.loss_source() == "added"
 
         def loss_grads(*args: tf.Tensor) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
@@ -901,16 +929,20 @@ class Probe:
                     mapping = [(v, v.value) for v in self.model.trainable_variables]
                     with keras.StatelessScope(state_mapping=mapping):
                         return tf.cast(own(self.structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
+                if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
+                    return _added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n(
                     [s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
                 )
-                if self.model.losses:
-                    total += tf.add_n([tf.cast(r, tf.float32) for r in self.model.losses])
+                if _PASS.losses:
+                    total += tf.add_n([tf.cast(r, tf.float32) for r in _PASS.losses])
                 return total
 
             def output_grads(outputs: list[tf.Tensor]) -> list[tf.Tensor | None]:
+                if added:
+                    return [None] * len(outputs)
                 # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
                 # Other losses use no cached logits: the tape's own output gradients stand.
                 grads = [
@@ -932,20 +964,44 @@ class Probe:
         self._custom_losses.setdefault(id(loss), loss)
         return id(loss)
 
-    def loss_name(self, loss: Any = None) -> str:
-        """Which loss :meth:`gradients` differentiates, in words (the gradients tab and LiveTraining show it)."""
+    def loss_source(self, loss: Any = None) -> str:
+        """Where the loss :meth:`gradients` differentiates comes from, as ``fit`` finds it: "given" (``loss``),
+        "compute_loss" (the model's own override), "compiled", "added" (compiled without a loss: ``fit`` trains on
+        what the layers add with ``add_loss``), "unknown" (its own ``train_step`` and no compiled loss: the loss is
+        in code nbviz cannot read, and none is guessed), or "default" (never compiled: crossentropy for a softmax
+        or sigmoid output, mean squared error otherwise, said in :meth:`loss_name`)."""
         if loss is not None:
-            return f"loss={getattr(loss, '__name__', type(loss).__name__)}"
+            return "given"
         if _own_compute_loss(self.model) is not None:
-            return f"{type(self.model).__name__}.compute_loss"
+            return "compute_loss"
         specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
         if any(spec is not None for spec in specs):
+            return "compiled"
+        if _own_train_step(self.model):
+            return "unknown"
+        return "added" if getattr(self.model, "compiled", False) else "default"
+
+    def loss_name(self, loss: Any = None) -> str:
+        """Which loss :meth:`gradients` differentiates, in words (the gradients tab and LiveTraining show it)."""
+        source = self.loss_source(loss)
+        model = type(self.model).__name__
+        if source == "given":
+            return f"loss={getattr(loss, '__name__', type(loss).__name__)}"
+        if source == "compute_loss":
+            return f"{model}.compute_loss"
+        if source == "compiled":
+            specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
             names = [_loss_label(spec) for spec in specs if spec is not None]
             return "the compiled loss (" + ", ".join(dict.fromkeys(names)) + ")"
+        if source == "unknown":
+            return (
+                f"no loss is known: {model} trains with its own train_step and compiles no loss "
+                "(pass loss= to differentiate the one it trains on)"
+            )
+        if source == "added":
+            return "the losses its layers add (add_loss), as it is compiled without a loss"
         default = [_DEFAULT_LOSSES.get(str(activation_of(layer)), _MSE)[0] for layer in self._output_layers]
-        trains = _own_train_step(self.model)
-        trains_note = " (the model trains with its own train_step: pass loss= to match it)" if trains else ""
-        return ", ".join(dict.fromkeys(default)) + f", as no loss is compiled{trains_note}"
+        return ", ".join(dict.fromkeys(default)) + ", as the model is not compiled"
 
 
 _SHARED: weakref.WeakKeyDictionary[keras.Model, Probe] = weakref.WeakKeyDictionary()
@@ -1444,6 +1500,17 @@ def _overrides(model: keras.Model, method: str) -> bool:
     return owner is not None and not owner.__module__.startswith("keras.")
 
 
+def _added_losses(model: keras.Model, terms: list[Any], add: Callable[[list[Any]], Any], dtype: Any) -> Any:
+    """The sum of ``terms``, the losses ``model``'s layers added in the pass being traced (``add_loss``, and the
+    regularisers), as ``dtype``."""
+    if not terms:
+        raise UnknownLoss(
+            f"no loss is known: {type(model).__name__} is compiled without a loss and its layers add none "
+            "(add_loss); pass loss="
+        )
+    return add([keras.ops.cast(t, dtype) for t in terms])
+
+
 def _own_train_step(model: keras.Model) -> bool:
     return _overrides(model, "train_step")
 
@@ -1473,7 +1540,7 @@ def _stateless(on: bool) -> Iterator[None]:
     if not on:
         yield
         return
-    with keras.StatelessScope():
+    with keras.StatelessScope(collect_losses=True):  # add_loss in such a scope is kept only when collected
         yield
 
 

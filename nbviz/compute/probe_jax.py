@@ -29,6 +29,7 @@ from ._arrays import one_or_list
 from .probe import (
     _TRACE_LOCK,
     Probe,
+    _added_losses,
     _attention_recording,
     _base,
     _floating,
@@ -96,7 +97,9 @@ class JaxProbe(Probe):
         self.traces += 1
         values = self._values() if values is None else values
         mapping = list(zip(self._variables(), values))
-        with _TRACE_LOCK, _recording(self.layers, taps) as record, keras.StatelessScope(state_mapping=mapping):
+        # collect_losses: add_loss in a stateless scope is kept only when collected (what model.losses reads).
+        scope = keras.StatelessScope(state_mapping=mapping, collect_losses=True)
+        with _TRACE_LOCK, _recording(self.layers, taps) as record, scope:
             outputs = keras.tree.flatten(self.model(self.structured(list(inputs)), training=training))
             extra = within(outputs) if within is not None else None
         for name, tensor in zip(self._input_layer_names(), inputs):
@@ -198,6 +201,7 @@ class JaxProbe(Probe):
         losses = _loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
         own = _own_compute_loss(self.model) if custom is None else None
+        added = custom is None and self.loss_source() == "added"
 
         def loss_grads(values: list[Any], *args: Any) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
@@ -214,6 +218,8 @@ class JaxProbe(Probe):
                     return jnp.asarray(
                         own(self.structured(list(inputs)), ys, one_or_list(outputs), weight), jnp.float32
                     )
+                if added:  # fit's loss: only what the layers added while the model ran (read inside the scope)
+                    return _added_losses(self.model, list(self.model.losses), sum, jnp.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = sum(
@@ -224,6 +230,8 @@ class JaxProbe(Probe):
                 return total
 
             def output_grads(outputs: list[Any]) -> list[Any]:
+                if added:
+                    return [None] * len(outputs)
                 grads = [
                     _crossentropy_gradient(loss, y, o.astype(jnp.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)

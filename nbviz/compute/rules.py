@@ -110,6 +110,7 @@ def surrogate_rules(
     probe: Probe | None = None,
     quantiles: bool = False,
     outputs: np.ndarray | None = None,
+    classify: bool | None = None,
 ) -> Rules:
     """Fit a decision tree of depth <= ``max_depth`` to the model's predictions on ``x`` and read off its rules.
 
@@ -132,6 +133,10 @@ def surrogate_rules(
     outputs : ndarray, optional
         The model's first output on ``x`` as (n, units) float32, probabilities for a classifier (what the
         explorer already holds); computed from ``x`` when omitted.
+    classify : bool, optional
+        Fit a classification tree to the predicted classes (True) or a regression tree to the output (False); by
+        default as :attr:`Probe.is_classifier` says (the Explorer passes what its labels decided: a sigmoid
+        output trained on ratings in [0, 1] is a regressor).
 
     Returns
     -------
@@ -169,7 +174,7 @@ def surrogate_rules(
         raise ValueError(f"features: expected {len(out)} rows, one per sample of x, got {n}")
     if n < 2:
         raise ValueError(f"x: expected at least 2 samples to split off a holdout, got {n}")
-    classify = probe.is_classifier
+    classify = probe.is_classifier if classify is None else classify
     if classify:
         probs = _class_probs(out)
         target: np.ndarray = np.argmax(probs, axis=1)

@@ -11,7 +11,7 @@ import numpy as np
 from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
-from .dataset import reconstructs
+from .dataset import output_names_of, reconstructs
 from .probe import Probe, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
@@ -190,6 +190,10 @@ class TrainingRecorder:
                     self.probe = shared_probe(model)
                 except ValueError as err:  # a model without call(): its losses are still recorded, fit goes on
                     self.note = f"Layer statistics are not recorded: {err}"
+            if self.probe is not None and self.probe.loss_source(self.loss) == "unknown":
+                # No guessed loss: gradient norms of another loss than fit's would mislead.
+                self.note = f"Layer statistics are not recorded: {self.probe.loss_name(self.loss)}."
+                self.probe = None
             self.layers = self.probe.learning_layers() if self.probe else []
             if self.probe is not None and not self.layers:  # a frozen model still trains: its losses are recorded
                 self.note = "No layer statistics: the model has no trainable weights; only losses are recorded."
@@ -261,7 +265,11 @@ class TrainingRecorder:
             stats["update_ratio"].append(ratio)
             self._previous[name] = current
             hists[name] = self._histogram(name, np.ravel(weights[0]))  # the first tensor: the kernel
-            out = acts[name]
+            out = acts.get(name)
+            if out is None:  # trained but not called by the model's forward pass (a teacher its loss calls)
+                for key in ("act_mean", "act_std", "dead_share"):
+                    stats[key].append(np.nan)
+                continue
             stats["act_mean"].append(float(np.mean(out)))
             stats["act_std"].append(float(np.std(out)))
             real = self._real_tokens(out, name)  # padding tokens do not count: their units may rest
@@ -395,11 +403,12 @@ class TrainingRecorder:
         x, y, w = (*raw, None)[:3] if isinstance(raw, tuple) and len(raw) in (2, 3) else (raw, None, None)
         inputs = as_inputs(specs, x, "monitor")
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
-        targets = as_targets(y, len(inputs[0]), n_outputs, name="monitor")
+        targets = as_targets(y, len(inputs[0]), n_outputs, "monitor", output_names_of(model))
         self._target_text = ""
         if targets is None and self.probe is not None and reconstructs(self.probe, inputs):
             targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
-        if targets is None and self.probe is not None and not self.probe.is_classifier and self.loss is None:
+        needs_labels = self.probe is not None and self.probe.loss_source(self.loss) not in ("given", "added")
+        if targets is None and needs_labels and not self.probe.is_classifier:
             raise ValueError("monitor: expected (x, y) to take the loss of a regression model, got x alone")
         keep = self.max_monitor
         inputs = [a[:keep] for a in inputs]

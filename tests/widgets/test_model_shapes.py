@@ -81,12 +81,14 @@ def test_a_big_autoencoder_image_is_shrunk_like_the_input():
 
 
 def test_a_custom_train_step_says_which_loss_and_takes_one():
-    """The VAE trains on its own loss: without loss= the gradients tab says it shows another (and why); with
+    """The VAE trains on its own loss: without loss= the gradients tab says that none is known (and what it shows); with
     loss= the gradients are those of that loss, checked against a tape."""
     case = ZOO["vae_call"]()
     plain = _explore(case.model, case.x, case.y)
     plain.tab = "gradients"
-    assert "own train_step: pass loss=" in plain.panels["gradients"].info.value
+    info = plain.panels["gradients"].info.value  # no guessed loss: which loss is unknown, and what is shown
+    assert "no loss is known" in info and "own train_step" in info and "pass loss=" in info
+    assert "shown instead: the sum of output unit 0" in info
     ex = _explore(case.model, case.x, case.y, loss=case.loss)
     ex.tab = "gradients"
     assert "loss=vae_loss" in ex.panels["gradients"].info.value
