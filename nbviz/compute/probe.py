@@ -246,7 +246,7 @@ class Probe:
         for start in range(0, n, self.batch_size):
             _, record = self._call("forward", [a[start : start + self.batch_size] for a in inputs])
             # Only what was asked is kept: "dense" keeps its later calls too, "dense@1" (a call node) its own.
-            chunks.append({k: t for k, t in record.items() if _base(k) in wanted or k.split("[")[0] in wanted})
+            chunks.append({k: t for k, t in record.items() if _asked(k, wanted)})
         return {
             k: _frozen(np.concatenate([np.asarray(c[k]) for c in chunks]) if len(chunks) > 1 else chunks[0][k])
             for k in chunks[0]
@@ -593,10 +593,10 @@ class Probe:
                 weights[name] = [by_id[id(v)][0] for v in layer_weights]
                 weight_squares[name] = [by_id[id(v)][2] for v in layer_weights]
                 undefined |= {f"{name}#{i}" for i, v in enumerate(layer_weights) if by_id[id(v)][1]}
-        outputs = {k: _frozen(g) for k, g in output_grads.items() if _base(k) in wanted}
-        undefined |= {k for k, none in zip(output_grads, output_none) if none and _base(k) in wanted}
+        outputs = {k: _frozen(g) for k, g in output_grads.items() if _asked(k, wanted)}
+        undefined |= {k for k, none in zip(output_grads, output_none) if none and _asked(k, wanted)}
         undefined |= {f"input#{i}" for i, none in enumerate(input_none) if none}
-        activations = {k: _frozen(t) for k, t in record.items() if _base(k) in wanted}
+        activations = {k: _frozen(t) for k, t in record.items() if _asked(k, wanted)}
         saliency = [_frozen(g) for g in input_grads]
         return Gradients(
             weights=MappingProxyType(weights),
@@ -1449,6 +1449,12 @@ def _tapped(out: Any, key: str, taps: dict[str, Any]) -> Any:
 def _base(key: str) -> str:
     """The layer name behind a record key (``"dense@1"`` and ``"lstm[1]"`` belong to ``"dense"``, ``"lstm"``)."""
     return key.split("@")[0].split("[")[0]
+
+
+def _asked(key: str, wanted: set[str]) -> bool:
+    """Whether a record key belongs to a wanted layer: ``"dense"`` owns its later calls' keys too, a shared
+    layer's call node ``"dense@1"`` (:attr:`LayerNode.call_of`) its own (``"dense@1"``, ``"dense@1[1]"``)."""
+    return _base(key) in wanted or key.split("[")[0] in wanted
 
 
 def _dense(gradient: Any) -> Any:

@@ -155,6 +155,9 @@ def test_dense_called_twice(dense_twice):
     np.testing.assert_allclose(acts["shared"], want_first, atol=1e-6)
     np.testing.assert_allclose(acts["shared@1"], want_second, atol=1e-6)
     np.testing.assert_allclose(probe.activations(x, ["shared@1"])["shared@1"], want_second, atol=1e-6)
+    grads = probe.gradients(x[:4], y[:4], layers=["shared@1"])
+    np.testing.assert_allclose(grads.activations["shared@1"], want_second[:4], atol=1e-6)
+    assert set(grads.outputs) == {"shared@1"} and grads.outputs["shared@1"].shape == (4, 6)
     # Its weights learn once: the gradient norm is the first call's, summed over both calls.
     assert probe.learning_layers() == ["shared", "probs"]
 
