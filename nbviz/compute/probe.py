@@ -755,10 +755,12 @@ class Probe:
         the state updates of the call (BatchNorm's moving statistics, dropout seeds) are collected by a
         stateless scope and dropped: the model is read, never changed."""
         self.traces += 1
-        with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training):
+        with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training) as scope:
             outputs = self.model(self.structured(inputs), training=training)
-            # Read inside the scope, which holds what the layers added (add_loss) in training mode.
-            _PASS.losses = list(self.model.losses)
+            added = None if scope is None else list(scope.losses)  # add_loss in training mode: held by the scope
+        # The regularisers are read outside it (inside, a variable it maps to nothing reads as None), and alone:
+        # the layers' own lists may still hold the losses of an eager call made before.
+        _PASS.losses = list(self.model.losses) if added is None else added + _regularisation(self.model)
         for name, tensor in zip(self._input_layer_names(), inputs):
             if _numeric(tensor):
                 record.setdefault(name, tensor)
@@ -1541,13 +1543,20 @@ def _loss_label(spec: Any) -> str:
     return str(getattr(spec, "name", "") or getattr(spec, "__name__", "") or type(spec).__name__)
 
 
+def _regularisation(model: keras.Model) -> list[Any]:
+    """The weight regularisers' losses alone (Keras's ``model.losses`` adds what the layers added)."""
+    read = getattr(model, "_get_regularization_losses", None)
+    return list(read()) if read is not None else []
+
+
 @contextmanager
-def _stateless(on: bool) -> Iterator[None]:
+def _stateless(on: bool) -> Iterator[Any]:
+    """A stateless scope that collects the losses added in it (None when not ``on``)."""
     if not on:
-        yield
+        yield None
         return
-    with keras.StatelessScope(collect_losses=True):  # add_loss in such a scope is kept only when collected
-        yield
+    with keras.StatelessScope(collect_losses=True) as scope:  # add_loss in such a scope is kept only when collected
+        yield scope
 
 
 def _own_labels(output: tf.Tensor, kind: str) -> tf.Tensor:
