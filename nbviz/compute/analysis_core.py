@@ -27,7 +27,6 @@ from .answers import (
     tensor_display,
 )
 from .dataset import CheckedData
-from .detection import Boxes, detections, is_detector, target_boxes
 from .diagnostics import _output_chunks
 from .display import DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph
@@ -76,8 +75,7 @@ class AnalysisCore:
         and for a model whose loss is unknown (its own train_step, no compiled loss: none is guessed). Read now:
         a model compiled again may change it."""
         source = self.probe.loss_source(self.data.loss)
-        given = self.data.y is not None or self.data.own_targets is not None
-        labelled = given or self.data.is_classifier or source in ("given", "added")
+        labelled = self.data.y is not None or self.data.is_classifier or source in ("given", "added")
         return "loss" if labelled and source != "unknown" else "output unit 0"
 
     @property
@@ -157,7 +155,7 @@ class AnalysisCore:
         sample = self.data.check_sample(sample)
 
         def compute() -> Gradients:
-            inputs, labels, loss = self.data.inputs(sample), self.data.loss_targets(sample), self.data.loss
+            inputs, labels, loss = self.data.inputs(sample), self.data.labels(sample), self.data.loss
             if self.gradient_target != "loss":
                 return self.probe.gradients(inputs, target=0)
             if labels is not None:
@@ -211,48 +209,49 @@ class AnalysisCore:
         # The shapes follow from the model's structure and the data's, not from its weights: asked once.
         return self._ask(("batch shaped",), compute, versioned=False)
 
-    def detections(self, sample: int) -> tuple[Boxes, Boxes | None]:
-        """An object detector's boxes for one sample (decoded by the model itself, from the compiled pass's
-        outputs), and the boxes of its own targets (None without them)."""
-        sample = self.data.check_sample(sample)
-        image = self.data.x[0][sample]
+    def batch_shaped_note(self, layer: str, view: str) -> str | None:
+        """Why ``view`` (a projection, the unit view) cannot show ``layer`` when its output is not one row per
+        sample (:meth:`batch_shaped`), in one line; None when it is."""
+        shapes = self.batch_shaped().get(layer)
+        if shapes is None:
+            return None
+        one, two = ("x".join(map(str, s)) or "a scalar" for s in shapes)
+        return (
+            f"{layer}'s output is not one row per sample: past the batch axis it is {one} for a batch of 1 and {two} "
+            f"for a batch of 2 (it compares the samples of a batch with each other, as image x text logits do), so "
+            f"no {view} can be read off it. Layers before it (each tower's embeddings) have a row per sample."
+        )
 
-        def compute() -> Boxes:
-            acts = self.activations(sample)
-            outputs = self.probe.structured_outputs([acts[name] for name in self.probe.output_names])
-            return detections(self.model, outputs, image)
+    def left_out(self) -> LeftOut:
+        """The explored samples every aggregate leaves out for this version: NaN or Inf in their inputs or labels
+        (found once, by :func:`~nbviz.compute.dataset.check_data`) or in their first output (read from the
+        outputs over the data when a tab holds them, else from one streamed pass that keeps a bool per sample)."""
 
-        found = self._ask(("detections", sample), compute)
-        targets = None if self.data.own_targets is None else self.data.loss_targets(sample)
-        return found, None if targets is None else target_boxes(self.model, targets, image.shape[:2])
+        def compute() -> LeftOut:
+            held = self.memo.peek((self.version, "first output over data"))
+            if held is not None:
+                return left_out(self.data.nonfinite, finite_rows([held]))
+            finite = np.ones(self.data.n_samples, bool)
+            for start, out in _output_chunks(self.probe, self.data.x):
+                finite[start : start + len(out)] = finite_rows([out])
+            return left_out(self.data.nonfinite, finite)
 
-    def _detection_prediction(self, sample: int) -> Prediction:
-        found, truth = self.detections(sample)
-        name = self.policy.class_name
+        return self._ask(("left out",), compute)
 
-        def listing(boxes: Boxes) -> str:
-            scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
-            shown = [name(int(k)) + ("" if s is None else f" {s:.0%}") for k, s in zip(boxes.classes, scores)]
-            more = f", and {boxes.count - len(shown)} more" if boxes.count > len(shown) else ""
-            return (
-                f"{boxes.count} box{'es' if boxes.count != 1 else ''}"
-                + (": " + ", ".join(shown) if shown else "")
-                + more
-            )
-
-        predicted = listing(found) if found.count else "no box above the detector's threshold"
-        if found.class_scores is not None:
-            top = np.argsort(-found.class_scores, kind="stable")[:5]
-            predicted += "; top score per class: " + ", ".join(
-                f"{name(int(k))} {found.class_scores[k]:.0%}" for k in top
-            )
-        label = None if truth is None else WITHHELD if self.hidden_labels else listing(truth)
-        return Prediction(False, predicted, None, label, None, None)
+    def outputs_note(self, sample: int) -> str:
+        """A line for every tab ('' for none): that the model's output is NaN or Inf for every sample, or for
+        this one (which every aggregate then leaves out). The data is checked only when this sample's own
+        output is not finite, so a healthy model pays nothing for it."""
+        out = np.asarray(self.output(sample))
+        if out.dtype.kind not in "fc" or np.isfinite(out).all():
+            return ""
+        gone = self.left_out()
+        if gone.outputs_nonfinite:
+            return gone.outputs_text()
+        return f"Sample {sample}'s output holds NaN or Inf: every view over the data leaves it out ({gone.note()})."
 
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""
-        if is_detector(self.model):
-            return self._detection_prediction(sample)
         out = self.output(sample)
         label = None if self.data.y is None else self.data.y[0][sample]
         if self.probe.output_kinds[0] == "map":
@@ -335,26 +334,7 @@ class AnalysisCore:
             labels = tuple(feature_labels(self.data.feature_names, x.shape))
             return SampleDisplay("bars", z, labels, 0, 1, prediction, output=output, error=error)
         image = grey_picture(x, SAMPLE_CELLS)
-        boxes = self._boxes_shown(sample, image.values.shape[0] / x.shape[0]) if is_detector(self.model) else ()
-        return SampleDisplay(
-            "image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error, boxes=boxes
-        )
-
-    def _boxes_shown(self, sample: int, scale: float) -> tuple[tuple[str, np.ndarray, tuple[str, ...]], ...]:
-        """A detector's boxes and its targets' as the sample view outlines them: ("predicted" or "target", corners
-        in the picture's cells (a cell spans ``1 / scale`` pixels; cell centres at 0, 1, ...), a text per box)."""
-        found, truth = self.detections(sample)
-        shown = []
-        for kind, boxes in (("target", truth), ("predicted", found)):
-            if boxes is None or not len(boxes.classes):
-                continue
-            scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
-            texts = tuple(
-                self.policy.class_name(int(k)) + ("" if p is None else f" {p:.0%}")
-                for k, p in zip(boxes.classes, scores)
-            )
-            shown.append((kind, boxes.corners * scale - 0.5, texts))
-        return tuple(shown)
+        return SampleDisplay("image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error)
 
     # ----------------------------------------------------------------------------------------- tokens
     def _inputs_by_name(self) -> dict[str, np.ndarray]:
