@@ -230,6 +230,28 @@ class HeatmapPlot(Plot):
         """The array the mark holds now."""
         return np.asarray(self.mark.color)
 
+    def outline(self, corners: np.ndarray, colors: Sequence[str] = (), texts: Sequence[str] = ()) -> None:
+        """Draw boxes over the heatmap (a detector's, or its targets'): ``corners`` (k, 4) as (top, left, bottom,
+        right) in cells, each with its colour and a text at its top-left corner; none hides them."""
+        if not hasattr(self, "_boxes"):  # made on first use: most heatmaps never outline anything
+            scales = {"x": self.x_scale, "y": self.y_scale}
+            self._boxes = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=scales, stroke_width=2, visible=False)
+            self._box_texts = bq.Label(x=[0.0], y=[0.0], text=[""], scales=scales, default_size=11, visible=False)
+            self.figure.marks = [*self.figure.marks, self._boxes, self._box_texts]
+        corners = np.asarray(corners, np.float64).reshape(-1, 4)
+        if not len(corners):
+            self._boxes.visible = self._box_texts.visible = False
+            return
+        top, left, bottom, right = corners.T
+        with self._boxes.hold_sync(), self._box_texts.hold_sync():
+            self._boxes.x = np.stack([left, right, right, left, left], axis=1)
+            self._boxes.y = np.stack([top, top, bottom, bottom, top], axis=1)
+            self._boxes.colors = list(colors) or ["#e6550d"]
+            self._box_texts.x, self._box_texts.y = left, top
+            self._box_texts.text = list(texts) or [""] * len(corners)
+            self._box_texts.colors = list(colors) or ["#e6550d"]
+            self._boxes.visible = self._box_texts.visible = True
+
 
 class BarsPlot(Plot):
     """Bars coloured by their sign and size (blue negative, red positive), one per value.

@@ -67,6 +67,13 @@ class SampleView:
             self.plot.show(shown.values, labels=np.array(shown.labels), title=f"sample {sample} (z-score per feature)")
         else:
             self.plot.show(shown.values, shown.vmin, shown.vmax, title=f"sample {sample}")
+            if shown.boxes or hasattr(self.plot, "_boxes"):  # a detector's: targets in green, predictions orange
+                colours = {"target": "#31a354", "predicted": "#e6550d"}
+                self.plot.outline(
+                    np.concatenate([c for _, c, _ in shown.boxes]) if shown.boxes else np.zeros((0, 4)),
+                    [colours[kind] for kind, c, _ in shown.boxes for _ in range(len(c))],
+                    [t for _, _, texts in shown.boxes for t in texts],
+                )
         if shown.output is not None:  # only image-shaped outputs: other models leave the hidden plots alone
             self.output_plot.show(shown.output.values, shown.output.vmin, shown.output.vmax, title="output")
             if shown.error is not None:

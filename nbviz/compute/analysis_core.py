@@ -27,6 +27,7 @@ from .answers import (
     tensor_display,
 )
 from .dataset import CheckedData
+from .detection import Boxes, detections, is_detector, target_boxes
 from .diagnostics import _output_chunks
 from .display import DeadUnits, activation_view, dead_units
 from .graph import LayerNode, ModelGraph
@@ -75,7 +76,8 @@ class AnalysisCore:
         and for a model whose loss is unknown (its own train_step, no compiled loss: none is guessed). Read now:
         a model compiled again may change it."""
         source = self.probe.loss_source(self.data.loss)
-        labelled = self.data.y is not None or self.data.is_classifier or source in ("given", "added")
+        given = self.data.y is not None or self.data.own_targets is not None
+        labelled = given or self.data.is_classifier or source in ("given", "added")
         return "loss" if labelled and source != "unknown" else "output unit 0"
 
     @property
@@ -155,7 +157,7 @@ class AnalysisCore:
         sample = self.data.check_sample(sample)
 
         def compute() -> Gradients:
-            inputs, labels, loss = self.data.inputs(sample), self.data.labels(sample), self.data.loss
+            inputs, labels, loss = self.data.inputs(sample), self.data.loss_targets(sample), self.data.loss
             if self.gradient_target != "loss":
                 return self.probe.gradients(inputs, target=0)
             if labels is not None:
@@ -209,6 +211,38 @@ class AnalysisCore:
         # The shapes follow from the model's structure and the data's, not from its weights: asked once.
         return self._ask(("batch shaped",), compute, versioned=False)
 
+    def first_output_follows_batch(self) -> bool:
+        """Whether the model's first output is not one row per sample (:meth:`batch_shaped`), asked cheaply: an
+        output whose every axis past the batch is fixed in the model cannot follow the batch, and only one whose
+        axis is open (``None``) costs a forward pass, of its outputs alone on the first two samples. The
+        projector asks this while it is built, where every layer's pass would add a trace to a start."""
+        if self.data.n_samples < 2:
+            return False
+        try:
+            fixed = None not in tuple(self.model.outputs[0].shape[1:])
+        except (AttributeError, IndexError, TypeError, ValueError):  # a subclassed model has no symbolic outputs
+            fixed = False
+        if fixed:
+            return False
+
+        def compute() -> bool:
+            out = self.probe.predict([a[:2] for a in self.data.x])
+            out = out[0] if isinstance(out, list) else out
+            return tuple(int(d) for d in out.shape[1:]) != self.data.output_shape
+
+        return self._ask(("first output follows batch",), compute, versioned=False)
+
+    def first_output_note(self, view: str) -> str | None:
+        """Why ``view`` cannot read the first output per sample when it follows the batch
+        (:meth:`first_output_follows_batch`), in one line; None when it has a row per sample."""
+        if not self.first_output_follows_batch():
+            return None
+        name = self.probe.output_names[0]
+        return self.batch_shaped_note(name, view) or (
+            f"{name}'s output is not one row per sample: its shape past the batch axis follows the batch's size, "
+            f"so no {view} can be read off it."
+        )
+
     def batch_shaped_note(self, layer: str, view: str) -> str | None:
         """Why ``view`` (a projection, the unit view) cannot show ``layer`` when its output is not one row per
         sample (:meth:`batch_shaped`), in one line; None when it is."""
@@ -250,8 +284,48 @@ class AnalysisCore:
             return gone.outputs_text()
         return f"Sample {sample}'s output holds NaN or Inf: every view over the data leaves it out ({gone.note()})."
 
+    def detections(self, sample: int) -> tuple[Boxes, Boxes | None]:
+        """An object detector's boxes for one sample (decoded by the model itself, from the compiled pass's
+        outputs), and the boxes of its own targets (None without them)."""
+        sample = self.data.check_sample(sample)
+        image = self.data.x[0][sample]
+
+        def compute() -> Boxes:
+            acts = self.activations(sample)
+            outputs = self.probe.structured_outputs([acts[name] for name in self.probe.output_names])
+            return detections(self.model, outputs, image)
+
+        found = self._ask(("detections", sample), compute)
+        targets = None if self.data.own_targets is None else self.data.loss_targets(sample)
+        return found, None if targets is None else target_boxes(self.model, targets, image.shape[:2])
+
+    def _detection_prediction(self, sample: int) -> Prediction:
+        found, truth = self.detections(sample)
+        name = self.policy.class_name
+
+        def listing(boxes: Boxes) -> str:
+            scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
+            shown = [name(int(k)) + ("" if s is None else f" {s:.0%}") for k, s in zip(boxes.classes, scores)]
+            more = f", and {boxes.count - len(shown)} more" if boxes.count > len(shown) else ""
+            return (
+                f"{boxes.count} box{'es' if boxes.count != 1 else ''}"
+                + (": " + ", ".join(shown) if shown else "")
+                + more
+            )
+
+        predicted = listing(found) if found.count else "no box above the detector's threshold"
+        if found.class_scores is not None:
+            top = np.argsort(-found.class_scores, kind="stable")[:5]
+            predicted += "; top score per class: " + ", ".join(
+                f"{name(int(k))} {found.class_scores[k]:.0%}" for k in top
+            )
+        label = None if truth is None else WITHHELD if self.hidden_labels else listing(truth)
+        return Prediction(False, predicted, None, label, None, None)
+
     def prediction(self, sample: int) -> Prediction:
         """What the model predicts for one sample, next to its label."""
+        if is_detector(self.model):
+            return self._detection_prediction(sample)
         out = self.output(sample)
         label = None if self.data.y is None else self.data.y[0][sample]
         if self.probe.output_kinds[0] == "map":
@@ -334,7 +408,26 @@ class AnalysisCore:
             labels = tuple(feature_labels(self.data.feature_names, x.shape))
             return SampleDisplay("bars", z, labels, 0, 1, prediction, output=output, error=error)
         image = grey_picture(x, SAMPLE_CELLS)
-        return SampleDisplay("image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error)
+        boxes = self._boxes_shown(sample, image.values.shape[0] / x.shape[0]) if is_detector(self.model) else ()
+        return SampleDisplay(
+            "image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error, boxes=boxes
+        )
+
+    def _boxes_shown(self, sample: int, scale: float) -> tuple[tuple[str, np.ndarray, tuple[str, ...]], ...]:
+        """A detector's boxes and its targets' as the sample view outlines them: ("predicted" or "target", corners
+        in the picture's cells (a cell spans ``1 / scale`` pixels; cell centres at 0, 1, ...), a text per box)."""
+        found, truth = self.detections(sample)
+        shown = []
+        for kind, boxes in (("target", truth), ("predicted", found)):
+            if boxes is None or not len(boxes.classes):
+                continue
+            scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
+            texts = tuple(
+                self.policy.class_name(int(k)) + ("" if p is None else f" {p:.0%}")
+                for k, p in zip(boxes.classes, scores)
+            )
+            shown.append((kind, boxes.corners * scale - 0.5, texts))
+        return tuple(shown)
 
     # ----------------------------------------------------------------------------------------- tokens
     def _inputs_by_name(self) -> dict[str, np.ndarray]:

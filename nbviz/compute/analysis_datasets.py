@@ -47,6 +47,10 @@ class DatasetQuestions(AnalysisCore):
         if not self.data.is_classifier and units != 1:
             shape = " x ".join(str(d) for d in self.data.output_shape)
             return Unavailable(f"Rules need a classifier or one regression output: the first output is {shape}.")
+        # The tree is fitted to the first output per sample, on features per sample: neither may follow the batch.
+        across = self.first_output_note("rule") or (None if layer is None else self.batch_shaped_note(layer, "rule"))
+        if across is not None:
+            return Unavailable(across)
         if layer is None and x[0].ndim != 2:
             return Unavailable(
                 "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
@@ -114,6 +118,9 @@ class DatasetQuestions(AnalysisCore):
         if not self.data.datasets:
             return Unavailable("No labels: pass y (or datasets={'train': (x, y), ...}) to explore() for diagnostics.")
         names = self.policy.class_names or None
+        across = self.first_output_note("score per sample")
+        if across is not None:
+            return Unavailable(f"Diagnostics score the first output: {across}")
 
         def compute() -> dict[str, DatasetReport] | Unavailable:
             gone = self.left_out()

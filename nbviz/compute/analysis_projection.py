@@ -165,7 +165,7 @@ class ProjectionQuestions(AnalysisCore):
         and not an output whose row follows the batch (image x text logits, :meth:`batch_shaped`)."""
         if len(self.data.output_shape) != 1 or self.probe.output_kinds[0] == "map":
             return False
-        return self.probe.output_names[0] not in self.batch_shaped()
+        return not self.first_output_follows_batch()
 
     def point_colors(self, kind: str) -> PointColors:
         """A colour value per explored sample for one of :meth:`color_options`."""

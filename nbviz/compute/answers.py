@@ -71,6 +71,8 @@ class SampleDisplay:
     error: Picture | None = None
     #: Per token input (name, its real tokens as text; positions only in redact mode, where the view is hidden).
     tokens: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: An object detector's boxes and its targets' (by class), as (top, left, bottom, right) in the picture's cells.
+    boxes: tuple[tuple[str, np.ndarray, tuple[str, ...]], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------- tensors

@@ -22,7 +22,7 @@ from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
 from .nonfinite import reasons
 from .policy import check_names
-from .probe import CALL_ERRORS, Probe
+from .probe import CALL_ERRORS, Probe, fits_outputs
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +62,10 @@ class CheckedData:
         is the target, as ``fit(x, x)`` takes it.
     loss : callable or None
         The loss the person passed (``loss(y_true, y_pred)``), for a model that trains on one of its own.
+    own_targets : Any
+        Labels in a structure of the model's own that its ``compute_loss`` maps to its outputs (a detector's
+        ``{"boxes", "labels"}`` for outputs ``{"bbox_regression", "cls_logits"}``), kept as given for the loss;
+        ``y`` is None then (they are no label per output to score predictions by). None otherwise.
     nonfinite : np.ndarray or None
         int8 (n,): why each sample is left out of every aggregate by its data alone (see
         :mod:`nbviz.compute.nonfinite`: NaN or Inf in an input or a label, 0 where none); None when every
@@ -85,6 +89,7 @@ class CheckedData:
     reconstruction: bool = False
     loss: Any = None
     nonfinite: np.ndarray | None = None
+    own_targets: Any = None
 
     def sample_order(self, samples: Any = None) -> np.ndarray:
         """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
@@ -110,6 +115,13 @@ class CheckedData:
     def labels(self, sample: int) -> list[np.ndarray] | None:
         """Sample ``sample``'s labels as a batch of one, one array per output; None without labels."""
         return None if self.y is None else [a[sample : sample + 1] for a in self.y]
+
+    def loss_targets(self, sample: int) -> Any:
+        """What the loss takes as ``y`` for sample ``sample`` (a batch of one): its labels per output, or the
+        targets of the model's own structure (:attr:`own_targets`); None without either."""
+        if self.own_targets is not None:
+            return keras.tree.map_structure(lambda a: a[sample : sample + 1], self.own_targets)
+        return self.labels(sample)
 
     def sample_weights(self, sample: int) -> np.ndarray | None:
         """Sample ``sample``'s loss weights as a batch of one: the weights its dataset yielded; for labels per
@@ -202,7 +214,13 @@ def check_data(
     output_shape = tuple(int(d) for d in outputs[0].shape[1:])
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
-    reconstruction = y is None and reconstructs(probe, inputs)
+    own_targets = None
+    names_out = output_names_of(model) or []
+    if y is not None and probe.loss_source(loss) == "compute_loss" and not fits_outputs(y, names_out):
+        # A detector's {"boxes", "labels"}: what its compute_loss maps to its outputs, not one label per output.
+        key, leaves = probe.own_targets(y, n)
+        own_targets, y = keras.tree.pack_sequence_as(probe.target_structure(key), leaves), None
+    reconstruction = y is None and own_targets is None and reconstructs(probe, inputs)
     if reconstruction:
         y = inputs[0]
     units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
@@ -242,6 +260,7 @@ def check_data(
         reconstruction=reconstruction,
         loss=loss,
         nonfinite=reasons(inputs, raw_labels),
+        own_targets=own_targets,
     )
 
 

@@ -196,7 +196,7 @@ class JaxProbe(Probe):
         return target_grads
 
     def _loss_body(
-        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
+        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any, structure: Any = None
     ) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
@@ -212,11 +212,13 @@ class JaxProbe(Probe):
                 outputs = [o.astype(jnp.float32) for o in outputs]
                 if custom is not None or own is not None:
                     ys = one_or_list([None] * len(outputs) if derive_labels else labels)
+                    if structure is not None:  # targets of the model's own making, for its compute_loss
+                        ys = keras.tree.pack_sequence_as(structure, labels)
                     if custom is not None:
                         return _mean_loss(custom, ys, one_or_list(outputs), weight).astype(jnp.float32)
                     assert own is not None
                     return jnp.asarray(
-                        own(self.structured(list(inputs)), ys, one_or_list(outputs), weight), jnp.float32
+                        own(self.structured(list(inputs)), ys, self.structured_outputs(outputs), weight), jnp.float32
                     )
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the scope)
                     return _added_losses(self.model, list(self.model.losses), sum, jnp.float32)

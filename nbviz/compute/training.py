@@ -12,7 +12,7 @@ from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
 from .dataset import output_names_of, reconstructs
-from .probe import Probe, shared_probe
+from .probe import Probe, fits_outputs, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
 __all__ = ["STATS", "Heatmap", "Line", "TrainingRecorder"]
@@ -395,22 +395,31 @@ class TrainingRecorder:
         return Heatmap.of(reducer.picture(self.weight_hist[layer].values)[::-1], reducer.width, floor=0.0)
 
     # ----------------------------------------------------------------------------------------- internals
-    def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray | None]:
+    def _monitor(self, model: keras.Model) -> tuple[list[np.ndarray], Any, np.ndarray | None]:
         raw, specs = self._monitor_raw, input_specs(model)
         if is_dataset(raw):  # a validation pipeline: its first batches, as far as max_monitor samples
             raw = take(raw, specs, self.max_monitor, "monitor")
         # (x, y) or (x, y, sample_weight), as fit's validation_data; a dataset's padding mask comes as weights.
         x, y, w = (*raw, None)[:3] if isinstance(raw, tuple) and len(raw) in (2, 3) else (raw, None, None)
         inputs = as_inputs(specs, x, "monitor")
+        keep = self.max_monitor
+        names_out = output_names_of(model) or []
+        own = self.probe is not None and self.probe.loss_source(self.loss) == "compute_loss"
+        if y is not None and own and not fits_outputs(y, names_out):
+            # A detector's {"boxes", "labels"}: its compute_loss maps them to its outputs (see CheckedData).
+            assert self.probe is not None
+            key, leaves = self.probe.own_targets(y, len(inputs[0]))
+            self._target_text = ""
+            structure = self.probe.target_structure(key)
+            return [a[:keep] for a in inputs], keras.tree.pack_sequence_as(structure, [a[:keep] for a in leaves]), None
         n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
-        targets = as_targets(y, len(inputs[0]), n_outputs, "monitor", output_names_of(model))
+        targets = as_targets(y, len(inputs[0]), n_outputs, "monitor", names_out)
         self._target_text = ""
         if targets is None and self.probe is not None and reconstructs(self.probe, inputs):
             targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
         needs_labels = self.probe is not None and self.probe.loss_source(self.loss) not in ("given", "added")
         if targets is None and needs_labels and not self.probe.is_classifier:
             raise ValueError("monitor: expected (x, y) to take the loss of a regression model, got x alone")
-        keep = self.max_monitor
         inputs = [a[:keep] for a in inputs]
         targets = None if targets is None else [t[:keep] for t in targets]
         weights: np.ndarray | None

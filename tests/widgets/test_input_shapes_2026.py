@@ -117,6 +117,9 @@ def test_scalar_inputs_show_every_tab_and_layer(wide_and_deep):
 
 def test_scalar_inputs_activations_equal_a_keras_sub_model(wide_and_deep):
     model, x, ex = wide_and_deep
+    # An output of a fixed shape cannot follow the batch: no pass was run to ask.
+    assert not ex.analysis.first_output_follows_batch()
+    assert (None, "first output follows batch") not in ex.analysis.memo
     for layer in ("numeric", "city_onehot", "deep1", "prob"):
         expected = keras.Model(model.inputs, model.get_layer(layer).output)({k: v[3:4] for k, v in x.items()})
         np.testing.assert_allclose(ex.analysis.activations(3)[layer], np.asarray(expected), rtol=1e-5, atol=1e-6)
@@ -199,3 +202,25 @@ def test_clip_logits_get_a_note_and_per_sample_layers_a_projection(clip):
         return np.linalg.norm(a[:, None] - a[None], axis=-1)
 
     np.testing.assert_allclose(distances(shown.projection.components), distances(features), rtol=1e-3, atol=1e-4)
+
+
+def test_a_one_input_model_whose_output_compares_its_batch_gets_notes_where_rows_are_needed():
+    # One input, so the unit view and the rules apply; its first output is the batch's similarity matrix (n, n).
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,), name="features")
+    embedded = keras.layers.Dense(4, activation="relu", name="embed")(inputs)
+    similarity = keras.layers.Lambda(lambda t: keras.ops.matmul(t, keras.ops.transpose(t)), name="similarity")
+    model = keras.Model(inputs, [similarity(embedded), embedded])
+    x = np.random.default_rng(0).normal(size=(40, 5)).astype("float32")  # past one batch of 32
+    ex = nbviz.explore(model, x)
+    # Built with the first output's check alone (its outputs on two samples): not every layer's pass.
+    assert (None, "first output follows batch") in ex.analysis.memo
+    assert (None, "batch shaped") not in ex.analysis.memo
+    assert panel_errors(ex) == []
+    for note in (ex.analysis.unit_examples("similarity", 0), ex.analysis.rules(2, "embed")):
+        assert note.reason.startswith("similarity's output is not one row per sample")
+    assert "prediction" not in ex.analysis.color_options()  # no score per sample to colour points by
+    # The embedding has a row per sample: its units rank the samples as the sub-model's outputs do.
+    top = ex.analysis.unit_examples("embed", 1)
+    expected = np.asarray(keras.Model(inputs, embedded)(x))[:, 1]
+    np.testing.assert_allclose(top.activations, np.sort(expected)[::-1][: len(top.indices)], rtol=1e-5, atol=1e-6)
