@@ -8,7 +8,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -137,6 +137,8 @@ class Probe:
         self._shapes: dict[Any, list[tuple[int, ...]]] = {}
         self._eager_calls: dict[Any, int] = {}
         self._custom_losses: dict[int, Any] = {}
+        #: The structures of targets a model's own compute_loss takes (a detector's {"boxes", "labels"}), by key.
+        self._target_structures: dict[str, Any] = {}
         self._kinds: tuple[str, list[str]] | None = None
         #: Nested models and custom blocks: their weights are their inner layers', which get the norms; and a
         #: shared layer's later calls ("name@1"), whose weights are the first call's (counted once, there).
@@ -556,7 +558,11 @@ class Probe:
             source = self.loss_source(loss)
             if source == "unknown":
                 raise UnknownLoss(self.loss_name(loss))
-            targets = as_targets(y, len(inputs[0]), n_out)
+            structure = None
+            if source == "compute_loss" and y is not None and not fits_outputs(y, _fit_output_names(self.model)):
+                structure, targets = self.own_targets(y, len(inputs[0]))
+            else:
+                targets = as_targets(y, len(inputs[0]), n_out)
             if targets is None and not self.is_classifier and source not in ("given", "added"):
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
@@ -573,6 +579,7 @@ class Probe:
                 bool(training),
                 self._loss_key(loss),
                 compiled,
+                structure,
             )
             grads = self._call(kind, args)
         (
@@ -739,7 +746,8 @@ class Probe:
             return self._target_body(kind[1], kind[2]), True
         if kind[0] == "unit grad":
             return self._unit_body(kind[1], kind[2], (kind, arrays[0].shape[1:])), True
-        return self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5])), False
+        structure = self._target_structures.get(kind[7]) if len(kind) > 7 else None
+        return self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5]), structure), False
 
     def _trace(self, kind: Any, arrays: list[np.ndarray]) -> Any:
         specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
@@ -907,7 +915,7 @@ class Probe:
         return embedding_grads
 
     def _loss_body(
-        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any
+        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any, structure: Any = None
     ) -> Callable[..., Any]:
         losses = _loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
@@ -923,6 +931,8 @@ class Probe:
                 outputs = [tf.cast(o, tf.float32) for o in outputs]
                 if custom is not None or own is not None:  # no written-out output gradient: the tape's stands
                     ys = one_or_list([None] * len(outputs) if derive_labels else labels)
+                    if structure is not None:  # targets of the model's own making, for its compute_loss
+                        ys = keras.tree.pack_sequence_as(structure, labels)
                     if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
                         return tf.cast(_mean_loss(custom, ys, one_or_list(outputs), weight), tf.float32)
                     assert own is not None
@@ -930,7 +940,8 @@ class Probe:
                     # the trainable weights are mapped to themselves, so regularisers still read them.
                     mapping = [(v, v.value) for v in self.model.trainable_variables]
                     with keras.StatelessScope(state_mapping=mapping):
-                        return tf.cast(own(self.structured(inputs), ys, one_or_list(outputs), weight), tf.float32)
+                        predicted = self.structured_outputs(outputs)
+                        return tf.cast(own(self.structured(inputs), ys, predicted, weight), tf.float32)
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
                     return _added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
                 ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
@@ -956,6 +967,34 @@ class Probe:
             return self._differentiate(inputs, objective, output_grads, training)
 
         return loss_grads
+
+    def own_targets(self, y: Any, n: int) -> tuple[str, list[np.ndarray]]:
+        """Targets in a structure of the model's own (what its compute_loss maps to its outputs, as a detector's
+        {"boxes", "labels"}): a key for their structure, and their arrays, checked to hold ``n`` rows each."""
+        leaves = [np.asarray(a) for a in keras.tree.flatten(y)]
+        for leaf in leaves:
+            if leaf.ndim == 0 or leaf.shape[0] != n or leaf.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"y: expected numeric arrays of {n} rows in each target of the model's own compute_loss, got "
+                    f"one of dtype {leaf.dtype} and shape {leaf.shape}"
+                )
+        structure = keras.tree.map_structure(lambda _: 0, y)
+        key = repr(structure)
+        self._target_structures.setdefault(key, structure)
+        return key, [a.astype(np.float32) if a.dtype.kind == "f" else a for a in leaves]
+
+    def target_structure(self, key: str) -> Any:
+        """The structure of own targets that :meth:`own_targets` gave ``key`` for."""
+        return self._target_structures[key]
+
+    def structured_outputs(self, outputs: list[Any]) -> Any:
+        """The outputs (flattened as ``keras.tree.flatten`` does) in the structure the model returns them: a
+        dict keyed by output name for a detector's, else one tensor or a list."""
+        graph = _symbolic_graph(self.model)
+        structure = getattr(graph, "_outputs_struct", None) if graph is not None else None
+        if structure is not None and keras.tree.is_nested(structure):
+            return keras.tree.pack_sequence_as(structure, list(outputs))
+        return one_or_list(outputs)
 
     def _loss_key(self, loss: Any) -> int | None:
         """A key for ``loss`` among the traced functions (the callable is kept, so its id stays its own)."""
@@ -1125,6 +1164,24 @@ def _holds_xla(fn: Any) -> bool:
     """Whether a traced function calls a function that XLA must compile (``tf.function(jit_compile=True)``)."""
     library = fn.graph.as_graph_def().library.function
     return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
+
+
+def _fit_output_names(model: keras.Model) -> list[str]:
+    """The names ``fit`` keys a dict of labels by (none for a model without symbolic outputs)."""
+    try:
+        return [str(name) for name in model.output_names]
+    except (AttributeError, ValueError):
+        return []
+
+
+def fits_outputs(y: Any, output_names: Sequence[str]) -> bool:
+    """Whether labels ``y`` are one per output as ``fit`` matches them to a compiled loss: a dict keyed by the
+    output names, a list or tuple of one per output (several outputs), or one array (one output)."""
+    if isinstance(y, Mapping):
+        return set(map(str, y)) == set(output_names)
+    if isinstance(y, (list, tuple)) and len(output_names) > 1:
+        return len(y) == len(output_names)
+    return len(output_names) == 1 and not isinstance(y, Mapping)
 
 
 def _input_structure(model: keras.Model) -> Any:
