@@ -101,16 +101,33 @@ class AttributionQuestions(AnalysisCore):
             return saliency(self.model, inputs, method=method, target=class_index, layer=layer, probe=self.probe)[0]
 
         values = self._ask(("saliency", method, sample, class_index, layer), compute)
-        cls = self.prediction(sample).class_index if class_index is None else class_index
+        dense = len(self.data.output_shape) > 1
+        if class_index is None and dense:
+            # A class per position has no one predicted class: the map is of the class whose score summed over
+            # the positions is highest (what saliency's default target is), which the mean ranks the same.
+            cls: Any = self.shap_class(sample, None)
+        else:
+            cls = self.prediction(sample).class_index if class_index is None else class_index
         cls = 0 if cls is None else int(cls)
+        note = self._dense_note(cls) if dense else ""
         if tabular:
             labels = feature_labels(self.data.feature_names, values.shape)
             bars = top_bars(values, labels, SALIENCY_BARS)
-            return SaliencyMap(method, cls, self.policy.class_name(cls), values, bars, None, None, layer)
+            return SaliencyMap(method, cls, self.policy.class_name(cls), values, bars, None, None, layer, note)
         picture = saliency_picture(values, method)
         # The overlay is a picture of the input itself: redact mode leaves it out.
         shown = None if self.policy.redact else overlay(input_picture(inputs[0]), np.abs(picture.values))
-        return SaliencyMap(method, cls, self.policy.class_name(cls), values, None, picture, shown, layer)
+        return SaliencyMap(method, cls, self.policy.class_name(cls), values, None, picture, shown, layer, note)
+
+    def _dense_note(self, cls: int) -> str:
+        """Which scalar a saliency map of a dense output (a class per pixel, predicted frames) is of, in words."""
+        shape = self.data.output_shape
+        positions, where = int(np.prod(shape[:-1])), " x ".join(str(d) for d in shape[:-1])
+        what = f"class {self.policy.class_name(cls)}'s score" if self.data.output_units > 1 else "the output"
+        return (
+            f"The map is of {what} summed over the {positions:,} output positions ({where}): one map for the "
+            f"whole output, not one per position."
+        )
 
     @property
     def scalar_features(self) -> bool:

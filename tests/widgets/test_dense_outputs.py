@@ -119,6 +119,10 @@ def test_every_tab_and_layer_on_a_dense_output(name):
         assert peak <= bound, ("shap global", peak / MB, bound / MB)
         assert f"averaged over the {positions:,} output positions" in panel.global_status.value
         assert panel.global_values.shape == (x[0].size,)
+        # Saliency's default target is the class with the top summed score: the class SHAP explains, named so.
+        saliency = ex.analysis.saliency_map(0, "gradient", None, None)
+        assert saliency.class_index == ex.analysis.shap_class(0, None)
+        assert f"summed over the {positions:,} output positions" in saliency.note
         ex.close()
 
 
