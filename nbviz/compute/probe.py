@@ -944,7 +944,8 @@ class Probe:
                         return tf.cast(own(self.structured(inputs), ys, predicted, weight), tf.float32)
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
                     return _added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
-                ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
+                kinds = self.output_kinds
+                ys = [_own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n(
                     [s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
@@ -1619,13 +1620,21 @@ def _stateless(on: bool) -> Iterator[Any]:
         yield scope
 
 
-def _own_labels(output: tf.Tensor, kind: str) -> tf.Tensor:
-    """A classifier's predicted classes, used as labels when none are given."""
+def _own_labels(output: tf.Tensor, kind: str, loss: Any = None) -> tf.Tensor:
+    """A classifier's predicted classes, used as labels when none are given: class indices for a sparse loss (a
+    language model's SparseCategoricalCrossentropy on logits), else one-hot rows."""
     if kind == "sigmoid":
         return tf.stop_gradient(tf.round(output))
     if kind == "sigmoid logits":
         return tf.stop_gradient(tf.cast(output > 0, output.dtype))
+    if _sparse(loss):
+        return tf.stop_gradient(tf.argmax(output, axis=-1))
     return tf.stop_gradient(tf.one_hot(tf.argmax(output, axis=-1), tf.shape(output)[-1]))
+
+
+def _sparse(loss: Any) -> bool:
+    """Whether ``loss`` takes class indices (a sparse crossentropy), by its name."""
+    return "sparse" in str(getattr(loss, "name", "") or getattr(loss, "__name__", ""))
 
 
 def _compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> list[Any]:

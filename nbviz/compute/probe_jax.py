@@ -38,6 +38,7 @@ from .probe import (
     _own_compute_loss,
     _recording,
     _scaled_first_call,
+    _sparse,
     _unit_layer_output,
     loss_weights,
 )
@@ -222,7 +223,8 @@ class JaxProbe(Probe):
                     )
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the scope)
                     return _added_losses(self.model, list(self.model.losses), sum, jnp.float32)
-                ys = [_own_labels(o, kind) for o, kind in zip(outputs, self.output_kinds)] if derive_labels else labels
+                kinds = self.output_kinds
+                ys = [_own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
                 targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = sum(
                     s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
@@ -332,12 +334,14 @@ def _match_rank(y: Any, output: Any) -> Any:
     return y
 
 
-def _own_labels(output: Any, kind: str) -> Any:
-    """A classifier's predicted classes, used as labels when none are given."""
+def _own_labels(output: Any, kind: str, loss: Any = None) -> Any:
+    """A classifier's predicted classes, used as labels when none are given (indices for a sparse loss)."""
     if kind == "sigmoid":
         return jax.lax.stop_gradient(jnp.round(output))
     if kind == "sigmoid logits":
         return jax.lax.stop_gradient((output > 0).astype(output.dtype))
+    if _sparse(loss):
+        return jax.lax.stop_gradient(jnp.argmax(output, axis=-1))
     return jax.lax.stop_gradient(jax.nn.one_hot(jnp.argmax(output, axis=-1), output.shape[-1]))
 
 

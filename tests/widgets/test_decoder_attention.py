@@ -194,6 +194,25 @@ def test_no_tab_shows_an_error_on_any_layer_of_gemma3():
     assert panel_errors(ex) == []
 
 
+def test_without_labels_a_decoder_is_differentiated_on_its_own_next_tokens():
+    """No y: a language model's loss takes its own predicted tokens as labels, as class indices for its sparse
+    crossentropy on logits (one-hot rows failed there), checked against a tape."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(8)
+    x, model = _tokens(), _gemma3()
+    ex = nbviz.explore(model, x)
+    assert panel_errors(ex, ["gradients", "findings"]) == []
+    one = {k: v[1:2] for k, v in x.items()}
+    norm = model.backbone.get_layer("final_normalization")
+    with tf.GradientTape() as tape:
+        logits = model(one)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(tf.argmax(logits, axis=-1), logits)
+    expected = tape.gradient(loss, norm.trainable_weights[0]).numpy()
+    name = next(n for n in ex.analysis.probe.layers if n.endswith("final_normalization"))
+    np.testing.assert_allclose(ex.analysis.gradients(1).weights[name][0], expected, rtol=1e-4, atol=1e-7)
+
+
 def test_gpt_oss_attention_shows_a_note_not_an_error():
     # GPT-OSS computes its weights with a bare ops.softmax inside _compute_attention, which returns the output
     # alone: nothing to read, and the tab says so on each of its attention layers instead of failing.
