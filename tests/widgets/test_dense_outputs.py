@@ -162,7 +162,7 @@ def test_exact_values_add_up_to_the_mean_score_less_its_expectation():
     h = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(h))
     rng = np.random.default_rng(3)
-    x, background = rng.normal(size=(2, 3, 3, 1)).astype(np.float32), rng.normal(size=(4, 3, 3, 1)).astype("f4")
+    x, background = rng.normal(size=(2, 3, 3, 1)).astype(np.float32), rng.normal(size=(2, 3, 3, 1)).astype("f4")
     explainer = ShapExplainer(model, background, "exact")
     explanation = explainer.explain(x)
     f = np.asarray(model(x)).mean(axis=(1, 2))
@@ -185,3 +185,21 @@ def test_permutation_and_kernel_take_the_background_rows_that_fit():
     assert masked_rows("permutation", 2 * 1024 + 1, 1024, 100) == MASKED_VALUES // (2049 * 1024)
     with pytest.raises(ValueError, match=f"explainer: 'kernel' evaluates 26,624 masked copies .* {MASKED_VALUES:,}"):
         masked_rows("kernel", 2 * 4 * features + 2048, 4 * features, 8)
+
+
+@pytest.mark.tensorflow_only  # shap's DeepExplainer reads TensorFlow graphs
+def test_deep_values_add_up_to_the_mean_score_less_its_expectation():
+    """DeepLIFT's summation to delta, through the mean over positions that DeepExplainer is given: every
+    class's values sum to f(x) - E[f(background)], f its score averaged over the pixels, read from the model."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(h))
+    rng = np.random.default_rng(3)
+    x, background = rng.normal(size=(2, 6, 6, 2)).astype(np.float32), rng.normal(size=(5, 6, 6, 2)).astype("f4")
+    explanation = ShapExplainer(model, background, "deep").explain(x)
+    assert explanation.values.shape == (2, 6, 6, 2, 3)  # (samples, *input_shape, classes): no axis of pixels
+    f = np.asarray(model(x)).mean(axis=(1, 2))
+    expected = np.asarray(model(background)).mean(axis=(1, 2)).mean(axis=0)
+    np.testing.assert_allclose(explanation.values.reshape(2, -1, 3).sum(axis=1), f - expected, atol=1e-5)
+    np.testing.assert_allclose(explanation.base_values, np.broadcast_to(expected, (2, 3)), atol=1e-6)
