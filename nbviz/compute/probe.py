@@ -558,9 +558,10 @@ class Probe:
             source = self.loss_source(loss)
             if source == "unknown":
                 raise UnknownLoss(self.loss_name(loss))
-            structure = None
+            structure, targets = None, None
             if source == "compute_loss" and y is not None and not fits_outputs(y, _fit_output_names(self.model)):
-                structure, targets = self.own_targets(y, len(inputs[0]))
+                structure, own = self.own_targets(y, len(inputs[0]))
+                targets = list(own)
             else:
                 targets = as_targets(y, len(inputs[0]), n_out)
             if targets is None and not self.is_classifier and source not in ("given", "added"):

@@ -417,8 +417,17 @@ class TrainingRecorder:
         self._target_text = ""
         if targets is None and self.probe is not None and reconstructs(self.probe, inputs):
             targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
-        needs_labels = self.probe is not None and self.probe.loss_source(self.loss) not in ("given", "added")
-        if targets is None and needs_labels and not self.probe.is_classifier:
+        probe = self.probe
+        if (
+            targets is None
+            and probe is not None
+            and not probe.is_classifier
+            and probe.loss_source(self.loss)
+            not in (
+                "given",
+                "added",
+            )
+        ):
             raise ValueError("monitor: expected (x, y) to take the loss of a regression model, got x alone")
         inputs = [a[:keep] for a in inputs]
         targets = None if targets is None else [t[:keep] for t in targets]
