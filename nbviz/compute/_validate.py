@@ -311,6 +311,8 @@ def position_labels(y: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     labels = np.asarray(y)
     if labels.shape == tuple(shape):
         labels = labels.argmax(axis=-1) if shape[-1] > 1 else labels[..., 0]
+    elif labels.shape == (*shape[:-1], 1):  # a segmentation mask with its channel axis, (n, h, w, 1)
+        labels = labels[..., 0]
     if labels.shape != tuple(shape[:-1]):
         raise ValueError(
             f"{what}: expected class indices of shape {tuple(shape[:-1])}, one per position, got shape {labels.shape}"

@@ -199,6 +199,10 @@ class Probe:
         output decide), except that a sigmoid output given labels that are not all 0 or 1 (a rating scaled to
         [0, 1], a soft target: what binary crossentropy also trains on) regresses them. The Explorer's tabs,
         the diagnostics and the findings all ask here, so they agree."""
+        if y is not None and len(self.output_kinds) == 1 and self.map_classes() is not None:
+            outputs = _model_outputs(self.model)
+            shape = tuple(outputs[0].shape) if outputs else _known_output_shape(self._output_layers[0])
+            return _class_masks(y, shape[1:])
         if y is None or len(self.output_kinds) != 1 or not self.output_kinds[0].startswith("sigmoid"):
             return self.is_classifier
         try:
@@ -208,9 +212,20 @@ class Probe:
         labels = labels[np.isfinite(labels)]  # a NaN label is reported elsewhere, not taken as a rating
         return bool(np.all((labels == 0) | (labels == 1)))
 
+    def map_classes(self, index: int = 0) -> str | None:
+        """What the last axis of an image-shaped output ("map") holds when it is a class per pixel (a
+        segmenter's): "softmax" or "sigmoid" by its activation, "softmax logits" or "sigmoid logits" by its
+        compiled crossentropy; None for any other output. Labels then decide (:meth:`classifies`)."""
+        if self.output_kinds[index] != "map":
+            return None
+        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        kind = _output_kind(specs[index], self._output_layers[index])
+        return None if kind == "values" else kind
+
     def probabilities(self, out: np.ndarray, index: int = 0) -> np.ndarray:
         """Output ``index``'s values as probabilities: softmax (last axis) or sigmoid of logits, else as they are."""
         kind = self.output_kinds[index]
+        kind = (self.map_classes(index) or kind) if kind == "map" else kind
         if kind == "softmax logits":
             z = np.asarray(out, np.float64)
             e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -1550,6 +1565,22 @@ def _output_layer(tensor: Any) -> Any:
     while isinstance(layer, keras.Model) and (graph := _symbolic_graph(layer)) is not None:
         layer = graph.outputs[0]._keras_history.operation
     return layer
+
+
+def _class_masks(y: Any, shape: Sequence[Any]) -> bool:
+    """Whether ``y`` holds a class per position of an output of ``shape`` (h, w, ..., k) per sample: integer class
+    indices (n, h, w, ...) or (n, h, w, ..., 1), or one-hot (n, h, w, ..., k); 0 or 1 for a single unit."""
+    try:
+        labels = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    positions, k = tuple(shape[:-1]), shape[-1]
+    finite = labels[np.isfinite(labels)]
+    if labels.shape[1:] == tuple(shape) and k not in (None, 1):  # one-hot rows per position
+        return bool(np.all((finite == 0) | (finite == 1)))
+    if labels.shape[1:] not in (positions, (*positions, 1)) or not np.all(finite == np.round(finite)):
+        return False
+    return bool(np.all((finite == 0) | (finite == 1))) if k == 1 else bool(finite.size == 0 or finite.min() >= 0)
 
 
 def _output_kind(spec: Any, layer: Any) -> str:

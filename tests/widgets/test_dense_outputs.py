@@ -18,7 +18,7 @@ import pytest
 import nbviz
 from nbviz.compute import ShapExplainer
 from nbviz.compute.attribution import MASKED_VALUES, masked_rows
-from nbviz.testing import footprint, recording
+from nbviz.testing import footprint, panel_errors, recording
 
 MB = 2**20
 N = 8  # explored samples
@@ -203,3 +203,35 @@ def test_deep_values_add_up_to_the_mean_score_less_its_expectation():
     expected = np.asarray(model(background)).mean(axis=(1, 2)).mean(axis=0)
     np.testing.assert_allclose(explanation.values.reshape(2, -1, 3).sum(axis=1), f - expected, atol=1e-5)
     np.testing.assert_allclose(explanation.base_values, np.broadcast_to(expected, (2, 3)), atol=1e-6)
+
+
+def test_a_segmenter_is_scored_per_pixel():
+    """A class per pixel (the U-Net's softmax over 3 classes, masks of (n, h, w, 1) as the example's): pixel
+    accuracy, per-class recall and precision and a confusion over pixels, against numpy on model.predict; the
+    sample view still draws the output as a map."""
+    model, images, masks = _unet()
+    ex = nbviz.explore(model, images, masks)
+    assert ex.analysis.data.is_classifier
+    report = ex.analysis.reports()["data"]
+    predicted = model.predict(images, verbose=0).argmax(axis=-1).ravel()
+    true = masks.ravel()
+    assert report.task == "classification" and report.n == N * 32 * 32
+    np.testing.assert_allclose(report.metrics["accuracy"], np.mean(predicted == true), rtol=1e-6)
+    confusion = np.zeros((3, 3), np.int64)
+    np.add.at(confusion, (true, predicted), 1)
+    np.testing.assert_array_equal(report.confusion, confusion)
+    recall = np.diag(confusion) / confusion.sum(axis=1)
+    np.testing.assert_allclose(report.recall, recall, rtol=1e-6)
+    # Every pixel row names its sample: a confusion cell's samples are the images holding such pixels.
+    np.testing.assert_array_equal(np.bincount(report.sample_of, minlength=N), [32 * 32] * N)
+    assert ex.analysis.sample_display(2).output is not None
+    assert panel_errors(ex, ["diagnostics", "gradients", "findings"]) == []
+    nbviz.findings(model, images, masks)
+
+
+def test_pixel_values_that_are_not_classes_stay_a_regression():
+    model, images, _ = _unet()
+    soft = np.random.default_rng(3).random((N, 32, 32, 3)).astype("f4")
+    soft /= soft.sum(axis=-1, keepdims=True)  # soft targets per pixel: compared as values
+    ex = nbviz.explore(model, images, soft)
+    assert not ex.analysis.data.is_classifier and ex.analysis.reports()["data"].task == "regression"
