@@ -48,6 +48,9 @@ DEAD_UNIT_SAMPLES = 256
 DEAD_UNIT_BYTES = 256 * 2**20
 
 
+LISTED_BOXES = 5  # boxes named in the sample's caption; the picture outlines up to SHOWN_BOXES
+
+
 class AnalysisCore:
     """The state every question shares, and the questions about one sample and one layer; the parameters are
     :class:`~nbviz.compute.analysis.Analysis`'s."""
@@ -305,7 +308,8 @@ class AnalysisCore:
 
         def listing(boxes: Boxes) -> str:
             scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
-            shown = [name(int(k)) + ("" if s is None else f" {s:.0%}") for k, s in zip(boxes.classes, scores)]
+            listed = list(zip(boxes.classes, scores))[:LISTED_BOXES]  # the picture shows more
+            shown = [name(int(k)) + ("" if s is None else f" ({s:.0%})") for k, s in listed]
             more = f", and {boxes.count - len(shown)} more" if boxes.count > len(shown) else ""
             return (
                 f"{boxes.count} box{'es' if boxes.count != 1 else ''}"
@@ -317,7 +321,7 @@ class AnalysisCore:
         if found.class_scores is not None:
             top = np.argsort(-found.class_scores, kind="stable")[:5]
             predicted += "; top score per class: " + ", ".join(
-                f"{name(int(k))} {found.class_scores[k]:.0%}" for k in top
+                f"{name(int(k))} ({found.class_scores[k]:.0%})" for k in top
             )
         label = None if truth is None else WITHHELD if self.hidden_labels else listing(truth)
         return Prediction(False, predicted, None, label, None, None)
@@ -377,8 +381,25 @@ class AnalysisCore:
         label_text = f"{said} ({share:.0%} of positions predicted right)"
         return Prediction(True, text(classes), confidence, label_text, None, None)
 
+    def _pixel_classes(self, out: np.ndarray) -> np.ndarray:
+        """A class per pixel of an image-shaped classifier output (h, w, ..., k): the most probable."""
+        probs = self.probe.probabilities(out)
+        return probs.argmax(axis=-1) if probs.shape[-1] > 1 else (probs[..., 0] > 0.5).astype(np.int64)
+
     def _map_prediction(self, out: np.ndarray, label: np.ndarray | None) -> Prediction:
         """An image-shaped output, summarised in words (the sample view draws it next to the input)."""
+        if self.data.is_classifier:  # a class per pixel (a segmenter's): the classes and the share right
+            classes = self._pixel_classes(out)
+            counts = np.bincount(classes.ravel())
+            top = int(np.argmax(counts))
+            where = " x ".join(str(d) for d in classes.shape)
+            share = counts[top] / classes.size
+            predicted = f"a class per pixel ({where}), most often {self.policy.class_name(top)} ({share:.0%})"
+            if label is None:
+                return Prediction(False, predicted, None, None, None, None)
+            right = float(np.mean(classes == np.asarray(label).reshape(classes.shape)))
+            text = WITHHELD if self.hidden_labels else f"a class per pixel: {right:.1%} of pixels predicted right"
+            return Prediction(False, predicted, None, text, None, None)
         shape = " x ".join(str(d) for d in out.shape)
         predicted = f"an image ({shape}), values {float(np.min(out)):.3g} to {float(np.max(out)):.3g}"
         if label is None:
@@ -423,7 +444,7 @@ class AnalysisCore:
                 continue
             scores = boxes.scores if boxes.scores is not None else [None] * len(boxes.classes)
             texts = tuple(
-                self.policy.class_name(int(k)) + ("" if p is None else f" {p:.0%}")
+                self.policy.class_name(int(k)) + ("" if p is None else f" ({p:.0%})")
                 for k, p in zip(boxes.classes, scores)
             )
             shown.append((kind, boxes.corners * scale - 0.5, texts))
@@ -465,6 +486,13 @@ class AnalysisCore:
             return None, None
         out = self.output(sample)
         label = None if self.data.y is None else self.data.y[0][sample]
+        if self.data.is_classifier:  # a class per pixel: the predicted classes, and 1 where they are wrong
+            classes = self._pixel_classes(out)
+            picture = grey_picture(classes[..., np.newaxis].astype(np.float32), SAMPLE_CELLS)
+            if label is None:
+                return picture, None
+            wrong = (classes != np.asarray(label).reshape(classes.shape)).astype(np.float32)
+            return picture, grey_picture(wrong[..., np.newaxis], SAMPLE_CELLS)
         diff = None if label is None else _map_error(out, label)
         return grey_picture(out, SAMPLE_CELLS), None if diff is None else grey_picture(diff, SAMPLE_CELLS)
 

@@ -26,7 +26,7 @@ class Boxes:
     Attributes
     ----------
     corners : float32 (k, 4)
-        (top, left, bottom, right) in the image's pixels.
+        (top, left, bottom, right) in the image's pixels, clipped to the image.
     classes : int64 (k,)
     scores : float32 (k,) or None
         The detector's confidence in each box (None for targets).
@@ -91,7 +91,10 @@ def _corners(model: keras.Model, boxes: np.ndarray, shape: tuple[int, ...]) -> n
     yxyx = keras.utils.bounding_boxes.convert_format(
         np.asarray(boxes, np.float32), source=model.bounding_box_format, target="yxyx", height=height, width=width
     )
-    return np.asarray(yxyx, np.float32).reshape(-1, 4)
+    # Clipped to the image, as drawn: an untrained head decodes boxes far outside it (and NaN, which the browser
+    # cannot place), and the image is what there is to see.
+    corners = np.nan_to_num(np.asarray(yxyx, np.float32).reshape(-1, 4), nan=0.0)
+    return np.clip(corners, 0.0, np.array([height, width, height, width], np.float32))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

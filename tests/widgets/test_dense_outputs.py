@@ -224,7 +224,13 @@ def test_a_segmenter_is_scored_per_pixel():
     np.testing.assert_allclose(report.recall, recall, rtol=1e-6)
     # Every pixel row names its sample: a confusion cell's samples are the images holding such pixels.
     np.testing.assert_array_equal(np.bincount(report.sample_of, minlength=N), [32 * 32] * N)
-    assert ex.analysis.sample_display(2).output is not None
+    # The sample view draws the predicted classes and the pixels they get wrong, and says the share right.
+    shown = ex.analysis.sample_display(2)
+    classes = model.predict(images[2:3], verbose=0)[0].argmax(axis=-1)
+    wrong = classes != masks[2, ..., 0]
+    np.testing.assert_allclose(shown.error.values, wrong.astype(np.float32), atol=1e-6)
+    np.testing.assert_array_equal(shown.output.values, classes.astype(np.float32))
+    assert f"{1 - wrong.mean():.1%} of pixels predicted right" in shown.prediction.label
     assert panel_errors(ex, ["diagnostics", "gradients", "findings"]) == []
     nbviz.findings(model, images, masks)
 
