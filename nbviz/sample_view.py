@@ -31,7 +31,7 @@ class SampleView:
         shown = self.table if analysis.data.as_table else self.plot.widget
         # An image-shaped output (an autoencoder's, a decoder's) is drawn with its per-pixel error.
         self.output_plot = HeatmapPlot("output", colors=GREYS, size=("150px", "150px"), colorbar=False)
-        self.error_plot = HeatmapPlot("|output - target|", size=("150px", "150px"), colorbar=False)
+        self.error_plot = HeatmapPlot("|error|", size=("150px", "150px"), colorbar=False)  # |output - target|
         outputs = widgets.HBox([self.output_plot.widget, self.error_plot.widget])
         if len(analysis.data.output_shape) < 3 or analysis.policy.redact:
             outputs.layout.display = "none"
@@ -75,11 +75,12 @@ class SampleView:
                     [t for _, _, texts in shown.boxes for t in texts],
                 )
         if shown.output is not None:  # only image-shaped outputs: other models leave the hidden plots alone
-            self.output_plot.show(shown.output.values, shown.output.vmin, shown.output.vmax, title="output")
+            first, second = shown.output_titles
+            self.output_plot.show(shown.output.values, shown.output.vmin, shown.output.vmax, title=first)
             if shown.error is not None:
-                self.error_plot.show(shown.error.values, 0.0, shown.error.vmax, title="|output - target|")
+                self.error_plot.show(shown.error.values, 0.0, shown.error.vmax, title=second)
             else:
-                self.error_plot.clear("no target to compare with")
+                self.error_plot.clear("no target")
         self.text.value = describe(shown.prediction)
 
 

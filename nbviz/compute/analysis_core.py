@@ -430,9 +430,11 @@ class AnalysisCore:
             return SampleDisplay("bars", z, labels, 0, 1, prediction, output=output, error=error)
         image = grey_picture(x, SAMPLE_CELLS)
         boxes = self._boxes_shown(sample, image.values.shape[0] / x.shape[0]) if is_detector(self.model) else ()
+        titles = ("classes", "wrong pixels") if self.data.is_classifier else ("output", "|error|")
         return SampleDisplay(
-            "image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error, boxes=boxes
-        )
+            "image", image.values, (), image.vmin, image.vmax, prediction, output=output, error=error, boxes=boxes,
+            output_titles=titles,
+        )  # fmt: skip
 
     def _boxes_shown(self, sample: int, scale: float) -> tuple[tuple[str, np.ndarray, tuple[str, ...]], ...]:
         """A detector's boxes and its targets' as the sample view outlines them: ("predicted" or "target", corners

@@ -69,6 +69,8 @@ class SampleDisplay:
     #: its per-pixel |output - target| where there is a target.
     output: Picture | None = None
     error: Picture | None = None
+    #: What the two pictures are, as their titles say (a segmenter's: its predicted classes, the pixels wrong).
+    output_titles: tuple[str, str] = ("output", "|error|")
     #: Per token input (name, its real tokens as text; positions only in redact mode, where the view is hidden).
     tokens: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: An object detector's boxes and its targets' (by class), as (top, left, bottom, right) in the picture's cells.
