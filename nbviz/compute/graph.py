@@ -208,6 +208,19 @@ def _symbolic_graph(model: Any) -> Any | None:
     return model if hasattr(model, "_nodes_by_depth") else None
 
 
+def _node(layer: Any, name: str, parent: str | None, inputs: list[Any], outputs: list[Any], **fields: Any) -> LayerNode:
+    """The node of one call of ``layer``: what every node holds, and ``fields``."""
+    return LayerNode(
+        name=name,
+        class_name=type(layer).__name__,
+        input_shapes=tuple(_shape(t) for t in inputs),
+        output_shapes=tuple(_shape(t) for t in outputs),
+        parent=parent,
+        activation=activation_of(layer),
+        **fields,
+    )
+
+
 def _count(weights: list[Any]) -> int:
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
@@ -231,16 +244,15 @@ class _Builder:
             self.nodes[name] = replace(old, calls=old.calls + 1)
             return False
         self.layers[name] = layer
-        self.nodes[name] = LayerNode(
-            name=name,
-            class_name=type(layer).__name__,
-            input_shapes=tuple(_shape(t) for t in inputs),
-            output_shapes=tuple(_shape(t) for t in outputs),
+        self.nodes[name] = _node(
+            layer,
+            name,
+            parent,
+            inputs,
+            outputs,
             trainable_params=_count(layer.trainable_weights),
             non_trainable_params=_count(layer.non_trainable_weights),
-            parent=parent,
             is_model=isinstance(layer, keras.Model),
-            activation=activation_of(layer),
             is_input=isinstance(layer, keras.layers.InputLayer),
             is_block=is_block(layer),
         )
@@ -257,16 +269,9 @@ class _Builder:
         name = f"{first}@{old.calls}"
         self.nodes[first] = replace(old, calls=old.calls + 1)
         self.layers[name] = layer
-        self.nodes[name] = LayerNode(
-            name=name,
-            class_name=type(layer).__name__,
-            input_shapes=tuple(_shape(t) for t in inputs),
-            output_shapes=tuple(_shape(t) for t in outputs),
-            trainable_params=0,
-            non_trainable_params=0,
-            parent=parent,
-            activation=activation_of(layer),
-            call_of=first,
+        # Its weights are the first call's: counted there, once.
+        self.nodes[name] = _node(
+            layer, name, parent, inputs, outputs, trainable_params=0, non_trainable_params=0, call_of=first
         )
         return name
 

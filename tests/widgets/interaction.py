@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
+import numpy as np
+
+from nbviz.compute.probe import shared_probe
 from nbviz.testing import panel_errors
 
 
@@ -31,3 +35,20 @@ def walk_everything(ex: Any, sample: int) -> None:
         ex.panels["saliency"].method.value = method
     for panel in ex.panels.values():
         assert panel.error is None, panel.last_error
+
+
+def tape_norms(model: keras.Model, names: list[str], loss_of: Any) -> np.ndarray:
+    """The L2 norm of d loss / d each named layer's trainable weights, from a GradientTape on ``loss_of()``: what
+    LiveTraining's gradient norms of those layers are checked against."""
+    import tensorflow as tf
+
+    layers = [shared_probe(model).layers[name] for name in names]
+    variables = [v for layer in layers for v in layer.trainable_weights]
+    with tf.GradientTape() as tape:
+        loss = loss_of()
+    grads = iter(tape.gradient(loss, variables))
+    norms = []
+    for layer in layers:
+        parts = [next(grads) for _ in layer.trainable_weights]
+        norms.append(np.sqrt(sum(float(tf.reduce_sum(tf.square(g))) for g in parts if g is not None)))
+    return np.array(norms)

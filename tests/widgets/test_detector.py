@@ -16,6 +16,8 @@ import nbviz
 from nbviz.compute.probe import shared_probe
 from nbviz.testing import panel_errors
 
+from .interaction import tape_norms
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N, SIZE = 8, 32
@@ -99,22 +101,8 @@ def test_every_tab_findings_and_a_fit_with_its_targets(detector):
     model, x, y = detector
     assert panel_errors(nbviz.explore(model, x, y)) == []
     nbviz.findings(model, x, y)
-    probe = shared_probe(model)
-    names = [n for n in probe.learning_layers() if "head" in n][:2]
-
-    def loss() -> Any:
-        return model.compute_loss(x, y, model(x, training=False), None)
-
-    layers = [probe.layers[n] for n in names]
-    variables = [v for layer in layers for v in layer.trainable_weights]
-    with tf.GradientTape() as tape:
-        value = loss()
-    grads = tape.gradient(value, variables)
-    expected, i = [], 0
-    for layer in layers:
-        k = len(layer.trainable_weights)
-        expected.append(np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in grads[i : i + k] if g is not None)))
-        i += k
+    names = [n for n in shared_probe(model).learning_layers() if "head" in n][:2]
+    expected = tape_norms(model, names, lambda: model.compute_loss(x, y, model(x, training=False), None))
     live = nbviz.LiveTraining(monitor=(x, y), every=1)
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[live])
     assert live.recorder.failure is None

@@ -15,27 +15,13 @@ import pytest
 import tensorflow as tf
 
 import nbviz
-from nbviz.compute.probe import shared_probe
 from nbviz.testing import panel_errors
+
+from .interaction import tape_norms
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 N = 16
-
-
-def _tape_norms(model: keras.Model, names: list[str], loss_of: Any) -> np.ndarray:
-    """The L2 norm of d loss / d each named layer's trainable weights, from a tape on ``loss_of()``."""
-    layers = [shared_probe(model).layers[name] for name in names]
-    variables = [v for layer in layers for v in layer.trainable_weights]
-    with tf.GradientTape() as tape:
-        loss = loss_of()
-    grads = tape.gradient(loss, variables)
-    norms, i = [], 0
-    for layer in layers:
-        k = len(layer.trainable_weights)
-        norms.append(np.sqrt(sum(float(tf.reduce_sum(tf.square(g))) for g in grads[i : i + k] if g is not None)))
-        i += k
-    return np.array(norms)
 
 
 def _fit_with_monitor(model: keras.Model, x: Any, y: Any, monitor: Any, **kw: Any) -> nbviz.LiveTraining:
@@ -68,7 +54,7 @@ def test_the_monitor_takes_labels_keyed_by_output_name_and_its_norms_are_fits_lo
         mse = tf.reduce_mean(tf.square(price - y["price"]))
         return mse + tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y["kind"], kind))
 
-    expected = _tape_norms(model, names, loss)  # before the first step: what the first record sees
+    expected = tape_norms(model, names, loss)  # before the first step: what the first record sees
     live = _fit_with_monitor(model, x, y, (x, y))
     assert live.recorder.failure is None
     history = live.history
@@ -115,7 +101,7 @@ def test_a_model_trained_on_add_loss_needs_no_labels():
         model([x["image"], x["label"]])
         return tf.add_n(model.losses)
 
-    expected = _tape_norms(model, ["hidden", "pred"], loss)
+    expected = tape_norms(model, ["hidden", "pred"], loss)
     live = _fit_with_monitor(model, x, None, x)
     assert live.recorder.failure is None and live.recorder.note is None
     history = live.history
@@ -197,7 +183,7 @@ def _distiller(kind: type[keras.Model]) -> tuple[Any, np.ndarray, np.ndarray]:
 def test_a_compute_loss_that_calls_a_teacher_is_monitored():
     model, x, y = _distiller(Distiller)
     names = ["student/student_conv", "student/student_logits"]
-    expected = _tape_norms(model, names, lambda: model.distillation_loss(x, y, model(x)))
+    expected = tape_norms(model, names, lambda: model.distillation_loss(x, y, model(x)))
     live = _fit_with_monitor(model, x, y, (x, y))
     assert live.recorder.failure is None
     history = live.history
