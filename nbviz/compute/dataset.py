@@ -22,7 +22,7 @@ from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
 from .nonfinite import reasons
 from .policy import check_names
-from .probe import CALL_ERRORS, Probe, fits_outputs
+from .probe import CALL_ERRORS, Probe, output_names_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,11 +215,9 @@ def check_data(
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
     own_targets = None
-    names_out = output_names_of(model) or []
-    if y is not None and probe.loss_source(loss) == "compute_loss" and not fits_outputs(y, names_out):
+    if probe.takes_own_targets(y, probe.loss_source(loss)):
         # A detector's {"boxes", "labels"}: what its compute_loss maps to its outputs, not one label per output.
-        key, leaves = probe.own_targets(y, n)
-        own_targets, y = keras.tree.pack_sequence_as(probe.target_structure(key), leaves), None
+        own_targets, y = probe.own_target_arrays(y, n), None
     reconstruction = y is None and own_targets is None and reconstructs(probe, inputs)
     if reconstruction:
         y = inputs[0]
@@ -370,14 +368,6 @@ def _datasets(
             labels = targets
         checked[str(name)] = (inputs[0] if len(inputs) == 1 else inputs, labels)
     return checked
-
-
-def output_names_of(model: keras.Model) -> list[str] | None:
-    """The names ``model.fit`` keys a dict of labels by, or None for a model without symbolic outputs."""
-    try:
-        return list(model.output_names)
-    except (AttributeError, ValueError):
-        return None
 
 
 def _check_max_samples(value: Any) -> int | None:

@@ -574,7 +574,7 @@ class Probe:
             if source == "unknown":
                 raise UnknownLoss(self.loss_name(loss))
             structure, targets = None, None
-            if source == "compute_loss" and y is not None and not fits_outputs(y, _fit_output_names(self.model)):
+            if self.takes_own_targets(y, source):
                 structure, own = self.own_targets(y, len(inputs[0]))
                 targets = list(own)
             else:
@@ -985,6 +985,17 @@ class Probe:
 
         return loss_grads
 
+    def takes_own_targets(self, y: Any, source: str) -> bool:
+        """Whether labels ``y`` are targets of the model's own making, which its compute_loss maps to its outputs
+        (a detector's {"boxes", "labels"} for outputs {"bbox_regression", "cls_logits"}), rather than one label
+        per output; ``source`` is :meth:`loss_source`'s answer."""
+        return y is not None and source == "compute_loss" and not fits_outputs(y, output_names_of(self.model))
+
+    def own_target_arrays(self, y: Any, n: int) -> Any:
+        """Targets of the model's own (:meth:`takes_own_targets`), checked, as arrays in their own structure."""
+        key, leaves = self.own_targets(y, n)
+        return keras.tree.pack_sequence_as(self._target_structures[key], leaves)
+
     def own_targets(self, y: Any, n: int) -> tuple[str, list[np.ndarray]]:
         """Targets in a structure of the model's own (what its compute_loss maps to its outputs, as a detector's
         {"boxes", "labels"}): a key for their structure, and their arrays, checked to hold ``n`` rows each."""
@@ -999,10 +1010,6 @@ class Probe:
         key = repr(structure)
         self._target_structures.setdefault(key, structure)
         return key, [a.astype(np.float32) if a.dtype.kind == "f" else a for a in leaves]
-
-    def target_structure(self, key: str) -> Any:
-        """The structure of own targets that :meth:`own_targets` gave ``key`` for."""
-        return self._target_structures[key]
 
     def structured_outputs(self, outputs: list[Any]) -> Any:
         """The outputs (flattened as ``keras.tree.flatten`` does) in the structure the model returns them: a
@@ -1183,7 +1190,7 @@ def _holds_xla(fn: Any) -> bool:
     return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
 
 
-def _fit_output_names(model: keras.Model) -> list[str]:
+def output_names_of(model: keras.Model) -> list[str]:
     """The names ``fit`` keys a dict of labels by (none for a model without symbolic outputs)."""
     try:
         return [str(name) for name in model.output_names]
@@ -1193,12 +1200,15 @@ def _fit_output_names(model: keras.Model) -> list[str]:
 
 def fits_outputs(y: Any, output_names: Sequence[str]) -> bool:
     """Whether labels ``y`` are one per output as ``fit`` matches them to a compiled loss: a dict keyed by the
-    output names, a list or tuple of one per output (several outputs), or one array (one output)."""
+    output names, a list or tuple of one per output (several outputs), or one array (one output). Without
+    output names (a subclassed model) only a dict can be told apart from labels: anything else is taken as them."""
     if isinstance(y, Mapping):
         return set(map(str, y)) == set(output_names)
+    if not output_names:
+        return True
     if isinstance(y, (list, tuple)) and len(output_names) > 1:
         return len(y) == len(output_names)
-    return len(output_names) == 1 and not isinstance(y, Mapping)
+    return len(output_names) == 1
 
 
 def _input_structure(model: keras.Model) -> Any:

@@ -11,8 +11,8 @@ import numpy as np
 from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
-from .dataset import output_names_of, reconstructs
-from .probe import Probe, fits_outputs, shared_probe
+from .dataset import reconstructs
+from .probe import Probe, output_names_of, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
 __all__ = ["STATS", "Heatmap", "Line", "TrainingRecorder"]
@@ -403,21 +403,17 @@ class TrainingRecorder:
         x, y, w = (*raw, None)[:3] if isinstance(raw, tuple) and len(raw) in (2, 3) else (raw, None, None)
         inputs = as_inputs(specs, x, "monitor")
         keep = self.max_monitor
-        names_out = output_names_of(model) or []
-        own = self.probe is not None and self.probe.loss_source(self.loss) == "compute_loss"
-        if y is not None and own and not fits_outputs(y, names_out):
-            # A detector's {"boxes", "labels"}: its compute_loss maps them to its outputs (see CheckedData).
-            assert self.probe is not None
-            key, leaves = self.probe.own_targets(y, len(inputs[0]))
-            self._target_text = ""
-            structure = self.probe.target_structure(key)
-            return [a[:keep] for a in inputs], keras.tree.pack_sequence_as(structure, [a[:keep] for a in leaves]), None
-        n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
-        targets = as_targets(y, len(inputs[0]), n_outputs, "monitor", names_out)
-        self._target_text = ""
-        if targets is None and self.probe is not None and reconstructs(self.probe, inputs):
-            targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
         probe = self.probe
+        if probe is not None and probe.takes_own_targets(y, probe.loss_source(self.loss)):
+            # A detector's {"boxes", "labels"}: its compute_loss maps them to its outputs (see CheckedData).
+            self._target_text = ""
+            own = probe.own_target_arrays(y, len(inputs[0]))
+            return [a[:keep] for a in inputs], keras.tree.map_structure(lambda a: a[:keep], own), None
+        n_outputs = len(model.outputs) if getattr(model, "outputs", None) else 1
+        targets = as_targets(y, len(inputs[0]), n_outputs, "monitor", output_names_of(model))
+        self._target_text = ""
+        if targets is None and probe is not None and reconstructs(probe, inputs):
+            targets, self._target_text = [inputs[0]], ", against the input (an autoencoder's reconstruction)"
         if (
             targets is None
             and probe is not None

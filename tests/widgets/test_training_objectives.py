@@ -193,6 +193,10 @@ def test_a_compute_loss_that_calls_a_teacher_is_monitored():
     teacher = history["layers"].index("teacher/teacher_logits")
     assert np.isnan(history["act_mean"][0][teacher]) and np.isfinite(history["grad_norm"][0][teacher])
     assert "compute_loss" in live.recorder.loss_text
+    # Its labels are one per output, as its fit takes them (it has no output names to key them by): kept as labels.
+    ex = nbviz.explore(model, x, y)
+    assert ex.analysis.data.own_targets is None
+    np.testing.assert_array_equal(ex.analysis.data.y[0], y)
 
 
 def test_an_own_train_step_without_a_compiled_loss_gets_no_guessed_loss():
