@@ -215,7 +215,7 @@ def check_data(
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
     own_targets = None
-    if probe.takes_own_targets(y, probe.loss_source(loss)):
+    if y is not None and probe.takes_own_targets(y, probe.loss_source(loss)):
         # A detector's {"boxes", "labels"}: what its compute_loss maps to its outputs, not one label per output.
         own_targets, y = probe.own_target_arrays(y, n), None
     reconstruction = y is None and own_targets is None and reconstructs(probe, inputs)

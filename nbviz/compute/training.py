@@ -404,7 +404,7 @@ class TrainingRecorder:
         inputs = as_inputs(specs, x, "monitor")
         keep = self.max_monitor
         probe = self.probe
-        if probe is not None and probe.takes_own_targets(y, probe.loss_source(self.loss)):
+        if y is not None and probe is not None and probe.takes_own_targets(y, probe.loss_source(self.loss)):
             # A detector's {"boxes", "labels"}: its compute_loss maps them to its outputs (see CheckedData).
             self._target_text = ""
             own = probe.own_target_arrays(y, len(inputs[0]))
