@@ -15,6 +15,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from . import style
 from .markup import escape
 
 # Blue for negative, white at zero, red for positive: the convention for weights and gradients.
@@ -48,6 +49,29 @@ def natural_px(figure: bq.Figure, side: str, default: float) -> float:
     value = (figure.layout.max_width or figure.layout.width) if side == "width" else figure.layout.height
     text = str(value or "").strip()
     return float(text[:-2]) if text.endswith("px") else default
+
+
+def fit_aspect(figure: bq.Figure, height: str, rows: int, cols: int) -> None:
+    """Size ``figure`` so that its plot area has the data's aspect ratio (cols : rows) within its natural width
+    and ``height``, and keeps that ratio when the output area is narrower (bqplot's min/max aspect ratio).
+
+    The ratio is kept for the figure as a whole, margins included: exact at the natural width, and off by less
+    than the margins' share of the width below it. The figure's layout height becomes the picture's.
+    """
+    margin = figure.fig_margin
+    width = natural_px(figure, "width", 400.0)
+    most_h = float(height[:-2]) if height.endswith("px") else 340.0
+    across, down = margin["left"] + margin["right"], margin["top"] + margin["bottom"]
+    box_w, box_h = max(width - across, 1.0), max(most_h - down, 1.0)
+    plot_h = min(box_h, box_w * rows / max(cols, 1))
+    plot_w = plot_h * cols / max(rows, 1)
+    ratio = (plot_w + across) / (plot_h + down)
+    with figure.hold_sync():
+        if figure.min_aspect_ratio != ratio or figure.max_aspect_ratio != ratio:
+            figure.min_aspect_ratio = figure.max_aspect_ratio = ratio
+        wanted = f"{round(plot_h + down)}px"
+        if figure.layout.height != wanted:
+            figure.layout.height = wanted
 
 
 def row(*children: widgets.Widget) -> widgets.HBox:
@@ -185,9 +209,12 @@ class HeatmapPlot(Plot):
         colors: Sequence[str] | None = None,
         size: tuple[str, str] = ("400px", "340px"),
         colorbar: bool = True,
+        picture: bool = False,
     ):
         # Without fixed colours the ramp follows the data: blue-white-red around zero, white-red when all >= 0.
         self.fixed_colors = list(colors) if colors is not None else None
+        self.picture = picture
+        self.size = size
         # Cell centres sit at 0..n-1: the scales span half a cell beyond, or the edge cells are cut in half.
         self.x_scale, self.y_scale = bq.LinearScale(min=-0.5, max=1.5), bq.LinearScale(min=-0.5, max=1.5, reverse=True)
         self.color_scale = bq.ColorScale(colors=self.fixed_colors or DIVERGING, min=-1.0, max=1.0)
@@ -198,13 +225,17 @@ class HeatmapPlot(Plot):
             scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
             null_color="#e8e8e8",
         )
-        axes = [bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5)] if colorbar else []
-        self.figure = bq.Figure(
+        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right") if colorbar else None
+        self.figure = style.figure(
             marks=[self.mark],
-            axes=axes,
+            axes=[self.color_axis] if colorbar else [],
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
             layout=fluid(*size),
         )
+        if self.fixed_colors == GREYS:
+            self.figure.add_class("nbviz-greys")  # shown light on dark in a dark theme (style.THEME_CSS)
+        if picture:
+            self.figure.add_class("nbviz-picture")
         self._titled(title, *size)
 
     def show(self, image: np.ndarray, vmin: float, vmax: float, title: str | None = None) -> None:
@@ -221,36 +252,22 @@ class HeatmapPlot(Plot):
             self.mark.x = np.arange(cols, dtype=np.float32)
             self.mark.y = np.arange(rows, dtype=np.float32)
             self.mark.color = image
+        self._frame(rows, cols, float(vmin), float(vmax))
         self._reveal()
         if title is not None:
             self.set_title(title)
 
-    @property
-    def shown(self) -> np.ndarray:
-        """The array the mark holds now."""
-        return np.asarray(self.mark.color)
-
-    def outline(self, corners: np.ndarray, colors: Sequence[str] = (), texts: Sequence[str] = ()) -> None:
-        """Draw boxes over the heatmap (a detector's, or its targets'): ``corners`` (k, 4) as (top, left, bottom,
-        right) in cells, each with its colour and a text at its top-left corner; none hides them."""
-        if not hasattr(self, "_boxes"):  # made on first use: most heatmaps never outline anything
-            scales = {"x": self.x_scale, "y": self.y_scale}
-            self._boxes = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=scales, stroke_width=2, visible=False)
-            self._box_texts = bq.Label(x=[0.0], y=[0.0], text=[""], scales=scales, default_size=11, visible=False)
-            self.figure.marks = [*self.figure.marks, self._boxes, self._box_texts]
-        corners = np.asarray(corners, np.float64).reshape(-1, 4)
-        if not len(corners):
-            self._boxes.visible = self._box_texts.visible = False
-            return
-        top, left, bottom, right = corners.T
-        with self._boxes.hold_sync(), self._box_texts.hold_sync():
-            self._boxes.x = np.stack([left, right, right, left, left], axis=1)
-            self._boxes.y = np.stack([top, top, bottom, bottom, top], axis=1)
-            self._boxes.colors = list(colors) or ["#e6550d"]
-            self._box_texts.x, self._box_texts.y = left, top
-            self._box_texts.text = list(texts) or [""] * len(corners)
-            self._box_texts.colors = list(colors) or ["#e6550d"]
-            self._boxes.visible = self._box_texts.visible = True
+    def _frame(self, rows: int, cols: int, vmin: float, vmax: float) -> None:
+        """The colour bar's 1-2-5 ticks and a right margin that holds them; a picture's size at its aspect."""
+        margin = dict(self.figure.fig_margin)
+        if self.color_axis is not None:
+            labels = style.set_ticks(self.color_axis, vmin, vmax, n=4)
+            # The bar and its tick marks take about 30 px; the labels the rest ("8.17e" was cut at 70 px).
+            margin["right"] = style.label_px(labels, pad=36.0)
+        if margin != self.figure.fig_margin:
+            self.figure.fig_margin = margin
+        if self.picture:
+            fit_aspect(self.figure, self.size[1], rows, cols)
 
 
 class BarsPlot(Plot):
@@ -264,7 +281,16 @@ class BarsPlot(Plot):
     size : (width, height) in CSS units
     """
 
-    def __init__(self, title: str, horizontal: bool = False, size: tuple[str, str] = ("420px", "300px")):
+    def __init__(
+        self,
+        title: str,
+        horizontal: bool = False,
+        size: tuple[str, str] = ("420px", "300px"),
+        counts: bool = False,
+        value_label: str = "",
+        index_label: str = "",
+    ):
+        self.horizontal, self.counts = horizontal, counts
         self.x_scale = bq.OrdinalScale() if horizontal else bq.LinearScale()
         self.y_scale = bq.LinearScale()
         self.color_scale = bq.ColorScale(colors=DIVERGING, min=-1.0, max=1.0, mid=0.0)
@@ -277,18 +303,28 @@ class BarsPlot(Plot):
             padding=0.1,
             stroke="#555555" if horizontal else None,
         )
-        # In bqplot 0.13 an axis's side sets its orientation.
-        # At most 5 value ticks: a narrow chart's 11 default ticks ran into each other ("0.10.20.3...").
-        value_axis = bq.Axis(
-            scale=self.y_scale, side="bottom" if horizontal else "left", grid_lines="dashed", num_ticks=5
+        # In bqplot 0.13 an axis's side sets its orientation. Ticks are the house style's (style.set_ticks).
+        self.value_axis = bq.Axis(
+            scale=self.y_scale,
+            side="bottom" if horizontal else "left",
+            grid_lines="dashed",
+            label="count" if counts and not value_label else value_label,
         )
-        index_axis = bq.Axis(scale=self.x_scale, side="left" if horizontal else "bottom")
-        self.figure = bq.Figure(
+        self.index_axis = bq.Axis(scale=self.x_scale, side="left" if horizontal else "bottom", label=index_label)
+        self.figure = style.figure(
             marks=[self.mark],
-            axes=[index_axis, value_axis],
-            fig_margin={"top": 10, "bottom": 40, "left": 130 if horizontal else 50, "right": 20},
+            axes=[self.index_axis, self.value_axis],
+            # Room under the bottom axis for its tick labels, and for its title when it has one.
+            fig_margin={
+                "top": 10,
+                "bottom": 52 if (self.value_axis.label if horizontal else index_label) else 30,
+                "left": 130 if horizontal else 50,
+                "right": 20,
+            },
             layout=fluid(*size),
         )
+        if counts:
+            self.figure.add_class("nbviz-count")  # the gallery's checks find count axes by it
         self._titled(title, *size)
 
     def show(
@@ -298,12 +334,15 @@ class BarsPlot(Plot):
         color: np.ndarray | None = None,
         title: str | None = None,
         span: tuple[float, float] | None = None,
+        decades: bool = False,
     ) -> None:
         """Draw one bar per value; ``labels`` name the bars (positions 0..n-1 otherwise).
 
         Bars are coloured by ``color`` (default: the values themselves) on a symmetric diverging scale. The value
-        axis spans ``span`` when given (a share: (0, 1)), else the values; values all equal get a span of 1
-        around them (bqplot draws bars of negative size on an empty domain).
+        axis spans ``span`` when given (a share: (0, 1)); a count axis from 0 to a 1-2-5 tick above the largest
+        count; else the values and 0; values all equal get a span of 1 around them (bqplot draws bars of
+        negative size on an empty domain). ``decades``: the values are log10 of something, drawn from the whole
+        decade below the smallest (so the longest bar is the largest value) and labelled as powers of ten.
         """
         values = _f32(values).ravel()
         color = values if color is None else _f32(color).ravel()
@@ -311,18 +350,53 @@ class BarsPlot(Plot):
         m = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
         x = np.asarray(labels) if labels is not None else np.arange(len(values), dtype=np.float32)
         shown = values[np.isfinite(values)]
-        if span is None and (shown.size == 0 or shown.min() == shown.max()):
+        base = 0.0
+        if span is None and decades and shown.size:
+            span = (float(np.floor(shown.min())), float(np.ceil(shown.max())))
+            span = span if span[1] > span[0] else (span[0], span[0] + 1.0)
+            base = span[0]
+        elif span is None and self.counts:
+            span = style.count_range(shown)
+        elif span is None and (shown.size == 0 or shown.min() == shown.max()):
             low = min(0.0, float(shown.min())) if shown.size else 0.0
             span = (low, low + 1.0)
+        elif span is None:
+            span = (min(0.0, float(shown.min())), max(0.0, float(shown.max())))
         with self.mark.hold_sync(), self.color_scale.hold_sync(), self.y_scale.hold_sync():
-            self.y_scale.min, self.y_scale.max = (None, None) if span is None else (float(span[0]), float(span[1]))
+            self.y_scale.min, self.y_scale.max = float(span[0]), float(span[1])
             self.color_scale.min, self.color_scale.max = -m, m
+            if self.mark.base != base:
+                self.mark.base = base
             self.mark.x = x
             self.mark.y = values
             self.mark.color = color
+        self._axes(x, span, decades)
         self._reveal()
         if title is not None:
             self.set_title(title)
+
+    def _axes(self, x: np.ndarray, span: tuple[float, float], decades: bool) -> None:
+        """1-2-5 ticks on the value axis (powers of ten for ``decades``), and on a numeric index axis (a
+        histogram's bin centres); a horizontal chart's left margin sized to its longest label."""
+        if decades:
+            step = max(1.0, float(np.ceil((span[1] - span[0]) / 6)))
+            ticks = np.arange(np.ceil(span[0]), np.floor(span[1]) + 1, step)
+            value_labels = [style.fmt(10.0**t) for t in ticks]
+            with self.value_axis.hold_sync():
+                self.value_axis.tick_values = ticks
+                self.value_axis.tick_labels = {str(int(t)): text for t, text in zip(ticks, value_labels)}
+        else:
+            value_labels = style.set_ticks(self.value_axis, span[0], span[1], n=4 if self.horizontal else 5)
+        margin = dict(self.figure.fig_margin)
+        if self.horizontal:
+            margin["left"] = max(40, style.label_px(str(v) for v in x))
+        else:
+            # The value axis's labels and its title beside them.
+            margin["left"] = max(40, style.label_px(value_labels) + (18 if self.value_axis.label else 0))
+            if x.dtype.kind in "fiu" and x.size:  # a histogram's bin centres: 1-2-5 ticks too
+                style.set_ticks(self.index_axis, float(np.nanmin(x)), float(np.nanmax(x)), n=4)
+        if margin != self.figure.fig_margin:
+            self.figure.fig_margin = margin
 
     @property
     def shown(self) -> np.ndarray:
@@ -372,20 +446,24 @@ class ImagePlot(Plot):
     """
 
     def __init__(self, title: str, size: tuple[str, str] = ("300px", "300px")) -> None:
+        self.size = size
         self.pictures = Pictures(np.full((2, 2, 3), 255, np.uint8))
         self.image_widget = self.pictures.current
         scales = {"x": bq.LinearScale(min=0.0, max=1.0), "y": bq.LinearScale(min=0.0, max=1.0)}
         self.mark = bq.Image(image=self.image_widget, scales=scales, x=[0.0, 1.0], y=[0.0, 1.0])
-        self.figure = bq.Figure(
+        self.figure = style.figure(
             marks=[self.mark],
             fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
             layout=fluid(*size),
         )
+        self.figure.add_class("nbviz-picture")
         self._titled(title, *size)
 
     def show(self, rgb: np.ndarray, title: str | None = None) -> None:
+        """Draw an (h, w, 3) uint8 picture at its aspect ratio."""
         self.image_widget = self.pictures.next(rgb)
         self.mark.image = self.image_widget
+        fit_aspect(self.figure, self.size[1], rgb.shape[0], rgb.shape[1])
         self._reveal()
         if title is not None:
             self.set_title(title)

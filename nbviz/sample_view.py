@@ -25,13 +25,14 @@ class SampleView:
         if len(analysis.data.sample_shape) == 1:
             self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "240px"))
         else:
-            self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False)
+            self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False, picture=True)
         self.text = widgets.HTML()
         # Samples that read best as text (several inputs, token ids, strings) show a table in the plot's place.
         shown = self.table if analysis.data.as_table else self.plot.widget
         # An image-shaped output (an autoencoder's, a decoder's) is drawn with its per-pixel error.
-        self.output_plot = HeatmapPlot("output", colors=GREYS, size=("150px", "150px"), colorbar=False)
-        self.error_plot = HeatmapPlot("|error|", size=("150px", "150px"), colorbar=False)  # |output - target|
+        self.output_plot = HeatmapPlot("output", colors=GREYS, size=("150px", "150px"), colorbar=False, picture=True)
+        # |output - target|
+        self.error_plot = HeatmapPlot("|error|", size=("150px", "150px"), colorbar=False, picture=True)
         outputs = widgets.HBox([self.output_plot.widget, self.error_plot.widget])
         if len(analysis.data.output_shape) < 3 or analysis.policy.redact:
             outputs.layout.display = "none"

@@ -19,6 +19,7 @@ from .lifecycle import close_owned, forget_callbacks
 from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+from .style import THEME_CSS
 
 #: The narrowest the tabs get beside the graph column; narrower, they go under it.
 MIN_TABS_WIDTH = 480
@@ -29,7 +30,7 @@ STYLE = """<style>
 .nbviz-view .lm-TabBar-content { flex-wrap: wrap; }
 .nbviz-view .lm-TabBar-tab { flex: 0 0 auto !important; min-width: 0 !important; max-width: none !important; }
 .nbviz-view .lm-TabBar { height: auto !important; max-height: none !important; min-height: fit-content; }
-</style>"""
+""" + THEME_CSS + "</style>"
 
 
 class ModelView(widgets.VBox):

@@ -28,7 +28,12 @@ class GradientsPanel(Panel):
         self.saliency_view = ActivationFigure("saliency: d loss / d input")
         self.norm_layers = self.analysis.learning_layers
         height = f"{max(260, 16 * len(self.norm_layers) + 80)}px"
-        self.norms_plot = BarsPlot("log10 |d loss / d weights| per layer", horizontal=True, size=("420px", height))
+        self.norms_plot = BarsPlot(
+            "gradient norm per layer",
+            horizontal=True,
+            size=("420px", height),
+            value_label="|d loss / d weights| (log scale)",
+        )
         self.output_values = np.zeros(0, np.float32)
         self.saliency_values = np.zeros(0, np.float32)
         self.norms = np.zeros(0, np.float64)
@@ -66,7 +71,8 @@ class GradientsPanel(Panel):
                 title = f"saliency: d {across.target} / d input"
                 self.saliency_values = self.saliency_view.show(across.saliency, title, across.saliency_labels)
             self.norms = across.norms
-            self.norms_plot.show(across.log_norms, labels=np.array(across.layers))
+            # log10 values, drawn from the decade below the smallest: the longest bar is the largest gradient.
+            self.norms_plot.show(across.log_norms, labels=np.array(across.layers), decades=True)
             self._sample_shown = (state.sample, self.version)
             self.loss_line = f"<span style='color:{MUTED}'>Differentiated: {escape(across.loss)}.</span>"
 

@@ -25,7 +25,7 @@ class TensorView:
         self.selector = widgets.ToggleButtons(options=[], style={"button_width": "auto"})
         self.selector.observe(on_select, names="value")
         self.heatmap = HeatmapPlot(kind)
-        self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"))
+        self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"), counts=True)
         self.widget = widgets.VBox([self.selector, row(self.heatmap.widget, self.histogram.widget)])
 
     @property
