@@ -20,7 +20,15 @@ from .compute.analysis import Analysis
 from .compute.analysis_graph import METRICS, LayerMetric, Metric
 from .compute.answers import Unavailable
 from .compute.graph import LayerNode
-from .compute.graph_layout import GraphLayout, Painted, initial_expanded, layout_graph, paint
+from .compute.graph_layout import (
+    GraphLayout,
+    Painted,
+    group_value,
+    initial_expanded,
+    layout_graph,
+    paint,
+    route_edges,
+)
 from .markup import escape
 from .panels.base import error_html
 from .plots import MUTED
@@ -42,6 +50,19 @@ SCALE_COLORS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 ROW_PX = 22  # vertical space per row
 UNIT_PX = 26  # horizontal space per column of the layout
 CHAR_PX = 7  # a label's character, to size the figure so that no label is cut
+MARGIN_PX = 10  # the figure's margin on each side
+#: The selected node's ring: the theme's strongest text colour (black on light, white on dark), so it reads on
+#: either background; black where no JupyterLab theme is loaded.
+RING = "var(--jp-ui-font-color0, #000000)"
+GRAPH_CLASS = "nbviz-layer-graph"  # on the figure, for the theme's CSS and for tests
+#: What a group's kind means, in a tooltip's sentence.
+GROUP_KINDS = {
+    "model": "a nested model",
+    "block": "a layer built of layers",
+    "scope": "layers that share a name prefix",
+    "repeat": "identical blocks in a row",
+    "range": "consecutive items of a long level",
+}
 
 
 def kind_of(node: LayerNode) -> str:
@@ -102,7 +123,9 @@ class LayerGraph:
         self.x_scale = bq.LinearScale(min=-0.5, max=10.0)
         self.y_scale = bq.LinearScale(min=-0.5, max=1.0, reverse=True)
         scales = {"x": self.x_scale, "y": self.y_scale}
-        self.edges = bq.Lines(x=[], y=[], scales=scales, colors=["#b0b0b0"], stroke_width=1, interactions={})
+        self.edges = bq.Lines(
+            x=np.zeros((0, 4)), y=np.zeros((0, 4)), scales=scales, colors=["#b0b0b0"], stroke_width=1, interactions={}
+        )
         self.brackets = bq.Lines(x=[], y=[], scales=scales, colors=["#d0d0d0"], stroke_width=2, interactions={})
         self.tooltip = widgets.HTML()
         self.nodes = bq.Scatter(
@@ -115,7 +138,7 @@ class LayerGraph:
             label_display_vertical_offset=-4,
             stroke="#333333",
             interactions={"click": "select", "hover": "tooltip"},
-            selected_style={"stroke": "#000000", "stroke-width": 4, "opacity": 1.0},
+            selected_style={"stroke": RING, "stroke-width": 4, "opacity": 1.0},
             unselected_style={"opacity": 0.8},
             tooltip=self.tooltip,
         )
@@ -141,10 +164,12 @@ class LayerGraph:
         self.groups.observe(self._group_clicked, names="selected")
         self.figure = bq.Figure(
             marks=[self.brackets, self.edges, self.nodes, self.groups, self.flags],
-            fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
-            layout=widgets.Layout(width="280px", height="240px"),
+            fig_margin={"top": MARGIN_PX, "bottom": MARGIN_PX, "left": MARGIN_PX, "right": MARGIN_PX},
+            layout=widgets.Layout(width="280px", height="240px", grid_area="graph"),
             padding_y=0.0,
+            display_toolbar=False,  # its pop-up toolbar covered the top rows' names
         )
+        self.figure.add_class(GRAPH_CLASS)
         self.color_choice = widgets.Dropdown(
             options=[("colour: kind", "kind"), *((f"colour: {m.label}", name) for name, m in self.metrics.items())],
             value="kind",
@@ -157,9 +182,24 @@ class LayerGraph:
         self.legend = widgets.HTML()
         self.color_choice.observe(lambda _: self._recolor(), names="value")
         self.search.observe(lambda change: self.find(change["new"]), names="value")
-        # Scrolled, so a long open graph stays usable without shrinking its nodes to dots.
-        box = widgets.Box([self.figure], layout=widgets.Layout(overflow="auto", max_height="380px", width="300px"))
-        self.widget = widgets.VBox([self.search, self.found, box, self.color_choice, self.legend])
+        # Scrolled, so a long open graph stays usable without shrinking its nodes to dots. A browser scrolls a
+        # box to show the element it focuses, and a widget can be focused from Python: a thin button that lies
+        # over the figure at the selected row (in the same grid cell) is focused to bring that row into view.
+        self.spacer = widgets.Box(layout=widgets.Layout(height="0px", width="1px", flex="0 0 auto"))
+        self.anchor = widgets.Button(
+            tooltip="the selected layer",
+            layout=widgets.Layout(width="1px", height=f"{ROW_PX}px", padding="0", margin="0", border="none"),
+        )
+        self.anchor.style.button_color = "transparent"
+        marker = widgets.VBox(
+            [self.spacer, self.anchor],
+            layout=widgets.Layout(grid_area="graph", width="1px", align_self="flex-start"),
+        )
+        self.scroll_box = widgets.GridBox(
+            [self.figure, marker],
+            layout=widgets.Layout(grid_template_areas='"graph"', overflow="auto", max_height="380px", width="300px"),
+        )
+        self.widget = widgets.VBox([self.search, self.found, self.scroll_box, self.color_choice, self.legend])
         self._draw()
 
     # --------------------------------------------------------------------------------------------- public
@@ -239,14 +279,23 @@ class LayerGraph:
         return matches
 
     def highlight(self, name: str) -> None:
-        """Show ``name`` as the current layer: the groups holding it open, its circle selected (no callback)."""
+        """Show ``name`` as the current layer: the groups holding it open, its circle selected (no callback),
+        and the graph's box scrolled to it where it lies outside the part shown."""
         self._current = name
         path = self.tree.layer_path(name)
         if not self._expanded.issuperset(path):
             self._expanded.update(path)
             self._draw()
-            return
-        self._select_current()
+        else:
+            self._select_current()
+        if name in self.names:
+            self.anchor.focus()
+
+    def row_top_px(self, row: int) -> float:
+        """Where row ``row`` is drawn, in px from the top of the figure: the centre of its dot."""
+        rows = max(len(self.layout.items), 1)
+        height = max(120, ROW_PX * (rows + 1))
+        return MARGIN_PX + (row + 0.5) / rows * (height - 2 * MARGIN_PX)
 
     def update(self, sample: int, version: str) -> None:
         """Bring the colours to the sample and the model's version, when the metric depends on them."""
@@ -275,16 +324,16 @@ class LayerGraph:
             if labels
             else 240.0
         )
-        width_px = int(max(280, width + 30))
+        edge_x, edge_y = route_edges(layout)
+        left = min(-0.6, float(edge_x.min()) - 0.2) if len(edge_x) else -0.6  # the lanes of long edges
+        width_px = int(max(280, width + 30 + (-0.6 - left) * UNIT_PX))
         rows = max(len(layout.items), 1)
-        s, t = layout.edges[:, 0], layout.edges[:, 1]
         spans = layout.spans
         bracket_x = layout.x[spans[:, 0]] - 0.35 if len(spans) else np.zeros(0)
         with self.nodes.hold_sync(), self.groups.hold_sync(), self.edges.hold_sync(), self.brackets.hold_sync():
-            self.x_scale.min, self.x_scale.max = -0.6, -0.6 + (width_px - 20) / UNIT_PX
+            self.x_scale.min, self.x_scale.max = left, left + (width_px - 2 * MARGIN_PX) / UNIT_PX
             self.y_scale.max = rows - 0.5
-            self.edges.x = np.stack([layout.x[s], layout.x[t]], axis=1) if len(s) else np.zeros((0, 2))
-            self.edges.y = np.stack([layout.y[s], layout.y[t]], axis=1) if len(s) else np.zeros((0, 2))
+            self.edges.x, self.edges.y = edge_x, edge_y
             self.brackets.x = np.stack([bracket_x, bracket_x], axis=1) if len(spans) else np.zeros((0, 2))
             self.brackets.y = (
                 np.stack([layout.y[spans[:, 0]] + 0.3, layout.y[spans[:, 1]] + 0.3], axis=1)
@@ -297,6 +346,14 @@ class LayerGraph:
         self.figure.layout.width = f"{width_px}px"
         self._recolor()
         self._select_current()
+
+    def _place_anchor(self) -> None:
+        """Put the focusable marker on the current layer's row (see ``__init__``)."""
+        names = self.names
+        if self._current not in names:
+            return
+        row = self.layout.row(self._current, "layer")
+        self.spacer.layout.height = f"{max(0, round(self.row_top_px(row) - ROW_PX / 2))}px"
 
     @staticmethod
     def _set_points(mark: bq.Scatter, x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> None:
@@ -313,6 +370,7 @@ class LayerGraph:
         names = self.names
         index = names.index(self._current) if self._current in names else None
         wanted = None if index is None else [index]
+        self._place_anchor()
         current = None if self.nodes.selected is None else list(self.nodes.selected)
         if current != wanted:
             self.nodes.unobserve(self._clicked, names="selected")
@@ -421,28 +479,52 @@ class LayerGraph:
         if not 0 <= index < len(rows):
             return
         name = rows[index]
-        value = ""
+        self.tooltip.value = self.layer_tooltip(name) if mark is self.nodes else self.group_tooltip(name)
+
+    def layer_tooltip(self, name: str) -> str:
+        """What hovering layer ``name`` shows: sentences on its class, shapes, parameters and painted value."""
+        node = self.graph.node(name)
+        shapes = lambda s: ", ".join(str(tuple(shape)) for shape in s) or "none"  # noqa: E731
+        text = (
+            f"<b>{escape(node.name)}</b>: a {escape(node.class_name)} layer.<br>"
+            f"Input shape {shapes(node.input_shapes)}; output shape {shapes(node.output_shapes)}.<br>"
+            f"Parameters: {node.trainable_params:,} trainable, {node.non_trainable_params:,} non-trainable."
+            f"{_calls(node)}"
+        )
         if self.painted is not None and self._metric is not None:
-            kinds = "layer" if mark is self.nodes else None
-            row = self.layout.row(name, kinds) if kinds else self.layout.row(name)
-            value = f"<br>{escape(self._metric.label)}: {_number(self.painted.values[row])}"
-        if mark is self.nodes:
-            node = self.graph.node(name)
-            shapes = lambda s: ", ".join(str(tuple(shape)) for shape in s)  # noqa: E731
-            self.tooltip.value = (
-                f"<b>{escape(node.name)}</b> ({escape(node.class_name)})<br>in: {shapes(node.input_shapes)}"
-                f"<br>out: {shapes(node.output_shapes)}<br>params: {node.trainable_params:,} trainable, "
-                f"{node.non_trainable_params:,} non-trainable{_calls(node)}{value}"
+            value = self.painted.values[self.layout.row(name, "layer")]
+            label = escape(self._metric.label)
+            text += (
+                f"<br>{_capital(label)}: {_number(value)}."
+                if np.isfinite(value) or np.isinf(value)
+                else f"<br>No {label} for this layer."
             )
-        else:
-            group = self.tree[name]
-            fold = f", {group.fold} identical blocks" if group.fold > 1 else ""
-            nodes = [self.graph.node(n) for n in group.layers]
-            params = sum(n.params for n in nodes if not n.is_model and not n.is_block)  # holders count theirs
-            self.tooltip.value = (
-                f"<b>{escape(group.name)}</b> ({escape(group.kind)}{fold})<br>{len(group.layers)} layers, "
-                f"{params:,} parameters<br>click to {'close' if name in self._expanded else 'open'}{value}"
+        return text
+
+    def group_tooltip(self, name: str) -> str:
+        """What hovering group ``name`` (closed, or an open group's header) shows: sentences on what it holds."""
+        group = self.tree[name]
+        nodes = [self.graph.node(n) for n in group.layers]
+        params = sum(n.params for n in nodes if not n.is_model and not n.is_block)  # holders count theirs
+        what = GROUP_KINDS.get(group.kind, escape(group.kind))
+        if group.fold > 1:
+            what += f", {group.fold} of them"
+        layers = f"{len(group.layers):,} layer{'s' if len(group.layers) != 1 else ''}"
+        text = (
+            f"<b>{escape(group.name)}</b>: a group of {layers} ({what}), {params:,} parameters in all.<br>"
+            f"Click to {'close' if name in self._expanded else 'open'} it."
+        )
+        if self.painted is not None and self._metric is not None:
+            # An open group's header row has no value of its own: it shows what the closed group would.
+            value = group_value(self.tree, name, self._metric.values, self._metric.reduction)
+            label = escape(self._metric.label)
+            reduction = escape(self._metric.reduction)
+            text += (
+                f"<br>{_capital(label)}: {_number(value)}, the {reduction} over its layers."
+                if not np.isnan(value)
+                else f"<br>None of its layers has a {label}."
             )
+        return text
 
 
 def _calls(node: LayerNode) -> str:
@@ -450,8 +532,13 @@ def _calls(node: LayerNode) -> str:
     call's node counts none, so that a total is not doubled)."""
     if node.call_of is not None:
         call = int(node.name.rsplit("@", 1)[1]) + 1
-        return f"<br>call {call} of {node.calls}: weights are {escape(node.call_of)}'s"
-    return f"<br>called {node.calls} times (a shared layer)" if node.calls > 1 else ""
+        return f"<br>This is call {call} of {node.calls}: weights are {escape(node.call_of)}'s, counted there."
+    return f"<br>A shared layer, called {node.calls} times." if node.calls > 1 else ""
+
+
+def _capital(text: str) -> str:
+    """``text`` with its first letter upper-case (a sentence's start), the rest as it is."""
+    return text[:1].upper() + text[1:]
 
 
 def _number(value: float) -> str:

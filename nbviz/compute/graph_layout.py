@@ -204,3 +204,60 @@ def paint(
         vmax=10**hi if log and finite.size else hi,
         log=log,
     )
+
+
+# --------------------------------------------------------------------------------------------- edges
+LANE_GAP = 0.6  # a lane's distance left of the leftmost dot it passes, in node widths
+LANE_STEP = 0.22  # between lanes that overlap in rows
+BETWEEN_ROWS = 0.25  # where a bend runs between two rows: below the upper row's text, above the lower row's
+
+
+def route_edges(layout: GraphLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Polylines for the layout's edges that pass no row's label (a label is drawn right of its dot).
+
+    An edge between neighbouring rows runs straight when it goes down to the right (it leaves its source below
+    the source's label and meets its target left of the target's) and bends between the rows when it goes down
+    to the left (straight, it would cross the target's label). An edge that spans rows leaves its source to the
+    left, runs down a lane left of every dot it passes, and enters its target from the left: the labels are all
+    right of their dots, so a lane crosses none. Edges from one source share a lane (a fan-out reads as one
+    bus); sources whose lanes overlap in rows get lanes side by side.
+
+    Returns
+    -------
+    x, y : np.ndarray
+        float32 (m, 4): four points per edge, in the order of ``layout.edges`` (a straight edge repeats its
+        ends).
+    """
+    edges = layout.edges
+    x = np.zeros((len(edges), 4), np.float32)
+    y = np.zeros((len(edges), 4), np.float32)
+    lanes = _lanes(layout)
+    for i, (s, t) in enumerate(edges.tolist()):
+        xs, ys, xt, yt = float(layout.x[s]), float(layout.y[s]), float(layout.x[t]), float(layout.y[t])
+        if abs(t - s) > 1:
+            lane = lanes[s]
+            x[i], y[i] = (xs, lane, lane, xt), (ys, ys, yt, yt)
+        elif xt < xs:
+            bend = min(ys, yt) + BETWEEN_ROWS
+            x[i], y[i] = (xs, xs, xt, xt), (ys, bend, bend, yt)
+        else:
+            x[i], y[i] = (xs, xs, xt, xt), (ys, ys, yt, yt)
+    return x, y
+
+
+def _lanes(layout: GraphLayout) -> dict[int, float]:
+    """The lane's x of each source row with an edge that spans rows: left of the leftmost dot of the rows it
+    spans, one step further left for each lane it would overlap."""
+    spans: dict[int, tuple[int, int]] = {}
+    for s, t in layout.edges.tolist():
+        if abs(t - s) > 1:
+            lo, hi = spans.get(s, (s, s))
+            spans[s] = (min(lo, s, t), max(hi, s, t))
+    lanes: dict[int, float] = {}
+    taken: list[tuple[int, int, int]] = []  # (first row, last row, step) of the lanes given
+    for source, (lo, hi) in sorted(spans.items(), key=lambda item: item[1]):
+        busy = {step for a, b, step in taken if a <= hi and lo <= b}
+        step = next(k for k in range(len(busy) + 1) if k not in busy)
+        taken.append((lo, hi, step))
+        lanes[source] = float(layout.x[lo : hi + 1].min()) - LANE_GAP - LANE_STEP * step
+    return lanes
