@@ -389,7 +389,12 @@ class BarsPlot(Plot):
             value_labels = style.set_ticks(self.value_axis, span[0], span[1], n=4 if self.horizontal else 5)
         margin = dict(self.figure.fig_margin)
         if self.horizontal:
-            margin["left"] = max(40, style.label_px(str(v) for v in x))
+            # Long names (BERT's scoped layers) are cut in the middle on the axis only: the bars keep their names.
+            names = [str(v) for v in x]
+            short = {name: style.shorten(name) for name in names if style.shorten(name) != name}
+            if short or self.index_axis.tick_labels:
+                self.index_axis.tick_labels = short
+            margin["left"] = max(40, style.label_px(short.get(name, name) for name in names))
         else:
             # The value axis's labels and its title beside them.
             margin["left"] = max(40, style.label_px(value_labels) + (18 if self.value_axis.label else 0))

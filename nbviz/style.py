@@ -34,6 +34,7 @@ __all__ = [
     "nice_step",
     "nice_ticks",
     "set_ticks",
+    "shorten",
     "text_on",
     "tick_text",
 ]
@@ -202,6 +203,15 @@ def count_range(counts: np.ndarray | Sequence[float], n: int = 5) -> tuple[float
         return 0.0, 1.0
     step = nice_step(top, n)
     return 0.0, math.ceil(top / step - 1e-9) * step
+
+
+def shorten(text: str, most: int = 30) -> str:
+    """``text`` cut in the middle with an ellipsis when longer than ``most`` characters: a layer's scope and its
+    own name both stay readable ("transformer_layer_0/…/attention_output")."""
+    if len(text) <= most:
+        return text
+    head = (most - 1) // 2
+    return f"{text[:head]}\u2026{text[len(text) - (most - 1 - head) :]}"
 
 
 def label_px(labels: Iterable[str], pad: float = 12.0, most: float = 220.0) -> int:

@@ -1,0 +1,144 @@
+"""The house style (nbviz/style.py) and the plots that use it: ticks on 1-2-5 steps written so neighbours differ,
+numbers by magnitude, count axes from 0, colour bars whose margin holds their labels, pictures at their aspect,
+WCAG contrast, and the theme's CSS (bqplot's orange dark-theme text replaced by JupyterLab's colour)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from nbviz import style
+from nbviz.plots import GREYS, BarsPlot, HeatmapPlot, ImagePlot
+
+RANGES = [(0, 155), (81, 353), (-1, -0.1), (-0.0007, 0.0006), (0.00012, 0.00098), (-3.2, 8.17), (0, 1e6), (0.3, 0.31)]
+
+
+def _is_125(step: float) -> bool:
+    mantissa = step / 10.0 ** math.floor(math.log10(step) + 1e-9)
+    return any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ticks_are_125_steps_inside_the_range_and_written_distinctly(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ranges = RANGES + [tuple(sorted(rng.normal(0, 10.0 ** rng.integers(-6, 7), 2))) for _ in range(200)]
+    for lo, hi in ranges:
+        ticks = style.nice_ticks(lo, hi, n=5)
+        assert 2 <= len(ticks) <= 6, (lo, hi, ticks)
+        assert ticks.min() >= lo - 1e-12 * abs(lo) and ticks.max() <= hi + 1e-12 * abs(hi)
+        steps = np.diff(ticks)
+        assert np.allclose(steps, steps[0], rtol=1e-6) and _is_125(float(steps[0])), (lo, hi, ticks)
+        labels = style.tick_text(ticks)
+        assert len(set(labels)) == len(labels), (lo, hi, labels)  # "0.000" twice is the defect
+        for value, text in zip(ticks, labels):
+            # Each label reads back as its tick (within the step's precision).
+            assert abs(_read(text) - value) <= 1e-6 * abs(steps[0]) + 1e-12, (text, value)
+
+
+def _read(text: str) -> float:
+    for suffix, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)):
+        if text.endswith(suffix):
+            return float(text[:-1]) * scale
+    return float(text)
+
+
+def test_the_issues_ranges_get_the_ticks_a_person_expects() -> None:
+    assert style.tick_text(style.nice_ticks(0, 155)) == ["0", "50", "100", "150"]  # not 0/39/78/116/155
+    assert style.tick_text(style.nice_ticks(81, 353)) == ["100", "150", "200", "250", "300", "350"]
+    assert style.tick_text(style.nice_ticks(-0.00123, 0.00123)) == ["-1e-3", "-5e-4", "0", "5e-4", "1e-3"]
+    assert style.tick_text(style.decade_ticks(1e-5, 3), log=True) == ["1e-5", "1e-4", "0.001", "0.01", "0.1", "1"]
+
+
+def test_numbers_are_written_by_magnitude_and_never_as_zero() -> None:
+    assert [style.fmt(v) for v in (0.00012, 0.06199, 0.9806, 12.345, 50257, 1e6, 0, -7e-4)] == [
+        "1.2e-4", "0.062", "0.981", "12.3", "50.3k", "1M", "0", "-7e-4",
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for value in rng.normal(0, 1, 500) * 10.0 ** rng.integers(-12, 12, 500):
+        text = style.fmt(value)
+        assert abs(_read(text) - value) <= 0.005 * abs(value), (value, text)  # 3 significant digits
+    # One column, one precision: the metrics table read 0.98 / 0.06199 / 0.9806.
+    assert style.fmt_column([0.98, 0.06199, 0.9806]) == ["0.980", "0.062", "0.981"]
+    assert style.fmt_column([0.98, 0.004]) == ["0.980", "0.004"]
+
+
+def test_count_axes_start_at_zero_on_a_125_tick() -> None:
+    assert style.count_range([3, 9, 14]) == (0.0, 15.0)
+    assert style.count_range([0, 0]) == (0.0, 1.0)
+    assert style.count_range([394]) == (0.0, 400.0)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run JavaScript's String(number)")
+def test_tick_label_keys_are_what_javascript_writes() -> None:
+    """bqplot looks a tick's label up by ``String(value)``: a key Python writes otherwise ("1e-05") shows the
+    front end's own guess instead."""
+    values = [float(v) for lo, hi in RANGES for v in style.nice_ticks(lo, hi)] + [1e-7, 2.5e-8, 1e21, 123456.0]
+    script = f"console.log(JSON.stringify({json.dumps(values)}.map(String)))"
+    written = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+    assert [style._js_key(v) for v in values] == written
+
+
+def test_wcag_contrast_and_text_on_a_cell() -> None:
+    assert style.contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert style.contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WCAG's own example
+    for background in ("#2166ac", "#b2182b", "#f7f7f7", "#08306b", "#ffffff", "#000000", "#e8e8e8"):
+        assert style.contrast(style.text_on(background), background) >= 4.5, background
+
+
+def test_heatmap_colour_bar_ticks_fit_its_margin() -> None:
+    plot = HeatmapPlot("gradient")
+    plot.show(np.array([[-0.00012, 0.0], [0.0, 0.00098]]), -0.001, 0.001)
+    labels = list(plot.color_axis.tick_labels.values())
+    assert labels == ["-1e-3", "-5e-4", "0", "5e-4", "1e-3"]
+    assert plot.figure.fig_margin["right"] >= 30 + style.CHAR_PX * max(map(len, labels))
+    assert not plot.figure.display_toolbar  # bqplot's pop-up toolbar covered axis labels
+
+
+def test_histograms_count_from_zero_and_label_their_bins_on_125_steps() -> None:
+    plot = BarsPlot("distribution", counts=True)
+    centres = np.linspace(-0.00071, 0.00062, 30)
+    plot.show(np.arange(30.0) % 7, labels=centres, color=centres)
+    assert (plot.y_scale.min, plot.y_scale.max) == (0.0, 6.0)
+    assert plot.value_axis.label == "count" and "nbviz-count" in plot.figure._dom_classes
+    steps = np.diff(plot.index_axis.tick_values)
+    assert _is_125(float(steps[0])) and len(plot.index_axis.tick_labels) <= 5
+
+
+def test_log_norm_bars_grow_from_the_decade_below_the_smallest() -> None:
+    """The longest bar is the largest gradient, and two layers a decade apart do not look alike."""
+    plot = BarsPlot("norms", horizontal=True, value_label="|g| (log scale)")
+    log_norms = np.log10([3e-5, 2e-4, 0.5])
+    plot.show(log_norms, labels=np.array(["dense", "a_very_long_layer_name/with/scopes", "conv"]), decades=True)
+    assert plot.mark.base == -5.0 and plot.y_scale.min == -5.0 and plot.y_scale.max == 0.0
+    assert plot.value_axis.tick_labels["-5"] == "1e-5" and plot.value_axis.tick_labels["0"] == "1"
+    # The long name is cut in the middle on the axis (the bar keeps its name), and the margin holds it.
+    assert plot.index_axis.tick_labels == {"a_very_long_layer_name/with/scopes": "a_very_long_la\u2026ame/with/scopes"}
+    assert list(plot.mark.x)[1] == "a_very_long_layer_name/with/scopes"
+    assert plot.figure.fig_margin["left"] >= style.CHAR_PX * 30
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (28, 56), (60, 20)])
+def test_pictures_keep_their_aspect_ratio(shape: tuple[int, int]) -> None:
+    plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False, picture=True)
+    plot.show(np.zeros(shape), 0.0, 1.0)
+    margin, height = plot.figure.fig_margin, float(plot.figure.layout.height[:-2])
+    width = height * plot.figure.max_aspect_ratio
+    plot_w, plot_h = width - margin["left"] - margin["right"], height - margin["top"] - margin["bottom"]
+    assert plot_w / plot_h == pytest.approx(shape[1] / shape[0], rel=0.02)
+    assert width <= 240 + 0.5 and height <= 240 + 0.5
+    assert {"nbviz-greys", "nbviz-picture"} <= set(plot.figure._dom_classes)
+    image = ImagePlot("overlay", size=("300px", "300px"))
+    image.show(np.zeros((*shape, 3), np.uint8))
+    height = float(image.figure.layout.height[:-2])
+    assert (height * image.figure.max_aspect_ratio - 20) / (height - 20) == pytest.approx(shape[1] / shape[0], rel=0.02)
+
+
+def test_the_theme_replaces_bqplots_orange_dark_text() -> None:
+    css = style.THEME_CSS
+    assert "--bq-content-font-color: var(--jp-ui-font-color1" in css and "orange" not in css
+    assert "nbviz-greys" in css and "invert(1)" in css
