@@ -8,6 +8,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _quiet
+
+# Before Keras loads TensorFlow: its C++ start-up log lines would be the first output of every notebook.
+_quiet.install()
+
 __version__ = "0.1.0"
 
 __all__ = ["CompareView", "Explorer", "LiveTraining", "compare", "explore", "findings", "report"]
