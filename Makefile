@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test bench lint clean
+.PHONY: lab test bench lint clean gallery
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,8 @@ lint: $(VENV)/.stamp-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Every tab of five models at 900 and 1,600 px, light and dark, to artifacts/gallery/, checked as a person sees it.
+# ARGS pick a subset: make gallery ARGS="--models cnn --widths 900 --themes dark"
+gallery: $(VENV)/.stamp-test
+	$(BIN)/python -m benchmarks.gallery $(ARGS)

@@ -374,10 +374,13 @@ const layers = async (text, x, y) => {
     }
     return out;
 };
+// Words and numbers: a coloured marker ("●" in a legend) is not text, and a disabled control is exempt (WCAG 1.4.3).
+const words = t => /[\p{L}\p{N}]/u.test(t);
 const texts = [...root.querySelectorAll('*')].filter(e => {
     if (['OPTION', 'SCRIPT', 'STYLE', 'tspan'].includes(e.tagName)) return false;
-    if (e instanceof SVGElement) return e.tagName.toLowerCase() === 'text' && H.text(e);
-    return [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (e.closest(':disabled, [disabled], .mod-disabled')) return false;
+    if (e instanceof SVGElement) return e.tagName.toLowerCase() === 'text' && words(H.text(e));
+    return [...e.childNodes].some(n => n.nodeType === 3 && words(n.textContent));
 }).filter(H.visible);
 for (const e of texts) {
     const s = getComputedStyle(e);
@@ -390,7 +393,7 @@ for (const e of texts) {
     if (svg) box = e.getBoundingClientRect();
     else {  // the box of the element's own text, not of its children
         const range = document.createRange();
-        const node = [...e.childNodes].find(n => n.nodeType === 3 && n.textContent.trim());
+        const node = [...e.childNodes].find(n => n.nodeType === 3 && words(n.textContent));
         range.selectNodeContents(node);
         box = range.getBoundingClientRect();
     }

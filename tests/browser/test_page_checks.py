@@ -203,6 +203,14 @@ def test_contrast_of_token_chips(page: Any) -> None:
     assert check(page, chip.format(c="#111111"), CONTRAST) == []
 
 
+def test_contrast_leaves_markers_and_disabled_controls_alone(page: Any) -> None:
+    """A legend's coloured dot is a marker, not text; a disabled button is exempt (WCAG 1.4.3); enabled, it fails."""
+    assert check(page, '<span style="color:#bbbbbb">\u25cf</span>', CONTRAST) == []
+    button = '<button {state} style="color:#aaaaaa;background:#f5f5f5;border:0">stop</button>'
+    assert check(page, button.format(state="disabled"), CONTRAST) == []
+    assert check(page, button.format(state=""), CONTRAST) != []
+
+
 def test_contrast_over_a_heatmap(page: Any) -> None:
     """Black digits on the dark-blue confusion diagonal: the text's background is the picture's pixel under it."""
     blue = np.zeros((2, 2, 3), np.uint8) + np.array([8, 48, 107], np.uint8)  # #08306b
