@@ -22,6 +22,8 @@ from .markup import escape
 DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
 GREYS = ["#ffffff", "#000000"]
 _EMPTY = np.full((2, 2), np.nan, dtype=np.float32)
+#: The most row or column names a heatmap writes (evenly spaced beyond): more run into each other.
+MOST_NAMES = 24
 _TITLE_STYLE = "text-align:center; font: var(--bq-mainheading-font, 16px sans-serif)"  # as bqplot's own titles
 #: Secondary text: JupyterLab's own colour for it (readable in its light and dark themes), grey elsewhere.
 MUTED = "var(--jp-ui-font-color2, #666)"
@@ -51,25 +53,33 @@ def natural_px(figure: bq.Figure, side: str, default: float) -> float:
     return float(text[:-2]) if text.endswith("px") else default
 
 
-def fit_aspect(figure: bq.Figure, height: str, rows: int, cols: int) -> None:
-    """Size ``figure`` so that its plot area has the data's aspect ratio (cols : rows) within its natural width
-    and ``height``, and keeps that ratio when the output area is narrower (bqplot's min/max aspect ratio).
+def fit_aspect(figure: bq.Figure, margin: dict[str, float], height: str, rows: int, cols: int) -> None:
+    """Draw ``figure``'s plot area at the data's aspect ratio (cols : rows) at any width.
 
-    The ratio is kept for the figure as a whole, margins included: exact at the natural width, and off by less
-    than the margins' share of the width below it. The figure's layout height becomes the picture's.
+    bqplot keeps a figure's whole box between its min and max aspect ratio, margins included: with both set to
+    the data's ratio and the margins in that same proportion (left + right = ratio x (top + bottom), the smaller
+    pair grown evenly from ``margin``), the plot area inside has the data's ratio however narrow the output area
+    makes the figure. Its natural size: its natural width, or less where ``height`` is the limit.
     """
-    margin = figure.fig_margin
-    width = natural_px(figure, "width", 400.0)
-    most_h = float(height[:-2]) if height.endswith("px") else 340.0
+    ratio = cols / max(rows, 1)
+    margin = {key: float(value) for key, value in margin.items()}
     across, down = margin["left"] + margin["right"], margin["top"] + margin["bottom"]
-    box_w, box_h = max(width - across, 1.0), max(most_h - down, 1.0)
-    plot_h = min(box_h, box_w * rows / max(cols, 1))
-    plot_w = plot_h * cols / max(rows, 1)
-    ratio = (plot_w + across) / (plot_h + down)
+    if across < ratio * down:
+        grow = (ratio * down - across) / 2
+        margin["left"], margin["right"] = margin["left"] + grow, margin["right"] + grow
+    else:
+        grow = (across / ratio - down) / 2
+        margin["top"], margin["bottom"] = margin["top"] + grow, margin["bottom"] + grow
+    most_h = float(height[:-2]) if height.endswith("px") else 340.0
+    wanted = f"{round(min(most_h, natural_px(figure, 'width', 400.0) / ratio))}px"
     with figure.hold_sync():
-        if figure.min_aspect_ratio != ratio or figure.max_aspect_ratio != ratio:
-            figure.min_aspect_ratio = figure.max_aspect_ratio = ratio
-        wanted = f"{round(plot_h + down)}px"
+        if figure.fig_margin != margin:
+            figure.fig_margin = margin
+        # bqplot refuses a min above the max at every step: widen on the side that moves first.
+        if ratio > figure.max_aspect_ratio:
+            figure.max_aspect_ratio = ratio
+        figure.min_aspect_ratio = ratio
+        figure.max_aspect_ratio = ratio
         if figure.layout.height != wanted:
             figure.layout.height = wanted
 
@@ -226,10 +236,13 @@ class HeatmapPlot(Plot):
             null_color="#e8e8e8",
         )
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right") if colorbar else None
+        # The margins it is built with: every show sizes them again from these (colour bar, names, aspect).
+        self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 70.0 if colorbar else 10.0}
+        self._names: tuple[Sequence[str] | None, Sequence[str] | None, str, str] = (None, None, "", "")
         self.figure = style.figure(
             marks=[self.mark],
             axes=[self.color_axis] if colorbar else [],
-            fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 70 if colorbar else 10},
+            fig_margin=dict(self.base_margin),
             layout=fluid(*size),
         )
         if self.fixed_colors == GREYS:
@@ -257,17 +270,85 @@ class HeatmapPlot(Plot):
         if title is not None:
             self.set_title(title)
 
+    def label(
+        self,
+        rows: Sequence[str] | None = None,
+        cols: Sequence[str] | None = None,
+        x_title: str = "",
+        y_title: str = "",
+    ) -> None:
+        """Name the rows (a left axis) and columns (a bottom axis) of the next pictures shown, with axis titles;
+        no arguments: no names. At most :data:`MOST_NAMES` names are written, evenly spaced."""
+        self._names = (rows, cols, x_title, y_title)
+
+    def _name_axis(self, side: str, names: Sequence[str] | None, title: str) -> bq.Axis | None:
+        """The axis that writes ``names`` at the cell centres of one side (made on first use), or None."""
+        attr = f"_{side}_axis"
+        if names is None and not title:
+            axis = getattr(self, attr, None)
+            if axis is not None:
+                axis.visible = False
+            return None
+        if getattr(self, attr, None) is None:
+            scale = self.y_scale if side == "left" else self.x_scale
+            setattr(self, attr, bq.Axis(scale=scale, side=side, grid_lines="none"))
+            self.figure.axes = [*self.figure.axes, getattr(self, attr)]
+        axis = getattr(self, attr)
+        positions = np.arange(len(names or ()))
+        if len(positions) > MOST_NAMES:
+            positions = np.unique(np.linspace(0, len(positions) - 1, MOST_NAMES).round().astype(int))
+        with axis.hold_sync():
+            axis.visible, axis.label = True, title
+            axis.tick_values = positions.astype(np.float64)
+            axis.tick_labels = {str(int(i)): style.shorten(str((names or ())[i]), 24) for i in positions}
+        return axis
+
     def _frame(self, rows: int, cols: int, vmin: float, vmax: float) -> None:
-        """The colour bar's 1-2-5 ticks and a right margin that holds them; a picture's size at its aspect."""
-        margin = dict(self.figure.fig_margin)
+        """Size the margins from the base: the colour bar's 1-2-5 ticks, the names of rows and columns, and a
+        picture's aspect."""
+        margin = dict(self.base_margin)
         if self.color_axis is not None:
             labels = style.set_ticks(self.color_axis, vmin, vmax, n=4)
             # The bar and its tick marks take about 30 px; the labels the rest ("8.17e" was cut at 70 px).
             margin["right"] = style.label_px(labels, pad=36.0)
-        if margin != self.figure.fig_margin:
-            self.figure.fig_margin = margin
+        row_names, col_names, x_title, y_title = self._names
+        left = self._name_axis("left", row_names, y_title)
+        if left is not None:
+            margin["left"] = style.label_px(left.tick_labels.values()) + (20 if y_title else 0)
+        bottom = self._name_axis("bottom", col_names, x_title)
+        if bottom is not None:
+            margin["bottom"] = 28.0 + (20 if x_title else 0)
         if self.picture:
-            fit_aspect(self.figure, self.size[1], rows, cols)
+            fit_aspect(self.figure, margin, self.size[1], rows, cols)
+        elif margin != self.figure.fig_margin:
+            self.figure.fig_margin = margin
+
+    @property
+    def shown(self) -> np.ndarray:
+        """The array the mark holds now."""
+        return np.asarray(self.mark.color)
+
+    def outline(self, corners: np.ndarray, colors: Sequence[str] = (), texts: Sequence[str] = ()) -> None:
+        """Draw boxes over the heatmap (a detector's, or its targets'): ``corners`` (k, 4) as (top, left, bottom,
+        right) in cells, each with its colour and a text at its top-left corner; none hides them."""
+        if not hasattr(self, "_boxes"):  # made on first use: most heatmaps never outline anything
+            scales = {"x": self.x_scale, "y": self.y_scale}
+            self._boxes = bq.Lines(x=[[0.0, 0.0]], y=[[0.0, 0.0]], scales=scales, stroke_width=2, visible=False)
+            self._box_texts = bq.Label(x=[0.0], y=[0.0], text=[""], scales=scales, default_size=11, visible=False)
+            self.figure.marks = [*self.figure.marks, self._boxes, self._box_texts]
+        corners = np.asarray(corners, np.float64).reshape(-1, 4)
+        if not len(corners):
+            self._boxes.visible = self._box_texts.visible = False
+            return
+        top, left, bottom, right = corners.T
+        with self._boxes.hold_sync(), self._box_texts.hold_sync():
+            self._boxes.x = np.stack([left, right, right, left, left], axis=1)
+            self._boxes.y = np.stack([top, top, bottom, bottom, top], axis=1)
+            self._boxes.colors = list(colors) or ["#e6550d"]
+            self._box_texts.x, self._box_texts.y = left, top
+            self._box_texts.text = list(texts) or [""] * len(corners)
+            self._box_texts.colors = list(colors) or ["#e6550d"]
+            self._boxes.visible = self._box_texts.visible = True
 
 
 class BarsPlot(Plot):
@@ -456,9 +537,10 @@ class ImagePlot(Plot):
         self.image_widget = self.pictures.current
         scales = {"x": bq.LinearScale(min=0.0, max=1.0), "y": bq.LinearScale(min=0.0, max=1.0)}
         self.mark = bq.Image(image=self.image_widget, scales=scales, x=[0.0, 1.0], y=[0.0, 1.0])
+        self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 10.0}
         self.figure = style.figure(
             marks=[self.mark],
-            fig_margin={"top": 10, "bottom": 10, "left": 10, "right": 10},
+            fig_margin=dict(self.base_margin),
             layout=fluid(*size),
         )
         self.figure.add_class("nbviz-picture")
@@ -468,7 +550,7 @@ class ImagePlot(Plot):
         """Draw an (h, w, 3) uint8 picture at its aspect ratio."""
         self.image_widget = self.pictures.next(rgb)
         self.mark.image = self.image_widget
-        fit_aspect(self.figure, self.size[1], rgb.shape[0], rgb.shape[1])
+        fit_aspect(self.figure, self.base_margin, self.size[1], rgb.shape[0], rgb.shape[1])
         self._reveal()
         if title is not None:
             self.set_title(title)

@@ -134,8 +134,43 @@ def test_pictures_keep_their_aspect_ratio(shape: tuple[int, int]) -> None:
     assert {"nbviz-greys", "nbviz-picture"} <= set(plot.figure._dom_classes)
     image = ImagePlot("overlay", size=("300px", "300px"))
     image.show(np.zeros((*shape, 3), np.uint8))
-    height = float(image.figure.layout.height[:-2])
-    assert (height * image.figure.max_aspect_ratio - 20) / (height - 20) == pytest.approx(shape[1] / shape[0], rel=0.02)
+    assert _plot_area_ratio(image.figure) == pytest.approx(shape[1] / shape[0], rel=0.02)
+
+
+def _plot_area_ratio(figure: object, width: float | None = None) -> float:
+    """The plot area's width / height when bqplot draws ``figure`` ``width`` px wide (its natural size by
+    default), as bqplot does: the whole box held between the figure's min and max aspect ratio."""
+    margin, height = figure.fig_margin, float(figure.layout.height[:-2])  # type: ignore[attr-defined]
+    box_w = width if width is not None else height * figure.max_aspect_ratio  # type: ignore[attr-defined]
+    box_h = min(height, box_w / figure.min_aspect_ratio)  # type: ignore[attr-defined]
+    box_w = min(box_w, box_h * figure.max_aspect_ratio)  # type: ignore[attr-defined]
+    return (box_w - margin["left"] - margin["right"]) / (box_h - margin["top"] - margin["bottom"])
+
+
+@pytest.mark.parametrize("width", [120.0, 200.0, 400.0])
+def test_a_picture_with_a_colour_bar_keeps_its_aspect_at_any_width(width: float) -> None:
+    """The margins are grown in the data's proportion, so a narrower output area does not squash the picture
+    (the units tab's thumbnails were 1:2 at 900 px)."""
+    plot = HeatmapPlot("saliency", size=("360px", "320px"), picture=True)
+    for shape in [(28, 28), (10, 40), (40, 10), (28, 28)]:  # margins do not pile up from one picture to the next
+        plot.show(np.random.default_rng(0).normal(size=shape), -2.0, 2.0)
+        assert _plot_area_ratio(plot.figure, width) == pytest.approx(shape[1] / shape[0], rel=0.01)
+    assert plot.figure.fig_margin["right"] >= style.label_px(plot.color_axis.tick_labels.values(), pad=36.0)
+
+
+def test_heatmap_rows_and_columns_are_named_at_their_cells() -> None:
+    plot = HeatmapPlot("activations")
+    tokens = [f"tok{i}" for i in range(60)]
+    plot.label(rows=tokens, x_title="unit", y_title="token")
+    plot.show(np.zeros((60, 8)), -1.0, 1.0)
+    left = plot._left_axis
+    assert left.label == "token" and len(left.tick_values) <= 24 and left.tick_values[0] == 0
+    assert all(left.tick_labels[str(int(i))] == tokens[int(i)] for i in left.tick_values)
+    assert left.tick_values[-1] == 59  # the last row is named too
+    assert plot.figure.fig_margin["left"] >= style.CHAR_PX * len("tok59")
+    plot.label()
+    plot.show(np.zeros((3, 3)), -1.0, 1.0)
+    assert not plot._left_axis.visible and plot.figure.fig_margin["left"] == plot.base_margin["left"]
 
 
 def test_the_theme_replaces_bqplots_orange_dark_text() -> None:
