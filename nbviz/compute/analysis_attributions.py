@@ -24,12 +24,15 @@ from .answers import (
     top_bars,
 )
 from .attribution import (
+    Additivity,
     Estimate,
     Explanation,
     ShapExplainer,
+    additivity,
     concatenate,
     default_background,
     explained_scalar,
+    input_labels,
 )
 from .display import overlay, tile_frames
 from .nonfinite import finite_rows
@@ -259,7 +262,7 @@ class AttributionQuestions(AnalysisCore):
             return estimate
         started = self.memo.peek(partial_key)
         x = self.data.inputs(sample)[0]
-        for estimate in explainer.estimates(x, cls, start=None if started is None else started.sums):
+        for estimate in explainer.estimates(x, cls, start=started):
             if not self._store(final_key if estimate.final else partial_key, estimate, stamp):
                 return None
             if on_estimate is not None:
@@ -270,6 +273,11 @@ class AttributionQuestions(AnalysisCore):
             if cancelled is not None and cancelled():
                 return None
         raise AssertionError("the estimates ended before the full result")  # pragma: no cover
+
+    def shap_additivity(self, estimate: Estimate) -> Additivity:
+        """How far the SHAP values of ``estimate`` (one sample, as :meth:`refine_shap` makes) fall from adding up
+        to f(x) - E[f], with the gap's standard error over the draws where they add up only in expectation."""
+        return additivity(estimate)
 
     def shap_work(self, sample: int, name: str, class_index: int | None) -> str:
         """What computing one sample's SHAP values involves now, in words (the tab shows it while it runs)."""
@@ -380,7 +388,7 @@ class AttributionQuestions(AnalysisCore):
         count = len(attribution.values)
         flat = attribution.values.reshape(count, -1)
         importance = np.abs(flat).mean(axis=0)
-        labels = feature_labels(self.data.feature_names, self.data.x[0].shape[1:])
+        labels = input_labels(self.data.feature_names, self.data.x[0].shape[1:])
         top = top_bars(importance, labels, top_k)
         order = np.argsort(importance, kind="stable")[-top_k:]
         features = self.data.x[0][self._shap_rows(n)].reshape(count, -1)[:, order]

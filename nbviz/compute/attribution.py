@@ -43,6 +43,9 @@ MASKED_VALUES = 2**25
 #: gradient"), so they take turns.
 _DEEP_LOCK = threading.Lock()
 FIRST_SECONDS = 1.0  # a first estimate takes the draws that fit in about this long (at least one)
+#: An explainer that adds up by construction misses f(x) - E[f] by float error only: at most this share of the
+#: magnitudes it adds (f(x), E[f] and every |SHAP value|, float32 sums of up to thousands of values).
+FLOAT_GAP = 1e-4
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -109,12 +112,16 @@ class Estimate:
     """SHAP values so far: after ``done`` of ``total`` draws (``done == total``: the full result).
 
     ``sums`` is what refining goes on from (None once complete, and for the explainers that answer at once).
+    ``totals`` (expected gradients only) holds each draw's contribution summed over the features, per sample,
+    float64 (done, n): the estimate's sum is their mean, and their spread its standard error
+    (:func:`additivity`). None for the other explainers, and after resuming from bare ``sums``.
     """
 
     attribution: Attribution
     done: int
     total: int
     sums: PathSums | None = None
+    totals: np.ndarray | None = None
 
     @property
     def final(self) -> bool:
@@ -124,6 +131,57 @@ class Estimate:
     def share(self) -> float:
         """The share of the draws done (what a progress bar shows)."""
         return self.done / self.total
+
+
+@dataclasses.dataclass(frozen=True)
+class Additivity:
+    """How far one sample's base value plus its SHAP values fall from its output.
+
+    Attributes
+    ----------
+    gap : float
+        f(x) - E[f] - sum of the SHAP values.
+    standard_error : float or None
+        The gap's standard error over the draws (expected gradients: the standard deviation of each draw's
+        summed contribution over the square root of the draws); None for an explainer that adds up by
+        construction, and where fewer than two draws are known.
+    draws : int
+        The draws the estimate averages (1 for an explainer that answers at once).
+    in_expectation : bool
+        Whether the explainer adds up only in expectation (expected gradients: each draw's contribution
+        averages to f(x) - f(background row), so their mean meets f(x) - E[f] only as the draws grow).
+    tolerance : float
+        The float error of an explainer that adds up by construction, for this sample (see ``FLOAT_GAP``).
+    """
+
+    gap: float
+    standard_error: float | None
+    draws: int
+    in_expectation: bool
+    tolerance: float
+
+    @property
+    def within_float_error(self) -> bool:
+        """Whether the gap is float error (never said of an estimate that adds up only in expectation)."""
+        return not self.in_expectation and abs(self.gap) <= self.tolerance
+
+
+def additivity(estimate: Estimate, row: int = 0) -> Additivity:
+    """The gap f(x) - E[f] - sum of SHAP values of sample ``row`` of ``estimate``, with its standard error over
+    the draws for expected gradients (additive only in expectation), or whether it is float error for the
+    explainers that add up by construction (deep, permutation, exact, kernel)."""
+    a = estimate.attribution
+    values = a.values[row].astype(np.float64)
+    base, output = float(a.base_values[row]), float(a.outputs[row])
+    gap = output - base - float(values.sum())
+    tolerance = FLOAT_GAP * (abs(output) + abs(base) + float(np.abs(values).sum())) + 1e-7
+    in_expectation = a.explainer == "gradient"
+    error = None
+    totals = estimate.totals
+    if in_expectation and totals is not None and len(totals) >= 2:
+        # The gap's only random part is the mean of the draws' totals: its standard error is theirs.
+        error = float(np.std(totals[:, row], ddof=1) / np.sqrt(len(totals)))
+    return Additivity(gap, error, estimate.done if in_expectation else 1, in_expectation, tolerance)
 
 
 def concatenate(parts: list[Any]) -> Any:
@@ -283,12 +341,13 @@ class ShapExplainer:
         self,
         x: Any,
         class_index: int | np.ndarray | None = None,
-        start: PathSums | None = None,
+        start: Estimate | PathSums | None = None,
         first: int | None = None,
     ) -> Iterator[Estimate]:
         """SHAP values of one class per sample as they refine: the gradient explainer yields an estimate after
         every pass, the first after about ``FIRST_SECONDS`` (or ``first`` draws), and goes on from ``start``
-        (an earlier estimate's ``sums``); the other explainers yield their one result."""
+        (an earlier estimate, or its ``sums``: then the estimate's ``totals`` are not kept); the other
+        explainers yield their one result."""
         x = self._inputs(x)
         if first is None and start is None and self.per_class:
             seconds = self.probe.row_seconds(x)
@@ -297,7 +356,7 @@ class ShapExplainer:
 
     # ----------------------------------------------------------------------------------------- internals
     def _estimates(
-        self, x: np.ndarray, class_index: Any, start: PathSums | None = None, first: int | None = None
+        self, x: np.ndarray, class_index: Any, start: Estimate | PathSums | None = None, first: int | None = None
     ) -> Iterator[Estimate]:
         """The estimates, every pass full unless ``first`` sizes the first one."""
         if not self.per_class:
@@ -307,7 +366,11 @@ class ShapExplainer:
         rows = np.arange(len(x))
         units = _class_per_row(outputs, class_index)
         base, out = frozen(self._base[units], np.float32), frozen(outputs[rows, units], np.float32)
-        for sums in self._gradients.sums(x, units, start=start, first=first):
+        if isinstance(start, Estimate):
+            resume, kept = start.sums, start.totals
+        else:
+            resume, kept = start, (None if start is not None else np.zeros((0, len(x)), np.float64))
+        for sums, totals in self._passes(x, units, resume, kept, first):
             attribution = Attribution(
                 # The probe differentiates a unit summed over positions: over their count, the mean's values.
                 values=frozen(sums.mean() / self.positions, np.float32),
@@ -317,7 +380,38 @@ class ShapExplainer:
                 explainer=self.name,
                 fallback=self.fallback,
             )
-            yield Estimate(attribution, sums.done, sums.total, None if sums.complete else sums)
+            kept = None if totals is None else frozen(totals / self.positions, np.float64)
+            yield Estimate(attribution, sums.done, sums.total, None if sums.complete else sums, kept)
+
+    def _passes(
+        self,
+        x: np.ndarray,
+        units: np.ndarray,
+        start: PathSums | None,
+        totals: np.ndarray | None,
+        first: int | None,
+    ) -> Iterator[tuple[PathSums, np.ndarray | None]]:
+        """Expected gradients pass by pass, as :func:`~nbviz.compute.path_gradients.path_sums` runs them (the
+        same draws, rows and sums), keeping also each draw's contribution summed over the features per sample
+        (``totals``, (draws, n), appended to): the running sums alone lose the spread over the draws that the
+        estimate's standard error needs. ``totals`` None: not kept."""
+        eg = self._gradients
+        state = PathSums(np.zeros(x.shape, np.float64), 0, eg.samples) if start is None else start
+        per_pass = max(1, self.probe.gradient_rows(x) // len(x))
+        step = per_pass if first is None else max(1, min(first, per_pass))
+        draw = eg.draw(x)
+        while not state.complete:
+            a, b = state.done, min(state.total, state.done + step)
+            points, weights = draw(a, b)
+            assert weights is not None  # expected gradients weigh every draw by x - background row
+            flat = points.reshape(-1, *x.shape[1:]).astype(x.dtype)
+            grads, _ = self.probe.input_gradients(flat, np.tile(units, b - a))
+            grads = grads.reshape(b - a, *x.shape).astype(np.float64) * weights
+            state = PathSums(state.sums + grads.sum(axis=0), b, state.total)
+            if totals is not None:
+                totals = np.concatenate([totals, grads.reshape(b - a, len(x), -1).sum(axis=2)])
+            yield state, totals
+            step = per_pass
 
     def _inputs(self, x: Any) -> np.ndarray:
         return as_inputs(input_specs(self.model), x, "x")[0]
@@ -414,6 +508,30 @@ def masked_rows(explainer: str, masks: int, n_features: int, rows: int) -> int:
             f"once ({per_row:,} values per background row, at most {MASKED_VALUES:,}); use 'gradient'"
         )
     return max(1, min(rows, MASKED_VALUES // per_row))
+
+
+def input_labels(names: tuple[str, ...] | None, shape: tuple[int, ...]) -> list[str]:
+    """A name per flattened input value that says where it sits: the given ``names`` when there is one per value;
+    else a table's column number ("3"), a sequence's "step 3, feature 4", an image's "pixel (2, 5)" (row,
+    column), with ", channel 0" where it has more than one channel, and a video's "frame 1, " before it.
+
+    "2,5,0" said nothing of which number was the row, the column or the channel.
+    """
+    size = int(np.prod(shape))
+    if names is not None and len(names) == size:
+        return list(names)
+    if len(shape) <= 1:
+        return [str(i) for i in range(size)]
+    if len(shape) == 2:
+        return [f"step {t}, feature {f}" for t, f in np.ndindex(*shape)]
+    if len(shape) in (3, 4):
+        labels = []
+        for index in np.ndindex(*shape):
+            *frame, r, c, k = index
+            text = f"pixel ({r}, {c})" + (f", channel {k}" if shape[-1] > 1 else "")
+            labels.append(f"frame {frame[0]}, {text}" if frame else text)
+        return labels
+    return [f"position ({', '.join(str(i) for i in index)})" for index in np.ndindex(*shape)]
 
 
 def explained_scalar(output_shape: tuple[int, ...], target: str | None = None) -> str:

@@ -10,20 +10,37 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .. import style
 from ..compute import available_explainers
 from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..markup import escape
-from ..plots import BarsPlot, FigurePlot, HeatmapPlot, Plot, row
+from ..plots import MUTED, BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
 
 if TYPE_CHECKING:
-    from ..compute.attribution import Estimate
+    from ..compute.attribution import Additivity, Estimate
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
+#: The share of the SHAP values' range left free on either side of the beeswarm, so its edge points are whole.
+SWARM_PAD = 0.06
 SYNC_SECONDS = 1.0  # a new sample waits this long for its values; then the worker draws each estimate as it comes
 HALT_SECONDS = 30.0  # the longest a checkpoint change waits for a cancelled worker to reach its next check
+
+
+def additivity_text(explainer: str, a: Additivity) -> str:
+    """What the gap f(x) - E[f] - sum of SHAP values means for ``explainer``, in one sentence."""
+    gap = f"f(x) - E[f] - sum = {style.fmt(a.gap)}"
+    if a.in_expectation:
+        if a.standard_error is None:
+            spread = f"from {a.draws} draw{'s' if a.draws != 1 else ''}: no standard error yet"
+        else:
+            spread = f"&plusmn; {style.fmt(a.standard_error, 2)} (standard error over {a.draws} draws)"
+        return f"Expected gradients add up only in expectation: {gap} {spread}."
+    if a.within_float_error:
+        return f"The {escape(explainer)} explainer adds up: {gap}, within float error."
+    return f"The {escape(explainer)} explainer misses by more than float error here: {gap}."
 
 
 def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
@@ -106,7 +123,13 @@ class ShapPanel(Panel):
         self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
         self._build_beeswarm()
         self.global_values = np.zeros(0, np.float32)
-        return [
+        # Until global importance is computed its figures are left out (one line says what to press), not
+        # stood in for by notes of their height: that left about 500 px blank.
+        self.global_row = row(self.importance_plot.widget, widgets.VBox([self.beeswarm.widget, self.swarm_legend]))
+        self.global_row.layout.display = "none"
+        self.global_status.value = note_html(NOT_RUN)
+        #: Everything but the message line: hidden together where SHAP does not apply (one line says why).
+        self.sections: tuple[widgets.Widget, ...] = (
             widgets.HBox(
                 [self.explainer_choice, self.class_choice, self.top_k], layout=widgets.Layout(flex_flow="row wrap")
             ),
@@ -118,8 +141,9 @@ class ShapPanel(Panel):
                 layout=widgets.Layout(flex_flow="row wrap"),
             ),
             self.global_status,
-            row(self.importance_plot.widget, self.beeswarm.widget),
-        ]
+            self.global_row,
+        )
+        return list(self.sections)
 
     def _build_beeswarm(self) -> None:
         self.swarm_y = bq.LinearScale(min=-0.5, max=10.5)
@@ -140,18 +164,26 @@ class ShapPanel(Panel):
             stroke=None,
             interactions={},
         )
-        # An explicit format: bqplot's automatic one fails ("invalid format .undefinedg") on some small ranges.
-        x_axis = bq.Axis(
-            scale=self.swarm.scales["x"], side="bottom", label="SHAP value", grid_lines="dashed", tick_format=".2g"
+        # Ticks on 1-2-5 steps, written by the house style (style.set_ticks) once the values are known.
+        self.swarm_x_axis = bq.Axis(
+            scale=self.swarm.scales["x"], side="bottom", label="SHAP value", grid_lines="dashed"
         )
-        self.beeswarm_figure = bq.Figure(
+        self.beeswarm_figure = style.figure(
             marks=[self.swarm],
-            axes=[x_axis, self.swarm_axis],
+            axes=[self.swarm_x_axis, self.swarm_axis],
             fig_margin={"top": 10, "bottom": 40, "left": 130, "right": 20},
             layout=widgets.Layout(width="460px", height="340px"),
         )
         colour = "rank" if self.analysis.policy.redact else "value"
         self.beeswarm = FigurePlot(self.beeswarm_figure, f"SHAP per sample (colour: feature {colour})", NOT_RUN)
+        # The colours' legend, under the figure (outside the data): shap's blue for low to its red for high.
+        ramp = f"linear-gradient(to right, {SHAP_COLORS[0]}, {SHAP_COLORS[1]})"
+        self.swarm_legend = widgets.HTML(
+            f'<div style="text-align:center; color:{MUTED}">feature {colour}: low '
+            f'<span style="display:inline-block; width:90px; height:10px; vertical-align:middle; '
+            f'background:{ramp}"></span> high</div>',
+            layout=widgets.Layout(width="100%", max_width="460px"),
+        )
 
     @property
     def figure(self) -> bq.Figure:
@@ -175,8 +207,14 @@ class ShapPanel(Panel):
             self.info.value = ""
             self._show_progress(None)
             self.run_button.disabled = True  # the global view cannot apply either
-            self.global_status.value = note_html(reason)
+            # The message line says why, and nothing else shows: controls for nothing and the stand-ins of the
+            # figures left about 900 px blank (a KerasHub BERT classifier's token ids and padding mask).
+            for section in self.sections:
+                section.layout.display = "none"
             return reason
+        for section in self.sections:
+            if section is not self.local_row and section is not self.global_row:  # each shown when it has content
+                section.layout.display = None
         cls = self.analysis.shap_class(state.sample, self.class_index)
         key = (self.analysis.version, name, state.sample, cls)
         with self._draw_lock:
@@ -270,12 +308,12 @@ class ShapPanel(Panel):
             if isinstance(answer, Unavailable):
                 return
             self._show(answer, sample)
+            self.info.value = self._info(answer, self.analysis.shap_additivity(estimate))
             self._drawn = drawn
             self._show_progress(estimate)
 
     def _show(self, answer: ShapLocal, sample: int) -> None:
         self.values = answer.values
-        self.info.value = self._info(answer)
         label = "" if answer.final else f" (estimate: {answer.done} of {answer.draws} draws)"
         if answer.bars is not None:
             bars = answer.bars
@@ -306,12 +344,13 @@ class ShapPanel(Panel):
         state = "stopped; Refine goes on from here" if stopped else "refining in the background"
         self.local_status.value = note_html(f"estimate from {estimate.done} of {estimate.total} draws ({state})")
 
-    def _info(self, answer: ShapLocal) -> str:
+    def _info(self, answer: ShapLocal, additivity: Additivity) -> str:
         target = f"class <b>{escape(answer.class_name)}</b>, " if answer.multiclass else ""
         return (
             f"{explainer_text(answer.explainer, answer.fallback, answer.auto)} &middot; {target}"
-            f"base value E[f] = {answer.base_value:.4g}, f(x) = {answer.output:.4g}, "
-            f"sum of SHAP values = {answer.total:.4g}"
+            f"base value E[f] = {style.fmt(answer.base_value, 4)}, f(x) = {style.fmt(answer.output, 4)}, "
+            f"sum of SHAP values = {style.fmt(answer.total, 4)}"
+            f"<br>{additivity_text(answer.explainer, additivity)}"
             + (f"<br>{note_html(answer.explained)}" if answer.explained else "")
         )
 
@@ -358,6 +397,16 @@ class ShapPanel(Panel):
         finally:
             self.run_button.disabled, self.cancel_button.disabled = False, True
 
+    def _swarm_range(self, values: np.ndarray) -> None:
+        """The beeswarm's SHAP axis: the values' range with ``SWARM_PAD`` of it free on either side (bqplot's
+        own range ended at the outermost points, cutting them in half), and 1-2-5 ticks inside it."""
+        lo, hi = (float(np.min(values)), float(np.max(values))) if len(values) else (0.0, 0.0)
+        pad = SWARM_PAD * (hi - lo) if hi > lo else max(abs(lo), 1e-6)
+        scale = self.swarm.scales["x"]
+        with scale.hold_sync():
+            scale.min, scale.max = lo - pad, hi + pad
+        style.set_ticks(self.swarm_x_axis, lo - pad, hi + pad, n=4)
+
     def _set_progress(self, share: float) -> None:
         self.progress.value = share
 
@@ -368,10 +417,11 @@ class ShapPanel(Panel):
             self.global_values = np.zeros(0, np.float32)
             self.importance_plot.clear(NOT_RUN, title="mean |SHAP| per feature")
             self.beeswarm.clear(NOT_RUN)
+            self.global_row.layout.display = "none"  # the status line says what to press: no blank figures
             # A sample change redraws the panel: a run in progress keeps its "computing" line, and one that
             # was cancelled or failed keeps saying so (a render had blanked it, racing the worker).
             if self._worker is None or not self._worker.is_alive():
-                self.global_status.value = self._global_note
+                self.global_status.value = self._global_note or note_html(NOT_RUN)
             return
         self._show_global(answer)
 
@@ -387,6 +437,13 @@ class ShapPanel(Panel):
             # The front end looks labels up by the tick's printed value ("3", not "3.0").
             self.swarm_axis.tick_labels = {str(i): label for i, label in enumerate(answer.ticks)}
             self.swarm.x, self.swarm.y, self.swarm.color = answer.swarm_x, answer.swarm_y, answer.swarm_color
+            # The longest feature name sets the left margin (names such as "pixel (12, 15), channel 2").
+            margin = dict(self.beeswarm_figure.fig_margin)
+            margin["left"] = max(60, style.label_px(answer.ticks))
+            if margin != self.beeswarm_figure.fig_margin:
+                self.beeswarm_figure.fig_margin = margin
+        self._swarm_range(answer.swarm_x)
+        self.global_row.layout.display = None
         self.beeswarm.show()
         self.progress.value = 1.0
         self.global_status.value = (

@@ -273,3 +273,145 @@ def test_latest_job_runs_the_newest_only():
     gate.set()
     assert jobs.wait(10)
     assert ran == [("a", True), ("c", False)]  # b was cancelled before its turn: it never started
+
+
+# ------------------------------------------------------------------------------------------------ additivity
+def _per_draw_totals(model, background, x, cls, samples=200, seed=0):
+    """Each expected-gradients draw's contribution summed over the features, by a tape: for draw k (shap's
+    background row b and blend t), sum((x - b) * d f_cls / d x at t x + (1 - t) b)."""
+    import tensorflow as tf
+
+    from nbviz.compute.path_gradients import shap_draws
+
+    index, blend = shap_draws(seed, len(background), samples)
+    rows = background[index].astype(np.float64)
+    t = blend.reshape(-1, *[1] * x.ndim)
+    points = tf.constant((t * x + (1 - t) * rows).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(points)
+        score = tf.reduce_sum(model(points)[:, cls])
+    grads = tape.gradient(score, points).numpy().astype(np.float64)
+    weights = (x.astype(np.float32) - rows.astype(np.float32)).astype(np.float64)
+    return (grads * weights).reshape(samples, -1).sum(axis=1)
+
+
+@pytest.mark.tensorflow_only
+def test_the_gap_and_its_standard_error_equal_numpys_over_the_draws(cancer):
+    from nbviz.style import fmt
+
+    ex = nbviz.explore(cancer.model, cancer.x_test[:20], feature_names=cancer.feature_names)
+    ex.tab = "shap"
+    panel = ex.panels["shap"]
+    for sample in (3, 12):
+        _show(ex, sample)
+        estimate = ex.analysis.shap_estimate(sample, "auto", None)
+        assert estimate is not None and estimate.final and estimate.attribution.explainer == "gradient"
+        cls = int(estimate.attribution.class_index[0])
+        background = ex.analysis.shap_explainer("auto").background
+        x = cancer.x_test[sample : sample + 1]
+        totals = _per_draw_totals(cancer.model, background, x[0], cls)
+        f_x = float(np.asarray(cancer.model(x))[0, cls])
+        base = float(np.asarray(cancer.model(background), dtype=np.float64)[:, cls].mean())
+        gap = f_x - base - totals.mean()
+        error = totals.std(ddof=1) / np.sqrt(len(totals))
+        got = ex.analysis.shap_additivity(estimate)
+        assert got.in_expectation and got.draws == 200 and not got.within_float_error
+        np.testing.assert_allclose(got.standard_error, error, rtol=1e-3)
+        np.testing.assert_allclose(got.gap, gap, atol=1e-5 + 1e-3 * abs(gap))
+        line = (
+            f"Expected gradients add up only in expectation: f(x) - E[f] - sum = {fmt(got.gap)} &plusmn; "
+            f"{fmt(got.standard_error, 2)} (standard error over 200 draws)."
+        )
+        assert line in panel.info.value, panel.info.value
+
+
+def test_the_gap_shrinks_as_the_draws_grow(cancer):
+    from nbviz.compute import default_background
+    from nbviz.compute.attribution import additivity
+    from nbviz.compute.path_gradients import last
+
+    background = default_background(cancer.x_train)
+    x = cancer.x_test[:12]
+    gaps, errors = [], []
+    for draws in (25, 400, 6400):  # fixed seeds: the same draws every run
+        estimate = last(ShapExplainer(cancer.model, background, "gradient", samples=draws).estimates(x))
+        found = [additivity(estimate, row) for row in range(len(x))]
+        gaps.append(np.mean([abs(a.gap) for a in found]))
+        errors.append(np.mean([a.standard_error for a in found]))
+        # The standard error describes the gap: over 12 samples, the gap is within 4 of them for all.
+        assert all(abs(a.gap) <= 4 * a.standard_error for a in found), [(a.gap, a.standard_error) for a in found]
+    # 16 times the draws: a quarter of the standard error, and a gap that falls with it (by at least half).
+    np.testing.assert_allclose(errors[1] / errors[0], 0.25, rtol=0.3)
+    np.testing.assert_allclose(errors[2] / errors[1], 0.25, rtol=0.3)
+    assert gaps[2] < 0.5 * gaps[1] < 0.25 * gaps[0], gaps
+
+
+def test_an_explainer_that_adds_up_says_its_gap_is_float_error(shap_explorer):
+    ex, panel = shap_explorer, shap_explorer.panels["shap"]
+    _show(ex, 7)
+    estimate = ex.analysis.shap_estimate(7, "deep", None)
+    got = ex.analysis.shap_additivity(estimate)
+    attribution = estimate.attribution
+    total = attribution.values[0].sum(dtype=np.float64)
+    gap = float(attribution.outputs[0]) - float(attribution.base_values[0]) - total
+    np.testing.assert_allclose(got.gap, gap, atol=1e-9)
+    assert got.within_float_error and got.standard_error is None and abs(got.gap) < 1e-5
+    assert "The deep explainer adds up: f(x) - E[f] - sum = " in panel.info.value
+    assert "within float error." in panel.info.value
+
+
+# ------------------------------------------------------------------------------------------------ beeswarm
+def test_input_labels_say_where_each_value_sits():
+    from nbviz.compute.attribution import input_labels
+
+    assert input_labels(None, (3,)) == ["0", "1", "2"]
+    assert input_labels(("a", "b"), (2,)) == ["a", "b"]
+    assert input_labels(None, (2, 2))[1:3] == ["step 0, feature 1", "step 1, feature 0"]
+    assert input_labels(None, (2, 3, 1))[4] == "pixel (1, 1)"  # one channel: no channel named
+    rgb = input_labels(None, (2, 3, 3))
+    assert rgb[5] == "pixel (0, 1), channel 2" and rgb[np.ravel_multi_index((1, 2, 0), (2, 3, 3))] == (
+        "pixel (1, 2), channel 0"
+    )
+    assert input_labels(None, (2, 2, 2, 1))[5] == "frame 1, pixel (0, 1)"
+
+
+def test_the_beeswarm_names_pixels_pads_its_range_and_says_its_colours(digits):
+    ex = nbviz.explore(digits.model, digits.x_test[:20])
+    ex.tab = "shap"
+    panel = ex.panels["shap"]
+    panel.explainer_choice.value = "deep"
+    assert panel.wait(60)
+    # Not computed yet: one line says what to press, and no figure stands in (no blank area).
+    assert panel.global_row.layout.display == "none"
+    assert "Press Global importance" in panel.global_status.value
+    panel.subset.value = 10
+    panel.start_global(wait=True)
+    assert panel.global_row.layout.display is None and panel.beeswarm.has_data
+    expected = ShapExplainer(digits.model, ex.analysis.background, "deep").explain(digits.x_test[:10])
+    values = expected.for_class(None).values.reshape(10, -1)
+    top = np.argsort(np.abs(values).mean(axis=0), kind="stable")[-10:]
+    names = [f"pixel ({r}, {c})" for r, c, _ in zip(*np.unravel_index(top, (8, 8, 1)))]
+    assert [panel.swarm_axis.tick_labels[str(i)] for i in range(10)] == names
+    shown = synced(panel.swarm, "x")
+    np.testing.assert_allclose(shown, values[:, top].ravel(), atol=1e-6)
+    # Every point whole: the scale reaches beyond the outermost values by 6% of their range on either side.
+    scale, span = panel.swarm.scales["x"], float(shown.max() - shown.min())
+    np.testing.assert_allclose([scale.min, scale.max], [shown.min() - 0.06 * span, shown.max() + 0.06 * span])
+    # Ticks on a 1-2-5 step inside the scale, each labelled.
+    ticks = np.asarray(panel.swarm_x_axis.tick_values, dtype=np.float64)
+    step = np.diff(ticks)
+    np.testing.assert_allclose(step, step[0])
+    mantissa = step[0] / 10 ** np.floor(np.log10(step[0]))
+    assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9 and 3 <= len(ticks) <= 5
+    assert scale.min <= ticks[0] and ticks[-1] <= scale.max and len(panel.swarm_x_axis.tick_labels) == len(ticks)
+    assert "feature value: low" in panel.swarm_legend.value and "high" in panel.swarm_legend.value
+    assert panel.beeswarm_figure.fig_margin["left"] >= 7 * len("pixel (0, 0)")
+
+
+def test_where_shap_does_not_apply_the_tab_says_so_in_one_line_and_shows_nothing_else(two_input_model, rng):
+    ex = nbviz.explore(two_input_model, [rng.normal(size=(6, 4)), rng.normal(size=(6, 4))])
+    ex.tab = "shap"
+    panel = ex.panels["shap"]
+    assert panel.message.value.count("SHAP values here need a model with one input") == 1
+    assert all(section.layout.display == "none" for section in panel.sections)
+    assert list(panel.widget.children) == [panel.message, *panel.sections]
