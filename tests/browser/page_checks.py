@@ -304,7 +304,7 @@ for (const image of root.querySelectorAll('svg image')) {
             if (!w || !h) continue;  // too few cells to measure
             const drawn = w / h;
             if (off(drawn, 1) > tolerance)
-                failures.push(`picture cells drawn ${w.toFixed(1)} x ${h.toFixed(1)} px (aspect ${drawn.toFixed(2)}, not 1)${H.where(image)}`);
+                failures.push(`picture cells drawn ${w.toFixed(1)} x ${h.toFixed(1)} px (aspect ${drawn.toFixed(2)}, not 1; plot area ${box.width.toFixed(0)} x ${box.height.toFixed(0)} px)${H.where(image)}`);
             continue;
         }
         data = p.w / p.h; how = `picture ${p.w} x ${p.h}`;
@@ -430,6 +430,7 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
 const GRAPHICS = 'svg text, svg image, svg path, svg line, svg rect, svg circle, svg ellipse, svg polygon, svg polyline';
 for (const e of root.querySelectorAll(`${GRAPHICS}, img, input, select, button, textarea, video`)) {
     if (!H.visible(e)) continue;
+    if (e.tagName === 'SELECT' && !e.options.length) continue;  // an empty list box shows nothing
     if (e instanceof SVGElement && !['text', 'image'].includes(e.tagName.toLowerCase())) {
         const s = getComputedStyle(e);
         const filled = H.rgba(s.fill) && H.rgba(s.fill).a > 0 && parseFloat(s.fillOpacity) > 0;

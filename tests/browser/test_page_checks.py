@@ -158,7 +158,9 @@ def heatmap(cell_w: int, cell_h: int, title: str = "samples that activate it mos
 
 def test_aspect_of_a_squashed_heatmap_picture(page: Any) -> None:
     failures = check(page, heatmap(8, 4), ASPECT)  # cells twice as wide as tall: the 1:2 thumbnails
-    assert len(failures) == 1 and "cells drawn 8.0 x 4.0 px (aspect 2.00, not 1)" in failures[0], failures
+    assert (
+        len(failures) == 1 and "cells drawn 8.0 x 4.0 px (aspect 2.00, not 1; plot area 80 x 40 px)" in failures[0]
+    ), failures
     assert check(page, heatmap(8, 8), ASPECT) == []
     # A matrix (not a picture: no picture title, no nbviz-picture class) may have any cells.
     assert check(page, heatmap(8, 4, title="conv2 weights"), ASPECT) == []
@@ -236,6 +238,14 @@ def test_blank_area(page: Any) -> None:
     failures = check(page, panel.format(gap='<div style="height:500px"></div>'), BLANK)
     assert len(failures) == 1 and failures[0].startswith("blank 5"), failures
     assert check(page, panel.format(gap='<div style="height:50px"></div>'), BLANK) == []
+
+
+def test_blank_area_of_an_empty_list(page: Any) -> None:
+    """An empty list box under "Nothing alarming found" is blank; a list with entries is not."""
+    panel = '<div style="width:600px"><p>Nothing alarming found.</p><select multiple style="height:300px">{o}'
+    panel += "</select></div>"
+    assert check(page, panel.format(o=""), BLANK) != []
+    assert check(page, panel.format(o="<option>dense: 22 of 64 units dead</option>"), BLANK) == []
 
 
 def test_blank_area_counts_figures_as_content(page: Any) -> None:
