@@ -176,31 +176,43 @@ def activation_view(a: Any, max_cells: int = 65_536) -> ActivationView:
     return ActivationView("image", image, vmin, vmax, grid, tile, downsampled)
 
 
-def dead_units(batch: Any, previous: DeadUnits | None = None) -> DeadUnits:
-    """Find the units (last axis) whose output is <= 0 for every sample and position of a batch.
+def dead_units(batch: Any, previous: DeadUnits | None = None, mask: Any = None) -> DeadUnits:
+    """Find the units (last axis) whose output is <= 0 for every sample and real position of a batch.
 
-    With ``previous`` (the result for earlier batches of the same layer) the answer covers all of them, so a
-    large dataset can be streamed chunk by chunk.
+    The one definition of a dead unit in nbviz: the activations tab, the findings and LiveTraining's
+    ``dead_share`` all count with it. With ``previous`` (the result for earlier batches of the same layer) the
+    answer covers all of them, so a large dataset can be streamed chunk by chunk.
 
     Parameters
     ----------
     batch : array-like or object with ``.numpy()``
         A layer's outputs for several samples, batch first: shape (n, ..., units), non-empty, at least 2-D.
         A NaN output counts as not <= 0, so a unit that produces NaN is broken rather than dead.
+    previous : DeadUnits, optional
+        The answer for earlier batches of the same layer.
+    mask : array-like of bool, optional
+        Which samples or positions are real, of shape ``batch.shape[:k]`` ((n,) or (n, positions): a token
+        model's padding mask). Outputs where it is False do not count: a padding token's units may rest.
 
     Returns
     -------
     DeadUnits
-        ``dead`` of shape (units,), bool; ``share = dead.mean()``; ``n_samples = n``.
+        ``dead`` of shape (units,), bool; ``share = dead.mean()``; ``n_samples = n`` (with ``previous``, the sum).
     """
     arr = _as_real_array(batch, "batch")
     if arr.ndim < 2:
         raise ValueError(f"batch: expected outputs of shape (n, ..., units) with a batch axis, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"batch: expected a non-empty batch, got shape {arr.shape}")
-    # Samples and positions alike are just occurrences of a unit, so one flat axis covers Dense and conv.
-    dead = np.asarray((arr.reshape(-1, arr.shape[-1]) <= 0).all(axis=0))
     n = int(arr.shape[0])
+    if mask is not None:
+        real = np.asarray(mask, dtype=bool)
+        if real.ndim < 1 or real.ndim >= arr.ndim or real.shape != arr.shape[: real.ndim]:
+            raise ValueError(f"mask: expected a shape that begins the outputs' {arr.shape}, got {real.shape}")
+        arr = arr[real]  # (real occurrences, ..., units)
+    # Samples and positions alike are just occurrences of a unit, so one flat axis covers Dense and conv. A batch
+    # with no real occurrence says nothing: every unit stays as dead as before (all, without a previous answer).
+    dead = np.asarray((arr.reshape(-1, arr.shape[-1]) <= 0).all(axis=0))
     if previous is not None:
         if previous.dead.shape != dead.shape:
             raise ValueError(f"previous: expected a result for {dead.size} units, got {previous.dead.size}")

@@ -16,14 +16,16 @@ import numpy as np
 from ._arrays import is_int, one_or_list
 from .dataset import check_data
 from .diagnostics import DatasetReport, diagnose
+from .display import dead_units
 from .graph import activation_of
 from .nonfinite import KEPT, NothingFinite, finite_rows
 from .probe import Gradients, Probe, probe_for
 
-__all__ = ["Finding", "findings"]
+__all__ = ["Finding", "findings", "plural"]
 
-# Dead ReLU units: never > 0 on any sample. Small trained nets often leave a third of a layer unused (the
-# demo CNN: 34% of its dense layer over 256 samples), so a layer is only reported from 40% on.
+# Dead ReLU units: never > 0 on any sample and real (not padding) position, as display.dead_units counts them.
+# Small trained nets often leave a third of a layer unused (the demo CNN: 34% of its dense layer over 256
+# samples), so a layer is only reported from 40% on.
 DEAD_INFO, DEAD_WARNING, DEAD_CRITICAL = 0.4, 0.5, 0.9
 # Saturated sigmoid/tanh units: in the flat part (|tanh| > 0.99, sigmoid outside [0.01, 0.99]) on at least
 # SATURATED_SAMPLES of the samples; a layer is rated by its share of such units, like dead units.
@@ -59,7 +61,7 @@ class Finding:
         ``train_step`` and no compiled loss: its gradients are not judged against a guessed loss).
     layer : qualified layer name, or None for a model-wide finding.
     severity : "info", "warning" or "critical".
-    message : one readable line naming the layer or class and quoting ``value``.
+    message : one sentence naming the layer or class and quoting ``value``, with its final full stop.
     value : the evidence figure: a share of units, samples or errors, a gradient norm, a count of non-finite
         weights, an accuracy gap or an mse ratio.
     panel : the Explorer tab that shows it: "activations", "gradients", "weights" or "diagnostics".
@@ -121,12 +123,16 @@ def findings(
         finite = finite_rows([acts[probe.output_names[0]]])
         # (When no output is finite, the layers are read without that test: a unit dead before the NaN is news.)
         keep &= finite if finite.any() else keep
-    found = _weight_checks(probe) + _activation_checks(probe, acts, keep)
+    real = {}  # padding masks (samples of the batch, positions) per layer of a token model, as the Explorer's
+    for name, a in acts.items():
+        mask = data.padding_mask(a.shape[1], name) if a.ndim >= 3 and len(a) == len(batch[0]) else None
+        if mask is not None:
+            real[name] = mask[:limit]
+    found = _weight_checks(probe) + _activation_checks(probe, acts, keep, real)
     source = probe.loss_source(loss)
     if source == "unknown":  # no guessed loss: gradient health of another loss than fit's would mislead
-        found.append(
-            Finding("no_loss_known", None, "info", probe.loss_name(loss) + "; gradients not judged", 0.0, "gradients")
-        )
+        message = f"{probe.loss_name(loss)}; its gradients are not judged."
+        found.append(Finding("no_loss_known", None, "info", message[0].upper() + message[1:], 0.0, "gradients"))
     elif (targets is not None or data.is_classifier or source in ("given", "added")) and keep.any():
         yb = None if targets is None else [t[:limit][keep] for t in targets]
         weights = None if data.weights is None else data.weights[:limit][keep]
@@ -151,6 +157,11 @@ def findings(
     return sorted(found, key=lambda f: _SEVERITY_RANK[f.severity])  # stable: check order within a severity
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` and ``noun``, in the plural unless the count is 1: "1 sample", "64 samples"."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
 def _rate(share: float, info: float, warning: float, critical: float) -> str | None:
     if share >= critical:
         return "critical"
@@ -173,13 +184,16 @@ def _weight_checks(probe: Probe) -> list[Finding]:
         values = [np.asarray(w.numpy()) for w in layer.weights]
         bad, total = sum(int(np.sum(~np.isfinite(v))) for v in values), sum(v.size for v in values)
         if bad:
-            message = f"{name}: {bad:,} of {total:,} weights are NaN or Inf"
+            message = f"{name}: {bad:,} of {plural(total, 'weight')} {'is' if bad == 1 else 'are'} NaN or Inf."
             found.append(Finding("nonfinite_weights", name, "critical", message, float(bad), "weights"))
     return found
 
 
-def _activation_checks(probe: Probe, acts: dict[str, np.ndarray], keep: np.ndarray) -> list[Finding]:
-    """Non-finite outputs over every sample; dead and saturated units over the samples ``keep`` says (bool (n,))."""
+def _activation_checks(
+    probe: Probe, acts: dict[str, np.ndarray], keep: np.ndarray, real: Mapping[str, np.ndarray] | None = None
+) -> list[Finding]:
+    """Non-finite outputs over every sample; dead and saturated units over the samples ``keep`` says (bool (n,))
+    and, for a layer ``real`` has a padding mask of (samples, positions) for, its real positions only."""
     found: list[Finding] = []
     layers = _layers(probe)
     nonfinite = [k for k, a in acts.items() if a.size and not np.all(np.isfinite(a))]
@@ -189,29 +203,36 @@ def _activation_checks(probe: Probe, acts: dict[str, np.ndarray], keep: np.ndarr
         share = hit / len(a)
         more = len(nonfinite) - 1
         later = f" (and {more} later layer{'s' if more > 1 else ''})" if more else ""
-        message = f"{first}: outputs NaN or Inf for {share:.0%} of {len(a)} samples{later}"
+        message = f"{first}: outputs NaN or Inf for {share:.0%} of {plural(len(a), 'sample')}{later}."
         found.append(Finding("nonfinite_activations", first, "critical", message, share, "activations"))
     for name, a in acts.items():
         layer = layers.get(name)
-        if layer is None or a.ndim < 2 or name in probe.output_names:
+        if layer is None or a.ndim < 2 or a.size == 0 or name in probe.output_names:
             continue  # a sigmoid output layer is supposed to be confident, so outputs are not checked
+        mask = (real or {}).get(name)
         if len(a) == len(keep) and not keep.all():
             if not keep.any():
                 continue
-            a = a[keep]
+            a, mask = a[keep], None if mask is None else mask[keep]
         kind = activation_of(layer)
-        units = a.reshape(-1, a.shape[-1])  # samples and positions alike are occurrences of a unit
+        # Samples and real positions alike are occurrences of a unit (padding positions are not: their units rest).
+        units = (a if mask is None else a[mask]).reshape(-1, a.shape[-1])
+        samples = plural(len(a), "sample")
         if kind == "relu":
-            share = float(np.mean((units <= 0).all(axis=0)))
+            dead = dead_units(a, mask=mask)  # the one definition, which the activations tab counts with too
+            share = dead.share
             severity = _rate(share, DEAD_INFO, DEAD_WARNING, DEAD_CRITICAL)
-            what = f"{share:.0%} of {units.shape[1]} ReLU units never activate on {len(a)} samples"
+            verb = "never activates" if a.shape[-1] == 1 else "never activate"
+            what = f"{share:.0%} of {plural(a.shape[-1], 'ReLU unit')} {verb} on {samples}."
             check = ("dead_units", severity)
         elif kind in ("tanh", "sigmoid"):
             flat = np.abs(units) > SATURATED_TANH if kind == "tanh" else np.abs(units - 0.5) > 0.5 - SATURATED_SIGMOID
-            share = float(np.mean(flat.mean(axis=0) >= SATURATED_SAMPLES))
+            saturated = flat.mean(axis=0) >= SATURATED_SAMPLES
+            share = float(np.mean(saturated))
             severity = _rate(share, SATURATED_INFO, SATURATED_WARNING, SATURATED_CRITICAL)
-            when = f"on >= {SATURATED_SAMPLES:.0%} of {len(a)} samples"
-            what = f"{share:.0%} of {units.shape[1]} {kind} units are saturated {when}"
+            verb = "is" if a.shape[-1] == 1 else "are"
+            when = f"on {SATURATED_SAMPLES:.0%} or more of {samples}"
+            what = f"{share:.0%} of {plural(a.shape[-1], kind + ' unit')} {verb} saturated {when}."
             check = ("saturated_units", severity)
         else:
             continue
@@ -242,7 +263,8 @@ def _gradient_checks(probe: Probe, grads: Gradients) -> list[Finding]:
         critical = {name for name, v in flagged.items() if v < low / GRADIENT_CRITICAL_FACTOR}
     found = []
     for name, norm in flagged.items():
-        message = f"{name}: gradient norm {norm:.2g} against a median of {median:.2g} over {len(finite)} layers"
+        over = plural(len(finite), "layer")
+        message = f"{name}: gradient norm {norm:.2g} against a median of {median:.2g} over {over}."
         severity = "critical" if name in critical else "warning"
         found.append(Finding(kind, name, severity, message, norm, "gradients"))
     return found
@@ -260,11 +282,11 @@ def _overfitting(reports: dict[str, DatasetReport]) -> list[Finding]:
             gap = train.metrics["accuracy"] - other.metrics["accuracy"]
             severity = _rate(gap, OVERFIT_GAP_WARNING, OVERFIT_GAP_WARNING, OVERFIT_GAP_CRITICAL)
             what = f"accuracy {train.metrics['accuracy']:.0%} on train but {other.metrics['accuracy']:.0%} on {name}"
-            message, value = f"overfitting: {what} (gap {gap:.0%})", gap
+            message, value = f"overfitting: {what} (gap {gap:.0%}).", gap
         else:
             ratio = other.metrics["mse"] / train.metrics["mse"] if train.metrics["mse"] > 0 else float("inf")
             severity = _rate(ratio, OVERFIT_RATIO_WARNING, OVERFIT_RATIO_WARNING, OVERFIT_RATIO_CRITICAL)
-            message, value = f"overfitting: mse on {name} is {ratio:.1f}x the mse on train", ratio
+            message, value = f"overfitting: mse on {name} is {ratio:.1f}x the mse on train.", ratio
         if severity is not None:
             found.append(Finding("overfitting", None, severity, message, float(value), "diagnostics"))
     return found
@@ -284,7 +306,7 @@ def _error_concentration(report: DatasetReport) -> list[Finding]:
     name = report.class_names[worst]
     severity = "warning" if share >= ERRORS_WARNING else "info"
     message = (
-        f"class {name!r} collects {share:.0%} of the {int(errors.sum())} errors on {report.name} "
-        f"but is {sample_share:.0%} of its samples"
+        f"Class {name!r} collects {share:.0%} of the {int(errors.sum()):,} errors on {report.name} "
+        f"but is {sample_share:.0%} of its samples."
     )
     return [Finding("error_concentration", None, severity, message, share, "diagnostics", class_name=name)]

@@ -12,6 +12,7 @@ from ._arrays import is_int, l2_norm
 from ._pipeline import is_dataset, take
 from ._validate import as_inputs, as_targets, input_specs, padding_mask, padding_weights
 from .dataset import reconstructs
+from .display import dead_units
 from .probe import Probe, output_names_of, shared_probe
 from .series import ColumnBlocks, Growable, MinMaxLine
 
@@ -272,8 +273,9 @@ class TrainingRecorder:
                 continue
             stats["act_mean"].append(float(np.mean(out)))
             stats["act_std"].append(float(np.std(out)))
-            real = self._real_tokens(out, name)  # padding tokens do not count: their units may rest
-            dead = float(np.mean((real.reshape(-1, out.shape[-1]) <= 0).all(axis=0))) if out.ndim >= 2 else np.nan
+            # Counted as the Explorer counts (one definition): padding tokens do not count, their units may rest.
+            counted = out.ndim >= 2 and out.size > 0
+            dead = dead_units(out, mask=self._real_tokens(out, name)).share if counted else np.nan
             stats["dead_share"].append(dead)
         self.add_record(self.step, stats, hists)
 
@@ -436,12 +438,12 @@ class TrainingRecorder:
             weights = padding_weights(dict(zip(names, inputs)), None if targets is None else targets[0], classifier)
         return inputs, targets, weights
 
-    def _real_tokens(self, out: np.ndarray, layer: str) -> np.ndarray:
-        """A layer's outputs over the monitoring batch without the padding positions (as the Explorer counts)."""
+    def _real_tokens(self, out: np.ndarray, layer: str) -> np.ndarray | None:
+        """Where a layer's outputs over the monitoring batch are real tokens, (n, positions) bool; None when the
+        model has no padding mask of that length."""
         if out.ndim < 3:
-            return out
-        mask = padding_mask(dict(zip(self._names, self._x)), out.shape[:2], layer)
-        return out if mask is None else out[mask]
+            return None
+        return padding_mask(dict(zip(self._names, self._x)), out.shape[:2], layer)
 
     def _histogram(self, name: str, values: np.ndarray) -> np.ndarray:
         finite = values[np.isfinite(values)]

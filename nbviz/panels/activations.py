@@ -8,6 +8,7 @@ import numpy as np
 
 from ..compute.answers import Unavailable
 from ..compute.display import ActivationView
+from ..compute.findings import DEAD_INFO
 from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
@@ -87,11 +88,15 @@ class ActivationsPanel(Panel):
             self.dead.value = ""
             return answer.reason
         dead = answer.dead
+        # Counted as the findings count (display.dead_units, padding left out); the findings tab names a layer only
+        # from DEAD_INFO on, which this line says, so that a third of a layer dead here and no finding there agree.
         self.dead.value = (
             ""
             if dead is None
             else f"dead units (never above 0 on the first {dead.n_samples} samples): <b>{dead.count}</b> "
-            f"of {dead.dead.size} ({dead.share:.1%})" + (f"; {escape(dead.note)}" if dead.note else "")
+            f"of {dead.dead.size} ({dead.share:.1%})"
+            + (f"; {escape(dead.note)}" if dead.note else "")
+            + f". The findings tab reports a layer from {DEAD_INFO:.0%} of its units dead."
         )
         if answer.view is None:
             self.view.clear()

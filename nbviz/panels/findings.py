@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.findings import Finding
+from ..compute.findings import DEAD_INFO, SATURATED_INFO, Finding, plural
 from ..plots import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, State, offer
 
 ICONS = {"critical": "\u26d4", "warning": "\u26a0", "info": "\u2139"}
 SEVERITIES = ("critical", "warning", "info")
+NOUNS = {"critical": ("critical", "critical"), "warning": ("warning", "warnings"), "info": ("note", "notes")}
+
+
+def summary(found: Sequence[Finding]) -> str:
+    """What the findings come to, in sentences: how many of each severity, and what a click does; with none, what
+    was checked (the thresholds: a layer with a third of its units dead passes, and the activations tab still
+    counts them)."""
+    if not found:
+        return (
+            f"Nothing alarming found: no layer has {DEAD_INFO:.0%} or more of its ReLU units dead or "
+            f"{SATURATED_INFO:.0%} or more of its sigmoid or tanh units saturated, no gradient vanishes or explodes, "
+            "and no weight or output is NaN or Inf."
+        )
+    counts = {s: sum(f.severity == s for f in found) for s in SEVERITIES}
+    parts = [plural(n, *NOUNS[s]) for s, n in counts.items() if n]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{plural(len(found), 'finding')}: {listed}. Click a finding to open the tab that shows it."
 
 
 class FindingsPanel(Panel):
@@ -44,17 +62,14 @@ class FindingsPanel(Panel):
 
     def render(self, state: State) -> str:
         found = self.found = self.analysis.findings()
-        counts = {s: sum(f.severity == s for f in found) for s in SEVERITIES}
-        self.summary.value = (
-            "Nothing alarming found." if not found else ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        ) + " Click a finding to open the panel that shows it."
+        self.summary.value = summary(found)
         offer(self.finding_list, [(f"{ICONS[f.severity]} {f.message}", i) for i, f in enumerate(found)], self._clicked)
         self.values = np.array([f.value for f in found], dtype=np.float32)
         if found:
             labels = np.array([f"{i + 1}. {f.kind}" for i, f in enumerate(found)])
             self.evidence.show(self.values[::-1], labels=labels[::-1])
         else:
-            self.evidence.clear("Every check passed: no dead or saturated units, no vanishing or exploding gradients.")
+            self.evidence.clear()  # the summary says what was checked
         return ""
 
     def _clicked(self, change: dict[str, Any]) -> None:
