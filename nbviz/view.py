@@ -4,6 +4,7 @@ more), a layer graph and a sample view on the left, tabs of panels on the right,
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ import traitlets
 from .html_report import write_report
 from .layer_graph import LayerGraph
 from .lifecycle import close_owned, forget_callbacks
+from .markup import escape
 from .panels.base import Panel, State, error_html
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
@@ -23,6 +25,21 @@ from .style import THEME_CSS
 
 #: The narrowest the tabs get beside the graph column; narrower, they go under it.
 MIN_TABS_WIDTH = 480
+#: The sample slider's width in px: at least ``SLIDER_PX[0]``, more for more samples (``SLIDER_PX[1]`` per decade
+#: of them), at most ``SLIDER_PX[2]``. At 124 px, 450 samples were 4 to a pixel.
+SLIDER_PX = (240, 60, 520)
+#: A panel's control that sets the slider's filter is a checkbox described "slider: ..." (the projector's
+#: "slider: this selection only", the diagnostics' "slider: misclassified samples only"): its words name the
+#: filter in the header, and "show all" unticks it, so that the box and the slider never disagree.
+FILTER_BOX = "slider: "
+
+
+def slider_width(n_samples: int) -> str:
+    """The sample slider's CSS width for ``n_samples`` (see ``SLIDER_PX``)."""
+    least, per_decade, most = SLIDER_PX
+    grown = least - 2 * per_decade + per_decade * math.log10(max(n_samples, 1))  # 100 samples: the least
+    return f"{round(min(most, max(least, grown)))}px"
+
 
 #: The view's own CSS, scoped by its class: tab names are never cut (the tab bar wraps to a second row
 #: instead of shrinking them to "Diagnos", as ipywidgets' fixed tab width did).
@@ -65,7 +82,31 @@ class ModelView(widgets.VBox):
             description="layer",
             layout=widgets.Layout(width="340px"),
         )
-        self.slider = widgets.IntSlider(value=0, min=0, max=max(n_samples - 1, 0), description="sample")
+        self.slider = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=max(n_samples - 1, 0),
+            description="sample",
+            layout=widgets.Layout(width=slider_width(n_samples)),
+        )
+        # While a filter is on, the slider walks positions in it: its own readout would show the position (36)
+        # beside sample #253, so it hides, and this says which sample and where it is in the filter.
+        self.slider_note = widgets.HTML(layout=widgets.Layout(display="none"))
+        # The filter, whenever one is on: how many samples the slider walks, which filter, and a way out.
+        self.filter_line = widgets.HTML()
+        self.show_all = widgets.Button(
+            description="show all", tooltip="let the slider walk every sample", layout=widgets.Layout(width="auto")
+        )
+        self.filter_chip = widgets.HBox(
+            [self.filter_line, self.show_all],
+            layout=widgets.Layout(
+                display="none",
+                align_items="center",
+                border="1px solid var(--jp-border-color1, #bbb)",
+                padding="0 4px",
+                margin="2px 6px",
+            ),
+        )
         # The tabs take the rest and scroll when a panel is wider (their layout given here: a Layout replaced later
         # would stay open, out of the view's reach).
         self.tabs = widgets.Tab(
@@ -76,7 +117,16 @@ class ModelView(widgets.VBox):
         self.message = widgets.HTML()
         self.add_class("nbviz-view")
         header = widgets.HBox(
-            [widgets.HTML(STYLE), widgets.HTML(title), self.dropdown, self.slider, *controls, self.message],
+            [
+                widgets.HTML(STYLE),
+                widgets.HTML(title),
+                self.dropdown,
+                self.slider,
+                self.slider_note,
+                self.filter_chip,
+                *controls,
+                self.message,
+            ],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
         # The graph and the sample keep their width; the tabs take the rest (above). In an output narrower than
@@ -92,9 +142,13 @@ class ModelView(widgets.VBox):
         """Wire the controls and the observers, show ``initial`` and hook the after-cell check."""
         # The slider walks positions in `order`: every sample, or a filtered subset (e.g. misclassified only).
         self.order = np.arange(self.analysis.data.n_samples)
+        #: What the slider's filter is, in words ('' while it walks every sample), and the panel that set it.
+        self.filter_reason = ""
+        self._filter_panel: Panel | None = None
         for panel in self.panels.values():
             panel.navigate = self.navigate
-            panel.set_sample_filter = self.set_sample_filter
+            panel.set_sample_filter = self._filter_setter(panel)
+        self.show_all.on_click(lambda _: self._show_all())
         self._sample_shown: tuple[int, str] | None = None
         self._slide = Coalescer(self._set_sample, slider_delay)
         self.dropdown.value = initial
@@ -156,14 +210,74 @@ class ModelView(widgets.VBox):
             if tab is not None:
                 self.tab = tab
 
-    def set_sample_filter(self, samples: Any = None) -> None:
-        """Let the slider walk only ``samples`` (indices into x), or every sample again with None."""
+    def set_sample_filter(self, samples: Any = None, reason: str | None = None) -> None:
+        """Let the slider walk only ``samples`` (indices into x), or every sample again with None.
+
+        The header says so while a filter is on ("showing 40 of 450 samples: selection 1 [show all]"), and the
+        slider says where the sample is in it ("#253: 37 of 40 in selection"). ``reason`` names the filter; by
+        default a named selection holding exactly these samples, else "chosen samples".
+        """
+        self._filter(None, samples, reason)
+
+    def _filter_setter(self, panel: Panel) -> Any:
+        """``set_sample_filter`` for ``panel``: the filter it sets is named after it where it gives no reason."""
+
+        def set_filter(samples: Any = None, reason: str | None = None) -> None:
+            self._filter(panel, samples, reason)
+
+        return set_filter
+
+    def _filter(self, panel: Panel | None, samples: Any, reason: str | None) -> None:
         order = self.analysis.data.sample_order(samples)
         self.order = order
-        self.slider.max = len(order) - 1
+        filtered = samples is not None
+        self.filter_reason = (reason or self._filter_name(panel, order)) if filtered else ""
+        self._filter_panel = panel if filtered else None
+        n = self.analysis.data.n_samples
+        self.filter_line.value = (
+            f"showing <b>{len(order):,}</b> of {n:,} samples: {escape(self.filter_reason)}" if filtered else ""
+        )
+        self.filter_chip.layout.display = None if filtered else "none"
+        self.slider_note.layout.display = None if filtered else "none"
+        self.slider.readout = not filtered
         if not np.any(order == self.sample):
-            self.sample = int(order[0])
-        self._sync_slider()
+            self.sample = int(order[0])  # the slider goes to position 0, inside any range
+        # A smaller max clamps the slider's value, and the clamped position would move the sample (sample 300 at
+        # position 20 of a 40-sample selection became its 40th): the value moves first when the range shrinks.
+        if len(order) - 1 >= self.slider.max:
+            self.slider.max = len(order) - 1
+            self._sync_slider()
+        else:
+            self._sync_slider()
+            self.slider.max = len(order) - 1
+
+    def _filter_name(self, panel: Panel | None, order: np.ndarray) -> str:
+        """The words for a filter given without them: a named selection holding exactly ``order``, else the
+        words of ``panel``'s ticked "slider: ..." box, else "chosen samples"; with the tab it was set on."""
+        where = f" ({panel.title} tab)" if panel is not None else ""
+        for name, chosen in getattr(self, "selections", {}).items():
+            if np.array_equal(chosen, order):
+                return f"{name}{where}"
+        box = self._filter_box(panel)
+        if box is not None:
+            return f"{box.description[len(FILTER_BOX) :]}{where}"
+        return f"chosen samples{where}"
+
+    @staticmethod
+    def _filter_box(panel: Panel | None) -> widgets.Checkbox | None:
+        """``panel``'s ticked checkbox that set the slider's filter (described "slider: ..."), if any."""
+        for value in vars(panel).values() if panel is not None else ():
+            if isinstance(value, widgets.Checkbox) and value.value and value.description.startswith(FILTER_BOX):
+                return value
+        return None
+
+    def _show_all(self) -> None:
+        """The header's "show all": every sample again, and the box that set the filter unticked."""
+        box = self._filter_box(self._filter_panel)
+        if box is not None:
+            box.value = False  # its panel lifts the filter, as when a person unticks it
+        if self.filter_reason:  # no box, or its panel kept the filter
+            self.set_sample_filter(None)
 
     def refresh(self) -> None:
         """Compute everything shown again from the model(s) as they are now (after a change the version cannot
@@ -214,6 +328,8 @@ class ModelView(widgets.VBox):
         position = int(np.searchsorted(self.order, self.sample))
         if position < len(self.order) and self.order[position] == self.sample:
             self.slider.value = position
+            if self.filter_reason:
+                self.slider_note.value = f"#{self.sample}: {position + 1:,} of {len(self.order):,} in selection"
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
