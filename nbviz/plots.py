@@ -84,6 +84,16 @@ def fit_aspect(figure: bq.Figure, margin: dict[str, float], height: str, rows: i
             figure.layout.height = wanted
 
 
+def legend_html(items: Sequence[tuple[str, str]]) -> str:
+    """A legend in one line above a figure (never over its data): a short line of each colour, then its name."""
+    entries = "".join(
+        f'<span style="margin-right:1.2em; white-space:nowrap"><span style="display:inline-block; width:18px; '
+        f'height:3px; vertical-align:middle; margin-right:4px; background:{color}"></span>{escape(label)}</span>'
+        for color, label in items
+    )
+    return f'<div style="font-size:12px; color:var(--jp-ui-font-color1, #1a1a1a); padding-left:60px">{entries}</div>'
+
+
 def row(*children: widgets.Widget) -> widgets.HBox:
     """Plots side by side while they fit, one under the other when the output area is too narrow for both."""
     return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap"))
@@ -238,7 +248,7 @@ class HeatmapPlot(Plot):
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right") if colorbar else None
         # The margins it is built with: every show sizes them again from these (colour bar, names, aspect).
         self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 70.0 if colorbar else 10.0}
-        self._names: tuple[Sequence[str] | None, Sequence[str] | None, str, str] = (None, None, "", "")
+        self._names: dict[str, tuple[Sequence[str] | None, str, tuple[float, float] | None]] = {}
         self.figure = style.figure(
             marks=[self.mark],
             axes=[self.color_axis] if colorbar else [],
@@ -276,31 +286,45 @@ class HeatmapPlot(Plot):
         cols: Sequence[str] | None = None,
         x_title: str = "",
         y_title: str = "",
+        x_range: tuple[float, float] | None = None,
+        y_range: tuple[float, float] | None = None,
     ) -> None:
-        """Name the rows (a left axis) and columns (a bottom axis) of the next pictures shown, with axis titles;
-        no arguments: no names. At most :data:`MOST_NAMES` names are written, evenly spaced."""
-        self._names = (rows, cols, x_title, y_title)
+        """Name the rows (a left axis) and columns (a bottom axis) of the next pictures shown, with axis titles.
 
-    def _name_axis(self, side: str, names: Sequence[str] | None, title: str) -> bq.Axis | None:
-        """The axis that writes ``names`` at the cell centres of one side (made on first use), or None."""
-        attr = f"_{side}_axis"
-        if names is None and not title:
-            axis = getattr(self, attr, None)
-            if axis is not None:
+        ``rows``/``cols``: one name per cell (at most :data:`MOST_NAMES` written, evenly spaced); or
+        ``y_range``/``x_range``: the values at the first and last cell's outer edges (a histogram's bins, the
+        steps of records), written as 1-2-5 ticks where they fall. No arguments: no names.
+        """
+        self._names = {"left": (rows, y_title, y_range), "bottom": (cols, x_title, x_range)}
+
+    def _name_axis(self, side: str, cells: int) -> bq.Axis | None:
+        """The axis that names one side's cells (made on first use), or None when it has nothing to say."""
+        names, title, span = self._names.get(side, (None, "", None))
+        axis = getattr(self, f"_{side}_axis", None)
+        if names is None and span is None and not title:
+            if axis is not None and axis.visible:
                 axis.visible = False
             return None
-        if getattr(self, attr, None) is None:
+        if axis is None:
             scale = self.y_scale if side == "left" else self.x_scale
-            setattr(self, attr, bq.Axis(scale=scale, side=side, grid_lines="none"))
-            self.figure.axes = [*self.figure.axes, getattr(self, attr)]
-        axis = getattr(self, attr)
-        positions = np.arange(len(names or ()))
-        if len(positions) > MOST_NAMES:
-            positions = np.unique(np.linspace(0, len(positions) - 1, MOST_NAMES).round().astype(int))
+            axis = bq.Axis(scale=scale, side=side, grid_lines="none")
+            setattr(self, f"_{side}_axis", axis)
+            self.figure.axes = [*self.figure.axes, axis]
+        if span is not None:
+            # Cell i covers [i - 0.5, i + 0.5]: the value v sits at -0.5 + cells * (v - first) / (last - first).
+            ticks = style.nice_ticks(*sorted(span), n=4 if side == "bottom" else 5)
+            positions = np.round(-0.5 + cells * (ticks - span[0]) / ((span[1] - span[0]) or 1.0), 9)
+            labels = dict(zip(positions.tolist(), style.tick_text(ticks)))
+        else:
+            most = MOST_NAMES if side == "left" else MOST_NAMES // 3  # a bottom axis has room for fewer
+            index = np.arange(len(names or ()))
+            if len(index) > most:
+                index = np.unique(np.linspace(0, len(index) - 1, most).round().astype(int))
+            labels = {float(i): style.shorten(str((names or ())[i]), 24) for i in index}
         with axis.hold_sync():
             axis.visible, axis.label = True, title
-            axis.tick_values = positions.astype(np.float64)
-            axis.tick_labels = {str(int(i)): style.shorten(str((names or ())[i]), 24) for i in positions}
+            axis.tick_values = np.array(list(labels), dtype=np.float64)
+            axis.tick_labels = {style.js_key(value): text for value, text in labels.items()}
         return axis
 
     def _frame(self, rows: int, cols: int, vmin: float, vmax: float) -> None:
@@ -311,13 +335,12 @@ class HeatmapPlot(Plot):
             labels = style.set_ticks(self.color_axis, vmin, vmax, n=4)
             # The bar and its tick marks take about 30 px; the labels the rest ("8.17e" was cut at 70 px).
             margin["right"] = style.label_px(labels, pad=36.0)
-        row_names, col_names, x_title, y_title = self._names
-        left = self._name_axis("left", row_names, y_title)
+        left = self._name_axis("left", rows)
         if left is not None:
-            margin["left"] = style.label_px(left.tick_labels.values()) + (20 if y_title else 0)
-        bottom = self._name_axis("bottom", col_names, x_title)
+            margin["left"] = style.label_px(left.tick_labels.values()) + (20 if left.label else 0)
+        bottom = self._name_axis("bottom", cols)
         if bottom is not None:
-            margin["bottom"] = 28.0 + (20 if x_title else 0)
+            margin["bottom"] = 28.0 + (20 if bottom.label else 0)
         if self.picture:
             fit_aspect(self.figure, margin, self.size[1], rows, cols)
         elif margin != self.figure.fig_margin:

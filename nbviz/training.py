@@ -13,12 +13,13 @@ import ipywidgets as widgets
 import keras
 import numpy as np
 
+from . import style
 from .compute import version
 from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .compute.training import Heatmap, Line, TrainingRecorder
 from .lifecycle import close_owned
 from .markup import escape
-from .plots import GREYS, MUTED, HeatmapPlot, fluid, row
+from .plots import GREYS, MUTED, HeatmapPlot, fluid, legend_html, row
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
 GRAD_TITLE = "log10 |d loss / d weights|: layers x records"
@@ -92,29 +93,30 @@ class TrainingView:
             )
         }
         self.lines["train"].marker = self.lines["val"].marker = "circle"
-        self.loss_figure = bq.Figure(
+        # Axes with 1-2-5 ticks set on each draw (style.set_ticks); legends above the figures, never over the
+        # curves (bqplot's own legend box sat on them).
+        self.loss_axes = (bq.Axis(scale=x, label="optimizer step"), bq.Axis(scale=y, side="left", label="loss"))
+        self.loss_figure = style.figure(
             marks=list(self.lines.values()),
-            axes=[
-                bq.Axis(scale=x, label="optimizer step", tick_format="d"),
-                bq.Axis(scale=y, side="left", tick_format=".3g"),
-            ],
+            axes=list(self.loss_axes),
             title="loss",
-            legend_location="top-right",
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            fig_margin={"top": 40, "bottom": 45, "left": 65, "right": 20},
             layout=fluid("440px", "300px"),
         )
-        for line in self.lines.values():
-            line.display_legend = True
+        self.loss_legend = widgets.HTML(
+            legend_html([(LINE_COLORS[key], line.labels[0]) for key, line in self.lines.items()])
+        )
         mx, my = bq.LinearScale(), bq.LinearScale()
         self.metric_lines: dict[str, bq.Lines] = {}
-        self.metric_figure = bq.Figure(
+        self.metric_axes = (bq.Axis(scale=mx, label="epoch"), bq.Axis(scale=my, side="left"))
+        self.metric_figure = style.figure(
             marks=[],
-            axes=[bq.Axis(scale=mx, label="epoch", tick_format="d"), bq.Axis(scale=my, side="left", tick_format=".3g")],
+            axes=list(self.metric_axes),
             title="metrics per epoch",
-            legend_location="bottom-right",
-            fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+            fig_margin={"top": 40, "bottom": 45, "left": 65, "right": 20},
             layout=fluid("440px", "300px"),
         )
+        self.metric_legend = widgets.HTML()
         self._metric_scales = {"x": mx, "y": my}
         self.grad_map = HeatmapPlot(GRAD_TITLE, size=("440px", "320px"))
         self.layer_choice = widgets.Dropdown(options=[], description="layer")
@@ -122,14 +124,15 @@ class TrainingView:
         self.hist_map = HeatmapPlot(f"weights over time: {HIST_TITLE}", colors=GREYS[::-1], size=("440px", "320px"))
         rx, ry = bq.LinearScale(), bq.LogScale()
         self.ratio_line = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), scales={"x": rx, "y": ry})
-        self.ratio_figure = bq.Figure(
+        self.ratio_axes = (
+            bq.Axis(scale=rx, label="optimizer step"),
+            bq.Axis(scale=ry, side="left", label="|dw| / |w|"),
+        )
+        self.ratio_figure = style.figure(
             marks=[self.ratio_line],
-            axes=[
-                bq.Axis(scale=rx, label="optimizer step", tick_format="d"),
-                bq.Axis(scale=ry, side="left", tick_format=".1e"),
-            ],
+            axes=list(self.ratio_axes),
             title="update ratio |dw| / |w|",
-            fig_margin={"top": 40, "bottom": 40, "left": 70, "right": 20},
+            fig_margin={"top": 40, "bottom": 45, "left": 70, "right": 20},
             layout=fluid("440px", "300px"),
         )
         self.activations = widgets.HTML()
@@ -137,12 +140,17 @@ class TrainingView:
         self.status = widgets.HTML("waiting for fit")
         self.widget = widgets.VBox(
             [
+                widgets.HTML(f"<style>{style.THEME_CSS}</style>"),
                 widgets.HBox([self.pause, self.status]),
-                row(self.loss_figure, self.metric_figure),
+                row(
+                    widgets.VBox([self.loss_legend, self.loss_figure]),
+                    widgets.VBox([self.metric_legend, self.metric_figure]),
+                ),
                 row(self.grad_map.widget, widgets.VBox([self.layer_choice, self.hist_map.widget])),
                 row(self.ratio_figure, self.activations),
             ]
         )
+        self.widget.add_class("nbviz-view")  # the theme's colours (style.THEME_CSS)
 
     def draw(self) -> None:
         """Show everything recorded so far: only the parts with new data are sent (marks updated in place).
@@ -158,8 +166,11 @@ class TrainingView:
             _show_line(self.lines["train"], rec.epoch_line("loss"))
             _show_line(self.lines["val"], rec.epoch_line("val_loss"))
             self._draw_metrics()
+        if n_batches != self._drawn.get("batches") or n_epochs != self._drawn.get("epochs"):
+            _tick_lines(self.loss_axes, [self.lines[key] for key in ("batch", "train", "val")])
         if n_records != self._drawn.get("records"):
             picture = rec.grad_map()
+            self.grad_map.label(rows=rec.layers, x_title="optimizer step", x_range=self._steps())
             self.grad_map.show(picture.values, picture.vmin, picture.vmax, title=_title(GRAD_TITLE, picture))
         self._drawn.update(batches=n_batches, epochs=n_epochs, records=n_records)
         if list(self.layer_choice.options) != rec.layers:
@@ -178,6 +189,11 @@ class TrainingView:
             + ("" if rec.loss_text is None else f'<br><span style="color:{MUTED}">{escape(rec.loss_text)}</span>')
         )
 
+    def _steps(self) -> tuple[float, float]:
+        """The optimizer steps at the first and last record: the span of the heatmaps' columns."""
+        steps = self.recorder.grad_step.values
+        return (float(steps[0]), float(steps[-1]) if steps[-1] > steps[0] else float(steps[0]) + 1.0)
+
     def _draw_metrics(self) -> None:
         keys = [k for k in self.recorder.epoch_logs if not k.endswith("loss")]
         for key in keys:
@@ -188,6 +204,9 @@ class TrainingView:
                 )
                 self.metric_figure.marks = list(self.metric_lines.values())
             _show_line(self.metric_lines[key], self.recorder.epoch_line(key))
+        if keys:
+            self.metric_legend.value = legend_html([(self.metric_lines[k].colors[0], k) for k in keys])
+            _tick_lines(self.metric_axes, [self.metric_lines[k] for k in keys], integer_x=True)
 
     def _draw_layer(self) -> None:
         """The chosen layer's pictures, when the layer or the records changed since they were drawn."""
@@ -202,12 +221,20 @@ class TrainingView:
             self.activations.value = ""
             return
         picture = rec.hist_map(name)
+        edges = rec.weight_edges.get(name)
+        # The highest bin is on top: the top edge of the first row is the last edge.
+        y_range = None if edges is None else (float(edges[-1]), float(edges[0]))
+        self.hist_map.label(x_title="optimizer step", y_title="weight", x_range=self._steps(), y_range=y_range)
         self.hist_map.show(picture.values, picture.vmin, picture.vmax, title=_title(f"{name}: {HIST_TITLE}", picture))
         _show_line(self.ratio_line, rec.ratio_line(name))
+        _tick_lines(self.ratio_axes, [self.ratio_line], log_y=True)
         history = rec.history
+        # One precision per column, right-aligned, so the numbers line up (style.fmt_column).
+        means, stds = style.fmt_column(history["act_mean"][-1]), style.fmt_column(history["act_std"][-1])
+        num = "style='text-align:right; padding-left:1em'"
         rows = "".join(
-            f"<tr><td>{escape(layer)}</td><td>{history['act_mean'][-1, i]:.3g}</td>"
-            f"<td>{history['act_std'][-1, i]:.3g}</td><td>{history['dead_share'][-1, i]:.1%}</td></tr>"
+            f"<tr><td>{escape(layer)}</td><td {num}>{means[i]}</td><td {num}>{stds[i]}</td>"
+            f"<td {num}>{history['dead_share'][-1, i]:.1%}</td></tr>"
             for i, layer in enumerate(history["layers"])
         )
         self.activations.value = (
@@ -220,6 +247,23 @@ def _title(title: str, picture: Heatmap) -> str:
     """A heatmap's title, saying how many records a column averages once there are too many to show each."""
     n = picture.records_per_column
     return title if n == 1 else f"{title} ({n} per column)"
+
+
+def _tick_lines(
+    axes: tuple[bq.Axis, bq.Axis], lines: list[bq.Lines], log_y: bool = False, integer_x: bool = False
+) -> None:
+    """1-2-5 ticks (decades on a log axis) over what ``lines`` hold now, on their x and y axes."""
+    xs = [np.asarray(line.x, np.float64) for line in lines if len(line.x)]
+    ys = [np.asarray(line.y, np.float64) for line in lines if len(line.y)]
+    if not xs:
+        return
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y) & ((y > 0) if log_y else True)]
+    if x.size:
+        hi = max(float(x.max()), float(x.min()) + 1.0) if integer_x else float(x.max())
+        style.set_ticks(axes[0], float(x.min()), hi, n=4)
+    if y.size:
+        style.set_ticks(axes[1], float(y.min()), float(y.max()), n=4, log=log_y)
 
 
 def _show_line(mark: bq.Lines, line: Line) -> None:

@@ -133,7 +133,7 @@ def test_bars_of_equal_values_get_a_value_axis():
     bars.show(np.zeros(5), labels=[str(i) for i in range(5)])
     assert (bars.y_scale.min, bars.y_scale.max) == (0.0, 1.0)
     bars.show(np.array([0.2, 0.9, 0.4]))
-    assert (bars.y_scale.min, bars.y_scale.max) == (None, None)  # the data's own range again
+    assert (bars.y_scale.min, bars.y_scale.max) == (0.0, pytest.approx(0.9))  # the data's own range and 0 again
     bars.show(np.array([0.2, 0.9, 0.4]), span=(0.0, 1.0))
     assert (bars.y_scale.min, bars.y_scale.max) == (0.0, 1.0)
     bars.show(np.full(3, -2.0))

@@ -80,7 +80,7 @@ def test_tick_label_keys_are_what_javascript_writes() -> None:
     values = [float(v) for lo, hi in RANGES for v in style.nice_ticks(lo, hi)] + [1e-7, 2.5e-8, 1e21, 123456.0]
     script = f"console.log(JSON.stringify({json.dumps(values)}.map(String)))"
     written = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
-    assert [style._js_key(v) for v in values] == written
+    assert [style.js_key(v) for v in values] == written
 
 
 def test_wcag_contrast_and_text_on_a_cell() -> None:
@@ -168,6 +168,16 @@ def test_heatmap_rows_and_columns_are_named_at_their_cells() -> None:
     assert all(left.tick_labels[str(int(i))] == tokens[int(i)] for i in left.tick_values)
     assert left.tick_values[-1] == 59  # the last row is named too
     assert plot.figure.fig_margin["left"] >= style.CHAR_PX * len("tok59")
+    plot.label(x_title="step", x_range=(0.0, 120.0), y_range=(0.5, -0.5))  # a histogram over records
+    plot.show(np.zeros((10, 6)), 0.0, 1.0)
+    bottom = plot._bottom_axis
+    assert list(bottom.tick_labels.values()) == ["0", "50", "100"] and bottom.label == "step"
+    # 50 of 0..120 over 6 columns spanning -0.5..5.5 sits at -0.5 + 6 * 50 / 120 = 2.0
+    assert bottom.tick_labels[style.js_key(2.0)] == "50"
+    # The highest bin on top: 0.4 of 0.5..-0.5 over 10 rows sits at -0.5 + 10 * (0.4 - 0.5) / -1 = 0.5
+    left = plot._left_axis
+    assert sorted(left.tick_labels.values()) == sorted(["0.4", "0.2", "0", "-0.2", "-0.4"])
+    assert left.tick_labels[style.js_key(0.5)] == "0.4" and left.tick_labels[style.js_key(8.5)] == "-0.4"
     plot.label()
     plot.show(np.zeros((3, 3)), -1.0, 1.0)
     assert not plot._left_axis.visible and plot.figure.fig_margin["left"] == plot.base_margin["left"]
