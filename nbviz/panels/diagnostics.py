@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
+from .. import style
 from ..compute.answers import MetricsTable, Unavailable
 from ..markup import escape
 from ..plots import BarsPlot, FigurePlot, Plot, row
@@ -18,6 +19,7 @@ OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells 
 
 
 MAX_LABELLED_CLASSES = 12  # up to this many classes, each cell of the confusion matrix shows its count
+CELL_BLUE = "#4292c6"  # the confusion matrix's largest count
 
 
 class _CellGrid(bq.GridHeatMap):
@@ -35,6 +37,38 @@ class _CellGrid(bq.GridHeatMap):
         return np.asarray(np.asarray(value).tolist(), dtype=np.int32).reshape(-1, 2)
 
 
+#: The metrics table: numbers right-aligned in figures of one width, so a column's digits line up.
+TABLE_STYLE = (
+    "<style>.nbviz-metrics {border-collapse:collapse; margin:4px 0 8px}"
+    " .nbviz-metrics th, .nbviz-metrics td {padding:2px 10px; text-align:right;"
+    " font-variant-numeric:tabular-nums}"
+    " .nbviz-metrics th:first-child, .nbviz-metrics td:first-child {text-align:left; padding-left:0}"
+    " .nbviz-metrics th {border-bottom:1px solid var(--jp-border-color1, #ccc)}</style>"
+)
+
+
+def metrics_html(datasets: MetricsTable, selections: MetricsTable) -> str:
+    """One table of the metrics per dataset, then per selection of samples under a header of their own, each
+    column written with one precision (4 significant digits for its largest value: 0.9806 / 0.06199)."""
+    parts = [(datasets, "dataset (samples)")]
+    if selections.rows:
+        parts.append((selections, "selection (samples)"))
+    tables = []
+    for table, what in parts:
+        if not table.rows:
+            continue
+        columns = [
+            style.fmt_column([values[j] for _, _, values in table.rows], digits=4) for j in range(len(table.columns))
+        ]
+        head = "".join(f"<th>{escape(k)}</th>" for k in table.columns)
+        rows = "".join(
+            f"<tr><td><b>{escape(name)}</b> ({n:,})</td>" + "".join(f"<td>{col[i]}</td>" for col in columns) + "</tr>"
+            for i, (name, n, _) in enumerate(table.rows)
+        )
+        tables.append(f"<tr><th>{escape(what)}</th>{head}</tr>{rows}")
+    return f"{TABLE_STYLE}<table class='nbviz-metrics'>{''.join(tables)}</table>" if tables else ""
+
+
 class DiagnosticsPanel(Panel):
     """How the model does on each dataset, where it errs, and on which slices of a feature."""
 
@@ -47,7 +81,9 @@ class DiagnosticsPanel(Panel):
         self.dataset = widgets.Dropdown(options=list(data.dataset_names), description="dataset")
         self.dataset.observe(lambda change: self.refresh(), names="value")
         self.table = widgets.HTML()
-        self.cm_scale = bq.ColorScale(colors=["#ffffff", "#08519c"], min=0.0, max=1.0)
+        # White to a mid blue: the counts are black in every cell, and black reads on the darkest (contrast 6.2;
+        # on the old dark blue #08519c it was 2.6).
+        self.cm_scale = bq.ColorScale(colors=["#ffffff", CELL_BLUE], min=0.0, max=1.0)
         self.cm = _CellGrid(
             # Shaped by the first render (at most SHOWN_CLASSES rows, whatever the classes): nothing of size k here.
             color=np.zeros((2, 2), np.float32),
@@ -55,10 +91,10 @@ class DiagnosticsPanel(Panel):
             interactions={"click": "select"},
             selected_style={"stroke": "#d62728", "stroke-width": 3},
             display_format=".0f",
-            font_style={"font-size": "11px"},
+            font_style={"font-size": "11px", "fill": "#000000"},
         )
         self.cm.observe(self._cell_clicked, names="selected")
-        self.cm_figure = bq.Figure(
+        self.cm_figure = style.figure(
             marks=[self.cm],
             axes=[
                 bq.Axis(scale=self.cm.scales["row"], side="left", label="true"),
@@ -75,9 +111,11 @@ class DiagnosticsPanel(Panel):
             x=[0.0, 1.0], y=[0.0, 1.0], scales={"x": cx, "y": cy}, colors=["#bbbbbb"], line_style="dashed"
         )
         self.calibration = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": cx, "y": cy}, marker="circle")
-        self.calibration_figure = bq.Figure(
+        self.calibration_figure = style.figure(
             marks=[diagonal, self.calibration],
             axes=[bq.Axis(scale=cx, label="confidence"), bq.Axis(scale=cy, side="left", label="accuracy")],
+            min_aspect_ratio=1.0,
+            max_aspect_ratio=1.0,
             fig_margin={"top": 10, "bottom": 50, "left": 50, "right": 10},
             layout=widgets.Layout(width="300px", height="300px"),
         )
@@ -122,9 +160,7 @@ class DiagnosticsPanel(Panel):
         if isinstance(reports, Unavailable):
             return reports.reason
         metrics = analysis.metrics_table()
-        self.table.value = self._table(metrics, "dataset") + self._table(
-            analysis.selection_table(state.selections), "selection of data"
-        )
+        self.table.value = metrics_html(metrics, analysis.selection_table(state.selections))
         name = str(self.dataset.value)
         self.misclassified.layout.display = None if reports[name].task == "classification" else "none"
         confusion = analysis.confusion(name)
@@ -143,8 +179,7 @@ class DiagnosticsPanel(Panel):
                     self.cm.row, self.cm.column = classes, classes
                 # Counts in the cells while they fit (a language model's vocabulary has too many to read).
                 self.cm.display_format = ".0f" if len(classes) <= MAX_LABELLED_CLASSES else None
-            # Many columns (up to 20, "other" among them) are named slanted, or their names run together.
-            self.cm_figure.axes[1].tick_rotate = -45 if len(classes) > MAX_LABELLED_CLASSES else 0
+            self._size_matrix([str(c) for c in classes])
             self.cm_plot.show()
             real = classes[confusion.class_index >= 0]  # "other" has no recall of its own
             self.recall_plot.show(confusion.recall, labels=real, span=(0.0, 1.0))
@@ -162,16 +197,26 @@ class DiagnosticsPanel(Panel):
         shown = "" if isinstance(confusion, Unavailable) else confusion.note  # the classes past the bound
         return Remark("; ".join(text for text in (metrics.note, shown) if text))  # and the samples left out
 
-    @staticmethod
-    def _table(table: MetricsTable, what: str) -> str:
-        if not table.rows:
-            return ""
-        head = "".join(f"<th>{escape(k)}</th>" for k in table.columns)
-        rows = "".join(
-            f"<tr><td><b>{escape(name)}</b> ({n})</td>" + "".join(f"<td>{v:.4g}</td>" for v in values) + "</tr>"
-            for name, n, values in table.rows
-        )
-        return f"<table><tr><th>{escape(what)}</th>{head}</tr>{rows}</table>"
+    def _size_matrix(self, names: list[str]) -> None:
+        """Margins that hold the class names, slanted past a few columns (or they run together), and rows of at
+        least 16 px (20 classes and "other" overlapped in 300 px)."""
+        slant = len(names) > 8 or max(map(len, names), default=0) * len(names) > 40
+        width = style.label_px(names, pad=0.0)
+        margin = {
+            "top": 10,
+            "bottom": 45 + (round(width * 0.71) if slant else 0),  # a -45 degree label's height
+            "left": 40 + width,
+            "right": 10 + (round(width * 0.71) if slant else 0),
+        }
+        side = max(300, 16 * len(names))
+        with self.cm_figure.hold_sync():
+            self.cm_figure.axes[1].tick_rotate = -45 if slant else 0
+            if self.cm_figure.fig_margin != margin:
+                self.cm_figure.fig_margin = margin
+            height = f"{side + margin['top'] + margin['bottom']}px"
+            if self.cm_figure.layout.height != height:
+                self.cm_figure.layout.height = height
+                self.cm_figure.layout.max_width = f"{side + margin['left'] + margin['right']}px"
 
     def _cell_clicked(self, change: dict[str, Any]) -> None:
         selected = change["new"]

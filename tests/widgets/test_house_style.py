@@ -187,3 +187,21 @@ def test_the_theme_replaces_bqplots_orange_dark_text() -> None:
     css = style.THEME_CSS
     assert "--bq-content-font-color: var(--jp-ui-font-color1" in css and "orange" not in css
     assert "nbviz-greys" in css and "invert(1)" in css
+
+
+def test_the_metrics_table_lines_up_and_its_header_reads() -> None:
+    """It read "selection of data accuracy loss" over 0.98 / 0.06199 / 0.9806."""
+    from nbviz.compute.answers import MetricsTable
+    from nbviz.panels.diagnostics import CELL_BLUE, metrics_html
+
+    datasets = MetricsTable(("accuracy", "loss"), (("train", 1437, (0.98, 0.06199)), ("data", 360, (0.9806, 0.5))))
+    selections = MetricsTable(("accuracy", "loss"), (("selection 1", 36, (1.0, 0.00012)),))
+    html = metrics_html(datasets, selections)
+    assert "<th>dataset (samples)</th><th>accuracy</th><th>loss</th>" in html
+    assert "<th>selection (samples)</th>" in html and "selection of data" not in html
+    assert "<td><b>train</b> (1,437)</td><td>0.9800</td><td>0.0620</td>" in html
+    assert "<td><b>data</b> (360)</td><td>0.9806</td><td>0.5000</td>" in html
+    assert "<td>1e-4</td>" not in html and "<td>1.2e-4</td>" in html  # never "0.000" for a loss of 0.00012
+    assert metrics_html(MetricsTable(("accuracy",)), MetricsTable(("accuracy",))) == ""
+    # The counts on the confusion matrix are black: they must read on its darkest cell.
+    assert style.contrast("#000000", CELL_BLUE) >= 4.5
