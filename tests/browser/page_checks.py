@@ -163,6 +163,15 @@ for (const axis of H.axes(root)) {
         if (dx > 0.5 && dy > 0.5)
             failures.push(`tick labels overlap on ${H.axisName(axis)}: '${H.text(ticks[i])}' and '${H.text(ticks[j])}'`);
     }
+    // The axis's title over its own tick labels reads as one smudge too.
+    const title = axis.querySelector('text.axislabel') || axis.parentElement?.querySelector('text.axislabel');
+    if (title && H.text(title) && H.visible(title)) {
+        const a = title.getBoundingClientRect();
+        const hit = ticks.filter((t, i) => Math.min(a.right, boxes[i].right) - Math.max(a.left, boxes[i].left) > 0.5 &&
+                                         Math.min(a.bottom, boxes[i].bottom) - Math.max(a.top, boxes[i].top) > 0.5);
+        if (hit.length)
+            failures.push(`axis title '${H.text(title)}' over its tick labels ${hit.map(t => `'${H.text(t)}'`).join(', ')}${H.where(axis)}`);
+    }
 }
 return failures;
 """)
@@ -176,6 +185,18 @@ for (const e of root.querySelectorAll('*')) {
     if (['auto', 'scroll'].includes(s.overflowX)) continue;  // a box that scrolls is meant to
     if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
         failures.push(`text wider than its box by ${e.scrollWidth - e.clientWidth} px: ${H.name(e)}${H.where(e)}`);
+}
+// A list's chosen entry wider than the list: the browser cuts it ("bert_backbone/token_embedding (Rev").
+const measure = document.createElement('canvas').getContext('2d');
+for (const select of root.querySelectorAll('select:not([multiple])')) {
+    const option = select.options[select.selectedIndex];
+    if (!option || !H.visible(select)) continue;
+    const s = getComputedStyle(select);
+    measure.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const room = select.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    const wide = measure.measureText(option.text).width;
+    if (wide > room + 1)
+        failures.push(`list entry wider than its list by ${Math.round(wide - room)} px: '${option.text.slice(0, 50)}'${H.where(select)}`);
 }
 for (const svg of root.querySelectorAll('svg')) {
     if (!H.visible(svg)) continue;

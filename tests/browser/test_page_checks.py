@@ -74,6 +74,22 @@ def test_tick_overlap(page: Any) -> None:
     assert check(page, figure(axis(spread(["-5e-4", "0", "5e-4"]))), TICK_OVERLAP) == []
 
 
+def test_axis_title_over_its_ticks(page: Any) -> None:
+    """BERT's 'position, token' title drawn over its tick labels; moved clear of them, it passes."""
+
+    def titled(x: int) -> str:
+        ticks = "".join(
+            f'<g class="tick" transform="translate(0,{y})"><text x="-9" dy="0.32em" text-anchor="end">{t}</text></g>'
+            for y, t in [(20, "0 31"), (60, "1 33"), (100, "2 46")]
+        )
+        title = f'<text class="axislabel" transform="translate({x},60) rotate(-90)">position, token</text>'
+        return figure(f'<g><g class="axis">{ticks}</g>{title}</g>')
+
+    failures = check(page, titled(-20), TICK_OVERLAP)
+    assert len(failures) == 1 and failures[0].startswith("axis title 'position, token' over its tick labels"), failures
+    assert check(page, titled(-50), TICK_OVERLAP) == []
+
+
 # ------------------------------------------------------------------------------------------------ tick steps
 @pytest.mark.parametrize(
     ("bad", "good"),
@@ -134,6 +150,14 @@ def test_text_outside_its_cell(page: Any) -> None:
     failures = check(page, cell.format(w=80), TEXT_OUTSIDE)
     assert len(failures) == 1 and "text wider than its box" in failures[0], failures
     assert check(page, cell.format(w=400), TEXT_OUTSIDE) == []
+
+
+def test_text_outside_its_list(page: Any) -> None:
+    """The layer list cuts its chosen entry ("bert_backbone/token_embedding (Rev"); a wide enough list does not."""
+    select = '<select style="width:{w}px;font:13px sans-serif"><option>bert_backbone/token_embedding (ReversibleEmbedding)</option></select>'  # noqa: E501
+    failures = check(page, select.format(w=200), TEXT_OUTSIDE)
+    assert len(failures) == 1 and failures[0].startswith("list entry wider than its list by"), failures
+    assert check(page, select.format(w=500), TEXT_OUTSIDE) == []
 
 
 # ------------------------------------------------------------------------------------------------ aspect
