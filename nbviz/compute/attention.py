@@ -17,6 +17,8 @@ from ._validate import as_inputs, input_specs, padding_mask
 from .probe import Probe
 from .weights import _block_shape
 
+GAP_FRACTION = 12  # the gutter between model-view thumbnails: this fraction of a thumbnail, at least a cell
+
 
 @dataclass(frozen=True, eq=False)
 class HeadSummary:
@@ -116,9 +118,9 @@ class HeadView:
 class ModelView:
     """Every attention layer's heads as thumbnails on one grid: a row per layer, a column per head.
 
-    ``image`` (float32) holds the thumbnails, each (``tile``) with a one-cell NaN gutter between them and NaN
-    where a layer has fewer heads; ``centers`` are (x, y) of each thumbnail in the image's cells, in the order
-    of ``cells`` ((layer, head) pairs).
+    ``image`` (float32) holds the thumbnails, each (``tile``) with a NaN gutter of ``gap`` cells between them
+    and NaN where a layer has fewer heads; ``centers`` are (x, y) of each thumbnail in the image's cells, in the
+    order of ``cells`` ((layer, head) pairs). A thumbnail's top-left cell is at ``(i * pitch[0], h * pitch[1])``.
     """
 
     layers: tuple[str, ...]
@@ -127,6 +129,12 @@ class ModelView:
     tile: tuple[int, int]
     cells: tuple[tuple[str, int], ...]
     centers: np.ndarray
+    gap: int = 1
+
+    @property
+    def pitch(self) -> tuple[int, int]:
+        """Cells from one thumbnail's start to the next one's, down and across: its size and the gap."""
+        return self.tile[0] + self.gap, self.tile[1] + self.gap
 
     @property
     def vmax(self) -> float:
@@ -137,10 +145,10 @@ class ModelView:
 
     def layer_tiles(self, layer: str) -> np.ndarray:
         """The thumbnails of ``layer``'s heads as drawn, (heads, rows, cols)."""
-        i, (th, tw) = self.layers.index(layer), self.tile
+        i, (th, tw), (down, across) = self.layers.index(layer), self.tile, self.pitch
         heads = [h for name, h in self.cells if name == layer]
-        top = i * (th + 1)
-        return np.stack([self.image[top : top + th, h * (tw + 1) : h * (tw + 1) + tw] for h in heads])
+        top = i * down
+        return np.stack([self.image[top : top + th, h * across : h * across + tw] for h in heads])
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,15 +246,18 @@ def model_view(weights: dict[str, np.ndarray], max_cells: int, most_tile: int = 
     tiles = {name: [block_max(w[h], side * side)[0] for h in range(w.shape[0])] for name, w in weights.items()}
     th = max(t.shape[0] for ts in tiles.values() for t in ts)
     tw = max(t.shape[1] for ts in tiles.values() for t in ts)
-    image = np.full((len(layers) * (th + 1) - 1, heads * (tw + 1) - 1), np.nan, np.float32)
+    # A gutter in proportion to the thumbnails: one cell of a 48-cell thumbnail is under a pixel on screen, and
+    # the thumbnails then read as one picture.
+    gap = max(1, round(max(th, tw) / GAP_FRACTION))
+    image = np.full((len(layers) * (th + gap) - gap, heads * (tw + gap) - gap), np.nan, np.float32)
     cells, centers = [], []
     for i, name in enumerate(layers):
         for h, tile in enumerate(tiles[name]):
-            top, left = i * (th + 1), h * (tw + 1)
+            top, left = i * (th + gap), h * (tw + gap)
             image[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
             cells.append((name, h))
             centers.append((left + (tw - 1) / 2, top + (th - 1) / 2))
-    return ModelView(layers, heads, frozen(image, np.float32), (th, tw), tuple(cells), frozen(centers, np.float32))
+    return ModelView(layers, heads, frozen(image, np.float32), (th, tw), tuple(cells), frozen(centers, np.float32), gap)
 
 
 def top_edges(weights: np.ndarray, k: int, region: tuple[int, int, int, int]) -> AttentionEdges:

@@ -9,14 +9,17 @@ from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
+import numpy as np
 
 from ..compute.answers import Unavailable
 from ..markup import escape
-from ..plots import Plot, row
+from ..plots import Plot, fit_aspect, row
 from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
 
 VIEWS = (("model view", "model"), ("head view", "head"), ("lines", "lines"))
+#: Text over the thumbnails' background: the theme's (it was a fixed dark grey, near invisible in the dark theme).
+LABEL_COLOR = "var(--jp-ui-font-color1, #333333)"
 LINE_QUERIES = 64  # the lines view draws at most this many queries of the region: more would be a black smear
 TOP_KEYS = 5  # keys listed when a query token is hovered
 
@@ -49,6 +52,13 @@ class AttentionPanel(Panel):
         self.keys = widgets.IntRangeSlider(description="keys", continuous_update=False)
         self.zoom_row = widgets.HBox([self.queries, self.keys])
         self.model_plot = ThumbnailGridPlot("model view", on_click=self._thumbnail_clicked)
+        self._grid_margin = dict(self.model_plot.figure.fig_margin)  # before fit_aspect grows it to the data
+        self._grid_height = str(self.model_plot.figure.layout.height)
+        for labels in (self.model_plot.row_labels, self.model_plot.column_labels):
+            labels.mark.colors = [LABEL_COLOR]
+        # The thumbnails' click targets are sized for the figure's natural width: drawn narrower, their outlines
+        # would cover the gaps between thumbnails. They take the clicks unseen.
+        self.model_plot.cells.stroke = None
         self.head_plot = AttentionMapPlot("head view", on_hover=self._query_hovered)
         self.lines_plot = TokenLinesPlot("lines", on_hover=self._query_hovered)
         self.hovered = widgets.HTML()
@@ -176,6 +186,18 @@ class AttentionPanel(Panel):
             [f"H{h}" for h in range(grid.heads)],
             grid.vmax,
             title=f"model view: {len(grid.layers)} layers x {grid.heads} heads, sample {state.sample} (click to open)",
+        )
+        # Each thumbnail at its map's aspect ratio (a square map square) at any width, and the labels at the
+        # thumbnails' centres with the gaps between them as the grid has them.
+        rows, cols = grid.image.shape
+        fit_aspect(self.model_plot.figure, self._grid_margin, self._grid_height, rows, cols)
+        (th, tw), (down, across) = grid.tile, grid.pitch
+        layers, heads = len(grid.layers), grid.heads
+        self.model_plot.row_labels.show(
+            [f"L{i}" for i in range(layers)], np.full(layers, -1.0), np.arange(layers) * down + (th - 1) / 2
+        )
+        self.model_plot.column_labels.show(
+            [f"H{h}" for h in range(heads)], np.arange(heads) * across + (tw - 1) / 2, np.full(heads, -1.0)
         )
         self.model_plot.tooltip.value = "".join(f"L{i}: {escape(name)}<br>" for i, name in enumerate(grid.layers))
         self.values = grid.layer_tiles(layer)
