@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -305,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--themes", nargs="+", choices=list(THEMES), default=list(THEMES))
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the screenshots (default artifacts/gallery)")
     args = parser.parse_args(argv)
+    # Stopped (timeout, kill): leave through the finally blocks, which stop the JupyterLab and its kernels.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if chromium_path() is None:
         print("no Chromium: set NBVIZ_CHROMIUM or install /usr/bin/chromium", file=sys.stderr)
         return 2
