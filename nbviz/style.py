@@ -30,6 +30,7 @@ __all__ = [
     "figure",
     "fmt",
     "fmt_column",
+    "js_key",
     "label_px",
     "nice_step",
     "nice_ticks",
@@ -168,7 +169,7 @@ def tick_text(ticks: Sequence[float] | np.ndarray, log: bool = False) -> list[st
     return [_trim(f"{v:.{digits - 1}e}") if v != 0 else "0" for v in values]
 
 
-def _js_key(value: float) -> str:
+def js_key(value: float) -> str:
     """``value`` as JavaScript's ``String(number)`` writes it: bqplot looks tick labels up by that key."""
     if value == int(value) and abs(value) < 1e21:
         return str(int(value))
@@ -191,7 +192,7 @@ def set_ticks(axis: Any, lo: float, hi: float, n: int = 5, log: bool = False) ->
     labels = tick_text(ticks, log=log)
     with axis.hold_sync():
         axis.tick_values = ticks
-        axis.tick_labels = {_js_key(float(v)): text for v, text in zip(ticks, labels)}
+        axis.tick_labels = {js_key(float(v)): text for v, text in zip(ticks, labels)}
     return labels
 
 
@@ -260,6 +261,9 @@ THEME_CSS = """
 }
 .nbviz-view .bqplot > .svg-background, .nbviz-view .bqplot > svg { background: transparent; }
 .nbviz-view .bqplot .axislabel, .nbviz-view .bqplot .mainheading { fill: var(--jp-ui-font-color1, #1a1a1a); }
+/* Token labels drawn by bqplot Label marks (attention views): their fixed dark grey almost vanished on a dark
+   background. */
+.nbviz-view .nbviz-tokens .mark text { fill: var(--jp-ui-font-color1, #1a1a1a) !important; }
 /* Grey pictures (inputs, thumbnails) are drawn dark on light; in a dark theme they are shown light on dark,
    so that a sample does not sit on a glaring white square. The data and the colour scale are unchanged. */
 [data-jp-theme-light='false'] .nbviz-view .nbviz-greys .heatmap image,

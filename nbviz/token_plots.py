@@ -14,6 +14,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from . import style
 from .markup import escape
 from .plots import Plot, fluid, heatmap_cells, natural_px
 
@@ -119,7 +120,7 @@ class _WeightMap(Plot):
             scales={**scales, "color": self.color_scale},
             null_color=null_color,
         )
-        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, tick_format=".2f")
+        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right")
         return scales
 
     def _paint(self, image: np.ndarray, vmax: float) -> tuple[int, int]:
@@ -130,6 +131,7 @@ class _WeightMap(Plot):
             if (self.x_scale.max, self.y_scale.max) != (cols - 0.5, rows - 0.5):
                 self.x_scale.max, self.y_scale.max = cols - 0.5, rows - 0.5
             self.color_scale.max = float(vmax) if vmax > 0 else 1.0
+            style.set_ticks(self.color_axis, 0.0, self.color_scale.max, n=4)
             self.mark.x = np.arange(cols, dtype=np.float32)
             self.mark.y = np.arange(rows, dtype=np.float32)
             self.mark.color = image
@@ -157,12 +159,13 @@ class AttentionMapPlot(_WeightMap):
             x=np.zeros(5, np.float32), y=np.zeros(5, np.float32), scales=scales, colors=["#d62728"], stroke_width=2
         )
         self.frame.visible = False
-        self.figure = bq.Figure(
+        self.figure = style.figure(
             marks=[self.mark, self.frame, *self.columns.marks, *self.rows.marks],
             axes=[self.color_axis],
             fig_margin={"top": 80, "bottom": 10, "left": 90, "right": 90},
             layout=fluid(*size),
         )
+        self.figure.add_class("nbviz-tokens")  # token labels in the theme's text colour (style.THEME_CSS)
         self.shape = (0, 0)
         self._titled(title, *size)
 
@@ -234,12 +237,13 @@ class ThumbnailGridPlot(_WeightMap):
         self.column_labels = _HoverLabels(scales, align="middle")
         self._on_click = on_click
         self.cells.observe(self._clicked, names="selected")
-        self.figure = bq.Figure(
+        self.figure = style.figure(
             marks=[self.mark, self.cells, *self.row_labels.marks, *self.column_labels.marks],
             axes=[self.color_axis],
             fig_margin={"top": 30, "bottom": 10, "left": 50, "right": 90},
             layout=fluid(*size),
         )
+        self.figure.add_class("nbviz-tokens")  # token labels in the theme's text colour (style.THEME_CSS)
         self._titled(title, *size)
 
     def show(
@@ -296,11 +300,12 @@ class TokenLinesPlot(Plot):
         )
         self.left = _HoverLabels(scales, align="end", on_hover=on_hover)
         self.right = _HoverLabels(scales, align="start")
-        self.figure = bq.Figure(
+        self.figure = style.figure(
             marks=[self.lines, *self.right.marks, *self.left.marks],
             fig_margin={"top": 10, "bottom": 10, "left": 100, "right": 100},
             layout=fluid(*size),
         )
+        self.figure.add_class("nbviz-tokens")  # token labels in the theme's text colour (style.THEME_CSS)
         self.queries = np.zeros(0, np.int64)
         self.weights = np.zeros(0, np.float32)
         self._titled(title, *size)
@@ -354,9 +359,16 @@ CHIP_STYLE = (
 )
 
 
+def _ink(color: str) -> str:
+    """The text colour for a chip of ``color`` ("#rrggbb"; black for any other form of colour)."""
+    return style.text_on(color) if len(color) == 7 and color.startswith("#") else "#000000"
+
+
 def token_chips(tokens: tuple[str, ...], colors: tuple[str, ...] | None = None) -> str:
     """Tokens as boxed text (spaces kept, so that " the" and "the" differ), each on its own background colour;
     the style is written once, so that 2,048 tokens stay a small message."""
-    fills = [f" style='background:{c}'" if c else "" for c in colors or ("",) * len(tokens)]
+    # The text is black or white, whichever reads on the chip's colour: inherited, it was white on near-white
+    # chips in the dark theme.
+    fills = [f" style='background:{c}; color:{_ink(c)}'" if c else "" for c in colors or ("",) * len(tokens)]
     spans = "".join(f"<span class='nbviz-token'{fill}>{escape(t)}</span>" for t, fill in zip(tokens, fills))
     return CHIP_STYLE + spans

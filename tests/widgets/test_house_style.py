@@ -205,3 +205,13 @@ def test_the_metrics_table_lines_up_and_its_header_reads() -> None:
     assert metrics_html(MetricsTable(("accuracy",)), MetricsTable(("accuracy",))) == ""
     # The counts on the confusion matrix are black: they must read on its darkest cell.
     assert style.contrast("#000000", CELL_BLUE) >= 4.5
+
+
+def test_token_chips_write_in_the_colour_that_reads_on_them() -> None:
+    """White text on near-white chips (the dark theme's inherited colour) was unreadable."""
+    from nbviz.token_plots import token_chips
+
+    html = token_chips(("the", " cat", "sat"), ("#f7f7f7", "#2166ac", ""))
+    assert "background:#f7f7f7; color:#000000'>the<" in html
+    assert "background:#2166ac; color:#ffffff'> cat<" in html
+    assert "<span class='nbviz-token'>sat</span>" in html  # no colour: the theme's own text colour

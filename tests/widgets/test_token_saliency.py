@@ -17,7 +17,7 @@ VOCABULARY = [f"w{i}" for i in range(60)]
 def chips(panel) -> list[tuple[str, str]]:
     """(background, text) of each token the panel shows."""
     parts = panel.tokens.value.split("<span class='nbviz-token' style='background:")[1:]
-    return [(p.split("'>")[0], p.split("'>")[1].split("</span>")[0]) for p in parts]
+    return [(p.split("'>")[0].split(";")[0], p.split("'>")[1].split("</span>")[0]) for p in parts]
 
 
 @pytest.fixture(scope="module")
