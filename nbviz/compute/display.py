@@ -32,6 +32,10 @@ class ActivationView:
     grid: tuple[int, int]  # (rows, cols) of tiles; (1, 1) when not tiled
     tile: tuple[int, int]  # (height, width) of one tile before downsampling; (1, n) for bars
     downsampled: bool
+    # Maps of (h, w) positions (a conv layer's, 3-D or 4-D): a picture, whose cells are square. Otherwise rows are
+    # what the output's first axis holds (a sequence's positions, (time, units)), at ``row_step`` positions a row.
+    picture: bool = False
+    row_step: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", readonly(self.values))
@@ -171,9 +175,12 @@ def activation_view(a: Any, max_cells: int = 65_536) -> ActivationView:
         tile = (int(maps.shape[0]), int(maps.shape[1]))
         image, grid = _tile_maps(maps)
     downsampled = image.size > max_cells
+    row_step = 1
     if downsampled:
+        # The block's rows are what a row of the reduced image stands for (a label per row names its first).
+        row_step = _block_shape(image.shape[0], image.shape[1], max_cells)[0]
         image = _downsample(image, max_cells)
-    return ActivationView("image", image, vmin, vmax, grid, tile, downsampled)
+    return ActivationView("image", image, vmin, vmax, grid, tile, downsampled, values.ndim >= 3, row_step)
 
 
 def dead_units(batch: Any, previous: DeadUnits | None = None, mask: Any = None) -> DeadUnits:
@@ -247,12 +254,19 @@ def block_mean(image: np.ndarray, max_cells: int) -> np.ndarray:
 def overlay(image: np.ndarray, heat: np.ndarray, min_px: int = 160) -> np.ndarray:
     """The input in grey with a heatmap laid over it (red where ``heat`` is high), as (h, w, 3) uint8.
 
-    ``heat`` (any non-negative map) is resized to the image by nearest neighbour; its opacity follows its
-    value, so the input stays visible where the map is low. Small images are enlarged by an integer factor.
+    The input is drawn as the sample view draws it (``GREYS``: its lowest value white, its highest black), so
+    the digit is not inverted between the two. ``heat`` (any non-negative map) is resized to the image by
+    nearest neighbour; its opacity follows its value, so the input stays visible where the map is low. Small
+    images are enlarged by an integer factor.
     """
     grey = np.asarray(image, dtype=np.float64)
-    span = np.ptp(grey[np.isfinite(grey)]) if np.isfinite(grey).any() else 0.0
-    grey = np.nan_to_num((grey - np.nanmin(grey)) / span if span > 0 else np.zeros_like(grey))  # NaN/Inf: black
+    finite = np.isfinite(grey)
+    span = np.ptp(grey[finite]) if finite.any() else 0.0
+    low = np.min(grey[finite]) if finite.any() else 0.0
+    # 1 - (value - min) / span: high values dark, as the sample view's white-to-black ramp; NaN/Inf: black.
+    with np.errstate(invalid="ignore"):
+        shade = 1.0 - (grey - low) / span if span > 0 else np.ones_like(grey)
+    grey = np.where(finite, shade, 0.0)
     rows = (np.arange(grey.shape[0]) * heat.shape[0] // grey.shape[0]).clip(0, heat.shape[0] - 1)
     cols = (np.arange(grey.shape[1]) * heat.shape[1] // grey.shape[1]).clip(0, heat.shape[1] - 1)
     h = np.nan_to_num(np.asarray(heat, dtype=np.float64)[np.ix_(rows, cols)])

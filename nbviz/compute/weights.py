@@ -14,7 +14,7 @@ import numpy as np
 
 from ._arrays import readonly
 
-__all__ = ["Histogram", "WeightImage", "histogram", "weight_image"]
+__all__ = ["Histogram", "WeightImage", "filter_grid", "histogram", "weight_image"]
 
 _SCALES = ("symmetric", "minmax")
 _MAX_NDIM = 5
@@ -33,6 +33,7 @@ class WeightImage:
     shape: tuple[int, ...]  # shape of the source tensor w
     downsampled: bool  # True when blocks of cells were reduced to one cell each
     block: tuple[int, int] = (1, 1)  # (rows, cols) of the block each cell stands for
+    note: str = ""  # what the tiles are, for a title ("32 filters, mean over 16 input channels"); "" as laid out
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", readonly(self.image))
@@ -228,6 +229,77 @@ def weight_image(w: Any, max_cells: int = 65_536, scale: str = "symmetric") -> W
         block = _block_shape(n_rows, n_cols, max_cells)
         image, index = _block_reduce(image, index, *block)
     return WeightImage(image, index, vmin, vmax, tuple(arr.shape), downsampled=block != (1, 1), block=block)
+
+
+def _grid_shape(n: int, tile_h: int, tile_w: int) -> tuple[int, int]:
+    """(rows, cols) of a near-square grid of ``n`` tiles of tile_h x tile_w (with their one-cell gutters)."""
+    # The picture is about (rows*(h+1)) x (cols*(w+1)): square when cols = sqrt(n*(h+1)/(w+1)).
+    cols = max(1, min(n, round(math.sqrt(n * (tile_h + 1) / (tile_w + 1)))))
+    return _ceil_div(n, cols), cols
+
+
+def _grid_tiles(tiles: np.ndarray, fill: float | int) -> np.ndarray:
+    """Lay (n, h, w) tiles out on a near-square grid, read like text (tile k at (k // cols, k % cols)), with
+    one-cell gutters of ``fill`` between them (not around them) and ``fill`` in unused trailing tiles."""
+    n, h, w = tiles.shape
+    rows, cols = _grid_shape(n, h, w)
+    padded = np.full((rows * cols, h + 1, w + 1), fill, dtype=tiles.dtype)
+    padded[:n, :h, :w] = tiles
+    full = padded.reshape(rows, cols, h + 1, w + 1).transpose(0, 2, 1, 3).reshape(rows * (h + 1), cols * (w + 1))
+    return np.ascontiguousarray(full[:-1, :-1])
+
+
+def filter_grid(w: Any, max_cells: int = 65_536, scale: str = "symmetric") -> WeightImage:
+    """Lay out a conv kernel as the grid of its filters: one tile per output filter, on a near-square grid, with
+    one-cell NaN gutters between tiles, so that the picture has about the aspect of one tile row of a few filters
+    (the input x output grid of :func:`weight_image` was 3 x 63 cells for a first conv layer: a stretched strip).
+
+    Parameters
+    ----------
+    w : array-like or object with ``.numpy()``
+        A conv kernel in Keras layout: Conv1D (k, in, out), Conv2D (kh, kw, in, out), Conv3D (kd, kh, kw, in,
+        out). Other ranks are laid out by :func:`weight_image`.
+    max_cells, scale
+        As for :func:`weight_image`; the colour range is that of the values shown (the means).
+
+    Returns
+    -------
+    WeightImage
+        Tile k is filter k's ``(kd*kh) x kw`` weights (depth slices stacked), averaged over its input channels
+        when it has several; with a single output channel (a depthwise kernel of multiplier 1) the tiles are the
+        input channels' filters instead. ``note`` says which; ``index`` names, for a mean, the weight of input
+        channel 0 at that place.
+    """
+    arr = _as_real_array(w, "w")
+    if not 3 <= arr.ndim <= _MAX_NDIM or arr.size == 0:
+        return weight_image(arr, max_cells=max_cells, scale=scale)
+    max_cells = _check_count(max_cells, "max_cells")
+    if scale not in _SCALES:
+        raise ValueError(f"scale: expected one of {', '.join(map(repr, _SCALES))}, got {scale!r}")
+    with np.errstate(over="ignore"):
+        kernel = arr.astype(np.float32).reshape((1,) * (5 - arr.ndim) + arr.shape)
+    kd, kh, kw, n_in, n_out = map(int, kernel.shape)
+    index = np.arange(kernel.size, dtype=np.int64).reshape(kernel.shape)
+    if n_out == 1:  # a depthwise kernel: each input channel has its own filter
+        tiles, at = kernel[..., 0], index[..., 0]
+        note = f"{n_in} filters, one per input channel"
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            tiles = kernel.mean(axis=3, dtype=np.float64).astype(np.float32) if n_in > 1 else kernel[..., 0, :]
+        at = index[..., 0, :]
+        note = f"{n_out} filters" + (f", mean over {n_in} input channels" if n_in > 1 else "")
+
+    # (kd, kh, kw, n) -> (n, kd*kh, kw): depth slices stacked vertically in a tile, as weight_image does.
+    def as_tiles(a: np.ndarray) -> np.ndarray:
+        return a.transpose(3, 0, 1, 2).reshape(a.shape[3], kd * kh, kw)
+
+    image, flat = _grid_tiles(as_tiles(tiles), np.nan), _grid_tiles(as_tiles(at), -1)
+    vmin, vmax = _color_range(image, scale)
+    block = (1, 1)
+    if image.size > max_cells:
+        block = _block_shape(image.shape[0], image.shape[1], max_cells)
+        image, flat = _block_reduce(image, flat, *block)
+    return WeightImage(image, flat, vmin, vmax, tuple(arr.shape), block != (1, 1), block, note)
 
 
 def histogram(values: Any, bins: int = 50, range: tuple[float, float] | None = None) -> Histogram:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
@@ -12,6 +14,7 @@ from ..compute.findings import DEAD_INFO
 from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
+from .pictures import labelled_height, row_labels, set_picture
 
 
 class ActivationFigure:
@@ -39,8 +42,18 @@ class ActivationFigure:
         self.bars.clear()
         self.heatmap.widget.layout.display, self.bars.widget.layout.display = None, "none"
 
-    def show(self, view: ActivationView, title: str, labels: tuple[str, ...] | None = None) -> np.ndarray:
-        """Draw one laid-out output under ``title``; returns the values shown."""
+    def show(
+        self,
+        view: ActivationView,
+        title: str,
+        labels: tuple[str, ...] | None = None,
+        tokens: tuple[str, ...] | None = None,
+    ) -> np.ndarray:
+        """Draw one laid-out output under ``title``; returns the values shown.
+
+        ``labels`` name a vector's bars; ``tokens`` (a text per position of a sequence's first axis) name the
+        rows of a (positions x units) heatmap, which are numbered without them.
+        """
         self.view = view
         if view.kind == "bars":
             use = labels if labels is not None and len(labels) == len(view.values) else None
@@ -48,10 +61,35 @@ class ActivationFigure:
         else:
             grid = view.grid
             tiles = f", {grid[0]}x{grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if grid != (1, 1) else ""
+            # Feature maps are pictures (square cells at their aspect); a (positions x units) matrix is as tall
+            # as its rows need, each named by its position and token (a 30 px row per token, or one row above
+            # an empty box, said nothing of which token it was).
+            set_picture(self.heatmap, view.picture)
+            if view.picture:
+                self.heatmap.label()
+            else:
+                positions = np.arange(view.values.shape[0]) * view.row_step
+                texts = None if tokens is None or len(tokens) < view.tile[0] else [tokens[p] for p in positions]
+                names = row_labels(positions.tolist(), texts)
+                self.heatmap.label(rows=names, x_title="unit", y_title="position token" if texts else "position")
+                height = f"{labelled_height(view.values.shape[0]):.0f}px"
+                if self.heatmap.figure.layout.height != height:
+                    self.heatmap.figure.layout.height = height
             self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{tiles}")
         self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
         self.bars.widget.layout.display = None if view.kind == "bars" else "none"
         return view.values
+
+
+def sequence_tokens(analysis: Any, state: State, view: ActivationView) -> tuple[str, ...] | None:
+    """The text of each position of a (positions x units) output of the current layer, where the model has a
+    token input of that many positions (its ids without a vocabulary, positions in redact mode); else None."""
+    if view.kind != "image" or view.picture:
+        return None
+    length = view.tile[0]
+    if analysis.token_input(length, state.layer) is None:
+        return None
+    return tuple(analysis.token_labels(state.sample, np.arange(length), length, state.layer))
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -105,5 +143,6 @@ class ActivationsPanel(Panel):
                 "and explore(..., redact=True) sends no raw input value. The gradients tab still shows this layer."
             )
         title = f"{state.layer} output ({shape_text(answer.shape)})"
-        self.values = self.view.show(answer.view, title, answer.labels)
+        tokens = sequence_tokens(self.analysis, state, answer.view)
+        self.values = self.view.show(answer.view, title, answer.labels, tokens)
         return ""

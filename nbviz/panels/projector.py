@@ -50,7 +50,10 @@ class ProjectorPanel(Panel):
         self.selection = widgets.HTML()
         self.walk = widgets.Checkbox(value=False, description="slider: this selection only", indent=False)
         self.walk.observe(self._walk, names="value")
-        self.strip = HeatmapPlot("nearest samples in this layer", colors=GREYS, size=("560px", "110px"), colorbar=False)
+        # The neighbours' thumbnails at their aspect (a picture), as tall as that needs at the width they get.
+        self.strip = HeatmapPlot(
+            "nearest samples in this layer", colors=GREYS, size=("720px", "300px"), colorbar=False, picture=True
+        )
         self.strip_list = widgets.Select(options=[], rows=4, layout=widgets.Layout(width=FULL_WIDTH, max_width="560px"))
         self.strip_list.observe(self._neighbour_clicked, names="value")
         self.values = np.zeros((0, 2), np.float32)

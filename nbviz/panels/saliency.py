@@ -31,8 +31,14 @@ class SaliencyPanel(Panel):
         # Token ids take no gradient: a text model is explained at its embedding's output, token by token.
         self.text = analysis.token_model
         methods = TOKEN_METHOD_NAMES if self.text else METHOD_NAMES
+        # The buttons as wide as their names, the group as wide as they are (it shrank to share its row with the
+        # class menu, which put Grad-CAM++ on a second row at 1,600 px): the row wraps the menu below it instead,
+        # and where the tab is narrower than the group (900 px) its buttons wrap.
         self.method = widgets.ToggleButtons(
-            options=[(v, k) for k, v in methods.items()], value=next(iter(methods)), style={"button_width": "auto"}
+            options=[(v, k) for k, v in methods.items()],
+            value=next(iter(methods)),
+            style={"button_width": "auto"},
+            layout=widgets.Layout(flex="0 1 auto", max_width="100%"),
         )
         shown = data.output_units if data.output_units <= MOST_CLASSES else 0
         classes = [("predicted class", -1)] + [(policy.class_name(i), i) for i in range(shown)]
@@ -45,7 +51,7 @@ class SaliencyPanel(Panel):
         self.position.layout.display = None if self.text and len(data.output_shape) == 2 else "none"
         for control in (self.method, self.class_choice, self.position):
             control.observe(lambda change: self.refresh(), names="value")
-        self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"))
+        self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"), picture=True)  # at the input's aspect
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
         self.heatmap.widget.layout.display = self.overlay.widget.layout.display = (
@@ -57,7 +63,7 @@ class SaliencyPanel(Panel):
         self.info = widgets.HTML()
         self.tokens = widgets.HTML(layout=widgets.Layout(max_width="900px"))
         return [
-            widgets.HBox([self.method, self.class_choice, self.position]),
+            widgets.HBox([self.method, self.class_choice, self.position], layout=widgets.Layout(flex_flow="row wrap")),
             self.info,
             self.tokens,
             row(self.heatmap.widget, self.overlay.widget, self.bars.widget),

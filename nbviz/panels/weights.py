@@ -11,6 +11,9 @@ import ipywidgets as widgets
 from ..compute.answers import TensorDisplay
 from ..plots import BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State
+from .pictures import set_picture
+
+VECTOR_HEIGHT = "90px"  # a bias or a scale: one row of cells
 
 
 class TensorView:
@@ -49,9 +52,20 @@ class TensorView:
         self.widget.layout.display = None if labels else "none"
 
     def show(self, tensor: TensorDisplay) -> None:
-        """Draw one tensor: its heatmap titled with its shape, and its histogram."""
+        """Draw one tensor: its heatmap titled with its shape (and what its tiles are), and its histogram.
+
+        A conv kernel's filters are a picture (square cells, at the grid's aspect); a vector is a low strip, not
+        a 340 px block of one colour per column; a matrix fills the box.
+        """
         image = tensor.image
-        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{tensor.name} ({tensor.shape_text})")
+        picture = len(tensor.shape) >= 3
+        set_picture(self.heatmap, picture)
+        if not picture:
+            height = VECTOR_HEIGHT if len(tensor.shape) <= 1 else self.heatmap.size[1]
+            if self.heatmap.figure.layout.height != height:
+                self.heatmap.figure.layout.height = height
+        tiles = f": {image.note}" if image.note else ""
+        self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{tensor.name} ({tensor.shape_text}){tiles}")
         self.histogram.show(
             tensor.counts, labels=tensor.centers, color=tensor.centers, title=f"distribution of {tensor.name}"
         )
