@@ -173,3 +173,32 @@ def test_attention_thumbnails_have_gaps_in_proportion_to_their_size():
     assert np.isnan(grid.image[th : th + gap_rows // 2]).all()
     for (name, head), tile in zip(grid.cells, np.concatenate([grid.layer_tiles(n) for n in weights])):
         np.testing.assert_array_equal(tile, weights[name][head])  # 32 x 32 fits: no reduction
+
+
+def test_units_tab_keeps_no_empty_boxes_before_an_input_is_optimised(digits):
+    ex = nbviz.explore(digits.model, digits.x_test[:40], digits.y_test[:40])
+    try:
+        ex.tab = "units"
+        ex.layer = "dense"
+        panel = ex.panels["units"]
+        # Before a run: the optimised input's row takes no space (its two empty boxes stood 540 px tall at 900 px).
+        assert panel.optimised.layout.display == "none"
+        panel.start(wait=True)
+        assert panel.optimised_image.has_data and panel.optimised.layout.display is None
+        # An image's optimised input is a picture: the bars box beside it is not shown.
+        assert panel.optimised_image.widget.layout.display is None
+        assert panel.optimised_bars.widget.layout.display == "none"
+        panel.unit.value = 1  # another unit: its result is not there yet, nor its row
+        assert panel.optimised.layout.display == "none"
+    finally:
+        ex.close()
+
+
+def test_saliency_method_buttons_keep_one_row_and_wrap_the_menu_below(digits_explorer):
+    panel = digits_explorer.panels["saliency"]
+    method = panel.method
+    # The group does not grow into the row's share, nor shrink below its buttons until the row itself is narrower.
+    assert method.style.button_width == "auto" and method.layout.flex == "0 1 auto"
+    assert method.layout.max_width == "100%"
+    holder = next(w for w in panel.widget.children if method in getattr(w, "children", ()))
+    assert holder.layout.flex_flow == "row wrap"  # the class menu goes under the buttons where both do not fit
