@@ -2,10 +2,18 @@
 
 The tree is fit to the *model's* predictions, not to the true labels: its rules describe what the model does,
 and ``fidelity`` (agreement with the model on held-out rows) says how far they can be trusted.
+
+The default view (:func:`rule_layers`, :func:`readable_depth`) is chosen so that a person can read it: the input
+features of a table (they have names); for other inputs the last hidden layer with weights whose output is one
+vector of at most ``RULE_UNITS`` units per sample (a CNN's last hidden Dense layer: the model's own summary of the
+picture, where a few units separate the classes, rather than one of 1,443 pixels of a feature map); and the
+shallowest depth, from the first that has a leaf for every class, whose rules agree with the model on
+``FIDELITY_GOAL`` of the held-out samples (else the most faithful depth up to ``MAX_DEPTH``, said as such).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +24,33 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ._arrays import is_int
 from .diagnostics import _class_names, _class_probs, _first_output
+from .graph import ModelGraph
 from .probe import Probe, probe_for
 from .redact import quantile_of
 
-__all__ = ["REGRESSION_TOLERANCE", "Rule", "Rules", "surrogate_rules"]
+__all__ = [
+    "FIDELITY_GOAL",
+    "MAX_DEPTH",
+    "REGRESSION_TOLERANCE",
+    "RULE_UNITS",
+    "Rule",
+    "Rules",
+    "readable_depth",
+    "rule_layers",
+    "surrogate_rules",
+]
 
 # For a regression model, a leaf "agrees" with the model on a sample when they differ by at most this share of
 # the range of the model's predictions on the tree's training rows (exact equality never happens with floats).
 REGRESSION_TOLERANCE = 0.1
 
 Condition = tuple[int, str, float]
+
+# The default view. Rules that disagree with the model on more than one held-out sample in 10 describe another
+# model too often to be read as this one's; depth 6 (at most 64 rules of 6 conditions) is the deepest a person
+# still reads rule by rule, and the panel's largest; a layer of more than 256 units has too many unnamed units
+# for a few of them to stand for it (the demo CNN's dense layer has 64, its feature maps 512 to 2,048).
+FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS = 0.9, 6, 256
 
 
 def _column(x: np.ndarray, feature: int) -> np.ndarray:
@@ -251,3 +276,51 @@ def _describe(conditions: tuple[Condition, ...], names: tuple[str, ...], table: 
         return f"q{quantile_of(_column(table, feature), threshold):.2f}"
 
     return " and ".join(f"{names[f]} {op} {bound(f, threshold)}" for (f, op), threshold in bounds.items())
+
+
+def rule_layers(graph: ModelGraph, outputs: Collection[str] = ()) -> list[str]:
+    """The layers whose activations make readable rule features, in graph order: hidden layers (not an input or
+    one of ``outputs``, the model's output layers) with trainable weights, whose output is one vector of at most
+    ``RULE_UNITS`` units per sample (Dense layers, a pooled embedding's projection), first calls only. The default
+    rules view of a model whose inputs are no table fits on the last of them."""
+    found = []
+    for node in graph.nodes:
+        if node.is_input or node.is_model or node.call_of is not None or node.name in outputs:
+            continue
+        # Trainable weights: a Normalization layer's statistics make no features of the model's own.
+        if node.trainable_params == 0 or len(node.output_shapes) != 1:
+            continue
+        shape = node.output_shapes[0]
+        if len(shape) == 2 and shape[1] is not None and 1 <= shape[1] <= RULE_UNITS:
+            found.append(node.name)
+    return found
+
+
+def readable_depth(fidelity: Callable[[int], float | None], classes: int | None = None) -> tuple[int, bool]:
+    """The default depth of a rules view: the shallowest from the first that has a leaf for every class
+    (``ceil(log2(classes))``; 1 for regression) whose held-out fidelity reaches ``FIDELITY_GOAL``, else the most
+    faithful up to ``MAX_DEPTH`` (the shallowest of equals).
+
+    Parameters
+    ----------
+    fidelity : callable
+        The held-out fidelity of the rules of a depth (None when there are none).
+    classes : int, optional
+        The classifier's classes; None for regression.
+
+    Returns
+    -------
+    (depth, reached)
+        ``reached`` says whether its fidelity reaches the goal.
+    """
+    first = max(1, min(MAX_DEPTH, int(np.ceil(np.log2(classes))) if classes and classes > 1 else 1))
+    best, best_depth = -np.inf, first
+    for depth in range(first, MAX_DEPTH + 1):
+        value = fidelity(depth)
+        if value is None:
+            continue
+        if value >= FIDELITY_GOAL:
+            return depth, True
+        if value > best:
+            best, best_depth = value, depth
+    return best_depth, False

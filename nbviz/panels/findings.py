@@ -69,7 +69,7 @@ class FindingsPanel(Panel):
             labels = np.array([f"{i + 1}. {f.kind}" for i, f in enumerate(found)])
             self.evidence.show(self.values[::-1], labels=labels[::-1])
         else:
-            self.evidence.clear()  # the summary says what was checked
+            self.evidence.clear("No evidence to plot: every check passed.")
         return ""
 
     def _clicked(self, change: dict[str, Any]) -> None:

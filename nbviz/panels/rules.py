@@ -1,4 +1,12 @@
-"""Rules panel: a shallow decision tree that mimics the model, as readable rules; click one to see a sample."""
+"""Rules panel: a shallow decision tree that mimics the model, as readable rules; click one to see a sample.
+
+What it shows first is chosen to be readable (see :mod:`nbviz.compute.rules`): the input features of a table;
+otherwise the last hidden layer with weights whose output is one vector of at most RULE_UNITS units per sample (the
+demo CNN's ``dense``), or the Explorer's current layer when the model has none (the summary says so); and the
+shallowest depth whose rules agree with the model on FIDELITY_GOAL of the held-out samples, else the most faithful
+one up to MAX_DEPTH (the summary says that they describe the model only roughly). Moving the depth slider or
+picking a layer keeps that choice.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,12 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute.answers import RulesDisplay, Unavailable
+from ..compute.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
 from ..markup import escape
 from ..plots import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, Remark, State, offer
+
+FOLLOW = ""  # the layer choice that follows the Explorer's current layer
 
 
 class RulesPanel(Panel):
@@ -23,12 +34,21 @@ class RulesPanel(Panel):
 
     def build(self) -> list[widgets.Widget]:
         self.tabular = self.analysis.data.tabular
-        self.depth = widgets.IntSlider(value=3, min=1, max=6, description="depth")
+        self.depth = widgets.IntSlider(value=3, min=1, max=MAX_DEPTH, description="depth")
         self.on_layer = widgets.Checkbox(
-            value=not self.tabular, description="fit on the current layer's activations", indent=False
+            value=not self.tabular, description="fit on a layer's activations", indent=False
         )
-        for control in (self.depth, self.on_layer):
-            control.observe(lambda change: self.refresh(), names="value")
+        outputs = self.analysis.probe.output_names
+        self.candidates = rule_layers(self.analysis.graph, outputs)
+        options = [("the current layer", FOLLOW)] + [(name, name) for name in self.candidates]
+        default = self.candidates[-1] if self.candidates else FOLLOW
+        self.layer_choice = widgets.Dropdown(options=options, value=default, description="layer")
+        self.auto_depth = True  # until a depth is chosen: the readable one (see the module's docstring)
+        self._setting = False  # the panel sets a control itself: no refresh of its own
+        self._seen_layer: str | None = None  # the Explorer's layer at the last render
+        self.depth.observe(self._depth_moved, names="value")
+        for control in (self.on_layer, self.layer_choice):
+            control.observe(lambda change: None if self._setting else self.refresh(), names="value")
         self.summary = widgets.HTML()
         self.rule_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width=FULL_WIDTH))
         self.rule_list.observe(self._rule_clicked, names="value")
@@ -36,7 +56,7 @@ class RulesPanel(Panel):
         self.coverage = BarsPlot("samples per rule", horizontal=True, size=("460px", "300px"))
         self.shown: RulesDisplay | None = None
         return [
-            widgets.HBox([self.depth, self.on_layer], layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([self.depth, self.on_layer, self.layer_choice], layout=widgets.Layout(flex_flow="row wrap")),
             self.summary,
             self.rule_list,
             self.rule_text,
@@ -62,17 +82,61 @@ class RulesPanel(Panel):
         self.summary.value = self.rule_text.value = ""
         offer(self.rule_list, [], self._rule_clicked)  # no old rule stays listed, nor clickable
 
+    def _depth_moved(self, change: dict[str, Any]) -> None:
+        if self._setting:
+            return
+        self.auto_depth = False  # a person (or code) chose it: it stays
+        self.refresh()
+
+    def _layer(self, state: State) -> str | None:
+        if not self.on_layer.value:
+            return None
+        return self.layer_choice.value or state.layer
+
     def _question(self, state: State) -> tuple[int, str | None]:
-        return int(self.depth.value), state.layer if self.on_layer.value else None
+        return int(self.depth.value), self._layer(state)
 
     def pending(self, state: State) -> str:
         depth, layer = self._question(state)
+        where = "layer " + layer if layer else "the inputs"
+        if self.auto_depth:
+            if self.analysis.cached("rules", MAX_DEPTH, layer) or self.analysis.cached("rules", depth, layer):
+                return ""
+            return f"decision trees fitted on {where}, to find the shallowest that agrees with the model"
         if self.analysis.cached("rules", depth, layer):
             return ""
-        return f"a decision tree of depth {depth} fitted on {'layer ' + layer if layer else 'the inputs'}"
+        return f"a decision tree of depth {depth} fitted on {where}"
+
+    def _readable(self, layer: str | None) -> tuple[int, bool]:
+        """The default depth for rules over ``layer`` (the analysis fits and caches each depth it asks)."""
+
+        def fidelity(depth: int) -> float | None:
+            answer = self.analysis.rules(depth, layer)
+            return None if isinstance(answer, Unavailable) else answer.rules.fidelity
+
+        classes = self.analysis.data.n_classes if self.analysis.data.is_classifier else None
+        return readable_depth(fidelity, classes)
+
+    def _set(self, control: widgets.Widget, value: Any) -> None:
+        self._setting = True
+        try:
+            control.value = value
+        finally:
+            self._setting = False
 
     def render(self, state: State) -> str:
-        answer = self.analysis.rules(*self._question(state))
+        if self._seen_layer is not None and state.layer != self._seen_layer:
+            self._set(self.layer_choice, FOLLOW)  # a layer picked in the Explorer: the rules follow it from now on
+        self._seen_layer = state.layer
+        self.layer_choice.disabled = not self.on_layer.value
+        layer, reached = self._layer(state), True
+        if self.auto_depth:
+            first = self.analysis.rules(int(self.depth.value), layer)
+            if isinstance(first, Unavailable):
+                return first.reason
+            depth, reached = self._readable(layer)
+            self._set(self.depth, depth)
+        answer = self.analysis.rules(int(self.depth.value), layer)
         if isinstance(answer, Unavailable):
             return answer.reason
         self.shown = answer
@@ -80,7 +144,8 @@ class RulesPanel(Panel):
         self.summary.value = (
             f"{len(rules.rules)} rules over {escape(answer.source)}, depth {rules.max_depth}: fidelity to the model "
             f"<b>{rules.fidelity:.1%}</b> on held-out samples ({rules.train_fidelity:.1%} on those fitted). "
-            "Click a rule to show a sample it covers."
+            + self._why(layer, reached)
+            + "Click a rule to show a sample it covers."
             + (
                 " Thresholds are quantiles of the feature (redact mode): q0.73 is its 73rd percentile."
                 if self.analysis.policy.redact
@@ -93,6 +158,24 @@ class RulesPanel(Panel):
         labels = np.array([f"rule {i + 1}" for i in range(len(rules.rules))])
         self.coverage.show(answer.coverage[::-1], labels=labels[::-1])
         return Remark(answer.note)  # the samples left out for NaN or Inf
+
+    def _why(self, layer: str | None, reached: bool) -> str:
+        """Why this view was chosen, while it is the default one ('' after a person's choice)."""
+        if not self.auto_depth:
+            return ""
+        why = ""
+        if layer is not None and not self.candidates:
+            why = (
+                f"This model has no hidden layer with weights whose output is one vector of at most {RULE_UNITS} "
+                "units per sample, whose units could be read as rule features: these rules are over the current "
+                "layer. "
+            )
+        if reached:
+            return why + f"The shallowest depth whose rules agree with the model on {FIDELITY_GOAL:.0%} is shown. "
+        return why + (
+            f"No depth up to {MAX_DEPTH} agrees with the model on {FIDELITY_GOAL:.0%} of the held-out samples, so "
+            "these rules, of the most faithful depth, describe it only roughly. "
+        )
 
     def sample_for(self, index: int, current: int) -> int | None:
         """A sample covered by rule ``index``: the current one if it is, else the next one after it."""

@@ -1,6 +1,6 @@
 """One fact, one answer: the activations tab, the findings and LiveTraining count dead units with one definition
-(display.dead_units: never above 0 on any sample and real position, padding left out), and the findings read as
-sentences."""
+(display.dead_units: never above 0 on any sample and real position, padding left out), the findings read as
+sentences, and the rules tab opens on rules a person can read (or says why there are none)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import nbviz
-from nbviz.compute import dead_units
+from nbviz.compute import dead_units, model_graph
 from nbviz.compute.findings import DEAD_INFO, Finding
+from nbviz.compute.rules import FIDELITY_GOAL, MAX_DEPTH, readable_depth, rule_layers, surrogate_rules
 from nbviz.panels.findings import summary
 
 N, LENGTH, UNITS = 32, 6, 4
@@ -179,3 +180,85 @@ def test_every_finding_is_a_sentence():
     hidden.kernel.assign(kernel)
     bad = {f.kind: f.message for f in nbviz.findings(model, x, np.zeros(64, int))}
     assert bad["nonfinite_weights"] == "hidden: 1 of 40 weights is NaN or Inf."
+
+
+# ------------------------------------------------------------------------------------------ the default rules view
+def _fidelities(model, x, features, names, class_names) -> dict[int, float]:
+    return {
+        depth: surrogate_rules(
+            model, x, max_depth=depth, features=features, feature_names=names, class_names=class_names
+        ).fidelity
+        for depth in range(1, MAX_DEPTH + 1)
+    }
+
+
+def test_default_rules_of_the_demo_cnn_are_over_its_dense_layer_at_a_faithful_depth(digits):
+    """The issue's view: rules over "unit 1443" of a feature map at 48.9%. Now: the last hidden Dense layer (64
+    units), at the shallowest depth from 4 (16 leaves for 10 classes) that agrees with the model on 90%."""
+    ex = nbviz.explore(digits.model, digits.x_test, digits.y_test, class_names=digits.class_names)
+    ex.tab = "rules"
+    panel = ex.panels["rules"]
+    assert panel.shown.layer == "dense" and panel.shown.source == "activations of dense"
+    dense = np.asarray(keras.Model(digits.model.inputs[0], digits.model.get_layer("dense").output)(digits.x_test))
+    fidelity = _fidelities(digits.model, digits.x_test, dense, None, digits.class_names)
+    expected = next(d for d in range(4, MAX_DEPTH + 1) if fidelity[d] >= FIDELITY_GOAL)
+    assert panel.depth.value == panel.rules.max_depth == expected
+    assert panel.rules.fidelity == pytest.approx(fidelity[expected]) and panel.rules.fidelity >= FIDELITY_GOAL
+    assert max(fidelity[d] for d in range(1, 4)) < 0.6  # depth 3 (the old default) cannot name 10 classes
+    assert "The shallowest depth whose rules agree with the model on 90% is shown." in panel.summary.value
+    panel.depth.value = 2  # a person's choice stays, and the summary no longer explains the default
+    assert panel.rules.max_depth == 2 and "shallowest" not in panel.summary.value
+    ex.layer = "conv2"  # a layer picked in the Explorer: the rules follow it
+    assert panel.shown.layer == "conv2" and panel.layer_choice.value == ""
+
+
+def test_default_rules_of_the_cancer_mlp_are_over_named_features(cancer):
+    ex = nbviz.explore(
+        cancer.model, cancer.x_test, cancer.y_test, feature_names=cancer.feature_names, class_names=cancer.class_names
+    )
+    ex.tab = "rules"
+    panel = ex.panels["rules"]
+    assert panel.shown.layer is None and panel.shown.source == "input features"
+    fidelity = _fidelities(cancer.model, cancer.x_test, None, cancer.feature_names, cancer.class_names)
+    expected = next(d for d in range(1, MAX_DEPTH + 1) if fidelity[d] >= FIDELITY_GOAL)
+    assert panel.rules.max_depth == expected and panel.rules.fidelity >= FIDELITY_GOAL
+    conditions = [r.text.removeprefix("if ").split(" then ")[0] for r in panel.rules.rules]
+    named = {
+        name for text in conditions for name in cancer.feature_names if f"{name} <=" in text or f"{name} >" in text
+    }
+    assert named and all(any(name in text for name in cancer.feature_names) for text in conditions)
+
+
+def test_a_model_without_readable_layers_says_why():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    assert rule_layers(model_graph(model), ["out"]) == []
+    x = np.random.default_rng(0).normal(size=(60, 8, 8, 1)).astype("float32")
+    ex = nbviz.explore(model, x)
+    ex.tab = "rules"
+    assert "no hidden layer with weights whose output is one vector" in ex.panels["rules"].summary.value
+
+
+def test_rule_layers_are_hidden_flat_layers_with_weights(digits, cancer):
+    assert rule_layers(model_graph(digits.model), ["probs"]) == ["dense"]  # not flatten (512, no weights), dropout
+    assert rule_layers(model_graph(cancer.model), ["probs"]) == ["hidden1", "hidden2"]
+
+
+@pytest.mark.parametrize(
+    "fidelities, classes, expected",
+    [
+        ({1: 0.86, 2: 0.88, 3: 0.91, 4: 0.91}, 2, (3, True)),
+        ({4: 0.67, 5: 0.83, 6: 0.93}, 10, (6, True)),
+        ({4: 0.5, 5: 0.7, 6: 0.7}, 10, (5, False)),  # the most faithful, the shallowest of equals
+        ({1: 0.95}, None, (1, True)),
+    ],
+)
+def test_readable_depth(fidelities, classes, expected):
+    assert readable_depth(fidelities.get, classes) == expected
