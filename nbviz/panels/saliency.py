@@ -51,7 +51,7 @@ class SaliencyPanel(Panel):
         self.position.layout.display = None if self.text and len(data.output_shape) == 2 else "none"
         for control in (self.method, self.class_choice, self.position):
             control.observe(lambda change: self.refresh(), names="value")
-        self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"))
+        self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"), picture=True)  # at the input's aspect
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
         self.heatmap.widget.layout.display = self.overlay.widget.layout.display = (

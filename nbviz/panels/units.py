@@ -32,7 +32,11 @@ class UnitsPanel(Panel):
         )
         self.unit.observe(lambda change: self.refresh(), names="value")
         self.count = widgets.HTML()
-        self.strip = HeatmapPlot("samples that activate it most", colors=GREYS, size=("560px", "110px"), colorbar=False)
+        # Nine thumbnails in a row, as wide as the tab allows and as tall as their aspect needs (a picture: at most
+        # 300 px); a 560 x 110 box drew them about twice as tall as wide.
+        self.strip = HeatmapPlot(
+            "samples that activate it most", colors=GREYS, size=("900px", "300px"), colorbar=False, picture=True
+        )
         self.boxes = bq.Lines(
             x=np.zeros((0, 5), np.float32),
             y=np.zeros((0, 5), np.float32),
@@ -41,7 +45,7 @@ class UnitsPanel(Panel):
             stroke_width=2,
         )
         self.strip.figure.marks = [*self.strip.figure.marks, self.boxes]
-        self.top_list = widgets.Select(options=[], rows=5, layout=widgets.Layout(width=FULL_WIDTH, max_width="560px"))
+        self.top_list = widgets.Select(options=[], rows=5, layout=widgets.Layout(width=FULL_WIDTH, max_width="900px"))
         self.top_list.observe(self._top_clicked, names="value")
         self.run = widgets.Button(description="maximise activation", layout=widgets.Layout(width="170px"))
         self.stop = widgets.Button(description="stop", disabled=True, layout=widgets.Layout(width="80px"))
@@ -50,7 +54,9 @@ class UnitsPanel(Panel):
         self.progress = widgets.IntProgress(value=0, min=0, max=256, layout=widgets.Layout(width="200px"))
         self.result = widgets.HTML()
         self.climb = widgets.HBox([self.run, self.stop, self.progress], layout=widgets.Layout(align_items="center"))
-        self.optimised_image = HeatmapPlot("optimised input", colors=GREYS, size=("240px", "240px"), colorbar=False)
+        self.optimised_image = HeatmapPlot(
+            "optimised input", colors=GREYS, size=("240px", "240px"), colorbar=False, picture=True
+        )
         self.optimised_bars = BarsPlot("optimised input (0 = the data's min, 1 its max)", horizontal=True)
         # Shown once an input is optimised, with the one of its two views that applies: kept in the layout empty,
         # the two boxes left 300 px blank at 1,600 px and 540 px at 900 px (stacked) before any run.
