@@ -513,17 +513,17 @@ class BarsPlot(Plot):
 
 
 def png(rgb: np.ndarray) -> bytes:
-    """Encode an (h, w, 3) uint8 array as PNG bytes (zlib only: no imaging library needed)."""
+    """Encode an (h, w, 3) RGB or (h, w, 4) RGBA uint8 array as PNG bytes (zlib only: no imaging library needed)."""
     import struct
     import zlib
 
-    height, width, _ = rgb.shape
+    height, width, channels = rgb.shape
     raw = b"".join(b"\x00" + rgb[row].tobytes() for row in range(height))  # filter type 0 per scanline
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)  # colour type
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 

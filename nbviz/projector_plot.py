@@ -16,6 +16,7 @@ from typing import Any
 import bqplot as bq
 import numpy as np
 
+from . import style
 from .plots import Pictures, Plot, fluid
 
 CURRENT = "#000000"
@@ -47,10 +48,10 @@ class ProjectorPlot(Plot):
         self.brush.observe(self._brushed, names="brushing")
         self.neighbours = _outlines(scales, "square", 90, NEIGHBOUR, 2)
         self.current = _outlines(scales, "circle", 260, CURRENT, 3)
-        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", num_ticks=5, visible=False)
-        self.x_axis = bq.Axis(scale=self.x_scale, label="component 1", num_ticks=5)
-        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2", num_ticks=5)
-        self.figure = bq.Figure(
+        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", visible=False)
+        self.x_axis = bq.Axis(scale=self.x_scale, label="component 1")
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2")
+        self.figure = style.figure(
             marks=[self.points, self.neighbours, self.current],
             axes=[self.x_axis, self.y_axis, self.color_axis],
             fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 80},
@@ -75,7 +76,9 @@ class ProjectorPlot(Plot):
         with self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max, self.y_scale.min, self.y_scale.max = x0, x1, y0, y1
         self.x_axis.label, self.y_axis.label = axes
-        self.image_widget = self.pictures.next(np.asarray(rgb, np.uint8))
+        style.set_ticks(self.x_axis, x0, x1)
+        style.set_ticks(self.y_axis, y0, y1)
+        self.image_widget = self.pictures.next(_clear_background(np.asarray(rgb, np.uint8)))
         with self.points.hold_sync():
             self.points.image = self.image_widget
             self.points.x, self.points.y = [x0, x1], [y0, y1]
@@ -83,6 +86,8 @@ class ProjectorPlot(Plot):
         with self.color_scale.hold_sync():
             self.color_scale.colors = list(palette) if len(palette) > 1 else [palette[0], palette[0]]
             self.color_scale.min, self.color_scale.max = float(vmin), float(vmax)
+        if bar:
+            style.set_ticks(self.color_axis, float(vmin), float(vmax), n=4)
         self.color_axis.visible = bar
         self._reveal()
         self.set_title(title)
@@ -118,20 +123,29 @@ class ProjectorPlot(Plot):
         self._on_region((float(min(xs)), float(max(xs))), (float(min(ys)), float(max(ys))))
 
 
+def _clear_background(rgb: np.ndarray) -> np.ndarray:
+    """The picture as RGBA with its background (pure white, :data:`~nbviz.compute.raster.BACKGROUND`) transparent:
+    an opaque white square sat in the dark theme's page."""
+    alpha = np.where((rgb == 255).all(axis=-1), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+
 def png_pixels(data: bytes) -> np.ndarray:
     """The (h, w, 3) uint8 pixels of a PNG that :func:`nbviz.plots.png` wrote (what tests read back)."""
     import struct
     import zlib
 
     width, height = struct.unpack(">II", data[16:24])
+    channels = 4 if data[25] == 6 else 3  # colour type 6: RGBA (the projector's transparent background)
     chunks, at = [], 8
     while at < len(data):
         (length,), kind = struct.unpack(">I", data[at : at + 4]), data[at + 4 : at + 8]
         if kind == b"IDAT":
             chunks.append(data[at + 8 : at + 8 + length])
         at += 12 + length
-    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + 3 * width)
-    return raw[:, 1:].reshape(height, width, 3)  # filter type 0 on every scanline, as png() writes them
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + channels * width)
+    # Filter type 0 on every scanline, as png() writes them; the colours without their alpha.
+    return raw[:, 1:].reshape(height, width, channels)[..., :3]
 
 
 def _outlines(scales: dict[str, bq.Scale], marker: str, size: int, color: str, width: float) -> bq.Scatter:

@@ -215,3 +215,21 @@ def test_token_chips_write_in_the_colour_that_reads_on_them() -> None:
     assert "background:#f7f7f7; color:#000000'>the<" in html
     assert "background:#2166ac; color:#ffffff'> cat<" in html
     assert "<span class='nbviz-token'>sat</span>" in html  # no colour: the theme's own text colour
+
+
+def test_the_projectors_picture_has_a_transparent_background() -> None:
+    """An opaque white square sat in the dark theme's page; the points' colours are kept exactly."""
+    from nbviz.projector_plot import ProjectorPlot, png_pixels
+
+    plot = ProjectorPlot(lambda x, y: None, lambda xs, ys: None)
+    rgb = np.full((6, 8, 3), 255, np.uint8)
+    rgb[2, 3], rgb[4, 5] = (78, 121, 167), (250, 250, 250)
+    plot.show(rgb, (-3.2, 8.17), (0.0, 1.0), "projection", (["#4e79a7"], 0.0, 1.0, False))
+    data = bytes(plot.image_widget.value)
+    assert data[25] == 6  # RGBA
+    np.testing.assert_array_equal(png_pixels(data), rgb)
+    import zlib
+
+    raw = np.frombuffer(zlib.decompress(data[41:-12]), np.uint8).reshape(6, 1 + 4 * 8)[:, 1:].reshape(6, 8, 4)
+    assert raw[0, 0, 3] == 0 and raw[2, 3, 3] == 255 and raw[4, 5, 3] == 255  # only pure white is see-through
+    assert list(plot.x_axis.tick_labels.values()) == ["-2", "0", "2", "4", "6", "8"]
