@@ -99,13 +99,19 @@ class RulesPanel(Panel):
     def pending(self, state: State) -> str:
         depth, layer = self._question(state)
         where = "layer " + layer if layer else "the inputs"
-        if self.auto_depth:
+        if self._searched(layer):
             if self.analysis.cached("rules", MAX_DEPTH, layer) or self.analysis.cached("rules", depth, layer):
                 return ""
             return f"decision trees fitted on {where}, to find the shallowest that agrees with the model"
         if self.analysis.cached("rules", depth, layer):
             return ""
         return f"a decision tree of depth {depth} fitted on {where}"
+
+    def _searched(self, layer: str | None) -> bool:
+        """Whether the depth is chosen for its fidelity: until a person chooses one, over the inputs or a readable
+        layer (a few trees there cost little; over a feature map of thousands of units, one tree of the slider's
+        depth is fitted, as a person who picked that layer asked)."""
+        return self.auto_depth and (layer is None or layer in self.candidates)
 
     def _readable(self, layer: str | None) -> tuple[int, bool]:
         """The default depth for rules over ``layer`` (the analysis fits and caches each depth it asks)."""
@@ -130,7 +136,7 @@ class RulesPanel(Panel):
         self._seen_layer = state.layer
         self.layer_choice.disabled = not self.on_layer.value
         layer, reached = self._layer(state), True
-        if self.auto_depth:
+        if self._searched(layer):
             first = self.analysis.rules(int(self.depth.value), layer)
             if isinstance(first, Unavailable):
                 return first.reason
@@ -170,6 +176,8 @@ class RulesPanel(Panel):
                 "units per sample, whose units could be read as rule features: these rules are over the current "
                 "layer. "
             )
+        if not self._searched(layer):
+            return why
         if reached:
             return why + f"The shallowest depth whose rules agree with the model on {FIDELITY_GOAL:.0%} is shown. "
         return why + (
