@@ -208,7 +208,10 @@ class ShapPanel(Panel):
             self._show_progress(None)
             self.run_button.disabled = True  # the global view cannot apply either
             # The message line says why, and nothing else shows: controls for nothing and the stand-ins of the
-            # figures left about 900 px blank (a KerasHub BERT classifier's token ids and padding mask).
+            # figures left about 900 px blank (a KerasHub BERT classifier's token ids and padding mask). The
+            # figures leave the page before their rows hide (a figure hidden on the page redraws at no size).
+            for plot in (self.local_plot, self.importance_plot, self.beeswarm):
+                plot.clear()
             for section in self.sections:
                 section.layout.display = "none"
             return reason
@@ -427,6 +430,8 @@ class ShapPanel(Panel):
 
     def _show_global(self, answer: ShapGlobal) -> None:
         self.global_values = answer.importance
+        # The row first: a figure drawn inside a hidden row has no size (negative rectangles, console errors).
+        self.global_row.layout.display = None
         self.importance_plot.show(
             answer.top.values, labels=np.array(answer.top.labels), title="mean |SHAP| per feature"
         )
@@ -443,7 +448,6 @@ class ShapPanel(Panel):
             if margin != self.beeswarm_figure.fig_margin:
                 self.beeswarm_figure.fig_margin = margin
         self._swarm_range(answer.swarm_x)
-        self.global_row.layout.display = None
         self.beeswarm.show()
         self.progress.value = 1.0
         self.global_status.value = (
