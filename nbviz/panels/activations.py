@@ -14,7 +14,7 @@ from ..compute.findings import DEAD_INFO
 from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, Plot
 from .base import Panel, State
-from .pictures import labelled_height, row_labels, set_picture
+from .pictures import Gutters, labelled_height, row_labels, set_picture
 
 
 class ActivationFigure:
@@ -22,6 +22,7 @@ class ActivationFigure:
 
     def __init__(self, title: str) -> None:
         self.heatmap = HeatmapPlot(title, size=("400px", "340px"))
+        self.gutters = Gutters(self.heatmap)  # the grey between feature maps (bqplot draws NaN cells in no colour)
         self.bars = BarsPlot(title, size=("400px", "280px"))
         self.bars.widget.layout.display = "none"
         self.widget = widgets.Box([self.heatmap.widget, self.bars.widget])
@@ -76,6 +77,7 @@ class ActivationFigure:
                 if self.heatmap.figure.layout.height != height:
                     self.heatmap.figure.layout.height = height
             self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{tiles}")
+            self.gutters.show()
         self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
         self.bars.widget.layout.display = None if view.kind == "bars" else "none"
         return view.values

@@ -17,6 +17,7 @@ from ..markup import escape
 from ..plots import FULL_WIDTH, GREYS, HeatmapPlot, Plot
 from ..projector_plot import ProjectorPlot
 from .base import Panel, Remark, State, offer
+from .pictures import Gutters
 
 METHODS = (("PCA", "pca"), ("UMAP (on a sample)", "umap"), ("t-SNE (on a sample)", "tsne"))
 POOLINGS = (("mean over positions", "mean"), ("max over positions", "max"), ("flatten", "flatten"))
@@ -54,6 +55,8 @@ class ProjectorPanel(Panel):
         self.strip = HeatmapPlot(
             "nearest samples in this layer", colors=GREYS, size=("720px", "300px"), colorbar=False, picture=True
         )
+        self.gutters = Gutters(self.strip)  # the gaps between the pictures
+        self.strip.base_margin = dict.fromkeys(("top", "bottom", "left", "right"), 1.0)  # see the units tab's
         self.strip_list = widgets.Select(options=[], rows=4, layout=widgets.Layout(width=FULL_WIDTH, max_width="560px"))
         self.strip_list.observe(self._neighbour_clicked, names="value")
         self.values = np.zeros((0, 2), np.float32)
@@ -133,6 +136,7 @@ class ProjectorPanel(Panel):
             self.strip.clear("")  # redact mode, or not images: the list says which they are
         else:
             self.strip.show(near.strip, 0.0, 1.0, title=f"nearest samples to #{state.sample} in {layer}")
+            self.gutters.show()
         offer(self.strip_list, [(t, int(i)) for t, i in zip(near.texts, near.indices)], self._neighbour_clicked)
 
     # ----------------------------------------------------------------------------------------- events

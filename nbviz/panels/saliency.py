@@ -13,6 +13,7 @@ from ..markup import escape
 from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot, row
 from ..token_plots import token_chips
 from .base import MOST_CLASSES, Panel, State
+from .pictures import Gutters, no_padding
 
 TOKEN_METHOD_NAMES = {"integrated_gradients": "Integrated Gradients", "gradient_x_input": "gradient x input"}
 MOST_TOKEN_BARS = 64
@@ -52,7 +53,9 @@ class SaliencyPanel(Panel):
         for control in (self.method, self.class_choice, self.position):
             control.observe(lambda change: self.refresh(), names="value")
         self.heatmap = HeatmapPlot("saliency", size=("360px", "320px"), picture=True)  # at the input's aspect
+        self.gutters = Gutters(self.heatmap)
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
+        no_padding(self.overlay)
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
         self.heatmap.widget.layout.display = self.overlay.widget.layout.display = (
             "none" if self.tabular or self.text else None
@@ -117,6 +120,7 @@ class SaliencyPanel(Panel):
         assert answer.picture is not None
         picture = answer.picture
         self.heatmap.show(picture.values, picture.vmin, picture.vmax, title=what)
+        self.gutters.show()  # between the frames of a volume or a video
         if answer.overlay is not None:
             self.overlay.show(answer.overlay, title="over the input")
         if method in CAM:

@@ -14,6 +14,7 @@ from ..compute.answers import Unavailable
 from ..markup import escape
 from ..plots import FULL_WIDTH, GREYS, BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State, error_html, note_html, offer
+from .pictures import Gutters, no_padding
 from .worker import LatestJob
 
 HALT_SECONDS = 30.0  # the longest a close or a checkpoint change waits for a cancelled maximisation's next step
@@ -45,6 +46,10 @@ class UnitsPanel(Panel):
             stroke_width=2,
         )
         self.strip.figure.marks = [*self.strip.figure.marks, self.boxes]
+        self.gutters = Gutters(self.strip)  # the gaps between the pictures, under the boxes
+        # Margins of a pixel: a 10:1 strip's margins grow in its proportion (to keep its aspect at any width),
+        # and 10 px above and below became 90 px either side.
+        self.strip.base_margin = dict.fromkeys(("top", "bottom", "left", "right"), 1.0)
         self.top_list = widgets.Select(options=[], rows=5, layout=widgets.Layout(width=FULL_WIDTH, max_width="900px"))
         self.top_list.observe(self._top_clicked, names="value")
         self.run = widgets.Button(description="maximise activation", layout=widgets.Layout(width="170px"))
@@ -57,6 +62,7 @@ class UnitsPanel(Panel):
         self.optimised_image = HeatmapPlot(
             "optimised input", colors=GREYS, size=("240px", "240px"), colorbar=False, picture=True
         )
+        no_padding(self.optimised_image)
         self.optimised_bars = BarsPlot("optimised input (0 = the data's min, 1 its max)", horizontal=True)
         # Shown once an input is optimised, with the one of its two views that applies: kept in the layout empty,
         # the two boxes left 300 px blank at 1,600 px and 540 px at 900 px (stacked) before any run.
@@ -121,6 +127,7 @@ class UnitsPanel(Panel):
                 1.0,
                 title=title + (" (red: the region it responds to)" if shown.boxes is not None else ""),
             )
+            self.gutters.show()
         boxes = np.zeros((0, 4), np.float32) if shown.boxes is None else shown.boxes
         top, left, bottom, right = (boxes[:, i : i + 1] for i in range(4))
         with self.boxes.hold_sync():

@@ -11,7 +11,7 @@ import ipywidgets as widgets
 from ..compute.answers import TensorDisplay
 from ..plots import BarsPlot, HeatmapPlot, Plot, row
 from .base import Panel, State
-from .pictures import set_picture
+from .pictures import Gutters, set_picture
 
 VECTOR_HEIGHT = "90px"  # a bias or a scale: one row of cells
 
@@ -28,6 +28,7 @@ class TensorView:
         self.selector = widgets.ToggleButtons(options=[], style={"button_width": "auto"})
         self.selector.observe(on_select, names="value")
         self.heatmap = HeatmapPlot(kind)
+        self.gutters = Gutters(self.heatmap)  # the grey between a kernel's filters
         self.histogram = BarsPlot(f"distribution of {kind}", size=("320px", "280px"), counts=True)
         self.widget = widgets.VBox([self.selector, row(self.heatmap.widget, self.histogram.widget)])
 
@@ -66,6 +67,7 @@ class TensorView:
                 self.heatmap.figure.layout.height = height
         tiles = f": {image.note}" if image.note else ""
         self.heatmap.show(image.image, image.vmin, image.vmax, title=f"{tensor.name} ({tensor.shape_text}){tiles}")
+        self.gutters.show()
         self.histogram.show(
             tensor.counts, labels=tensor.centers, color=tensor.centers, title=f"distribution of {tensor.name}"
         )

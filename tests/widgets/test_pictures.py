@@ -19,7 +19,7 @@ from nbviz.testing import raising_panel_errors
 def drawn_aspect(plot, share: float = 1.0) -> float:
     """Width / height of the data area bqplot draws at ``share`` of the figure's natural width (a narrower
     output area): its box (that width x layout height) narrowed or lowered to the figure's aspect-ratio bounds
-    (bqplot's rule), less the margins."""
+    (bqplot's rule), less the margins and the figure's vertical padding."""
     figure = plot.figure
     width, height = share * natural_px(figure, "width", 0.0), natural_px(figure, "height", 0.0)
     if width / height < figure.min_aspect_ratio:
@@ -27,7 +27,8 @@ def drawn_aspect(plot, share: float = 1.0) -> float:
     elif width / height > figure.max_aspect_ratio:
         width = height * figure.max_aspect_ratio
     m = figure.fig_margin
-    return (width - m["left"] - m["right"]) / (height - m["top"] - m["bottom"])
+    # bqplot draws the marks inside a vertical padding of padding_y a side (2.5% by default).
+    return (width - m["left"] - m["right"]) / ((height - m["top"] - m["bottom"]) * (1 - 2 * figure.padding_y))
 
 
 def assert_at_aspect(plot, rows: int, cols: int) -> None:
@@ -95,6 +96,42 @@ def test_feature_maps_and_kernels_at_their_aspect(ex):
     with raising_panel_errors():
         ex.layer = "dense"  # a matrix fills its box again: no aspect bound left from the kernel
     assert not heatmap.picture and (heatmap.figure.min_aspect_ratio, heatmap.figure.max_aspect_ratio) == (0.01, 100)
+
+
+def gutter_mask(gutters) -> np.ndarray:
+    """The cells the gutters' picture paints (opaque), read back from its PNG at one pixel per cell."""
+    import zlib
+
+    data = bytes(gutters.current.value)
+    width, height = (int.from_bytes(data[16 + 4 * i : 20 + 4 * i], "big") for i in range(2))
+    raw = zlib.decompress(data[data.index(b"IDAT") + 4 :])  # one IDAT chunk, filter type 0 per row
+    rgba = np.frombuffer(raw, np.uint8).reshape(height, 1 + 4 * width)[:, 1:].reshape(height, width, 4)
+    k = height // gutters.plot.shown.shape[0]
+    return rgba[::k, ::k, 3] == 255
+
+
+def test_gutters_are_drawn_in_the_null_colour(ex):
+    with raising_panel_errors():
+        ex.tab, ex.layer = "weights", "conv2"
+    view = ex.panels["weights"].view
+    shown = view.heatmap.shown
+    assert np.isnan(shown).any()
+    # The picture over the cells paints exactly the NaN cells (bqplot leaves them the colour of the cell before).
+    np.testing.assert_array_equal(gutter_mask(view.gutters), np.isnan(shown))
+    mark = view.gutters.mark
+    assert mark.visible and mark in view.heatmap.figure.marks
+    assert [list(map(float, mark.x)), list(map(float, mark.y))] == [
+        [-0.5, shown.shape[1] - 0.5],
+        [-0.5, shown.shape[0] - 0.5],
+    ]
+    with raising_panel_errors():
+        ex.layer = "dense"  # no NaN: no picture over it
+    assert not mark.visible
+    with raising_panel_errors():
+        ex.tab, ex.layer = "units", "conv2"
+    units = ex.panels["units"]
+    np.testing.assert_array_equal(gutter_mask(units.gutters), np.isnan(units.strip.shown))
+    assert units.strip.figure.marks.index(units.gutters.mark) < units.strip.figure.marks.index(units.boxes)
 
 
 # ------------------------------------------------------------------------------------------------ kernels
