@@ -226,6 +226,11 @@ def test_stop_keeps_the_estimate_and_refine_goes_on_from_it(digits_shap):
     reference = _gradient_reference(ex, 21, cls)
     np.testing.assert_allclose(panel.values, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
     assert panel.refine_button.layout.display == "none" and panel.local_status.value == ""
+    # Refining went on with the draws' totals too: the standard error is over all 200 draws.
+    final = ex.analysis.shap_estimate(21, "auto", None)
+    assert final.totals.shape == (200, 1) and ex.analysis.shap_additivity(final).draws == 200
+    np.testing.assert_allclose(final.totals[: estimate.done], estimate.totals)
+    np.testing.assert_allclose(final.totals.mean(), panel.values.sum(dtype=np.float64), rtol=1e-4)
 
 
 def test_moving_on_cancels_the_old_samples_work(digits_shap):
