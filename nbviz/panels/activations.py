@@ -69,10 +69,25 @@ class ActivationFigure:
             if view.picture:
                 self.heatmap.label()
             else:
-                positions = np.arange(view.values.shape[0]) * view.row_step
+                rows, cols = view.values.shape
+                positions = np.arange(rows) * view.row_step
                 texts = None if tokens is None or len(tokens) < view.tile[0] else [tokens[p] for p in positions]
-                names = row_labels(positions.tolist(), texts)
-                self.heatmap.label(rows=names, x_title="unit", y_title="position token" if texts else "position")
+                # Units, and positions without tokens, as numbers on 1-2-5 ticks (a cell stands for a block of
+                # them when the output was reduced); tokens by name.
+                step_c = -(-view.tile[1] // cols)
+                units = (-0.5 * step_c, (cols - 0.5) * step_c)
+                if texts:
+                    self.heatmap.label(
+                        rows=row_labels(positions.tolist(), texts), x_range=units, x_title="unit", y_title="token"
+                    )
+                else:
+                    step_r = view.row_step
+                    self.heatmap.label(
+                        x_range=units,
+                        y_range=(-0.5 * step_r, (rows - 0.5) * step_r),
+                        x_title="unit",
+                        y_title="position",
+                    )
                 height = f"{labelled_height(view.values.shape[0]):.0f}px"
                 if self.heatmap.figure.layout.height != height:
                     self.heatmap.figure.layout.height = height

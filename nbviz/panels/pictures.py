@@ -42,13 +42,14 @@ ROW_PX, LEAST_HEIGHT, MOST_HEIGHT = 14.0, 120.0, 480.0
 
 
 def row_labels(positions: Sequence[int], texts: Sequence[str] | None) -> list[str]:
-    """A label per row: "position token" ("3 the"), the position alone without a token text (or where the text
-    is the position), a token cut to :data:`ROW_LABEL_CHARS` characters."""
+    """A label per row: "position: token" ("3: the"; "3: 1996" for a token id without a vocabulary, where "3 1996"
+    read as one number), the position alone without a token text (or where the text is the position), a token
+    cut to :data:`ROW_LABEL_CHARS` characters."""
     out = []
     for k, position in enumerate(positions):
         text = "" if texts is None else str(texts[k]).strip()
         text = text if len(text) <= ROW_LABEL_CHARS else text[: ROW_LABEL_CHARS - 1] + "\u2026"
-        out.append(f"{position} {text}" if text and text not in (str(position), f"#{position}") else str(position))
+        out.append(f"{position}: {text}" if text and text not in (str(position), f"#{position}") else str(position))
     return out
 
 

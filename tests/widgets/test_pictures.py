@@ -244,16 +244,16 @@ def test_a_sequence_heatmap_names_its_rows_by_token(text_ex):
     ex, x = text_ex
     figure = ex.panels["activations"].view
     axis = figure.heatmap._left_axis
-    assert not figure.heatmap.picture and axis.visible and axis.label == "position token"
+    assert not figure.heatmap.picture and axis.visible and axis.label == "token"
     written = {int(float(k)): v for k, v in axis.tick_labels.items()}
-    assert written == {p: f"{p} {VOCABULARY[x[2, p]]}" for p in range(10)}
+    assert written == {p: f"{p}: {VOCABULARY[x[2, p]]}" for p in range(10)}
     np.testing.assert_array_equal(axis.tick_values, np.arange(10))
     # As tall as its rows need: not a 340 px box for 10 tokens.
     assert figure.heatmap.figure.layout.height == f"{labelled_height(10):.0f}px"
-    assert figure.heatmap.figure.fig_margin["left"] >= 7 * len("9 w29")
+    assert figure.heatmap.figure.fig_margin["left"] >= 7 * len("9: w29")
     with raising_panel_errors():
         ex.sample = 5
-    assert {int(float(k)): v for k, v in axis.tick_labels.items()}[0] == f"0 {VOCABULARY[x[5, 0]]}"
+    assert {int(float(k)): v for k, v in axis.tick_labels.items()}[0] == f"0: {VOCABULARY[x[5, 0]]}"
     with raising_panel_errors():
         ex.layer = "probs"  # bars: the heatmap's names go with it
         ex.layer = "embedding"
@@ -261,9 +261,29 @@ def test_a_sequence_heatmap_names_its_rows_by_token(text_ex):
 
 
 def test_row_labels_of_a_long_or_reduced_sequence():
-    assert row_labels([0, 1, 2], ["[CLS]", "#1", "unbelievably-long"]) == ["0 [CLS]", "1", "2 unbelievabl\u2026"]
+    assert row_labels([0, 1, 2], ["[CLS]", "#1", "unbelievably-long"]) == ["0: [CLS]", "1", "2: unbelievabl\u2026"]
     view = activation_view(np.random.default_rng(6).normal(size=(512, 768)), max_cells=8192)
     assert view.downsampled and not view.picture
     # Each row of the reduced picture stands for row_step positions: the labels name their first.
     assert view.row_step * (view.values.shape[0] - 1) < 512 <= view.row_step * view.values.shape[0]
     assert labelled_height(view.values.shape[0]) <= 480 and labelled_height(1) >= 120
+
+
+def test_a_sequence_without_tokens_is_numbered_on_nice_ticks():
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((40, 3), name="series")
+    hidden = keras.layers.Dense(6, activation="relu", name="mix")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(hidden)))
+    x = np.random.default_rng(8).normal(size=(6, 40, 3)).astype("float32")
+    with raising_panel_errors():
+        ex = nbviz.explore(model, x, np.arange(6) % 2)
+        ex.tab, ex.layer = "activations", "mix"
+    heatmap = ex.panels["activations"].view.heatmap
+    left, bottom = heatmap._left_axis, heatmap._bottom_axis
+    assert (left.label, bottom.label) == ("position", "unit")
+    for axis, most in ((left, 39), (bottom, 5)):
+        ticks = np.asarray(axis.tick_values, float)
+        steps = np.diff(ticks)
+        assert len(ticks) >= 2 and (steps == steps[0]).all() and ticks.min() >= 0 and ticks.max() <= most
+        assert steps[0] / 10 ** np.floor(np.log10(steps[0])) in (1, 2, 5)
+    assert heatmap.figure.layout.height == f"{labelled_height(40):.0f}px"
