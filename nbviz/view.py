@@ -326,10 +326,12 @@ class ModelView(widgets.VBox):
 
     def _sync_slider(self) -> None:
         position = int(np.searchsorted(self.order, self.sample))
-        if position < len(self.order) and self.order[position] == self.sample:
+        inside = position < len(self.order) and self.order[position] == self.sample
+        if inside:
             self.slider.value = position
-            if self.filter_reason:
-                self.slider_note.value = f"#{self.sample}: {position + 1:,} of {len(self.order):,} in selection"
+        if self.filter_reason:  # a sample reached otherwise (a click on a point) may lie outside the filter
+            where = f"{position + 1:,} of {len(self.order):,} in selection" if inside else "not in the selection"
+            self.slider_note.value = f"#{self.sample}: {where}"
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:

@@ -55,6 +55,10 @@ def test_a_brushed_selection_shows_in_the_header_and_show_all_lifts_it(ex):
         assert ex.slider_note.value == f"#{inside[position]}: {position + 1} of {inside.size} in selection"
     ex.sample = int(inside[3])  # moved elsewhere (a click on a point): the note follows
     assert ex.slider.value == 3 and ex.slider_note.value == f"#{inside[3]}: 4 of {inside.size} in selection"
+    outside = int(np.setdiff1d(np.arange(n), inside)[0])
+    ex.sample = outside  # a sample the filter does not hold (a neighbour clicked): said so, never a stale place
+    assert ex.slider_note.value == f"#{outside}: not in the selection"
+    ex.sample = int(inside[3])
     # "show all": every sample again, the slider's readout is the sample, and the box that set it is unticked.
     ex.show_all.click()
     assert not panel.walk.value
