@@ -56,6 +56,9 @@ class SaliencyPanel(Panel):
         self.gutters = Gutters(self.heatmap)
         self.overlay = ImagePlot("over the input", size=("320px", "320px"))
         no_padding(self.overlay)
+        # Its grey is the sample view's (dark strokes on light); a dark theme shows that view light on dark, and
+        # style.THEME_CSS turns this class's picture the same way (lightness inverted, hues kept).
+        self.overlay.figure.add_class("nbviz-overlay")
         self.bars = BarsPlot("saliency per feature", horizontal=True, size=("460px", "520px"))
         self.heatmap.widget.layout.display = self.overlay.widget.layout.display = (
             "none" if self.tabular or self.text else None

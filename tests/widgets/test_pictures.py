@@ -80,6 +80,7 @@ def test_saliency_and_its_overlay_at_the_inputs_aspect(ex):
     assert_at_aspect(panel.heatmap, *panel.heatmap.shown.shape)
     picture = ex.analysis.saliency_map(3, "gradient", None, "conv2").overlay
     assert_at_aspect(panel.overlay, *picture.shape[:2])
+    assert "nbviz-overlay" in panel.overlay.figure._dom_classes  # turned light on dark with the sample view
 
 
 def test_feature_maps_and_kernels_at_their_aspect(ex):
