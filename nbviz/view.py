@@ -121,8 +121,8 @@ class ModelView(widgets.VBox):
                 widgets.HTML(STYLE),
                 widgets.HTML(title),
                 self.dropdown,
-                self.slider,
-                self.slider_note,
+                # The note wraps with its slider, never onto a row of its own away from it.
+                widgets.HBox([self.slider, self.slider_note], layout=widgets.Layout(align_items="center")),
                 self.filter_chip,
                 *controls,
                 self.message,
