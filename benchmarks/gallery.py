@@ -151,6 +151,15 @@ def settle(page: Any, panel: Any) -> None:
     except Exception:  # noqa: BLE001 - still computing after a minute: photograph and check what shows
         pass
     wait_for_settled(panel, quiet_ms=400, timeout_ms=SETTLE_TIMEOUT)
+    try:  # d3 fades new ticks in (opacity 1e-6 -> 1): a check mid-fade would read pale text
+        page.wait_for_function(
+            """panel => [...panel.querySelectorAll('g.tick')].every(
+                t => !t.hasAttribute('opacity') || parseFloat(t.getAttribute('opacity')) >= 1)""",
+            arg=panel.element_handle(),
+            timeout=5_000,
+        )
+    except Exception:  # noqa: BLE001 - a tick that never finishes fading is the contrast check's to report
+        pass
     page.wait_for_timeout(300)  # bqplot redraws a figure that was just shown after a debounce
 
 

@@ -84,12 +84,20 @@ H.where = e => {
 H.name = e => `${e.tagName.toLowerCase()}${[...e.classList].map(c => '.' + c).join('')} '${H.text(e).slice(0, 50)}'`;
 // A tick label's number: d3's minus sign, thousands commas, SI suffixes, %, scientific; NaN when not a number.
 H.number = raw => {
-    let t = raw.replace(/\u2212/g, '-').replace(/\s/g, '');
+    let t = raw.replace(/\u2212/g, '-').trim();  // "0 31" (a position and its token) is not a number
     if (/^-?\d{1,3}(,\d{3})+(\.\d+)?/.test(t)) t = t.replace(/,/g, '');
     const m = t.match(/^([-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?)([TGMkmµun%]?)$/i);
     if (!m) return NaN;
     const scale = {T: 1e12, G: 1e9, M: 1e6, k: 1e3, m: 1e-3, 'µ': 1e-6, u: 1e-6, n: 1e-9, '%': 1e-2, '': 1};
     return parseFloat(m[1]) * (scale[m[4]] ?? NaN);
+};
+// The value of one step in a label's last digit: "0.05" 0.01, "155" 1, "2.5e-4" 1e-5, "25k" 1000.
+H.unit = raw => {
+    const t = raw.replace(/\u2212/g, '-').trim();
+    const m = t.match(/^[-+]?(\d*)\.?(\d*)(e([-+]?\d+))?([TGMkmµun%]?)$/i);
+    if (!m) return 0;
+    const scale = {T: 1e12, G: 1e9, M: 1e6, k: 1e3, m: 1e-3, 'µ': 1e-6, u: 1e-6, n: 1e-9, '%': 1e-2, '': 1}[m[5]] ?? 1;
+    return Math.pow(10, -m[2].length + (m[4] ? parseInt(m[4]) : 0)) * scale;
 };
 H.axes = root => [...root.querySelectorAll('g.axis')].filter(a => a.querySelector('g.tick') && H.visible(a));
 H.ticks = axis => [...axis.querySelectorAll('g.tick text')].filter(t => H.text(t) && H.visible(t));
@@ -102,6 +110,13 @@ H.vertical = ticks => {
     const spread = f => Math.max(...c.map(f)) - Math.min(...c.map(f));
     return spread(b => b.top + b.height / 2) > spread(b => b.left + b.width / 2);
 };
+// A text's box shrunk to its ink: a line box is taller than the digits in it, and neighbours' boxes may touch.
+H.ink = e => {
+    const b = e.getBoundingClientRect(), cut = 0.15 * b.height;
+    return {left: b.left, right: b.right, top: b.top + cut, bottom: b.bottom - cut};
+};
+H.overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5 &&
+    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5;
 H.axisName = axis => {
     const label = H.axisLabel(axis);
     return (label ? `axis '${label}'` : 'an axis') + H.where(axis);
@@ -155,20 +170,16 @@ TICK_OVERLAP = _check(r"""
 const failures = [];
 for (const axis of H.axes(root)) {
     const ticks = H.ticks(axis);
-    const boxes = ticks.map(t => t.getBoundingClientRect());
+    const boxes = ticks.map(H.ink);
     for (let i = 0; i < ticks.length; i++) for (let j = i + 1; j < ticks.length; j++) {
-        const a = boxes[i], b = boxes[j];
-        const dx = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-        const dy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-        if (dx > 0.5 && dy > 0.5)
+        if (H.overlap(boxes[i], boxes[j]))
             failures.push(`tick labels overlap on ${H.axisName(axis)}: '${H.text(ticks[i])}' and '${H.text(ticks[j])}'`);
     }
     // The axis's title over its own tick labels reads as one smudge too.
     const title = axis.querySelector('text.axislabel') || axis.parentElement?.querySelector('text.axislabel');
     if (title && H.text(title) && H.visible(title)) {
-        const a = title.getBoundingClientRect();
-        const hit = ticks.filter((t, i) => Math.min(a.right, boxes[i].right) - Math.max(a.left, boxes[i].left) > 0.5 &&
-                                         Math.min(a.bottom, boxes[i].bottom) - Math.max(a.top, boxes[i].top) > 0.5);
+        const a = H.ink(title);
+        const hit = ticks.filter((t, i) => H.overlap(a, boxes[i]));
         if (hit.length)
             failures.push(`axis title '${H.text(title)}' over its tick labels ${hit.map(t => `'${H.text(t)}'`).join(', ')}${H.where(axis)}`);
     }
@@ -241,7 +252,7 @@ return failures;
 TICK_STEPS = _check(r"""
 const failures = [];
 for (const axis of H.axes(root)) {
-    const texts = H.ticks(axis).map(H.text);
+    const ticks = H.ticks(axis), texts = ticks.map(H.text);
     if (texts.length < 2) continue;
     const values = texts.map(H.number);
     if (values.some(Number.isNaN)) continue;  // names, not numbers
@@ -249,14 +260,29 @@ for (const axis of H.axes(root)) {
     const sorted = [...values].sort((a, b) => a - b);
     const steps = sorted.slice(1).map((v, i) => v - sorted[i]);
     if (steps.some(s => s === 0)) { failures.push(`tick labels repeat (${shown}) on ${H.axisName(axis)}`); continue; }
-    if (sorted[0] > 0) {  // a log axis passes with decades
+    // Where each tick sits along its axis, to tell a linear axis from a log one and from categories named by
+    // numbers (the classes present: 0, 2, 6, 9, evenly placed whatever their values).
+    const vertical = H.vertical(ticks);
+    const at = ticks.map(t => { const b = t.getBoundingClientRect(); return vertical ? -(b.top + b.height / 2) : b.left + b.width / 2; });
+    const units = texts.map(H.unit);  // how far each label's rounding may have moved its value
+    const proportional = (v, slack) => {
+        const i = at.indexOf(Math.min(...at)), j = at.indexOf(Math.max(...at));
+        if (at[j] === at[i]) return false;
+        const slope = (v[j] - v[i]) / (at[j] - at[i]), span = Math.abs(v[j] - v[i]);
+        return v.every((x, k) => Math.abs(v[i] + slope * (at[k] - at[i]) - x) <= 0.505 * slack[k] + 0.01 * span);
+    };
+    const linear = proportional(values, units);
+    const logarithmic = !linear && values.every(v => v > 0) && proportional(values.map(Math.log10), units.map(() => 0.05));
+    if (logarithmic) {
         const logs = sorted.map(Math.log10);
         const decades = logs.every(l => Math.abs(l - Math.round(l)) < 0.01) &&
             logs.slice(1).every((l, i) => Math.abs(l - logs[i] - 1) < 0.01);
-        if (decades) continue;
+        if (!decades) failures.push(`log axis ticks not on decades (${shown}) on ${H.axisName(axis)}`);
+        continue;
     }
+    if (!linear) continue;  // categories, not a scale
     const step = steps[0];
-    const even = steps.every(s => Math.abs(s - step) <= 0.02 * step);
+    const even = steps.every(s => Math.abs(s - step) <= 0.02 * step + Math.max(...units));
     const mantissa = step / Math.pow(10, Math.floor(Math.log10(step) + 1e-9));
     const nice = [1, 2, 5, 10].some(m => Math.abs(mantissa - m) <= 0.01 * m);
     if (!even || !nice) failures.push(`ticks not on 1-2-5 steps (${shown}) on ${H.axisName(axis)}`);
