@@ -37,8 +37,10 @@ def set_picture(plot: HeatmapPlot, on: bool) -> None:
 
 #: The most characters of a token a label keeps ("12 unbelievab…").
 ROW_LABEL_CHARS = 12
-#: A row of a labelled heatmap is at least this tall (px) while the figure is at most ``MOST_HEIGHT``.
-ROW_PX, LEAST_HEIGHT, MOST_HEIGHT = 14.0, 120.0, 480.0
+#: A row of a labelled heatmap is at least this tall (px) while the figure is at most ``MOST_HEIGHT``; at least
+#: ``LEAST_HEIGHT``: bqplot's colour bar takes a fixed share less of the height, and at 228 px (12 tokens) its
+#: labels ran into each other.
+ROW_PX, LEAST_HEIGHT, MOST_HEIGHT = 14.0, 260.0, 480.0
 
 
 def row_labels(positions: Sequence[int], texts: Sequence[str] | None) -> list[str]:

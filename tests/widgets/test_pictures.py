@@ -267,7 +267,7 @@ def test_row_labels_of_a_long_or_reduced_sequence():
     assert view.downsampled and not view.picture
     # Each row of the reduced picture stands for row_step positions: the labels name their first.
     assert view.row_step * (view.values.shape[0] - 1) < 512 <= view.row_step * view.values.shape[0]
-    assert labelled_height(view.values.shape[0]) <= 480 and labelled_height(1) >= 120
+    assert labelled_height(view.values.shape[0]) <= 480 and labelled_height(1) >= 260
 
 
 def test_a_sequence_without_tokens_is_numbered_on_nice_ticks():
