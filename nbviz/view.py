@@ -77,10 +77,14 @@ class ModelView(widgets.VBox):
         """Lay out the header (``title``, the dropdown, the slider, ``controls`` and the message line) and the
         body (the graph, the sample view and ``left`` on the left, the tabs on the right)."""
         graph, n_samples = self.analysis.graph, self.analysis.data.n_samples
+        options = [(f"{n.name} ({n.class_name})", n.name) for n in graph.nodes]
+        # As wide as its longest entry needs (BERT's were cut at 340 px), up to 640 px: 90 px for "layer" and
+        # the arrow, 7.5 px a character of the 13 px font.
+        longest = max((len(label) for label, _ in options), default=0)
         self.dropdown = widgets.Dropdown(
-            options=[(f"{n.name} ({n.class_name})", n.name) for n in graph.nodes],
+            options=options,
             description="layer",
-            layout=widgets.Layout(width="340px"),
+            layout=widgets.Layout(width=f"{min(640, max(340, round(90 + 7.5 * longest)))}px", max_width="100%"),
         )
         self.slider = widgets.IntSlider(
             value=0,

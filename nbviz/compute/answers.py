@@ -15,7 +15,7 @@ import numpy as np
 from ._arrays import frozen
 from .display import ActivationView, DeadUnits, block_mean, tile_frames
 from .rules import Rules
-from .weights import Histogram, WeightImage, histogram, weight_image
+from .weights import Histogram, WeightImage, filter_grid, histogram, weight_image
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,10 @@ def tensor_display(name: str, tensor: np.ndarray, max_cells: int, bins: int = 40
     return TensorDisplay(
         name=name,
         shape=tuple(int(d) for d in np.shape(tensor)),
-        image=weight_image(tensor, max_cells=max_cells),
+        # A conv kernel as the grid of its filters (one tile per output filter); a matrix or vector as it is.
+        image=filter_grid(tensor, max_cells=max_cells)
+        if np.ndim(tensor) >= 3
+        else weight_image(tensor, max_cells=max_cells),
         centers=frozen(centers),
         counts=frozen(hist.counts, np.float32),
     )

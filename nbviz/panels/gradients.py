@@ -9,7 +9,7 @@ import numpy as np
 from ..compute.answers import Unavailable
 from ..markup import escape
 from ..plots import MUTED, BarsPlot, Plot, row
-from .activations import ActivationFigure
+from .activations import ActivationFigure, sequence_tokens
 from .base import Panel, State
 from .weights import TensorView
 
@@ -84,7 +84,8 @@ class GradientsPanel(Panel):
             self.output_values = np.zeros(0, np.float32)
         else:
             title = f"d {answer.target} / d {state.layer} output"
-            self.output_values = self.output_view.show(answer.output, title)
+            tokens = sequence_tokens(self.analysis, state, answer.output)  # a sequence's rows named by token
+            self.output_values = self.output_view.show(answer.output, title, tokens=tokens)
         self.weight_view.set_tensors(answer.names)
         no_weights = (
             "" if answer.names else f"<br>Layer {escape(state.layer)} has no weights; its output gradient is shown."
