@@ -47,7 +47,7 @@ def test_dead_relu_layer_is_found():
     model.get_layer("hidden").bias.assign(np.full(8, -100.0, "float32"))
     dead = kinds(findings(model, X))["dead_units"]
     assert (dead.layer, dead.severity, dead.value, dead.panel) == ("hidden", "critical", 1.0, "activations")
-    assert dead.message == "hidden: 100% of 8 ReLU units never activate on 64 samples"
+    assert dead.message == "hidden: 100% of 8 ReLU units never activate on 64 samples."
 
 
 def test_partly_dead_layer_is_rated_by_its_share():
@@ -67,7 +67,7 @@ def test_nan_weight_is_critical_and_named():
     assert found[0].severity == "critical"
     bad = kinds(found)["nonfinite_weights"]
     assert (bad.layer, bad.severity, bad.value, bad.panel) == ("hidden", "critical", 1.0, "weights")
-    assert bad.message == "hidden: 1 of 48 weights are NaN or Inf"
+    assert bad.message == "hidden: 1 of 48 weights is NaN or Inf."
 
 
 def test_nan_activations_name_the_first_layer():
@@ -77,7 +77,7 @@ def test_nan_activations_name_the_first_layer():
     x[:16, 2] = 0.0  # inf * 0 is NaN: every sample is hit, either by inf or by NaN
     bad = kinds(findings(model, x))["nonfinite_activations"]
     assert (bad.layer, bad.severity, bad.value) == ("hidden", "critical", 1.0)
-    assert bad.message == "hidden: outputs NaN or Inf for 100% of 64 samples (and 1 later layer)"
+    assert bad.message == "hidden: outputs NaN or Inf for 100% of 64 samples (and 1 later layer)."
 
 
 def test_saturated_tanh_layer_is_found():
