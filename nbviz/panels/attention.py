@@ -16,6 +16,7 @@ from ..markup import escape
 from ..plots import Plot, fit_aspect, row
 from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
+from .pictures import Gutters
 
 VIEWS = (("model view", "model"), ("head view", "head"), ("lines", "lines"))
 #: Text over the thumbnails' background: the theme's (it was a fixed dark grey, near invisible in the dark theme).
@@ -59,6 +60,9 @@ class AttentionPanel(Panel):
         # The thumbnails' click targets are sized for the figure's natural width: drawn narrower, their outlines
         # would cover the gaps between thumbnails. They take the clicks unseen.
         self.model_plot.cells.stroke = None
+        # The gaps between thumbnails are NaN cells, which bqplot's HeatMap paints in its neighbour's colour: a
+        # picture laid over them draws them in the null colour (and sets padding_y 0: thumbnails were 8% too tall).
+        self.model_gutters = Gutters(self.model_plot)  # type: ignore[arg-type]  # a heatmap plot like HeatmapPlot
         self.head_plot = AttentionMapPlot("head view", on_hover=self._query_hovered)
         self.lines_plot = TokenLinesPlot("lines", on_hover=self._query_hovered)
         self.hovered = widgets.HTML()
@@ -178,6 +182,11 @@ class AttentionPanel(Panel):
     def _draw_model(self, state: State, layer: str) -> str:
         grid = self.analysis.model_view(state.sample)
         self._cells = grid.cells
+        # Each thumbnail at its map's aspect ratio (a square map square) at any width. Set before ``show``: bqplot
+        # 0.13 loses a margin or aspect change that arrives while the figure's first render runs (bqplot #640),
+        # and ``show`` puts the figure on the page.
+        rows, cols = grid.image.shape
+        fit_aspect(self.model_plot.figure, self._grid_margin, self._grid_height, rows, cols)
         self.model_plot.show(
             grid.image,
             grid.centers,
@@ -187,10 +196,7 @@ class AttentionPanel(Panel):
             grid.vmax,
             title=f"model view: {len(grid.layers)} layers x {grid.heads} heads, sample {state.sample} (click to open)",
         )
-        # Each thumbnail at its map's aspect ratio (a square map square) at any width, and the labels at the
-        # thumbnails' centres with the gaps between them as the grid has them.
-        rows, cols = grid.image.shape
-        fit_aspect(self.model_plot.figure, self._grid_margin, self._grid_height, rows, cols)
+        # The labels at the thumbnails' centres, with the gaps between them as the grid has them.
         (th, tw), (down, across) = grid.tile, grid.pitch
         layers, heads = len(grid.layers), grid.heads
         self.model_plot.row_labels.show(
@@ -199,6 +205,7 @@ class AttentionPanel(Panel):
         self.model_plot.column_labels.show(
             [f"H{h}" for h in range(heads)], np.arange(heads) * across + (tw - 1) / 2, np.full(heads, -1.0)
         )
+        self.model_gutters.show()
         self.model_plot.tooltip.value = "".join(f"L{i}: {escape(name)}<br>" for i, name in enumerate(grid.layers))
         self.values = grid.layer_tiles(layer)
         return ""
