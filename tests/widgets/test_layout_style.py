@@ -4,6 +4,10 @@ and attention thumbnails with gaps between them."""
 
 from __future__ import annotations
 
+import warnings
+
+import bqplot as bq
+import ipywidgets as widgets
 import keras
 import numpy as np
 import pytest
@@ -202,3 +206,50 @@ def test_saliency_method_buttons_keep_one_row_and_wrap_the_menu_below(digits_exp
     assert method.layout.max_width == "100%"
     holder = next(w for w in panel.widget.children if method in getattr(w, "children", ()))
     assert holder.layout.flex_flow == "row wrap"  # the class menu goes under the buttons where both do not fit
+
+
+def test_no_figure_of_an_explorer_has_the_pop_up_toolbar(digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the registry's name is deprecated, not its content
+        before = set(widgets.Widget.widgets)
+    ex = nbviz.explore(digits.model, digits.x_test[:40], digits.y_test[:40])
+    try:
+        for tab in list(ex.panels):
+            ex.tab = tab  # each tab draws its figures
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            figures = [w for key, w in widgets.Widget.widgets.items() if key not in before and isinstance(w, bq.Figure)]
+        assert len(figures) >= 10
+        assert [f for f in figures if f.display_toolbar] == []  # it popped up over the graph and axis labels
+    finally:
+        ex.close()
+
+
+def test_a_keras_hub_berts_edges_pass_no_name():
+    keras_hub = pytest.importorskip("keras_hub")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+    )
+    model = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2, preprocessor=None)
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(1, 100, (4, 16)).astype("int32"),
+        "segment_ids": np.zeros((4, 16), "int32"),
+        "padding_mask": np.ones((4, 16), "int32"),
+    }
+    ex = nbviz.explore(model, x, np.array([0, 1, 0, 1]))
+    try:
+        graph = ex.graph_view
+        ex_, ey = to_px(graph, np.asarray(graph.edges.x, np.float64), np.asarray(graph.edges.y, np.float64))
+        boxes = label_boxes(graph)
+        segments = [(ex_[i, k], ey[i, k], ex_[i, k + 1], ey[i, k + 1]) for i in range(len(ex_)) for k in range(3)]
+        assert [b[4] for s in segments for b in boxes if crosses(s, b)] == []
+        # Drawn straight from dot to dot, as before, the same edges crossed names (23 times on this model).
+        layout = graph.layout
+        s, t = layout.edges[:, 0], layout.edges[:, 1]
+        sx, sy = to_px(graph, np.stack([layout.x[s], layout.x[t]], 1), np.stack([layout.y[s], layout.y[t]], 1))
+        straight = [(sx[i, 0], sy[i, 0], sx[i, 1], sy[i, 1]) for i in range(len(sx))]
+        assert sum(crosses(seg, b) for seg in straight for b in boxes) > 0
+    finally:
+        ex.close()
