@@ -281,14 +281,16 @@ class LayerGraph:
     def highlight(self, name: str) -> None:
         """Show ``name`` as the current layer: the groups holding it open, its circle selected (no callback),
         and the graph's box scrolled to it where it lies outside the part shown."""
-        self._current = name
+        moved, self._current = name != self._current, name
         path = self.tree.layer_path(name)
         if not self._expanded.issuperset(path):
             self._expanded.update(path)
             self._draw()
         else:
             self._select_current()
-        if name in self.names:
+        # Only when the layer changed: a new sample must not send a message here, nor take the keyboard's focus
+        # from the slider.
+        if moved and name in self.names:
             self.anchor.focus()
 
     def row_top_px(self, row: int) -> float:
