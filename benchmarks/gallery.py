@@ -36,7 +36,7 @@ from tests.browser.lab import (
     start_lab,
     wait_for_settled,
 )
-from tests.browser.page_checks import CHECKS, ConsoleLog, run_checks
+from tests.browser.page_checks import BLANK, CHECKS, ConsoleLog, run_checks
 
 OUT = ROOT / "artifacts" / "gallery"
 WIDTHS = (900, 1600)
@@ -218,7 +218,11 @@ def render_model(
                     shot.png = str(path)
                     # What the header or the tab bar shows fails once per width and theme, not under every tab.
                     shot.failures = {}
-                    for check, failures in run_checks(ex, panel).items():
+                    found = run_checks(ex, panel)
+                    # The header (layer graph, sample view) is a panel too: a figure that did not draw leaves it blank.
+                    for part in header_parts(ex):
+                        found.setdefault("blank", []).extend(f"header: {f}" for f in part.evaluate(BLANK))
+                    for check, failures in found.items():
                         new = [f for f in failures if (width, theme, check, f) not in seen]
                         seen.update((width, theme, check, f) for f in new)
                         if new:
@@ -232,6 +236,22 @@ def render_model(
         page.close()
         end_sessions(url)  # the model's kernel stops: ResNet50's memory is not held while the next one runs
     return shots, first_draw
+
+
+# The parts of the Explorer beside or above its tabs (header, layer graph, sample view), taller than a blank run.
+_HEADER_PARTS = """root => {
+    const parts = [];
+    for (let n = root.querySelector('.widget-tab'); n && n !== root && n.parentElement; n = n.parentElement)
+        for (const s of n.parentElement.children)
+            if (s !== n && s.getBoundingClientRect().height > 200) parts.push(s);
+    return parts;
+}"""
+
+
+def header_parts(explorer: Any) -> list[Any]:
+    """Element handles of the Explorer's parts outside its tabs (see ``_HEADER_PARTS``)."""
+    handle = explorer.evaluate_handle(_HEADER_PARTS)
+    return [p.as_element() for p in handle.get_properties().values() if p.as_element() is not None]
 
 
 def _explorer(page: Any) -> Any:
