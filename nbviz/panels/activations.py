@@ -48,17 +48,20 @@ class ActivationFigure:
         view: ActivationView,
         title: str,
         labels: tuple[str, ...] | None = None,
-        tokens: tuple[str, ...] | None = None,
+        tokens: tuple[str | None, ...] | None = None,
     ) -> np.ndarray:
         """Draw one laid-out output under ``title``; returns the values shown.
 
-        ``labels`` name a vector's bars; ``tokens`` (a text per position of a sequence's first axis) name the
-        rows of a (positions x units) heatmap, which are numbered without them.
+        ``labels`` name a vector's bars; ``tokens`` (a text per position of a sequence's first axis, None at a
+        padding position: :func:`sequence_tokens`) name the rows of a (positions x units) heatmap, which are
+        numbered without them. Padding positions are left out (a sentence of 9 tokens padded to 128 was one row
+        of colour above 119 rows of nothing): the title says how many.
         """
         self.view = view
+        values = view.values
         if view.kind == "bars":
-            use = labels if labels is not None and len(labels) == len(view.values) else None
-            self.bars.show(view.values, labels=np.array(use) if use else None, title=title)
+            use = labels if labels is not None and len(labels) == len(values) else None
+            self.bars.show(values, labels=np.array(use) if use else None, title=title)
         else:
             grid = view.grid
             tiles = f", {grid[0]}x{grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if grid != (1, 1) else ""
@@ -69,17 +72,21 @@ class ActivationFigure:
             if view.picture:
                 self.heatmap.label()
             else:
-                rows, cols = view.values.shape
+                rows, cols = values.shape
                 positions = np.arange(rows) * view.row_step
                 texts = None if tokens is None or len(tokens) < view.tile[0] else [tokens[p] for p in positions]
+                if texts is not None and view.row_step == 1 and None in texts and any(t is not None for t in texts):
+                    real = [i for i, t in enumerate(texts) if t is not None]
+                    tiles += f", {len(real)} tokens (not the {rows - len(real)} padding positions)"
+                    values, positions, texts = values[real], positions[real], [texts[i] for i in real]
+                    rows = len(real)
                 # Units, and positions without tokens, as numbers on 1-2-5 ticks (a cell stands for a block of
                 # them when the output was reduced); tokens by name.
                 step_c = -(-view.tile[1] // cols)
                 units = (-0.5 * step_c, (cols - 0.5) * step_c)
                 if texts:
-                    self.heatmap.label(
-                        rows=row_labels(positions.tolist(), texts), x_range=units, x_title="unit", y_title="token"
-                    )
+                    names = row_labels(positions.tolist(), [t or "[pad]" for t in texts])
+                    self.heatmap.label(rows=names, x_range=units, x_title="unit", y_title="token")
                 else:
                     step_r = view.row_step
                     self.heatmap.label(
@@ -88,25 +95,29 @@ class ActivationFigure:
                         x_title="unit",
                         y_title="position",
                     )
-                height = f"{labelled_height(view.values.shape[0]):.0f}px"
+                height = f"{labelled_height(rows):.0f}px"
                 if self.heatmap.figure.layout.height != height:
                     self.heatmap.figure.layout.height = height
-            self.heatmap.show(view.values, view.vmin, view.vmax, title=f"{title}{tiles}")
+            self.heatmap.show(values, view.vmin, view.vmax, title=f"{title}{tiles}")
             self.gutters.show()
         self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
         self.bars.widget.layout.display = None if view.kind == "bars" else "none"
-        return view.values
+        return values
 
 
-def sequence_tokens(analysis: Any, state: State, view: ActivationView) -> tuple[str, ...] | None:
+def sequence_tokens(analysis: Any, state: State, view: ActivationView) -> tuple[str | None, ...] | None:
     """The text of each position of a (positions x units) output of the current layer, where the model has a
-    token input of that many positions (its ids without a vocabulary, positions in redact mode); else None."""
+    token input of that many positions (its ids without a vocabulary, positions in redact mode), None at its
+    padding positions (its padding mask's); None without such an input."""
     if view.kind != "image" or view.picture:
         return None
     length = view.tile[0]
-    if analysis.token_input(length, state.layer) is None:
+    name = analysis.token_input(length, state.layer)
+    if name is None:
         return None
-    return tuple(analysis.token_labels(state.sample, np.arange(length), length, state.layer))
+    real = set(np.asarray(analysis.real_positions(state.sample, name)).tolist())
+    texts = analysis.token_labels(state.sample, np.arange(length), length, state.layer)
+    return tuple(text if position in real else None for position, text in enumerate(texts))
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -288,3 +288,28 @@ def test_a_sequence_without_tokens_is_numbered_on_nice_ticks():
         assert len(ticks) >= 2 and (steps == steps[0]).all() and ticks.min() >= 0 and ticks.max() <= most
         assert steps[0] / 10 ** np.floor(np.log10(steps[0])) in (1, 2, 5)
     assert heatmap.figure.layout.height == f"{labelled_height(40):.0f}px"
+
+
+def test_a_padded_sequence_shows_its_real_tokens_only():
+    pytest.importorskip("keras_hub")
+    from tests.zoo import bert_classifier
+
+    case = bert_classifier()  # 12 positions, padding from position 9 on
+    vocabulary = [f"t{i}" for i in range(60)]
+    layer = "bert_backbone/token_embedding"
+    with raising_panel_errors():
+        ex = nbviz.explore(case.model, case.x, case.y, vocabulary=vocabulary)
+        ex.tab, ex.layer, ex.sample = "activations", layer, 1
+    panel = ex.panels["activations"]
+    full = ex.analysis.layer_activation(layer, 1).view.values
+    assert full.shape[0] == 12
+    np.testing.assert_array_equal(panel.values, full[:9])  # the 3 padding rows left out
+    heatmap = panel.view.heatmap
+    np.testing.assert_array_equal(heatmap.shown, full[:9])
+    written = {int(float(k)): v for k, v in heatmap._left_axis.tick_labels.items()}
+    assert written == {p: f"{p}: t{case.x['token_ids'][1, p]}" for p in range(9)}
+    assert "9 tokens (not the 3 padding positions)" in heatmap.title_text
+    with raising_panel_errors():
+        ex.tab = "gradients"
+    gradients = ex.panels["gradients"]
+    assert gradients.output_view.heatmap.shown.shape[0] == 9
