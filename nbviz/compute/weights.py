@@ -266,9 +266,9 @@ def filter_grid(w: Any, max_cells: int = 65_536, scale: str = "symmetric") -> We
     -------
     WeightImage
         Tile k is filter k's ``(kd*kh) x kw`` weights (depth slices stacked), averaged over its input channels
-        when it has several; with a single output channel (a depthwise kernel of multiplier 1) the tiles are the
-        input channels' filters instead. ``note`` says which; ``index`` names, for a mean, the weight of input
-        channel 0 at that place.
+        when it has several; with a single output channel (a depthwise kernel of multiplier 1, or a conv of one
+        filter) the tiles are its input channels' weights instead. ``note`` says which; ``index`` names, for a
+        mean, the weight of input channel 0 at that place.
     """
     arr = _as_real_array(w, "w")
     if not 3 <= arr.ndim <= _MAX_NDIM or arr.size == 0:
@@ -280,9 +280,9 @@ def filter_grid(w: Any, max_cells: int = 65_536, scale: str = "symmetric") -> We
         kernel = arr.astype(np.float32).reshape((1,) * (5 - arr.ndim) + arr.shape)
     kd, kh, kw, n_in, n_out = map(int, kernel.shape)
     index = np.arange(kernel.size, dtype=np.int64).reshape(kernel.shape)
-    if n_out == 1:  # a depthwise kernel: each input channel has its own filter
+    if n_out == 1:  # a depthwise kernel (each input channel its own filter), or a conv of a single filter
         tiles, at = kernel[..., 0], index[..., 0]
-        note = f"{n_in} filters, one per input channel"
+        note = f"a tile per input channel ({n_in})" if n_in > 1 else "1 filter"
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             tiles = kernel.mean(axis=3, dtype=np.float64).astype(np.float32) if n_in > 1 else kernel[..., 0, :]

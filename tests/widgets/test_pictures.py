@@ -179,7 +179,7 @@ def test_a_depthwise_kernel_shows_a_filter_per_input_channel():
     for k in range(5):
         r, c = divmod(k, cols)
         np.testing.assert_array_equal(shown.image[r * 4 : r * 4 + 3, c * 4 : c * 4 + 3], kernel[:, :, k, 0])
-    assert shown.note == "5 filters, one per input channel"
+    assert shown.note == "a tile per input channel (5)"
 
 
 def test_the_grid_of_a_large_kernel_is_reduced_by_blocks_of_largest_magnitude():
