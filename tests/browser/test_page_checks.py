@@ -125,6 +125,8 @@ def test_tick_steps_on_a_log_axis(page: Any) -> None:
     failures = check(page, figure(axis(placed(["0.001", "0.01", "0.3"]))), TICK_STEPS)
     assert failures == ["log axis ticks not on decades (0.001, 0.01, 0.3) on an axis"], failures
     assert check(page, figure(axis(placed(["0.001", "0.01", "0.1", "1"]))), TICK_STEPS) == []
+    assert check(page, figure(axis(spread(["0.1", "1"]))), TICK_STEPS) == []  # two decades: a log axis's two ticks
+    assert check(page, figure(axis(spread(["0.1", "1.3"]))), TICK_STEPS) != []
 
 
 def test_tick_steps_leave_names_alone(page: Any) -> None:
