@@ -53,6 +53,44 @@ def natural_px(figure: bq.Figure, side: str, default: float) -> float:
     return float(text[:-2]) if text.endswith("px") else default
 
 
+#: The width of a heatmap's colour bar beside it: the bar, its tick marks and labels of up to 6 characters.
+BAR_PX = 64
+
+
+def colorbar_html(
+    colors: Sequence[str], vmin: float, vmax: float, mid: float | None, height: float, edges: tuple[float, float]
+) -> str:
+    """A vertical colour bar in HTML, as tall as a figure's plot area (``height`` less the ``edges``: the top and
+    bottom margins), with 1-2-5 ticks written by the house style in the theme's text colour.
+
+    The ramp is ``colors`` evenly from ``vmin`` to ``vmax``, or, with a ``mid`` and three colours, the middle
+    colour at ``mid`` (a diverging scale, white at 0).
+    """
+    lo, hi = float(vmin), float(vmax)
+    span = (hi - lo) or 1.0
+    if mid is not None and len(colors) == 3:
+        at = [0.0, 100.0 * (float(mid) - lo) / span, 100.0]
+    else:
+        at = list(np.linspace(0.0, 100.0, len(colors)))
+    ramp = ", ".join(f"{c} {p:.2f}%" for c, p in zip(colors, at))
+    ticks = style.nice_ticks(lo, hi, n=4)
+    marks = "".join(
+        f'<div style="position:absolute; left:12px; bottom:{100.0 * (t - lo) / span:.2f}%; width:4px; '
+        f'border-top:1px solid currentColor"></div>'
+        f'<div style="position:absolute; left:19px; bottom:calc({100.0 * (t - lo) / span:.2f}% - 0.6em); '
+        f'white-space:nowrap">{escape(text)}</div>'
+        for t, text in zip(ticks, style.tick_text(ticks))
+    )
+    top, bottom = edges
+    return (
+        f'<div class="nbviz-colorbar" style="position:relative; width:{BAR_PX - 8}px; margin-top:{top:.0f}px; '
+        f"height:{max(height - top - bottom, 10.0):.0f}px; font:11px sans-serif; "
+        f'color:var(--jp-ui-font-color1, #1a1a1a)"><div style="position:absolute; left:0; top:0; bottom:0; '
+        f"width:12px; border:1px solid var(--jp-border-color1, #999); box-sizing:border-box; "
+        f'background:linear-gradient(to top, {ramp})"></div>{marks}</div>'
+    )
+
+
 def fit_aspect(figure: bq.Figure, margin: dict[str, float], height: str, rows: int, cols: int) -> None:
     """Draw ``figure``'s plot area at the data's aspect ratio (cols : rows) at any width.
 
@@ -142,6 +180,7 @@ class Plot:
     figure: bq.Figure
     title_text: str
     note_text: str
+    _body: widgets.Widget | None = None
 
     def _titled(self, title: str, width: str, height: str, note: str = "computing...") -> None:
         self.title = widgets.HTML(layout=widgets.Layout(width="100%", margin="0"))
@@ -186,7 +225,10 @@ class Plot:
         self._place(True)
 
     def _place(self, shown: bool) -> None:
-        children = (self.title, self.figure, self.note) if shown else (self.title, self.note)
+        # What is shown under the title while there is data: the figure, or a box holding it (a heatmap's, with
+        # its colour bar beside it).
+        body = self._body if self._body is not None else self.figure
+        children = (self.title, body, self.note) if shown else (self.title, self.note)
         if self.widget.children != children:
             self.widget.children = children
 
@@ -245,15 +287,29 @@ class HeatmapPlot(Plot):
             scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
             null_color="#e8e8e8",
         )
-        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right") if colorbar else None
-        # The margins it is built with: every show sizes them again from these (colour bar, names, aspect).
-        self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 70.0 if colorbar else 10.0}
+        # The colour bar is drawn beside the figure in HTML (see colorbar_html): bqplot's own is 200 px shorter
+        # than the plot area (it leaves 100 px at each end), so a picture under 250 px tall had a bar of a few px
+        # whose labels ran into each other. The bqplot axis stays, hidden, for the static report.
+        self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", visible=False) if colorbar else None
+        self.bar = widgets.HTML(layout=widgets.Layout(flex="0 0 auto", margin="0"))
+        # The margins it is built with: every show sizes them again from these (names, aspect).
+        self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 10.0}
         self._names: dict[str, tuple[Sequence[str] | None, str, tuple[float, float] | None]] = {}
+        width = natural = float(size[0][:-2]) if size[0].endswith("px") else 400.0
+        if colorbar:
+            natural = width - BAR_PX
         self.figure = style.figure(
             marks=[self.mark],
             axes=[self.color_axis] if colorbar else [],
             fig_margin=dict(self.base_margin),
-            layout=fluid(*size),
+            layout=widgets.Layout(
+                width="auto", flex="1 1 auto", max_width=f"{natural:.0f}px", height=size[1], min_width="0"
+            ),
+            padding_y=0.0,  # bqplot's default 2.5% a side drew every picture 5% lower than wide
+        )
+        self._body = widgets.HBox(
+            [self.figure, self.bar] if colorbar else [self.figure],
+            layout=widgets.Layout(width="100%", align_items="flex-start", flex_flow="row nowrap"),
         )
         if self.fixed_colors == GREYS:
             self.figure.add_class("nbviz-greys")  # shown light on dark in a dark theme (style.THEME_CSS)
@@ -331,20 +387,28 @@ class HeatmapPlot(Plot):
         """Size the margins from the base: the colour bar's 1-2-5 ticks, the names of rows and columns, and a
         picture's aspect."""
         margin = dict(self.base_margin)
-        if self.color_axis is not None:
-            labels = style.set_ticks(self.color_axis, vmin, vmax, n=4)
-            # The bar and its tick marks take about 30 px; the labels the rest ("8.17e" was cut at 70 px).
-            margin["right"] = style.label_px(labels, pad=36.0)
         left = self._name_axis("left", rows)
         if left is not None:
-            margin["left"] = style.label_px(left.tick_labels.values()) + (20 if left.label else 0)
+            names_px = style.label_px(left.tick_labels.values(), pad=8.0)
+            margin["left"] = names_px + (22 if left.label else 6)
+            offset = f"{names_px + 4}px"  # the title beside the names, not over them
+            if left.label_offset != offset:
+                left.label_offset = offset
         bottom = self._name_axis("bottom", cols)
         if bottom is not None:
-            margin["bottom"] = 28.0 + (20 if bottom.label else 0)
+            margin["bottom"] = 24.0 + (22 if bottom.label else 0)
+            if bottom.label_offset != "36px":
+                bottom.label_offset = "36px"
         if self.picture:
             fit_aspect(self.figure, margin, self.size[1], rows, cols)
         elif margin != self.figure.fig_margin:
             self.figure.fig_margin = margin
+        if self.color_axis is not None:
+            height = natural_px(self.figure, "height", 340.0)
+            edges = (float(self.figure.fig_margin["top"]), float(self.figure.fig_margin["bottom"]))
+            self.bar.value = colorbar_html(
+                list(self.color_scale.colors), vmin, vmax, self.color_scale.mid, height, edges
+            )
 
     @property
     def shown(self) -> np.ndarray:
@@ -563,6 +627,7 @@ class ImagePlot(Plot):
         self.base_margin = {"top": 10.0, "bottom": 10.0, "left": 10.0, "right": 10.0}
         self.figure = style.figure(
             marks=[self.mark],
+            padding_y=0.0,
             fig_margin=dict(self.base_margin),
             layout=fluid(*size),
         )
@@ -577,3 +642,74 @@ class ImagePlot(Plot):
         self._reveal()
         if title is not None:
             self.set_title(title)
+
+
+def no_padding(plot: Plot) -> None:
+    """Let the cells fill the plot area: bqplot's default ``padding_y`` of 2.5% a side drew every picture 5%
+    lower than wide (cells of 31.6 x 30.0 px measured in the saliency tab)."""
+    if plot.figure.padding_y != 0.0:
+        plot.figure.padding_y = 0.0
+
+
+#: The gutters' picture is about this many px on its longer side: each cell a block of pixels, so that the
+#: browser's smoothing of a scaled image blurs no more than a pixel of a gutter's edge.
+GUTTER_PX = 960
+
+
+def gutter_picture(values: np.ndarray, color: str) -> np.ndarray:
+    """(h*k, w*k, 4) uint8: ``color`` where ``values`` is NaN, transparent elsewhere, each cell a k x k block."""
+    missing = np.isnan(np.asarray(values, dtype=np.float32))
+    k = int(np.clip(GUTTER_PX // max(missing.shape), 1, 32))
+    rgba = np.zeros((*missing.shape, 4), np.uint8)
+    color = color if len(color) == 7 and color.startswith("#") else "#e8e8e8"  # a hex colour, as plots gives
+    rgba[missing] = [int(color[i : i + 2], 16) for i in (1, 3, 5)] + [255]
+    return np.ascontiguousarray(np.repeat(np.repeat(rgba, k, axis=0), k, axis=1))
+
+
+class Gutters:
+    """The NaN cells of a heatmap (gutters between tiles, unused tiles) drawn in its null colour.
+
+    bqplot 0.13's HeatMap fills a cell with ``null_color`` only for a JavaScript ``null``; a NaN sent in a float
+    buffer goes through the colour scale, which gives no colour, and the canvas keeps the cell before's: each
+    gutter column took its left neighbour's colour and each gutter row one colour end to end, so the tiles of a
+    kernel or of feature maps ran into each other. A transparent picture with the NaN cells painted, laid over
+    the cells (x from -0.5 to cols - 0.5, y likewise), draws them. Like :class:`nbviz.plots.Pictures`, a new
+    image widget per picture, the one before the last closed.
+    """
+
+    def __init__(self, plot: HeatmapPlot) -> None:
+        self.plot = plot
+        self._empty = widgets.Image(value=png(np.zeros((1, 1, 4), np.uint8)), format="png")
+        self.current, self._retired = self._empty, None
+        self.mark = bq.Image(
+            image=self.current,
+            scales={"x": plot.x_scale, "y": plot.y_scale},
+            x=[-0.5, 1.5],
+            y=[-0.5, 1.5],
+            visible=False,
+        )
+        no_padding(plot)
+        marks = list(plot.figure.marks)
+        plot.figure.marks = [*marks[:1], self.mark, *marks[1:]]  # over the cells, under boxes drawn on them
+        self.missing = np.zeros((0, 0), bool)
+
+    def show(self) -> None:
+        """Paint the NaN cells of what the heatmap shows now (call it after each ``show``); none: no picture."""
+        cells = np.asarray(self.plot.shown, dtype=np.float32)  # as drawn: a single row or column is doubled
+        missing = np.isnan(cells)
+        if not missing.any():
+            self.mark.visible = False
+            self.missing = missing
+            return
+        if not (missing.shape == self.missing.shape and (missing == self.missing).all()):
+            if self._retired is not None and self._retired is not self._empty:
+                self._retired.layout.close()
+                self._retired.close()
+            picture = widgets.Image(value=png(gutter_picture(cells, self.plot.mark.null_color)), format="png")
+            self._retired, self.current = self.current, picture
+            rows, cols = missing.shape
+            with self.mark.hold_sync():
+                self.mark.image = picture
+                self.mark.x, self.mark.y = [-0.5, cols - 0.5], [-0.5, rows - 0.5]
+            self.missing = missing
+        self.mark.visible = True

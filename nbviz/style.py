@@ -34,6 +34,7 @@ __all__ = [
     "label_px",
     "nice_step",
     "nice_ticks",
+    "padded_range",
     "set_ticks",
     "shorten",
     "text_on",
@@ -215,6 +216,16 @@ def shorten(text: str, most: int = 30) -> str:
     return f"{text[:head]}\u2026{text[len(text) - (most - 1 - head) :]}"
 
 
+def padded_range(values: np.ndarray | Sequence[float], pad: float = 0.05) -> tuple[float, float]:
+    """The finite values' range with ``pad`` of it free on either side, so that marks at the ends are drawn
+    whole; a single value (or none) gets a range around it."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[np.isfinite(array)]
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    margin = pad * (hi - lo) if hi > lo else max(abs(lo), 1e-6)
+    return lo - margin, hi + margin
+
+
 def label_px(labels: Iterable[str], pad: float = 12.0, most: float = 220.0) -> int:
     """A margin in px that holds the longest of ``labels`` (at most ``most``: longer names are cut by their
     caller with an ellipsis)."""
@@ -266,8 +277,9 @@ THEME_CSS = """
 .nbviz-view .nbviz-tokens .mark text { fill: var(--jp-ui-font-color1, #1a1a1a) !important; }
 /* Grey pictures (inputs, thumbnails) are drawn dark on light; in a dark theme they are shown light on dark,
    so that a sample does not sit on a glaring white square. The data and the colour scale are unchanged. */
-[data-jp-theme-light='false'] .nbviz-view .nbviz-greys .heatmap image,
-[data-jp-theme-light='false'] .nbviz-view .nbviz-greys .heatmap canvas { filter: invert(1); }
+[data-jp-theme-light='false'] .nbviz-view .nbviz-greys image.heatmap { filter: invert(1); }
+/* A saliency map over its input: the input light on dark as above, the map's hues kept. */
+[data-jp-theme-light='false'] .nbviz-view .nbviz-overlay image { filter: invert(1) hue-rotate(180deg); }
 """
 
 

@@ -43,11 +43,15 @@ def slider_width(n_samples: int) -> str:
 
 #: The view's own CSS, scoped by its class: tab names are never cut (the tab bar wraps to a second row
 #: instead of shrinking them to "Diagnos", as ipywidgets' fixed tab width did).
-STYLE = """<style>
+STYLE = (
+    """<style>
 .nbviz-view .lm-TabBar-content { flex-wrap: wrap; }
 .nbviz-view .lm-TabBar-tab { flex: 0 0 auto !important; min-width: 0 !important; max-width: none !important; }
 .nbviz-view .lm-TabBar { height: auto !important; max-height: none !important; min-height: fit-content; }
-""" + THEME_CSS + "</style>"
+"""
+    + THEME_CSS
+    + "</style>"
+)
 
 
 class ModelView(widgets.VBox):

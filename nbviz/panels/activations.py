@@ -12,9 +12,9 @@ from ..compute.answers import Unavailable
 from ..compute.display import ActivationView
 from ..compute.findings import DEAD_INFO
 from ..markup import escape
-from ..plots import BarsPlot, HeatmapPlot, Plot
+from ..plots import BarsPlot, Gutters, HeatmapPlot, Plot
 from .base import Panel, State
-from .pictures import Gutters, labelled_height, row_labels, set_picture
+from .pictures import labelled_height, row_labels, set_picture
 
 
 class ActivationFigure:

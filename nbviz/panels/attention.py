@@ -13,10 +13,9 @@ import numpy as np
 
 from ..compute.answers import Unavailable
 from ..markup import escape
-from ..plots import Plot, fit_aspect, row
+from ..plots import Gutters, Plot, fit_aspect, row
 from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
-from .pictures import Gutters
 
 VIEWS = (("model view", "model"), ("head view", "head"), ("lines", "lines"))
 #: Text over the thumbnails' background: the theme's (it was a fixed dark grey, near invisible in the dark theme).

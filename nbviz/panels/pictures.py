@@ -8,15 +8,9 @@ is ``HeatmapPlot(picture=True)``'s (nbviz.plots).
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Sequence
 
-import bqplot as bq
-import ipywidgets as widgets
-import numpy as np
-
-from ..plots import HeatmapPlot, Plot
+from ..plots import HeatmapPlot
 
 #: bqplot's defaults: any box goes.
 _FREE = (0.01, 100.0)
@@ -60,86 +54,3 @@ def labelled_height(rows: int) -> float:
     within [LEAST, MOST]_HEIGHT, so that 12 tokens are not drawn 25 px tall each and a single row does not sit
     above an empty box."""
     return float(min(MOST_HEIGHT, max(LEAST_HEIGHT, rows * ROW_PX + 60.0)))
-
-
-def no_padding(plot: Plot) -> None:
-    """Let the cells fill the plot area: bqplot's default ``padding_y`` of 2.5% a side drew every picture 5%
-    lower than wide (cells of 31.6 x 30.0 px measured in the saliency tab)."""
-    if plot.figure.padding_y != 0.0:
-        plot.figure.padding_y = 0.0
-
-
-def png_rgba(rgba: np.ndarray) -> bytes:
-    """Encode an (h, w, 4) uint8 array as a PNG with alpha (zlib only, as :func:`nbviz.plots.png`)."""
-    height, width, _ = rgba.shape
-    raw = b"".join(b"\x00" + rgba[row].tobytes() for row in range(height))  # filter type 0 per scanline
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-
-
-#: The gutters' picture is about this many px on its longer side: each cell a block of pixels, so that the
-#: browser's smoothing of a scaled image blurs no more than a pixel of a gutter's edge.
-GUTTER_PX = 960
-
-
-def gutter_picture(values: np.ndarray, color: str) -> np.ndarray:
-    """(h*k, w*k, 4) uint8: ``color`` where ``values`` is NaN, transparent elsewhere, each cell a k x k block."""
-    missing = np.isnan(np.asarray(values, dtype=np.float32))
-    k = int(np.clip(GUTTER_PX // max(missing.shape), 1, 32))
-    rgba = np.zeros((*missing.shape, 4), np.uint8)
-    color = color if len(color) == 7 and color.startswith("#") else "#e8e8e8"  # a hex colour, as plots gives
-    rgba[missing] = [int(color[i : i + 2], 16) for i in (1, 3, 5)] + [255]
-    return np.ascontiguousarray(np.repeat(np.repeat(rgba, k, axis=0), k, axis=1))
-
-
-class Gutters:
-    """The NaN cells of a heatmap (gutters between tiles, unused tiles) drawn in its null colour.
-
-    bqplot 0.13's HeatMap fills a cell with ``null_color`` only for a JavaScript ``null``; a NaN sent in a float
-    buffer goes through the colour scale, which gives no colour, and the canvas keeps the cell before's: each
-    gutter column took its left neighbour's colour and each gutter row one colour end to end, so the tiles of a
-    kernel or of feature maps ran into each other. A transparent picture with the NaN cells painted, laid over
-    the cells (x from -0.5 to cols - 0.5, y likewise), draws them. Like :class:`nbviz.plots.Pictures`, a new
-    image widget per picture, the one before the last closed.
-    """
-
-    def __init__(self, plot: HeatmapPlot) -> None:
-        self.plot = plot
-        self._empty = widgets.Image(value=png_rgba(np.zeros((1, 1, 4), np.uint8)), format="png")
-        self.current, self._retired = self._empty, None
-        self.mark = bq.Image(
-            image=self.current,
-            scales={"x": plot.x_scale, "y": plot.y_scale},
-            x=[-0.5, 1.5],
-            y=[-0.5, 1.5],
-            visible=False,
-        )
-        no_padding(plot)
-        marks = list(plot.figure.marks)
-        plot.figure.marks = [*marks[:1], self.mark, *marks[1:]]  # over the cells, under boxes drawn on them
-        self.missing = np.zeros((0, 0), bool)
-
-    def show(self) -> None:
-        """Paint the NaN cells of what the heatmap shows now (call it after each ``show``); none: no picture."""
-        cells = np.asarray(self.plot.shown, dtype=np.float32)  # as drawn: a single row or column is doubled
-        missing = np.isnan(cells)
-        if not missing.any():
-            self.mark.visible = False
-            self.missing = missing
-            return
-        if not (missing.shape == self.missing.shape and (missing == self.missing).all()):
-            if self._retired is not None and self._retired is not self._empty:
-                self._retired.layout.close()
-                self._retired.close()
-            picture = widgets.Image(value=png_rgba(gutter_picture(cells, self.plot.mark.null_color)), format="png")
-            self._retired, self.current = self.current, picture
-            rows, cols = missing.shape
-            with self.mark.hold_sync():
-                self.mark.image = picture
-                self.mark.x, self.mark.y = [-0.5, cols - 0.5], [-0.5, rows - 0.5]
-            self.missing = missing
-        self.mark.visible = True

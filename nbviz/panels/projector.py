@@ -14,10 +14,9 @@ from ..compute.analysis_projection import PointColors
 from ..compute.answers import Unavailable
 from ..compute.projection import available_methods
 from ..markup import escape
-from ..plots import FULL_WIDTH, GREYS, HeatmapPlot, Plot
+from ..plots import FULL_WIDTH, GREYS, Gutters, HeatmapPlot, Plot
 from ..projector_plot import ProjectorPlot
 from .base import Panel, Remark, State, offer
-from .pictures import Gutters
 
 METHODS = (("PCA", "pca"), ("UMAP (on a sample)", "umap"), ("t-SNE (on a sample)", "tsne"))
 POOLINGS = (("mean over positions", "mean"), ("max over positions", "max"), ("flatten", "flatten"))

@@ -5,7 +5,8 @@ otherwise the last hidden layer with weights whose output is one vector of at mo
 demo CNN's ``dense``), or the Explorer's current layer when the model has none (the summary says so); and the
 shallowest depth whose rules agree with the model on FIDELITY_GOAL of the held-out samples, else the most faithful
 one up to MAX_DEPTH (the summary says that they describe the model only roughly). Moving the depth slider or
-picking a layer keeps that choice.
+picking a layer keeps that choice; "the current layer" in its layer list makes the rules follow the Explorer's
+layer. What is shown depends on these choices only, never on the order of earlier clicks elsewhere.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class RulesPanel(Panel):
         self.layer_choice = widgets.Dropdown(options=options, value=default, description="layer")
         self.auto_depth = True  # until a depth is chosen: the readable one (see the module's docstring)
         self._setting = False  # the panel sets a control itself: no refresh of its own
-        self._seen_layer: str | None = None  # the Explorer's layer at the last render
         self.depth.observe(self._depth_moved, names="value")
         for control in (self.on_layer, self.layer_choice):
             control.observe(lambda change: None if self._setting else self.refresh(), names="value")
@@ -131,9 +131,6 @@ class RulesPanel(Panel):
             self._setting = False
 
     def render(self, state: State) -> str:
-        if self._seen_layer is not None and state.layer != self._seen_layer:
-            self._set(self.layer_choice, FOLLOW)  # a layer picked in the Explorer: the rules follow it from now on
-        self._seen_layer = state.layer
         self.layer_choice.disabled = not self.on_layer.value
         layer, reached = self._layer(state), True
         if self._searched(layer):

@@ -10,10 +10,9 @@ import numpy as np
 from ..compute.analysis import CAM, METHOD_NAMES
 from ..compute.answers import Unavailable
 from ..markup import escape
-from ..plots import BarsPlot, HeatmapPlot, ImagePlot, Plot, row
+from ..plots import BarsPlot, Gutters, HeatmapPlot, ImagePlot, Plot, no_padding, row
 from ..token_plots import token_chips
 from .base import MOST_CLASSES, Panel, State
-from .pictures import Gutters, no_padding
 
 TOKEN_METHOD_NAMES = {"integrated_gradients": "Integrated Gradients", "gradient_x_input": "gradient x input"}
 MOST_TOKEN_BARS = 64

@@ -403,12 +403,11 @@ class ShapPanel(Panel):
     def _swarm_range(self, values: np.ndarray) -> None:
         """The beeswarm's SHAP axis: the values' range with ``SWARM_PAD`` of it free on either side (bqplot's
         own range ended at the outermost points, cutting them in half), and 1-2-5 ticks inside it."""
-        lo, hi = (float(np.min(values)), float(np.max(values))) if len(values) else (0.0, 0.0)
-        pad = SWARM_PAD * (hi - lo) if hi > lo else max(abs(lo), 1e-6)
+        lo, hi = style.padded_range(values, SWARM_PAD)
         scale = self.swarm.scales["x"]
         with scale.hold_sync():
-            scale.min, scale.max = lo - pad, hi + pad
-        style.set_ticks(self.swarm_x_axis, lo - pad, hi + pad, n=4)
+            scale.min, scale.max = lo, hi
+        style.set_ticks(self.swarm_x_axis, lo, hi, n=4)
 
     def _set_progress(self, share: float) -> None:
         self.progress.value = share

@@ -12,9 +12,8 @@ import numpy as np
 from ..compute.analysis_units import UnitExamples, UnitMaximum
 from ..compute.answers import Unavailable
 from ..markup import escape
-from ..plots import FULL_WIDTH, GREYS, BarsPlot, HeatmapPlot, Plot, row
+from ..plots import FULL_WIDTH, GREYS, BarsPlot, Gutters, HeatmapPlot, Plot, no_padding, row
 from .base import Panel, State, error_html, note_html, offer
-from .pictures import Gutters, no_padding
 from .worker import LatestJob
 
 HALT_SECONDS = 30.0  # the longest a close or a checkpoint change waits for a cancelled maximisation's next step

@@ -9,9 +9,9 @@ import bqplot as bq
 import ipywidgets as widgets
 
 from ..compute.answers import TensorDisplay
-from ..plots import BarsPlot, HeatmapPlot, Plot, row
+from ..plots import BarsPlot, Gutters, HeatmapPlot, Plot, row
 from .base import Panel, State
-from .pictures import Gutters, set_picture
+from .pictures import set_picture
 
 VECTOR_HEIGHT = "90px"  # a bias or a scale: one row of cells
 

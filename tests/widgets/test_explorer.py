@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nbviz.compute import Probe, activation_view, weight_image
+from nbviz.compute.weights import filter_grid
 from nbviz.testing import live_widgets
 from nbviz.testing import synced_array as synced
 
@@ -65,7 +66,9 @@ def test_every_panel_equals_an_independent_computation(which, request):
                     # said in the heatmap's place, not drawn as zeros.
                     assert panel.values.size == 0 and "not differentiable" in panel.weight_view.heatmap.note_text
                 elif tensors:
-                    expected = weight_image(tensors[0]).image
+                    # A conv kernel as the grid of its filters (filter_grid), a matrix as it is (weight_image).
+                    layout = filter_grid if np.ndim(tensors[0]) >= 3 else weight_image
+                    expected = layout(tensors[0]).image
                     np.testing.assert_allclose(panel.values, expected, rtol=1e-5, atol=1e-7)
                     view = panel.view if tab == "weights" else panel.weight_view
                     _heatmap_holds(view.heatmap, panel.values)

@@ -187,7 +187,7 @@ def test_one_sample_change_sends_exactly_its_messages(digits):
         ex.sample_view.text: "label and prediction",
         maps.mark: "conv2 maps",
         maps.color_scale: "their colour scale",
-        maps.color_axis: "their colour bar",
+        maps.bar: "their colour bar",
     }
     by_id = {widget.comm.comm_id: name for widget, name in names.items()}
     sent = [
@@ -205,7 +205,7 @@ def test_one_sample_change_sends_exactly_its_messages(digits):
             ("label and prediction", "comm_msg", "update", ("value",)),
             ("conv2 maps", "comm_msg", "update", ("color",)),
             ("their colour scale", "comm_msg", "update", ("max",)),
-            ("their colour bar", "comm_msg", "update", ("tick_labels", "tick_values")),  # 1-2-5 ticks of the range
+            ("their colour bar", "comm_msg", "update", ("value",)),  # its 1-2-5 ticks for the new range
         ]
     )
     assert comm.sent < 16_000
