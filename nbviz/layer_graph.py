@@ -291,6 +291,8 @@ class LayerGraph:
         # Only when the layer changed: a new sample must not send a message here, nor take the keyboard's focus
         # from the slider.
         if moved and name in self.names:
+            # Blurred first: a browser scrolls to an element as it gains focus, not when it has it already.
+            self.anchor.blur()
             self.anchor.focus()
 
     def row_top_px(self, row: int) -> float:

@@ -35,6 +35,18 @@ ex = nbviz.explore(model, x, np.arange(6) % 3, vocabulary=[f"tok{i}" for i in ra
 ex"""
 
 
+# The graph's scrolling box, the selected dot (its ring is the widest stroke) and the page behind them.
+SELECTED = """fig => {
+        const box = fig.closest('.widget-gridbox');
+        const dot = [...fig.querySelectorAll('.dot')]
+            .find(d => parseFloat(getComputedStyle(d).strokeWidth) >= 3);
+        const b = box.getBoundingClientRect(), d = dot.getBoundingClientRect();
+        return {scroll: box.scrollTop, boxTop: b.top, boxBottom: b.bottom, dotTop: d.top, dotBottom: d.bottom,
+                stroke: getComputedStyle(dot).stroke,
+                page: getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor};
+    }"""
+
+
 def write_notebook() -> None:
     metadata = json.loads((ROOT / "notebooks/01_quickstart.ipynb").read_text())["metadata"]
     cell = {"cell_type": "code", "execution_count": None, "id": "graph-attention", "metadata": {}, "outputs": [],
@@ -96,23 +108,15 @@ def test_graph_ring_scroll_and_attention_thumbnails_in_the_dark(browser: Any, la
         graph.wait_for(state="attached", timeout=TIMEOUT)
         page.wait_for_timeout(1000)
 
-        # Choose the last layer: the graph's box scrolls so that its dot is inside the part shown.
-        layer_select(ex).select_option(label=next(o for o in layer_options(ex) if o.startswith("out")))
-        page.wait_for_timeout(1500)
-        seen = graph.evaluate(
-            """fig => {
-                const box = fig.closest('.widget-gridbox');
-                const dot = [...fig.querySelectorAll('.dot')]
-                    .find(d => parseFloat(getComputedStyle(d).strokeWidth) >= 3);
-                const b = box.getBoundingClientRect(), d = dot.getBoundingClientRect();
-                return {scroll: box.scrollTop, boxTop: b.top, boxBottom: b.bottom, dotTop: d.top, dotBottom: d.bottom,
-                        stroke: getComputedStyle(dot).stroke,
-                        page: getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor};
-            }"""
-        )
+        # Choose the last layer: the graph's box scrolls so that its dot is inside the part shown; then the first
+        # (the marker has the focus already: it must scroll again).
+        for name, scrolled in (("out", True), ("embedding", False)):
+            layer_select(ex).select_option(label=next(o for o in layer_options(ex) if o.startswith(name)))
+            page.wait_for_timeout(1500)
+            seen = graph.evaluate(SELECTED)
+            assert (seen["scroll"] > 0) == scrolled, (name, seen)
+            assert seen["boxTop"] - 1 <= seen["dotTop"] and seen["dotBottom"] <= seen["boxBottom"] + 1, (name, seen)
         ex.screenshot(path=artifacts / "graph-dark-900.png")
-        assert seen["scroll"] > 0, seen
-        assert seen["boxTop"] - 1 <= seen["dotTop"] and seen["dotBottom"] <= seen["boxBottom"] + 1, seen
         # The ring against the page behind the graph: at least 3:1 (WCAG's contrast for graphics).
         background = rgb(seen["page"])
         ring = contrast(luminance(rgb(seen["stroke"]), background), luminance(background, background))

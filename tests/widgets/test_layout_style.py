@@ -126,7 +126,8 @@ def test_highlight_scrolls_the_selected_row_into_view(long_explorer, monkeypatch
     monkeypatch.setattr(graph.anchor, "send", lambda content, buffers=None: sent.append(content))
     name = "step_37"
     graph.highlight(name)
-    assert sent == [{"do": "focus"}]  # the browser scrolls the box to the focused marker
+    # The browser scrolls the box to the marker as it gains focus (blurred first: it may have it already).
+    assert sent == [{"do": "blur"}, {"do": "focus"}]
     row = graph.layout.row(name, "layer")
     _, dot_y = to_px(graph, np.zeros(1), np.array([float(graph.layout.y[row])]))
     top = float(graph.spacer.layout.height.removesuffix("px"))
