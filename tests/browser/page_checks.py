@@ -445,6 +445,15 @@ for (const e of texts) {
         box = range.getBoundingClientRect();
     }
     if (box.width <= 0 || box.height <= 0) continue;
+    if (box.top < 0 || box.bottom > innerHeight || box.left < 0 || box.right > innerWidth) {
+        // Off screen nothing can be hit-tested: bring it into view (its ancestors' colours alone may mislead).
+        e.scrollIntoView({block: 'center', inline: 'nearest'});
+        box = svg ? e.getBoundingClientRect() : (() => {
+            const range = document.createRange();
+            range.selectNodeContents([...e.childNodes].find(n => n.nodeType === 3 && words(n.textContent)));
+            return range.getBoundingClientRect();
+        })();
+    }
     const under = await layers(e, box.left + box.width / 2, box.top + box.height / 2);
     let back = {r: 255, g: 255, b: 255, a: 1};  // the page's canvas when nothing is opaque
     for (const layer of under.reverse()) back = H.over(layer, back);

@@ -273,6 +273,19 @@ def test_contrast_over_a_heatmap(page: Any) -> None:
     assert check(page, cell.format(c="#ffffff"), CONTRAST) == []
 
 
+def test_contrast_off_screen(page: Any) -> None:
+    """Text below the window is brought into view and read against what is drawn under it: grey text over a dark
+    layer (a sibling, not an ancestor) fails, though its ancestors' white would pass."""
+    chip = (
+        '<div style="height:2500px"></div><div style="position:relative;background:#ffffff;height:40px">'
+        '<div style="position:absolute;inset:0;background:{b}"></div>'
+        '<span style="position:relative;color:#555555">x1</span></div>'
+    )
+    failures = check(page, chip.format(b="#222222"), CONTRAST)
+    assert failures == [f"contrast {wcag('#555555', '#222222'):.2f} < 4.5: 'x1' (#555555 on #222222)"], failures
+    assert check(page, chip.format(b="#ffffff"), CONTRAST) == []
+
+
 def test_contrast_in_a_dark_theme(page: Any) -> None:
     """An orange axis title on a dark background fails; the theme's light grey passes."""
     text = '<div style="background:#111111;padding:8px"><svg width="200" height="40"><text x="10" y="20" style="fill:{c}">x</text></svg></div>'  # noqa: E501
