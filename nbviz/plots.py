@@ -10,10 +10,12 @@ compute core.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from . import style
 from .markup import escape
@@ -482,6 +484,7 @@ class BarsPlot(Plot):
         self.figure = style.figure(
             marks=[self.mark],
             axes=[self.index_axis, self.value_axis],
+            padding_y=0.0,  # a count axis starts at 0 at the plot's edge (bqplot's 2.5% put it 6 px above)
             # Room under the bottom axis for its tick labels, and for its title when it has one.
             fig_margin={
                 "top": 10,
@@ -564,8 +567,11 @@ class BarsPlot(Plot):
                 self.index_axis.tick_labels = short
             margin["left"] = max(40, style.label_px(short.get(name, name) for name in names))
         else:
-            # The value axis's labels and its title beside them.
-            margin["left"] = max(40, style.label_px(value_labels) + (18 if self.value_axis.label else 0))
+            # The value axis's labels, and its title beside them (not over them, nor cut at the figure's edge).
+            ticks_px = style.label_px(value_labels, pad=8.0)
+            margin["left"] = max(40, ticks_px + (24 if self.value_axis.label else 6))
+            if self.value_axis.label and self.value_axis.label_offset != f"{ticks_px + 4}px":
+                self.value_axis.label_offset = f"{ticks_px + 4}px"
             if x.dtype.kind in "fiu" and x.size:  # a histogram's bin centres: 1-2-5 ticks too
                 style.set_ticks(self.index_axis, float(np.nanmin(x)), float(np.nanmax(x)), n=4)
         if margin != self.figure.fig_margin:
@@ -574,6 +580,21 @@ class BarsPlot(Plot):
     @property
     def shown(self) -> np.ndarray:
         return np.asarray(self.mark.y)
+
+
+class CellGrid(bq.GridHeatMap):
+    """A GridHeatMap whose selected cells are kept as an (n, 2) int array.
+
+    The browser sends a click as nested [row, column] lists, which bqplot reads as an object array that it
+    then cannot send back ("Unsupported dtype object"); a validator makes them numbers.
+    """
+
+    @traitlets.validate("selected")
+    def _cells(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        if value is None:
+            return None
+        return np.asarray(np.asarray(value).tolist(), dtype=np.int32).reshape(-1, 2)
 
 
 def png(rgb: np.ndarray) -> bytes:

@@ -17,7 +17,7 @@ import bqplot as bq
 import numpy as np
 
 from . import style
-from .plots import Pictures, Plot, fluid
+from .plots import Pictures, Plot, fit_aspect, fluid
 
 CURRENT = "#000000"
 NEIGHBOUR = "#ff7f0e"
@@ -51,11 +51,14 @@ class ProjectorPlot(Plot):
         self.color_axis = bq.ColorAxis(scale=self.color_scale, side="right", visible=False)
         self.x_axis = bq.Axis(scale=self.x_scale, label="component 1")
         self.y_axis = bq.Axis(scale=self.y_scale, side="left", label="component 2")
+        self.size = size
+        self.base_margin = {"top": 10.0, "bottom": 45.0, "left": 55.0, "right": 80.0}
         self.figure = style.figure(
             marks=[self.points, self.neighbours, self.current],
             axes=[self.x_axis, self.y_axis, self.color_axis],
-            fig_margin={"top": 10, "bottom": 45, "left": 55, "right": 80},
+            fig_margin=dict(self.base_margin),
             layout=fluid(*size),
+            padding_y=0.0,
         )
         self._on_click, self._on_region = on_click, on_region
         self._titled("projection", *size)
@@ -79,6 +82,8 @@ class ProjectorPlot(Plot):
         style.set_ticks(self.x_axis, x0, x1)
         style.set_ticks(self.y_axis, y0, y1)
         self.image_widget = self.pictures.next(_clear_background(np.asarray(rgb, np.uint8)))
+        # The picture is drawn at its own aspect (it was 275 x 424 px for a 480 x 480 picture at 900 px).
+        fit_aspect(self.figure, self.base_margin, self.size[1], rgb.shape[0], rgb.shape[1])
         with self.points.hold_sync():
             self.points.image = self.image_widget
             self.points.x, self.points.y = [x0, x1], [y0, y1]

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import style
 from .markup import escape
-from .plots import Plot, fluid, heatmap_cells, natural_px
+from .plots import CellGrid, Plot, fluid, heatmap_cells, natural_px
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
 WEIGHT_COLORS = ["#ffffff", "#08306b"]
@@ -211,6 +211,14 @@ class AttentionMapPlot(_WeightMap):
         self.frame.visible = True
 
 
+def _edges(centres: np.ndarray, cells: int) -> np.ndarray:
+    """The edges of the click cells around thumbnails centred at ``centres`` on a picture ``cells`` long; a
+    single thumbnail gets two cells (bqplot squeezes a grid of one row or column away, then refuses it)."""
+    centres = centres if len(centres) > 1 else np.array([cells / 2 - 0.5, cells / 2 - 0.5 + 1e-3])
+    middles = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[-0.5], middles, [cells - 0.5]]).astype(np.float64)
+
+
 class ThumbnailGridPlot(_WeightMap):
     """Thumbnails tiled on one canvas heatmap (a row per layer, a column per head), with a clickable square over
     each; ``on_click(index)`` gets the index of the clicked thumbnail."""
@@ -218,20 +226,19 @@ class ThumbnailGridPlot(_WeightMap):
     def __init__(self, title: str, on_click: Callable[[int], None], size: tuple[str, str] = ("560px", "420px")) -> None:
         scales = self._weight_map(null_color="#ffffff")
         self.tooltip = widgets.HTML()
-        # Squares as large as a thumbnail, nearly transparent: they take the clicks and hovers the canvas cannot.
-        self.cells = bq.Scatter(
-            x=np.zeros(1, np.float32),
-            y=np.zeros(1, np.float32),
-            scales=scales,
-            marker="square",
-            default_size=400,
-            colors=["#08306b"],
-            opacities=[0.02],
-            stroke="#999999",
-            interactions={"click": "select", "hover": "tooltip"},
-            selected_style={"stroke": "#d62728", "stroke-width": 3, "opacity": 1.0},
-            unselected_style={"opacity": 1.0},
-            tooltip=self.tooltip,
+        # A grid of nearly transparent cells, one over each thumbnail, takes the clicks the canvas cannot. Not a
+        # scatter of squares: bqplot pads a figure's scales by half a marker, so thumbnails filled 178 of 280 px
+        # and a grid that is not square was drawn stretched; a grid's cells pad nothing.
+        self._grid = (1, 1)
+        self.cells = CellGrid(
+            color=np.zeros((2, 2), np.float32),
+            row=np.array([-0.5, 0.5, 1.5]),
+            column=np.array([-0.5, 0.5, 1.5]),
+            scales={"row": scales["y"], "column": scales["x"], "color": bq.ColorScale(colors=["transparent"] * 2)},
+            opacity=0.2,  # bqplot allows no less; the cells are transparent anyway
+            stroke=None,
+            interactions={"click": "select"},
+            selected_style={"stroke": "#d62728", "stroke-width": 3, "opacity": 0.3},
         )
         self.row_labels = _HoverLabels(scales, align="end")
         self.column_labels = _HoverLabels(scales, align="middle")
@@ -258,15 +265,17 @@ class ThumbnailGridPlot(_WeightMap):
     ) -> None:
         """Draw the tiled ``image``; ``centers`` (k, 2) are the thumbnails' centres, ``tile`` their size in cells.
         No thumbnail stays selected, so that a click on any of them (the last one opened too) opens it."""
-        _, cols = self._paint(image, vmax)
-        side = max(8.0, _pixels(self.figure, "width", 140) * tile[1] / max(cols, 1))  # a square's size is its area
+        rows, cols = self._paint(image, vmax)
+        rows_at, cols_at = np.unique(centers[:, 1]), np.unique(centers[:, 0])
         self.cells.unobserve(self._clicked, names="selected")
-        with self.cells.hold_sync():
-            self.cells.x = np.asarray(centers[:, 0], np.float32)
-            self.cells.y = np.asarray(centers[:, 1], np.float32)
-            self.cells.default_size = int(side * side)
+        with self.cells.hold_sync(), self.cells.hold_trait_notifications():
+            self.cells.color = np.zeros((max(2, len(rows_at)), max(2, len(cols_at))), np.float32)
+            # The cells' edges: half-way between thumbnails, and the picture's own edges outside.
+            self.cells.row = _edges(rows_at, rows)
+            self.cells.column = _edges(cols_at, cols)
             self.cells.selected = None
         self.cells.observe(self._clicked, names="selected")
+        self._grid = (len(rows_at), len(cols_at))
         th, tw = tile
         row_y = np.arange(len(row_labels)) * (th + 1) + (th - 1) / 2
         col_x = np.arange(len(column_labels)) * (tw + 1) + (tw - 1) / 2
@@ -279,7 +288,10 @@ class ThumbnailGridPlot(_WeightMap):
     def _clicked(self, change: dict[str, Any]) -> None:
         selected = change["new"]
         if selected is not None and len(selected) > 0:
-            self._on_click(int(selected[-1]))
+            row, col = (int(v) for v in np.asarray(selected).reshape(-1, 2)[-1])
+            layers, heads = self._grid
+            # Thumbnails are numbered row by row; a single row or column was drawn as two cells (see _edges).
+            self._on_click(min(row, layers - 1) * heads + min(col, heads - 1))
 
 
 class TokenLinesPlot(Plot):

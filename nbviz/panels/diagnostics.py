@@ -7,12 +7,11 @@ from typing import Any
 import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 
 from .. import style
 from ..compute.answers import MetricsTable, Unavailable
 from ..markup import escape
-from ..plots import BarsPlot, FigurePlot, Plot, row
+from ..plots import BarsPlot, CellGrid, FigurePlot, Plot, row
 from .base import Panel, Remark, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider
@@ -20,21 +19,6 @@ OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells 
 
 MAX_LABELLED_CLASSES = 12  # up to this many classes, each cell of the confusion matrix shows its count
 CELL_BLUE = "#4292c6"  # the confusion matrix's largest count
-
-
-class _CellGrid(bq.GridHeatMap):
-    """A GridHeatMap whose selected cells are kept as an (n, 2) int array.
-
-    The browser sends a click as nested [row, column] lists, which bqplot reads as an object array that it
-    then cannot send back ("Unsupported dtype object"); a validator makes them numbers.
-    """
-
-    @traitlets.validate("selected")
-    def _cells(self, proposal: dict[str, Any]) -> Any:
-        value = proposal["value"]
-        if value is None:
-            return None
-        return np.asarray(np.asarray(value).tolist(), dtype=np.int32).reshape(-1, 2)
 
 
 #: The metrics table: numbers right-aligned in figures of one width, so a column's digits line up.
@@ -84,7 +68,7 @@ class DiagnosticsPanel(Panel):
         # White to a mid blue: the counts are black in every cell, and black reads on the darkest (contrast 6.2;
         # on the old dark blue #08519c it was 2.6).
         self.cm_scale = bq.ColorScale(colors=["#ffffff", CELL_BLUE], min=0.0, max=1.0)
-        self.cm = _CellGrid(
+        self.cm = CellGrid(
             # Shaped by the first render (at most SHOWN_CLASSES rows, whatever the classes): nothing of size k here.
             color=np.zeros((2, 2), np.float32),
             scales={"row": bq.OrdinalScale(reverse=True), "column": bq.OrdinalScale(), "color": self.cm_scale},

@@ -69,7 +69,7 @@ def test_the_model_view_holds_every_head_and_a_click_opens_one(plain):
     assert panel.values.shape == own.shape  # (heads, queries, keys): 8 tokens fit a thumbnail whole
     np.testing.assert_allclose(panel.values, own, atol=1e-6)
     with raising_panel_errors():
-        panel.model_plot.cells.selected = np.array([1])  # what a click on the second thumbnail sends
+        panel.model_plot.cells.set_state({"selected": [[0, 1]]})  # what a click on the second thumbnail sends
     assert panel.view.value == "head" and panel.head.value == 1
     np.testing.assert_allclose(panel.values, own[1], atol=1e-6)
 
