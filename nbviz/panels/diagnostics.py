@@ -104,6 +104,8 @@ class DiagnosticsPanel(Panel):
             layout=widgets.Layout(width="300px", height="300px"),
         )
         self.calibration_plot = FigurePlot(self.calibration_figure, "calibration")
+        for axis in self.calibration_figure.axes:
+            style.set_ticks(axis, 0.0, 1.0)  # 0, 0.2, ..., 1.0: bqplot's own were 0, 0.1, ..., 1 run together
         tabular = data.tabular
         # Only one (samples, features) input has features to slice by: a scalar input has no feature axis.
         names = (data.feature_names or [str(i) for i in range(data.sample_shape[-1])]) if tabular else []
@@ -182,17 +184,17 @@ class DiagnosticsPanel(Panel):
         return Remark("; ".join(text for text in (metrics.note, shown) if text))  # and the samples left out
 
     def _size_matrix(self, names: list[str]) -> None:
-        """Margins that hold the class names, slanted past a few columns (or they run together), and rows of at
-        least 16 px (20 classes and "other" overlapped in 300 px)."""
-        slant = len(names) > 8 or max(map(len, names), default=0) * len(names) > 40
+        """Margins that hold the class names, slanted when a name is wider than its column (or they run
+        together), and rows of at least 16 px (20 classes and "other" overlapped in 300 px)."""
+        side = max(300, 16 * len(names))
         width = style.label_px(names, pad=0.0)
+        slant = width + 6 > side / max(len(names), 1)  # a name wider than its column
         margin = {
             "top": 10,
             "bottom": 45 + (round(width * 0.71) if slant else 0),  # a -45 degree label's height
             "left": 40 + width,
             "right": 10 + (round(width * 0.71) if slant else 0),
         }
-        side = max(300, 16 * len(names))
         with self.cm_figure.hold_sync():
             self.cm_figure.axes[1].tick_rotate = -45 if slant else 0
             if self.cm_figure.fig_margin != margin:
