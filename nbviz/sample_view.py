@@ -23,7 +23,12 @@ class SampleView:
         # Tabular samples (features,) as bars; images (h, w, c), sequences (time, features) and volumes as a heatmap.
         self.table = widgets.HTML()
         if len(analysis.data.sample_shape) == 1:
-            self.plot: BarsPlot | HeatmapPlot = BarsPlot("sample (z-score per feature)", size=("300px", "240px"))
+            # One named bar per feature, read top to bottom (feature names on a vertical chart's linear axis drew
+            # no bars at all), 14 px a feature.
+            height = min(600, max(240, 14 * analysis.data.sample_shape[0] + 60))
+            self.plot: BarsPlot | HeatmapPlot = BarsPlot(
+                "sample (z-score per feature)", horizontal=True, size=("300px", f"{height}px"), value_label="z-score"
+            )
         else:
             self.plot = HeatmapPlot("sample", colors=GREYS, size=("240px", "240px"), colorbar=False, picture=True)
         self.text = widgets.HTML()
