@@ -192,7 +192,11 @@ def render_model(
     first_draw: dict[str, int] = {}
     seen: set[tuple[int, str, str, str]] = set()
     try:
-        open_notebook(page, url, notebook=notebook, timeout_ms=TIMEOUT)
+        try:
+            open_notebook(page, url, notebook=notebook, timeout_ms=TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - say what the cell showed instead (a traceback)
+            shown = [text[-400:] for text in page.locator(".jp-OutputArea").all_inner_texts()]
+            raise RuntimeError(f"the notebook drew no Explorer; it shows: {shown}") from error
         ex = _explorer(page)
         # The notebook's run: the Explorer and its first tab, drawn before any click.
         first_draw["(notebook run)"] = wire.received
@@ -262,7 +266,7 @@ def _explorer(page: Any) -> Any:
     try:
         output.first.wait_for(timeout=TIMEOUT)
     except Exception as error:  # noqa: BLE001 - say what the cell showed instead
-        shown = page.locator(".jp-OutputArea").all_inner_texts()
+        shown = [text[-400:] for text in page.locator(".jp-OutputArea").all_inner_texts()]
         raise RuntimeError(f"no Explorer in the gallery notebook; it shows: {shown}") from error
     return output.first
 
@@ -301,14 +305,18 @@ def run_gallery(
 
 def _render_all(gallery: Gallery, browser: Any, url: str, folder: Path, models, widths, themes, out: Path) -> None:
     for name in models:
-        shots, first_draw = render_model(browser, url, folder, name, widths, themes, out)
+        try:
+            shots, first_draw = render_model(browser, url, folder, name, widths, themes, out)
+        except Exception as error:  # noqa: BLE001 - one model that does not render fails its row, not the gallery
+            message = str(error).splitlines()[0][:500]
+            shots, first_draw = [Shot(name, "(notebook run)", 0, "", failures={"error": [message]})], {}
         gallery.shots += shots
         gallery.first_draw_bytes[name] = first_draw
 
 
 def table(gallery: Gallery) -> str:
     """One line per model, tab, width and theme that failed: how many failures of each check."""
-    names = [*CHECKS, "console"]
+    names = [*CHECKS, "console", "error"]
     header = ["model", "tab", "width", "theme", *names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for shot in gallery.failed:
