@@ -187,6 +187,7 @@ class Plot:
     def _titled(self, title: str, width: str, height: str, note: str = "computing...") -> None:
         self.title = widgets.HTML(layout=widgets.Layout(width="100%", margin="0"))
         self.title.add_class("nbviz-title")
+        self._held = height  # the figure's height, which a "computing..." note keeps (see ``clear``)
         self.note = widgets.HTML(layout=widgets.Layout(width="100%", height=height, margin="0"))
         self.note.add_class("nbviz-note")
         self.set_title(title)
@@ -216,6 +217,11 @@ class Plot:
         """
         self.note_text = text
         self.note.value = f'<div style="{_NOTE_STYLE}">{escape(text)}</div>' if text else ""
+        # Work in progress ("computing...") holds the figure's place, so the page does not jump when it lands;
+        # a reason why there is nothing to show (or no text) takes its own line only: empty space is a defect.
+        height = self._held if text.endswith("...") else None
+        if self.note.layout.height != height:
+            self.note.layout.height = height
         self.figure.layout.display = "none"
         self.note.layout.display = None
         self._place(False)
@@ -494,6 +500,7 @@ class BarsPlot(Plot):
             },
             layout=fluid(*size),
         )
+        self.base_bottom = float(self.figure.fig_margin["bottom"])
         if counts:
             self.figure.add_class("nbviz-count")  # the gallery's checks find count axes by it
         self._titled(title, *size)
@@ -520,6 +527,11 @@ class BarsPlot(Plot):
         finite = color[np.isfinite(color)]
         m = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
         x = np.asarray(labels) if labels is not None else np.arange(len(values), dtype=np.float32)
+        # Names under vertical bars: the bars at 0..n-1 on the linear index scale, named by its ticks (names as x
+        # on a linear scale are NaN to bqplot: no bar was drawn and each tick threw "translate(NaN, 0)").
+        self.names = [str(v) for v in x] if x.dtype.kind not in "fiub" else None
+        if self.names is not None and not self.horizontal:
+            x = np.arange(len(values), dtype=np.float32)
         shown = values[np.isfinite(values)]
         base = 0.0
         if span is None and decades and shown.size:
@@ -572,10 +584,28 @@ class BarsPlot(Plot):
             margin["left"] = max(40, ticks_px + (24 if self.value_axis.label else 6))
             if self.value_axis.label and self.value_axis.label_offset != f"{ticks_px + 4}px":
                 self.value_axis.label_offset = f"{ticks_px + 4}px"
-            if x.dtype.kind in "fiu" and x.size:  # a histogram's bin centres: 1-2-5 ticks too
+            margin["bottom"] = self.base_bottom
+            if self.names is not None:
+                margin["bottom"] = max(self.base_bottom, self._name_bars(self.names))
+            elif x.size:  # a histogram's bin centres: 1-2-5 ticks too
+                self.index_axis.tick_rotate = 0
                 style.set_ticks(self.index_axis, float(np.nanmin(x)), float(np.nanmax(x)), n=4)
         if margin != self.figure.fig_margin:
             self.figure.fig_margin = margin
+
+    def _name_bars(self, names: list[str]) -> float:
+        """Name vertical bars under them: at most 12 names, evenly spaced, slanted and cut to 14 characters;
+        returns the bottom margin they need."""
+        index = np.arange(len(names))
+        if len(index) > 12:
+            index = np.unique(np.linspace(0, len(index) - 1, 12).round().astype(int))
+        labels = {style.js_key(float(i)): style.shorten(names[i], 14) for i in index}
+        slant = max((len(text) for text in labels.values()), default=0) > 3
+        with self.index_axis.hold_sync():
+            self.index_axis.tick_values = index.astype(np.float64)
+            self.index_axis.tick_labels = labels
+            self.index_axis.tick_rotate = -40 if slant else 0
+        return 14.0 + 0.64 * style.label_px(labels.values(), pad=0.0) if slant else 30.0
 
     @property
     def shown(self) -> np.ndarray:

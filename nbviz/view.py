@@ -48,7 +48,7 @@ STYLE = (
 .nbviz-view .lm-TabBar-content { flex-wrap: wrap; }
 .nbviz-view .lm-TabBar-tab { flex: 0 0 auto !important; min-width: 0 !important; max-width: none !important; }
 .nbviz-view .lm-TabBar { height: auto !important; max-height: none !important; min-height: fit-content; }
-.nbviz-view .lm-TabBar-tab { color: var(--jp-ui-font-color1, #1a1a1a); }
+.nbviz-view .lm-TabBar-tab { color: var(--jp-ui-font-color1, #1a1a1a) !important; }
 """
     + THEME_CSS
     + "</style>"

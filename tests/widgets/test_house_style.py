@@ -239,3 +239,28 @@ def test_the_projectors_picture_has_a_transparent_background() -> None:
     raw = np.frombuffer(zlib.decompress(data[41:-12]), np.uint8).reshape(6, 1 + 4 * 8)[:, 1:].reshape(6, 8, 4)
     assert raw[0, 0, 3] == 0 and raw[2, 3, 3] == 255 and raw[4, 5, 3] == 255  # only pure white is see-through
     assert list(plot.x_axis.tick_labels.values()) == ["-2", "0", "2", "4", "6", "8"]
+
+
+def test_vertical_bars_named_by_text_are_drawn_at_positions_with_their_names_below() -> None:
+    """Names as x on a linear scale are NaN to bqplot: no bar was drawn, and every tick threw "translate(NaN, 0)"
+    in the console (the cancer MLP's saliency and d loss / d output bars)."""
+    plot = BarsPlot("saliency per feature")
+    names = [f"feature number {i}" for i in range(30)]
+    plot.show(np.linspace(-1, 1, 30), labels=np.array(names))
+    np.testing.assert_array_equal(np.asarray(plot.mark.x), np.arange(30, dtype=np.float32))
+    ticks = plot.index_axis.tick_values
+    assert len(ticks) == 12 and ticks[0] == 0 and ticks[-1] == 29
+    assert plot.index_axis.tick_labels[style.js_key(29.0)] == style.shorten("feature number 29", 14)
+    assert plot.index_axis.tick_rotate == -40 and plot.figure.fig_margin["bottom"] > 60
+    plot.show(np.arange(5.0), labels=np.linspace(0.0, 1.0, 5))  # numbers again: a histogram's centres
+    assert plot.names is None and plot.index_axis.tick_rotate == 0 and plot.figure.fig_margin["bottom"] == 30
+
+
+def test_a_reason_for_no_figure_takes_one_line_and_work_in_progress_holds_its_place() -> None:
+    """A layer no gradient reaches left 340 px blank under one sentence on the gradients tab."""
+    plot = HeatmapPlot("d loss / d this weight", size=("400px", "340px"))
+    assert plot.note_text == "computing..." and plot.note.layout.height == "340px"  # the page does not jump
+    plot.clear("not differentiable here: no gradient reaches it")
+    assert plot.note.layout.height is None and plot.widget.children == (plot.title, plot.note)
+    plot.show(np.ones((3, 3)), 0.0, 1.0)
+    assert plot.widget.children == (plot.title, plot._body, plot.note) and plot.note.layout.display == "none"
