@@ -594,8 +594,8 @@ class BarsPlot(Plot):
             self.figure.fig_margin = margin
 
     def _name_bars(self, names: list[str]) -> float:
-        """Name vertical bars under them: at most 12 names, evenly spaced, slanted and cut to 14 characters;
-        returns the bottom margin they need."""
+        """Name vertical bars under them: at most 12 names, evenly spaced, cut to 14 characters and written
+        upright when longer than 3 (slanted, their boxes overlapped); returns the bottom margin they need."""
         index = np.arange(len(names))
         if len(index) > 12:
             index = np.unique(np.linspace(0, len(index) - 1, 12).round().astype(int))
@@ -604,8 +604,8 @@ class BarsPlot(Plot):
         with self.index_axis.hold_sync():
             self.index_axis.tick_values = index.astype(np.float64)
             self.index_axis.tick_labels = labels
-            self.index_axis.tick_rotate = -40 if slant else 0
-        return 14.0 + 0.64 * style.label_px(labels.values(), pad=0.0) if slant else 30.0
+            self.index_axis.tick_rotate = -90 if slant else 0
+        return 16.0 + style.label_px(labels.values(), pad=0.0) if slant else 30.0
 
     @property
     def shown(self) -> np.ndarray:

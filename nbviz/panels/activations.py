@@ -24,24 +24,38 @@ class ActivationFigure:
         self.heatmap = HeatmapPlot(title, size=("400px", "340px"))
         self.gutters = Gutters(self.heatmap)  # the grey between feature maps (bqplot draws NaN cells in no colour)
         self.bars = BarsPlot(title, size=("400px", "280px"))
-        self.bars.widget.layout.display = "none"
-        self.widget = widgets.Box([self.heatmap.widget, self.bars.widget])
+        self.named_bars: BarsPlot | None = None  # a vector whose entries have names (features): made when needed
+        self.title = title
+        # Only the figure in use is on the page: one drawn inside a hidden box has no size, and bqplot then draws
+        # rectangles of negative size (console errors on the cancer MLP's activations and gradients tabs).
+        self.widget = widgets.Box([self.heatmap.widget])
         self.view: ActivationView | None = None
 
     @property
     def figure(self) -> bq.Figure:
-        return self.bars.figure if self.view is not None and self.view.kind == "bars" else self.heatmap.figure
+        """The figure on show (the heatmap's while nothing is)."""
+        return self.shown.figure
+
+    @property
+    def shown(self) -> Plot:
+        """The plot on the page: the heatmap, the bars, or the named bars."""
+        plots = {plot.widget: plot for plot in self.plots}
+        return plots.get(self.widget.children[0], self.heatmap)
 
     @property
     def plots(self) -> list[Plot]:
-        return [self.heatmap, self.bars]
+        return [self.heatmap, self.bars] + ([self.named_bars] if self.named_bars is not None else [])
 
     def clear(self, text: str = "") -> None:
         """Show no figure, and ``text`` in its place."""
         self.view = None
         self.heatmap.clear(text)
         self.bars.clear()
-        self.heatmap.widget.layout.display, self.bars.widget.layout.display = None, "none"
+        self._use(self.heatmap)
+
+    def _use(self, plot: Plot) -> None:
+        if self.widget.children != (plot.widget,):
+            self.widget.children = (plot.widget,)
 
     def show(
         self,
@@ -59,9 +73,11 @@ class ActivationFigure:
         """
         self.view = view
         values = view.values
+        shown: Plot = self.heatmap
         if view.kind == "bars":
             use = labels if labels is not None and len(labels) == len(values) else None
-            self.bars.show(values, labels=np.array(use) if use else None, title=title)
+            shown = bars = self.bars if use is None else self._named(len(use))
+            bars.show(values, labels=np.array(use) if use else None, title=title)
         else:
             grid = view.grid
             tiles = f", {grid[0]}x{grid[1]} maps of {view.tile[0]}x{view.tile[1]}" if grid != (1, 1) else ""
@@ -100,9 +116,15 @@ class ActivationFigure:
                     self.heatmap.figure.layout.height = height
             self.heatmap.show(values, view.vmin, view.vmax, title=f"{title}{tiles}")
             self.gutters.show()
-        self.heatmap.widget.layout.display = "none" if view.kind == "bars" else None
-        self.bars.widget.layout.display = None if view.kind == "bars" else "none"
+        self._use(shown)
         return values
+
+    def _named(self, n: int) -> BarsPlot:
+        """Horizontal bars, one named row of 14 px per entry (names under vertical bars could not be read)."""
+        if self.named_bars is None:
+            height = f"{min(600, max(240, 14 * n + 70))}px"
+            self.named_bars = BarsPlot(self.title, horizontal=True, size=("400px", height))
+        return self.named_bars
 
 
 def sequence_tokens(analysis: Any, state: State, view: ActivationView) -> tuple[str | None, ...] | None:

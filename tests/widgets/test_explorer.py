@@ -30,7 +30,7 @@ def _bars_hold(plot, values: np.ndarray) -> None:
 
 def _shown(figure_view, values):
     if figure_view.view.kind == "bars":
-        _bars_hold(figure_view.bars, values)
+        _bars_hold(figure_view.shown, values)  # the bars, or the named bars of features
     else:
         _heatmap_holds(figure_view.heatmap, values)
 

@@ -251,7 +251,7 @@ def test_vertical_bars_named_by_text_are_drawn_at_positions_with_their_names_bel
     ticks = plot.index_axis.tick_values
     assert len(ticks) == 12 and ticks[0] == 0 and ticks[-1] == 29
     assert plot.index_axis.tick_labels[style.js_key(29.0)] == style.shorten("feature number 29", 14)
-    assert plot.index_axis.tick_rotate == -40 and plot.figure.fig_margin["bottom"] > 60
+    assert plot.index_axis.tick_rotate == -90 and plot.figure.fig_margin["bottom"] > 90
     plot.show(np.arange(5.0), labels=np.linspace(0.0, 1.0, 5))  # numbers again: a histogram's centres
     assert plot.names is None and plot.index_axis.tick_rotate == 0 and plot.figure.fig_margin["bottom"] == 30
 
