@@ -270,6 +270,12 @@ THEME_CSS = """
   --bq-plotarea-background-fill: transparent;
   --bq-background: transparent;
 }
+/* bqplot's figure theme ("classic") sets its own tick colour (--jp-content-font-color2: 4.4:1 on a light grey)
+   on the figure itself, nearer than .nbviz-view: matched there. */
+.nbviz-view .bqplot.classic, .nbviz-view .bqplot.gg {
+  --bq-axis-tick-text-fill: var(--jp-ui-font-color1, #1a1a1a);
+  --bq-plotarea-background-fill: transparent;
+}
 .nbviz-view .bqplot > .svg-background, .nbviz-view .bqplot > svg { background: transparent; }
 .nbviz-view .bqplot .axislabel, .nbviz-view .bqplot .mainheading { fill: var(--jp-ui-font-color1, #1a1a1a); }
 /* Token labels drawn by bqplot Label marks (attention views): their fixed dark grey almost vanished on a dark

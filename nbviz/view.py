@@ -142,7 +142,8 @@ class ModelView(widgets.VBox):
         # both (a small window, the file browser open) the tabs go under them.
         side = widgets.VBox(
             [self.graph_view.widget, self.sample_view.widget, *left],
-            layout=widgets.Layout(flex="0 0 310px", width="310px"),
+            # As tall as what it holds (stretched to a taller tab, it was a blank column under the sample).
+            layout=widgets.Layout(flex="0 0 310px", width="310px", align_self="flex-start"),
         )
         body = widgets.HBox([side, self.tabs], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
         self.children = [header, body]

@@ -42,7 +42,7 @@ class AttentionPanel(Panel):
     def build(self) -> list[widgets.Widget]:
         self.view = widgets.ToggleButtons(options=VIEWS, value="model", style={"button_width": "auto"})
         self.layer_choice = widgets.Dropdown(
-            options=[], description="attention", layout=widgets.Layout(width="auto", max_width="520px")
+            options=[], description="attention", layout=widgets.Layout(width="auto", max_width="100%")
         )
         self.head = widgets.Dropdown(options=[0], value=0, description="head", layout=widgets.Layout(width="130px"))
         self.top_k = widgets.Dropdown(

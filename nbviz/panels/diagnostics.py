@@ -168,8 +168,11 @@ class DiagnosticsPanel(Panel):
             self._size_matrix([str(c) for c in classes])
             self.cm_plot.show()
             real = classes[confusion.class_index >= 0]  # "other" has no recall of its own
-            self.recall_plot.show(confusion.recall, labels=real, span=(0.0, 1.0))
-            self.precision_plot.show(confusion.precision, labels=real, span=(0.0, 1.0))
+            for plot, values in ((self.recall_plot, confusion.recall), (self.precision_plot, confusion.precision)):
+                height = f"{max(300, 16 * len(real) + 60)}px"  # 16 px a class: 20 names ran together in 300 px
+                if plot.figure.layout.height != height:
+                    plot.figure.layout.height = height
+                plot.show(values, labels=real, span=(0.0, 1.0))
             if confusion.calibration is None:
                 self.calibration_plot.clear("no predictions to calibrate")
             else:
@@ -184,19 +187,20 @@ class DiagnosticsPanel(Panel):
         return Remark("; ".join(text for text in (metrics.note, shown) if text))  # and the samples left out
 
     def _size_matrix(self, names: list[str]) -> None:
-        """Margins that hold the class names, slanted when a name is wider than its column (or they run
+        """Margins that hold the class names, upright when a name is wider than its column (or they run
         together), and rows of at least 16 px (20 classes and "other" overlapped in 300 px)."""
         side = max(300, 16 * len(names))
         width = style.label_px(names, pad=0.0)
         slant = width + 6 > side / max(len(names), 1)  # a name wider than its column
         margin = {
             "top": 10,
-            "bottom": 45 + (round(width * 0.71) if slant else 0),  # a -45 degree label's height
+            "bottom": 45 + (width if slant else 0),  # upright names below the matrix
             "left": 40 + width,
-            "right": 10 + (round(width * 0.71) if slant else 0),
+            "right": 10,
         }
         with self.cm_figure.hold_sync():
-            self.cm_figure.axes[1].tick_rotate = -45 if slant else 0
+            # Upright, not slanted: slanted names 16 px apart overlapped one another.
+            self.cm_figure.axes[1].tick_rotate = -90 if slant else 0
             if self.cm_figure.fig_margin != margin:
                 self.cm_figure.fig_margin = margin
             height = f"{side + margin['top'] + margin['bottom']}px"
