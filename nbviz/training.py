@@ -190,8 +190,11 @@ class TrainingView:
         )
 
     def _steps(self) -> tuple[float, float]:
-        """The optimizer steps at the first and last record: the span of the heatmaps' columns."""
+        """The optimizer steps at the first and last record: the span of the heatmaps' columns ((0, 1) before the
+        first record, or when none is ever taken: a frozen model, a model with its own train step)."""
         steps = self.recorder.grad_step.values
+        if not len(steps):
+            return (0.0, 1.0)
         return (float(steps[0]), float(steps[-1]) if steps[-1] > steps[0] else float(steps[0]) + 1.0)
 
     def _draw_metrics(self) -> None:

@@ -52,7 +52,8 @@ def test_the_attention_tab_opens_a_head_and_answers_a_hovered_token(lab: Browser
     wait_for_title(panel, "model view: 2 layers x 2 heads", prefix=True, timeout_ms=TIMEOUT)
     wait_for_new_heatmap(panel, [], TIMEOUT)
     ex.screenshot(path=artifacts / "keras-hub-attention-model-view.png")
-    thumbnails = panel.locator(".nbviz-plot:visible path.dot")
+    # One click cell over each thumbnail (a GridHeatMap's cells, row by row).
+    thumbnails = panel.locator(".nbviz-plot:visible rect.heatmapcell")
     assert thumbnails.count() == 4  # 2 layers x 2 heads
     thumbnails.nth(3).click()  # layer 1, head 1
     shown = panel.locator(".nbviz-plot:visible")

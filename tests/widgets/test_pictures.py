@@ -296,7 +296,8 @@ def test_a_padded_sequence_shows_its_real_tokens_only():
 
     case = bert_classifier()  # 12 positions, padding from position 9 on
     vocabulary = [f"t{i}" for i in range(60)]
-    layer = "bert_backbone/token_embedding"
+    # Keras numbers the backbone's name by how many were built before it in this process ("bert_backbone_9").
+    layer = f"{case.model.backbone.name}/token_embedding"
     with raising_panel_errors():
         ex = nbviz.explore(case.model, case.x, case.y, vocabulary=vocabulary)
         ex.tab, ex.layer, ex.sample = "activations", layer, 1
