@@ -44,8 +44,8 @@ def _graph_bytes(comm: Any, view: Any) -> int:
 def _open(analysis: Any, expand_all: bool) -> tuple[float, int, Any]:
     """Seconds and bytes to make a graph view (groups found afresh), with every group open or as it opens."""
     from nbviz.compute.graph import ModelGraph
-    from nbviz.layer_graph import LayerGraph
     from nbviz.testing import recording
+    from nbviz.ui.layer_graph import LayerGraph
 
     old = analysis.graph
     analysis.graph = ModelGraph(old.name, old.nodes, old.edges)  # no groups found yet
