@@ -50,3 +50,25 @@ def test_widgets_live_in_nbviz_ui_and_compute_never_imports_them():
         if relative.startswith("compute/"):
             upward = {name for name in imported if name.startswith("nbviz.") and not name.startswith("nbviz.compute")}
             assert not upward, f"{relative} imports {sorted(upward)}: compute is the floor below the widgets"
+
+
+#: Modules that still name a backend outside compute/backend/, until the passes are written once over the seam
+#: (DESIGN.md's order of moves): the TensorFlow probe uses backend/tensorflow.py's ops, the JAX probe jax itself.
+NOT_YET_ON_THE_SEAM = {"compute/probe.py", "compute/probe_jax.py"}
+
+
+def test_only_compute_backend_names_a_backend():
+    package = Path(nbviz.__file__).parent
+    named = {}
+    for path in sorted((package / "compute").rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("compute/backend/"):
+            continue
+        imported = _imports(path, package)
+        ones = ("nbviz.compute.backend.tensorflow", "nbviz.compute.backend.jax", "nbviz.compute.backend.torch")
+        backends = {n for n in imported if n.split(".")[0] in ("tensorflow", "jax", "torch") or n.startswith(ones)}
+        source = path.read_text()
+        asks = "backend()" in source or "keras.backend.backend" in source
+        if backends or asks:
+            named[relative] = sorted(backends) + (["asks backend()"] if asks else [])
+    assert set(named) == NOT_YET_ON_THE_SEAM, named
