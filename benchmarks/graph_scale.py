@@ -44,8 +44,8 @@ def _graph_bytes(comm: Any, view: Any) -> int:
 def _open(analysis: Any, expand_all: bool) -> tuple[float, int, Any]:
     """Seconds and bytes to make a graph view (groups found afresh), with every group open or as it opens."""
     from nbviz.compute.graph import ModelGraph
-    from nbviz.layer_graph import LayerGraph
     from nbviz.testing import recording
+    from nbviz.ui.layer_graph import LayerGraph
 
     old = analysis.graph
     analysis.graph = ModelGraph(old.name, old.nodes, old.edges)  # no groups found yet
@@ -113,10 +113,11 @@ def _start(model: Any, x: np.ndarray, lazy: bool) -> tuple[float, float]:
     """Seconds for explore() to return, and for the first five slider moves, on a fresh probe."""
     import nbviz
     from nbviz.compute import probe as probe_module
+    from nbviz.compute.backend import tensorflow as tf_backend
 
-    saved = probe_module.EAGER_CALLS, probe_module.COMPILED_GATHER_LIMIT
+    saved = probe_module.EAGER_CALLS, tf_backend.COMPILED_GATHER_LIMIT
     if not lazy:
-        probe_module.EAGER_CALLS, probe_module.COMPILED_GATHER_LIMIT = 0, 10**9
+        probe_module.EAGER_CALLS, tf_backend.COMPILED_GATHER_LIMIT = 0, 10**9
     try:
         probe_module._SHARED.pop(model, None)  # each start makes its probe afresh
         start = time.perf_counter()
@@ -129,7 +130,7 @@ def _start(model: Any, x: np.ndarray, lazy: bool) -> tuple[float, float]:
         ex.close()
         return opened, moves
     finally:
-        probe_module.EAGER_CALLS, probe_module.COMPILED_GATHER_LIMIT = saved
+        probe_module.EAGER_CALLS, tf_backend.COMPILED_GATHER_LIMIT = saved
 
 
 def start_rows() -> list[Row]:

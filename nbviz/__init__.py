@@ -18,20 +18,20 @@ __version__ = "0.1.0"
 __all__ = ["CompareView", "Explorer", "LiveTraining", "compare", "explore", "findings", "report"]
 
 _LAZY = {
-    "Explorer": "nbviz.explorer",
-    "explore": "nbviz.explorer",
-    "report": "nbviz.explorer",
-    "LiveTraining": "nbviz.training",
+    "Explorer": "nbviz.ui.explorer",
+    "explore": "nbviz.ui.explorer",
+    "report": "nbviz.ui.explorer",
+    "LiveTraining": "nbviz.ui.live",
     "findings": "nbviz.compute.findings",
-    "compare": "nbviz.compare_view",
-    "CompareView": "nbviz.compare_view",
+    "compare": "nbviz.ui.compare",
+    "CompareView": "nbviz.ui.compare",
 }
 
 if TYPE_CHECKING:
-    from .compare_view import CompareView, compare
     from .compute.findings import findings
-    from .explorer import Explorer, explore, report
-    from .training import LiveTraining
+    from .ui.compare import CompareView, compare
+    from .ui.explorer import Explorer, explore, report
+    from .ui.live import LiveTraining
 
 
 def __getattr__(name: str) -> Any:

@@ -177,7 +177,7 @@ def like_a_kernel() -> Iterator[Any]:
 @contextmanager
 def raising_panel_errors() -> Iterator[None]:
     """Inside, a panel's error is raised instead of shown in the panel (a test sees the real traceback)."""
-    from .panels import base
+    from .ui.panels import base
 
     previous, base.RAISE_ERRORS = base.RAISE_ERRORS, True
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._backend import checks_names, untraceable_name
+from .backend import CHECKS_NAMES, untraceable_name
 
 
 def check_model(model: Any, name: str = "model") -> keras.Model:
@@ -49,7 +49,7 @@ def _check_names(model: keras.Model, name: str) -> None:
     fails only when it traces it; a trace that fails on a name leaves TensorFlow's name stack broken, so that
     every later trace in the process fails too (an unrelated ``fit``). Refused here, nothing was traced.
     """
-    if not checks_names():
+    if not CHECKS_NAMES:
         return
     inner = model._flatten_layers(include_self=False, recursive=True)  # nested models' layers trace too
     for layer, root in [(model, True), *((layer, False) for layer in inner)]:

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from ._arrays import frozen
-from ._backend import backend
 from ._validate import as_inputs, check_model, input_specs
+from .backend import DEEP_EXPLAINER, NAME
 from .nonfinite import finite_rows
 from .path_gradients import SHAP_SAMPLES, ExpectedGradients, PathSums, last
 from .probe import Probe, probe_for
@@ -29,7 +29,7 @@ EXPLAINERS = ("auto", "gradient", "deep", "permutation", "exact", "kernel")
 
 def available_explainers() -> tuple[str, ...]:
     """The explainers of ``EXPLAINERS`` that run on the Keras backend in use ("deep" reads TensorFlow graphs)."""
-    return EXPLAINERS if backend() == "tensorflow" else tuple(e for e in EXPLAINERS if e != "deep")
+    return EXPLAINERS if DEEP_EXPLAINER else tuple(e for e in EXPLAINERS if e != "deep")
 
 
 EXACT_MAX_FEATURES = 16  # the exact explainer evaluates 2**features coalitions
@@ -253,10 +253,10 @@ class ShapExplainer:
         check_model(model)
         if explainer not in EXPLAINERS:
             raise ValueError(f"explainer: expected one of {list(EXPLAINERS)}, got {explainer!r}")
-        if explainer == "deep" and backend() != "tensorflow":
+        if explainer == "deep" and not DEEP_EXPLAINER:
             raise ValueError(
                 f"explainer: 'deep' is shap's DeepExplainer, which reads TensorFlow (or PyTorch) graphs; with "
-                f"KERAS_BACKEND={backend()!r} use 'gradient' (the same expected gradients shap's GradientExplainer "
+                f"KERAS_BACKEND={NAME!r} use 'gradient' (the same expected gradients shap's GradientExplainer "
                 f"computes, on the probe) or 'permutation'"
             )
         specs = input_specs(model)

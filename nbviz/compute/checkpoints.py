@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .probe import assign_function
+from .backend import assign_function
 
 __all__ = ["Snapshot", "Snapshots", "copy_model"]
 

@@ -48,7 +48,7 @@ ACTIVATION_BYTES = 64 * 2**20  # both models' activations of one chunk stay unde
 LARGEST = 20  # a regressor's list: the samples whose output moved most
 LISTED = 1000  # the flips listed by text (every one stays in ``flips``)
 
-#: What the layer graph of a comparison is painted by (see :class:`~nbviz.layer_graph.LayerGraph`'s ``metrics``).
+#: What the layer graph of a comparison is painted by (see :class:`~nbviz.ui.layer_graph.LayerGraph`'s ``metrics``).
 CHANGE_METRICS: dict[str, Metric] = {
     "weight_change": Metric("weight change |B - A| / |A|", "max", True, "model"),
     "activation_change": Metric("activation change |B - A| / |A| over the data", "max", True, "data"),

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 
 from ._arrays import is_int
-from ._backend import backend
 from ._pipeline import is_dataset, take
 from ._validate import InputSpecs, as_inputs, as_targets, input_specs, padding_mask, padding_weights, position_labels
+from .backend import NAME, STRINGS_IN_MODEL
 from .nonfinite import reasons
 from .policy import check_names
 from .probe import CALL_ERRORS, Probe, output_names_of
@@ -274,13 +274,13 @@ def reconstructs(probe: Probe, inputs: list[np.ndarray]) -> bool:
 def _check_strings_on_backend(inputs: list[np.ndarray], names: list[str]) -> None:
     """Strings reach a model only on TensorFlow: JAX arrays hold numbers, and Keras runs string preprocessing
     (StringLookup, a KerasHub preprocessor) on JAX only in a tf.data pipeline, outside the model."""
-    if backend() == "tensorflow":
+    if STRINGS_IN_MODEL:
         return
     for i, a in enumerate(inputs):
         if a.dtype.kind in "OUS":
             name = names[i] if i < len(names) else str(i)
             raise ValueError(
-                f"x: input {name!r} holds strings, which a model cannot take on Keras's {backend()} backend (string "
+                f"x: input {name!r} holds strings, which a model cannot take on Keras's {NAME} backend (string "
                 f"layers run there only in a tf.data pipeline); map them to numbers before the model (the "
                 f"lookup layers in that pipeline, or a KerasHub preprocessor applied to x), or use "
                 f"KERAS_BACKEND=tensorflow"

@@ -18,8 +18,11 @@ import keras
 import numpy as np
 
 from ._arrays import frozen, is_int, l2_norm, one_or_list
-from ._backend import backend, call_errors, tf
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
+from .backend import NAME, SUPPORTED, call_errors
+
+# The TensorFlow probe's own ops, until the passes are written once over the backend seam (DESIGN.md's order).
+from .backend.tensorflow import dense, holds_xla, tf, variable
 from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
 
 # Patching layer calls while a function is traced must not interleave between threads.
@@ -30,7 +33,6 @@ _PASS = threading.local()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
-COMPILED_GATHER_LIMIT = 1024  # variables a fingerprint reads in one compiled call; more are read one by one
 EAGER_CALLS = 8  # one-row forward passes a signature runs eagerly before it is traced (see Probe._outputs)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
 #: What a model call raises on inputs that do not fit it, on the backend in use.
@@ -104,10 +106,10 @@ class Probe:
     def __new__(cls, *args: Any, **kwargs: Any) -> Probe:
         # The backend picks the probe: Probe(model) on JAX is a JaxProbe (the same contract, jax.jit and
         # jax.value_and_grad in place of tf.function and GradientTape).
-        if cls is Probe and backend() != "tensorflow":
-            if backend() != "jax":
+        if cls is Probe and NAME != "tensorflow":
+            if not SUPPORTED:
                 raise ValueError(
-                    f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={backend()!r}"
+                    f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={NAME!r}"
                 )
             from .probe_jax import JaxProbe
 
@@ -745,7 +747,7 @@ class Probe:
         return fn
 
     def _holds_xla(self, fn: Any) -> bool:
-        return _holds_xla(fn)
+        return holds_xla(fn)
 
     def _body(self, kind: Any, arrays: list[np.ndarray]) -> tuple[Callable[..., Any], bool]:
         """The Python function that the compiled function for ``kind`` runs, and whether it takes one int32 scalar
@@ -825,7 +827,7 @@ class Probe:
         computes a crossentropy from the logits it caches on a softmax or sigmoid output, so the tape's path
         skips the output tensor and its gradient would be None (it used to be drawn as zeros).
         """
-        variables = [_tf_variable(v) for v in self._variables()]
+        variables = [variable(v) for v in self._variables()]
         with tf.GradientTape() as tape:
             # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
             # counters) have no gradient: they are reported as undefined.
@@ -841,7 +843,7 @@ class Probe:
             values, none = [], []
             for t in group:
                 g = next(it) if t.dtype.is_floating else None
-                values.append(tf.zeros(tf.shape(t), tf.float32) if g is None else _dense(g))
+                values.append(tf.zeros(tf.shape(t), tf.float32) if g is None else dense(g))
                 none.append(g is None)
             filled.append([values, none])
         if output_grads_fn is not None:
@@ -881,7 +883,7 @@ class Probe:
                     value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
                 objective = tf.reduce_sum(value)
             grad = tape.gradient(objective, x)
-            return (tf.zeros_like(x) if grad is None else _dense(grad)), value
+            return (tf.zeros_like(x) if grad is None else dense(grad)), value
 
         return unit_grads
 
@@ -904,7 +906,7 @@ class Probe:
                 objective = tf.reduce_sum(picked)
             grad = tape.gradient(objective, x)
             defined = tf.constant(grad is not None)
-            return (tf.zeros_like(x) if grad is None else _dense(grad)), picked, defined
+            return (tf.zeros_like(x) if grad is None else dense(grad)), picked, defined
 
         return input_grads
 
@@ -925,7 +927,7 @@ class Probe:
                 raise ValueError(f"layer: expected a layer that the model calls, got {layer!r}, which it never calls")
             scaled, plain = held
             grad = tape.gradient(objective, scaled)
-            grad = tf.zeros_like(scaled) if grad is None else _dense(grad)
+            grad = tf.zeros_like(scaled) if grad is None else dense(grad)
             return tf.cast(grad, tf.float32), tf.cast(plain, tf.float32), picked
 
         return embedding_grads
@@ -1102,77 +1104,6 @@ def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
     return probe
 
 
-def gather_function(variables: Sequence[Any], samples: int) -> Callable[[], Any]:
-    """One compiled function returning ``samples`` values of each variable (all of a smaller one) as float32,
-    at positions fixed once: the fingerprint that :class:`nbviz.compute.version.ModelVersion` reads."""
-    rng = np.random.default_rng(0)
-    picks = []
-    for v in variables:
-        size = int(np.prod(v.shape))
-        picks.append(None if size <= samples else np.sort(rng.choice(size, samples, replace=False)))
-
-    def gather() -> tf.Tensor:
-        parts = [tf.zeros([0])]
-        for v, pick in zip(variables, picks):
-            flat = tf.reshape(tf.cast(_tf_variable(v), tf.float32), [-1])
-            parts.append(flat if pick is None else tf.gather(flat, pick))
-        return tf.concat(parts, 0)
-
-    if backend() != "tensorflow":  # JAX: a variable's value is an array already, read without a copy
-
-        def read_values() -> np.ndarray:
-            parts = [np.zeros(0, np.float32)]
-            for v, pick in zip(variables, picks):
-                flat = np.asarray(v.value).reshape(-1)
-                parts.append((flat if pick is None else flat[pick]).astype(np.float32))
-            return np.concatenate(parts)
-
-        return read_values
-    if len(variables) > COMPILED_GATHER_LIMIT:
-        # Tracing one op per variable and the first call's graph optimisation took 11 s for a 3,000-layer model's
-        # 4,000 variables; reading them one by one with the bare read op takes 0.05 s (12 us each; the variable's
-        # own numpy() costs four times that).
-        handles = [(_tf_variable(v).handle, _tf_variable(v).dtype) for v in variables]
-
-        def read() -> np.ndarray:
-            parts = [np.zeros(0, np.float32)]
-            for (handle, dtype), pick in zip(handles, picks):
-                flat = tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype).numpy().reshape(-1)
-                parts.append((flat if pick is None else flat[pick]).astype(np.float32))
-            return np.concatenate(parts)
-
-        return read
-    function = tf.function(gather, autograph=False).get_concrete_function()
-    return lambda: function().numpy()
-
-
-def assign_function(variables: Sequence[Any]) -> Callable[[Sequence[np.ndarray | None]], None]:
-    """A function that gives the variables of ``variables`` new values (arrays in the same order and dtypes; None
-    leaves its variable as it is): a checkpoint loaded into a copy of the model. Keras's ``set_weights`` costs
-    0.4 ms a variable (its checks and conversions: 130 ms for ResNet50's 320); the bare assign op on each
-    variable's handle costs the copy."""
-    if backend() != "tensorflow":
-
-        def assign_values(arrays: Sequence[np.ndarray | None]) -> None:
-            if len(arrays) != len(variables):
-                raise ValueError(f"arrays: expected {len(variables)} arrays, one per variable, got {len(arrays)}")
-            for v, array in zip(variables, arrays):
-                if array is not None:
-                    v.assign(array)
-
-        return assign_values
-    handles = [_tf_variable(v).handle for v in variables]
-
-    def assign(arrays: Sequence[np.ndarray | None]) -> None:
-        if len(arrays) != len(handles):
-            raise ValueError(f"arrays: expected {len(handles)} arrays, one per variable, got {len(arrays)}")
-        for handle, array in zip(handles, arrays):
-            if array is not None:
-                tf.raw_ops.AssignVariableOp(resource=handle, value=array)
-
-    return assign
-
-
 # --------------------------------------------------------------------------------------------- helpers
 def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
     """What a compiled function is traced for: its kind, and each argument's shape past the batch and dtype."""
@@ -1182,12 +1113,6 @@ def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
 def _input_grad_signature(x: np.ndarray, out_index: int) -> tuple[Any, ...]:
     """The signature of the input-gradient pass on inputs like ``x`` (its units are one int32 per row)."""
     return _signature(("input grad", out_index), [x, np.zeros(1, np.int32)])
-
-
-def _holds_xla(fn: Any) -> bool:
-    """Whether a traced function calls a function that XLA must compile (``tf.function(jit_compile=True)``)."""
-    library = fn.graph.as_graph_def().library.function
-    return any(f.attr["_XlaMustCompile"].b for f in library if "_XlaMustCompile" in f.attr)
 
 
 def output_names_of(model: keras.Model) -> list[str]:
@@ -1544,16 +1469,6 @@ def _asked(key: str, wanted: set[str]) -> bool:
     """Whether a record key belongs to a wanted layer: ``"dense"`` owns its later calls' keys too, a shared
     layer's call node ``"dense@1"`` (:attr:`LayerNode.call_of`) its own (``"dense@1"``, ``"dense@1[1]"``)."""
     return _base(key) in wanted or key.split("[")[0] in wanted
-
-
-def _dense(gradient: Any) -> Any:
-    # An Embedding's gradient comes as IndexedSlices (rows touched only); panels want the full matrix.
-    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
-
-
-def _tf_variable(v: Any) -> Any:
-    # Keras 3 variables wrap a tf.Variable in `.value`; the tape wants the tf.Variable itself.
-    return getattr(v, "value", v)
 
 
 def _model_outputs(model: keras.Model) -> list[Any]:

@@ -32,7 +32,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .probe import gather_function, loss_config
+from .backend import gather_function
+from .probe import loss_config
 
 __all__ = ["ModelVersion", "bump"]
 
@@ -106,7 +107,8 @@ class ModelVersion:
         """The sampled values of every variable, as float64."""
         self.reads += 1
         if self._function is None:  # built on first use (model.weights walks every layer: read it once)
-            self._function = gather_function(self.model.weights, SAMPLES)
+            variables = self.model.weights
+            self._function = gather_function(variables, sample_positions(variables, SAMPLES))
         return np.asarray(self._function(), dtype=np.float64)
 
     def _gate_now(self) -> tuple[int, int, int] | None:
@@ -115,3 +117,14 @@ class ModelVersion:
             return None  # no kernel: nothing says when a script changed the weights, so always look
         # vars(): a model never fitted has no `history`, and Keras's attribute lookup would search its layers.
         return (_bumps.get(self.model, 0), id(vars(self.model).get("history")), count)
+
+
+def sample_positions(variables: list[Any], samples: int) -> list[np.ndarray | None]:
+    """Where the fingerprint reads each variable: ``samples`` flat positions of a larger one, drawn once with a
+    fixed seed and sorted; None (all of it) for a smaller one."""
+    rng = np.random.default_rng(0)
+    picks: list[np.ndarray | None] = []
+    for v in variables:
+        size = int(np.prod(v.shape))
+        picks.append(None if size <= samples else np.sort(rng.choice(size, samples, replace=False)))
+    return picks

@@ -46,8 +46,8 @@ MAX_SCREENSHOT_BYTES = 400_000
 def lab(browser: Any, lab_url: str, artifacts: Path) -> Iterator[BrowserPage]:
     page = BrowserPage(browser)
     # With a cold cache, the Explorer's first render waits on bqplot's code, so the second cell's changes arrive
-    # while it is still drawing, as they do on Binder. Before nbviz.plots._Titled, 3 of 4 such page loads kept
-    # a stale weights title; without the latency the race was rare, and it failed one CI run.
+    # while it is still drawing, as they do on Binder. Before nbviz.ui.plots.figures._Titled, 3 of 4 such page loads
+    # kept a stale weights title; without the latency the race was rare, and it failed one CI run.
     page.slow_network(latency_ms=100)
     open_notebook(page.page, lab_url)
     wait_for_settled(explorer(page.page))  # the second cell's redraws have arrived

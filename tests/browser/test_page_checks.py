@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nbviz.plots import png
+from nbviz.ui.plots.figures import png
 
 from .page_checks import ASPECT, BLANK, CONTRAST, COUNT_AXES, TEXT_OUTSIDE, TICK_OVERLAP, TICK_STEPS, ConsoleLog
 

@@ -438,16 +438,27 @@ def test_attention_scores_of_a_kerashub_bert_skip_padding():
         assert np.abs(weights[..., 9:]).max() < 1e-6  # no query attends to padding
 
 
+@pytest.mark.tensorflow_only
 def test_a_fingerprint_read_variable_by_variable_equals_the_compiled_one(monkeypatch):
     """Past COMPILED_GATHER_LIMIT variables the fingerprint is read one variable at a time (a 3,000-layer model's
-    compiled gather took 11 s to trace); both ways give the same values, mixed dtypes included."""
-    from nbviz.compute import probe as probe_module
+    compiled gather took 11 s to trace); both ways give the same values, mixed dtypes included, and they are the
+    values at the sampled positions."""
+    from nbviz.compute.backend import common
+    from nbviz.compute.backend import tensorflow as tf_backend
+    from nbviz.compute.version import sample_positions
 
     rng = np.random.default_rng(0)
     variables = [keras.Variable(rng.normal(size=(3, 7)).astype("float32")) for _ in range(5)]
     variables += [keras.Variable(rng.normal(size=(4,)).astype("float16")), keras.Variable(np.arange(40.0))]
-    compiled = probe_module.gather_function(variables, 16)()
-    monkeypatch.setattr(probe_module, "COMPILED_GATHER_LIMIT", 3)
-    one_by_one = probe_module.gather_function(variables, 16)()
+    picks = sample_positions(variables, 16)
+    compiled = tf_backend.gather_function(variables, picks)()
+    monkeypatch.setattr(tf_backend, "COMPILED_GATHER_LIMIT", 3)
+    one_by_one = tf_backend.gather_function(variables, picks)()
     np.testing.assert_array_equal(one_by_one, compiled)
     assert compiled.size == 5 * 16 + 4 + 16
+    expected = [
+        np.asarray(v.numpy()).reshape(-1) if p is None else np.asarray(v.numpy()).reshape(-1)[p]
+        for v, p in zip(variables, picks)
+    ]
+    np.testing.assert_array_equal(compiled, np.concatenate(expected).astype(np.float32))
+    np.testing.assert_array_equal(common.gather_function(variables, picks)(), compiled)  # JAX's way reads the same

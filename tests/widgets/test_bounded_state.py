@@ -127,7 +127,7 @@ def test_the_count_sketch_is_the_signed_bucket_sum_and_keeps_distances():
 def test_bars_of_equal_values_get_a_value_axis():
     """Recall of 0 for every class shown (an untrained model): bqplot drew bars of negative size on the empty
     domain [0, 0] (console errors, an empty figure); the axis spans 1 from the values, or what the caller says."""
-    from nbviz.plots import BarsPlot
+    from nbviz.ui.plots.figures import BarsPlot
 
     bars = BarsPlot("recall per class", horizontal=True)
     bars.show(np.zeros(5), labels=[str(i) for i in range(5)])

@@ -165,7 +165,7 @@ def test_after_model_b_fits_one_epoch_the_view_shows_new_numbers(digits):
 
 def test_the_compare_view_asks_and_displays_only():
     # The rule test_versions applies to panels, applied to the compare view's module: no Keras, no maths.
-    path = Path(nbviz.__file__).parent / "compare_view.py"
+    path = Path(nbviz.__file__).parent / "ui" / "compare.py"
     tree = ast.parse(path.read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {

@@ -229,7 +229,7 @@ def test_slider_bursts_are_coalesced_to_the_last_value():
     import asyncio
     import threading
 
-    from nbviz.state import Coalescer
+    from nbviz.ui.state import Coalescer
 
     applied = []
 

@@ -8,7 +8,7 @@ import pytest
 
 import nbviz
 from nbviz.testing import raising_panel_errors
-from nbviz.view import slider_width
+from nbviz.ui.shell import slider_width
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from nbviz import style
-from nbviz.plots import GREYS, BarsPlot, HeatmapPlot, ImagePlot
+from nbviz.ui.plots import style
+from nbviz.ui.plots.figures import GREYS, BarsPlot, HeatmapPlot, ImagePlot
 
 RANGES = [(0, 155), (81, 353), (-1, -0.1), (-0.0007, 0.0006), (0.00012, 0.00098), (-3.2, 8.17), (0, 1e6), (0.3, 0.31)]
 
@@ -198,7 +198,7 @@ def test_the_theme_replaces_bqplots_orange_dark_text() -> None:
 def test_the_metrics_table_lines_up_and_its_header_reads() -> None:
     """It read "selection of data accuracy loss" over 0.98 / 0.06199 / 0.9806."""
     from nbviz.compute.answers import MetricsTable
-    from nbviz.panels.diagnostics import CELL_BLUE, metrics_html
+    from nbviz.ui.panels.diagnostics import CELL_BLUE, metrics_html
 
     datasets = MetricsTable(("accuracy", "loss"), (("train", 1437, (0.98, 0.06199)), ("data", 360, (0.9806, 0.5))))
     selections = MetricsTable(("accuracy", "loss"), (("selection 1", 36, (1.0, 0.00012)),))
@@ -215,7 +215,7 @@ def test_the_metrics_table_lines_up_and_its_header_reads() -> None:
 
 def test_token_chips_write_in_the_colour_that_reads_on_them() -> None:
     """White text on near-white chips (the dark theme's inherited colour) was unreadable."""
-    from nbviz.token_plots import token_chips
+    from nbviz.ui.plots.tokens import token_chips
 
     html = token_chips(("the", " cat", "sat"), ("#f7f7f7", "#2166ac", ""))
     assert "background:#f7f7f7; color:#000000'>the<" in html
@@ -225,7 +225,7 @@ def test_token_chips_write_in_the_colour_that_reads_on_them() -> None:
 
 def test_the_projectors_picture_has_a_transparent_background() -> None:
     """An opaque white square sat in the dark theme's page; the points' colours are kept exactly."""
-    from nbviz.projector_plot import ProjectorPlot, png_pixels
+    from nbviz.ui.plots.projector import ProjectorPlot, png_pixels
 
     plot = ProjectorPlot(lambda x, y: None, lambda xs, ys: None)
     rgb = np.full((6, 8, 3), 255, np.uint8)

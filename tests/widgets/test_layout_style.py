@@ -14,7 +14,7 @@ import pytest
 
 import nbviz
 from nbviz.compute.attention import model_view
-from nbviz.layer_graph import CHAR_PX, MARGIN_PX
+from nbviz.ui.layer_graph import CHAR_PX, MARGIN_PX
 
 # Where bqplot draws a Scatter's name (the layer graph's labels): its text's baseline is
 # label_display_vertical_offset px below the dot's centre (negative: above), and the glyphs of an 11-14 px font

@@ -219,7 +219,7 @@ def test_the_scan_finds_a_name_put_into_html_unescaped():
 
 
 def test_one_module_escapes_text_for_html():
-    # One door: every text enters HTML through nbviz.markup.escape, so no other module imports html to escape
+    # One door: every text enters HTML through nbviz.ui.markup.escape, so no other module imports html to escape
     # on its own (and a reader checks one function, not a dozen call sites with their own habits).
     package = Path(nbviz.__file__).parent
     importers = []
@@ -229,7 +229,7 @@ def test_one_module_escapes_text_for_html():
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
             if any(n == "html" or n.startswith("html.") for n in names):
                 importers.append(path.relative_to(package).as_posix())
-    assert importers == ["markup.py"]
+    assert importers == ["ui/markup.py"]
 
 
 def test_names_of_every_kind_are_escaped_in_every_html_widget_and_the_report(tmp_path: Path):

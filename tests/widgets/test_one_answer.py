@@ -12,7 +12,7 @@ import nbviz
 from nbviz.compute import dead_units, model_graph
 from nbviz.compute.findings import DEAD_INFO, Finding
 from nbviz.compute.rules import FIDELITY_GOAL, MAX_DEPTH, readable_depth, rule_layers, surrogate_rules
-from nbviz.panels.findings import summary
+from nbviz.ui.panels.findings import summary
 
 N, LENGTH, UNITS = 32, 6, 4
 

@@ -11,9 +11,9 @@ import pytest
 import nbviz
 from nbviz.compute.display import activation_view, overlay
 from nbviz.compute.weights import filter_grid
-from nbviz.panels.pictures import labelled_height, row_labels
-from nbviz.plots import GREYS, natural_px
 from nbviz.testing import raising_panel_errors
+from nbviz.ui.panels.pictures import labelled_height, row_labels
+from nbviz.ui.plots.figures import GREYS, natural_px
 
 
 def drawn_aspect(plot, share: float = 1.0) -> float:

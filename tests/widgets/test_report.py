@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nbviz
-from nbviz.projector_plot import png_pixels
+from nbviz.ui.plots.projector import png_pixels
 from tests.sentinel import found_in, plant
 
 SECTION = re.compile(r'<section class="view" data-view data-tab="([^"]+)" data-layer="([^"]+)" data-sample="([^"]+)">')

@@ -138,7 +138,7 @@ def test_image_attributions_as_a_heatmap(digits):
 @pytest.fixture
 def digits_shap(digits, monkeypatch):
     """A digits Explorer on the SHAP tab (auto: expected gradients), whose render leaves all work to the worker."""
-    from nbviz.panels import shap as shap_panel
+    from nbviz.ui.panels import shap as shap_panel
 
     monkeypatch.setattr(shap_panel, "SYNC_SECONDS", 0.0)
     ex = nbviz.explore(digits.model, digits.x_test[:30], digits.y_test[:30])
@@ -245,7 +245,7 @@ def test_moving_on_cancels_the_old_samples_work(digits_shap):
 
 
 def test_a_first_time_cost_says_what_it_computes(digits, monkeypatch):
-    from nbviz.panels import shap as shap_panel
+    from nbviz.ui.panels import shap as shap_panel
 
     monkeypatch.setattr(shap_panel, "SYNC_SECONDS", 0.0)
     model = keras.models.clone_model(digits.model)  # a new model: its gradient pass is traced on first use
@@ -262,7 +262,7 @@ def test_a_first_time_cost_says_what_it_computes(digits, monkeypatch):
 def test_latest_job_runs_the_newest_only():
     import threading
 
-    from nbviz.panels.worker import LatestJob
+    from nbviz.ui.panels.worker import LatestJob
 
     jobs, gate, ran = LatestJob(), threading.Event(), []
 
@@ -302,7 +302,7 @@ def _per_draw_totals(model, background, x, cls, samples=200, seed=0):
 
 @pytest.mark.tensorflow_only
 def test_the_gap_and_its_standard_error_equal_numpys_over_the_draws(cancer):
-    from nbviz.style import fmt
+    from nbviz.ui.plots.style import fmt
 
     ex = nbviz.explore(cancer.model, cancer.x_test[:20], feature_names=cancer.feature_names)
     ex.tab = "shap"

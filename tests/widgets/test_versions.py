@@ -214,7 +214,7 @@ def test_one_sample_change_sends_exactly_its_messages(digits):
     np.testing.assert_array_equal(synced_array(maps.mark, "color"), ex.panels["activations"].values)
 
 
-PANELS = Path(nbviz.__file__).parent / "panels"
+PANELS = Path(nbviz.__file__).parent / "ui" / "panels"
 MATHS = {"abs", "sum", "mean", "max", "min", "argsort", "argmax", "sort", "log", "log10", "sqrt", "percentile",
          "quantile", "clip", "where", "nanmax", "nanmin", "ptp", "unique", "cumsum", "round", "exp"}  # fmt: skip
 

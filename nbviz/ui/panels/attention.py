@@ -11,10 +11,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.answers import Unavailable
+from ...compute.answers import Unavailable
 from ..markup import escape
-from ..plots import Gutters, Plot, fit_aspect, row
-from ..token_plots import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
+from ..plots.figures import Gutters, Plot, fit_aspect, row
+from ..plots.tokens import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot
 from .base import Panel, State
 
 VIEWS = (("model view", "model"), ("head view", "head"), ("lines", "lines"))

@@ -3,14 +3,14 @@ sequence's rows (its positions and tokens).
 
 One heatmap of the weights or activations tab shows a conv kernel's filters (a picture: its cells are square)
 and, for the next layer, a bias or a (tokens x units) sequence (a matrix: it fills its box). The sizing itself
-is ``HeatmapPlot(picture=True)``'s (nbviz.plots).
+is ``HeatmapPlot(picture=True)``'s (nbviz.ui.plots.figures).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..plots import HeatmapPlot
+from ..plots.figures import HeatmapPlot
 
 #: bqplot's defaults: any box goes.
 _FREE = (0.01, 100.0)

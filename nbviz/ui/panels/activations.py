@@ -8,11 +8,11 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.answers import Unavailable
-from ..compute.display import ActivationView
-from ..compute.findings import DEAD_INFO
+from ...compute.answers import Unavailable
+from ...compute.display import ActivationView
+from ...compute.findings import DEAD_INFO
 from ..markup import escape
-from ..plots import BarsPlot, Gutters, HeatmapPlot, Plot
+from ..plots.figures import BarsPlot, Gutters, HeatmapPlot, Plot
 from .base import Panel, State
 from .pictures import labelled_height, row_labels, set_picture
 

@@ -17,8 +17,8 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
+from ..markup import escape
 from . import style
-from .markup import escape
 
 # Blue for negative, white at zero, red for positive: the convention for weights and gradients.
 DIVERGING = ["#2166ac", "#f7f7f7", "#b2182b"]
@@ -724,7 +724,7 @@ class Gutters:
     buffer goes through the colour scale, which gives no colour, and the canvas keeps the cell before's: each
     gutter column took its left neighbour's colour and each gutter row one colour end to end, so the tiles of a
     kernel or of feature maps ran into each other. A transparent picture with the NaN cells painted, laid over
-    the cells (x from -0.5 to cols - 0.5, y likewise), draws them. Like :class:`nbviz.plots.Pictures`, a new
+    the cells (x from -0.5 to cols - 0.5, y likewise), draws them. Like :class:`nbviz.ui.plots.figures.Pictures`, a new
     image widget per picture, the one before the last closed.
     """
 

@@ -14,14 +14,14 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from .html_report import write_report
 from .layer_graph import LayerGraph
 from .lifecycle import close_owned, forget_callbacks
 from .markup import escape
 from .panels.base import Panel, State, error_html
+from .plots.style import THEME_CSS
+from .report import write_report
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
-from .style import THEME_CSS
 
 #: The narrowest the tabs get beside the graph column; narrower, they go under it.
 MIN_TABS_WIDTH = 480

@@ -7,11 +7,11 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis import CAM, METHOD_NAMES
-from ..compute.answers import Unavailable
+from ...compute.analysis import CAM, METHOD_NAMES
+from ...compute.answers import Unavailable
 from ..markup import escape
-from ..plots import BarsPlot, Gutters, HeatmapPlot, ImagePlot, Plot, no_padding, row
-from ..token_plots import token_chips
+from ..plots.figures import BarsPlot, Gutters, HeatmapPlot, ImagePlot, Plot, no_padding, row
+from ..plots.tokens import token_chips
 from .base import MOST_CLASSES, Panel, State
 
 TOKEN_METHOD_NAMES = {"integrated_gradients": "Integrated Gradients", "gradient_x_input": "gradient x input"}

@@ -1,6 +1,6 @@
 """Plots of attention over tokens: a labelled (query x key) map, a grid of thumbnails, and token-to-token lines.
 
-Like :mod:`nbviz.plots`, marks are made once and updated in place, float32 is sent, and what is drawn (cells,
+Like :mod:`nbviz.ui.plots.figures`, marks are made once and updated in place, float32 is sent, and what is drawn (cells,
 labels, edges) comes laid out from the compute core. Token labels are drawn as bqplot ``Label`` marks outside
 the clipped plot area; hovering one sends its index, which the owner turns into a highlight.
 """
@@ -14,9 +14,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from ..markup import escape
 from . import style
-from .markup import escape
-from .plots import CellGrid, Plot, fluid, heatmap_cells, natural_px
+from .figures import CellGrid, Plot, fluid, heatmap_cells, natural_px
 
 # White for no attention, dark blue for all of it: weights are never negative, so no diverging map.
 WEIGHT_COLORS = ["#ffffff", "#08306b"]

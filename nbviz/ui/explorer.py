@@ -12,18 +12,18 @@ import keras
 import numpy as np
 import traitlets
 
-from .compute import version as versions
-from .compute.analysis import Analysis, analyse, analysis_of
-from .compute.checkpoints import copy_model
+from ..compute import version as versions
+from ..compute.analysis import Analysis, analyse, analysis_of
+from ..compute.checkpoints import copy_model
 from .layer_graph import LayerGraph
+from .live import LiveTraining
 from .markup import escape
 from .panels import PANELS
 from .panels.base import Panel, State, error_html
 from .panels.training import TrainingPanel
 from .sample_view import SampleView
+from .shell import ModelView
 from .state import Checked, InvalidType, InvalidValue
-from .training import LiveTraining
-from .view import ModelView
 
 
 class Explorer(ModelView):

@@ -15,16 +15,16 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .compute._validate import resolve_model
-from .compute.analysis import analyse, analysis_of
-from .compute.answers import Unavailable
-from .compute.comparison import CHANGE_METRICS, Comparison, SideBySide
+from ..compute._validate import resolve_model
+from ..compute.analysis import analyse, analysis_of
+from ..compute.answers import Unavailable
+from ..compute.comparison import CHANGE_METRICS, Comparison, SideBySide
 from .layer_graph import LayerGraph
 from .markup import escape
 from .panels.base import Panel, State, error_html, offer
-from .plots import BarsPlot, HeatmapPlot, Plot, row
+from .plots.figures import BarsPlot, HeatmapPlot, Plot, row
 from .sample_view import SampleView, describe
-from .view import ModelView
+from .shell import ModelView
 
 __all__ = ["CompareView", "compare"]
 
@@ -249,7 +249,7 @@ class CompareView(ModelView):
     """Model A and model B side by side: a layer dropdown, A's layer graph painted by how much each layer
     changed, a sample slider and tabs (weights, activations, gradients, predictions).
 
-    As in the :class:`~nbviz.explorer.Explorer`, the traitlets ``layer``, ``sample`` and ``tab`` are the single
+    As in the :class:`~nbviz.ui.explorer.Explorer`, the traitlets ``layer``, ``sample`` and ``tab`` are the single
     source of truth; a bad value raises (TypeError or ValueError naming the attribute) and changes nothing. Every
     number is the two models as they are now: answers are keyed by both models' versions.
 

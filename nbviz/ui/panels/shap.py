@@ -10,16 +10,16 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import style
-from ..compute import available_explainers
-from ..compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
+from ...compute import available_explainers
+from ...compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..markup import escape
-from ..plots import MUTED, BarsPlot, FigurePlot, HeatmapPlot, Plot, row
+from ..plots import style
+from ..plots.figures import MUTED, BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_html
 from .worker import LatestJob
 
 if TYPE_CHECKING:
-    from ..compute.attribution import Additivity, Estimate
+    from ...compute.attribution import Additivity, Estimate
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."
@@ -53,7 +53,7 @@ def explainer_text(explainer: str, fallback: str | None, auto: bool) -> str:
 class ShapPanel(Panel):
     """SHAP values: the current sample's attribution for the class on show and, on request, global importance.
 
-    The local view is computed in a worker thread (:class:`~nbviz.panels.worker.LatestJob`): a new sample waits
+    The local view is computed in a worker thread (:class:`~nbviz.ui.panels.worker.LatestJob`): a new sample waits
     up to ``SYNC_SECONDS`` for its values, then shows the latest estimate, labelled with its draws, and the
     worker redraws after every pass until the full result; moving on cancels the old sample's work, and
     ``Stop`` leaves the estimate (``Refine`` goes on from it). :meth:`wait` joins the worker.

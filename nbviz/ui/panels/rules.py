@@ -17,10 +17,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.answers import RulesDisplay, Unavailable
-from ..compute.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
+from ...compute.answers import RulesDisplay, Unavailable
+from ...compute.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
 from ..markup import escape
-from ..plots import FULL_WIDTH, BarsPlot, Plot
+from ..plots.figures import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, Remark, State, offer
 
 FOLLOW = ""  # the layer choice that follows the Explorer's current layer

@@ -1,4 +1,4 @@
-"""The Explorer's state machinery, shared with :class:`~nbviz.compare_view.CompareView`: the errors a bad change
+"""The Explorer's state machinery, shared with :class:`~nbviz.ui.compare.CompareView`: the errors a bad change
 raises, the traitlet type whose validators check every value, the slider's coalescer and the after-cell hook.
 
 The errors

@@ -6,9 +6,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.answers import Unavailable
+from ...compute.answers import Unavailable
 from ..markup import escape
-from ..plots import MUTED, BarsPlot, Plot, row
+from ..plots.figures import MUTED, BarsPlot, Plot, row
 from .activations import ActivationFigure, sequence_tokens
 from .base import Panel, State
 from .weights import TensorView

@@ -10,12 +10,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis_projection import PointColors
-from ..compute.answers import Unavailable
-from ..compute.projection import available_methods
+from ...compute.analysis_projection import PointColors
+from ...compute.answers import Unavailable
+from ...compute.projection import available_methods
 from ..markup import escape
-from ..plots import FULL_WIDTH, GREYS, Gutters, HeatmapPlot, Plot
-from ..projector_plot import ProjectorPlot
+from ..plots.figures import FULL_WIDTH, GREYS, Gutters, HeatmapPlot, Plot
+from ..plots.projector import ProjectorPlot
 from .base import Panel, Remark, State, offer
 
 METHODS = (("PCA", "pca"), ("UMAP (on a sample)", "umap"), ("t-SNE (on a sample)", "tsne"))

@@ -13,13 +13,13 @@ import ipywidgets as widgets
 import keras
 import numpy as np
 
-from . import style
-from .compute import version
-from .compute.checkpoints import MAX_BYTES, Snapshots, copy_model
-from .compute.training import Heatmap, Line, TrainingRecorder
+from ..compute import version
+from ..compute.checkpoints import MAX_BYTES, Snapshots, copy_model
+from ..compute.training import Heatmap, Line, TrainingRecorder
 from .lifecycle import close_owned
 from .markup import escape
-from .plots import GREYS, MUTED, HeatmapPlot, fluid, legend_html, row
+from .plots import style
+from .plots.figures import GREYS, MUTED, HeatmapPlot, fluid, legend_html, row
 
 LINE_COLORS = {"batch": "#9ecae1", "train": "#08519c", "val": "#e6550d"}
 GRAD_TITLE = "log10 |d loss / d weights|: layers x records"

@@ -8,10 +8,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .. import style
-from ..compute.answers import MetricsTable, Unavailable
+from ...compute.answers import MetricsTable, Unavailable
 from ..markup import escape
-from ..plots import BarsPlot, CellGrid, FigurePlot, Plot, row
+from ..plots import style
+from ..plots.figures import BarsPlot, CellGrid, FigurePlot, Plot, row
 from .base import Panel, Remark, State
 
 OWN = "data"  # the name of the Explorer's own (x, y): only its confusion cells can move the slider

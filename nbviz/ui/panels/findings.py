@@ -9,8 +9,8 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.findings import DEAD_INFO, SATURATED_INFO, Finding, plural
-from ..plots import FULL_WIDTH, BarsPlot, Plot
+from ...compute.findings import DEAD_INFO, SATURATED_INFO, Finding, plural
+from ..plots.figures import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, State, offer
 
 ICONS = {"critical": "\u26d4", "warning": "\u26a0", "info": "\u2139"}

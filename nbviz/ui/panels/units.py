@@ -9,10 +9,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis_units import UnitExamples, UnitMaximum
-from ..compute.answers import Unavailable
+from ...compute.analysis_units import UnitExamples, UnitMaximum
+from ...compute.answers import Unavailable
 from ..markup import escape
-from ..plots import FULL_WIDTH, GREYS, BarsPlot, Gutters, HeatmapPlot, Plot, no_padding, row
+from ..plots.figures import FULL_WIDTH, GREYS, BarsPlot, Gutters, HeatmapPlot, Plot, no_padding, row
 from .base import Panel, State, error_html, note_html, offer
 from .worker import LatestJob
 

@@ -20,9 +20,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .compute.raster import color_map
+from ..compute.raster import color_map
 from .markup import escape
-from .plots import natural_px, png
+from .plots.figures import natural_px, png
 
 __all__ = ["DEFAULT_TABS", "write_report"]
 

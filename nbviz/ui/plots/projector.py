@@ -17,7 +17,7 @@ import bqplot as bq
 import numpy as np
 
 from . import style
-from .plots import Pictures, Plot, fit_aspect, fluid
+from .figures import Pictures, Plot, fit_aspect, fluid
 
 CURRENT = "#000000"
 NEIGHBOUR = "#ff7f0e"
@@ -28,7 +28,7 @@ class ProjectorPlot(Plot):
 
     ``on_click(x, y)`` gets a click's data coordinates (in "click" mode); ``on_region(x_range, y_range)`` the
     rectangle brushed (in "brush" mode). Each picture is a new ``ipywidgets.Image``
-    (see :class:`~nbviz.plots.Pictures`).
+    (see :class:`~nbviz.ui.plots.figures.Pictures`).
     """
 
     def __init__(
@@ -136,7 +136,7 @@ def _clear_background(rgb: np.ndarray) -> np.ndarray:
 
 
 def png_pixels(data: bytes) -> np.ndarray:
-    """The (h, w, 3) uint8 pixels of a PNG that :func:`nbviz.plots.png` wrote (what tests read back)."""
+    """The (h, w, 3) uint8 pixels of a PNG that :func:`nbviz.ui.plots.figures.png` wrote (what tests read back)."""
     import struct
     import zlib
 

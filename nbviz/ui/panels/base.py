@@ -15,9 +15,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis import Analysis
+from ...compute.analysis import Analysis
 from ..markup import escape
-from ..plots import MUTED, Plot
+from ..plots.figures import MUTED, Plot
 
 #: Raise a panel's errors instead of showing them (tests set it through ``nbviz.testing.raising_panel_errors``).
 RAISE_ERRORS = False

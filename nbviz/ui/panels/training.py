@@ -6,9 +6,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis import Analysis
-from ..plots import Plot
-from ..training import LiveTraining
+from ...compute.analysis import Analysis
+from ..live import LiveTraining
+from ..plots.figures import Plot
 from .base import Panel, State
 
 

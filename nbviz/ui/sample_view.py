@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from .compute.analysis import Analysis
-from .compute.answers import Prediction
+from ..compute.analysis import Analysis
+from ..compute.answers import Prediction
 from .markup import escape
-from .plots import GREYS, BarsPlot, HeatmapPlot
-from .token_plots import token_chips
+from .plots.figures import GREYS, BarsPlot, HeatmapPlot
+from .plots.tokens import token_chips
 
 SHOWN_TOKENS = 512  # the sample view's first tokens: 2,048 of them would be a page of text and 80 KB per sample
 

@@ -16,11 +16,11 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .compute.analysis import Analysis
-from .compute.analysis_graph import METRICS, LayerMetric, Metric
-from .compute.answers import Unavailable
-from .compute.graph import LayerNode
-from .compute.graph_layout import (
+from ..compute.analysis import Analysis
+from ..compute.analysis_graph import METRICS, LayerMetric, Metric
+from ..compute.answers import Unavailable
+from ..compute.graph import LayerNode
+from ..compute.graph_layout import (
     GraphLayout,
     Painted,
     group_value,
@@ -31,7 +31,7 @@ from .compute.graph_layout import (
 )
 from .markup import escape
 from .panels.base import error_html
-from .plots import MUTED
+from .plots.figures import MUTED
 
 KIND_COLORS = {
     "input": "#9e9e9e",

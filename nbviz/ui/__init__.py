@@ -1,0 +1,1 @@
+"""The widgets: every part of the Explorer, the compare view and LiveTraining (bqplot and ipywidgets)."""
