@@ -24,6 +24,7 @@ import keras
 
 from . import common
 
+#: "tensorflow", "jax" or "torch": the backend Keras runs on in this process (for messages; decisions read flags).
 NAME: str = str(keras.backend.backend())
 
 
@@ -52,12 +53,6 @@ gather_function = _BACKEND.gather_function
 assign_function = _BACKEND.assign_function
 
 
-def backend() -> str:
-    """ "tensorflow", "jax" or "torch": the backend Keras runs on in this process (for messages; decisions read
-    the flags)."""
-    return NAME
-
-
 __all__ = [
     "CHECKS_NAMES",
     "DEEP_EXPLAINER",
@@ -65,7 +60,6 @@ __all__ = [
     "STRINGS_IN_MODEL",
     "SUPPORTED",
     "assign_function",
-    "backend",
     "call_errors",
     "gather_function",
     "untraceable_name",
