@@ -121,9 +121,12 @@ def test_gutters_are_drawn_in_the_null_colour(ex):
     np.testing.assert_array_equal(gutter_mask(view.gutters), np.isnan(shown))
     mark = view.gutters.mark
     assert mark.visible and mark in view.heatmap.figure.marks
+    # Upright as bqplot draws an Image (translate to scale(y[1]), height scale(y[0]) - scale(y[1])): its top row
+    # on the heatmap's row 0, which a reversed y scale puts on top.
+    assert view.heatmap.y_scale.reverse
     assert [list(map(float, mark.x)), list(map(float, mark.y))] == [
         [-0.5, shown.shape[1] - 0.5],
-        [-0.5, shown.shape[0] - 0.5],
+        [shown.shape[0] - 0.5, -0.5],
     ]
     with raising_panel_errors():
         ex.layer = "dense"  # no NaN: no picture over it

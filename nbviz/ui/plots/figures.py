@@ -761,6 +761,10 @@ class Gutters:
             rows, cols = missing.shape
             with self.mark.hold_sync():
                 self.mark.image = picture
-                self.mark.x, self.mark.y = [-0.5, cols - 0.5], [-0.5, rows - 0.5]
+                # bqplot draws an Image from y[1] with height scale(y[0]) - scale(y[1]): on a reversed y scale
+                # (row 0 on top) y must run from the last row to the first, or the picture is drawn upside down
+                # (the unused tiles of a 6 x 6 grid of 32 maps were painted over the first row's maps).
+                top_down = [rows - 0.5, -0.5] if self.plot.y_scale.reverse else [-0.5, rows - 0.5]
+                self.mark.x, self.mark.y = [-0.5, cols - 0.5], top_down
             self.missing = missing
         self.mark.visible = True
