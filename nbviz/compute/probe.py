@@ -24,6 +24,7 @@ from .backend import NAME, SUPPORTED, call_errors
 # The TensorFlow probe's own ops, until the passes are written once over the backend seam (DESIGN.md's order).
 from .backend.tensorflow import dense, holds_xla, tf, variable
 from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
+from .losses import crossentropy_gradient, match_rank, mean_loss, own_labels
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
@@ -952,7 +953,7 @@ class Probe:
                     if structure is not None:  # targets of the model's own making, for its compute_loss
                         ys = keras.tree.pack_sequence_as(structure, labels)
                     if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
-                        return tf.cast(_mean_loss(custom, ys, one_or_list(outputs), weight), tf.float32)
+                        return tf.cast(mean_loss(custom, ys, one_or_list(outputs), weight), tf.float32)
                     assert own is not None
                     # A stateless scope keeps the loss tracker it updates as it was (fit's metrics stay fit's);
                     # the trainable weights are mapped to themselves, so regularisers still read them.
@@ -963,10 +964,10 @@ class Probe:
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
                     return _added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
                 kinds = self.output_kinds
-                ys = [_own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
-                targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
+                ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
+                targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = tf.add_n(
-                    [s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
+                    [s * mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
                 )
                 if _PASS.losses:
                     total += tf.add_n([tf.cast(r, tf.float32) for r in _PASS.losses])
@@ -978,7 +979,7 @@ class Probe:
                 # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
                 # Other losses use no cached logits: the tape's own output gradients stand.
                 grads = [
-                    _crossentropy_gradient(loss, y, tf.cast(o, tf.float32), weight)
+                    crossentropy_gradient(loss, y, tf.cast(o, tf.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
                 return [None if g is None else s * g for s, g in zip(scales, grads)]
@@ -1146,15 +1147,6 @@ def _input_structure(model: keras.Model) -> Any:
     if isinstance(structure, list) and all(not keras.tree.is_nested(s) for s in structure):
         return None  # a plain list: passed as one, as before
     return structure
-
-
-def _match_rank(y: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
-    """Labels (n,) for an output (n, 1), or (n, 1) for (n,): made the same rank, as Keras's own loss does in fit."""
-    if y.shape.rank == output.shape.rank - 1 and output.shape[-1] == 1:
-        return tf.expand_dims(y, -1)
-    if y.shape.rank == output.shape.rank + 1 and y.shape[-1] == 1:
-        return tf.squeeze(y, -1)
-    return y
 
 
 @contextmanager
@@ -1577,23 +1569,6 @@ def _stateless(on: bool) -> Iterator[Any]:
         yield scope
 
 
-def _own_labels(output: tf.Tensor, kind: str, loss: Any = None) -> tf.Tensor:
-    """A classifier's predicted classes, used as labels when none are given: class indices for a sparse loss (a
-    language model's SparseCategoricalCrossentropy on logits), else one-hot rows."""
-    if kind == "sigmoid":
-        return tf.stop_gradient(tf.round(output))
-    if kind == "sigmoid logits":
-        return tf.stop_gradient(tf.cast(output > 0, output.dtype))
-    if _sparse(loss):
-        return tf.stop_gradient(tf.argmax(output, axis=-1))
-    return tf.stop_gradient(tf.one_hot(tf.argmax(output, axis=-1), tf.shape(output)[-1]))
-
-
-def _sparse(loss: Any) -> bool:
-    """Whether ``loss`` takes class indices (a sparse crossentropy), by its name."""
-    return "sparse" in str(getattr(loss, "name", "") or getattr(loss, "__name__", ""))
-
-
 def _compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> list[Any]:
     """The compiled loss of each of the ``n`` outputs (None where there is none)."""
     compiled = getattr(model, "loss", None)
@@ -1707,53 +1682,6 @@ def _sample_weights(weight: Any, n: int) -> np.ndarray:
             f"{arr.dtype} and shape {arr.shape}"
         )
     return arr.astype(np.float32)
-
-
-def _expanded(weight: tf.Tensor, rank: int) -> tf.Tensor:
-    """Weights with trailing axes added up to ``rank`` (per-sample weights over per-position losses)."""
-    while weight.shape.rank < rank:
-        weight = weight[..., tf.newaxis]
-    return weight
-
-
-def _mean_loss(loss: Any, y: tf.Tensor, o: tf.Tensor, weight: tf.Tensor | None) -> tf.Tensor:
-    """One output's loss: the mean of its per-sample (per-position) losses, each weighted as ``fit`` does."""
-    if weight is None:
-        return tf.reduce_mean(loss(y, o))
-    if isinstance(loss, keras.losses.Loss):  # Keras weighs and reduces it itself, as in fit
-        return tf.cast(loss(y, o, sample_weight=weight), tf.float32)
-    values = tf.cast(loss(y, o), tf.float32)
-    return tf.reduce_mean(values * _expanded(weight, values.shape.rank))
-
-
-def _crossentropy_gradient(
-    loss: Any, y_true: tf.Tensor, p: tf.Tensor, weight: tf.Tensor | None = None
-) -> tf.Tensor | None:
-    """d mean(loss) / d p for a tagged crossentropy on probabilities ``p``; None for any other loss.
-
-    Written out rather than taped: the tape would need the loss computed again from ``p``, which doubles the
-    backward pass of a small model. The crossentropy is taken as Keras takes it on probabilities, clipped to
-    [eps, 1 - eps] (no gradient where clipped), but without renormalising ``p``: -log p at the label, so the
-    gradient there is -w / (n p), n the number of per-sample losses averaged and w the sample's weight (1
-    without weights).
-    """
-    kind = getattr(loss, "crossentropy", None)
-    if kind is None:
-        return None
-    eps = keras.config.epsilon()
-    inside = tf.cast((p > eps) & (p < 1 - eps), p.dtype)
-    if weight is not None:  # each loss's weight, on every unit it is taken over
-        inside *= _expanded(tf.cast(weight, p.dtype), p.shape.rank)
-    clipped = tf.clip_by_value(p, eps, 1 - eps)
-    if kind == "categorical":
-        if not (y_true.shape.rank == p.shape.rank and y_true.shape[-1] == p.shape[-1]):
-            y_true = tf.one_hot(tf.cast(tf.reshape(y_true, tf.shape(p)[:-1]), tf.int32), tf.shape(p)[-1])
-        t = tf.cast(y_true, p.dtype)
-        count = tf.cast(tf.size(p) // tf.shape(p)[-1], p.dtype)  # per-sample (and per-position) losses
-        return -t / clipped * inside / count
-    t = tf.cast(y_true, p.dtype)
-    count = tf.cast(tf.size(p), p.dtype)  # binary: the mean over units, then over samples
-    return (-t / clipped + (1 - t) / (1 - clipped)) * inside / count
 
 
 def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:

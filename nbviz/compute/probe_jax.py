@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from ._arrays import one_or_list
+from .losses import crossentropy_gradient, match_rank, mean_loss, own_labels
 from .probe import (
     _TRACE_LOCK,
     Probe,
@@ -38,7 +39,6 @@ from .probe import (
     _own_compute_loss,
     _recording,
     _scaled_first_call,
-    _sparse,
     _unit_layer_output,
     loss_weights,
 )
@@ -216,7 +216,7 @@ class JaxProbe(Probe):
                     if structure is not None:  # targets of the model's own making, for its compute_loss
                         ys = keras.tree.pack_sequence_as(structure, labels)
                     if custom is not None:
-                        return _mean_loss(custom, ys, one_or_list(outputs), weight).astype(jnp.float32)
+                        return mean_loss(custom, ys, one_or_list(outputs), weight).astype(jnp.float32)
                     assert own is not None
                     return jnp.asarray(
                         own(self.structured(list(inputs)), ys, self.structured_outputs(outputs), weight), jnp.float32
@@ -224,10 +224,10 @@ class JaxProbe(Probe):
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the scope)
                     return _added_losses(self.model, list(self.model.losses), sum, jnp.float32)
                 kinds = self.output_kinds
-                ys = [_own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
-                targets[:] = [_match_rank(y, o) for y, o in zip(ys, outputs)]
+                ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
+                targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
                 total = sum(
-                    s * _mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
+                    s * mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
                 )
                 if self.model.losses:  # read inside the scope: the regularisers of the weights being differentiated
                     total = total + sum(jnp.asarray(r, jnp.float32) for r in self.model.losses)
@@ -237,7 +237,7 @@ class JaxProbe(Probe):
                 if added:
                     return [None] * len(outputs)
                 grads = [
-                    _crossentropy_gradient(loss, y, o.astype(jnp.float32), weight)
+                    crossentropy_gradient(loss, y, o.astype(jnp.float32), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
                 return [None if g is None else s * g for s, g in zip(scales, grads)]
@@ -322,60 +322,3 @@ def _as_rows(out: Any) -> Any:
     """An output as (n, positions, units), float32 (a vector output is one unit per row)."""
     out = out.astype(jnp.float32)
     return out.reshape(out.shape[0], -1, out.shape[-1] if out.ndim > 1 else 1)
-
-
-def _match_rank(y: Any, output: Any) -> Any:
-    """Labels made the same rank as the output, as Keras's loss does in fit (see the TensorFlow probe's)."""
-    y = jnp.asarray(y)
-    if y.ndim == output.ndim - 1 and output.shape[-1] == 1:
-        return y[..., None]
-    if y.ndim == output.ndim + 1 and y.shape[-1] == 1:
-        return y[..., 0]
-    return y
-
-
-def _own_labels(output: Any, kind: str, loss: Any = None) -> Any:
-    """A classifier's predicted classes, used as labels when none are given (indices for a sparse loss)."""
-    if kind == "sigmoid":
-        return jax.lax.stop_gradient(jnp.round(output))
-    if kind == "sigmoid logits":
-        return jax.lax.stop_gradient((output > 0).astype(output.dtype))
-    if _sparse(loss):
-        return jax.lax.stop_gradient(jnp.argmax(output, axis=-1))
-    return jax.lax.stop_gradient(jax.nn.one_hot(jnp.argmax(output, axis=-1), output.shape[-1]))
-
-
-def _expanded(weight: Any, rank: int) -> Any:
-    while weight.ndim < rank:
-        weight = weight[..., None]
-    return weight
-
-
-def _mean_loss(loss: Any, y: Any, o: Any, weight: Any) -> Any:
-    """One output's loss: the mean of its per-sample (per-position) losses, each weighted as ``fit`` does."""
-    if weight is None:
-        return jnp.mean(jnp.asarray(loss(y, o), jnp.float32))
-    if isinstance(loss, keras.losses.Loss):
-        return jnp.asarray(loss(y, o, sample_weight=weight), jnp.float32)
-    values = jnp.asarray(loss(y, o), jnp.float32)
-    return jnp.mean(values * _expanded(weight, values.ndim))
-
-
-def _crossentropy_gradient(loss: Any, y_true: Any, p: Any, weight: Any = None) -> Any:
-    """d mean(loss) / d p for a tagged crossentropy on probabilities, as the TensorFlow probe writes it out."""
-    kind = getattr(loss, "crossentropy", None)
-    if kind is None:
-        return None
-    eps = keras.config.epsilon()
-    inside = ((p > eps) & (p < 1 - eps)).astype(p.dtype)
-    if weight is not None:
-        inside = inside * _expanded(weight.astype(p.dtype), p.ndim)
-    clipped = jnp.clip(p, eps, 1 - eps)
-    if kind == "categorical":
-        y_true = jnp.asarray(y_true)
-        if not (y_true.ndim == p.ndim and y_true.shape[-1] == p.shape[-1]):
-            y_true = jax.nn.one_hot(y_true.reshape(p.shape[:-1]).astype(jnp.int32), p.shape[-1])
-        count = p.size // p.shape[-1]
-        return -y_true.astype(p.dtype) / clipped * inside / count
-    t = jnp.asarray(y_true).astype(p.dtype)
-    return (-t / clipped + (1 - t) / (1 - clipped)) * inside / p.size
