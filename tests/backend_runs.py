@@ -86,7 +86,7 @@ def numbers(folder: Path) -> None:
     import numpy as np
 
     from nbviz.compute import Probe
-    from nbviz.compute.probe import _base
+    from nbviz.compute.recording import base_key
 
     backend = keras.backend.backend()
     for name, model in models().items():
@@ -101,7 +101,7 @@ def numbers(folder: Path) -> None:
         position = {layer: i for i, layer in enumerate(probe.layer_names)}
 
         def at(key: str, position: dict[str, int] = position) -> str:
-            base = _base(key)
+            base = base_key(key)
             return f"{position[base]}{key[len(base) :]}"
 
         x, y = inputs_for(name, model)

@@ -19,7 +19,7 @@ from .attention import (
     model_view,
     top_edges,
 )
-from .probe import attention_style
+from .recording import attention_style
 
 
 class AttentionQuestions(AnalysisCore):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +22,37 @@ from .backend import NAME, SUPPORTED, call_errors
 # The TensorFlow probe's own ops, until the passes are written once over the backend seam (DESIGN.md's order).
 from .backend.tensorflow import dense, holds_xla, tf, variable
 from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
-from .losses import crossentropy_gradient, match_rank, mean_loss, own_labels
+from .losses import (
+    DEFAULT_LOSSES,
+    MSE,
+    UnknownLoss,
+    added_losses,
+    compiled_losses,
+    crossentropy_gradient,
+    loss_config,
+    loss_functions,
+    loss_label,
+    loss_weights,
+    match_rank,
+    mean_loss,
+    own_compute_loss,
+    own_labels,
+    own_train_step,
+    regularisation,
+    sample_weights,
+    stateless,
+)
+from .recording import (
+    asked,
+    attention_recording,
+    attention_style,
+    base_key,
+    itemsize,
+    numeric,
+    recording,
+    scaled_first_call,
+    unit_layer_output,
+)
 
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
@@ -43,11 +71,6 @@ CALL_ERRORS = call_errors()
 def _frozen(value: Any) -> np.ndarray:
     """A read-only float32 array of a tensor: no copy when it is float32 already (the common case, kept cheap)."""
     return frozen(value, np.float32, copy=False)
-
-
-class UnknownLoss(ValueError):
-    """No loss is known for a model, and none is guessed: it trains with its own ``train_step`` and compiles no
-    loss (its loss lives in code nbviz cannot read), or it is compiled without one and its layers add none."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +207,7 @@ class Probe:
         return self._kinds[1]
 
     def _output_kinds(self) -> list[str]:
-        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
         shapes = [tuple(t.shape) for t in _model_outputs(self.model)] or [_known_output_shape(self._output_layers[0])]
         return [
             "map" if len(shape) >= 4 else _output_kind(spec, layer)
@@ -221,7 +244,7 @@ class Probe:
         compiled crossentropy; None for any other output. Labels then decide (:meth:`classifies`)."""
         if self.output_kinds[index] != "map":
             return None
-        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
         kind = _output_kind(specs[index], self._output_layers[index])
         return None if kind == "values" else kind
 
@@ -266,7 +289,7 @@ class Probe:
         for start in range(0, n, self.batch_size):
             _, record = self._call("forward", [a[start : start + self.batch_size] for a in inputs])
             # Only what was asked is kept: "dense" keeps its later calls too, "dense@1" (a call node) its own.
-            chunks.append({k: t for k, t in record.items() if _asked(k, wanted)})
+            chunks.append({k: t for k, t in record.items() if asked(k, wanted)})
         return {
             k: _frozen(np.concatenate([np.asarray(c[k]) for c in chunks]) if len(chunks) > 1 else chunks[0][k])
             for k in chunks[0]
@@ -518,7 +541,7 @@ class Probe:
         key = _signature("forward", x)
         if key not in self._rows:
             _, record = self._call("forward", [a[:1] for a in x])
-            per_row = 3 * sum(int(np.prod(t.shape)) * _itemsize(t) for t in record.values())
+            per_row = 3 * sum(int(np.prod(t.shape)) * itemsize(t) for t in record.values())
             fit = max(1, min(GRADIENT_ROWS, GRADIENT_BYTES // max(per_row, 1)))
             self._rows[key] = 1 << (fit.bit_length() - 1)
         return self._rows[key]
@@ -586,7 +609,7 @@ class Probe:
                 raise ValueError(
                     "y: expected labels to take the loss of a regression output, got None; pass y or target"
                 )
-            weighting = [] if sample_weight is None else [_sample_weights(sample_weight, len(inputs[0]))]
+            weighting = [] if sample_weight is None else [sample_weights(sample_weight, len(inputs[0]))]
             args = inputs + (targets or []) + weighting
             # The compiled loss is read when the function is traced: a model compiled again traces a new one.
             compiled = loss_config(self.model) if loss is None else ""
@@ -619,10 +642,10 @@ class Probe:
                 weights[name] = [by_id[id(v)][0] for v in layer_weights]
                 weight_squares[name] = [by_id[id(v)][2] for v in layer_weights]
                 undefined |= {f"{name}#{i}" for i, v in enumerate(layer_weights) if by_id[id(v)][1]}
-        outputs = {k: _frozen(g) for k, g in output_grads.items() if _asked(k, wanted)}
-        undefined |= {k for k, none in zip(output_grads, output_none) if none and _asked(k, wanted)}
+        outputs = {k: _frozen(g) for k, g in output_grads.items() if asked(k, wanted)}
+        undefined |= {k for k, none in zip(output_grads, output_none) if none and asked(k, wanted)}
         undefined |= {f"input#{i}" for i, none in enumerate(input_none) if none}
-        activations = {k: _frozen(t) for k, t in record.items() if _asked(k, wanted)}
+        activations = {k: _frozen(t) for k, t in record.items() if asked(k, wanted)}
         saliency = [_frozen(g) for g in input_grads]
         return Gradients(
             weights=MappingProxyType(weights),
@@ -782,17 +805,17 @@ class Probe:
         the state updates of the call (BatchNorm's moving statistics, dropout seeds) are collected by a
         stateless scope and dropped: the model is read, never changed."""
         self.traces += 1
-        with _TRACE_LOCK, _recording(self.layers) as record, _stateless(training) as scope:
+        with _TRACE_LOCK, recording(self.layers) as record, stateless(training) as scope:
             outputs = self.model(self.structured(inputs), training=training)
             added = None if scope is None else list(scope.losses)  # add_loss in training mode: held by the scope
         # The regularisers are read outside it (inside, a variable it maps to nothing reads as None), and alone:
         # the layers' own lists may still hold the losses of an eager call made before.
-        _PASS.losses = list(self.model.losses) if added is None else added + _regularisation(self.model)
+        _PASS.losses = list(self.model.losses) if added is None else added + regularisation(self.model)
         for name, tensor in zip(self._input_layer_names(), inputs):
-            if _numeric(tensor):
+            if numeric(tensor):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
-        ordered = dict(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
+        ordered = dict(sorted(record.items(), key=lambda item: rank.get(base_key(item[0]), len(rank))))
         return keras.tree.flatten(outputs), ordered
 
     def structured(self, inputs: Sequence[Any]) -> Any:
@@ -874,7 +897,7 @@ class Probe:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 _, record = self._run([x])
-                out = _unit_layer_output(record, layer)
+                out = unit_layer_output(record, layer)
                 self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
                 flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
                 if where == "center":  # the middle position, (h // 2, w // 2) of a map
@@ -890,7 +913,7 @@ class Probe:
 
     def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
         def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-            with _TRACE_LOCK, _attention_recording(self.layers, only) as scores:
+            with _TRACE_LOCK, attention_recording(self.layers, only) as scores:
                 outputs, record = self._run(inputs)
             return outputs, dict(scores), record
 
@@ -917,8 +940,8 @@ class Probe:
         def embedding_grads(*args: tf.Tensor) -> Any:
             inputs, (scales, units) = args[:n_inputs], args[n_inputs:]
             with tf.GradientTape() as tape:
-                # The scaling wrapper goes on first: _recording leaves a layer that has its own "call" alone.
-                with _TRACE_LOCK, _scaled_first_call(target, layer, scales, lambda t: (tape.watch(t), t)[1]) as held:
+                # The scaling wrapper goes on first: recording leaves a layer that has its own "call" alone.
+                with _TRACE_LOCK, scaled_first_call(target, layer, scales, lambda t: (tape.watch(t), t)[1]) as held:
                     outputs, _ = self._run(inputs)
                 out = tf.cast(outputs[out_index], tf.float32)
                 flat = tf.reshape(out, [tf.shape(out)[0], -1])
@@ -936,9 +959,9 @@ class Probe:
     def _loss_body(
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any, structure: Any = None
     ) -> Callable[..., Any]:
-        losses = _loss_functions(self.model, self._output_layers)
+        losses = loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
-        own = _own_compute_loss(self.model) if custom is None else None
+        own = own_compute_loss(self.model) if custom is None else None
         added = custom is None and self.loss_source() == "added"
 
         def loss_grads(*args: tf.Tensor) -> Any:
@@ -962,7 +985,7 @@ class Probe:
                         predicted = self.structured_outputs(outputs)
                         return tf.cast(own(self.structured(inputs), ys, predicted, weight), tf.float32)
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
-                    return _added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
+                    return added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
                 kinds = self.output_kinds
                 ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
                 targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
@@ -1040,12 +1063,12 @@ class Probe:
         or sigmoid output, mean squared error otherwise, said in :meth:`loss_name`)."""
         if loss is not None:
             return "given"
-        if _own_compute_loss(self.model) is not None:
+        if own_compute_loss(self.model) is not None:
             return "compute_loss"
-        specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
         if any(spec is not None for spec in specs):
             return "compiled"
-        if _own_train_step(self.model):
+        if own_train_step(self.model):
             return "unknown"
         return "added" if getattr(self.model, "compiled", False) else "default"
 
@@ -1058,8 +1081,8 @@ class Probe:
         if source == "compute_loss":
             return f"{model}.compute_loss"
         if source == "compiled":
-            specs = _compiled_losses(self.model, len(self._output_layers), self._output_layers)
-            names = [_loss_label(spec) for spec in specs if spec is not None]
+            specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
+            names = [loss_label(spec) for spec in specs if spec is not None]
             return "the compiled loss (" + ", ".join(dict.fromkeys(names)) + ")"
         if source == "unknown":
             return (
@@ -1068,7 +1091,7 @@ class Probe:
             )
         if source == "added":
             return "the losses its layers add (add_loss), as it is compiled without a loss"
-        default = [_DEFAULT_LOSSES.get(str(activation_of(layer)), _MSE)[0] for layer in self._output_layers]
+        default = [DEFAULT_LOSSES.get(str(activation_of(layer)), MSE)[0] for layer in self._output_layers]
         return ", ".join(dict.fromkeys(default)) + ", as the model is not compiled"
 
 
@@ -1149,320 +1172,6 @@ def _input_structure(model: keras.Model) -> Any:
     return structure
 
 
-@contextmanager
-def _recording(layers: dict[str, keras.layers.Layer], taps: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-    """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit.
-
-    ``taps`` (JAX, which differentiates functions of their arguments only): a zero tensor per record key, added
-    to that output where it is made, so that d objective / d tap is d objective / d that output.
-
-    A layer called k times is recorded as ``name``, ``name@1``, ... A layer that the graph holds under several
-    names (weight tying: GPT-2's token embedding, called inside the backbone and then by the task model as its
-    output head) has its last calls recorded under its later names too: the outer graph calls it after the
-    nested model it also sits in has run.
-    """
-    record: dict[str, tf.Tensor] = {}
-    calls: dict[str, int] = {}
-    patched: list[keras.layers.Layer] = []
-    seen: set[int] = set()
-    names_of: dict[int, list[str]] = {}
-    for name, layer in layers.items():
-        names_of.setdefault(id(layer), []).append(name)
-    try:
-        for name, layer in layers.items():
-            if isinstance(layer, keras.layers.InputLayer) or id(layer) in seen or "call" in vars(layer):
-                continue
-            seen.add(id(layer))
-            original = layer.call
-
-            @functools.wraps(original)
-            def call(
-                *args: Any, _original: Any = original, _name: str = name, _layer: Any = layer, **kwargs: Any
-            ) -> Any:
-                _record_inputs(record, _layer, _name, args)
-                out = _original(*args, **kwargs)
-                k = calls.get(_name, 0)
-                calls[_name] = k + 1
-                key = _name if k == 0 else f"{_name}@{k}"
-                if taps:
-                    out = _tapped(out, key, taps)
-                _store(record, key, out)
-                return out
-
-            # An instance attribute shadows the class method; Keras's __setattr__ tracking is bypassed on purpose.
-            vars(layer)["call"] = call
-            patched.append(layer)
-        yield record
-        for first, *later in (names for names in names_of.values() if len(names) > 1):
-            count = calls.get(first, 0)
-            for j, alias in enumerate(later):
-                k = count - len(later) + j
-                if k >= 1:
-                    key = f"{first}@{k}"
-                    for recorded in [r for r in record if r == key or r.startswith(key + "[")]:
-                        record[alias + recorded[len(key) :]] = record[recorded]
-    finally:
-        for layer in patched:
-            del vars(layer)["call"]
-
-
-@contextmanager
-def _scaled_first_call(
-    layer: keras.layers.Layer, name: str, scales: Any, watch: Callable[[Any], Any], batch: int | None = None
-) -> Iterator[list[Any]]:
-    """Wrap ``layer.call`` so that its FIRST call's output is multiplied by ``scales`` (one factor per row,
-    broadcast over the other axes) and passed to ``watch`` (TensorFlow's tape watches it; JAX adds a tap); the
-    yielded list then holds (scaled, unscaled). Later calls pass through (a tied embedding called again as the
-    output head). Unwrapped on exit. ``batch`` is the batch size where it is known at trace time (JAX)."""
-    held: list[tf.Tensor] = []
-    before = vars(layer).get("call")
-    original = layer.call
-
-    @functools.wraps(original)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
-        if held:
-            return out
-        if not keras.ops.is_tensor(out) or not _floating(out):
-            raise ValueError(f"layer: expected a layer with one float output, got {name!r}, which outputs {out!r}")
-        if len(out.shape) < 1 or out.shape[0] != batch:
-            raise ValueError(
-                f"layer: expected a layer whose output has the batch axis first, got {name!r}, which outputs shape "
-                f"{tuple(out.shape)} on its first call (an embedding of positions, not of the input's tokens?)"
-            )
-        factors = keras.ops.reshape(keras.ops.cast(scales, out.dtype), [-1] + [1] * (len(out.shape) - 1))
-        scaled = watch(out * factors)
-        mask = getattr(out, "_keras_mask", None)
-        if mask is not None:  # set in call by a masking ReversibleEmbedding: the layers after it read it there
-            scaled._keras_mask = mask
-        held[:] = [scaled, out]
-        return scaled
-
-    vars(layer)["call"] = call
-    try:
-        yield held
-    finally:
-        if before is None:
-            del vars(layer)["call"]
-        else:
-            vars(layer)["call"] = before
-
-
-def attention_style(layer: Any) -> str | None:
-    """How a layer's attention weights are read: "compute" for a layer with Keras's ``_compute_attention`` that
-    returns (output, scores) (MultiHeadAttention and the KerasHub layers built on it: asked for its scores);
-    "softmax" for a cached decoder attention of KerasHub's own (Gemma, Gemma 3, Llama, Qwen 3, Mistral, Mixtral,
-    Phi-3, GPT-NeoX, ...) whose ``_compute_attention`` returns the output alone and whose probabilities come from
-    a ``keras.layers.Softmax`` sub-layer (that sub-layer's output is recorded); "dropout" for an attention layer
-    of its own making that passes its weights through a Dropout sub-layer (KerasHub's T5 attention, and most
-    hand-written ones: that dropout's input is recorded); None for any other layer.
-
-    A layer with ``_compute_attention`` but neither (KerasHub's GPT-OSS, which calls ``ops.softmax`` bare) keeps
-    the "compute" style: it records nothing, and the attention tab names it among the layers it cannot read."""
-    if isinstance(layer, keras.layers.MultiHeadAttention):
-        return "compute"
-    if hasattr(type(layer), "_compute_attention"):
-        return "softmax" if _weights_softmax(layer) is not None else "compute"
-    dropout = _weights_dropout(layer)
-    return "dropout" if dropout is not None else None
-
-
-def _weights_dropout(layer: Any) -> Any:
-    """The Dropout sub-layer an attention layer (by its class name) applies to its weights, if it has one."""
-    if "attention" not in type(layer).__name__.lower():
-        return None
-    for attribute in ("dropout_layer", "_dropout_layer", "attention_dropout", "dropout"):
-        candidate = getattr(layer, attribute, None)
-        if isinstance(candidate, keras.layers.Dropout):
-            return candidate
-    return None
-
-
-def _weights_softmax(layer: Any) -> Any:
-    """The Softmax sub-layer that a KerasHub cached attention layer turns its logits into weights with, if any
-    (``softmax`` in Gemma, Gemma 3, Mixtral and Phi-3, ``_softmax`` in Llama, Qwen 3, Mistral and GPT-NeoX)."""
-    for attribute in ("softmax", "_softmax"):
-        candidate = getattr(layer, attribute, None)
-        if isinstance(candidate, keras.layers.Softmax):
-            return candidate
-    return None
-
-
-def _heads_first(weights: Any) -> Any:
-    """Softmax weights as (batch, heads, queries, keys): Gemma's grouped-query attention gives (batch, kv heads,
-    groups, queries, keys), whose query head ``kv * groups + g`` is the order of the layer's query heads (it
-    splits its queries (..., heads, dim) into (..., kv heads, groups, dim)); None for any other shape."""
-    shape = tuple(weights.shape)
-    if len(shape) == 4:
-        return weights
-    if len(shape) == 5 and shape[1] is not None and shape[2] is not None:
-        return keras.ops.reshape(weights, (-1, shape[1] * shape[2], *shape[3:]))
-    return None
-
-
-def _unfused(layer: Any, patched: list[Any]) -> None:
-    """Make ``layer`` take its unfused path while it is traced: on JAX and torch KerasHub's cached attention
-    calls one fused ``ops.dot_product_attention`` that keeps no weights, chosen by the instance's
-    ``_use_fused_attention_op`` (Gemma, Mixtral) or by its module's ``fused_attention_op_available`` (Llama,
-    Qwen 3, Phi-3, ...). Both are shadowed (the instance attribute, the module name) and ``patched`` notes them
-    for the caller to restore; the module name is shared by every layer of the class, so it is shadowed once.
-    The modules are those of every class the layer inherits from: an inherited ``_compute_attention`` reads
-    the name in the module that defines it (a subclass of Llama's attention runs Llama's)."""
-    if hasattr(type(layer), "_use_fused_attention_op") and "_use_fused_attention_op" not in vars(layer):
-        vars(layer)["_use_fused_attention_op"] = lambda: False
-        patched.append((layer, "_use_fused_attention_op"))
-    for module in dict.fromkeys(inspect.getmodule(cls) for cls in type(layer).__mro__):
-        if module is None or not callable(getattr(module, "fused_attention_op_available", None)):
-            continue
-        if not getattr(module.fused_attention_op_available, "_nbviz_unfused", False):
-
-            def unavailable() -> bool:
-                return False
-
-            unavailable._nbviz_unfused = True  # type: ignore[attr-defined]
-            patched.append((module, "fused_attention_op_available", module.fused_attention_op_available))
-            setattr(module, "fused_attention_op_available", unavailable)  # noqa: B010 - a module's name, not ours
-
-
-@contextmanager
-def _attention_recording(
-    layers: dict[str, keras.layers.Layer], only: Sequence[str] | None = None
-) -> Iterator[dict[str, tf.Tensor]]:
-    """Wrap each attention layer (of ``only``, all by default) so that its weights land in the yielded dict (the
-    wrappers run at trace time only), and unwrap on exit; the other attention layers keep their fused kernels."""
-    scores: dict[str, tf.Tensor] = {}
-    patched: list[Any] = []  # (instance, attribute) to delete, or (module, name, original) to put back
-
-    def keep(name: str, weights: Any) -> None:
-        k = sum(1 for key in scores if key == name or key.startswith(name + "@"))
-        scores[name if k == 0 else f"{name}@{k}"] = weights
-
-    try:
-        for name, layer in layers.items():
-            style = attention_style(layer)
-            if style is None or (only is not None and name not in only):
-                continue
-            if style == "dropout":
-                dropout = _weights_dropout(layer)
-                if "call" in vars(dropout):
-                    continue
-
-                def dropped(
-                    weights: Any, *args: Any, _original: Any = dropout.call, _name: str = name, **kw: Any
-                ) -> Any:
-                    if len(getattr(weights, "shape", ())) == 4:  # (batch, heads, queries, keys)
-                        keep(_name, weights)
-                    return _original(weights, *args, **kw)
-
-                vars(dropout)["call"] = dropped
-                patched.append((dropout, "call"))
-                continue
-            if style == "softmax":
-                softmax = _weights_softmax(layer)
-                if "call" in vars(softmax):
-                    continue
-
-                def softened(*args: Any, _original: Any = softmax.call, _name: str = name, **kw: Any) -> Any:
-                    weights = _original(*args, **kw)
-                    heads = _heads_first(weights)
-                    if heads is not None:
-                        keep(_name, heads)
-                    return weights
-
-                vars(softmax)["call"] = softened
-                patched.append((softmax, "call"))
-                _unfused(layer, patched)
-                continue
-            if "_compute_attention" in vars(layer):
-                continue
-            original = layer._compute_attention
-
-            def compute(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
-                bound = inspect.signature(_original).bind(*args, **kwargs)
-                if "return_attention_scores" in inspect.signature(_original).parameters:
-                    bound.arguments["return_attention_scores"] = True  # else a fused kernel keeps no weights
-                result = _original(*bound.args, **bound.kwargs)
-                # A layer whose _compute_attention returns its output alone (GPT-OSS) keeps no weights to read:
-                # unpacking it would iterate over a symbolic tensor.
-                if isinstance(result, tuple) and len(result) == 2 and result[1] is not None:
-                    keep(_name, result[1])
-                return result
-
-            vars(layer)["_compute_attention"] = compute
-            patched.append((layer, "_compute_attention"))
-        yield scores
-    finally:
-        for entry in reversed(patched):
-            if len(entry) == 3:
-                setattr(entry[0], entry[1], entry[2])
-            else:
-                del vars(entry[0])[entry[1]]
-
-
-def _unit_layer_output(record: dict[str, Any], layer: str) -> Any:
-    """``layer``'s (first) output in ``record`` as float32, checked: float, with a batch axis and units."""
-    if layer not in record or not _floating(record[layer]):
-        raise ValueError(f"layer: expected a layer that the model calls with a float output, got {layer!r}")
-    out = keras.ops.cast(record[layer], "float32")
-    if len(out.shape) < 2:
-        raise ValueError(
-            f"layer: expected an output with a batch axis and units, (n, ..., units), got {layer!r} with shape "
-            f"{tuple(out.shape)}"
-        )
-    return out
-
-
-def _floating(tensor: Any) -> bool:
-    return "float" in keras.backend.standardize_dtype(tensor.dtype)
-
-
-def _itemsize(tensor: Any) -> int:
-    return np.dtype(keras.backend.standardize_dtype(tensor.dtype)).itemsize
-
-
-def _record_inputs(record: dict[str, tf.Tensor], layer: Any, name: str, args: tuple[Any, ...]) -> None:
-    """A nested model's inner input layers output what the nested model is given."""
-    graph = _symbolic_graph(layer) if isinstance(layer, keras.Model) else None
-    if graph is None or not args:
-        return
-    for tensor, kt in zip(keras.tree.flatten(args[0]), graph.inputs):
-        if _numeric(tensor):
-            record.setdefault(f"{name}/{kt._keras_history.operation.name}", tensor)
-
-
-def _numeric(tensor: Any) -> bool:
-    """A tensor with numbers in it: strings (a raw text feature) are model inputs, not activations to show."""
-    return keras.ops.is_tensor(tensor) and keras.backend.standardize_dtype(tensor.dtype) != "string"
-
-
-def _store(record: dict[str, tf.Tensor], key: str, out: Any) -> None:
-    tensors = [t for t in keras.tree.flatten(out) if _numeric(t)]
-    for i, tensor in enumerate(tensors):
-        record[key if i == 0 else f"{key}[{i}]"] = tensor
-
-
-def _tapped(out: Any, key: str, taps: dict[str, Any]) -> Any:
-    """``out`` with each numeric tensor's tap added (numbered as :func:`_store` numbers them)."""
-    flat = keras.tree.flatten(out)
-    numeric = [i for i, t in enumerate(flat) if _numeric(t)]
-    for j, i in enumerate(numeric):
-        tap = taps.get(key if j == 0 else f"{key}[{j}]")
-        if tap is not None:
-            flat[i] = flat[i] + tap
-    return keras.tree.pack_sequence_as(out, flat) if keras.tree.is_nested(out) else flat[0]
-
-
-def _base(key: str) -> str:
-    """The layer name behind a record key (``"dense@1"`` and ``"lstm[1]"`` belong to ``"dense"``, ``"lstm"``)."""
-    return key.split("@")[0].split("[")[0]
-
-
-def _asked(key: str, wanted: set[str]) -> bool:
-    """Whether a record key belongs to a wanted layer: ``"dense"`` owns its later calls' keys too, a shared
-    layer's call node ``"dense@1"`` (:attr:`LayerNode.call_of`) its own (``"dense@1"``, ``"dense@1[1]"``)."""
-    return _base(key) in wanted or key.split("[")[0] in wanted
-
-
 def _model_outputs(model: keras.Model) -> list[Any]:
     graph = _symbolic_graph(model)
     return list(graph.outputs) if graph is not None else []
@@ -1510,178 +1219,6 @@ def _output_kind(spec: Any, layer: Any) -> str:
         if bool(getattr(fn, "from_logits", False)) and "crossentropy" in name:
             return "sigmoid logits" if "binary" in name else "softmax logits"
     return "values"
-
-
-def _overrides(model: keras.Model, method: str) -> bool:
-    """Whether ``model``'s class (not Keras itself) defines ``method``: a custom ``train_step`` or ``compute_loss``."""
-    owner = next((c for c in type(model).__mro__ if method in vars(c)), None)
-    return owner is not None and not owner.__module__.startswith("keras.")
-
-
-def _added_losses(model: keras.Model, terms: list[Any], add: Callable[[list[Any]], Any], dtype: Any) -> Any:
-    """The sum of ``terms``, the losses ``model``'s layers added in the pass being traced (``add_loss``, and the
-    regularisers), as ``dtype``."""
-    if not terms:
-        raise UnknownLoss(
-            f"no loss is known: {type(model).__name__} is compiled without a loss and its layers add none "
-            "(add_loss); pass loss="
-        )
-    return add([keras.ops.cast(t, dtype) for t in terms])
-
-
-def _own_train_step(model: keras.Model) -> bool:
-    return _overrides(model, "train_step")
-
-
-def _own_compute_loss(model: keras.Model) -> Callable[..., Any] | None:
-    """The model's own ``compute_loss(x, y, y_pred, sample_weight)`` where its class overrides Keras's (what
-    ``fit`` differentiates then), else None."""
-    if not _overrides(model, "compute_loss"):
-        return None
-    takes_training = "training" in inspect.signature(model.compute_loss).parameters
-
-    def compute(x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
-        extra = {"training": False} if takes_training else {}
-        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, **extra)
-
-    return compute
-
-
-def _loss_label(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    return str(getattr(spec, "name", "") or getattr(spec, "__name__", "") or type(spec).__name__)
-
-
-def _regularisation(model: keras.Model) -> list[Any]:
-    """The weight regularisers' losses alone (Keras's ``model.losses`` adds what the layers added)."""
-    read = getattr(model, "_get_regularization_losses", None)
-    return list(read()) if read is not None else []
-
-
-@contextmanager
-def _stateless(on: bool) -> Iterator[Any]:
-    """A stateless scope that collects the losses added in it (None when not ``on``)."""
-    if not on:
-        yield None
-        return
-    with keras.StatelessScope(collect_losses=True) as scope:  # add_loss in such a scope is kept only when collected
-        yield scope
-
-
-def _compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> list[Any]:
-    """The compiled loss of each of the ``n`` outputs (None where there is none)."""
-    compiled = getattr(model, "loss", None)
-    if isinstance(compiled, dict):
-        names = getattr(model, "output_names", None) or [layer.name for layer in output_layers]
-        return [compiled.get(name) for name in names]
-    if isinstance(compiled, (list, tuple)):
-        return list(compiled)
-    return [compiled] * n
-
-
-#: Loss functions a configuration token names by id, kept so that no other function takes their id.
-_NAMED_BY_ID: dict[int, Any] = {}
-
-
-def loss_config(model: keras.Model) -> str:
-    """What the compiled objective depends on, as a string that changes when ``compile`` changes it: each
-    output's loss (a built-in's name; a ``Loss`` object's class and configuration, ``from_logits`` and its
-    reduction among them; a function's name and identity) and the loss weights."""
-    compiled = getattr(model, "loss", None)
-    specs = list(compiled.items()) if isinstance(compiled, dict) else compiled
-    specs = specs if isinstance(specs, (list, tuple)) else [specs]
-    return repr([_loss_token(spec) for spec in specs]) + repr(_user_loss_weights(model))
-
-
-def _loss_token(spec: Any) -> Any:
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):  # (output name, its loss)
-        return (spec[0], _loss_token(spec[1]))
-    if spec is None or isinstance(spec, str):
-        return spec
-    if isinstance(spec, keras.losses.Loss):
-        # Everything the object holds: get_config() leaves out what a wrapper passes to its function (Huber's
-        # delta, a crossentropy's from_logits in some versions).
-        return (type(spec).__qualname__, sorted((k, repr(v)) for k, v in vars(spec).items()))
-    _NAMED_BY_ID.setdefault(id(spec), spec)
-    return (getattr(spec, "__qualname__", type(spec).__name__), id(spec))
-
-
-def _user_loss_weights(model: keras.Model) -> Any:
-    # Keras keeps compile()'s loss_weights nowhere public but in get_compile_config(), which serialises the
-    # optimizer too (0.5 ms) and fails on a lambda: read them where compile() put them.
-    return getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)
-
-
-def loss_weights(model: keras.Model, n: int) -> list[float]:
-    """The compiled weight of each of the ``n`` outputs' losses (1.0 where none is given), as ``fit`` sums them."""
-    given = _user_loss_weights(model)
-    if given is None:
-        return [1.0] * n
-    if isinstance(given, dict):
-        names = list(getattr(model, "output_names", None) or [])
-        return [float(given.get(name, 1.0)) for name in names] if len(names) == n else [1.0] * n
-    if isinstance(given, (list, tuple)):
-        return [float(w) for w in given] if len(given) == n else [1.0] * n
-    return [float(given)] * n
-
-
-def _loss_functions(model: keras.Model, output_layers: list[Any]) -> list[Callable[[Any, Any], Any]]:
-    """One loss function (y_true, y_pred) per output: the compiled loss when there is one, else a default."""
-    specs = _compiled_losses(model, len(output_layers), output_layers)
-    return [_resolve_loss(spec, layer) for spec, layer in zip(specs, output_layers)]
-
-
-#: The loss taken for an output when none is compiled, by its activation, with its name in words.
-_DEFAULT_LOSSES: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
-    "softmax": ("categorical crossentropy", keras.losses.categorical_crossentropy),
-    "sigmoid": ("binary crossentropy", keras.losses.binary_crossentropy),
-}
-_MSE: tuple[str, Callable[[Any, Any], Any]] = ("mean squared error", keras.losses.mean_squared_error)
-
-
-def _resolve_loss(spec: Any, layer: Any) -> Callable[[Any, Any], Any]:
-    if spec is not None:
-        fn = keras.losses.get(spec) if isinstance(spec, str) else spec
-        return _tagged(fn)
-    _, fn = _DEFAULT_LOSSES.get(str(activation_of(layer)), _MSE)
-    return fn if fn is keras.losses.mean_squared_error else _tagged(fn)
-
-
-def _tagged(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """A crossentropy on probabilities, tagged with its kind ("categorical" or "binary") for the explicit output
-    gradient; a categorical one also takes class indices or one-hot rows. Other losses come back as they are."""
-    name = str(getattr(fn, "__name__", "") or getattr(fn, "name", ""))
-    if bool(getattr(fn, "from_logits", False)):
-        return fn  # on logits: no cached logits skip the output, and the tape's gradient is the true one
-    if "categorical_crossentropy" in name:
-
-        def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-            if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]:
-                return keras.losses.categorical_crossentropy(keras.ops.cast(y_true, y_pred.dtype), y_pred)
-            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
-
-        loss.crossentropy = "categorical"  # type: ignore[attr-defined]
-        return loss
-    if "binary_crossentropy" in name:
-
-        def binary(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-            return fn(y_true, y_pred)
-
-        binary.crossentropy = "binary"  # type: ignore[attr-defined]
-        return binary
-    return fn
-
-
-def _sample_weights(weight: Any, n: int) -> np.ndarray:
-    """``sample_weight`` as float32, checked: one weight per sample, or per sample and position."""
-    arr = np.asarray(weight)
-    if arr.dtype.kind not in "biuf" or arr.ndim == 0 or arr.shape[0] != n:
-        raise ValueError(
-            f"sample_weight: expected numbers, one per sample ({n},) or per position, got an array of dtype "
-            f"{arr.dtype} and shape {arr.shape}"
-        )
-    return arr.astype(np.float32)
 
 
 def _check_target(target: Any, output_shapes: list[tuple[int, ...]]) -> tuple[int, int]:

@@ -26,22 +26,18 @@ import keras
 import numpy as np
 
 from ._arrays import one_or_list
-from .losses import crossentropy_gradient, match_rank, mean_loss, own_labels
-from .probe import (
-    _TRACE_LOCK,
-    Probe,
-    _added_losses,
-    _attention_recording,
-    _base,
-    _floating,
-    _loss_functions,
-    _numeric,
-    _own_compute_loss,
-    _recording,
-    _scaled_first_call,
-    _unit_layer_output,
+from .losses import (
+    added_losses,
+    crossentropy_gradient,
+    loss_functions,
     loss_weights,
+    match_rank,
+    mean_loss,
+    own_compute_loss,
+    own_labels,
 )
+from .probe import _TRACE_LOCK, Probe
+from .recording import attention_recording, base_key, floating, numeric, recording, scaled_first_call, unit_layer_output
 
 
 class Ordered(dict):
@@ -100,14 +96,14 @@ class JaxProbe(Probe):
         mapping = list(zip(self._variables(), values))
         # collect_losses: add_loss in a stateless scope is kept only when collected (what model.losses reads).
         scope = keras.StatelessScope(state_mapping=mapping, collect_losses=True)
-        with _TRACE_LOCK, _recording(self.layers, taps) as record, scope:
+        with _TRACE_LOCK, recording(self.layers, taps) as record, scope:
             outputs = keras.tree.flatten(self.model(self.structured(list(inputs)), training=training))
             extra = within(outputs) if within is not None else None
         for name, tensor in zip(self._input_layer_names(), inputs):
-            if _numeric(tensor):
+            if numeric(tensor):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
-        ordered = Ordered(sorted(record.items(), key=lambda item: rank.get(_base(item[0]), len(rank))))
+        ordered = Ordered(sorted(record.items(), key=lambda item: rank.get(base_key(item[0]), len(rank))))
         return (outputs, ordered) if within is None else (outputs, ordered, extra)
 
     # --------------------------------------------------------------------------------------- the bodies
@@ -119,7 +115,7 @@ class JaxProbe(Probe):
 
     def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
         def attention(values: list[Any], *inputs: Any) -> Any:
-            with _TRACE_LOCK, _attention_recording(self.layers, only) as scores:
+            with _TRACE_LOCK, attention_recording(self.layers, only) as scores:
                 outputs, record = self._run(inputs, values=values)
             return outputs, Ordered(scores), record
 
@@ -142,7 +138,7 @@ class JaxProbe(Probe):
         def unit_grads(values: list[Any], x: Any, unit: Any) -> Any:
             def unit_sum(x: Any) -> Any:
                 _, record = self._run([x], values=values)
-                out = _unit_layer_output(record, layer)
+                out = unit_layer_output(record, layer)
                 self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
                 flat = out.reshape(out.shape[0], -1, out.shape[-1])
                 if where == "center":  # the middle position, (h // 2, w // 2) of a map
@@ -168,7 +164,7 @@ class JaxProbe(Probe):
                 def watch(scaled: Any) -> Any:
                     return scaled if tap is None else scaled + tap
 
-                with _TRACE_LOCK, _scaled_first_call(target, layer, scales, watch, batch) as held:
+                with _TRACE_LOCK, scaled_first_call(target, layer, scales, watch, batch) as held:
                     outputs, _ = self._run(inputs, values=values)
                 if not held:
                     raise ValueError(
@@ -199,9 +195,9 @@ class JaxProbe(Probe):
     def _loss_body(
         self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any, structure: Any = None
     ) -> Callable[..., Any]:
-        losses = _loss_functions(self.model, self._output_layers)
+        losses = loss_functions(self.model, self._output_layers)
         scales = loss_weights(self.model, len(losses))
-        own = _own_compute_loss(self.model) if custom is None else None
+        own = own_compute_loss(self.model) if custom is None else None
         added = custom is None and self.loss_source() == "added"
 
         def loss_grads(values: list[Any], *args: Any) -> Any:
@@ -222,7 +218,7 @@ class JaxProbe(Probe):
                         own(self.structured(list(inputs)), ys, self.structured_outputs(outputs), weight), jnp.float32
                     )
                 if added:  # fit's loss: only what the layers added while the model ran (read inside the scope)
-                    return _added_losses(self.model, list(self.model.losses), sum, jnp.float32)
+                    return added_losses(self.model, list(self.model.losses), sum, jnp.float32)
                 kinds = self.output_kinds
                 ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
                 targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
@@ -258,8 +254,8 @@ class JaxProbe(Probe):
         structure: ((grads, is_undefined, squares), (output grads by key, is_undefined), (input grads,
         is_undefined), objective, record)."""
         inputs = list(inputs)
-        weight_at = [i for i, v in enumerate(values) if _floating(v)]
-        input_at = [i for i, t in enumerate(inputs) if _floating(t)]
+        weight_at = [i for i, v in enumerate(values) if floating(v)]
+        input_at = [i for i, t in enumerate(inputs) if floating(t)]
         shapes = jax.eval_shape(lambda: self._run(inputs, training, values)[1])
         taps = {k: jnp.zeros(s.shape, s.dtype) for k, s in shapes.items() if "float" in str(s.dtype)}
 

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from .backend import gather_function
-from .probe import loss_config
+from .losses import loss_config
 
 __all__ = ["ModelVersion", "bump"]
 

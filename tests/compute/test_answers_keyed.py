@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from nbviz.compute import analyse
-from nbviz.compute.probe import loss_config, shared_probe
+from nbviz.compute.losses import loss_config
+from nbviz.compute.probe import shared_probe
 from nbviz.compute.version import ModelVersion
 
 
