@@ -35,5 +35,5 @@ def test_the_jax_extra_installs_and_runs_without_tensorflow(tmp_path: Path) -> N
     env.pop("PYTHONPATH", None)
     out = subprocess.run([python, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "probe JaxProbe errors []" in out.stdout, out.stdout
+    assert "probe Probe errors []" in out.stdout, out.stdout
     assert "tensorflow installed: False" in out.stdout

@@ -10,8 +10,7 @@ the mean weighted as ``fit`` weighs it, and the crossentropy's gradient on proba
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -116,15 +115,15 @@ def _overrides(model: keras.Model, method: str) -> bool:
     return owner is not None and not owner.__module__.startswith("keras.")
 
 
-def added_losses(model: keras.Model, terms: list[Any], add: Callable[[list[Any]], Any], dtype: Any) -> Any:
+def added_losses(model: keras.Model, terms: list[Any]) -> Any:
     """The sum of ``terms``, the losses ``model``'s layers added in the pass being traced (``add_loss``, and the
-    regularisers), as ``dtype``."""
+    regularisers), as float32."""
     if not terms:
         raise UnknownLoss(
             f"no loss is known: {type(model).__name__} is compiled without a loss and its layers add none "
             "(add_loss); pass loss="
         )
-    return add([keras.ops.cast(t, dtype) for t in terms])
+    return sum(keras.ops.cast(t, "float32") for t in terms)
 
 
 def own_train_step(model: keras.Model) -> bool:
@@ -149,22 +148,6 @@ def loss_label(spec: Any) -> str:
     if isinstance(spec, str):
         return spec
     return str(getattr(spec, "name", "") or getattr(spec, "__name__", "") or type(spec).__name__)
-
-
-def regularisation(model: keras.Model) -> list[Any]:
-    """The weight regularisers' losses alone (Keras's ``model.losses`` adds what the layers added)."""
-    read = getattr(model, "_get_regularization_losses", None)
-    return list(read()) if read is not None else []
-
-
-@contextmanager
-def stateless(on: bool) -> Iterator[Any]:
-    """A stateless scope that collects the losses added in it (None when not ``on``)."""
-    if not on:
-        yield None
-        return
-    with keras.StatelessScope(collect_losses=True) as scope:  # add_loss in such a scope is kept only when collected
-        yield scope
 
 
 def compiled_losses(model: keras.Model, n: int, output_layers: list[Any]) -> list[Any]:

@@ -17,10 +17,7 @@ import numpy as np
 
 from ._arrays import frozen, is_int, l2_norm, one_or_list
 from ._validate import as_inputs, as_targets, input_specs, resolve_model
-from .backend import NAME, SUPPORTED, call_errors
-
-# The TensorFlow probe's own ops, until the passes are written once over the backend seam (DESIGN.md's order).
-from .backend.tensorflow import dense, holds_xla, tf, variable
+from .backend import NAME, SUPPORTED, UNREACHED_IS_ZERO, Compiled, Ordered, call_errors, gradients
 from .graph import ModelGraph, _symbolic_graph, activation_of, graph_and_layers, holds_layers
 from .losses import (
     DEFAULT_LOSSES,
@@ -38,15 +35,15 @@ from .losses import (
     own_compute_loss,
     own_labels,
     own_train_step,
-    regularisation,
     sample_weights,
-    stateless,
 )
 from .recording import (
+    Tap,
     asked,
     attention_recording,
     attention_style,
     base_key,
+    floating,
     itemsize,
     numeric,
     recording,
@@ -54,11 +51,9 @@ from .recording import (
     unit_layer_output,
 )
 
+ops = keras.ops
 # Patching layer calls while a function is traced must not interleave between threads.
 _TRACE_LOCK = threading.RLock()
-#: What the pass being traced on this thread added to the model's losses (add_loss, regularisers), read where the
-#: call ran: a stateless scope (training mode) holds them only while it is open.
-_PASS = threading.local()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
@@ -91,7 +86,7 @@ class Gradients:
     activations : Mapping[str, np.ndarray]
         Layer name -> its output in the same forward pass (what :meth:`Probe.activations` returns).
     undefined : frozenset of str
-        What no gradient reaches (TensorFlow's tape gives None: not connected to the objective through
+        What no gradient reaches (a tape gives None: not connected to the objective through
         differentiable ops, e.g. after an argmax, or an integer tensor). Their arrays above hold zeros, which
         are not derivatives: views say "not differentiable here" instead. Keys are layer output keys as in
         ``outputs`` (``"dense"``, ``"lstm[1]"``), ``"layer#i"`` for the i-th weight of a layer, and
@@ -113,11 +108,12 @@ class Gradients:
 class Probe:
     """Reads a model's insides, built once per model and reused.
 
-    Every layer's output is recorded by wrapping each layer's ``call`` while ONE ``tf.function`` is traced (the
-    wrappers run only at trace time, so a traced call costs the same as the model's own forward pass). This
+    Every layer's output is recorded by wrapping each layer's ``call`` while ONE compiled function is traced
+    (the wrappers run only at trace time, so a traced call costs the same as the model's own forward pass). This
     works alike for Sequential, Functional, nested and subclassed models, where sub-models built from
-    ``layer.output`` fail ("Graph disconnected"). Functions are traced once per input signature, with the batch
-    axis left free.
+    ``layer.output`` fail ("Graph disconnected"). Each pass is written once, with ``keras.ops``, over the
+    backend's seam (:mod:`nbviz.compute.backend`: ``Compiled`` traces it once per input signature, with the
+    batch axis left free where the backend allows, and ``gradients`` differentiates it), for every backend.
 
     Parameters
     ----------
@@ -127,20 +123,11 @@ class Probe:
         Samples per compiled call in :meth:`activations` (bounds memory on large ``x``).
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Probe:
-        # The backend picks the probe: Probe(model) on JAX is a JaxProbe (the same contract, jax.jit and
-        # jax.value_and_grad in place of tf.function and GradientTape).
-        if cls is Probe and NAME != "tensorflow":
-            if not SUPPORTED:
-                raise ValueError(
-                    f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={NAME!r}"
-                )
-            from .probe_jax import JaxProbe
-
-            cls = JaxProbe
-        return super().__new__(cls)
-
     def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
+        if not SUPPORTED:
+            raise ValueError(
+                f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={NAME!r}"
+            )
         model = resolve_model(model)
         self._model: keras.Model | None = model
         self._model_ref: weakref.ref[keras.Model] | None = None
@@ -556,7 +543,7 @@ class Probe:
         loss: Any = None,
         training: bool = False,
     ) -> Gradients:
-        """Gradients of the loss (or of one output unit) from one GradientTape pass.
+        """Gradients of the loss (or of one output unit) from one compiled forward and backward pass.
 
         The loss is ``loss`` when given, else the model's own ``compute_loss`` where its class overrides it, else
         its compiled loss, else crossentropy for a softmax or sigmoid output and mean squared error otherwise,
@@ -722,11 +709,7 @@ class Probe:
         return self._shapes[key]
 
     def _call(self, kind: Any, arrays: list[np.ndarray], *extra: np.ndarray) -> Any:
-        """Run the compiled function for ``kind`` on ``arrays``, tracing it once per signature.
-
-        The concrete function is called directly with tensors: that skips tf.function's argument dispatch,
-        which on a small model costs as much as a fifth of the forward pass itself.
-        """
+        """Run the compiled function for ``kind`` on ``arrays``, compiling it once per signature."""
         key = _signature(kind, arrays)
         fn = self._function(kind, arrays)
         n = len(arrays[0])
@@ -734,7 +717,7 @@ class Probe:
         if key not in self._xla or not rowwise or n & (n - 1) == 0:
             if key in self._xla:
                 self.xla_batches.setdefault(key, set()).add(n)
-            return self._invoke(fn, arrays, extra)
+            return fn(*arrays, *extra)
         # 25 rows run as 16 + 8 + 1: every piece a size compiled once, and no padded row computed for nothing
         # (padding 25 to 32 cost ConvNeXtTiny's SmoothGrad 1.29x the floor).
         results, start = [], 0
@@ -743,39 +726,27 @@ class Probe:
                 piece = [a[start : start + (1 << bit)] for a in arrays]
                 results.append(self._call(kind, piece, *extra))
                 start += 1 << bit
-        return self._join(fn, results)
+        return fn.join(results)
 
-    def _invoke(self, fn: Any, arrays: Sequence[np.ndarray], extra: Sequence[np.ndarray]) -> Any:
-        return fn(*[tf.constant(a) for a in [*arrays, *extra]])
-
-    def _join(self, fn: Any, results: list[Any]) -> Any:
-        """The results of a batch run in pieces, joined along the batch axis."""
-        # Only what has a row per sample is joined (a layer may output a table of its own, without a batch axis).
-        batched = tf.nest.map_structure(lambda t: bool(t.shape.rank) and t.shape[0] is None, fn.structured_outputs)
-        return tf.nest.map_structure(
-            lambda rows, *parts: tf.concat(parts, axis=0) if rows else parts[0], batched, *results
-        )
-
-    def _function(self, kind: Any, arrays: list[np.ndarray]) -> Any:
-        """The compiled function for ``kind`` on arrays like ``arrays``, traced on first use."""
+    def _function(self, kind: Any, arrays: list[np.ndarray]) -> Compiled:
+        """The compiled function for ``kind`` on arrays like ``arrays``, compiled on first use."""
         key = _signature(kind, arrays)
         fn = self._functions.get(key)
         if fn is None:
             with _TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
                 fn = self._functions.get(key)
                 if fn is None:
-                    fn = self._trace(kind, arrays)
-                    if self._holds_xla(fn):
+                    body, takes_unit = self._body(kind, arrays)
+                    # The unit check needs the layer's output shape before the first call: learnt while traced.
+                    fn = Compiled(body, arrays, takes_unit, self._variables(), shapes_now=kind[0] == "unit grad")
+                    if fn.holds_xla:
                         self._xla.add(key)
                     self._functions[key] = fn
         return fn
 
-    def _holds_xla(self, fn: Any) -> bool:
-        return holds_xla(fn)
-
     def _body(self, kind: Any, arrays: list[np.ndarray]) -> tuple[Callable[..., Any], bool]:
-        """The Python function that the compiled function for ``kind`` runs, and whether it takes one int32 scalar
-        after the arrays (a unit)."""
+        """The function ``body(values, *arrays)`` that the compiled function for ``kind`` runs, and whether it
+        takes one int32 scalar after the arrays (a unit)."""
         if kind == "forward":
             return self._forward_body(), False
         if kind == "attention" or kind[0] == "attention":
@@ -791,32 +762,36 @@ class Probe:
         structure = self._target_structures.get(kind[7]) if len(kind) > 7 else None
         return self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5]), structure), False
 
-    def _trace(self, kind: Any, arrays: list[np.ndarray]) -> Any:
-        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
-        body, takes_unit = self._body(kind, arrays)
-        if takes_unit:
-            specs.append(tf.TensorSpec((), tf.int32))
-        # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
-        # converting our wrappers and the loss code took most of the tracing time.
-        return tf.function(body, autograph=False).get_concrete_function(*specs)
+    def _run(
+        self,
+        inputs: Sequence[Any],
+        values: Sequence[Any],
+        training: bool = False,
+        tap: Tap | None = None,
+        within: Callable[[list[Any]], Any] | None = None,
+    ) -> tuple[list[Any], Ordered, Any]:
+        """Call the model once on the weight values ``values`` with every layer's output recorded (this runs
+        while a pass is traced), and ``within(outputs)`` inside the same scope (a loss reads the losses that
+        the layers added there); returns (outputs, record, what ``within`` returned).
 
-    def _run(self, inputs: Sequence[tf.Tensor], training: bool = False) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
-        """Call the model once with every layer's output recorded (runs at trace time only). In training mode
-        the state updates of the call (BatchNorm's moving statistics, dropout seeds) are collected by a
-        stateless scope and dropped: the model is read, never changed."""
+        The call runs in a stateless scope that maps each weight to its value: the pass reads the weights it is
+        given, and the state updates of a call in training mode (BatchNorm's moving statistics, dropout seeds)
+        land in the scope and are dropped: the model is read, never changed."""
         self.traces += 1
-        with _TRACE_LOCK, recording(self.layers) as record, stateless(training) as scope:
-            outputs = self.model(self.structured(inputs), training=training)
-            added = None if scope is None else list(scope.losses)  # add_loss in training mode: held by the scope
-        # The regularisers are read outside it (inside, a variable it maps to nothing reads as None), and alone:
-        # the layers' own lists may still hold the losses of an eager call made before.
-        _PASS.losses = list(self.model.losses) if added is None else added + regularisation(self.model)
+        mapping = list(zip(self._variables(), values))
+        # collect_losses: add_loss in a stateless scope is kept only when collected (what model.losses reads).
+        scope = keras.StatelessScope(state_mapping=mapping, collect_losses=True)
+        with _TRACE_LOCK, scope:
+            with recording(self.layers, tap) as record:
+                outputs = keras.tree.flatten(self.model(self.structured(list(inputs)), training=training))
+            # After the recording: a loss that calls another model (a distiller's teacher) adds no activations.
+            extra = within(outputs) if within is not None else None
         for name, tensor in zip(self._input_layer_names(), inputs):
             if numeric(tensor):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
-        ordered = dict(sorted(record.items(), key=lambda item: rank.get(base_key(item[0]), len(rank))))
-        return keras.tree.flatten(outputs), ordered
+        ordered = Ordered(sorted(record.items(), key=lambda item: rank.get(base_key(item[0]), len(rank))))
+        return outputs, ordered, extra
 
     def structured(self, inputs: Sequence[Any]) -> Any:
         """The inputs (one per ``model.inputs``, in that order) in the structure the model was built with: a dict
@@ -831,128 +806,143 @@ class Probe:
             return []
         return [t._keras_history.operation.name for t in graph.inputs]
 
+    # ---------------------------------------------------------------- the passes, once for every backend
     def _forward_body(self) -> Callable[..., Any]:
-        def forward(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
-            return self._run(inputs)
+        def forward(values: list[Any], *inputs: Any) -> tuple[list[Any], Ordered]:
+            outputs, record, _ = self._run(inputs, values)
+            return outputs, record
 
         return forward
 
+    def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
+        def attention(values: list[Any], *inputs: Any) -> tuple[list[Any], Ordered, Ordered]:
+            with _TRACE_LOCK, attention_recording(self.layers, only) as scores:
+                outputs, record, _ = self._run(inputs, values)
+            return outputs, Ordered(scores), record
+
+        return attention
+
     def _differentiate(
         self,
-        inputs: Sequence[tf.Tensor],
-        objective_fn: Callable[[list[tf.Tensor]], tf.Tensor],
-        output_grads_fn: Callable[[list[tf.Tensor]], list[tf.Tensor | None]] | None = None,
+        values: list[Any],
+        inputs: Sequence[Any],
+        objective_fn: Callable[[list[Any]], Any],
+        output_grads_fn: Callable[[list[Any]], list[Any]] | None = None,
         training: bool = False,
     ) -> Any:
-        """d objective / d every weight, layer output and input, as ((grads, is_undefined) per group, ...), with
-        the squared sum of each weight's gradient (taken here, in the graph, rather than in numpy).
+        """d objective / d every weight, layer output and input, as ((grads, is_undefined, squares), (output
+        grads by key, is_undefined), (input grads, is_undefined), objective, record), with the squared sum of
+        each weight's gradient taken in the pass rather than in numpy (one array to read, not one per weight).
 
-        ``output_grads_fn`` gives d objective / d each model output directly, where the tape cannot: Keras
-        computes a crossentropy from the logits it caches on a softmax or sigmoid output, so the tape's path
-        skips the output tensor and its gradient would be None (it used to be drawn as zeros).
+        Weights include the non-trainable ones (BatchNorm's statistics are used at inference); integer tensors
+        (token ids, counters) have no gradient and are reported as undefined. ``output_grads_fn`` gives d
+        objective / d each model output directly, where differentiation cannot: Keras computes a crossentropy
+        from the logits it caches on a softmax or sigmoid output, so that path skips the output tensor.
         """
-        variables = [variable(v) for v in self._variables()]
-        with tf.GradientTape() as tape:
-            # Non-trainable weights too: BatchNorm statistics are used at inference. Integer tensors (token ids,
-            # counters) have no gradient: they are reported as undefined.
-            tape.watch([t for t in [*inputs, *variables] if t.dtype.is_floating])
-            outputs, record = self._run(inputs, training)
-            objective = objective_fn(outputs)
-        sources = [variables, list(record.values()), list(inputs)]
-        floating = [[t for t in group if t.dtype.is_floating] for group in sources]
-        grads = iter(tape.gradient(objective, floating, unconnected_gradients=tf.UnconnectedGradients.NONE))
-        filled = []
-        for group, group_grads in zip(sources, grads):
-            it = iter(group_grads)
-            values, none = [], []
-            for t in group:
-                g = next(it) if t.dtype.is_floating else None
-                values.append(tf.zeros(tf.shape(t), tf.float32) if g is None else dense(g))
-                none.append(g is None)
-            filled.append([values, none])
+        inputs = list(inputs)
+        weight_at = [i for i, v in enumerate(values) if floating(v)]
+        input_at = [i for i, t in enumerate(inputs) if floating(t)]
+
+        def run(args: list[Any], tap: Tap) -> Any:
+            vals, ins = list(values), list(inputs)
+            for i, w in zip(weight_at, args[: len(weight_at)]):
+                vals[i] = w
+            for i, t in zip(input_at, args[len(weight_at) :]):
+                ins[i] = t
+            outputs, record, value = self._run(ins, vals, training, tap, within=objective_fn)
+            return value, (outputs, record, ins)
+
+        sources = [values[i] for i in weight_at] + [inputs[i] for i in input_at]
+        value, (outputs, record, ins), grads, tap_grads = gradients(run, sources, tapped=True)
+        weight_grads = dict(zip(weight_at, grads[: len(weight_at)]))
+        input_grads = dict(zip(input_at, grads[len(weight_at) :]))
+        weights = [_filled(weight_grads.get(i), v) for i, v in enumerate(values)]
+        weight_none = [weight_grads.get(i) is None for i in range(len(values))]
+        squares = ops.stack([ops.sum(ops.square(g)) for g in weights] or [ops.zeros([])])
+        by_key = Ordered((k, _filled(tap_grads.get(k), t)) for k, t in record.items())
+        output_none: list[Any] = [tap_grads.get(k) is None for k in record]
         if output_grads_fn is not None:
-            by_ref = {t.ref(): i for i, t in enumerate(record.values())}
+            keys = {id(t): k for k, t in record.items()}
             for o, g in zip(outputs, output_grads_fn(outputs)):
-                i = by_ref.get(o.ref())
-                if g is not None and i is not None:
-                    filled[1][0][i], filled[1][1][i] = g, False
-        # One tensor, so that reading them costs one conversion, not one per weight.
-        squares = tf.stack([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in filled[0][0]] or [tf.zeros([])])
-        output_grads = (dict(zip(record, filled[1][0])), filled[1][1])
-        return (*filled[0], squares), output_grads, tuple(filled[2]), objective, record
+                key = keys.get(id(o))
+                if g is not None and key is not None:
+                    by_key[key] = g
+                    output_none[list(record).index(key)] = False
+        input_values = [_filled(input_grads.get(i), t) for i, t in enumerate(inputs)]
+        input_none = [_unreached(input_grads.get(i)) for i in range(len(inputs))]
+        # An input layer's "output" is the input itself (recorded untapped): its gradient is the input's.
+        for name, g, none in zip(self._input_layer_names(), input_values, input_none):
+            if name in by_key:
+                by_key[name] = g
+                output_none[list(record).index(name)] = none
+        return (weights, weight_none, squares), (by_key, output_none), (input_values, input_none), value, record
 
     def _target_body(self, out_index: int, training: bool) -> Callable[..., Any]:
-        def target_grads(*args: tf.Tensor) -> Any:
+        def target_grads(values: list[Any], *args: Any) -> Any:
             *inputs, unit = args
 
-            def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
-                return tf.reduce_sum(tf.gather(tf.cast(outputs[out_index], tf.float32), unit, axis=-1))
+            def objective(outputs: list[Any]) -> Any:
+                return ops.sum(ops.take(ops.cast(outputs[out_index], "float32"), unit, axis=-1))
 
-            return self._differentiate(inputs, objective, training=training)
+            return self._differentiate(values, inputs, objective, training=training)
 
         return target_grads
 
     def _unit_body(self, layer: str, where: str, shape_key: Any) -> Callable[..., Any]:
-        def unit_grads(x: tf.Tensor, unit: tf.Tensor) -> Any:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                _, record = self._run([x])
+        def unit_grads(values: list[Any], x: Any, unit: Any) -> Any:
+            def unit_sum(args: list[Any], tap: Tap) -> Any:
+                _, record, _ = self._run(args, values)
                 out = unit_layer_output(record, layer)
                 self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
-                flat = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1]])
+                flat = ops.reshape(out, (ops.shape(out)[0], -1, out.shape[-1]))
                 if where == "center":  # the middle position, (h // 2, w // 2) of a map
                     middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
-                    value = tf.gather(flat[:, int(middle)], unit, axis=-1)
+                    picked = ops.take(flat[:, int(middle)], unit, axis=-1)
                 else:
-                    value = tf.reduce_mean(tf.gather(flat, unit, axis=-1), axis=1)
-                objective = tf.reduce_sum(value)
-            grad = tape.gradient(objective, x)
-            return (tf.zeros_like(x) if grad is None else dense(grad)), value
+                    picked = ops.mean(ops.take(flat, unit, axis=-1), axis=1)
+                return ops.sum(picked), picked
+
+            _, picked, (grad,), _ = gradients(unit_sum, [x])
+            return _filled(grad, x), picked
 
         return unit_grads
 
-    def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
-        def attention(*inputs: tf.Tensor) -> tuple[list[tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-            with _TRACE_LOCK, attention_recording(self.layers, only) as scores:
-                outputs, record = self._run(inputs)
-            return outputs, dict(scores), record
-
-        return attention
-
     def _input_grad_body(self, out_index: int) -> Callable[..., Any]:
-        def input_grads(x: tf.Tensor, units: tf.Tensor) -> Any:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                outputs, _ = self._run([x])
-                out = tf.cast(outputs[out_index], tf.float32)
-                out = tf.reshape(out, [tf.shape(out)[0], -1, tf.shape(out)[-1] if out.shape.rank > 1 else 1])
-                picked = tf.reduce_sum(out * tf.one_hot(units, tf.shape(out)[-1])[:, None, :], axis=[1, 2])
-                objective = tf.reduce_sum(picked)
-            grad = tape.gradient(objective, x)
-            defined = tf.constant(grad is not None)
-            return (tf.zeros_like(x) if grad is None else dense(grad)), picked, defined
+        def input_grads(values: list[Any], x: Any, units: Any) -> Any:
+            def picked_sum(args: list[Any], tap: Tap) -> Any:
+                outputs, _, _ = self._run(args, values)
+                out = ops.cast(outputs[out_index], "float32")
+                k = out.shape[-1] if len(out.shape) > 1 else 1
+                out = ops.reshape(out, (ops.shape(out)[0], -1, k))
+                picked = ops.sum(out * ops.one_hot(units, k)[:, None, :], axis=(1, 2))
+                return ops.sum(picked), picked
+
+            _, picked, (grad,), _ = gradients(picked_sum, [x])
+            return _filled(grad, x), picked, ops.logical_not(_unreached(grad))
 
         return input_grads
 
     def _embedding_grad_body(self, layer: str, out_index: int, n_inputs: int) -> Callable[..., Any]:
         target = self.layers[layer]
 
-        def embedding_grads(*args: tf.Tensor) -> Any:
+        def embedding_grads(values: list[Any], *args: Any) -> Any:
             inputs, (scales, units) = args[:n_inputs], args[n_inputs:]
-            with tf.GradientTape() as tape:
+
+            def picked_sum(_: list[Any], tap: Tap) -> Any:
                 # The scaling wrapper goes on first: recording leaves a layer that has its own "call" alone.
-                with _TRACE_LOCK, scaled_first_call(target, layer, scales, lambda t: (tape.watch(t), t)[1]) as held:
-                    outputs, _ = self._run(inputs)
-                out = tf.cast(outputs[out_index], tf.float32)
-                flat = tf.reshape(out, [tf.shape(out)[0], -1])
-                picked = tf.gather(flat, units[:, None], batch_dims=1)[:, 0]
-                objective = tf.reduce_sum(picked)
-            if not held:
-                raise ValueError(f"layer: expected a layer that the model calls, got {layer!r}, which it never calls")
-            scaled, plain = held
-            grad = tape.gradient(objective, scaled)
-            grad = tf.zeros_like(scaled) if grad is None else dense(grad)
-            return tf.cast(grad, tf.float32), tf.cast(plain, tf.float32), picked
+                with _TRACE_LOCK, scaled_first_call(target, layer, scales, tap, inputs[0].shape[0]) as held:
+                    outputs, *_ = self._run(inputs, values)
+                if not held:
+                    raise ValueError(
+                        f"layer: expected a layer that the model calls, got {layer!r}, which it never calls"
+                    )
+                out = ops.cast(outputs[out_index], "float32")
+                flat = ops.reshape(out, (ops.shape(out)[0], -1))
+                picked = ops.take_along_axis(flat, ops.expand_dims(units, 1), axis=1)[:, 0]
+                return ops.sum(picked), (picked, held[1])
+
+            _, (picked, plain), _, taps = gradients(picked_sum, [], tapped=True)
+            return _filled(taps.get("scaled"), plain), ops.cast(plain, "float32"), picked
 
         return embedding_grads
 
@@ -964,50 +954,48 @@ class Probe:
         own = own_compute_loss(self.model) if custom is None else None
         added = custom is None and self.loss_source() == "added"
 
-        def loss_grads(*args: tf.Tensor) -> Any:
+        def loss_grads(values: list[Any], *args: Any) -> Any:
             inputs, labels = args[:n_inputs], list(args[n_inputs:])
             weight = labels.pop() if weighted else None
-            targets: list[tf.Tensor] = []
+            targets: list[Any] = []
 
-            def objective(outputs: list[tf.Tensor]) -> tf.Tensor:
-                outputs = [tf.cast(o, tf.float32) for o in outputs]
-                if custom is not None or own is not None:  # no written-out output gradient: the tape's stands
+            # Runs inside the pass's stateless scope: the losses the layers added (add_loss, the regularisers of
+            # the weights being differentiated) are read there, and a loss tracker that the model's own
+            # compute_loss updates keeps fit's values.
+            def objective(outputs: list[Any]) -> Any:
+                outputs = [ops.cast(o, "float32") for o in outputs]
+                if custom is not None or own is not None:  # no written-out output gradient: differentiation's stands
                     ys = one_or_list([None] * len(outputs) if derive_labels else labels)
                     if structure is not None:  # targets of the model's own making, for its compute_loss
                         ys = keras.tree.pack_sequence_as(structure, labels)
                     if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
-                        return tf.cast(mean_loss(custom, ys, one_or_list(outputs), weight), tf.float32)
+                        return ops.cast(mean_loss(custom, ys, one_or_list(outputs), weight), "float32")
                     assert own is not None
-                    # A stateless scope keeps the loss tracker it updates as it was (fit's metrics stay fit's);
-                    # the trainable weights are mapped to themselves, so regularisers still read them.
-                    mapping = [(v, v.value) for v in self.model.trainable_variables]
-                    with keras.StatelessScope(state_mapping=mapping):
-                        predicted = self.structured_outputs(outputs)
-                        return tf.cast(own(self.structured(inputs), ys, predicted, weight), tf.float32)
-                if added:  # fit's loss: only what the layers added while the model ran (read inside the pass)
-                    return added_losses(self.model, _PASS.losses, tf.add_n, tf.float32)
+                    predicted = self.structured_outputs(outputs)
+                    return ops.cast(own(self.structured(list(inputs)), ys, predicted, weight), "float32")
+                if added:  # fit's loss: only what the layers added while the model ran
+                    return added_losses(self.model, list(self.model.losses))
                 kinds = self.output_kinds
                 ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
                 targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = tf.add_n(
-                    [s * mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)]
+                total = sum(
+                    s * mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
                 )
-                if _PASS.losses:
-                    total += tf.add_n([tf.cast(r, tf.float32) for r in _PASS.losses])
-                return total
+                regularisers = list(self.model.losses)
+                return total + sum(ops.cast(r, "float32") for r in regularisers) if regularisers else total
 
-            def output_grads(outputs: list[tf.Tensor]) -> list[tf.Tensor | None]:
+            def output_grads(outputs: list[Any]) -> list[Any]:
                 if added:
                     return [None] * len(outputs)
-                # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label.
-                # Other losses use no cached logits: the tape's own output gradients stand.
+                # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label
+                # (without Keras's renormalisation). Other losses use no cached logits: differentiation's stands.
                 grads = [
-                    crossentropy_gradient(loss, y, tf.cast(o, tf.float32), weight)
+                    crossentropy_gradient(loss, y, ops.cast(o, "float32"), weight)
                     for loss, y, o in zip(losses, targets, outputs)
                 ]
                 return [None if g is None else s * g for s, g in zip(scales, grads)]
 
-            return self._differentiate(inputs, objective, output_grads, training)
+            return self._differentiate(values, inputs, objective, output_grads, training)
 
         return loss_grads
 
@@ -1129,6 +1117,19 @@ def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _filled(gradient: Any, like: Any) -> Any:
+    """A gradient as float32, or zeros shaped as ``like`` where none reaches it (they are reported undefined)."""
+    return ops.zeros_like(like, "float32") if gradient is None else ops.cast(gradient, "float32")
+
+
+def _unreached(gradient: Any) -> Any:
+    """Whether no gradient reached a tensor: None from a tape; on a backend that gives zeros instead (JAX), a
+    gradient that is zero throughout (token ids cast to integers for an Embedding)."""
+    if gradient is None:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.equal(gradient, 0)) if UNREACHED_IS_ZERO else ops.convert_to_tensor(False)
+
+
 def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
     """What a compiled function is traced for: its kind, and each argument's shape past the batch and dtype."""
     return (kind, tuple((a.shape[1:], a.dtype.str) for a in arrays))

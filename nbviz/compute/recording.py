@@ -17,13 +17,17 @@ import numpy as np
 
 from .graph import _symbolic_graph
 
+#: ``tap(key, tensor, watch=False)``: the backend's hook for differentiating with respect to a tensor made inside a
+#: pass (see ``backend.gradients``); it returns the tensor to use in its place.
+Tap = Callable[..., Any]
+
 
 @contextmanager
-def recording(layers: dict[str, keras.layers.Layer], taps: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+def recording(layers: dict[str, keras.layers.Layer], tap: Tap | None = None) -> Iterator[dict[str, Any]]:
     """Wrap each layer's ``call`` so that its outputs land in the yielded dict, and unwrap on exit.
 
-    ``taps`` (JAX, which differentiates functions of their arguments only): a zero tensor per record key, added
-    to that output where it is made, so that d objective / d tap is d objective / d that output.
+    ``tap`` (from the backend's ``gradients``): each float output is passed through ``tap(key, output)`` where
+    it is made, and what it returns goes on, so that the pass can be differentiated with respect to it.
 
     A layer called k times is recorded as ``name``, ``name@1``, ... A layer that the graph holds under several
     names (weight tying: GPT-2's token embedding, called inside the backbone and then by the task model as its
@@ -53,8 +57,8 @@ def recording(layers: dict[str, keras.layers.Layer], taps: dict[str, Any] | None
                 k = calls.get(_name, 0)
                 calls[_name] = k + 1
                 key = _name if k == 0 else f"{_name}@{k}"
-                if taps:
-                    out = _tapped(out, key, taps)
+                if tap is not None:
+                    out = _tapped(out, key, tap)
                 _store(record, key, out)
                 return out
 
@@ -77,12 +81,13 @@ def recording(layers: dict[str, keras.layers.Layer], taps: dict[str, Any] | None
 
 @contextmanager
 def scaled_first_call(
-    layer: keras.layers.Layer, name: str, scales: Any, watch: Callable[[Any], Any], batch: int | None = None
+    layer: keras.layers.Layer, name: str, scales: Any, tap: Tap, batch: int | None = None
 ) -> Iterator[list[Any]]:
     """Wrap ``layer.call`` so that its FIRST call's output is multiplied by ``scales`` (one factor per row,
-    broadcast over the other axes) and passed to ``watch`` (TensorFlow's tape watches it; JAX adds a tap); the
-    yielded list then holds (scaled, unscaled). Later calls pass through (a tied embedding called again as the
-    output head). Unwrapped on exit. ``batch`` is the batch size where it is known at trace time (JAX)."""
+    broadcast over the other axes) and passed through ``tap`` (watched, as "scaled"); the yielded list then holds
+    (scaled, unscaled). Later calls pass through (a tied embedding called again as the output head). Unwrapped on
+    exit. ``batch`` is the batch size where it is known at trace time (JAX's; None where it is not: TensorFlow's
+    free batch axis)."""
     held: list[Any] = []
     before = vars(layer).get("call")
     original = layer.call
@@ -100,7 +105,7 @@ def scaled_first_call(
                 f"{tuple(out.shape)} on its first call (an embedding of positions, not of the input's tokens?)"
             )
         factors = keras.ops.reshape(keras.ops.cast(scales, out.dtype), [-1] + [1] * (len(out.shape) - 1))
-        scaled = watch(out * factors)
+        scaled = tap("scaled", out * factors, watch=True)
         mask = getattr(out, "_keras_mask", None)
         if mask is not None:  # set in call by a masking ReversibleEmbedding: the layers after it read it there
             scaled._keras_mask = mask
@@ -310,14 +315,13 @@ def _store(record: dict[str, Any], key: str, out: Any) -> None:
         record[key if i == 0 else f"{key}[{i}]"] = tensor
 
 
-def _tapped(out: Any, key: str, taps: dict[str, Any]) -> Any:
-    """``out`` with each numeric tensor's tap added (numbered as :func:`_store` numbers them)."""
+def _tapped(out: Any, key: str, tap: Tap) -> Any:
+    """``out`` with each float tensor passed through ``tap`` (keyed as :func:`_store` keys them)."""
     flat = keras.tree.flatten(out)
     positions = [i for i, t in enumerate(flat) if numeric(t)]
     for j, i in enumerate(positions):
-        tap = taps.get(key if j == 0 else f"{key}[{j}]")
-        if tap is not None:
-            flat[i] = flat[i] + tap
+        if floating(flat[i]):
+            flat[i] = tap(key if j == 0 else f"{key}[{j}]", flat[i])
     return keras.tree.pack_sequence_as(out, flat) if keras.tree.is_nested(out) else flat[0]
 
 

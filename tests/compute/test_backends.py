@@ -85,7 +85,7 @@ def test_a_walk_on_jax_works_and_imports_no_tensorflow(tmp_path: Path) -> None:
     run = _on_jax("-m", "tests.backend_runs", "walk", str(tmp_path / "report.html"), timeout=1200)
     assert run.returncode == 0, run.stderr[-4000:]
     result = json.loads(run.stdout.split("RESULT ", 1)[1])
-    assert result["backend"] == "jax" and result["probe"] == "JaxProbe"
+    assert result["backend"] == "jax" and result["probe"] == "Probe"
     assert result["errors"] == []
     assert result["explainer"] == "gradient"  # expected gradients on the probe: shap's own need TensorFlow
     assert result["grad_steps"] >= 2 and result["grad_norms_finite"]

@@ -52,11 +52,6 @@ def test_widgets_live_in_nbviz_ui_and_compute_never_imports_them():
             assert not upward, f"{relative} imports {sorted(upward)}: compute is the floor below the widgets"
 
 
-#: Modules that still name a backend outside compute/backend/, until the passes are written once over the seam
-#: (DESIGN.md's order of moves): the TensorFlow probe uses backend/tensorflow.py's ops, the JAX probe jax itself.
-NOT_YET_ON_THE_SEAM = {"compute/probe.py", "compute/probe_jax.py"}
-
-
 def test_only_compute_backend_names_a_backend():
     package = Path(nbviz.__file__).parent
     named = {}
@@ -71,4 +66,4 @@ def test_only_compute_backend_names_a_backend():
         asks = "backend()" in source or "keras.backend.backend" in source
         if backends or asks:
             named[relative] = sorted(backends) + (["asks backend()"] if asks else [])
-    assert set(named) == NOT_YET_ON_THE_SEAM, named
+    assert named == {}, named

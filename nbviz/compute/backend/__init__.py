@@ -14,6 +14,17 @@ CHECKS_NAMES
     Tracing refuses some layer names (TensorFlow's name scopes): :func:`untraceable_name` says which.
 DEEP_EXPLAINER
     shap's DeepExplainer reads this backend's graphs.
+UNREACHED_IS_ZERO
+    Where no gradient reaches a tensor, the backend gives zeros (JAX) rather than None (a tape's answer).
+
+The passes
+----------
+Compiled
+    A pass traced once per input signature, ``body(values, *arrays)`` with the weights' values read on each call.
+gradients
+    d value / d arguments and d value / d tensors tapped inside the pass.
+Ordered
+    The record type a compiled pass returns its layer outputs in, in the model's order.
 """
 
 from __future__ import annotations
@@ -46,6 +57,11 @@ SUPPORTED: bool = _BACKEND is not common
 STRINGS_IN_MODEL: bool = _BACKEND.STRINGS_IN_MODEL
 CHECKS_NAMES: bool = _BACKEND.CHECKS_NAMES
 DEEP_EXPLAINER: bool = _BACKEND.DEEP_EXPLAINER
+UNREACHED_IS_ZERO: bool = _BACKEND.UNREACHED_IS_ZERO
+
+Compiled = _BACKEND.Compiled
+gradients = _BACKEND.gradients
+Ordered = common.Ordered
 
 untraceable_name = _BACKEND.untraceable_name
 call_errors = _BACKEND.call_errors
@@ -59,6 +75,10 @@ __all__ = [
     "NAME",
     "STRINGS_IN_MODEL",
     "SUPPORTED",
+    "UNREACHED_IS_ZERO",
+    "Compiled",
+    "Ordered",
+    "gradients",
     "assign_function",
     "call_errors",
     "gather_function",

@@ -10,6 +10,26 @@ import numpy as np
 STRINGS_IN_MODEL = False
 CHECKS_NAMES = False
 DEEP_EXPLAINER = False
+UNREACHED_IS_ZERO = False
+
+
+class Ordered(dict):
+    """A record of layer outputs in the model's order, whatever a backend's compiler does with dicts (``jax.jit``
+    returns a plain dict by sorted keys, which would put "backbone/bn" before "backbone/conv1")."""
+
+
+class Compiled:
+    """A backend without compiled passes (see ``tensorflow.Compiled`` for the contract): a Probe refuses it."""
+
+    holds_xla = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("nbviz has no compiled passes on this Keras backend")
+
+
+def gradients(fn: Callable[..., Any], args: Sequence[Any], tapped: bool = False) -> Any:
+    """See ``tensorflow.gradients`` for the contract: a backend without it cannot differentiate a pass."""
+    raise NotImplementedError("nbviz cannot differentiate a pass on this Keras backend")
 
 
 def untraceable_name(name: str, root: bool) -> str | None:

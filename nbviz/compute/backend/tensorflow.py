@@ -123,3 +123,94 @@ def assign_function(variables: Sequence[Any]) -> Callable[[Sequence[np.ndarray |
                 tf.raw_ops.AssignVariableOp(resource=handle, value=array)
 
     return assign
+
+
+# ------------------------------------------------------------------------------------------ the passes' seam
+#: JAX gives zeros where no gradient reaches a tensor; the tape gives None (what ``gradients`` passes on).
+UNREACHED_IS_ZERO = False
+
+
+class Compiled:
+    """A pass traced once per input signature with the batch axis left free: ``body(values, *arrays)`` as one
+    ``tf.function`` concrete function, whose ``values`` are the weights' values read inside the function (so that
+    every call sees the weights as they are then).
+
+    Parameters
+    ----------
+    body : callable
+        ``body(values, *arrays, [unit])``: ``values`` in ``variables`` order.
+    arrays : list of np.ndarray
+        Arrays shaped and typed as the function's inputs will be (the batch size is not kept).
+    takes_unit : bool
+        Whether the function takes one int32 scalar after the arrays.
+    variables : sequence of keras.Variable
+        The weights, read in the function.
+    shapes_now : bool
+        Ignored: the function is traced here, so what the body learns while traced is known before its first call.
+    """
+
+    def __init__(
+        self,
+        body: Callable[..., Any],
+        arrays: Sequence[np.ndarray],
+        takes_unit: bool,
+        variables: Sequence[Any],
+        shapes_now: bool = False,
+    ) -> None:
+        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
+        if takes_unit:
+            specs.append(tf.TensorSpec((), tf.int32))
+
+        def run(*args: Any) -> Any:
+            # One read per weight, mapped by the probe's stateless scope: what the tape watches in its place.
+            return body([tf.convert_to_tensor(variable(v)) for v in variables], *args)
+
+        # No autograph: Keras 3 runs its own train step without it too (so any model that fits works here), and
+        # converting our wrappers and the loss code took most of the tracing time.
+        self._fn = tf.function(run, autograph=False).get_concrete_function(*specs)
+        #: Whether the function calls one that XLA compiles again for every new batch size.
+        self.holds_xla = holds_xla(self._fn)
+
+    def __call__(self, *arrays: np.ndarray) -> Any:
+        # The concrete function is called directly with tensors: that skips tf.function's argument dispatch,
+        # which on a small model costs as much as a fifth of the forward pass itself.
+        return self._fn(*[tf.constant(a) for a in arrays])
+
+    def join(self, results: list[Any]) -> Any:
+        """The results of a batch run in pieces, joined along the batch axis."""
+        # Only what has a row per sample is joined (a layer may output a table of its own, without a batch axis).
+        batched = tf.nest.map_structure(
+            lambda t: bool(t.shape.rank) and t.shape[0] is None, self._fn.structured_outputs
+        )
+        return tf.nest.map_structure(
+            lambda rows, *parts: tf.concat(parts, axis=0) if rows else parts[0], batched, *results
+        )
+
+
+def gradients(
+    fn: Callable[[list[Any], Any], tuple[Any, Any]], args: Sequence[Any], tapped: bool = False
+) -> tuple[Any, Any, list[Any], dict[str, Any]]:
+    """d value / d each of ``args`` and d value / d each tensor ``fn`` taps, where ``value, aux = fn(args, tap)``.
+
+    ``tap(key, tensor, watch=False)`` returns the tensor to use in its place; its gradient is returned under
+    ``key``. A tensor is watched only when asked (a scaled embedding that no watched tensor leads to); an
+    unwatched one has a gradient only where a watched tensor leads to it, as the tape has it. Gradients that
+    nothing reaches are None; an Embedding's (IndexedSlices) is made dense.
+    """
+    taps: dict[str, Any] = {}
+    args = list(args)
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+
+        def tap(key: str, tensor: Any, watch: bool = False) -> Any:
+            if watch:
+                tape.watch(tensor)
+            taps[key] = tensor
+            return tensor
+
+        value, aux = fn(args, tap if tapped else None)
+    keys = list(taps)
+    grads = tape.gradient(value, [args, [taps[k] for k in keys]], unconnected_gradients=tf.UnconnectedGradients.NONE)
+    arg_grads = [None if g is None else dense(g) for g in grads[0]]
+    tap_grads = {k: None if g is None else dense(g) for k, g in zip(keys, grads[1])}
+    return value, aux, arg_grads, tap_grads
