@@ -43,7 +43,7 @@ def _graph_bytes(comm: Any, view: Any) -> int:
 
 def _open(analysis: Any, expand_all: bool) -> tuple[float, int, Any]:
     """Seconds and bytes to make a graph view (groups found afresh), with every group open or as it opens."""
-    from nbviz.compute.graph import ModelGraph
+    from nbviz.compute.model.graph import ModelGraph
     from nbviz.testing import recording
     from nbviz.ui.layer_graph import LayerGraph
 

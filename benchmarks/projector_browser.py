@@ -6,7 +6,7 @@ A notebook explores the demo CNN on N noisy digits (as ``benchmarks.projector_sp
 dense layer's projection in the kernel before the browser asks for it. Then, in the page's own clock:
 
 - draw: from the click on the "Projector" tab to the first animation frame after the points' picture (a PNG the
-  kernel draws, :mod:`nbviz.compute.raster`) is in the page;
+  kernel draws, :mod:`nbviz.compute.methods.raster`) is in the page;
 - click: from the mouse press on the picture (at spots apart from each other) to the first animation frame after
   the slider's readout shows the new sample (the kernel finds the
   nearest point, moves the Explorer, and the ring and neighbour squares move). Target: under 100 ms.

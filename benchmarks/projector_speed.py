@@ -36,8 +36,8 @@ record_widget_messages()  # before any widget exists
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
-from nbviz.compute.probe import shared_probe  # noqa: E402
-from nbviz.compute.projection import pool  # noqa: E402
+from nbviz.compute.methods.projection import pool  # noqa: E402
+from nbviz.compute.model.probe import shared_probe  # noqa: E402
 
 BATCH = 256  # the probe's batch: both sides run the same compiled calls on the same batches
 LAYER = "dense"

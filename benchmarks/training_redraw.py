@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 import nbviz  # noqa: E402
 from nbviz import demo  # noqa: E402
-from nbviz.compute.training import STATS  # noqa: E402
+from nbviz.compute.methods.training import STATS  # noqa: E402
 
 EVERY = 50
 

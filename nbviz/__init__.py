@@ -22,13 +22,13 @@ _LAZY = {
     "explore": "nbviz.ui.explorer",
     "report": "nbviz.ui.explorer",
     "LiveTraining": "nbviz.ui.live",
-    "findings": "nbviz.compute.findings",
+    "findings": "nbviz.compute.methods.findings",
     "compare": "nbviz.ui.compare",
     "CompareView": "nbviz.ui.compare",
 }
 
 if TYPE_CHECKING:
-    from .compute.findings import findings
+    from .compute.methods.findings import findings
     from .ui.compare import CompareView, compare
     from .ui.explorer import Explorer, explore, report
     from .ui.live import LiveTraining

@@ -86,7 +86,7 @@ def numbers(folder: Path) -> None:
     import numpy as np
 
     from nbviz.compute import Probe
-    from nbviz.compute.recording import base_key
+    from nbviz.compute.model.recording import base_key
 
     backend = keras.backend.backend()
     for name, model in models().items():

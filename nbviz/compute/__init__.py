@@ -4,8 +4,10 @@ Nothing here imports a widget library, so everything a panel shows can be comput
 without a front end.
 """
 
-from .analysis import Analysis, analyse
-from .attribution import (
+from .analysis.analysis import Analysis, analyse
+from .data.dataset import CheckedData, check_data
+from .data.policy import DisplayPolicy
+from .methods.attribution import (
     EXPLAINERS,
     Attribution,
     Explanation,
@@ -14,19 +16,17 @@ from .attribution import (
     default_background,
     shap_values,
 )
-from .dataset import CheckedData, check_data
-from .diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
-from .display import ActivationView, DeadUnits, activation_view, dead_units
-from .findings import Finding, findings
-from .graph import LayerNode, ModelGraph, model_graph, qualified_layers
-from .policy import DisplayPolicy
-from .probe import Gradients, Probe, shared_probe
-from .projection import Projection, project
-from .rules import Rule, Rules, surrogate_rules
-from .saliency import METHODS, integrated_gradients, saliency
-from .units import MaximizedInput, TopExamples, maximize_activation, top_examples, unit_activations
-from .version import ModelVersion
-from .weights import Histogram, WeightImage, histogram, weight_image
+from .methods.diagnostics import DatasetReport, SliceReport, diagnose, slice_metrics
+from .methods.display import ActivationView, DeadUnits, activation_view, dead_units
+from .methods.findings import Finding, findings
+from .methods.projection import Projection, project
+from .methods.rules import Rule, Rules, surrogate_rules
+from .methods.saliency import METHODS, integrated_gradients, saliency
+from .methods.units import MaximizedInput, TopExamples, maximize_activation, top_examples, unit_activations
+from .methods.weights import Histogram, WeightImage, histogram, weight_image
+from .model.graph import LayerNode, ModelGraph, model_graph, qualified_layers
+from .model.probe import Gradients, Probe, shared_probe
+from .model.version import ModelVersion
 
 __all__ = [
     "Analysis",

@@ -30,7 +30,7 @@ def take(dataset: Any, specs: InputSpecs | None, max_samples: int | None, name: 
     """
     limit = DATASET_SAMPLES if max_samples is None else max_samples
     x_spec, _, _ = keras.utils.unpack_x_y_sample_weight(dataset.element_spec)
-    if _unbatched(x_spec, specs):
+    if unbatched(x_spec, specs):
         dataset = dataset.batch(min(UNBATCHED_BATCH, limit))
 
     xs: list[Any] = []
@@ -54,7 +54,7 @@ def take(dataset: Any, specs: InputSpecs | None, max_samples: int | None, name: 
     return x_all, y_all, w_all
 
 
-def _unbatched(x_spec: Any, specs: InputSpecs | None) -> bool:
+def unbatched(x_spec: Any, specs: InputSpecs | None) -> bool:
     """True when the dataset's elements are single samples: one rank below the model input they feed."""
     if specs is None:  # a subclassed model's input rank is unknown: take the dataset as batched, as fit does
         return False

@@ -2,8 +2,8 @@
 
 The view has the Explorer's public surface: the traitlets ``layer``, ``sample`` and ``tab`` (validated alike: a bad
 value raises a TypeError or ValueError naming the attribute and changes nothing), ``panels`` and each panel's
-``.values``. Every panel asks the :class:`~nbviz.compute.comparison.Comparison` and copies its answers onto marks;
-the numbers come from :mod:`nbviz.compute.comparison`, keyed by both models' versions.
+``.values``. Every panel asks the :class:`~nbviz.compute.analysis.comparison.Comparison` and copies its answers
+onto marks; the numbers come from :mod:`nbviz.compute.analysis.comparison`, keyed by both models' versions.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..compute._validate import resolve_model
-from ..compute.analysis import analyse, analysis_of
-from ..compute.answers import Unavailable
-from ..compute.comparison import CHANGE_METRICS, Comparison, SideBySide
+from ..compute.analysis.analysis import analyse, analysis_of
+from ..compute.analysis.answers import Unavailable
+from ..compute.analysis.comparison import CHANGE_METRICS, Comparison, SideBySide
 from .layer_graph import LayerGraph
 from .markup import escape
 from .panels.base import Panel, State, error_html, offer

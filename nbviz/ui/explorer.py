@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import traitlets
 
-from ..compute import version as versions
-from ..compute.analysis import Analysis, analyse, analysis_of
-from ..compute.checkpoints import copy_model
+from ..compute.analysis.analysis import Analysis, analyse, analysis_of
+from ..compute.model import version as versions
+from ..compute.model.checkpoints import copy_model
 from .layer_graph import LayerGraph
 from .live import LiveTraining
 from .markup import escape
@@ -34,7 +34,7 @@ class Explorer(ModelView):
     is marked stale and catches up when it is shown. A bad value raises (a TypeError or ValueError that is also
     traitlets' TraitError) and changes nothing.
 
-    Every number shown is the model as it is now: panels ask the :class:`~nbviz.compute.analysis.Analysis`,
+    Every number shown is the model as it is now: panels ask the :class:`~nbviz.compute.analysis.analysis.Analysis`,
     whose answers are keyed by the model's version, and a panel drawn for an older version is drawn again when
     it is next shown, after every notebook cell that changed the weights, or on :meth:`refresh`. Given a
     LiveTraining with snapshots, ``checkpoint`` shows the model as it was at one of them (on a copy).

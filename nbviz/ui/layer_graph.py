@@ -1,7 +1,7 @@
 """The layer graph: an outline of the model's layers and groups, top to bottom, that opens where you click.
 
 Groups (nested models, blocks, name scopes, repeated blocks folded as "xN", ranges of long levels: see
-:mod:`nbviz.compute.graph_groups`) are squares; a click opens one in place, and a click on an open group's
+:mod:`nbviz.compute.model.groups`) are squares; a click opens one in place, and a click on an open group's
 header closes it. Layers are circles; a click selects the layer. Only what is open is laid out and sent, so a
 10,000-layer model costs what its few dozen visible rows cost. Nodes are coloured by their kind, or by a
 per-layer metric with a colour scale (a group shows its layers' max or sum, as the legend says).
@@ -16,11 +16,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis import Analysis
-from ..compute.analysis_graph import METRICS, LayerMetric, Metric
-from ..compute.answers import Unavailable
-from ..compute.graph import LayerNode
-from ..compute.graph_layout import (
+from ..compute.analysis.analysis import Analysis
+from ..compute.analysis.answers import Unavailable
+from ..compute.analysis.graph import METRICS, LayerMetric, Metric
+from ..compute.methods.graph_layout import (
     GraphLayout,
     Painted,
     group_value,
@@ -29,6 +28,7 @@ from ..compute.graph_layout import (
     paint,
     route_edges,
 )
+from ..compute.model.graph import LayerNode
 from .markup import escape
 from .panels.base import error_html
 from .plots.figures import MUTED

@@ -13,9 +13,9 @@ import ipywidgets as widgets
 import keras
 import numpy as np
 
-from ..compute import version
-from ..compute.checkpoints import MAX_BYTES, Snapshots, copy_model
-from ..compute.training import Heatmap, Line, TrainingRecorder
+from ..compute.methods.training import Heatmap, Line, TrainingRecorder
+from ..compute.model import version
+from ..compute.model.checkpoints import MAX_BYTES, Snapshots, copy_model
 from .lifecycle import close_owned
 from .markup import escape
 from .plots import style
@@ -295,7 +295,7 @@ class LiveTraining(keras.callbacks.Callback):
     fit ends. The display redraws at most ``max_fps`` times a second whatever the batch rate, always at the
     end of fit; pausing it never pauses training. Several fits accumulate (a model compiled again continues
     from the last step); :meth:`reset` clears. Every batch end tells the compute core that the weights may
-    have changed (:func:`nbviz.compute.version.bump`).
+    have changed (:func:`nbviz.compute.model.version.bump`).
 
     Parameters
     ----------
@@ -336,8 +336,8 @@ class LiveTraining(keras.callbacks.Callback):
         max_snapshot_bytes: int = MAX_BYTES,
     ) -> None:
         super().__init__()
-        #: The weights kept while training (:class:`~nbviz.compute.checkpoints.Snapshots`: a list of
-        #: :class:`~nbviz.compute.checkpoints.Snapshot` with their steps and epochs).
+        #: The weights kept while training (:class:`~nbviz.compute.model.checkpoints.Snapshots`: a list of
+        #: :class:`~nbviz.compute.model.checkpoints.Snapshot` with their steps and epochs).
         self.snapshots = Snapshots(snapshots, max_snapshot_bytes)
         self.recorder = TrainingRecorder(monitor, every=every, bins=bins, loss=loss)
         self.view = TrainingView(self.recorder)

@@ -20,7 +20,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.raster import color_map
+from ..compute.methods.raster import color_map
 from .markup import escape
 from .plots.figures import natural_px, png
 

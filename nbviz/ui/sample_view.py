@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from ..compute.analysis import Analysis
-from ..compute.answers import Prediction
+from ..compute.analysis.analysis import Analysis
+from ..compute.analysis.answers import Prediction
 from .markup import escape
 from .plots.figures import GREYS, BarsPlot, HeatmapPlot
 from .plots.tokens import token_chips

@@ -291,7 +291,7 @@ class ModelView(widgets.VBox):
 
     def refresh(self) -> None:
         """Compute everything shown again from the model(s) as they are now (after a change the version cannot
-        see, such as one weight assigned in place; see :mod:`nbviz.compute.version`)."""
+        see, such as one weight assigned in place; see :mod:`nbviz.compute.model.version`)."""
         self.analysis.refresh()
         self._refresh_visible()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbviz.compute.analysis_projection import TABLEAU10
+from nbviz.compute.analysis.projection import TABLEAU10
 
 from .conftest import BrowserPage, notebook_fixtures
 from .lab import cell_widget, open_tab, wait_for_new_heatmap, wait_for_readout, wait_for_title

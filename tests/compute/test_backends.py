@@ -48,7 +48,7 @@ def test_the_model_zoo_walks_on_jax() -> None:
     # takes strings is refused with its reason (string layers run on TensorFlow only).
     tests = "every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict"
     run = _on_jax(
-        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", tests, "tests/widgets/test_zoo.py",
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", tests, "tests/ui/test_zoo.py",
         timeout=2400,
     )  # fmt: skip
     tail = run.stdout[-4000:]

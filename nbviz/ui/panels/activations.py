@@ -8,9 +8,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.answers import Unavailable
-from ...compute.display import ActivationView
-from ...compute.findings import DEAD_INFO
+from ...compute.analysis.answers import Unavailable
+from ...compute.methods.display import ActivationView
+from ...compute.methods.findings import DEAD_INFO
 from ..markup import escape
 from ..plots.figures import BarsPlot, Gutters, HeatmapPlot, Plot
 from .base import Panel, State

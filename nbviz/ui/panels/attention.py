@@ -11,7 +11,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.answers import Unavailable
+from ...compute.analysis.answers import Unavailable
 from ..markup import escape
 from ..plots.figures import Gutters, Plot, fit_aspect, row
 from ..plots.tokens import AttentionMapPlot, ThumbnailGridPlot, TokenLinesPlot

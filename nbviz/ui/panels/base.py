@@ -1,6 +1,6 @@
 """The panel contract: ``.figure``, ``.values``, ``.widget`` and one ``update(state)`` entry point.
 
-A panel asks the :class:`~nbviz.compute.analysis.Analysis` and copies the answer's fields onto its marks: no
+A panel asks the :class:`~nbviz.compute.analysis.analysis.Analysis` and copies the answer's fields onto its marks: no
 Keras, no TensorFlow and no arithmetic here (a test reads the sources for it).
 """
 
@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.analysis import Analysis
+from ...compute.analysis.analysis import Analysis
 from ..markup import escape
 from ..plots.figures import MUTED, Plot
 

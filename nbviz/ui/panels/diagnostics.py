@@ -8,7 +8,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.answers import MetricsTable, Unavailable
+from ...compute.analysis.answers import MetricsTable, Unavailable
 from ..markup import escape
 from ..plots import style
 from ..plots.figures import BarsPlot, CellGrid, FigurePlot, Plot, row

@@ -9,7 +9,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.findings import DEAD_INFO, SATURATED_INFO, Finding, plural
+from ...compute.methods.findings import DEAD_INFO, SATURATED_INFO, Finding, plural
 from ..plots.figures import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, State, offer
 

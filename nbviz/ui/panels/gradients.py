@@ -6,7 +6,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.answers import Unavailable
+from ...compute.analysis.answers import Unavailable
 from ..markup import escape
 from ..plots.figures import MUTED, BarsPlot, Plot, row
 from .activations import ActivationFigure, sequence_tokens

@@ -10,9 +10,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.analysis_projection import PointColors
-from ...compute.answers import Unavailable
-from ...compute.projection import available_methods
+from ...compute.analysis.answers import Unavailable
+from ...compute.analysis.projection import PointColors
+from ...compute.methods.projection import available_methods
 from ..markup import escape
 from ..plots.figures import FULL_WIDTH, GREYS, Gutters, HeatmapPlot, Plot
 from ..plots.projector import ProjectorPlot

@@ -1,6 +1,6 @@
 """Rules panel: a shallow decision tree that mimics the model, as readable rules; click one to see a sample.
 
-What it shows first is chosen to be readable (see :mod:`nbviz.compute.rules`): the input features of a table;
+What it shows first is chosen to be readable (see :mod:`nbviz.compute.methods.rules`): the input features of a table;
 otherwise the last hidden layer with weights whose output is one vector of at most RULE_UNITS units per sample (the
 demo CNN's ``dense``), or the Explorer's current layer when the model has none (the summary says so); and the
 shallowest depth whose rules agree with the model on FIDELITY_GOAL of the held-out samples, else the most faithful
@@ -17,8 +17,8 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.answers import RulesDisplay, Unavailable
-from ...compute.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
+from ...compute.analysis.answers import RulesDisplay, Unavailable
+from ...compute.methods.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
 from ..markup import escape
 from ..plots.figures import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, Remark, State, offer

@@ -7,8 +7,8 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.analysis import CAM, METHOD_NAMES
-from ...compute.answers import Unavailable
+from ...compute.analysis.analysis import CAM, METHOD_NAMES
+from ...compute.analysis.answers import Unavailable
 from ..markup import escape
 from ..plots.figures import BarsPlot, Gutters, HeatmapPlot, ImagePlot, Plot, no_padding, row
 from ..plots.tokens import token_chips

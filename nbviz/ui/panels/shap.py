@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ...compute import available_explainers
-from ...compute.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
+from ...compute.analysis.answers import ShapGlobal, ShapLocal, Unavailable, feature_labels
 from ..markup import escape
 from ..plots import style
 from ..plots.figures import MUTED, BarsPlot, FigurePlot, HeatmapPlot, Plot, row
@@ -19,7 +19,7 @@ from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_h
 from .worker import LatestJob
 
 if TYPE_CHECKING:
-    from ...compute.attribution import Additivity, Estimate
+    from ...compute.methods.attribution import Additivity, Estimate
 
 SHAP_COLORS = ["#008bfb", "#ff0051"]  # shap's own blue (low feature value) to red (high)
 NOT_RUN = "Press Global importance to compute mean |SHAP| per feature over the chosen samples."

@@ -6,7 +6,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.analysis import Analysis
+from ...compute.analysis.analysis import Analysis
 from ..live import LiveTraining
 from ..plots.figures import Plot
 from .base import Panel, State

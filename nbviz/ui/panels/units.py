@@ -9,8 +9,8 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ...compute.analysis_units import UnitExamples, UnitMaximum
-from ...compute.answers import Unavailable
+from ...compute.analysis.answers import Unavailable
+from ...compute.analysis.units import UnitExamples, UnitMaximum
 from ..markup import escape
 from ..plots.figures import FULL_WIDTH, GREYS, BarsPlot, Gutters, HeatmapPlot, Plot, no_padding, row
 from .base import Panel, State, error_html, note_html, offer

@@ -8,7 +8,7 @@ from typing import Any
 import bqplot as bq
 import ipywidgets as widgets
 
-from ...compute.answers import TensorDisplay
+from ...compute.analysis.answers import TensorDisplay
 from ..plots.figures import BarsPlot, Gutters, HeatmapPlot, Plot, row
 from .base import Panel, State
 from .pictures import set_picture

@@ -1,11 +1,11 @@
 """The projector's figure: the points as one picture made in the kernel, the current sample and its neighbours
 drawn over it, clicks sent back as data coordinates.
 
-The picture (:func:`nbviz.compute.raster.rasterize`) costs the same at a thousand points and at a million, and
+The picture (:func:`nbviz.compute.methods.raster.rasterize`) costs the same at a thousand points and at a million, and
 bqplot's Image mark sends the data coordinates of a click on it: the kernel finds the nearest point. In "brush"
 mode a BrushSelector takes the figure's mouse instead, and the rectangle dragged comes back as data ranges.
 bqplot-gl's WebGL scatter was tried first and dropped: installed, its front end breaks bqplot's own clicks and
-brushes in JupyterLab (see :mod:`nbviz.compute.raster`).
+brushes in JupyterLab (see :mod:`nbviz.compute.methods.raster`).
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ class ProjectorPlot(Plot):
 
 
 def _clear_background(rgb: np.ndarray) -> np.ndarray:
-    """The picture as RGBA with its background (pure white, :data:`~nbviz.compute.raster.BACKGROUND`) transparent:
-    an opaque white square sat in the dark theme's page."""
+    """The picture as RGBA with its background (pure white, :data:`~nbviz.compute.methods.raster.BACKGROUND`)
+    transparent: an opaque white square sat in the dark theme's page."""
     alpha = np.where((rgb == 255).all(axis=-1), 0, 255).astype(np.uint8)
     return np.concatenate([rgb, alpha[..., None]], axis=-1)
 
