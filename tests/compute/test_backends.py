@@ -1,5 +1,6 @@
-"""Keras 3 on JAX: the compute core's tests pass again with KERAS_BACKEND=jax, both backends give the same
-numbers on the same weights, and a walk over every feature on JAX imports no TensorFlow.
+"""Keras 3 on JAX: the tests that go through the backend seam pass again with KERAS_BACKEND=jax, both backends
+give the same numbers on the same weights, and a walk over every feature on JAX imports no TensorFlow (torch:
+tests/test_install_torch.py).
 
 Keras picks its backend once per process, so each JAX run is a process of its own (``tests/backend_runs.py``).
 """
@@ -13,7 +14,6 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 from tests import backend_runs
@@ -25,17 +25,24 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+#: The methods whose tests go through the backend seam (they differentiate or record inside a pass).
+SEAM_METHODS = ("attention", "attribution", "path_gradients", "saliency", "token_attribution", "units")
+
+
 def _on_jax(*args: str, timeout: float, x64: bool = False) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_ENABLE_X64": "1" if x64 else "0"}
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_compute_core_tests_pass_on_jax() -> None:
-    # The same tests as on TensorFlow (activations against Keras sub-models, gradients against central finite
-    # differences in float64, integrated gradients' completeness, SHAP's additivity, ...), less those marked
-    # tensorflow_only: they check against TensorFlow itself. float64 needs JAX's x64 mode (else JAX computes it
-    # in float32), which the finite differences need.
-    command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "tests/compute"]
+    # The passes are written once over the backend seam, so the tests that go through the seam run again here:
+    # the probe's (activations against Keras sub-models, gradients against central finite differences in
+    # float64, ...) and the methods that differentiate (integrated gradients' completeness, SHAP's additivity,
+    # Grad-CAM, unit and token gradients, attention), less those marked tensorflow_only: they check against
+    # TensorFlow itself. The numpy floors above (diagnostics, rules, projections, the analysis) read the probe's
+    # arrays, whichever backend made them. float64 needs JAX's x64 mode (else JAX computes it in float32).
+    seam = [f"tests/compute/methods/test_{m}.py" for m in SEAM_METHODS]
+    command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "tests/compute/model", *seam]
     run = _on_jax(*command, timeout=2400, x64=True)
     tail = run.stdout[-4000:]
     assert run.returncode == 0, tail + run.stderr[-2000:]
@@ -46,7 +53,12 @@ def test_the_model_zoo_walks_on_jax() -> None:
     # KerasHub task models and backbones, keras.applications and the Keras examples: every tab on every layer
     # shows numbers or a note, activations equal Keras sub-models, predictions equal predict. The example that
     # takes strings is refused with its reason (string layers run on TensorFlow only).
-    tests = "every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict"
+    # The four largest keras.applications networks (10 of the walk's minutes on TensorFlow) bring no layer that
+    # ResNet, MobileNetV3 and the KerasHub models do not: they are walked on TensorFlow.
+    tests = (
+        "(every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict) "
+        "and not (convnext or densenet or inception or efficientnetv2)"
+    )
     run = _on_jax(
         "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", tests, "tests/ui/test_zoo.py",
         timeout=2400,
@@ -61,22 +73,7 @@ def test_tensorflow_and_jax_give_the_same_numbers(tmp_path: Path) -> None:
     run = _on_jax("-m", "tests.backend_runs", "numbers", str(tmp_path), timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     backend_runs.numbers(tmp_path)
-    compared = 0
-    for name in backend_runs.models():
-        with np.load(tmp_path / f"{name}.jax.npz") as jax_run, np.load(tmp_path / f"{name}.tensorflow.npz") as tf_run:
-            assert set(jax_run.files) == set(tf_run.files), (name, set(jax_run.files) ^ set(tf_run.files))
-            # float32 on two compilers (oneDNN and XLA): within 2e-5 of the largest value of the same kind for
-            # this model. A conv bias before BatchNorm in training mode has a gradient of zero in exact
-            # arithmetic, so both backends give rounding noise (1e-8) there, which no relative bound compares.
-            scales: dict[str, float] = {}
-            for key in tf_run.files:
-                kind = key.split("/")[0]
-                scales[kind] = max(scales.get(kind, 0.0), float(np.abs(tf_run[key]).max(initial=0.0)))
-            for key in tf_run.files:
-                atol = 2e-5 * max(scales[key.split("/")[0]], 1e-6)
-                np.testing.assert_allclose(jax_run[key], tf_run[key], rtol=1e-4, atol=atol, err_msg=key)
-                compared += 1
-    assert compared > 100
+    assert backend_runs.compare(tmp_path, "jax", "tensorflow") > 100
 
 
 def test_a_walk_on_jax_works_and_imports_no_tensorflow(tmp_path: Path) -> None:

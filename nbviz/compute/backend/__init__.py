@@ -48,6 +48,10 @@ def _chosen(name: str) -> ModuleType:
         from . import jax
 
         return jax
+    if name == "torch":
+        from . import torch
+
+        return torch
     return common
 
 

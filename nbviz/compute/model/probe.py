@@ -126,7 +126,7 @@ class Probe:
     def __init__(self, model: keras.Model, batch_size: int = 256) -> None:
         if not SUPPORTED:
             raise ValueError(
-                f"model: nbviz reads Keras models on the TensorFlow or JAX backend, got KERAS_BACKEND={NAME!r}"
+                f"model: nbviz reads Keras models on the TensorFlow, JAX or torch backend, got KERAS_BACKEND={NAME!r}"
             )
         model = resolve_model(model)
         self._model: keras.Model | None = model
@@ -301,7 +301,8 @@ class Probe:
             self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
             with _TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
                 outputs = self.model(self.structured([keras.ops.convert_to_tensor(a) for a in inputs]), training=False)
-            return keras.tree.flatten(outputs)
+            # As numpy: an eager call on torch keeps autograd's graph on its outputs (a few rows: a cheap copy).
+            return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
         return list(self._call("forward", inputs)[0])
 
     def input_gradients(self, x: Any, units: Any, out_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
