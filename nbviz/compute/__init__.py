@@ -5,6 +5,7 @@ without a front end.
 """
 
 from .analysis.analysis import Analysis, analyse
+from .analysis.questions import Questions
 from .data.dataset import CheckedData, check_data
 from .data.policy import DisplayPolicy
 from .methods.attribution import (
@@ -30,6 +31,7 @@ from .model.version import ModelVersion
 
 __all__ = [
     "Analysis",
+    "Questions",
     "CheckedData",
     "DisplayPolicy",
     "ModelVersion",

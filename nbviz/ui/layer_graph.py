@@ -441,7 +441,7 @@ class LayerGraph:
         """A red triangle beside each row holding a layer with a finding, once the findings are known for the
         version the Explorer last showed (read without asking for the version: opening a group reads no weight)."""
         found: set[str] = set()
-        if self._version and self.analysis.cached("findings", version=self._version):
+        if self._version and self.analysis.answered(self.analysis.findings, version=self._version):
             found = {f.layer for f in self.analysis.findings() if f.layer is not None}
         rows = [
             i

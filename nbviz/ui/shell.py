@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -22,6 +22,9 @@ from .plots.style import THEME_CSS
 from .report import write_report
 from .sample_view import SampleView
 from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+
+if TYPE_CHECKING:
+    from ..compute import Questions
 
 #: The narrowest the tabs get beside the graph column; narrower, they go under it.
 MIN_TABS_WIDTH = 480
@@ -71,7 +74,7 @@ class ModelView(widgets.VBox):
     sample = Checked(0)
     tab = Checked("weights")
 
-    analysis: Any
+    analysis: Questions
     panels: dict[str, Panel]
     #: The attributes that hold the model(s) (through an analysis): dropped by :meth:`close`.
     _holding: tuple[str, ...] = ()

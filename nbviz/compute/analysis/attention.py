@@ -20,6 +20,7 @@ from ..methods.attention import (
 from ..model.recording import attention_style
 from .answers import AttentionMap, Unavailable
 from .core import AnalysisCore
+from .questions import question
 
 
 class AttentionQuestions(AnalysisCore):
@@ -49,6 +50,7 @@ class AttentionQuestions(AnalysisCore):
 
         return self._ask(("unreadable attention",), compute, versioned=False)
 
+    @question
     def attention(self, sample: int, layer: str) -> Any:
         """One sample's weights of attention layer ``layer``, (heads, queries, keys) over its real tokens (padding
         left out), with a label per token; :class:`Unavailable` when ``layer`` records none."""
@@ -93,15 +95,12 @@ class AttentionQuestions(AnalysisCore):
             ),
         )
 
+    @question
     def model_view(self, sample: int) -> ModelView:
         """Thumbnails of every head of every attention layer for one sample, within the cell budget."""
-
-        def compute() -> ModelView:
-            self._attention_weights(sample)  # one pass for every layer, not one per layer
-            maps = {name: self.attention(sample, name) for name in self.attention_layers()}
-            return model_view({name: m.weights for name, m in maps.items()}, self.policy.max_cells)
-
-        return self._ask(("model view", sample), compute)
+        self._attention_weights(sample)  # one pass for every layer, not one per layer
+        maps = {name: self.attention(sample, name) for name in self.attention_layers()}
+        return model_view({name: m.weights for name, m in maps.items()}, self.policy.max_cells)
 
     def attention_edges(
         self, sample: int, layer: str, head: int, k: int, region: Any = None
@@ -114,18 +113,19 @@ class AttentionQuestions(AnalysisCore):
         answer = self.attention(sample, layer)
         return top_edges(answer.weights[head], k, view.region), answer
 
+    @question
     def head_summaries(self) -> dict[str, HeadSummary]:
         """Every attention head's mean entropy and share on the first token over the explored data."""
-        return self._ask(("head summaries",), lambda: head_summaries(self.probe, self.data.x))
+        return head_summaries(self.probe, self.data.x)
 
     # ----------------------------------------------------------------------------------------- internals
     def _attention_weights(self, sample: int, layer: str | None = None) -> dict[str, np.ndarray]:
         """Every attention layer's weights for one sample, or only ``layer``'s (the head view: the other layers
         keep their fused kernels, and the pass costs about one layer's unfused attention more than the forward
         pass), unless every layer's are at hand already."""
-        if layer is None or self.cached("attention", sample) or layer not in self.attention_layers():
-            return self._ask(("attention", sample), lambda: self._attention_pass(sample, None))
-        return self._ask(("attention", sample, layer), lambda: self._attention_pass(sample, layer.split("@")[0]))
+        if layer is None or self.cached("attention pass", sample) or layer not in self.attention_layers():
+            return self._ask(("attention pass", sample), lambda: self._attention_pass(sample, None))
+        return self._ask(("attention pass", sample, layer), lambda: self._attention_pass(sample, layer.split("@")[0]))
 
     def _attention_pass(self, sample: int, layer: str | None) -> dict[str, np.ndarray]:
         """One attention pass; every layer's output from it is kept too, so the sample view's prediction and the

@@ -42,6 +42,7 @@ from .answers import (
     top_bars,
 )
 from .core import AnalysisCore
+from .questions import question
 
 SALIENCY_BARS = 15  # the features a tabular saliency map shows
 CAM = ("gradcam", "gradcam++")
@@ -70,6 +71,7 @@ class AttributionQuestions(AnalysisCore):
 
         return self._ask(("cam layers",), compute, versioned=False)
 
+    @question
     def saliency_map(self, sample: int, method: str, class_index: int | None, layer: str | None) -> Any:
         """A saliency map of one sample for ``class_index`` (None: the predicted class); CAM methods on
         ``layer``. Returns a :class:`SaliencyMap`, or :class:`Unavailable` saying why not."""
@@ -489,6 +491,7 @@ class AttributionQuestions(AnalysisCore):
         layer = self._ask(("embedding layer",), lambda: embedding_layer(self.probe), versioned=False)
         return layer is not None and bool(token_inputs(self._inputs_by_name()))
 
+    @question
     def token_saliency(
         self, sample: int, method: str, class_index: int | None = None, position: int | None = None
     ) -> TokenSaliency | Unavailable:

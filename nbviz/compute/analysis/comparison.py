@@ -30,6 +30,7 @@ from .answers import ConfusionDisplay, Prediction, Unavailable
 from .core import MAX_BARS
 from .graph import LayerMetric, Metric
 from .memo import Memo
+from .questions import key_of, question
 
 __all__ = [
     "CHANGE_METRICS",
@@ -242,9 +243,10 @@ class Comparison:
     def _ask(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
         return self.memo.get((self.a.version, self.b.version, *key), compute)
 
-    def cached(self, *key: Hashable) -> bool:
-        """Whether the question ``key`` is answered for both models' versions now."""
-        return (self.a.version, self.b.version, *key) in self.memo
+    def answered(self, asked: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Whether asking ``asked(*args, **kwargs)`` (a question of this comparison, e.g. ``self.predictions``)
+        would be answered from the memo for both models' versions now."""
+        return (self.a.version, self.b.version, *key_of(asked, args, kwargs)) in self.memo
 
     def first_layer(self) -> str:
         """The layer to open on: A's first with weights that B has too (else A's own first)."""
@@ -300,49 +302,43 @@ class Comparison:
         return None
 
     # ----------------------------------------------------------------------------------------- per layer
+    @question
     def weight_changes(self) -> LayerChanges:
         """``||W_B - W_A|| / ||W_A||`` per layer of A over all of its weights (NaN for layers without weights,
         absent from B, or with weights of other shapes)."""
+        names = tuple(self.a.graph.names)
+        values = np.full(len(names), np.nan)
+        for i, name in enumerate(names):
+            if self.matches()[name].weights:
+                wa = [np.asarray(v.numpy()) for v in self.a.probe.weights_of[name]]
+                wb = [np.asarray(v.numpy()) for v in self.b.probe.weights_of[name]]
+                values[i] = _relative(_sum_squares(wb, wa), _sum_squares(wa))
+        return LayerChanges("weights", names, frozen(values, np.float64), 0)
 
-        def compute() -> LayerChanges:
-            names = tuple(self.a.graph.names)
-            values = np.full(len(names), np.nan)
-            for i, name in enumerate(names):
-                if self.matches()[name].weights:
-                    wa = [np.asarray(v.numpy()) for v in self.a.probe.weights_of[name]]
-                    wb = [np.asarray(v.numpy()) for v in self.b.probe.weights_of[name]]
-                    values[i] = _relative(_sum_squares(wb, wa), _sum_squares(wa))
-            return LayerChanges("weights", names, frozen(values, np.float64), 0)
-
-        return self._ask(("weight changes",), compute)
-
+    @question
     def activation_changes(self) -> LayerChanges:
         """``||act_B - act_A|| / ||act_A||`` per layer of A over the first samples of x (at most
         ``activation_samples``; fewer where one sample's activations are large), streamed in chunks through both
         models' compiled passes so that memory stays at one chunk of each."""
-
-        def compute() -> LayerChanges:
-            names = tuple(self.a.graph.names)
-            layers = [n for n in names if self.matches()[n].outputs and n not in self.a.hidden_layers]
-            per_sample = max(1, sum(a.nbytes for k, a in self.a.activations(0).items() if k in layers))
-            n = min(self.data.n_samples, self.activation_samples, max(8, self.activation_bytes // per_sample))
-            chunk = max(1, min(n, self.activation_bytes // (2 * per_sample)))
-            diff = dict.fromkeys(layers, 0.0)
-            base = dict.fromkeys(layers, 0.0)
-            for start in range(0, n, chunk):
-                x = [a[start : min(start + chunk, n)] for a in self.data.x]
-                acts_a = self.a.probe.activations(x, layers)
-                acts_b = self.b.probe.activations(x, layers)
-                for name in layers:
-                    if name in acts_a and name in acts_b and acts_a[name].shape == acts_b[name].shape:
-                        diff[name] += _sum_squares([acts_b[name]], [acts_a[name]])
-                        base[name] += _sum_squares([acts_a[name]])
-                    else:  # not recorded (strings), or shapes that only disagree at run time
-                        diff[name] = base[name] = np.nan
-            values = np.array([_relative(diff[n], base[n]) if n in diff else np.nan for n in names])
-            return LayerChanges("activations", names, frozen(values, np.float64), n)
-
-        return self._ask(("activation changes",), compute)
+        names = tuple(self.a.graph.names)
+        layers = [n for n in names if self.matches()[n].outputs and n not in self.a.hidden_layers]
+        per_sample = max(1, sum(a.nbytes for k, a in self.a.activations(0).items() if k in layers))
+        n = min(self.data.n_samples, self.activation_samples, max(8, self.activation_bytes // per_sample))
+        chunk = max(1, min(n, self.activation_bytes // (2 * per_sample)))
+        diff = dict.fromkeys(layers, 0.0)
+        base = dict.fromkeys(layers, 0.0)
+        for start in range(0, n, chunk):
+            x = [a[start : min(start + chunk, n)] for a in self.data.x]
+            acts_a = self.a.probe.activations(x, layers)
+            acts_b = self.b.probe.activations(x, layers)
+            for name in layers:
+                if name in acts_a and name in acts_b and acts_a[name].shape == acts_b[name].shape:
+                    diff[name] += _sum_squares([acts_b[name]], [acts_a[name]])
+                    base[name] += _sum_squares([acts_a[name]])
+                else:  # not recorded (strings), or shapes that only disagree at run time
+                    diff[name] = base[name] = np.nan
+        values = np.array([_relative(diff[n], base[n]) if n in diff else np.nan for n in names])
+        return LayerChanges("activations", names, frozen(values, np.float64), n)
 
     def layer_metric(self, metric: str, sample: int = 0) -> LayerMetric | Unavailable:
         """``metric`` (a name from :data:`CHANGE_METRICS`) per layer, for painting the layer graph."""
@@ -355,6 +351,7 @@ class Comparison:
             return Unavailable(f"no layer of A has {changes.what} that B's layer of the same name can be compared to")
         return LayerMetric(metric, spec.label, spec.reduction, spec.log, MappingProxyType(values))
 
+    @question
     def weights(self, layer: str, index: int = 0) -> SideBySide | Unavailable:
         """Weight tensor ``index`` (kept in range) of ``layer`` in A and B, and B - A, as three heatmaps."""
         reason = self._layer_reason(layer, "weights")
@@ -363,13 +360,11 @@ class Comparison:
         names = self._weight_names(layer)
         index = index if 0 <= index < len(names) else 0
 
-        def compute() -> SideBySide:
-            wa = np.asarray(self.a.probe.weights_of[layer][index].numpy())
-            wb = np.asarray(self.b.probe.weights_of[layer][index].numpy())
-            return self._tensors(f"{layer} {names[index]}", wa, wb, names, index)
+        wa = np.asarray(self.a.probe.weights_of[layer][index].numpy())
+        wb = np.asarray(self.b.probe.weights_of[layer][index].numpy())
+        return self._tensors(f"{layer} {names[index]}", wa, wb, names, index)
 
-        return self._ask(("weights", layer, index), compute)
-
+    @question
     def activations(self, layer: str, sample: int) -> SideBySide | Unavailable:
         """``layer``'s output for one sample in A and B, and B - A (bars for a vector, else a tiled heatmap)."""
         sample = self.data.check_sample(sample)
@@ -382,10 +377,7 @@ class Comparison:
         if layer not in acts_a or layer not in acts_b:
             return Unavailable(f"{layer} outputs no numbers that nbviz recorded (strings, or a layer never called).")
 
-        def compute() -> SideBySide:
-            return self._maps(f"{layer} output", acts_a[layer][0], acts_b[layer][0])
-
-        return self._ask(("activations", layer, sample), compute)
+        return self._maps(f"{layer} output", acts_a[layer][0], acts_b[layer][0])
 
     def gradients(self, layer: str, sample: int, index: int = 0) -> SideBySide | Unavailable:
         """d loss / d weight ``index`` of ``layer`` for one sample in A and B, and B - A; for a layer without
@@ -461,70 +453,62 @@ class Comparison:
         )
 
     # ----------------------------------------------------------------------------------------- predictions
+    @question
     def predictions(self) -> PredictionChanges:
         """Which samples of x changed class (or, for a regressor, whose output moved most), from both models'
         first outputs over every sample, streamed in chunks."""
+        classifier = self.data.is_classifier
+        pred_a, pred_b, change = [], [], []
+        chunks = zip(output_chunks(self.a.probe, self.data.x), output_chunks(self.b.probe, self.data.x))
+        for (start, out_a), (_, out_b) in chunks:
+            n = len(out_a)
+            change.append(np.abs(out_b - out_a).reshape(n, -1).max(axis=1))
+            if classifier:
+                pred_a.append(_classes(self.a, out_a, start))
+                pred_b.append(_classes(self.b, out_b, start))
+        moved = np.concatenate(change).astype(np.float32)
+        if not classifier:
+            largest = np.argsort(-moved, kind="stable")[:LARGEST].astype(np.int64)
+            texts = tuple(f"sample {i}: output moved by {moved[i]:.3g}" for i in largest)
+            empty = np.zeros(0, np.int64)
+            return PredictionChanges(False, frozen(empty), frozen(moved), frozen(largest), texts, empty, empty)
+        a, b = np.concatenate(pred_a), np.concatenate(pred_b)
+        flipped = (a != b).reshape(len(a), -1).any(axis=1)
+        flips = np.flatnonzero(flipped).astype(np.int64)
+        first_a, first_b = a.reshape(len(a), -1)[:, 0], b.reshape(len(b), -1)[:, 0]
+        name = self.policy.class_name
+        labels = self.data.y[0].reshape(len(a), -1)[:, 0] if self.data.y is not None else None
+        texts = tuple(
+            f"sample {i}: {name(int(first_a[i]))} \u2192 {name(int(first_b[i]))}"
+            + ("" if labels is None else f" (label {name(int(labels[i]))})")
+            for i in flips[:LISTED]
+        )
+        return PredictionChanges(
+            True, frozen(flips), frozen(moved), frozen(flips), texts, frozen(first_a), frozen(first_b)
+        )
 
-        def compute() -> PredictionChanges:
-            classifier = self.data.is_classifier
-            pred_a, pred_b, change = [], [], []
-            chunks = zip(output_chunks(self.a.probe, self.data.x), output_chunks(self.b.probe, self.data.x))
-            for (start, out_a), (_, out_b) in chunks:
-                n = len(out_a)
-                change.append(np.abs(out_b - out_a).reshape(n, -1).max(axis=1))
-                if classifier:
-                    pred_a.append(_classes(self.a, out_a, start))
-                    pred_b.append(_classes(self.b, out_b, start))
-            moved = np.concatenate(change).astype(np.float32)
-            if not classifier:
-                largest = np.argsort(-moved, kind="stable")[:LARGEST].astype(np.int64)
-                texts = tuple(f"sample {i}: output moved by {moved[i]:.3g}" for i in largest)
-                empty = np.zeros(0, np.int64)
-                return PredictionChanges(False, frozen(empty), frozen(moved), frozen(largest), texts, empty, empty)
-            a, b = np.concatenate(pred_a), np.concatenate(pred_b)
-            flipped = (a != b).reshape(len(a), -1).any(axis=1)
-            flips = np.flatnonzero(flipped).astype(np.int64)
-            first_a, first_b = a.reshape(len(a), -1)[:, 0], b.reshape(len(b), -1)[:, 0]
-            name = self.policy.class_name
-            labels = self.data.y[0].reshape(len(a), -1)[:, 0] if self.data.y is not None else None
-            texts = tuple(
-                f"sample {i}: {name(int(first_a[i]))} \u2192 {name(int(first_b[i]))}"
-                + ("" if labels is None else f" (label {name(int(labels[i]))})")
-                for i in flips[:LISTED]
-            )
-            return PredictionChanges(
-                True, frozen(flips), frozen(moved), frozen(flips), texts, frozen(first_a), frozen(first_b)
-            )
-
-        return self._ask(("predictions",), compute)
-
+    @question
     def confusion(self) -> ConfusionChange | Unavailable:
         """A's and B's confusion matrices over the labelled data (x, y), and B - A."""
-
         if "data" not in self.data.datasets:
             return Unavailable("No labels: pass y to compare() for the confusion matrices.")
 
-        def compute() -> ConfusionChange | Unavailable:
-            ca, cb = self.a.confusion("data"), self.b.confusion("data")
-            if isinstance(ca, Unavailable):
-                return ca
-            if isinstance(cb, Unavailable):
-                return Unavailable(f"B: {cb.reason}")
-            return _confusion_change(ca, cb, self.a, self.b)
+        ca, cb = self.a.confusion("data"), self.b.confusion("data")
+        if isinstance(ca, Unavailable):
+            return ca
+        if isinstance(cb, Unavailable):
+            return Unavailable(f"B: {cb.reason}")
+        return _confusion_change(ca, cb, self.a, self.b)
 
-        return self._ask(("confusion",), compute)
-
+    @question
     def outputs(self, sample: int) -> OutputsCompared:
         """One sample's first output from A and B (probabilities for a classifier), and B - A, as bars."""
         sample = self.data.check_sample(sample)
 
-        def compute() -> OutputsCompared:
-            out_a = self.a.probe.probabilities(self.a.output(sample)).reshape(-1)
-            out_b = self.b.probe.probabilities(self.b.output(sample)).reshape(-1)
-            side = self._maps(f"sample {sample}: first output", out_a, out_b)
-            return OutputsCompared(side, self.a.prediction(sample), self.b.prediction(sample))
-
-        return self._ask(("outputs", sample), compute)
+        out_a = self.a.probe.probabilities(self.a.output(sample)).reshape(-1)
+        out_b = self.b.probe.probabilities(self.b.output(sample)).reshape(-1)
+        side = self._maps(f"sample {sample}: first output", out_a, out_b)
+        return OutputsCompared(side, self.a.prediction(sample), self.b.prediction(sample))
 
     def output_labels(self, units: int) -> tuple[str, ...]:
         """A name per bar of the outputs: the class names, or positions."""

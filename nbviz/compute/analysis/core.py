@@ -38,6 +38,7 @@ from .answers import (
     tensor_display,
 )
 from .memo import Memo
+from .questions import key_of, question
 
 T = TypeVar("T")
 #: What the sample view says for labels that redact mode withholds (they repeat the input).
@@ -137,9 +138,14 @@ class AnalysisCore:
         return True
 
     def cached(self, *key: Hashable, version: str | None = None) -> bool:
-        """Whether the question ``key`` (as the methods below name it) is answered for ``version`` (by default the
-        current one, which outside a kernel costs a read of the weights' fingerprint)."""
+        """Whether the memo holds ``key`` (as the methods below spell their inner keys) for ``version`` (by default
+        the current one, which outside a kernel costs a read of the weights' fingerprint)."""
         return (self.version if version is None else version, *key) in self.memo
+
+    def answered(self, asked: Callable[..., Any], *args: Any, version: str | None = None, **kwargs: Any) -> bool:
+        """Whether asking ``asked(*args, **kwargs)`` (a question of this analysis, e.g. ``self.findings``) would
+        be answered from the memo for ``version`` (by default the current one)."""
+        return self.cached(*key_of(asked, args, kwargs), version=version)
 
     # ----------------------------------------------------------------------------------------- per sample
     def activations(self, sample: int) -> dict[str, np.ndarray]:
@@ -542,6 +548,7 @@ class AnalysisCore:
         dead = self.dead_units().get(layer) if node.activation == "relu" else None
         return LayerActivation(layer, shape, view, labels, False, dead)
 
+    @question
     def dead_units(self) -> dict[str, DeadUnits]:
         """Units that never output more than 0 over the first samples of x, for every layer with units.
 
@@ -549,22 +556,18 @@ class AnalysisCore:
         samples, fewer when one sample's activations are large (about 256 MB in all; at least 8 samples). Samples
         whose inputs, labels or output hold NaN or Inf are left out (each answer's ``note`` says how many).
         """
-
-        def compute() -> dict[str, DeadUnits]:
-            per_sample = max(1, sum(a.nbytes for a in self.activations(0).values()))
-            n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
-            chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
-            why = np.zeros(n, np.int8) if self.data.nonfinite is None else np.array(self.data.nonfinite[:n])
-            dead = self._dead_units_over(n, chunk, why, by_outputs=True)
-            if not dead and (why == OUTPUTS).any():
-                # The output is NaN or Inf for every sample: the layers before it are read without that test (the
-                # every-tab note says it), so that a unit dead before the NaN is still seen.
-                why[why == OUTPUTS] = KEPT
-                dead = self._dead_units_over(n, chunk, why, by_outputs=False)
-            note = LeftOut(why, -1).note()
-            return {name: replace(d, note=note) for name, d in dead.items()} if note else dead
-
-        return self._ask(("dead units",), compute)
+        per_sample = max(1, sum(a.nbytes for a in self.activations(0).values()))
+        n = min(self.data.n_samples, self.dead_unit_samples, max(8, self.dead_unit_bytes // per_sample))
+        chunk = max(1, min(n, self.dead_unit_bytes // (4 * per_sample)))
+        why = np.zeros(n, np.int8) if self.data.nonfinite is None else np.array(self.data.nonfinite[:n])
+        dead = self._dead_units_over(n, chunk, why, by_outputs=True)
+        if not dead and (why == OUTPUTS).any():
+            # The output is NaN or Inf for every sample: the layers before it are read without that test (the
+            # every-tab note says it), so that a unit dead before the NaN is still seen.
+            why[why == OUTPUTS] = KEPT
+            dead = self._dead_units_over(n, chunk, why, by_outputs=False)
+        note = LeftOut(why, -1).note()
+        return {name: replace(d, note=note) for name, d in dead.items()} if note else dead
 
     def _dead_units_over(self, n: int, chunk: int, why: np.ndarray, by_outputs: bool) -> dict[str, DeadUnits]:
         """Dead units over the first ``n`` samples, ``chunk`` at a time, leaving out the samples ``why`` marks (int8

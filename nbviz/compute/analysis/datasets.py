@@ -27,12 +27,14 @@ from .answers import (
     Unavailable,
 )
 from .core import AnalysisCore
+from .questions import question
 
 
 class DatasetQuestions(AnalysisCore):
     """Rules, diagnostics, slices and findings over the explored data and named datasets."""
 
     # ----------------------------------------------------------------------------------------- data-wide
+    @question
     def rules(self, depth: int, layer: str | None) -> Any:
         """Surrogate rules of depth ``depth`` over the input features (``layer`` None) or a layer's activations;
         a :class:`RulesDisplay`, or :class:`Unavailable`."""
@@ -56,36 +58,33 @@ class DatasetQuestions(AnalysisCore):
                 "Rules over raw inputs need tabular data (samples x features): tick the box to use activations."
             )
 
-        def compute() -> RulesDisplay | Unavailable:
-            features = self._rule_features(layer)
-            if len(features) != self.data.n_samples:  # a position embedding's table, the same for every sample
-                return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no rules.")
-            outputs = self._ask(("first output over data",), lambda: first_output(self.probe, x[0]))
-            gone = self.left_out()  # read from those outputs: no second pass
-            if gone.outputs_nonfinite:
-                return Unavailable(gone.outputs_text())
-            keep = gone.keep
-            rows, features = (x[0], features) if keep.all() else (x[0][keep], features[keep])
-            if len(rows) < 2:
-                return Unavailable(f"Rules need at least 2 samples with finite values; {gone.note()}.")
-            rules = surrogate_rules(
-                self.model,
-                rows,
-                max_depth=depth,
-                feature_names=self.data.feature_names if layer is None else None,
-                class_names=self.policy.class_names or None,
-                features=None if layer is None else features,
-                probe=self.probe,
-                quantiles=self.policy.redact,
-                classify=self.data.is_classifier,
-                outputs=outputs if keep.all() else outputs[keep],
-            )
-            texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)
-            coverage = np.array([r.samples for r in rules.rules], dtype=np.float32)
-            source = f"activations of {layer}" if layer else "input features"
-            return RulesDisplay(rules, source, layer, coverage, texts, gone.note())
-
-        return self._ask(("rules", depth, layer), compute)
+        features = self._rule_features(layer)
+        if len(features) != self.data.n_samples:  # a position embedding's table, the same for every sample
+            return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no rules.")
+        outputs = self._ask(("first output over data",), lambda: first_output(self.probe, x[0]))
+        gone = self.left_out()  # read from those outputs: no second pass
+        if gone.outputs_nonfinite:
+            return Unavailable(gone.outputs_text())
+        keep = gone.keep
+        rows, features = (x[0], features) if keep.all() else (x[0][keep], features[keep])
+        if len(rows) < 2:
+            return Unavailable(f"Rules need at least 2 samples with finite values; {gone.note()}.")
+        rules = surrogate_rules(
+            self.model,
+            rows,
+            max_depth=depth,
+            feature_names=self.data.feature_names if layer is None else None,
+            class_names=self.policy.class_names or None,
+            features=None if layer is None else features,
+            probe=self.probe,
+            quantiles=self.policy.redact,
+            classify=self.data.is_classifier,
+            outputs=outputs if keep.all() else outputs[keep],
+        )
+        texts = tuple(f"{r.text}  ({r.samples} samples, {r.agreement:.0%} agree)" for r in rules.rules)
+        coverage = np.array([r.samples for r in rules.rules], dtype=np.float32)
+        source = f"activations of {layer}" if layer else "input features"
+        return RulesDisplay(rules, source, layer, coverage, texts, gone.note())
 
     def _rule_features(self, layer: str | None) -> np.ndarray:
         if layer is None:
@@ -113,6 +112,7 @@ class DatasetQuestions(AnalysisCore):
         later = covered[covered > current]
         return int(later[0] if later.size else covered[0])
 
+    @question
     def reports(self) -> dict[str, DatasetReport] | Unavailable:
         """How the model does on every named dataset (``"data"`` is the explored (x, y))."""
         if not self.data.datasets:
@@ -122,18 +122,15 @@ class DatasetQuestions(AnalysisCore):
         if across is not None:
             return Unavailable(f"Diagnostics score the first output: {across}")
 
-        def compute() -> dict[str, DatasetReport] | Unavailable:
-            gone = self.left_out()
-            if gone.outputs_nonfinite:  # nothing to score: no accuracy of NaN predictions counted as class 0
-                return Unavailable(gone.outputs_text())
-            try:
-                return diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
-            except NothingFinite as err:  # a named dataset whose every sample holds NaN or Inf
-                return Unavailable(f"Nothing to score: {err}.")
-            except ValueError as err:  # labels the gradients can use but no metric can score: a note, not an error
-                return Unavailable(f"Diagnostics cannot score these labels against the model's output: {err}")
-
-        return self._ask(("reports",), compute)
+        gone = self.left_out()
+        if gone.outputs_nonfinite:  # nothing to score: no accuracy of NaN predictions counted as class 0
+            return Unavailable(gone.outputs_text())
+        try:
+            return diagnose(self.model, self.data.datasets, class_names=names, probe=self.probe)
+        except NothingFinite as err:  # a named dataset whose every sample holds NaN or Inf
+            return Unavailable(f"Nothing to score: {err}.")
+        except ValueError as err:  # labels the gradients can use but no metric can score: a note, not an error
+            return Unavailable(f"Diagnostics cannot score these labels against the model's output: {err}")
 
     def metrics_table(self) -> MetricsTable:
         reports = self.reports()
@@ -211,16 +208,13 @@ class DatasetQuestions(AnalysisCore):
         report = reports["data"]
         return report.samples(np.flatnonzero(~report.correct.astype(bool)))
 
+    @question
     def findings(self) -> tuple[Finding, ...]:
         """Every health check (:func:`nbviz.compute.methods.findings`) on the explored data and named datasets."""
-
-        def compute() -> tuple[Finding, ...]:
-            data = self.data
-            x = data.x[0] if len(data.x) == 1 else data.x
-            y = data.y[0] if data.y is not None and len(data.y) == 1 else data.y
-            others = data.datasets if len(data.datasets) > 1 else None
-            names = self.policy.class_names or None
-            found = findings(self.model, x, y, datasets=others, class_names=names, probe=self.probe, loss=data.loss)
-            return tuple(found)
-
-        return self._ask(("findings",), compute)
+        data = self.data
+        x = data.x[0] if len(data.x) == 1 else data.x
+        y = data.y[0] if data.y is not None and len(data.y) == 1 else data.y
+        others = data.datasets if len(data.datasets) > 1 else None
+        names = self.policy.class_names or None
+        found = findings(self.model, x, y, datasets=others, class_names=names, probe=self.probe, loss=data.loss)
+        return tuple(found)

@@ -16,6 +16,7 @@ from ..methods.projection import BATCH_BYTES, METHODS, POOLINGS, NoFiniteRow, No
 from ..methods.raster import Raster, color_map, rasterize
 from .answers import MetricsTable, Unavailable, picture_strip
 from .core import AnalysisCore
+from .questions import question
 
 #: Ten and twenty well-separated colours (Tableau's): categories beyond twenty are coloured on a continuous scale.
 TABLEAU10 = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -87,6 +88,7 @@ class SampleScores:
 class ProjectionQuestions(AnalysisCore):
     """The projector's questions over the explored samples (``x``)."""
 
+    @question
     def projection(self, layer: str, method: str = "pca", pooling: str = "mean") -> ProjectionDisplay | Unavailable:
         """``layer``'s activations over every explored sample in 2-D (:func:`nbviz.compute.methods.projection.project`),
         or why there are none (a layer withheld in redact mode, a layer without a row per sample)."""
@@ -105,28 +107,25 @@ class ProjectionQuestions(AnalysisCore):
         if across is not None:
             return Unavailable(across)
 
-        def compute() -> ProjectionDisplay | Unavailable:
-            mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
-            self.sample_scores()  # the outputs over the data, which tell the samples left out (and colour points)
-            gone = self.left_out()
-            if gone.outputs_nonfinite:
-                return Unavailable(gone.outputs_text())
-            if int(gone.keep.sum()) < 2:
-                return Unavailable(f"A projection needs at least 2 samples with finite values; {gone.note()}.")
-            try:
-                shown = project(
-                    self.model, self.data.x, layer, method, pooling=pooling, probe=self.probe, padding_mask=mask,
-                    batch_size=_batch_size(first, self.probe.batch_size * 4), leave_out=~gone.keep,
-                )  # fmt: skip
-            except NoRowPerSample:
-                return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
-            except NoFiniteRow:
-                return Unavailable(f"{layer}'s output holds NaN or Inf for every sample: nothing to project.")
-            note = "; ".join(text for text in (gone.note(), shown.note) if text)
-            x_range, y_range = _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1])
-            return ProjectionDisplay(shown, _title(shown), x_range, y_range, note)
-
-        return self._ask(("projection", layer, method, pooling), compute)
+        mask = self.data.padding_mask(first.shape[1], layer) if first.ndim == 3 else None
+        self.sample_scores()  # the outputs over the data, which tell the samples left out (and colour points)
+        gone = self.left_out()
+        if gone.outputs_nonfinite:
+            return Unavailable(gone.outputs_text())
+        if int(gone.keep.sum()) < 2:
+            return Unavailable(f"A projection needs at least 2 samples with finite values; {gone.note()}.")
+        try:
+            shown = project(
+                self.model, self.data.x, layer, method, pooling=pooling, probe=self.probe, padding_mask=mask,
+                batch_size=_batch_size(first, self.probe.batch_size * 4), leave_out=~gone.keep,
+            )  # fmt: skip
+        except NoRowPerSample:
+            return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no projection.")
+        except NoFiniteRow:
+            return Unavailable(f"{layer}'s output holds NaN or Inf for every sample: nothing to project.")
+        note = "; ".join(text for text in (gone.note(), shown.note) if text)
+        x_range, y_range = _bounds(shown.coords[:, 0]), _bounds(shown.coords[:, 1])
+        return ProjectionDisplay(shown, _title(shown), x_range, y_range, note)
 
     def projection_picture(
         self, layer: str, method: str = "pca", pooling: str = "mean", color_by: str = "none"

@@ -166,7 +166,7 @@ class ActivationsPanel(Panel):
         return self.view.plots
 
     def pending(self, state: State) -> str:
-        if self.analysis.cached("dead units"):
+        if self.analysis.answered(self.analysis.dead_units):
             return ""
         return f"dead-unit statistics over the first {self.analysis.dead_unit_samples} samples (first time only)"
 

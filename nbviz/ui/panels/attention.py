@@ -143,7 +143,11 @@ class AttentionPanel(Panel):
 
     # ----------------------------------------------------------------------------------------- drawing
     def pending(self, state: State) -> str:
-        if self.analysis.cached("attention", state.sample):
+        if self.view.value == "model":
+            done = self.analysis.answered(self.analysis.model_view, state.sample)
+        else:
+            done = self.analysis.answered(self.analysis.attention, state.sample, state.layer)
+        if done:
             return ""
         return f"attention weights of sample {state.sample}"
 
@@ -296,7 +300,7 @@ class AttentionPanel(Panel):
 
     def _show_summary(self, layers: tuple[str, ...]) -> None:
         """Each head's mean entropy and share on the first token over the data, once computed (a button asks)."""
-        if not self.analysis.cached("head summaries"):
+        if not self.analysis.answered(self.analysis.head_summaries):
             self.summarise.layout.display = None
             self.summary.value = ""
             return

@@ -138,7 +138,7 @@ class DiagnosticsPanel(Panel):
 
     def pending(self, state: State) -> str:
         n = self.analysis.data.n_samples
-        return "" if self.analysis.cached("reports") else f"predictions and metrics over {n} samples"
+        return "" if self.analysis.answered(self.analysis.reports) else f"predictions and metrics over {n} samples"
 
     def render(self, state: State) -> str:
         analysis = self.analysis

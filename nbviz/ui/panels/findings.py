@@ -58,7 +58,11 @@ class FindingsPanel(Panel):
         return [self.evidence]
 
     def pending(self, state: State) -> str:
-        return "" if self.analysis.cached("findings") else "findings: activation and gradient statistics over the data"
+        return (
+            ""
+            if self.analysis.answered(self.analysis.findings)
+            else "findings: activation and gradient statistics over the data"
+        )
 
     def render(self, state: State) -> str:
         found = self.found = self.analysis.findings()

@@ -86,7 +86,7 @@ class ProjectorPanel(Panel):
 
     def pending(self, state: State) -> str:
         layer, method, pooling = self._question(state)
-        if self.analysis.cached("projection", layer, method, pooling):
+        if self.analysis.answered(self.analysis.projection, layer, method, pooling):
             return ""
         name = dict((v, k) for k, v in METHODS)[method].split(" (")[0]
         return f"{name} of {layer}'s activations over {self.analysis.data.n_samples:,} samples"

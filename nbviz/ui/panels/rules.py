@@ -100,10 +100,12 @@ class RulesPanel(Panel):
         depth, layer = self._question(state)
         where = "layer " + layer if layer else "the inputs"
         if self._searched(layer):
-            if self.analysis.cached("rules", MAX_DEPTH, layer) or self.analysis.cached("rules", depth, layer):
+            if self.analysis.answered(self.analysis.rules, MAX_DEPTH, layer) or self.analysis.answered(
+                self.analysis.rules, depth, layer
+            ):
                 return ""
             return f"decision trees fitted on {where}, to find the shallowest that agrees with the model"
-        if self.analysis.cached("rules", depth, layer):
+        if self.analysis.answered(self.analysis.rules, depth, layer):
             return ""
         return f"a decision tree of depth {depth} fitted on {where}"
 

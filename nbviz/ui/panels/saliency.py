@@ -97,11 +97,11 @@ class SaliencyPanel(Panel):
     def pending(self, state: State) -> str:
         if self.text:
             method = str(self.method.value)
-            if self.analysis.cached("token attribution", state.sample, method, self.class_index, self.at):
+            if self.analysis.answered(self.analysis.token_saliency, state.sample, method, self.class_index, self.at):
                 return ""
             return f"{TOKEN_METHOD_NAMES[method]} per token of sample {state.sample}"
         method, layer = self._question(state)
-        if self.analysis.cached("saliency", method, state.sample, self.class_index, layer):
+        if self.analysis.answered(self.analysis.saliency_map, state.sample, method, self.class_index, layer):
             return ""
         return f"{METHOD_NAMES[method]} of sample {state.sample}"
 
