@@ -895,7 +895,7 @@ class Probe:
                 _, record, _ = self._run(args, values)
                 out = unit_layer_output(record, layer)
                 self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
-                flat = ops.reshape(out, (ops.shape(out)[0], -1, out.shape[-1]))
+                flat = ops.reshape(out, (ops.shape(out)[0], -1, _units(out)))
                 if where == "center":  # the middle position, (h // 2, w // 2) of a map
                     middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
                     picked = ops.take(flat[:, int(middle)], unit, axis=-1)
@@ -913,7 +913,7 @@ class Probe:
             def picked_sum(args: list[Any], tap: Tap) -> Any:
                 outputs, _, _ = self._run(args, values)
                 out = ops.cast(outputs[out_index], "float32")
-                k = out.shape[-1] if len(out.shape) > 1 else 1
+                k = _units(out) if len(out.shape) > 1 else 1
                 out = ops.reshape(out, (ops.shape(out)[0], -1, k))
                 picked = ops.sum(out * ops.one_hot(units, k)[:, None, :], axis=(1, 2))
                 return ops.sum(picked), picked
@@ -1121,6 +1121,13 @@ def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
 def _filled(gradient: Any, like: Any) -> Any:
     """A gradient as float32, or zeros shaped as ``like`` where none reaches it (they are reported undefined)."""
     return ops.zeros_like(like, "float32") if gradient is None else ops.cast(gradient, "float32")
+
+
+def _units(tensor: Any) -> Any:
+    """The last axis's size: known when traced, or the tensor's own (TensorFlow leaves an axis free when its size
+    follows the batch: a similarity matrix's (n, n))."""
+    size = tensor.shape[-1]
+    return ops.shape(tensor)[-1] if size is None else size
 
 
 def _unreached(gradient: Any) -> Any:
