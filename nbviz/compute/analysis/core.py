@@ -186,8 +186,7 @@ class AnalysisCore:
             name = self.probe.output_names[0]
             if acts is not None and name in acts:
                 return acts[name][0]
-            out = self.probe.predict(self.data.inputs(sample))
-            return (out[0] if isinstance(out, list) else out)[0]
+            return self.probe.first_output(self.data.inputs(sample))[0]
 
         return self._ask(("output", sample), compute)
 
@@ -235,8 +234,7 @@ class AnalysisCore:
             return False
 
         def compute() -> bool:
-            out = self.probe.predict([a[:2] for a in self.data.x])
-            out = out[0] if isinstance(out, list) else out
+            out = self.probe.first_output([a[:2] for a in self.data.x])
             return tuple(int(d) for d in out.shape[1:]) != self.data.output_shape
 
         return self._ask(("first output follows batch",), compute, versioned=False)
@@ -627,8 +625,9 @@ class AnalysisCore:
 
     @property
     def learning_layers(self) -> tuple[str, ...]:
-        """Layers with trainable weights of their own, in graph order: those a gradient norm is taken of."""
-        return tuple(n.name for n in self.graph.nodes if n.learns)
+        """Layers with trainable weights of their own, in graph order: those a gradient norm is taken of (the
+        probe's answer, read now: a layer frozen since is left out)."""
+        return tuple(self.probe.learning_layers())
 
     def sample_gradients(self, sample: int) -> SampleGradients:
         """The input saliency of one sample and the gradient norm of every layer that learns."""

@@ -12,8 +12,8 @@ from ..methods.diagnostics import (
     SHOWN_CLASSES,
     DatasetReport,
     diagnose,
-    first_output,
     in_cell,
+    probability_rows,
     slice_metrics,
     top_confusion,
 )
@@ -61,7 +61,7 @@ class DatasetQuestions(AnalysisCore):
         features = self._rule_features(layer)
         if len(features) != self.data.n_samples:  # a position embedding's table, the same for every sample
             return Unavailable(f"{layer}'s output has no row per sample (it is the same for all): no rules.")
-        outputs = self._ask(("first output over data",), lambda: first_output(self.probe, x[0]))
+        outputs = self._ask(("first output over data",), lambda: probability_rows(self.probe, x[0]))
         gone = self.left_out()  # read from those outputs: no second pass
         if gone.outputs_nonfinite:
             return Unavailable(gone.outputs_text())

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._arrays import frozen
 from ..data.nonfinite import finite_rows
-from ..methods.diagnostics import first_output
+from ..methods.diagnostics import probability_rows
 from ..methods.projection import BATCH_BYTES, METHODS, POOLINGS, NoFiniteRow, NoRowPerSample, Projection, project
 from ..methods.raster import Raster, color_map, rasterize
 from .answers import MetricsTable, Unavailable, picture_strip
@@ -202,7 +202,7 @@ class ProjectionQuestions(AnalysisCore):
 
         def compute() -> SampleScores:
             x = self.data.x[0] if len(self.data.x) == 1 else self.data.x
-            out = self._ask(("first output over data",), lambda: first_output(self.probe, x))
+            out = self._ask(("first output over data",), lambda: probability_rows(self.probe, x))
             y = None if self.data.y is None else np.asarray(self.data.y[0])
             if self.data.is_classifier:
                 probs = self.probe.probabilities(out)

@@ -418,8 +418,7 @@ class ShapExplainer:
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         """The explained outputs, float64 (n, classes): a dense output's class scores averaged over positions."""
-        out = self.probe.predict(x)
-        out = np.asarray(out[0] if isinstance(out, list) else out)
+        out = np.asarray(self.probe.first_output(x))
         if self.positions > 1:
             # The mean in float64 without a float64 copy of the whole output (the permutation explainer asks
             # for thousands of rows at once).

@@ -118,15 +118,15 @@ def output_chunks(probe: Probe, inputs: list[np.ndarray]) -> Iterator[tuple[int,
     n, start, size = len(inputs[0]), 0, 1  # one sample first, to learn an output's size
     while start < n:
         part = [a[start : start + size] for a in inputs]
-        out = probe.predict(part[0] if len(part) == 1 else part)
-        first = probe.probabilities(out[0] if isinstance(out, list) else out)  # logits become probabilities
+        first = probe.probabilities(probe.first_output(part[0] if len(part) == 1 else part))  # logits: probabilities
         yield start, first
         start += len(first)
         size = int(np.clip(_CHUNK_BYTES // max(1, first[0].nbytes), 1, _PREDICT_CHUNK))
 
 
-def first_output(probe: Probe, x: Any) -> np.ndarray:
-    """The model's first output for ``x`` as float32 (n, units), in chunks so a large dataset fits in memory."""
+def probability_rows(probe: Probe, x: Any) -> np.ndarray:
+    """The model's first output for ``x`` as float32 (n, units), logits as probabilities (what diagnostics, rules
+    and the projector score by), flattened past the batch, in chunks so a large dataset fits in memory."""
     inputs = as_inputs(input_specs(probe.model), x)
     chunks = [out.reshape(len(out), -1) for _, out in output_chunks(probe, inputs)]
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
@@ -206,7 +206,7 @@ def diagnose(
 def _report(probe: Probe, name: str, x: Any, y: Any, class_names: Any) -> DatasetReport:
     what = f"datasets[{name!r}] y"
     if not probe.classifies(y):
-        out = first_output(probe, x)
+        out = probability_rows(probe, x)
         n = len(out)
         out = out.reshape(n, -1)  # an image output (an autoencoder's) is scored per pixel
         true, pred = _targets(y, n, out.shape[1], what), out.astype(np.float64)
@@ -400,7 +400,7 @@ def slice_metrics(
     probe = probe_for(model, probe)
     classify = probe.classifies(y)
     if predicted is None:
-        out = first_output(probe, arr)
+        out = probability_rows(probe, arr)
         predicted = np.argmax(class_probs(out), axis=1) if classify else out
     predicted = np.asarray(predicted)
     if len(predicted) != n:

@@ -26,7 +26,7 @@ from .._arrays import is_int
 from ..data.redact import quantile_of
 from ..model.graph import ModelGraph
 from ..model.probe import Probe, probe_for
-from .diagnostics import class_probs, first_output, named_classes
+from .diagnostics import class_probs, named_classes, probability_rows
 
 __all__ = [
     "FIDELITY_GOAL",
@@ -194,7 +194,7 @@ def surrogate_rules(
         raise ValueError(f"feature_names: expected {d} names, one per feature column, got {len(names)}")
 
     probe = probe_for(model, probe)
-    out = first_output(probe, x) if outputs is None else np.asarray(outputs)
+    out = probability_rows(probe, x) if outputs is None else np.asarray(outputs)
     if len(out) != n:
         raise ValueError(f"features: expected {len(out)} rows, one per sample of x, got {n}")
     if n < 2:

@@ -127,12 +127,11 @@ def _prepare(model: Any, x: Any, probe: Probe | None) -> tuple[Probe, np.ndarray
     return probe, inputs[0]
 
 
-def first_output(probe: Probe, x: np.ndarray) -> np.ndarray:
+def _summed_rows(probe: Probe, x: np.ndarray) -> np.ndarray:
     """The first output for ``x`` as (n, units), summed over any axes in between (as Probe's objective is)."""
     chunks = []
     for start in range(0, len(x), probe.batch_size):
-        out = probe.predict(x[start : start + probe.batch_size])
-        out = out[0] if isinstance(out, list) else out
+        out = probe.first_output(x[start : start + probe.batch_size])
         chunks.append(
             out.reshape(len(out), -1, out.shape[-1]).sum(axis=1) if out.ndim > 2 else out.reshape(len(out), -1)
         )
@@ -143,7 +142,7 @@ def _targets(probe: Probe, x: np.ndarray, target: Any) -> np.ndarray:
     """One output unit per sample, int64 (n,)."""
     n = len(x)
     if target is None:
-        return np.argmax(first_output(probe, x), axis=1)
+        return np.argmax(_summed_rows(probe, x), axis=1)
     arr = np.asarray(target)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer) or arr.ndim > 1:
         raise TypeError(f"target: expected an int or a 1-D array of ints, got {target!r}")

@@ -76,12 +76,6 @@ class LayerNode:
         return self.params > 0 and not self.is_model
 
     @property
-    def learns(self) -> bool:
-        """A layer with trainable weights of its own: what training updates and a gradient norm is taken of (a
-        block's weights are its sub-layers', which learn)."""
-        return self.trainable_params > 0 and not self.is_model and not self.is_block
-
-    @property
     def is_convolution(self) -> bool:
         """A convolution with an (n, h, w, c) output: what Grad-CAM reads (Conv2D, DepthwiseConv2D, ...)."""
         shapes = self.output_shapes

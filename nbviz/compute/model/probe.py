@@ -288,6 +288,12 @@ class Probe:
         arrays = [_frozen(o) for o in self._outputs(inputs)]
         return arrays[0] if len(arrays) == 1 else arrays
 
+    def first_output(self, x: Any) -> np.ndarray:
+        """The model's first output for ``x`` (what every view of "the output" reads: the one home of taking it
+        from :meth:`predict`, which gives a list for a model with several outputs)."""
+        out = self.predict(x)
+        return out[0] if isinstance(out, list) else out
+
     def _outputs(self, inputs: list[np.ndarray]) -> list[Any]:
         """The model's outputs on ``inputs``: from the compiled forward pass, or eagerly on a few rows while that
         pass has no trace for their signature, at most :data:`EAGER_CALLS` times. On a 3,000-layer model the trace
