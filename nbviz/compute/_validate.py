@@ -6,6 +6,7 @@ import inspect
 import os
 import sys
 import warnings
+import weakref
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,9 +17,17 @@ import numpy as np
 
 from .backend import CHECKS_NAMES, untraceable_name
 
+#: Models that passed :func:`check_model`: what it checks (a Keras model, with a call, built, with layers, with
+#: names the backend can trace) does not change, so a model is checked once, at the first public call that takes
+#: it, and every later one (explore, then its analysis, probe and graph; findings, saliency, ...) costs a lookup.
+#: On a 3,002-layer model the walk over its names had run four times for one explore().
+_CHECKED: weakref.WeakSet[keras.Model] = weakref.WeakSet()
+
 
 def check_model(model: Any, name: str = "model") -> keras.Model:
     """Return ``model`` if it is a built Keras 3 model, else raise TypeError or ValueError."""
+    if isinstance(model, keras.Model) and model in _CHECKED:
+        return model
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"{name}: expected a keras.Model (Keras 3), got {type(model).__module__}.{type(model).__name__}"
@@ -39,6 +48,7 @@ def check_model(model: Any, name: str = "model") -> keras.Model:
     if not model.layers:
         raise ValueError(f"{name}: expected a model with layers, got {model.name!r}, which has none")
     _check_names(model, name)
+    _CHECKED.add(model)
     return model
 
 
