@@ -155,3 +155,29 @@ def test_no_private_name_is_imported_across_modules():
                     if alias.name.startswith("_") and not alias.name.startswith("__") and not is_module:
                         private.append(f"{path.relative_to(package)}: {alias.name}")
     assert not private, private
+
+
+#: What panels may call from nbviz.compute besides answer types and constants: what is installed (the explainers
+#: and projections a dropdown offers) and wording (a plural, a feature's label); none of it reads a model.
+PANEL_HELPERS = {"available_explainers", "available_methods", "feature_labels", "plural"}
+
+
+def test_panels_import_nothing_that_computes():
+    # A panel asks the analysis and copies its answers onto marks: from nbviz.compute it takes classes (answer
+    # types, the analysis it is given) and constants, never a function that computes over a model or data.
+    import importlib
+    import inspect
+
+    package = Path(nbviz.__file__).parent
+    computing = []
+    for path in sorted((package / "ui" / "panels").glob("*.py")):
+        for node in _runtime_nodes(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or "compute" not in (node.module or ""):
+                continue
+            module = importlib.import_module("nbviz." + node.module.lstrip(".")) if node.level == 3 else None
+            for alias in node.names:
+                value = getattr(module, alias.name, None)
+                if inspect.isclass(value) or alias.name.isupper() or alias.name in PANEL_HELPERS:
+                    continue
+                computing.append(f"{path.name}: {alias.name}")
+    assert computing == [], computing

@@ -18,7 +18,7 @@ from ..methods.diagnostics import (
     top_confusion,
 )
 from ..methods.findings import Finding, findings
-from ..methods.rules import surrogate_rules
+from ..methods.rules import readable_depth, rule_layers, surrogate_rules
 from .answers import (
     ConfusionDisplay,
     MetricsTable,
@@ -34,6 +34,24 @@ class DatasetQuestions(AnalysisCore):
     """Rules, diagnostics, slices and findings over the explored data and named datasets."""
 
     # ----------------------------------------------------------------------------------------- data-wide
+    def rule_layers(self) -> tuple[str, ...]:
+        """The layers whose activations make readable rule features (see
+        :func:`nbviz.compute.methods.rules.rule_layers`), in graph order."""
+        return tuple(rule_layers(self.graph, self.probe.output_names))
+
+    @question
+    def readable_depth(self, layer: str | None) -> tuple[int, bool]:
+        """The default depth of rules over ``layer`` (None: the inputs), and whether it reaches the fidelity goal:
+        the shallowest readable depth whose held-out fidelity does (see
+        :func:`nbviz.compute.methods.rules.readable_depth`); each depth it tries is asked, and kept, as
+        :meth:`rules`."""
+
+        def fidelity(depth: int) -> float | None:
+            answer = self.rules(depth, layer)
+            return None if isinstance(answer, Unavailable) else answer.rules.fidelity
+
+        return readable_depth(fidelity, self.data.n_classes if self.data.is_classifier else None)
+
     @question
     def rules(self, depth: int, layer: str | None) -> Any:
         """Surrogate rules of depth ``depth`` over the input features (``layer`` None) or a layer's activations;

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ...compute.analysis.answers import RulesDisplay, Unavailable
-from ...compute.methods.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS, readable_depth, rule_layers
+from ...compute.methods.rules import FIDELITY_GOAL, MAX_DEPTH, RULE_UNITS
 from ..markup import escape
 from ..plots.figures import FULL_WIDTH, BarsPlot, Plot
 from .base import Panel, Remark, State, offer
@@ -39,8 +39,7 @@ class RulesPanel(Panel):
         self.on_layer = widgets.Checkbox(
             value=not self.tabular, description="fit on a layer's activations", indent=False
         )
-        outputs = self.analysis.probe.output_names
-        self.candidates = rule_layers(self.analysis.graph, outputs)
+        self.candidates = list(self.analysis.rule_layers())
         options = [("the current layer", FOLLOW)] + [(name, name) for name in self.candidates]
         default = self.candidates[-1] if self.candidates else FOLLOW
         self.layer_choice = widgets.Dropdown(options=options, value=default, description="layer")
@@ -100,9 +99,7 @@ class RulesPanel(Panel):
         depth, layer = self._question(state)
         where = "layer " + layer if layer else "the inputs"
         if self._searched(layer):
-            if self.analysis.answered(self.analysis.rules, MAX_DEPTH, layer) or self.analysis.answered(
-                self.analysis.rules, depth, layer
-            ):
+            if self.analysis.answered(self.analysis.readable_depth, layer):
                 return ""
             return f"decision trees fitted on {where}, to find the shallowest that agrees with the model"
         if self.analysis.answered(self.analysis.rules, depth, layer):
@@ -114,16 +111,6 @@ class RulesPanel(Panel):
         layer (a few trees there cost little; over a feature map of thousands of units, one tree of the slider's
         depth is fitted, as a person who picked that layer asked)."""
         return self.auto_depth and (layer is None or layer in self.candidates)
-
-    def _readable(self, layer: str | None) -> tuple[int, bool]:
-        """The default depth for rules over ``layer`` (the analysis fits and caches each depth it asks)."""
-
-        def fidelity(depth: int) -> float | None:
-            answer = self.analysis.rules(depth, layer)
-            return None if isinstance(answer, Unavailable) else answer.rules.fidelity
-
-        classes = self.analysis.data.n_classes if self.analysis.data.is_classifier else None
-        return readable_depth(fidelity, classes)
 
     def _set(self, control: widgets.Widget, value: Any) -> None:
         self._setting = True
@@ -139,7 +126,7 @@ class RulesPanel(Panel):
             first = self.analysis.rules(int(self.depth.value), layer)
             if isinstance(first, Unavailable):
                 return first.reason
-            depth, reached = self._readable(layer)
+            depth, reached = self.analysis.readable_depth(layer)
             self._set(self.depth, depth)
         answer = self.analysis.rules(int(self.depth.value), layer)
         if isinstance(answer, Unavailable):
