@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import scipy.sparse.linalg
 
 from .._arrays import frozen, is_int
 from .._pipeline import UNBATCHED_BATCH, is_dataset, unbatched
@@ -42,6 +43,8 @@ STORE_BYTES = 256 * 2**20
 #: The PCA coordinates kept per sample (for neighbours and UMAP/t-SNE): at most 32, fewer for huge datasets so
 #: that they take at most 64 MB.
 MAX_COMPONENTS = 32
+#: Features up to which PCA takes every eigenpair of the covariance (beyond, the top ones alone: see _Moments).
+DENSE_EIGEN = 512
 COMPONENT_BYTES = 64 * 2**20
 
 
@@ -324,17 +327,27 @@ class _Moments:
         self.total += b.sum(axis=0)
         self.cross += b.T @ b
 
-    def eigen(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mean, eigenvalues descending, eigenvectors as columns); signs fixed: each vector's largest
-        loading is positive."""
+    def eigen(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(mean, the top ``k`` eigenvalues descending, their eigenvectors as columns, the total variance);
+        signs fixed: each vector's largest loading is positive."""
         assert self.shift is not None
         m = self.total / self.n
         cov = self.cross / self.n - np.outer(m, m)
-        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
-        order = np.argsort(values)[::-1]
+        cov = (cov + cov.T) / 2
+        d = len(cov)
+        k = min(k, d)
+        if d <= DENSE_EIGEN or k >= d - 1:
+            values, vectors = np.linalg.eigh(cov)
+        else:
+            # Only the top k of d eigenpairs are drawn: Lanczos (ARPACK, from a seeded start) takes a few hundred
+            # products with the covariance, where a full eigendecomposition of ConvNeXt's 3,072 features took
+            # 59 s of a projector tab's layer change.
+            start = np.random.default_rng(0).standard_normal(d)
+            values, vectors = scipy.sparse.linalg.eigsh(cov, k=k, which="LA", v0=start)
+        order = np.argsort(values)[::-1][:k]
         values, vectors = np.maximum(values[order], 0), vectors[:, order]
         signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
-        return self.shift + m, values, vectors * np.where(signs == 0, 1, signs)
+        return self.shift + m, values, vectors * np.where(signs == 0, 1, signs), float(np.trace(cov))
 
 
 def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, store_bytes: int = STORE_BYTES) -> _Fitted:
@@ -367,9 +380,10 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
         raise ValueError("data: expected at least one sample, got none")
     if moments.n == 0:
         raise NoFiniteRow(f"data: every sample's features hold NaN or Inf ({n} samples)")
-    mean, values, vectors = moments.eigen()
-    k = max(1, min(vectors.shape[1], MAX_COMPONENTS, max(2, COMPONENT_BYTES // (4 * n))))
-    basis = vectors[:, :k].astype(np.float32)
+    # n samples span at most n - 1 directions: components past those hold no variance (and slow Lanczos down).
+    k = max(1, min(len(moments.total), moments.n - 1, MAX_COMPONENTS, max(2, COMPONENT_BYTES // (4 * n))))
+    mean, values, vectors, total = moments.eigen(k)
+    basis = vectors.astype(np.float32)
     center = mean.astype(np.float32)
     coords = np.empty((n, k), np.float32)
     start = 0
@@ -380,8 +394,7 @@ def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, stor
             part[:] = (block - center) @ basis
         part[~np.isfinite(part).all(axis=1)] = np.nan  # NaN or Inf features give no finite coordinate: no place
         start += len(block)
-    total = float(values.sum())
-    ratio = (values[:k] / total if total > 0 else np.zeros(k)).astype(np.float32)
+    ratio = (values / total if total > 0 else np.zeros(len(values))).astype(np.float32)
     notes = (
         [f"features sketched from {d:,} to {SKETCH:,} dimensions by a seeded random projection (count sketch)"]
         if sketch is not None

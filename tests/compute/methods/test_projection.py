@@ -133,6 +133,27 @@ def test_umap(digits):
     assert kept > 0.5
 
 
+@pytest.mark.parametrize("n", [8, 600])
+def test_pca_of_a_wide_layer_equals_scikit_learn(n):
+    # Past DENSE_EIGEN features only the top components are found (Lanczos on the covariance): the same
+    # coordinates and variance ratios as scikit-learn's full PCA, with fewer samples than features (8: what a
+    # zoo model's layer has; rank 7) and with more (600), on a spectrum that decays as a layer's does.
+    d = 1500
+    assert d > projection.DENSE_EIGEN
+    inputs = keras.Input((d,))
+    model = keras.Model(inputs, keras.layers.Activation("linear", name="wide")(inputs))
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((n, 40)) * np.geomspace(10, 0.1, 40)) @ rng.standard_normal((40, d))
+    x = (x + 0.01 * rng.standard_normal((n, d))).astype(np.float32)
+    shown = project(model, x, "wide")
+    k = min(shown.components.shape[1], n - 1)  # beyond the rank, components are noise in an empty space
+    reference = PCA(n_components=k).fit(x.astype(np.float64))
+    ref = reference.transform(x.astype(np.float64))
+    scale = float(np.max(np.abs(ref)))
+    assert _same_up_to_sign(shown.components[:, :k], ref) <= 1e-4 * scale
+    np.testing.assert_allclose(shown.explained_variance[:k], reference.explained_variance_ratio_, rtol=1e-3, atol=1e-6)
+
+
 def test_wide_layers_are_sketched():
     inputs = keras.Input((5000,))
     model = keras.Model(inputs, keras.layers.Activation("linear", name="wide")(inputs))
