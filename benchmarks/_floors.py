@@ -15,12 +15,15 @@ def compiled_passes(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Callable
     The fastest form: concrete functions traced once, called with tensors, numpy in and numpy out like the
     Probe they are compared with. ``x`` is an array or a dict of them (a KerasHub model's inputs); the loss is
     the model's compiled Keras loss (a KerasHub task's crossentropy on logits), else sparse crossentropy.
-    On JAX: ``jax.jit`` of the model's stateless call, and of ``jax.grad`` of its loss.
+    On JAX: ``jax.jit`` of the model's stateless call, and of ``jax.grad`` of its loss. On torch: the model's
+    eager call without autograd, and ``torch.autograd.grad`` of its loss (Keras runs torch eagerly).
     """
     compiled = getattr(model, "loss", None)
     loss_fn = compiled if isinstance(compiled, keras.losses.Loss) else keras.losses.SparseCategoricalCrossentropy()
     if keras.backend.backend() == "jax":
         return _jax_passes(model, x, y, loss_fn)
+    if keras.backend.backend() == "torch":
+        return _torch_passes(model, x, y, loss_fn)
     import tensorflow as tf
 
     def constants(value: Any) -> Any:
@@ -59,3 +62,19 @@ def _jax_passes(model: keras.Model, x: Any, y: np.ndarray, loss_fn: Any) -> tupl
         lambda: [np.asarray(o) for o in keras.tree.flatten(forward(trainable, others, x))],
         lambda: [np.asarray(g) for g in backward(trainable, others, x, y)],
     )
+
+
+def _torch_passes(model: keras.Model, x: Any, y: np.ndarray, loss_fn: Any) -> tuple[Callable[[], object], ...]:
+    import torch
+
+    trainable = [v.value for v in model.trainable_variables]
+
+    def forward() -> list[np.ndarray]:
+        with torch.no_grad():
+            return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(model(x, training=False))]
+
+    def backward() -> list[np.ndarray]:
+        loss = loss_fn(y, model(x, training=False))
+        return [g.detach().cpu().numpy() for g in torch.autograd.grad(loss, trainable)]
+
+    return forward, backward

@@ -1,4 +1,4 @@
-"""The probe and the Explorer on Keras's JAX backend beside TensorFlow, in one table.
+"""The probe and the Explorer on Keras's JAX and torch backends beside TensorFlow, in one table.
 
 Run: python -m benchmarks.backends [--quick]
 
@@ -9,12 +9,17 @@ other, in this run), with the same models, inputs and repeats: the demo CNN and 
 timed on 12 layers and scaled to all); the compiled forward+backward pass (d loss / d trainable weights) and
 ``Probe.gradients`` (every weight, layer output and the input); the Explorer's sample change on the
 activations and gradients tabs (kernel side, as ``update_latency`` times it); and the first call (the trace and
-compile). The ratio column is JAX / TensorFlow.
+compile). The ratio column is JAX / TensorFlow and torch / TensorFlow.
+
+torch runs in the Python that ``NBVIZ_TORCH_PYTHON`` names (PyPI's torch for Linux is the 6 GB CUDA build, so the
+project's own environment has none; ``tests/test_install_torch.py`` makes one), else in this one when it has
+torch; without either its column says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -106,11 +111,23 @@ def _one_model(model: Any, x: Any, y: Any, repeat: int, keract_layers: int | Non
     return t
 
 
+def _torch_python() -> str | None:
+    """A Python with torch: ``NBVIZ_TORCH_PYTHON``, else this one if it has torch, else None."""
+    named = os.environ.get("NBVIZ_TORCH_PYTHON")
+    if named:
+        return named
+    return sys.executable if importlib.util.find_spec("torch") is not None else None
+
+
 def run(quick: bool = False) -> list[Row]:
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for backend in ("tensorflow", "jax"):
+    pythons = {"tensorflow": sys.executable, "jax": sys.executable, "torch": _torch_python()}
+    for backend, python in pythons.items():
+        if python is None:
+            continue
         env = {**os.environ, "KERAS_BACKEND": backend}
-        command = [sys.executable, "-m", "benchmarks.backends", "--measure"] + (["--quick"] if quick else [])
+        env.pop("PYTHONPATH", None)  # run from this repository (the working directory), whatever the Python
+        command = [python, "-m", "benchmarks.backends", "--measure"] + (["--quick"] if quick else [])
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
             raise RuntimeError(f"{backend} run failed:\n{done.stderr[-3000:]}")
@@ -120,7 +137,14 @@ def run(quick: bool = False) -> list[Row]:
         for case in CASES:
             tf_s, jax_s = results["tensorflow"][model][case], results["jax"][model][case]
             measured = f"TF {ms(tf_s)}, JAX {ms(jax_s)}"
-            rows.append(Row(NAME, f"{model}: {case}", measured, f"JAX/TF {jax_s / tf_s:.2f}", ""))
+            ratio = f"JAX/TF {jax_s / tf_s:.2f}"
+            if "torch" in results:
+                torch_s = results["torch"][model][case]
+                measured += f", torch {ms(torch_s)}"
+                ratio += f", torch/TF {torch_s / tf_s:.2f}"
+            else:
+                ratio += ", torch: not measured (no torch; set NBVIZ_TORCH_PYTHON)"
+            rows.append(Row(NAME, f"{model}: {case}", measured, ratio, ""))
     return rows
 
 
