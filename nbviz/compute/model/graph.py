@@ -75,12 +75,6 @@ class LayerNode:
         """A layer with weights of its own (a nested model's belong to its inner layers)."""
         return self.params > 0 and not self.is_model
 
-    @property
-    def is_convolution(self) -> bool:
-        """A convolution with an (n, h, w, c) output: what Grad-CAM reads (Conv2D, DepthwiseConv2D, ...)."""
-        shapes = self.output_shapes
-        return "conv" in self.class_name.lower() and bool(shapes) and len(shapes[0]) == 4 and not self.is_model
-
 
 @dataclass(frozen=True)
 class ModelGraph:
