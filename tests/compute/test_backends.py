@@ -53,12 +53,7 @@ def test_the_model_zoo_walks_on_jax() -> None:
     # KerasHub task models and backbones, keras.applications and the Keras examples: every tab on every layer
     # shows numbers or a note, activations equal Keras sub-models, predictions equal predict. The example that
     # takes strings is refused with its reason (string layers run on TensorFlow only).
-    # The four largest keras.applications networks (10 of the walk's minutes on TensorFlow) bring no layer that
-    # ResNet, MobileNetV3 and the KerasHub models do not: they are walked on TensorFlow.
-    tests = (
-        "(every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict) "
-        "and not (convnext or densenet or inception or efficientnetv2)"
-    )
+    tests = "every_tab_on_every_layer or activations_equal_keras_submodels or predictions_equal_model_predict"
     run = _on_jax(
         "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", tests, "tests/ui/test_zoo.py",
         timeout=2400,
