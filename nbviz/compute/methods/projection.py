@@ -336,6 +336,9 @@ class _Moments:
         cov = (cov + cov.T) / 2
         d = len(cov)
         k = min(k, d)
+        total = float(np.trace(cov))
+        if not total > 0:  # no variance at all (a dead ReLU layer): every direction is as good, none explains any
+            return self.shift + m, np.zeros(k), np.eye(d, k), 0.0
         if d <= DENSE_EIGEN or k >= d - 1:
             values, vectors = np.linalg.eigh(cov)
         else:
@@ -343,11 +346,14 @@ class _Moments:
             # products with the covariance, where a full eigendecomposition of ConvNeXt's 3,072 features took
             # 59 s of a projector tab's layer change.
             start = np.random.default_rng(0).standard_normal(d)
-            values, vectors = scipy.sparse.linalg.eigsh(cov, k=k, which="LA", v0=start)
+            try:
+                values, vectors = scipy.sparse.linalg.eigsh(cov, k=k, which="LA", v0=start)
+            except scipy.sparse.linalg.ArpackError:  # no convergence: the full decomposition, slow but sure
+                values, vectors = np.linalg.eigh(cov)
         order = np.argsort(values)[::-1][:k]
         values, vectors = np.maximum(values[order], 0), vectors[:, order]
         signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
-        return self.shift + m, values, vectors * np.where(signs == 0, 1, signs), float(np.trace(cov))
+        return self.shift + m, values, vectors * np.where(signs == 0, 1, signs), total
 
 
 def fit_pca(features: Callable[[], Iterator[np.ndarray]], *, seed: int = 0, store_bytes: int = STORE_BYTES) -> _Fitted:

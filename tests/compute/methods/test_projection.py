@@ -154,6 +154,17 @@ def test_pca_of_a_wide_layer_equals_scikit_learn(n):
     np.testing.assert_allclose(shown.explained_variance[:k], reference.explained_variance_ratio_, rtol=1e-3, atol=1e-6)
 
 
+def test_a_wide_layer_without_variance_projects_to_its_centre():
+    # A dead ReLU layer of many units outputs zeros for every sample: no direction explains anything, and the
+    # projection says so (every point at the origin, no variance) rather than failing in the eigensolver.
+    d = 1500
+    inputs = keras.Input((d,))
+    model = keras.Model(inputs, keras.layers.ReLU(name="dead")(keras.layers.Activation("linear")(inputs)))
+    x = -np.abs(np.random.default_rng(2).standard_normal((20, d))).astype(np.float32)
+    shown = project(model, x, "dead")
+    assert np.all(shown.coords == 0) and np.all(shown.explained_variance == 0)
+
+
 def test_wide_layers_are_sketched():
     inputs = keras.Input((5000,))
     model = keras.Model(inputs, keras.layers.Activation("linear", name="wide")(inputs))
