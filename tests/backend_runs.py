@@ -216,6 +216,22 @@ def walk(report: Path) -> dict[str, Any]:
     }
 
 
+def check_walk(run: Any, backend: str) -> None:
+    """Assert what a ``walk`` process on ``backend`` printed: every feature worked, the figures it read are
+    right, and nbviz never reached for TensorFlow (the walk made it impossible to import)."""
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout.split("RESULT ", 1)[1])
+    assert result["backend"] == backend and result["probe"] == "Probe"
+    assert result["errors"] == []
+    assert result["explainer"] == "gradient"  # expected gradients on the probe: shap's own need TensorFlow
+    assert result["grad_steps"] >= 2 and result["grad_norms_finite"]
+    assert result["snapshots"] == 3 and result["snapshot_errors"] == []  # each equals get_weights at its epoch
+    assert result["stale"] < 1e-5  # after fit, the Explorer shows the trained weights
+    assert result["report_bytes"] > 10_000
+    assert [t for t in result["tensorflow_tries"] if "/nbviz/" in t] == [], result["tensorflow_tries"]
+    assert not result["tensorflow_loaded"]
+
+
 if __name__ == "__main__":
     command, where = sys.argv[1], Path(sys.argv[2])
     if command == "numbers":

@@ -8,7 +8,6 @@ into an environment of its own (about 4 minutes with pip's cache cold, 2 warm) a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -55,17 +54,7 @@ def test_a_walk_on_torch_works_and_imports_no_tensorflow(torch_python: Path, tmp
     # Every tab on every layer (SHAP included), the findings, LiveTraining inside fit with snapshots, a
     # checkpoint shown, a comparison and a static report.
     run = _on_torch(torch_python, "-m", "tests.backend_runs", "walk", str(tmp_path / "report.html"), timeout=1200)
-    assert run.returncode == 0, run.stderr[-4000:]
-    result = json.loads(run.stdout.split("RESULT ", 1)[1])
-    assert result["backend"] == "torch" and result["probe"] == "Probe"
-    assert result["errors"] == []
-    assert result["explainer"] == "gradient"  # expected gradients on the probe: shap's own need TensorFlow
-    assert result["grad_steps"] >= 2 and result["grad_norms_finite"]
-    assert result["snapshots"] == 3 and result["snapshot_errors"] == []  # each equals get_weights at its epoch
-    assert result["stale"] < 1e-5  # after fit, the Explorer shows the trained weights
-    assert result["flips"] >= 0 and result["report_bytes"] > 10_000
-    assert [t for t in result["tensorflow_tries"] if "/nbviz/" in t] == [], result["tensorflow_tries"]
-    assert not result["tensorflow_loaded"]
+    backend_runs.check_walk(run, "torch")
 
 
 def test_tensorflow_and_torch_give_the_same_numbers(torch_python: Path, tmp_path: Path) -> None:
