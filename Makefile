@@ -18,8 +18,9 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 lab: $(VENV)/.stamp-lab  ## open the quickstart notebook in JupyterLab (notebooks/ is its folder)
 	$(BIN)/python -m nbviz demo $(ARGS)
 
+# Two workers, one per core of the machine this was sized on; a worker takes a group of tests whole (tests/conftest.py).
 test: $(VENV)/.stamp-test  ## run the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(VENV)/.stamp-test  ## run every benchmark and print one table
 	$(BIN)/python -m benchmarks.run_all

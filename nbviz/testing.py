@@ -93,20 +93,48 @@ def random_change(ex: Any, rng: np.random.Generator) -> None:
         ex.tab = TABS[int(rng.integers(len(TABS)))]
 
 
-def panel_errors(ex: Any, tabs: Any = None) -> list[tuple[str, str, str]]:
-    """Show every layer on every tab (or on ``tabs``); returns (tab, layer, error) for each error a panel showed."""
+def panel_errors(ex: Any, tabs: Any = None, layers: Any = None) -> list[tuple[str, str, str]]:
+    """Show every layer (or ``layers``) on every tab (or on ``tabs``); returns (tab, layer, error) for each error
+    a panel showed."""
     problems = []
     for tab in ex.panels if tabs is None else tabs:
         ex.tab = tab
         wait = getattr(ex.panels[tab], "wait", None)
         if wait is not None:  # a panel that computes in a worker (SHAP): its error shows once the worker ends
             wait()
-        for layer in ex.analysis.graph.names:
+        for layer in ex.analysis.graph.names if layers is None else layers:
             ex.layer = layer
             error = ex.panels[tab].error
             if error is not None:
                 problems.append((tab, layer, error))
     return problems
+
+
+def layer_kinds(graph: Any) -> list[str]:
+    """The first and the last layer of each kind in ``graph`` (a :class:`~nbviz.compute.model.graph.ModelGraph`),
+    in graph order: a walk over these takes each code path a panel has for a layer.
+
+    A kind is what a panel's path depends on: the layer's class, the rank of each output, its activation,
+    whether it holds weights, is nested, is a model or a block, is called more than once or is an input.
+    DenseNet121's 429 layers are 16 such layers. What only a layer's values decide (a dead ReLU layer) is met
+    where a kind's first or last layer has it.
+    """
+    seen: dict[tuple[Any, ...], list[str]] = {}
+    for node in graph.nodes:
+        kind = (
+            node.class_name,
+            tuple(len(shape) for shape in node.output_shapes),
+            node.activation,
+            node.has_weights,
+            node.parent is not None,
+            node.is_model,
+            node.is_block,
+            node.calls > 1 or node.call_of is not None,
+            node.is_input,
+        )
+        seen.setdefault(kind, []).append(node.name)
+    chosen = {name for names in seen.values() for name in (names[0], names[-1])}
+    return [name for name in graph.names if name in chosen]
 
 
 def wide_head(classes: int, hidden: int = 16, seed: int = 0) -> Any:

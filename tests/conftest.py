@@ -10,11 +10,32 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+#: Modules whose tests are each a process of their own (another backend, a fresh virtual environment): spread
+#: over the workers one test at a time.
+SPREAD = ("tests/compute/test_backends.py", "tests/test_install_jax.py", "tests/test_install_torch.py")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On another backend than TensorFlow (the compute core's tests run again with KERAS_BACKEND=jax, see
-    tests/compute/test_backends.py), tests marked ``tensorflow_only`` are skipped: they check against
+    """Groups for pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), and on another backend than
+    TensorFlow the tests marked ``tensorflow_only`` are skipped.
+
+    A worker takes a group whole, so what a group's tests share is built once: the browser tests share one
+    JupyterLab and one Chromium; a module shares its module-scoped models; the model zoo shares each model's
+    Explorer, so each model is a group. On another backend (the compute core's tests run again with
+    KERAS_BACKEND=jax, see tests/compute/test_backends.py), ``tensorflow_only`` tests check against
     TensorFlow's own tape or graph, or use shap's TensorFlow explainers."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if path.startswith("tests/browser/"):
+            group = "browser"
+        elif path in SPREAD:
+            continue
+        elif path == "tests/ui/test_zoo.py" and "explored" in params:
+            group = f"zoo-{params['explored']}"
+        else:
+            group = path
+        item.add_marker(pytest.mark.xdist_group(group))
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={keras.backend.backend()})")

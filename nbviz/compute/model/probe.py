@@ -17,43 +17,32 @@ import numpy as np
 
 from .._arrays import frozen, is_int, l2_norm, one_or_list
 from .._validate import as_inputs, as_targets, input_specs, resolve_model
-from ..backend import NAME, SUPPORTED, UNREACHED_IS_ZERO, Compiled, Ordered, call_errors, gradients
+from ..backend import NAME, SUPPORTED, Compiled, Ordered, call_errors
+from . import passes
 from .graph import ModelGraph, activation_of, graph_and_layers, holds_layers, symbolic_graph
 from .losses import (
     DEFAULT_LOSSES,
     MSE,
     UnknownLoss,
-    added_losses,
     compiled_losses,
-    crossentropy_gradient,
     loss_config,
-    loss_functions,
     loss_label,
-    loss_weights,
-    match_rank,
-    mean_loss,
     own_compute_loss,
-    own_labels,
     own_train_step,
     sample_weights,
 )
 from .recording import (
+    TRACE_LOCK,
     Tap,
     asked,
-    attention_recording,
     attention_style,
     base_key,
-    floating,
     itemsize,
     numeric,
     recording,
-    scaled_first_call,
-    unit_layer_output,
 )
 
 ops = keras.ops
-# Patching layer calls while a function is traced must not interleave between threads.
-_TRACE_LOCK = threading.RLock()
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
 _ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
@@ -162,7 +151,8 @@ class Probe:
         )
         # A subclassed model has no symbolic outputs: its last tracked layer is taken as the output layer.
         outputs = _model_outputs(model)
-        self._output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
+        #: The layers whose outputs are the model's outputs, in order.
+        self.output_layers = [_output_layer(t) for t in outputs] if outputs else [list(self.layers.values())[-1]]
         #: Names of the layers whose outputs are the model's outputs (a nested model's own name if it ends the model).
         self.output_names = [t._keras_history.operation.name for t in outputs] if outputs else [list(self.layers)[-1]]
 
@@ -194,11 +184,11 @@ class Probe:
         return self._kinds[1]
 
     def _output_kinds(self) -> list[str]:
-        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
-        shapes = [tuple(t.shape) for t in _model_outputs(self.model)] or [_known_output_shape(self._output_layers[0])]
+        specs = compiled_losses(self.model, len(self.output_layers), self.output_layers)
+        shapes = [tuple(t.shape) for t in _model_outputs(self.model)] or [_known_output_shape(self.output_layers[0])]
         return [
             "map" if len(shape) >= 4 else _output_kind(spec, layer)
-            for spec, layer, shape in zip(specs, self._output_layers, shapes)
+            for spec, layer, shape in zip(specs, self.output_layers, shapes)
         ]
 
     @property
@@ -214,7 +204,7 @@ class Probe:
         the diagnostics and the findings all ask here, so they agree."""
         if y is not None and len(self.output_kinds) == 1 and self.map_classes() is not None:
             outputs = _model_outputs(self.model)
-            shape = tuple(outputs[0].shape) if outputs else _known_output_shape(self._output_layers[0])
+            shape = tuple(outputs[0].shape) if outputs else _known_output_shape(self.output_layers[0])
             return _class_masks(y, shape[1:])
         if y is None or len(self.output_kinds) != 1 or not self.output_kinds[0].startswith("sigmoid"):
             return self.is_classifier
@@ -231,8 +221,8 @@ class Probe:
         compiled crossentropy; None for any other output. Labels then decide (:meth:`classifies`)."""
         if self.output_kinds[index] != "map":
             return None
-        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
-        kind = _output_kind(specs[index], self._output_layers[index])
+        specs = compiled_losses(self.model, len(self.output_layers), self.output_layers)
+        kind = _output_kind(specs[index], self.output_layers[index])
         return None if kind == "values" else kind
 
     def probabilities(self, out: np.ndarray, index: int = 0) -> np.ndarray:
@@ -305,7 +295,7 @@ class Probe:
         key = _signature("forward", inputs)
         if key not in self._functions and len(inputs[0]) <= 4 and self._eager_calls.get(key, 0) < EAGER_CALLS:
             self._eager_calls[key] = self._eager_calls.get(key, 0) + 1
-            with _TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
+            with TRACE_LOCK:  # not while a trace has the layers' calls wrapped for recording
                 outputs = self.model(self.structured([keras.ops.convert_to_tensor(a) for a in inputs]), training=False)
             # As numpy: an eager call on torch keeps autograd's graph on its outputs (a few rows: a cheap copy).
             return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
@@ -585,7 +575,7 @@ class Probe:
         """
         inputs = as_inputs(self._specs, x)
         wanted = self._check_layers(layers)
-        n_out = len(self._output_layers)
+        n_out = len(self.output_layers)
         if target is not None:
             out_index, unit = _check_target(target, self.output_shapes(inputs))
             grads = self._call(("target", out_index, bool(training)), inputs, np.int32(unit))
@@ -707,6 +697,11 @@ class Probe:
                 seen.setdefault(id(v), v)
         return tuple(seen.values())
 
+    def note_shapes(self, key: Any, shapes: list[tuple[int, ...]]) -> None:
+        """Keep ``shapes`` under ``key``: a pass learns a layer's output shape while it is traced (the unit
+        gradient's check of a unit index needs it before the first call)."""
+        self._shapes[key] = shapes
+
     def output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
         """Each output's shape (batch of one) for inputs shaped as ``inputs``."""
         # Known once per input signature: a target check must not cost a forward pass on every call.
@@ -740,7 +735,7 @@ class Probe:
         key = _signature(kind, arrays)
         fn = self._functions.get(key)
         if fn is None:
-            with _TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
+            with TRACE_LOCK:  # the SHAP tab's worker and the widget may ask for the same new function at once
                 fn = self._functions.get(key)
                 if fn is None:
                     body, takes_unit = self._body(kind, arrays)
@@ -752,24 +747,25 @@ class Probe:
         return fn
 
     def _body(self, kind: Any, arrays: list[np.ndarray]) -> tuple[Callable[..., Any], bool]:
-        """The function ``body(values, *arrays)`` that the compiled function for ``kind`` runs, and whether it
-        takes one int32 scalar after the arrays (a unit)."""
+        """The function ``body(values, *arrays)`` that the compiled function for ``kind`` runs (from
+        :mod:`.passes`), and whether it takes one int32 scalar after the arrays (a unit)."""
         if kind == "forward":
-            return self._forward_body(), False
+            return passes.forward_body(self), False
         if kind == "attention" or kind[0] == "attention":
-            return self._attention_body(None if kind == "attention" else kind[1]), False
+            return passes.attention_body(self, None if kind == "attention" else kind[1]), False
         if kind[0] == "input grad":
-            return self._input_grad_body(kind[1]), False
+            return passes.input_grad_body(self, kind[1]), False
         if kind[0] == "embedding grad":
-            return self._embedding_grad_body(kind[1], kind[2], len(arrays) - 2), False
+            return passes.embedding_grad_body(self, kind[1], kind[2], len(arrays) - 2), False
         if kind[0] == "target":
-            return self._target_body(kind[1], kind[2]), True
+            return passes.target_body(self, kind[1], kind[2]), True
         if kind[0] == "unit grad":
-            return self._unit_body(kind[1], kind[2], (kind, arrays[0].shape[1:])), True
+            return passes.unit_body(self, kind[1], kind[2], (kind, arrays[0].shape[1:])), True
         structure = self._target_structures.get(kind[7]) if len(kind) > 7 else None
-        return self._loss_body(kind[2], kind[1], kind[3], kind[4], self._custom_losses.get(kind[5]), structure), False
+        custom = self._custom_losses.get(kind[5])
+        return passes.loss_body(self, kind[2], kind[1], kind[3], kind[4], custom, structure), False
 
-    def _run(
+    def record(
         self,
         inputs: Sequence[Any],
         values: Sequence[Any],
@@ -788,12 +784,12 @@ class Probe:
         mapping = list(zip(self._variables(), values))
         # collect_losses: add_loss in a stateless scope is kept only when collected (what model.losses reads).
         scope = keras.StatelessScope(state_mapping=mapping, collect_losses=True)
-        with _TRACE_LOCK, scope:
+        with TRACE_LOCK, scope:
             with recording(self.layers, tap) as record:
                 outputs = keras.tree.flatten(self.model(self.structured(list(inputs)), training=training))
             # After the recording: a loss that calls another model (a distiller's teacher) adds no activations.
             extra = within(outputs) if within is not None else None
-        for name, tensor in zip(self._input_layer_names(), inputs):
+        for name, tensor in zip(self.input_layer_names(), inputs):
             if numeric(tensor):
                 record.setdefault(name, tensor)
         rank = {name: i for i, name in enumerate(self.layers)}
@@ -807,204 +803,11 @@ class Probe:
             return keras.tree.pack_sequence_as(self._structure, list(inputs))
         return list(inputs) if len(inputs) > 1 else inputs[0]
 
-    def _input_layer_names(self) -> list[str]:
+    def input_layer_names(self) -> list[str]:
         graph = symbolic_graph(self.model)
         if graph is None:
             return []
         return [t._keras_history.operation.name for t in graph.inputs]
-
-    # ---------------------------------------------------------------- the passes, once for every backend
-    def _forward_body(self) -> Callable[..., Any]:
-        def forward(values: list[Any], *inputs: Any) -> tuple[list[Any], Ordered]:
-            outputs, record, _ = self._run(inputs, values)
-            return outputs, record
-
-        return forward
-
-    def _attention_body(self, only: Sequence[str] | None) -> Callable[..., Any]:
-        def attention(values: list[Any], *inputs: Any) -> tuple[list[Any], Ordered, Ordered]:
-            with _TRACE_LOCK, attention_recording(self.layers, only) as scores:
-                outputs, record, _ = self._run(inputs, values)
-            return outputs, Ordered(scores), record
-
-        return attention
-
-    def _differentiate(
-        self,
-        values: list[Any],
-        inputs: Sequence[Any],
-        objective_fn: Callable[[list[Any]], Any],
-        output_grads_fn: Callable[[list[Any]], list[Any]] | None = None,
-        training: bool = False,
-    ) -> Any:
-        """d objective / d every weight, layer output and input, as ((grads, is_undefined, squares), (output
-        grads by key, is_undefined), (input grads, is_undefined), objective, record), with the squared sum of
-        each weight's gradient taken in the pass rather than in numpy (one array to read, not one per weight).
-
-        Weights include the non-trainable ones (BatchNorm's statistics are used at inference); integer tensors
-        (token ids, counters) have no gradient and are reported as undefined. ``output_grads_fn`` gives d
-        objective / d each model output directly, where differentiation cannot: Keras computes a crossentropy
-        from the logits it caches on a softmax or sigmoid output, so that path skips the output tensor.
-        """
-        inputs = list(inputs)
-        weight_at = [i for i, v in enumerate(values) if floating(v)]
-        input_at = [i for i, t in enumerate(inputs) if floating(t)]
-
-        def run(args: list[Any], tap: Tap) -> Any:
-            vals, ins = list(values), list(inputs)
-            for i, w in zip(weight_at, args[: len(weight_at)]):
-                vals[i] = w
-            for i, t in zip(input_at, args[len(weight_at) :]):
-                ins[i] = t
-            outputs, record, value = self._run(ins, vals, training, tap, within=objective_fn)
-            return value, (outputs, record, ins)
-
-        sources = [values[i] for i in weight_at] + [inputs[i] for i in input_at]
-        value, (outputs, record, ins), grads, tap_grads = gradients(run, sources, tapped=True)
-        weight_grads = dict(zip(weight_at, grads[: len(weight_at)]))
-        input_grads = dict(zip(input_at, grads[len(weight_at) :]))
-        weights = [_filled(weight_grads.get(i), v) for i, v in enumerate(values)]
-        weight_none = [weight_grads.get(i) is None for i in range(len(values))]
-        squares = ops.stack([ops.sum(ops.square(g)) for g in weights] or [ops.zeros([])])
-        by_key = Ordered((k, _filled(tap_grads.get(k), t)) for k, t in record.items())
-        output_none: list[Any] = [tap_grads.get(k) is None for k in record]
-        if output_grads_fn is not None:
-            keys = {id(t): k for k, t in record.items()}
-            for o, g in zip(outputs, output_grads_fn(outputs)):
-                key = keys.get(id(o))
-                if g is not None and key is not None:
-                    by_key[key] = g
-                    output_none[list(record).index(key)] = False
-        input_values = [_filled(input_grads.get(i), t) for i, t in enumerate(inputs)]
-        input_none = [_unreached(input_grads.get(i)) for i in range(len(inputs))]
-        # An input layer's "output" is the input itself (recorded untapped): its gradient is the input's.
-        for name, g, none in zip(self._input_layer_names(), input_values, input_none):
-            if name in by_key:
-                by_key[name] = g
-                output_none[list(record).index(name)] = none
-        return (weights, weight_none, squares), (by_key, output_none), (input_values, input_none), value, record
-
-    def _target_body(self, out_index: int, training: bool) -> Callable[..., Any]:
-        def target_grads(values: list[Any], *args: Any) -> Any:
-            *inputs, unit = args
-
-            def objective(outputs: list[Any]) -> Any:
-                return ops.sum(ops.take(ops.cast(outputs[out_index], "float32"), unit, axis=-1))
-
-            return self._differentiate(values, inputs, objective, training=training)
-
-        return target_grads
-
-    def _unit_body(self, layer: str, where: str, shape_key: Any) -> Callable[..., Any]:
-        def unit_grads(values: list[Any], x: Any, unit: Any) -> Any:
-            def unit_sum(args: list[Any], tap: Tap) -> Any:
-                _, record, _ = self._run(args, values)
-                out = unit_layer_output(record, layer)
-                self._shapes[shape_key] = [tuple(out.shape)]  # known at trace time: the unit check
-                flat = ops.reshape(out, (ops.shape(out)[0], -1, _units(out)))
-                if where == "center":  # the middle position, (h // 2, w // 2) of a map
-                    middle = np.ravel_multi_index([d // 2 for d in out.shape[1:-1]], out.shape[1:-1])
-                    picked = ops.take(flat[:, int(middle)], unit, axis=-1)
-                else:
-                    picked = ops.mean(ops.take(flat, unit, axis=-1), axis=1)
-                return ops.sum(picked), picked
-
-            _, picked, (grad,), _ = gradients(unit_sum, [x])
-            return _filled(grad, x), picked
-
-        return unit_grads
-
-    def _input_grad_body(self, out_index: int) -> Callable[..., Any]:
-        def input_grads(values: list[Any], x: Any, units: Any) -> Any:
-            def picked_sum(args: list[Any], tap: Tap) -> Any:
-                outputs, _, _ = self._run(args, values)
-                out = ops.cast(outputs[out_index], "float32")
-                k = _units(out) if len(out.shape) > 1 else 1
-                out = ops.reshape(out, (ops.shape(out)[0], -1, k))
-                picked = ops.sum(out * ops.one_hot(units, k)[:, None, :], axis=(1, 2))
-                return ops.sum(picked), picked
-
-            _, picked, (grad,), _ = gradients(picked_sum, [x])
-            return _filled(grad, x), picked, ops.logical_not(_unreached(grad))
-
-        return input_grads
-
-    def _embedding_grad_body(self, layer: str, out_index: int, n_inputs: int) -> Callable[..., Any]:
-        target = self.layers[layer]
-
-        def embedding_grads(values: list[Any], *args: Any) -> Any:
-            inputs, (scales, units) = args[:n_inputs], args[n_inputs:]
-
-            def picked_sum(_: list[Any], tap: Tap) -> Any:
-                # The scaling wrapper goes on first: recording leaves a layer that has its own "call" alone.
-                with _TRACE_LOCK, scaled_first_call(target, layer, scales, tap, inputs[0].shape[0]) as held:
-                    outputs, *_ = self._run(inputs, values)
-                if not held:
-                    raise ValueError(
-                        f"layer: expected a layer that the model calls, got {layer!r}, which it never calls"
-                    )
-                out = ops.cast(outputs[out_index], "float32")
-                flat = ops.reshape(out, (ops.shape(out)[0], -1))
-                picked = ops.take_along_axis(flat, ops.expand_dims(units, 1), axis=1)[:, 0]
-                return ops.sum(picked), (picked, held[1])
-
-            _, (picked, plain), _, taps = gradients(picked_sum, [], tapped=True)
-            return _filled(taps.get("scaled"), plain), ops.cast(plain, "float32"), picked
-
-        return embedding_grads
-
-    def _loss_body(
-        self, n_inputs: int, derive_labels: bool, weighted: bool, training: bool, custom: Any, structure: Any = None
-    ) -> Callable[..., Any]:
-        losses = loss_functions(self.model, self._output_layers)
-        scales = loss_weights(self.model, len(losses))
-        own = own_compute_loss(self.model) if custom is None else None
-        added = custom is None and self.loss_source() == "added"
-
-        def loss_grads(values: list[Any], *args: Any) -> Any:
-            inputs, labels = args[:n_inputs], list(args[n_inputs:])
-            weight = labels.pop() if weighted else None
-            targets: list[Any] = []
-
-            # Runs inside the pass's stateless scope: the losses the layers added (add_loss, the regularisers of
-            # the weights being differentiated) are read there, and a loss tracker that the model's own
-            # compute_loss updates keeps fit's values.
-            def objective(outputs: list[Any]) -> Any:
-                outputs = [ops.cast(o, "float32") for o in outputs]
-                if custom is not None or own is not None:  # no written-out output gradient: differentiation's stands
-                    ys = one_or_list([None] * len(outputs) if derive_labels else labels)
-                    if structure is not None:  # targets of the model's own making, for its compute_loss
-                        ys = keras.tree.pack_sequence_as(structure, labels)
-                    if custom is not None:  # a loss that ignores its labels (a VAE's) gets None without y
-                        return ops.cast(mean_loss(custom, ys, one_or_list(outputs), weight), "float32")
-                    assert own is not None
-                    predicted = self.structured_outputs(outputs)
-                    return ops.cast(own(self.structured(list(inputs)), ys, predicted, weight), "float32")
-                if added:  # fit's loss: only what the layers added while the model ran
-                    return added_losses(self.model, list(self.model.losses))
-                kinds = self.output_kinds
-                ys = [own_labels(o, k, f) for o, k, f in zip(outputs, kinds, losses)] if derive_labels else labels
-                targets[:] = [match_rank(y, o) for y, o in zip(ys, outputs)]
-                total = sum(
-                    s * mean_loss(loss, y, o, weight) for s, loss, y, o in zip(scales, losses, targets, outputs)
-                )
-                regularisers = list(self.model.losses)
-                return total + sum(ops.cast(r, "float32") for r in regularisers) if regularisers else total
-
-            def output_grads(outputs: list[Any]) -> list[Any]:
-                if added:
-                    return [None] * len(outputs)
-                # The crossentropies differentiated on the probabilities themselves: -1 / (n p) at the label
-                # (without Keras's renormalisation). Other losses use no cached logits: differentiation's stands.
-                grads = [
-                    crossentropy_gradient(loss, y, ops.cast(o, "float32"), weight)
-                    for loss, y, o in zip(losses, targets, outputs)
-                ]
-                return [None if g is None else s * g for s, g in zip(scales, grads)]
-
-            return self._differentiate(values, inputs, objective, output_grads, training)
-
-        return loss_grads
 
     def takes_own_targets(self, y: Any, source: str) -> bool:
         """Whether labels ``y`` are targets of the model's own making, which its compute_loss maps to its outputs
@@ -1060,7 +863,7 @@ class Probe:
             return "given"
         if own_compute_loss(self.model) is not None:
             return "compute_loss"
-        specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
+        specs = compiled_losses(self.model, len(self.output_layers), self.output_layers)
         if any(spec is not None for spec in specs):
             return "compiled"
         if own_train_step(self.model):
@@ -1076,7 +879,7 @@ class Probe:
         if source == "compute_loss":
             return f"{model}.compute_loss"
         if source == "compiled":
-            specs = compiled_losses(self.model, len(self._output_layers), self._output_layers)
+            specs = compiled_losses(self.model, len(self.output_layers), self.output_layers)
             names = [loss_label(spec) for spec in specs if spec is not None]
             return "the compiled loss (" + ", ".join(dict.fromkeys(names)) + ")"
         if source == "unknown":
@@ -1086,7 +889,7 @@ class Probe:
             )
         if source == "added":
             return "the losses its layers add (add_loss), as it is compiled without a loss"
-        default = [DEFAULT_LOSSES.get(str(activation_of(layer)), MSE)[0] for layer in self._output_layers]
+        default = [DEFAULT_LOSSES.get(str(activation_of(layer)), MSE)[0] for layer in self.output_layers]
         return ", ".join(dict.fromkeys(default)) + ", as the model is not compiled"
 
 
@@ -1124,26 +927,6 @@ def probe_for(model: keras.Model, probe: Probe | None) -> Probe:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _filled(gradient: Any, like: Any) -> Any:
-    """A gradient as float32, or zeros shaped as ``like`` where none reaches it (they are reported undefined)."""
-    return ops.zeros_like(like, "float32") if gradient is None else ops.cast(gradient, "float32")
-
-
-def _units(tensor: Any) -> Any:
-    """The last axis's size: known when traced, or the tensor's own (TensorFlow leaves an axis free when its size
-    follows the batch: a similarity matrix's (n, n))."""
-    size = tensor.shape[-1]
-    return ops.shape(tensor)[-1] if size is None else size
-
-
-def _unreached(gradient: Any) -> Any:
-    """Whether no gradient reached a tensor: None from a tape; on a backend that gives zeros instead (JAX), a
-    gradient that is zero throughout (token ids cast to integers for an Embedding)."""
-    if gradient is None:
-        return ops.convert_to_tensor(True)
-    return ops.all(ops.equal(gradient, 0)) if UNREACHED_IS_ZERO else ops.convert_to_tensor(False)
-
-
 def _signature(kind: Any, arrays: Sequence[np.ndarray]) -> tuple[Any, ...]:
     """What a compiled function is traced for: its kind, and each argument's shape past the batch and dtype."""
     return (kind, tuple((a.shape[1:], a.dtype.str) for a in arrays))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,10 @@ import keras
 import numpy as np
 
 from .graph import symbolic_graph
+
+#: Held while a pass is traced with the layers' calls wrapped for recording: a call or a trace in another thread
+#: (the SHAP tab's worker beside the widget) must not interleave with it.
+TRACE_LOCK = threading.RLock()
 
 #: ``tap(key, tensor, watch=False)``: the backend's hook for differentiating with respect to a tensor made inside a
 #: pass (see ``backend.gradients``); it returns the tensor to use in its place.
