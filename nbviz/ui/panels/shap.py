@@ -374,7 +374,7 @@ class ShapPanel(Panel):
             f"SHAP values of {int(self.subset.value)} samples ({self.explainer_choice.value} explainer)"
         )
         question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version, self.class_index)
-        self._worker = threading.Thread(target=self._global_job, args=question, daemon=True)
+        self._worker = threading.Thread(target=self._global_job, args=question, daemon=True, name="nbviz-worker")
         self._worker.start()
         if wait:
             self._worker.join()

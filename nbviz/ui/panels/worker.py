@@ -17,7 +17,7 @@ class Job:
         self.key = key
         self.done = threading.Event()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(work, after), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(work, after), daemon=True, name="nbviz-worker")
         self._thread.start()
 
     def _run(self, work: Callable[[Callable[[], bool]], None], after: Job | None) -> None:
