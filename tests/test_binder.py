@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.fresh import fresh_python, pip_install
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,13 +25,9 @@ def test_binder_files():
 
 @pytest.mark.slow
 def test_binder_requirements_install_and_run_the_quickstart(tmp_path):
-    env_dir = tmp_path / "binder-env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / "bin" / "python"
+    python = fresh_python(tmp_path / "binder-env")
     # pip runs from the repository root, as repo2docker does, so that "-e ." is this repository.
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"], cwd=REPO, check=True, timeout=1500
-    )
+    pip_install(python, "-r", "binder/requirements.txt", cwd=REPO, timeout=1500)
     script = (
         "import nbformat, sys\n"
         "from nbclient import NotebookClient\n"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.fresh import fresh_python, pip_install
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +28,8 @@ print("tensorflow installed:", importlib.util.find_spec("tensorflow") is not Non
 
 @pytest.mark.slow
 def test_the_jax_extra_installs_and_runs_without_tensorflow(tmp_path: Path) -> None:
-    env_dir = tmp_path / "jax-env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", f"{REPO}[jax]"], check=True, timeout=1500)
+    python = fresh_python(tmp_path / "jax-env")
+    pip_install(python, f"{REPO}[jax]", timeout=1500)
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     env.pop("PYTHONPATH", None)
     out = subprocess.run([python, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)

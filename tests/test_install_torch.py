@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import venv
 from pathlib import Path
 
 import keras
 import pytest
 
 from tests import backend_runs
+from tests.fresh import fresh_python, pip_install
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,9 +30,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = tmp_path_factory.mktemp("torch") / "env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", f"{REPO}[torch]"], check=True, timeout=1800)
+    python = fresh_python(env_dir)
+    pip_install(python, f"{REPO}[torch]", timeout=1800)
     yield python
     shutil.rmtree(env_dir, ignore_errors=True)  # 6 GB: not left for pytest's three kept temporary folders
 
