@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 SPREAD = ("tests/compute/test_backends.py", "tests/test_install_jax.py", "tests/test_install_torch.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), and on another backend than
     TensorFlow the tests marked ``tensorflow_only`` are skipped.
@@ -42,6 +43,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop a pytest-xdist worker whose groups did not take: xdist 3.8 writes each group into the test's id,
+    which pytest 9.2 no longer reads (pytest-xdist#1386), and the tests that share a JupyterLab or a model would
+    be spread, each worker building them again."""
+    if (
+        getattr(session.config.option, "loadgroup", False)
+        and session.items
+        and not any("@" in i.nodeid for i in session.items)
+    ):
+        raise pytest.UsageError(f"--dist loadgroup: pytest {pytest.__version__} dropped the test groups")
 
 
 @pytest.fixture(scope="session")
