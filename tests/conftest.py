@@ -10,9 +10,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-#: Modules whose tests are each a process of their own (another backend, a fresh virtual environment): spread
-#: over the workers one test at a time.
-SPREAD = ("tests/compute/test_backends.py", "tests/test_install_jax.py", "tests/test_install_torch.py")
+#: A module whose tests are each a process of their own (another backend): spread over the workers one at a time.
+SPREAD = ("tests/compute/test_backends.py",)
+#: The longest tests and groups start first, so that no worker is left with one of them at the end (the JAX
+#: zoo walk takes 7 minutes, the browser tests 15 together); the rest keep their order.
+FIRST = (
+    "tests/compute/test_backends.py::test_the_model_zoo_walks_on_jax",
+    "tests/browser/",
+    "tests/compute/test_backends.py",
+    "tests/test_install_torch.py",
+    "tests/test_binder.py",
+    "tests/test_install_jax.py",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
@@ -37,6 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = path
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: next((i for i, p in enumerate(FIRST) if item.nodeid.startswith(p)), len(FIRST)))
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={keras.backend.backend()})")
