@@ -18,9 +18,10 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 lab: $(VENV)/.stamp-lab  ## open the quickstart notebook in JupyterLab (notebooks/ is its folder)
 	$(BIN)/python -m nbviz demo $(ARGS)
 
-# Two workers, one per core of the machine this was sized on; a worker takes a group of tests whole (tests/conftest.py).
+# Two workers, one per core of the machine this was sized on; a worker takes a group of tests whole, in the order
+# tests/conftest.py gives (the longest first).
 test: $(VENV)/.stamp-test  ## run the whole test suite
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 bench: $(VENV)/.stamp-test  ## run every benchmark and print one table
 	$(BIN)/python -m benchmarks.run_all

@@ -26,7 +26,9 @@ FIRST = (
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), and on another backend than
+    """Groups for pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``: without the
+    last, xdist starts the groups with the most tests first, and the longest tests, alone in their groups, last),
+    and on another backend than
     TensorFlow the tests marked ``tensorflow_only`` are skipped.
 
     A worker takes a group whole, so what a group's tests share is built once: the browser tests share one
@@ -40,7 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if path.startswith("tests/browser/"):
             group = "browser"
         elif path in SPREAD:
-            continue
+            group = item.nodeid  # a group of its own (without one, xdist would take the module whole)
         elif path == "tests/ui/test_zoo.py" and "explored" in params:
             group = f"zoo-{params['explored']}"
         else:
