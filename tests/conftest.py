@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 #: A module whose tests are each a process of their own (another backend): spread over the workers one at a time.
 SPREAD = ("tests/compute/test_backends.py",)
 #: The longest tests and groups start first, so that no worker is left with one of them at the end (the JAX
-#: zoo walk takes 7 minutes, the browser tests 15 together); the rest keep their order.
+#: zoo walk takes 7 minutes, the browser tests about 14 together); the rest keep their order.
 FIRST = (
     "tests/compute/test_backends.py::test_the_model_zoo_walks_on_jax",
     "tests/browser/",
@@ -26,10 +26,11 @@ FIRST = (
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``: without the
-    last, xdist starts the groups with the most tests first, and the longest tests, alone in their groups, last),
-    and on another backend than
-    TensorFlow the tests marked ``tensorflow_only`` are skipped.
+    """Groups and order for pytest-xdist, and on another backend than TensorFlow the tests marked
+    ``tensorflow_only`` are skipped.
+
+    ``make test`` runs ``-n 2 --dist loadgroup --no-loadscope-reorder``: without the last, xdist starts the
+    groups with the most tests first, and the longest tests, alone in their groups, last.
 
     A worker takes a group whole, so what a group's tests share is built once: the browser tests share one
     JupyterLab and one Chromium; a module shares its module-scoped models; the model zoo shares each model's

@@ -13,6 +13,7 @@ from nbviz.compute import Probe, activation_view, weight_image
 from nbviz.compute.methods.weights import filter_grid
 from nbviz.testing import live_widgets
 from nbviz.testing import synced_array as synced
+from nbviz.ui.panels.worker import THREAD_NAME
 
 SAMPLES = (0, 7, 23)
 
@@ -179,7 +180,7 @@ def test_live_widget_count_is_constant(digits_explorer):
     ex.layer, ex.sample = layers[1], 1
     # A worker thread of another module's Explorer in this process (a SHAP panel still computing) builds widgets.
     for thread in threading.enumerate():
-        if thread.name == "nbviz-worker":
+        if thread.name == THREAD_NAME:
             thread.join(timeout=60)
     before = live_widgets()
     for i in range(200):

@@ -58,18 +58,17 @@ def _scale(reference: np.ndarray) -> float:
 
 def test_every_tab_on_every_layer_shows_numbers_or_a_note(explored, request):
     case, ex = explored
-    tabs, layers = list(ex.panels), None  # every tab on every layer
-    if request.node.callspec.params["explored"] in BIG:
-        # A big network's hundreds of layers are a few dozen kinds: the first and last layer of each kind take
-        # every path a panel has for a layer.
-        layers = layer_kinds(ex.analysis.graph)
-    if keras.backend.backend() != "tensorflow":
-        # On another backend what differs is the seam, not the layer or the numpy above it: the layer kinds, and
-        # the tabs whose passes differ. SHAP and findings run the input and loss gradients that saliency and
-        # gradients run here (the walk of tests/backend_runs.py takes them on the demo CNN; the compute tests
-        # check their numbers on this backend), and the first visit of each is most of a model's walk (compiles).
+    other_backend = keras.backend.backend() != "tensorflow"
+    # A big network's hundreds of layers are a few dozen kinds, and on another backend what differs is the seam,
+    # not the layer or the numpy above it: the first and last layer of each kind take every path a panel has.
+    big = request.node.callspec.params["explored"] in BIG
+    layers = layer_kinds(ex.analysis.graph) if big or other_backend else None  # None: every layer
+    tabs = list(ex.panels)
+    if other_backend:
+        # SHAP and findings run the input and loss gradients that saliency and gradients run here (the walk of
+        # tests/backend_runs.py takes them on the demo CNN; the compute tests check their numbers on this
+        # backend), and the first visit of each is most of a model's walk (compiles).
         tabs = [tab for tab in tabs if tab not in ("shap", "findings")]
-        layers = layer_kinds(ex.analysis.graph)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert panel_errors(ex, tabs, layers) == []

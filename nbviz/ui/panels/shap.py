@@ -16,7 +16,7 @@ from ..markup import escape
 from ..plots import style
 from ..plots.figures import MUTED, BarsPlot, FigurePlot, HeatmapPlot, Plot, row
 from .base import MOST_CLASSES, Panel, State, computing_html, error_html, note_html
-from .worker import LatestJob
+from .worker import THREAD_NAME, LatestJob
 
 if TYPE_CHECKING:
     from ...compute.methods.attribution import Additivity, Estimate
@@ -374,7 +374,7 @@ class ShapPanel(Panel):
             f"SHAP values of {int(self.subset.value)} samples ({self.explainer_choice.value} explainer)"
         )
         question = (str(self.explainer_choice.value), int(self.subset.value), self.analysis.version, self.class_index)
-        self._worker = threading.Thread(target=self._global_job, args=question, daemon=True, name="nbviz-worker")
+        self._worker = threading.Thread(target=self._global_job, args=question, daemon=True, name=THREAD_NAME)
         self._worker.start()
         if wait:
             self._worker.join()

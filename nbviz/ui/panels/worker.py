@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 
+#: The name of every panel's background thread (a test waits for them by it).
+THREAD_NAME = "nbviz-worker"
+
 
 class Job:
     """A function run in a daemon thread after the job before it has ended.
@@ -17,7 +20,7 @@ class Job:
         self.key = key
         self.done = threading.Event()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(work, after), daemon=True, name="nbviz-worker")
+        self._thread = threading.Thread(target=self._run, args=(work, after), daemon=True, name=THREAD_NAME)
         self._thread.start()
 
     def _run(self, work: Callable[[Callable[[], bool]], None], after: Job | None) -> None:
