@@ -112,8 +112,8 @@ def graph_rows(quick: bool) -> list[Row]:
 def _start(model: Any, x: np.ndarray, lazy: bool) -> tuple[float, float]:
     """Seconds for explore() to return, and for the first five slider moves, on a fresh probe."""
     import nbviz
-    from nbviz.compute import probe as probe_module
     from nbviz.compute.backend import tensorflow as tf_backend
+    from nbviz.compute.model import probe as probe_module
 
     saved = probe_module.EAGER_CALLS, tf_backend.COMPILED_GATHER_LIMIT
     if not lazy:

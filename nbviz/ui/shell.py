@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Collection, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +19,12 @@ import traitlets
 from .layer_graph import LayerGraph
 from .lifecycle import close_owned, forget_callbacks
 from .markup import escape
-from .panels.base import Panel, State, error_html
+from .panels.base import Panel, State, computing_html, error_html
+from .panels.worker import THREAD_NAME
 from .plots.style import THEME_CSS
 from .report import write_report
 from .sample_view import SampleView
-from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked
+from .state import Checked, Coalescer, InvalidType, InvalidValue, after_each_cell, checked, in_kernel, running_cell
 
 if TYPE_CHECKING:
     from ..compute import Questions
@@ -35,6 +38,14 @@ SLIDER_PX = (240, 60, 520)
 #: "slider: this selection only", the diagnostics' "slider: misclassified samples only"): its words name the
 #: filter in the header, and "show all" unticks it, so that the box and the slider never disagree.
 FILTER_BOX = "slider: "
+#: Where a view draws its first picture (the visible tab and the sample view): in a worker thread when None and
+#: a kernel shows it, so that explore() returns at once and the header, the layer graph and the tabs show (and
+#: answer) while the model's first forward pass runs; in the caller's thread otherwise (a script, a test or a
+#: report reads the values as soon as the view exists). True or False decides for every view.
+BACKGROUND_START: bool | None = None
+#: Seconds the view waits for a first picture drawn in the background before it returns: a small model's view
+#: shows complete, without a "computing" line that would be gone a moment later.
+FIRST_PICTURE_WAIT = 0.25
 
 
 def slider_width(n_samples: int) -> str:
@@ -163,16 +174,29 @@ class ModelView(widgets.VBox):
             panel.set_sample_filter = self._filter_setter(panel)
         self.show_all.on_click(lambda _: self._show_all())
         self._sample_shown: tuple[int, str] | None = None
+        # The first picture: drawn by `_first_picture` in a worker while `_warming` holds it; a change meanwhile
+        # sets `_again`, and the worker draws the new state before it lets go (both under `_gate`).
+        self._gate = threading.Lock()
+        self._again = False
+        self._ready = threading.Event()
+        self._warming: threading.Thread | None = None
+        if in_kernel() if BACKGROUND_START is None else BACKGROUND_START:
+            self._warming = threading.Thread(target=self._first_picture, daemon=True, name=THREAD_NAME)
         self._slide = Coalescer(self._set_sample, slider_delay)
-        self.dropdown.value = initial
+        self.dropdown.value = self.layer = initial  # before the observers: the first picture below draws it
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
         self.slider.observe(lambda change: self._slide(change["new"]), names="value")
         self.tabs.observe(self._tab_selected, names="selected_index")
         self.observe(self._on_state, names=list(observed))
         self.observe(self._on_tab, names="tab")
-        self.layer = initial
         self.graph_view.highlight(initial)
-        self._refresh_visible()
+        if self._warming is not None:
+            self._say_computing()
+            self._warming.start()
+            self._ready.wait(FIRST_PICTURE_WAIT)
+        else:
+            self._refresh_visible()
+            self._ready.set()
         self._unhook = after_each_cell(self)
 
     # ----------------------------------------------------------------------------------------- validation
@@ -328,6 +352,7 @@ class ModelView(widgets.VBox):
         pathlib.Path
             The file written. The view is back where it was.
         """
+        self.wait()  # the first picture, where a worker draws it, before the report draws its own
         return write_report(self, path, layers, samples, tabs)
 
     # ----------------------------------------------------------------------------------------- events
@@ -363,10 +388,63 @@ class ModelView(widgets.VBox):
         self.tabs.selected_index = list(self.panels).index(self.tab)
         self._refresh_visible()
 
-    def _refresh_visible(self) -> None:
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the first picture is drawn (in a kernel the view draws it in the background, so that it shows
+        at once); True once it is, False when ``timeout`` seconds passed first."""
+        return self._ready.wait(timeout)
+
+    @property
+    def first_pass_words(self) -> str:
+        """What the first picture waits for, in words."""
+        return f"the first forward pass of {len(self.analysis.graph.names):,} layers"
+
+    def _say_computing(self) -> None:
+        """Say in the visible tab (unless it is drawn already) and in the sample view what the first picture waits
+        for."""
+        shown = computing_html(self.first_pass_words)
+        panel = self.panels[self.tab]
+        if panel.stale or panel.version is None:
+            panel.message.value = shown
+        if self._sample_shown is None:
+            self.sample_view.text.value = shown
+
+    def _first_picture(self) -> None:
+        """The worker's part: draw the visible tab and the sample view, again while the state changed meanwhile."""
+        first = True
+        while True:
+            try:
+                if not first:  # what the kernel's thread said meanwhile ("computing: ...") is drawn over
+                    self.panels[self.tab].stale = True
+                first = False
+                self._draw_visible(pin=False)  # a cell may run meanwhile: every answer checks its version
+            except Exception as err:  # noqa: BLE001 - a closed view, or a failure the widget must show
+                if self.comm is None:
+                    break
+                self.message.value = error_html("the first picture", err)
+            with self._gate:
+                if not self._again or self.comm is None:
+                    self._warming = None
+                    break
+                self._again = False
+        self._ready.set()
+
+    def _refresh_visible(self, wait: bool | None = None) -> None:
         """Bring the visible panel, the sample view and the graph's colours to the state and the version (checked
-        once)."""
-        with self.analysis.pinned() as version:
+        once). While the first picture is drawn in the background, a click leaves the new state to that worker (the
+        widget answers at once), and a cell's code (``wait``, by default while one runs) waits for it, so that
+        the next line reads what it set."""
+        with self._gate:
+            warming = self._warming is not None
+            if warming and not (running_cell() if wait is None else wait):
+                self._again = True
+                self._say_computing()
+                return
+        if warming:
+            self._ready.wait()
+        self._draw_visible()
+
+    def _draw_visible(self, pin: bool = True) -> None:
+        with self.analysis.pinned() if pin else nullcontext(self.analysis.version) as version:
             # The panel first: on the gradients tab its backward pass gives the sample view's forward pass too.
             panel = self.panels[self.tab]
             if panel.stale or panel.version != version:
@@ -392,7 +470,7 @@ class ModelView(widgets.VBox):
         """After a notebook cell: if its code changed the weights, what is on show is drawn again."""
         try:
             self.analysis.check_version()
-            self._refresh_visible()
+            self._refresh_visible(wait=False)  # the cell that made the view ends while its first picture is drawn
         except Exception as err:  # noqa: BLE001 - a hook's error would print a traceback under every cell
             self.message.value = error_html("after the last cell", err)
 

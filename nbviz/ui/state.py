@@ -50,6 +50,19 @@ def in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
+def running_cell() -> bool:
+    """True while a notebook cell's code runs in a kernel, False while the kernel handles a message from a widget in
+    the page (a click) or outside a kernel: code that sets a view's state reads what it set in the next line,
+    where a click must never wait."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    parent = kernel.get_parent("shell") if hasattr(kernel, "get_parent") else {}
+    return bool((parent or {}).get("header", {}).get("msg_type") == "execute_request")
+
+
 class Coalescer:
     """Applies only the last of a burst of values (a dragged slider), ``delay`` seconds after the burst.
 

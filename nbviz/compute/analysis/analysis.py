@@ -76,7 +76,10 @@ def analyse(
     words = vocabulary_of(tokenizer, vocabulary, model)
     data = check_data(probe, x, y, feature_names, class_names, background, datasets, max_samples, loss)
     policy = DisplayPolicy(max_cells=max_cells, redact=redact, class_names=data.class_names or (), vocabulary=words)
-    return Analysis(probe, data, policy, cache_bytes=cache_bytes)
+    analysis = Analysis(probe, data, policy, cache_bytes=cache_bytes)
+    if data.first_output is not None:  # the sample view's first prediction: the model has run on it already
+        analysis.seed_output(0, data.first_output)
+    return analysis
 
 
 def analysis_of(model: keras.Model | str | os.PathLike[str], like: Analysis, argument: str = "model") -> Analysis:

@@ -190,6 +190,11 @@ class AnalysisCore:
 
         return self._ask(("output", sample), compute)
 
+    def seed_output(self, sample: int, output: np.ndarray) -> None:
+        """Keep ``output`` as :meth:`output`'s answer for ``sample`` under the current version (a prediction made
+        on these weights already, while the data was checked)."""
+        self.memo.put((self.version, "output", self.data.check_sample(sample)), output)
+
     def batch_shaped(self) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
         """The recorded outputs (layers, and the model's outputs under :attr:`Probe.output_names`) that are not
         one row per sample: their shape past the batch axis follows the batch's size, as a two-tower model's

@@ -70,6 +70,9 @@ class CheckedData:
         int8 (n,): why each sample is left out of every aggregate by its data alone (see
         :mod:`nbviz.compute.data.nonfinite`: NaN or Inf in an input or a label, 0 where none); None when every
         sample is finite. The analysis adds the samples whose outputs are not finite, per model version.
+    first_output : np.ndarray or None
+        The first sample's first output (no batch axis) where checking the data took a forward pass on it: the
+        sample view's first prediction, so that the model runs once before its compiled pass exists.
     """
 
     x: list[np.ndarray]
@@ -90,6 +93,7 @@ class CheckedData:
     loss: Any = None
     nonfinite: np.ndarray | None = None
     own_targets: Any = None
+    first_output: np.ndarray | None = None
 
     def sample_order(self, samples: Any = None) -> np.ndarray:
         """The samples a slider walks: every one (None), or ``samples`` (indices into x) ascending and once each.
@@ -192,8 +196,10 @@ def check_data(
 ) -> CheckedData:
     """Check everything that comes with a model; see :func:`nbviz.explore` for the arguments.
 
-    One forward pass on the first sample tells the outputs' count and width (class names are checked against
-    them). A ``tf.data.Dataset`` is read only as far as ``max_samples`` (default 1000 samples or 256 MB).
+    The outputs' count and shapes come from Keras's symbolic graph (class names are checked against them); a
+    forward pass on the first sample only where that cannot tell them or whether the inputs fit together (its
+    output is kept for the sample view). A ``tf.data.Dataset`` is read only as far as ``max_samples`` (default
+    1000 samples or 256 MB).
     """
     model = probe.model
     max_samples = _check_max_samples(max_samples)
@@ -209,9 +215,14 @@ def check_data(
     inputs = as_inputs(specs, x, "x")
     n = len(inputs[0])
     _check_strings_on_backend(inputs, [spec[0] for spec in specs] if specs else [])
-    first = _first_prediction(probe, inputs, names=[spec[0] for spec in specs] if specs else [])
-    outputs = first if isinstance(first, list) else [first]
-    output_shape = tuple(int(d) for d in outputs[0].shape[1:])
+    names = [spec[0] for spec in specs] if specs else []
+    shapes = probe.known_output_shapes(inputs)
+    first = None
+    if shapes is None or _lengths_may_disagree(specs, inputs):
+        # Only a call tells: a subclassed model's outputs, or whether token ids of 5 fit a padding mask of 12.
+        first = _first_prediction(probe, inputs, names)
+        shapes = [tuple(o.shape) for o in (first if isinstance(first, list) else [first])]
+    output_shape = shapes[0][1:]
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected a callable loss(y_true, y_pred) or None, got {type(loss).__name__}")
     own_targets = None
@@ -221,16 +232,14 @@ def check_data(
     reconstruction = y is None and own_targets is None and reconstructs(probe, inputs)
     if reconstruction:
         y = inputs[0]
-    units = int(outputs[0].shape[-1]) if outputs[0].ndim > 1 else 1
+    units = int(shapes[0][-1]) if len(shapes[0]) > 1 else 1
     is_classifier = probe.classifies(y)
     n_classes = (2 if units == 1 else units) if is_classifier else None
     classes = check_names(class_names, "class_names", n_classes)
     features = check_names(feature_names, "feature_names", _n_features(inputs))
     output_names = output_names_of(model)
-    labels, raw_labels = _labels(
-        y, n, len(outputs), units, is_classifier, classes, output_names, tuple(outputs[0].shape[1:])
-    )
-    named = {} if datasets is None else _datasets(specs, datasets, len(outputs), max_samples, classes, output_names)
+    labels, raw_labels = _labels(y, n, len(shapes), units, is_classifier, classes, output_names, output_shape)
+    named = {} if datasets is None else _datasets(specs, datasets, len(shapes), max_samples, classes, output_names)
     if labels is not None:
         own = inputs[0] if len(inputs) == 1 else inputs
         named = {"data": (own, labels[0] if len(labels) == 1 else labels), **named}
@@ -249,7 +258,7 @@ def check_data(
         datasets=named,
         background=background,
         background_rows=rows,
-        n_outputs=len(outputs),
+        n_outputs=len(shapes),
         output_units=units,
         is_classifier=is_classifier,
         names=tuple(spec[0] for spec in specs) if specs else (),
@@ -259,6 +268,7 @@ def check_data(
         loss=loss,
         nonfinite=reasons(inputs, raw_labels),
         own_targets=own_targets,
+        first_output=None if first is None else (first[0] if isinstance(first, list) else first)[0],
     )
 
 
@@ -285,6 +295,12 @@ def _check_strings_on_backend(inputs: list[np.ndarray], names: list[str]) -> Non
                 f"lookup layers in that pipeline, or a KerasHub preprocessor applied to x), or use "
                 f"KERAS_BACKEND=tensorflow"
             )
+
+
+def _lengths_may_disagree(specs: list[tuple[str, tuple[Any, ...]]] | None, inputs: list[np.ndarray]) -> bool:
+    """Whether inputs that each fit their own spec may still not fit each other: several inputs, one with a length
+    the model leaves open (token ids and a padding mask of (None, None) each)."""
+    return len(inputs) > 1 and any(None in tuple(spec[1][1:]) for spec in specs or ())
 
 
 def _first_prediction(probe: Probe, inputs: list[np.ndarray], names: list[str]) -> Any:

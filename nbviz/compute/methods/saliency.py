@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -11,7 +10,7 @@ import numpy as np
 from .._arrays import frozen, is_int
 from .._validate import as_inputs, check_model, input_specs
 from ..data.redact import input_like_layers
-from ..model.probe import Gradients, Probe, probe_for
+from ..model.probe import Probe, probe_for
 from .path_gradients import last, path_sums
 
 METHODS = ("gradient", "smoothgrad", "integrated_gradients", "gradcam", "gradcam++")
@@ -226,21 +225,6 @@ def _cam_layer(probe: Probe, x: np.ndarray, layer: str | None, method: str) -> s
 
 
 # --------------------------------------------------------------------------------------------- methods
-def _per_target(
-    probe: Probe, x: np.ndarray, targets: np.ndarray, layer: str | None = None
-) -> Iterator[tuple[np.ndarray, Gradients]]:
-    """(rows, Gradients) per distinct target and chunk of ``probe.batch_size`` rows.
-
-    The objective is the batch sum of one unit, and samples do not interact in inference mode, so the
-    gradient for each row is that row's own: one call serves every sample with the same target.
-    """
-    for unit in np.unique(targets):
-        rows = np.flatnonzero(targets == unit)
-        for start in range(0, len(rows), probe.batch_size):
-            chunk = rows[start : start + probe.batch_size]
-            yield chunk, probe.gradients(x[chunk], target=int(unit), layers=[layer] if layer else [])
-
-
 def _input_gradients(probe: Probe, x: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return probe.input_gradients(x, targets)[0]  # one lean pass, whatever mix of targets
 
@@ -274,14 +258,9 @@ def _integrated(probe: Probe, x: np.ndarray, targets: np.ndarray, baseline: np.n
 
 
 def _gradcam(probe: Probe, x: np.ndarray, targets: np.ndarray, layer: str, plus: bool) -> np.ndarray:
-    maps: list[tuple[np.ndarray, np.ndarray]] = []
-    for rows, grads in _per_target(probe, x, targets, layer):
-        acts = grads.activations[layer].astype(np.float64)
-        maps.append((rows, _cam(acts, grads.outputs[layer].astype(np.float64), plus)))
-    out = np.empty((len(x), *maps[0][1].shape[1:]), np.float32)
-    for rows, cam in maps:
-        out[rows] = cam
-    return out
+    # One lean pass for every row and class: the layer's output and its gradient, nothing else differentiated.
+    acts, grads = probe.layer_gradients(x, layer, targets)
+    return _cam(acts.astype(np.float64), grads.astype(np.float64), plus).astype(np.float32)
 
 
 def _cam(acts: np.ndarray, grads: np.ndarray, plus: bool) -> np.ndarray:

@@ -156,6 +156,32 @@ def input_grad_body(probe: Probe, out_index: int) -> Callable[..., Any]:
     return input_grads
 
 
+def layer_grad_body(probe: Probe, layer: str, out_index: int) -> Callable[..., Any]:
+    """``layer``'s output and d f_i / d that output for each row i, f_i being unit ``units[i]`` of output
+    ``out_index``: what Grad-CAM needs, from one pass that differentiates nothing else (no weight, no input, no
+    other layer), whatever mix of classes the rows have."""
+
+    def layer_grads(values: list[Any], x: Any, units: Any) -> Any:
+        def picked_sum(_: list[Any], tap: Tap) -> Any:
+            def only(key: str, tensor: Any, watch: bool = False) -> Any:
+                # Watched: nothing before it is differentiated, so no watched tensor leads to it.
+                return tap(key, tensor, True) if key == layer else tensor
+
+            outputs, record, _ = probe.record([x], values, tap=only)
+            if layer not in record:
+                raise ValueError(f"layer: expected a layer that the model calls, got {layer!r}, which it never calls")
+            out = ops.cast(outputs[out_index], "float32")
+            k = _units(out) if len(out.shape) > 1 else 1
+            out = ops.reshape(out, (ops.shape(out)[0], -1, k))
+            picked = ops.sum(out * ops.one_hot(units, k)[:, None, :], axis=(1, 2))
+            return ops.sum(picked), record[layer]
+
+        _, acts, _, taps = gradients(picked_sum, [], tapped=True)
+        return ops.cast(acts, "float32"), _filled(taps.get(layer), acts)
+
+    return layer_grads
+
+
 def embedding_grad_body(probe: Probe, layer: str, out_index: int, n_inputs: int) -> Callable[..., Any]:
     target = probe.layers[layer]
 

@@ -44,7 +44,7 @@ from .recording import (
 
 ops = keras.ops
 #: Passes whose rows do not interact (inference mode), so that a batch may run in pieces.
-_ROWWISE = {"forward", "input grad", "attention", "embedding grad"}
+_ROWWISE = {"forward", "input grad", "attention", "embedding grad", "layer grad"}
 GRADIENT_BYTES = 2 * 2**30  # what one batched input-gradient pass may hold in activations (and their gradients)
 EAGER_CALLS = 8  # one-row forward passes a signature runs eagerly before it is traced (see Probe._outputs)
 GRADIENT_ROWS = 64  # at most this many rows per input-gradient pass: beyond it a CPU gains no speed
@@ -329,12 +329,7 @@ class Probe:
             raise ValueError("x: input gradients need a model with one float input")
         x = inputs[0]
         n = len(x)
-        shapes = self.output_shapes([x])
-        _check_target((out_index, 0), shapes)
-        k = shapes[out_index][-1] if len(shapes[out_index]) > 1 else 1
-        per_row = np.broadcast_to(np.asarray(units, dtype=np.int32), (n,))
-        if per_row.size and (per_row.min() < 0 or per_row.max() >= k):
-            raise ValueError(f"units: expected units in [0, {k}) of output {out_index}, got {units!r}")
+        per_row = self._units_per_row(x, units, out_index)
         grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
         step = self.gradient_rows(x)
         kind = ("input grad", out_index)
@@ -348,6 +343,42 @@ class Probe:
                 seconds = (time.perf_counter() - began) / len(g)
                 self._row_seconds[key] = 0.5 * (self._row_seconds.get(key, seconds) + seconds)
         return _frozen(grads), _frozen(values)
+
+    def layer_gradients(self, x: Any, layer: str, units: Any, out_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``layer``'s output a_i and d f_i / d a_i for each row i, f_i being unit ``units[i]`` of output
+        ``out_index`` in row i (summed over any axes between batch and units, in inference mode): Grad-CAM's
+        inputs, from a lean pass traced once per layer and input signature, whatever the mix of units.
+
+        Returns
+        -------
+        (np.ndarray, np.ndarray)
+            The layer's (first) output and its gradient, float32, both shaped as that output (batch first).
+        """
+        inputs = as_inputs(self._specs, x)
+        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
+            raise ValueError("x: layer gradients need a model with one float input")
+        if layer not in self.layers:
+            raise ValueError(f"layer: expected one of the model's layers, got {layer!r}")
+        x = inputs[0]
+        per_row = self._units_per_row(x, units, out_index)
+        step = self.gradient_rows(x)
+        pieces = [
+            self._call(("layer grad", layer, out_index), [x[i : i + step], per_row[i : i + step]])
+            for i in range(0, len(x), step)
+        ]
+        acts = np.concatenate([np.asarray(a) for a, _ in pieces])
+        grads = np.concatenate([np.asarray(g) for _, g in pieces])
+        return _frozen(acts), _frozen(grads)
+
+    def _units_per_row(self, x: np.ndarray, units: Any, out_index: int) -> np.ndarray:
+        """``units`` (one for all rows or one per row) as int32 per row of ``x``, checked against the output."""
+        shapes = self.output_shapes([x])
+        _check_target((out_index, 0), shapes)
+        k = shapes[out_index][-1] if len(shapes[out_index]) > 1 else 1
+        per_row = np.broadcast_to(np.asarray(units, dtype=np.int32), (len(x),))
+        if per_row.size and (per_row.min() < 0 or per_row.max() >= k):
+            raise ValueError(f"units: expected units in [0, {k}) of output {out_index}, got {units!r}")
+        return per_row
 
     def unit_gradient(self, x: Any, layer: str, unit: int, where: str = "mean") -> tuple[np.ndarray, np.ndarray]:
         """d a_i / d x_i for each row i, where a_i is unit ``unit`` of ``layer``'s output in row i, averaged over
@@ -703,12 +734,35 @@ class Probe:
         self._shapes[key] = shapes
 
     def output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
-        """Each output's shape (batch of one) for inputs shaped as ``inputs``."""
+        """Each output's shape (batch of one) for inputs shaped as ``inputs``: from Keras's symbolic graph where it
+        knows them (:meth:`known_output_shapes`), else from a forward pass on one row."""
         # Known once per input signature: a target check must not cost a forward pass on every call.
         key = tuple(a.shape[1:] for a in inputs)
         if key not in self._shapes:
-            self._shapes[key] = [tuple(o.shape) for o in self._outputs([a[:1] for a in inputs])]
+            known = self.known_output_shapes(inputs)
+            self._shapes[key] = known or [tuple(o.shape) for o in self._outputs([a[:1] for a in inputs])]
         return self._shapes[key]
+
+    def known_output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]] | None:
+        """Each output's shape (batch of one) for inputs shaped as ``inputs`` as Keras knows it without running the
+        model: a functional model's outputs where their shapes past the batch axis are fixed, else what its
+        ``compute_output_spec`` infers for these shapes (a language model's (length, vocabulary)); None where
+        neither tells (a subclassed model). On a 3,002-layer model this takes milliseconds where a first forward
+        pass took 9 s."""
+        outputs = _model_outputs(self.model)
+        if not outputs:
+            return None
+        shapes = [tuple(o.shape[1:]) for o in outputs]
+        if any(None in shape for shape in shapes):
+            try:
+                specs = [keras.KerasTensor((1, *a.shape[1:]), dtype=str(a.dtype)) for a in inputs]
+                inferred = keras.tree.flatten(self.model.compute_output_spec(self.structured(specs)))
+                shapes = [tuple(o.shape[1:]) for o in inferred]
+            except Exception:  # noqa: BLE001 - whatever Keras cannot infer, a forward pass tells
+                return None
+            if len(shapes) != len(outputs) or any(None in shape for shape in shapes):
+                return None
+        return [(1, *(int(d) for d in shape)) for shape in shapes]
 
     def _call(self, kind: Any, arrays: list[np.ndarray], *extra: np.ndarray) -> Any:
         """Run the compiled function for ``kind`` on ``arrays``, compiling it once per signature."""
@@ -755,6 +809,8 @@ class Probe:
             return passes.attention_body(self, None if kind == "attention" else kind[1]), False
         if kind[0] == "input grad":
             return passes.input_grad_body(self, kind[1]), False
+        if kind[0] == "layer grad":
+            return passes.layer_grad_body(self, kind[1], kind[2]), False
         if kind[0] == "embedding grad":
             return passes.embedding_grad_body(self, kind[1], kind[2], len(arrays) - 2), False
         if kind[0] == "target":

@@ -26,7 +26,8 @@ def log_model() -> keras.Model:
     keras.utils.set_random_seed(7)
     inp = keras.Input((4,), name="features")
     h = keras.layers.Lambda(lambda t: t + keras.ops.log(t[:, :1]), name="log")(inp)
-    h = keras.layers.Dense(5, activation="relu", name="hidden")(h)
+    # tanh, not relu: TensorFlow's fused MatMul + ReLU (grappler's, in a compiled pass on some CPUs) maps NaN to 0.
+    h = keras.layers.Dense(5, activation="tanh", name="hidden")(h)
     out = keras.layers.Dense(3, activation="softmax", name="probs")(h)
     return keras.Model(inp, out, name="log_model")
 

@@ -329,3 +329,18 @@ def test_bad_models_and_probes(cnn, float64_mlp, two_input_model):
     with pytest.raises(ValueError, match=r"^model: expected a model with one input for saliency, got 2"):
         saliency(two_input_model, [np.zeros((2, 4)), np.zeros((2, 4))])
     assert METHODS == ("gradient", "smoothgrad", "integrated_gradients", "gradcam", "gradcam++")
+
+
+def test_gradcam_runs_one_lean_pass_traced_once_for_any_mix_of_classes(cnn):
+    model, x, probe = cnn
+    layer = cam_layers(probe, x)[1]
+    targets = np.arange(len(x)) % 10  # every class in one batch
+    before = probe.traces
+    cams = saliency(model, x, "gradcam", target=targets, layer=layer, probe=probe)
+    assert probe.traces - before <= 2  # the layer's pass, and the check that gradients reach the input
+    traced = probe.traces
+    saliency(model, x[::-1], "gradcam++", target=targets[::-1] + 1, layer=layer, probe=probe)
+    assert probe.traces == traced  # another mix of classes, the other variant: the same pass
+    for i in (0, 3, 7):  # each row's map is its own, with its own class, as computed alone
+        alone = saliency(model, x[i : i + 1], "gradcam", target=int(targets[i]), layer=layer, probe=probe)
+        np.testing.assert_allclose(cams[i : i + 1], alone, rtol=1e-5, atol=1e-7 * max(float(alone.max()), 1e-3))
