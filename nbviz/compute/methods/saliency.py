@@ -66,7 +66,7 @@ def saliency(
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
-    probe, x = _prepare(model, x, probe)
+    probe, x = _prepare(model, x, probe, reach=method not in _CAM)
     targets = _targets(probe, x, target)
     if method == "gradient":
         out = _input_gradients(probe, x, targets)
@@ -110,14 +110,16 @@ def integrated_gradients(
 
 
 # --------------------------------------------------------------------------------------------- checks
-def _prepare(model: Any, x: Any, probe: Probe | None) -> tuple[Probe, np.ndarray]:
+def _prepare(model: Any, x: Any, probe: Probe | None, reach: bool = True) -> tuple[Probe, np.ndarray]:
+    """The probe and the one float input; ``reach``: checked that gradients reach it (the CAM methods
+    differentiate a layer, not the input)."""
     probe = probe_for(check_model(model), probe)
     inputs = as_inputs(input_specs(model), x, "x")
     if len(inputs) != 1:
         raise ValueError(f"model: expected a model with one input for saliency, got {len(inputs)} inputs")
     if not np.issubdtype(inputs[0].dtype, np.floating):
         raise TypeError(f"model: expected a float input to differentiate, got an input of dtype {inputs[0].dtype}")
-    if not probe.reaches_input(inputs[0]):
+    if reach and not probe.reaches_input(inputs[0]):
         # Float token ids that feed an Embedding: noise or a path to a baseline would make ids that do not exist.
         raise ValueError(
             "model: expected an input that gradients reach, got one that does not (token ids feeding an embedding, "
@@ -187,17 +189,23 @@ def cam_layers(probe: Probe, x: np.ndarray) -> tuple[list[str], str | None]:
     included). Default: the last convolution among them (as tf-keras-vis and the Grad-CAM paper use), else the
     last usable layer; None when there is none.
     """
-    # One forward pass on one sample tells every recorded layer's output rank, nested models' layers included.
+    # The symbolic graph tells every layer's output shape where it fixes them; else one forward pass on one sample
+    # (nested models' layers included).
+    known = probe.known_layer_shapes([x[:1]])
+    if known is not None:
+        shapes = {name: out[0] for name, out in known.items() if len(out) == 1}
+    else:
+        shapes = {name: a.shape[1:] for name, a in probe.activations(x[:1]).items()}
     nodes = {n.name: n for n in probe.graph.nodes}
     # Not the input's preprocessing (rescaling, resizing: still the image), nor maps of one cell (a global
     # pooling kept 4-D), where a class activation map has nowhere to point.
     preprocessing = input_like_layers(probe.graph)
     grids = [
         k
-        for k, a in probe.activations(x[:1]).items()
+        for k, shape in shapes.items()
         if k in nodes
-        and a.ndim == 4
-        and a.shape[1] * a.shape[2] > 1
+        and len(shape) == 3
+        and shape[0] * shape[1] > 1
         and not nodes[k].is_input
         and not nodes[k].is_model
         and k not in preprocessing

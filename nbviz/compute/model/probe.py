@@ -555,11 +555,29 @@ class Probe:
         x = as_inputs(self._specs, x)
         key = _signature("forward", x)
         if key not in self._rows:
-            _, record = self._call("forward", [a[:1] for a in x])
-            per_row = 3 * sum(int(np.prod(t.shape)) * itemsize(t) for t in record.values())
+            known = self.known_layer_shapes([a[:1] for a in x])
+            if known is not None:  # float32 assumed: never fewer bytes than a narrower dtype's
+                per_row = 3 * 4 * sum(int(np.prod(shape)) for shapes in known.values() for shape in shapes)
+            else:  # one traced forward pass tells
+                _, record = self._call("forward", [a[:1] for a in x])
+                per_row = 3 * sum(int(np.prod(t.shape)) * itemsize(t) for t in record.values())
             fit = max(1, min(GRADIENT_ROWS, GRADIENT_BYTES // max(per_row, 1)))
             self._rows[key] = 1 << (fit.bit_length() - 1)
         return self._rows[key]
+
+    def known_layer_shapes(self, inputs: list[np.ndarray]) -> dict[str, tuple[tuple[int, ...], ...]] | None:
+        """Each layer's output shapes past the batch axis as Keras's symbolic graph fixes them for inputs shaped as
+        ``inputs``, without running the model; None where the graph leaves any open or does not know it (a
+        subclassed model, a free length or image size, inputs of other shapes than the graph's)."""
+        if not self._specs or [tuple(spec[1][1:]) for spec in self._specs] != [a.shape[1:] for a in inputs]:
+            return None
+        known: dict[str, tuple[tuple[int, ...], ...]] = {}
+        for node in self.graph.nodes:
+            shapes = [tuple(shape[1:]) for shape in node.output_shapes]
+            if not shapes or any(d is None or not isinstance(d, int) for shape in shapes for d in shape):
+                return None
+            known[node.name] = tuple(shapes)
+        return known
 
     def gradients(
         self,

@@ -252,12 +252,13 @@ def test_calls_without_a_probe_share_one_per_model(digits):
     from nbviz.compute.model.probe import shared_probe
 
     model, x = digits.model, digits.x_test[:1]
-    saliency(model, x, "gradcam")
+    for method in ("gradcam", "gradient"):
+        saliency(model, x, method)
     probe = shared_probe(model)
     traces = probe.traces
     for method in ("gradcam", "gradient"):
         saliency(model, x, method)
-    assert shared_probe(model) is probe and probe.traces == traces  # the same compiled pass serves both
+    assert shared_probe(model) is probe and probe.traces == traces  # each pass traced once, kept between calls
     assert Probe(model) is not probe  # a Probe made directly is a person's own
 
 
