@@ -174,14 +174,16 @@ class ModelView(widgets.VBox):
             panel.set_sample_filter = self._filter_setter(panel)
         self.show_all.on_click(lambda _: self._show_all())
         self._sample_shown: tuple[int, str] | None = None
-        # The first picture: drawn by `_first_picture` in a worker while `_warming` holds it; a change meanwhile
-        # sets `_again`, and the worker draws the new state before it lets go (both under `_gate`).
+        # In a kernel a worker thread draws (`_drawer`), so that a click never waits on the model; the first
+        # picture is its first draw. A change while it draws sets `_again`, and it draws the new state before it
+        # lets go (both under `_gate`). `_idle` is set while no worker draws, `_ready` once the first picture is.
         self._gate = threading.Lock()
-        self._again = False
-        self._ready = threading.Event()
-        self._warming: threading.Thread | None = None
-        if in_kernel() if BACKGROUND_START is None else BACKGROUND_START:
-            self._warming = threading.Thread(target=self._first_picture, daemon=True, name=THREAD_NAME)
+        self._again = self._said = False
+        self._ready, self._idle = threading.Event(), threading.Event()
+        self._idle.set()
+        self._drawer: threading.Thread | None = None
+        self._background = in_kernel() if BACKGROUND_START is None else BACKGROUND_START
+        self._from_code = 0  # > 0 while the view's own code moves it and reads what it drew (save_html)
         self._slide = Coalescer(self._set_sample, slider_delay)
         self.dropdown.value = self.layer = initial  # before the observers: the first picture below draws it
         self.dropdown.observe(lambda change: self._select_layer(change["new"]), names="value")
@@ -190,13 +192,12 @@ class ModelView(widgets.VBox):
         self.observe(self._on_state, names=list(observed))
         self.observe(self._on_tab, names="tab")
         self.graph_view.highlight(initial)
-        if self._warming is not None:
+        if self._background:
             self._say_computing()
-            self._warming.start()
+            self._refresh_visible(wait=False)
             self._ready.wait(FIRST_PICTURE_WAIT)
         else:
             self._refresh_visible()
-            self._ready.set()
         self._unhook = after_each_cell(self)
 
     # ----------------------------------------------------------------------------------------- validation
@@ -352,8 +353,12 @@ class ModelView(widgets.VBox):
         pathlib.Path
             The file written. The view is back where it was.
         """
-        self.wait()  # the first picture, where a worker draws it, before the report draws its own
-        return write_report(self, path, layers, samples, tabs)
+        self._from_code += 1  # each state the report draws is drawn here, not by a worker
+        try:
+            self.wait()
+            return write_report(self, path, layers, samples, tabs)
+        finally:
+            self._from_code -= 1
 
     # ----------------------------------------------------------------------------------------- events
     def _select_layer(self, name: str) -> None:
@@ -389,9 +394,10 @@ class ModelView(widgets.VBox):
         self._refresh_visible()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the first picture is drawn (in a kernel the view draws it in the background, so that it shows
-        at once); True once it is, False when ``timeout`` seconds passed first."""
-        return self._ready.wait(timeout)
+        """Wait until the view has drawn its state (in a kernel it draws in a worker, so that the page answers at
+        once: the first picture while the model's first pass runs, then each change); True once it has, False
+        when ``timeout`` seconds passed first."""
+        return self._ready.wait(timeout) and self._idle.wait(timeout)
 
     @property
     def first_pass_words(self) -> str:
@@ -405,43 +411,53 @@ class ModelView(widgets.VBox):
         panel = self.panels[self.tab]
         if panel.stale or panel.version is None:
             panel.message.value = shown
+            self._said = True
         if self._sample_shown is None:
             self.sample_view.text.value = shown
 
-    def _first_picture(self) -> None:
-        """The worker's part: draw the visible tab and the sample view, again while the state changed meanwhile."""
-        first = True
-        while True:
-            try:
-                if not first:  # what the kernel's thread said meanwhile ("computing: ...") is drawn over
-                    self.panels[self.tab].stale = True
-                first = False
-                self._draw_visible(pin=False)  # a cell may run meanwhile: every answer checks its version
-            except Exception as err:  # noqa: BLE001 - a closed view, or a failure the widget must show
-                if self.comm is None:
-                    break
-                self.message.value = error_html("the first picture", err)
-            with self._gate:
-                if not self._again or self.comm is None:
-                    self._warming = None
-                    break
-                self._again = False
-        self._ready.set()
-
     def _refresh_visible(self, wait: bool | None = None) -> None:
         """Bring the visible panel, the sample view and the graph's colours to the state and the version (checked
-        once). While the first picture is drawn in the background, a click leaves the new state to that worker (the
-        widget answers at once), and a cell's code (``wait``, by default while one runs) waits for it, so that
-        the next line reads what it set."""
+        once). In a kernel a click leaves it to the drawing worker, so that the widget answers at once (the first
+        picture's worker, or a new one), and a cell's code (``wait``; by default while one runs) waits for that
+        worker and draws, so that its next line reads what it set."""
+        if not self._background:
+            self._draw_visible()
+            self._ready.set()
+            return
         with self._gate:
-            warming = self._warming is not None
-            if warming and not (running_cell() if wait is None else wait):
-                self._again = True
-                self._say_computing()
+            if not (self._from_code or running_cell() if wait is None else wait):
+                if self._drawer is not None:
+                    self._again = True
+                    if not self._ready.is_set():
+                        self._say_computing()
+                else:
+                    self._idle.clear()
+                    self._drawer = threading.Thread(target=self._draw_in_background, daemon=True, name=THREAD_NAME)
+                    self._drawer.start()
                 return
-        if warming:
-            self._ready.wait()
+        self._idle.wait()  # no click comes in meanwhile: the kernel's thread runs this cell
         self._draw_visible()
+        self._ready.set()
+
+    def _draw_in_background(self) -> None:
+        """The drawing worker: draw the state, again while it changed meanwhile."""
+        while True:
+            try:
+                if self._said:  # what the kernel's thread said meanwhile ("computing: ...") is drawn over
+                    self._said = False
+                    self.panels[self.tab].stale = True
+                self._draw_visible(pin=False)  # a cell may run meanwhile: every answer checks its version
+                self._ready.set()
+            except Exception as err:  # noqa: BLE001 - a closed view (ends below), or a failure the widget must show
+                if self.comm is not None:
+                    self.message.value = error_html("drawing the view", err)
+            with self._gate:
+                if not self._again or self.comm is None:
+                    self._drawer = None  # decided with the click's check: none is left undrawn
+                    self._idle.set()
+                    break
+                self._again = False
+        self._ready.set()  # also when the view closed first: nobody waits for a picture that will not come
 
     def _draw_visible(self, pin: bool = True) -> None:
         with self.analysis.pinned() if pin else nullcontext(self.analysis.version) as version:

@@ -138,6 +138,7 @@ def test_a_first_pass_that_fails_is_shown_and_the_view_recovers(background):
     assert "broken on purpose" in ex.message.value  # the sample view's failure, in the header
     gate.broken = False
     ex.refresh()  # what a person does after mending the model
+    assert ex.wait(60)
     assert ex.panels["weights"].error is None and "broken" not in ex.message.value
     assert "predicted <b>" in ex.sample_view.text.value
     ex.close()
@@ -213,3 +214,23 @@ def test_inputs_that_must_fit_each_other_are_checked_by_one_call_that_serves_the
     expected = keras.ops.convert_to_numpy(model({k: v[:1] for k, v in x.items()}))[0]
     assert f"predicted <b>{int(np.argmax(expected))}</b> ({100 * expected.max():.0f}" in ex.sample_view.text.value
     ex.close()
+
+
+def test_after_the_first_picture_a_click_that_computes_never_waits(background):
+    model, gate, x, y = _gated()
+    gate.opened.set()
+    ex = nbviz.explore(model, x, y)
+    try:
+        assert ex.wait(60)
+        gate.opened.clear()  # the activations tab traces the pass that records every layer: it waits at the gate
+        ex.tab, ex.layer = "activations", "hidden"  # a click's change (no cell runs): the worker draws it
+        assert not ex.wait(0.2)
+        ex.sample = 3  # another while it draws: drawn after, by the same worker
+        gate.opened.set()
+        assert ex.wait(60)
+        expected = keras.ops.convert_to_numpy(model.get_layer("hidden")(x[3:4]))[0]
+        np.testing.assert_allclose(ex.panels["activations"].values, expected, rtol=1e-5, atol=1e-6)
+        assert ex.sample_view.plot.title_text.startswith("sample 3")
+    finally:
+        gate.opened.set()
+        ex.close()
