@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's oneDNN custom ops off, in this process and the kernels and environments it starts: on an AMD EPYC
+# with AVX-512 (this project's machine on 2026-12-07) TensorFlow 2.21's oneDNN path corrupted the heap in a plain
+# tf.GradientTape over the tiny U-Net of test_dense_outputs.py (no nbviz involved; "free(): invalid next size"),
+# and its fused MatMul + ReLU turned NaN into 0. The numbers then do not depend on the CPU the suite runs on.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
