@@ -97,7 +97,8 @@ def test_explore_returns_before_the_first_pass_and_fills_in_after_it(background)
         assert f"predicted <b>{int(np.argmax(expected))}</b>" in ex.sample_view.text.value
         assert ex.sample_view.plot.title_text.startswith("sample 5")
         # The weights tab, left while it waited, is drawn when it is shown again, as a view drawn at once draws it.
-        ex.tab, ex.layer = "weights", "hidden"
+        ex.tab, ex.layer = "weights", "hidden"  # clicks: the worker draws them
+        assert ex.wait(60)
         np.testing.assert_allclose(ex.panels["weights"].values, model.get_layer("hidden").kernel.numpy(), rtol=1e-6)
     finally:
         gate.opened.set()

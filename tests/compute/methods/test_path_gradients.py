@@ -170,9 +170,10 @@ def test_traces_stay_constant_on_resnet50():
     # A generator of its own: drawing from the session's would change what later tests draw.
     x = np.random.default_rng(0).uniform(0, 255, size=(100, 32, 32, 3)).astype("float32")
     probe.input_gradients(x[:1], 0)
+    probe.predict(x[:8])  # compiled (a few rows run eagerly at first)
     traced = probe.traces
     _walk_sizes(probe, x, 10)
-    assert probe.traces == traced == 2
+    assert probe.traces == traced == 2  # the input gradient's pass and the forward pass, each traced once
 
 
 XLA_SCRIPT = textwrap.dedent(
