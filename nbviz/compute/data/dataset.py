@@ -297,7 +297,7 @@ def _check_strings_on_backend(inputs: list[np.ndarray], names: list[str]) -> Non
             )
 
 
-def _lengths_may_disagree(specs: list[tuple[str, tuple[Any, ...]]] | None, inputs: list[np.ndarray]) -> bool:
+def _lengths_may_disagree(specs: InputSpecs | None, inputs: list[np.ndarray]) -> bool:
     """Whether inputs that each fit their own spec may still not fit each other: several inputs, one with a length
     the model leaves open (token ids and a padding mask of (None, None) each)."""
     return len(inputs) > 1 and any(None in tuple(spec[1][1:]) for spec in specs or ())

@@ -574,9 +574,9 @@ class Probe:
         known: dict[str, tuple[tuple[int, ...], ...]] = {}
         for node in self.graph.nodes:
             shapes = [tuple(shape[1:]) for shape in node.output_shapes]
-            if not shapes or any(d is None or not isinstance(d, int) for shape in shapes for d in shape):
-                return None
-            known[node.name] = tuple(shapes)
+            if not shapes or any(not isinstance(d, int) for shape in shapes for d in shape):
+                return None  # a free size (None), or a shape Keras does not know
+            known[node.name] = tuple(tuple(int(d) for d in shape if d is not None) for shape in shapes)
         return known
 
     def gradients(
