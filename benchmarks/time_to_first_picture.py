@@ -166,7 +166,20 @@ def in_browser(name: str) -> dict[str, float]:
                 timeout=120_000,
             )
             page.evaluate(WATCH)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # Run all, and again if the kernel took no cell within a minute (it happened once: a kernel that
+            # reported Idle before it took requests).
+            for attempt in range(2):
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                try:
+                    page.wait_for_function(
+                        "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[\\*\\]|\\[\\d+\\]/"
+                        ".test(p.innerText))",
+                        timeout=60_000,
+                    )
+                    break
+                except Exception:  # noqa: BLE001 - no cell started: ask again
+                    if attempt:
+                        raise
             page.wait_for_function("() => window.__first.filled !== null", timeout=1_200_000)
             text = page.locator(".jp-OutputArea-output").filter(has_text="T0=").first.inner_text()
             t0 = float(text.split("T0=")[1].split()[0]) * 1e3
@@ -177,10 +190,10 @@ def in_browser(name: str) -> dict[str, float]:
             stop()
 
 
-def run(quick: bool = False, browser: bool = True) -> list[Row]:
+def run(quick: bool = False, browser: bool = True, only: list[str] | None = None) -> list[Row]:
     from tests.browser.lab import chromium_path
 
-    names = ["chain", "bert"] if quick else list(MODELS)
+    names = ["chain", "bert"] if quick else list(only or MODELS)
     browser = browser and chromium_path() is not None
     rows = []
     for name in names:
@@ -202,7 +215,7 @@ def run(quick: bool = False, browser: bool = True) -> list[Row]:
             )
         )
     if not browser:
-        rows.append(Row(NAME, "in Chromium", "not run: no Chromium (set NBVIZ_CHROMIUM)", "", ""))
+        rows.append(Row(NAME, "in Chromium", "not run (--no-browser, or no Chromium: set NBVIZ_CHROMIUM)", "", ""))
     return rows
 
 
@@ -210,6 +223,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the chain and BERT only")
     parser.add_argument("--no-browser", action="store_true", help="in Python only")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), help="these models only")
     parser.add_argument("--floor", choices=list(MODELS), help=argparse.SUPPRESS)
     parser.add_argument("--python", choices=list(MODELS), help=argparse.SUPPRESS)
     parser.add_argument("--browser", choices=list(MODELS), help=argparse.SUPPRESS)
@@ -219,4 +233,4 @@ if __name__ == "__main__":
         measure = {"floor": floor, "python": in_python, "browser": in_browser}[mode]
         print(json.dumps(measure(args.floor or args.python or args.browser)))
     else:
-        print(table(run(args.quick, browser=not args.no_browser)))
+        print(table(run(args.quick, browser=not args.no_browser, only=args.models)))

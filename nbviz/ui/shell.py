@@ -45,7 +45,7 @@ FILTER_BOX = "slider: "
 BACKGROUND_START: bool | None = None
 #: Seconds the view waits for a first picture drawn in the background before it returns: a small model's view
 #: shows complete, without a "computing" line that would be gone a moment later.
-FIRST_PICTURE_WAIT = 0.25
+FIRST_PICTURE_WAIT = 0.1
 
 
 def slider_width(n_samples: int) -> str:
