@@ -132,8 +132,11 @@ class ModelView(widgets.VBox):
         )
         # The tabs take the rest and scroll when a panel is wider (their layout given here: a Layout replaced later
         # would stay open, out of the view's reach).
+        # Each tab's page holds its panel once the tab is first shown: the page then draws the visible tab's
+        # figures only (an Explorer's ten tabs hold 33 figures, whose drawing held its first paint past 2 s).
+        self._pages = {name: widgets.VBox() for name in self.panels}
         self.tabs = widgets.Tab(
-            children=[p.widget for p in self.panels.values()],
+            children=list(self._pages.values()),
             layout=widgets.Layout(flex=f"1 1 {MIN_TABS_WIDTH}px", min_width="0", overflow="auto"),
         )
         self.tabs.titles = tuple(p.title for p in self.panels.values())
@@ -192,6 +195,7 @@ class ModelView(widgets.VBox):
         self.observe(self._on_state, names=list(observed))
         self.observe(self._on_tab, names="tab")
         self.graph_view.highlight(initial)
+        self._show_page()
         if self._background:
             self._say_computing()
             self._refresh_visible(wait=False)
@@ -391,7 +395,14 @@ class ModelView(widgets.VBox):
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         self.tabs.selected_index = list(self.panels).index(self.tab)
+        self._show_page()
         self._refresh_visible()
+
+    def _show_page(self) -> None:
+        """Put the visible tab's panel in its page, the first time it is shown."""
+        page = self._pages[self.tab]
+        if not page.children:
+            page.children = (self.panels[self.tab].widget,)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the view has drawn its state (in a kernel it draws in a worker, so that the page answers at
