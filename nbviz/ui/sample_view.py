@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import ipywidgets as widgets
 import numpy as np
 
@@ -97,7 +99,10 @@ def describe(prediction: Prediction) -> str:
         if prediction.label is not None:
             parts.append(f"label <b>{escape(prediction.label)}</b>")
         mark = "" if prediction.correct is None else (" &#10003;" if prediction.correct else " &#10007;")
-        parts.append(f"predicted <b>{escape(prediction.predicted)}</b> ({prediction.confidence:.1%}){mark}")
+        if prediction.confidence is not None and math.isfinite(prediction.confidence):
+            parts.append(f"predicted <b>{escape(prediction.predicted)}</b> ({prediction.confidence:.1%}){mark}")
+        else:  # argmax of NaN is a class by accident: no prediction to show
+            parts.append("predicted: none (the output is NaN or Inf)")
     else:
         if prediction.label is not None:
             parts.append(f"target <b>{escape(prediction.label)}</b>")

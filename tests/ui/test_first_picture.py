@@ -235,3 +235,18 @@ def test_after_the_first_picture_a_click_that_computes_never_waits(background):
     finally:
         gate.opened.set()
         ex.close()
+
+
+def test_a_nan_output_predicts_nothing_in_the_sample_view():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((3,), name="features")
+    logits = keras.layers.Dense(2, name="logits")(
+        keras.layers.Lambda(lambda t: t * keras.ops.log(t), name="log")(inputs)
+    )
+    model = keras.Model(inputs, keras.layers.Softmax(name="probs")(logits))
+    x = np.array([[-1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], "float32")  # log(-1): NaN in sample 0 only
+    ex = nbviz.explore(model, x)
+    assert "predicted: none (the output is NaN or Inf)" in ex.sample_view.text.value
+    ex.sample = 1
+    assert "predicted <b>" in ex.sample_view.text.value and "%)" in ex.sample_view.text.value
+    ex.close()
