@@ -29,6 +29,8 @@ BENCHMARKS = [
     "browser_latency",
     "projector_browser",
     "graph_browser",
+    "time_to_first_picture",
+    "saliency_peers",
 ]
 
 
