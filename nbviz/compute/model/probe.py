@@ -324,10 +324,7 @@ class Probe:
             The gradients (float32, x's shape; zeros where no gradient reaches the input, see
             :meth:`reaches_input`) and f_i (float32, (n,)).
         """
-        inputs = as_inputs(self._specs, x)
-        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
-            raise ValueError("x: input gradients need a model with one float input")
-        x = inputs[0]
+        x = self._float_input(x, "input gradients")
         n = len(x)
         per_row = self._units_per_row(x, units, out_index)
         grads, values = np.empty(x.shape, np.float32), np.empty(n, np.float32)
@@ -354,12 +351,9 @@ class Probe:
         (np.ndarray, np.ndarray)
             The layer's (first) output and its gradient, float32, both shaped as that output (batch first).
         """
-        inputs = as_inputs(self._specs, x)
-        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
-            raise ValueError("x: layer gradients need a model with one float input")
+        x = self._float_input(x, "layer gradients")
         if layer not in self.layers:
             raise ValueError(f"layer: expected one of the model's layers, got {layer!r}")
-        x = inputs[0]
         per_row = self._units_per_row(x, units, out_index)
         step = self.gradient_rows(x)
         pieces = [
@@ -369,6 +363,13 @@ class Probe:
         acts = np.concatenate([np.asarray(a) for a, _ in pieces])
         grads = np.concatenate([np.asarray(g) for _, g in pieces])
         return _frozen(acts), _frozen(grads)
+
+    def _float_input(self, x: Any, what: str) -> np.ndarray:
+        """The model's one float input from ``x``; a ValueError naming ``x`` and ``what`` needs it otherwise."""
+        inputs = as_inputs(self._specs, x)
+        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
+            raise ValueError(f"x: {what} need a model with one float input")
+        return inputs[0]
 
     def _units_per_row(self, x: np.ndarray, units: Any, out_index: int) -> np.ndarray:
         """``units`` (one for all rows or one per row) as int32 per row of ``x``, checked against the output."""
@@ -407,16 +408,13 @@ class Probe:
         (np.ndarray, np.ndarray)
             The gradients (float32, x's shape; zeros where no gradient reaches the input) and a_i (float32, (n,)).
         """
-        inputs = as_inputs(self._specs, x)
-        if len(inputs) != 1 or not np.issubdtype(inputs[0].dtype, np.floating):
-            raise ValueError("x: unit gradients need a model with one float input")
+        x = self._float_input(x, "unit gradients")
         if not isinstance(layer, str) or layer not in self.layers:
             raise ValueError(f"layer: expected a layer name from {self.layer_names}, got {layer!r}")
         if not is_int(unit):
             raise TypeError(f"unit: expected an int, got {unit!r}")
         if where not in ("mean", "center"):
             raise ValueError(f"where: expected 'mean' or 'center', got {where!r}")
-        x = inputs[0]
         kind = ("unit grad", layer, where)
         self._function(kind, [x])  # traced once per signature: the layer's output shape is known from then on
         units = self._shapes[(kind, x.shape[1:])][0][-1]
