@@ -11,7 +11,6 @@ how many nodes the open graph draws. Target: under 200 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.browser.lab import (
     ROOT,
     chromium_path,
     notebook_in_lab,
+    write_notebook,
 )
 
 NAME = "graph_browser"
@@ -35,13 +35,7 @@ def _notebook(folder: Path, sizes: tuple[int, ...]) -> str:
         "from nbviz.testing import residual_chain\nx = np.random.default_rng(0).random((8, 4)).astype('float32')"
     ]
     cells += [f"nbviz.explore(residual_chain({n}), x)" for n in sizes]
-    cells_json = [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in cells
-    ]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb = {"cells": cells_json, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
-    (folder / "graph.ipynb").write_text(json.dumps(nb))
-    return "graph.ipynb"
+    return write_notebook(folder / "graph.ipynb", cells)
 
 
 def measure(page: Any, index: int, clicks: int) -> tuple[list[float], int]:

@@ -15,7 +15,6 @@ dense layer's projection in the kernel before the browser asks for it. Then, in 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.browser.lab import (
     sample_readout,
     wait_for_settled,
     wait_for_title,
+    write_notebook,
 )
 
 NAME = "projector_browser"
@@ -48,12 +48,8 @@ CELLS = [
 
 
 def _notebook(folder: Path, n: int) -> str:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in CELLS]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
-    (folder / "projector.ipynb").write_text(json.dumps(nb))
     (folder / "n.txt").write_text(str(n))
-    return "projector.ipynb"
+    return write_notebook(folder / "projector.ipynb", CELLS)
 
 
 def measure(page: Any, n: int, clicks: int) -> tuple[float, list[float], bool]:

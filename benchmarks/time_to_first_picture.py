@@ -111,18 +111,14 @@ def _subprocess(mode: str, name: str) -> dict[str, float]:
 
 # --------------------------------------------------------------------------------------------- in the browser
 def _notebook(folder: Path, name: str) -> str:
+    from tests.browser.lab import write_notebook
+
     cells = [
         f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nimport nbviz\n"
         f"from benchmarks.time_to_first_picture import build\nmodel, x, y = build({name!r})",
         "t0 = time.time()\nex = nbviz.explore(model, x, y)\nprint(f'T0={t0:.3f}')\nex",
     ]
-    cells_json = [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in cells
-    ]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb = {"cells": cells_json, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
-    (folder / f"{name}.ipynb").write_text(json.dumps(nb))
-    return f"{name}.ipynb"
+    return write_notebook(folder / f"{name}.ipynb", cells)
 
 
 # Installed before the cells run: the first frame with the Explorer's tabs and graph, and the first frame where no

@@ -53,6 +53,18 @@ BQPLOT_AXIS_RACE = "Error setting state: Cannot read properties of undefined (re
 Stop = Callable[[], None]
 
 
+def write_notebook(path: Path, sources: list[str]) -> str:
+    """Write a notebook of code cells ``sources`` (Python 3 kernel) at ``path``; returns its file name."""
+    cells = [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in sources
+    ]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.write_text(
+        json.dumps({"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    return path.name
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now (bind to port 0 and let the OS choose)."""
     with socket.socket() as sock:
